@@ -1,0 +1,9 @@
+// Preloaded (node --import) into the server under test by bench/run.js: if the benchmark runner dies without
+// cleaning up (e.g. SIGKILL), the server notices it was re-parented and exits instead of lingering. Costs one
+// unref'd 500 ms timer, for the baseline and Switchboard alike.
+const expected = Number(process.env.BENCH_PARENT_PID);
+if (expected > 0) {
+  setInterval(() => {
+    if (process.ppid !== expected) process.exit(0);
+  }, 500).unref();
+}

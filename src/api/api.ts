@@ -1,0 +1,198 @@
+import { timingSafeEqual, createHash } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SwitchboardNode } from '../node.js';
+import { ErrorCode, isValidChannel, parsePosition, publicationJson, ReplyError, type Publication } from '../protocol/index.js';
+import { corsHeaders, sendError, sendJson } from '../transport/http-util.js';
+import { readJsonBody } from './body.js';
+import { openApiDocument } from './openapi.js';
+import { apiSchemas, describeIssues } from './schemas.js';
+
+const STATUS: Record<string, number> = {
+  [ErrorCode.InvalidJson]: 400,
+  [ErrorCode.BadRequest]: 400,
+  [ErrorCode.InvalidChannel]: 400,
+  [ErrorCode.InvalidEvent]: 400,
+  [ErrorCode.MessageTooLarge]: 413,
+  [ErrorCode.Unauthorized]: 401,
+  [ErrorCode.PermissionDenied]: 403,
+  [ErrorCode.NotFound]: 404,
+  [ErrorCode.FeatureDisabled]: 404,
+  [ErrorCode.LimitExceeded]: 429,
+  [ErrorCode.Unavailable]: 503,
+  [ErrorCode.Internal]: 500,
+};
+
+type Handler = (req: IncomingMessage, url: URL) => Promise<unknown>;
+
+/** The server HTTP API under `/api/` (docs/api.md). JSON in, JSON out, errors as `{"error": {"code", "message"}}`. */
+export class ServerApi {
+  private readonly routes: Record<string, Handler>;
+  private readonly schemas;
+  private readonly keyDigest: Buffer | undefined;
+
+  constructor(private readonly node: SwitchboardNode) {
+    const cfg = node.config;
+    this.schemas = apiSchemas(cfg.channel.maxLength);
+    this.keyDigest = cfg.apiKey ? digest(cfg.apiKey) : undefined;
+    this.routes = {
+      'POST /api/publish': (req) => this.publish(req),
+      'POST /api/broadcast': (req) => this.broadcast(req),
+      'POST /api/send': (req) => this.send(req),
+      'POST /api/disconnect': (req) => this.disconnect(req),
+      'GET /api/presence': (_req, url) => this.presence(url),
+      'GET /api/history': (_req, url) => this.history(url),
+      'GET /api/channels': async () => ({ channels: this.node.hub.channelList() }),
+      'GET /api/online': async () => this.online(),
+      'GET /api/stats': async () => this.node.stats(),
+      'GET /api/openapi.json': async () => openApiDocument(this.node.config),
+    };
+  }
+
+  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const cors = corsHeaders(req, this.node.config.cors.origins);
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        ...cors,
+        'access-control-allow-methods': 'GET, POST, OPTIONS',
+        'access-control-allow-headers': 'content-type, authorization, x-api-key, traceparent, tracestate, last-event-id',
+        'access-control-max-age': '600',
+      });
+      res.end();
+      return;
+    }
+    const route = this.routes[`${req.method} ${url.pathname}`];
+    if (!route) {
+      const known = Object.keys(this.routes).some((k) => k.endsWith(' ' + url.pathname));
+      if (known) return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`, cors);
+      return sendError(res, 404, ErrorCode.NotFound, `no API endpoint ${url.pathname}; see /api/openapi.json`, cors);
+    }
+    if (url.pathname !== '/api/openapi.json' && !this.authorized(req)) {
+      req.resume();
+      return sendError(res, 401, ErrorCode.Unauthorized, 'missing or wrong API key: send "Authorization: apikey <key>" or "X-API-Key: <key>"', cors);
+    }
+    try {
+      const body = await route(req, url);
+      sendJson(res, 200, body, cors);
+    } catch (err) {
+      if (err instanceof ReplyError) return sendError(res, STATUS[err.code] ?? 400, err.code, err.message, cors);
+      this.node.logger.error({ err, route: url.pathname }, 'api request failed');
+      sendError(res, 500, ErrorCode.Internal, 'internal error', cors);
+    }
+  }
+
+  /** Constant-time comparison of digests, so neither content nor length of the key leaks through timing. */
+  private authorized(req: IncomingMessage): boolean {
+    if (!this.keyDigest) return true;
+    const auth = req.headers.authorization;
+    let key = typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined;
+    if (auth?.toLowerCase().startsWith('apikey ')) key = auth.slice(7).trim();
+    return key !== undefined && timingSafeEqual(digest(key), this.keyDigest);
+  }
+
+  private async body<T>(req: IncomingMessage, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: import('zod').ZodError } }): Promise<T> {
+    const raw = await readJsonBody(req, this.node.config.api.maxBodySize);
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ReplyError(ErrorCode.BadRequest, 'request body must be a JSON object');
+    const r = schema.safeParse(raw);
+    if (!r.success) throw new ReplyError(ErrorCode.BadRequest, describeIssues(r.error));
+    return r.data;
+  }
+
+  private ensureReady(): void {
+    if (!this.node.isReady()) throw new ReplyError(ErrorCode.Unavailable, 'server is not ready (starting, draining or broker unavailable)');
+  }
+
+  private async publish(req: IncomingMessage): Promise<unknown> {
+    const b = await this.body(req, this.schemas.publish);
+    this.ensureReady();
+    const traceparent = b.traceparent ?? headerString(req.headers.traceparent);
+    const tracestate = b.tracestate ?? traceStateHeader(req.headers.tracestate);
+    const meta = traceparent ? { traceparent, ...(tracestate ? { tracestate } : {}) } : undefined;
+    const pub = await this.node.publish(b.channel, b.event, JSON.stringify(b.data), meta);
+    return position(pub);
+  }
+
+  private async broadcast(req: IncomingMessage): Promise<unknown> {
+    const b = await this.body(req, this.schemas.broadcast);
+    this.ensureReady();
+    const data = JSON.stringify(b.data);
+    const results = await Promise.all(
+      b.channels.map((channel) =>
+        this.node.publish(channel, b.event, data).then(position, (err: unknown) => ({
+          channel,
+          error: err instanceof ReplyError ? err.toJSON() : { code: ErrorCode.Internal, message: 'publish failed' },
+        })),
+      ),
+    );
+    return { results };
+  }
+
+  private async send(req: IncomingMessage): Promise<unknown> {
+    const b = await this.body(req, this.schemas.send);
+    this.ensureReady();
+    await this.node.sendToUser(b.user, b.event, JSON.stringify(b.data));
+    return {};
+  }
+
+  private async disconnect(req: IncomingMessage): Promise<unknown> {
+    const b = await this.body(req, this.schemas.disconnect);
+    this.ensureReady();
+    await this.node.disconnectUser(b.user, b.code, b.reason);
+    return {};
+  }
+
+  private channelParam(url: URL): string {
+    const channel = url.searchParams.get('channel');
+    if (channel === null) throw new ReplyError(ErrorCode.BadRequest, 'query parameter "channel" is required');
+    if (!isValidChannel(channel, this.node.config.channel.maxLength)) throw new ReplyError(ErrorCode.InvalidChannel, 'invalid channel name');
+    return channel;
+  }
+
+  private async presence(url: URL): Promise<unknown> {
+    const channel = this.channelParam(url);
+    if (!this.node.config.channel.presence) throw new ReplyError(ErrorCode.FeatureDisabled, 'presence is turned off (channel.presence)');
+    return { channel, members: await this.node.broker.presence(channel) };
+  }
+
+  private async history(url: URL): Promise<unknown> {
+    const channel = this.channelParam(url);
+    const max = this.node.config.api.maxHistoryLimit;
+    const limitText = url.searchParams.get('limit');
+    const limit = limitText === null ? max : Number(limitText);
+    if (!Number.isSafeInteger(limit) || limit < 0 || limit > max) throw new ReplyError(ErrorCode.BadRequest, `"limit" must be an integer from 0 to ${max}`);
+    const sinceText = url.searchParams.get('since');
+    const since = sinceText === null ? undefined : parsePosition(sinceText);
+    if (sinceText !== null && !since) throw new ReplyError(ErrorCode.BadRequest, '"since" must be a position "epoch:offset"');
+    const reverse = url.searchParams.get('reverse') === 'true';
+    const h = await this.node.broker.history(channel, { since, limit, reverse });
+    return {
+      channel,
+      epoch: h.top.epoch,
+      offset: h.top.offset,
+      earliest: h.earliest,
+      publications: h.publications.map((p) => JSON.parse(publicationJson(p)) as unknown),
+    };
+  }
+
+  private online(): unknown {
+    const users = this.node.hub.userIds();
+    return { count: users.length, users: users.map((user) => ({ user, connections: this.node.hub.connectionsOf(user) })) };
+  }
+}
+
+function position(p: Publication): { channel: string; epoch: string; offset: number } {
+  return { channel: p.channel, epoch: p.epoch, offset: p.offset };
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+function headerString(v: string | string[] | undefined): string | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  return s && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(s) ? s : undefined;
+}
+
+function traceStateHeader(v: string | string[] | undefined): string | undefined {
+  const s = Array.isArray(v) ? v.join(',') : v;
+  return s && s.length <= 512 ? s : undefined;
+}

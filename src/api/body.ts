@@ -1,0 +1,41 @@
+import type { IncomingMessage } from 'node:http';
+import { ErrorCode, ReplyError } from '../protocol/index.js';
+
+/** Reads a request body up to `limit` bytes and parses it as JSON. Errors are ReplyErrors with stable codes. */
+export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume();
+      reject(new ReplyError(ErrorCode.MessageTooLarge, `request body exceeds api.maxBodySize (${limit} bytes)`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > limit) {
+        failed = true;
+        reject(new ReplyError(ErrorCode.MessageTooLarge, `request body exceeds api.maxBodySize (${limit} bytes)`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', (err) => {
+      if (!failed) reject(err);
+      failed = true;
+    });
+    req.on('end', () => {
+      if (failed) return;
+      const text = Buffer.concat(chunks, size).toString('utf8');
+      if (text.length === 0) return reject(new ReplyError(ErrorCode.InvalidJson, 'request body is empty; send a JSON object'));
+      try {
+        resolve(JSON.parse(text));
+      } catch {
+        reject(new ReplyError(ErrorCode.InvalidJson, 'request body is not valid JSON'));
+      }
+    });
+  });
+}

@@ -1,0 +1,101 @@
+import type { Config } from '../config/index.js';
+
+const error = { $ref: '#/components/schemas/Error' };
+const position = { $ref: '#/components/schemas/Position' };
+const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
+const errors = {
+  '400': { description: 'Bad request (`invalid_json`, `bad_request`, `invalid_channel`, `invalid_event`)', ...json(error) },
+  '401': { description: 'Missing or wrong API key (`unauthorized`)', ...json(error) },
+  '413': { description: 'Body larger than api.maxBodySize (`message_too_large`)', ...json(error) },
+  '503': { description: 'Not ready (`unavailable`)', ...json(error) },
+};
+const channelQuery = { name: 'channel', in: 'query', required: true, schema: { type: 'string' } };
+
+/** The OpenAPI 3.1 description of the server API, served at /api/openapi.json. */
+export function openApiDocument(config: Config): unknown {
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Switchboard server API', version: '1', description: 'Publish to channels and inspect a Switchboard node. See docs/api.md.' },
+    servers: [{ url: `http://${config.host}:${config.port}` }],
+    security: config.apiKey ? [{ apiKey: [] }] : [],
+    components: {
+      securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'Or `Authorization: apikey <key>`.' } },
+      schemas: {
+        Error: {
+          type: 'object',
+          required: ['error'],
+          properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+        },
+        Position: {
+          type: 'object',
+          required: ['channel', 'epoch', 'offset'],
+          properties: { channel: { type: 'string' }, epoch: { type: 'string' }, offset: { type: 'integer', minimum: 1 } },
+        },
+        PublishRequest: {
+          type: 'object',
+          required: ['channel', 'data'],
+          additionalProperties: false,
+          properties: {
+            channel: { type: 'string', maxLength: config.channel.maxLength },
+            event: { type: 'string', default: 'message', pattern: '^[A-Za-z0-9_\\-.:]{1,64}$' },
+            data: { description: 'Any JSON value, delivered as the push `payload`.' },
+            traceparent: { type: 'string' },
+            tracestate: { type: 'string' },
+          },
+        },
+      },
+    },
+    paths: {
+      '/api/publish': {
+        post: {
+          summary: 'Publish to a channel; returns the stream position.',
+          requestBody: { required: true, ...json({ $ref: '#/components/schemas/PublishRequest' }) },
+          responses: { '200': { description: 'Published', ...json(position) }, ...errors },
+        },
+      },
+      '/api/broadcast': {
+        post: {
+          summary: 'Publish one message to many channels.',
+          requestBody: {
+            required: true,
+            ...json({ type: 'object', required: ['channels', 'data'], properties: { channels: { type: 'array', items: { type: 'string' }, maxItems: 1000 }, event: { type: 'string' }, data: {} } }),
+          },
+          responses: { '200': { description: 'One result per channel', ...json({ type: 'object', properties: { results: { type: 'array', items: {} } } }) }, ...errors },
+        },
+      },
+      '/api/send': {
+        post: {
+          summary: 'Send a message to every connection of a user (not stored in history).',
+          requestBody: { required: true, ...json({ type: 'object', required: ['user', 'data'], properties: { user: { type: 'string' }, event: { type: 'string' }, data: {} } }) },
+          responses: { '200': { description: 'Sent', ...json({ type: 'object' }) }, ...errors },
+        },
+      },
+      '/api/disconnect': {
+        post: {
+          summary: 'Disconnect every connection of a user.',
+          requestBody: {
+            required: true,
+            ...json({ type: 'object', required: ['user'], properties: { user: { type: 'string' }, code: { type: 'integer', minimum: 4000, maximum: 4999 }, reason: { type: 'string' } } }),
+          },
+          responses: { '200': { description: 'Done', ...json({ type: 'object' }) }, ...errors },
+        },
+      },
+      '/api/presence': { get: { summary: 'Members of a channel.', parameters: [channelQuery], responses: { '200': { description: 'Members' }, ...errors } } },
+      '/api/history': {
+        get: {
+          summary: 'Publications kept for a channel.',
+          parameters: [
+            channelQuery,
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 0, maximum: config.api.maxHistoryLimit } },
+            { name: 'since', in: 'query', schema: { type: 'string', description: 'epoch:offset' } },
+            { name: 'reverse', in: 'query', schema: { type: 'boolean' } },
+          ],
+          responses: { '200': { description: 'History' }, ...errors },
+        },
+      },
+      '/api/channels': { get: { summary: 'Channels with subscribers on this node.', responses: { '200': { description: 'Channels' } } } },
+      '/api/online': { get: { summary: 'Users connected to this node.', responses: { '200': { description: 'Users' } } } },
+      '/api/stats': { get: { summary: 'Node statistics.', responses: { '200': { description: 'Stats' } } } },
+    },
+  };
+}

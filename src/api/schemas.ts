@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { CHANNEL_PATTERN, EVENT_PATTERN } from '../protocol/index.js';
+
+/** Request bodies of the server API. Unknown fields are refused so typos surface. */
+export function apiSchemas(maxChannelLength: number) {
+  const channel = z.string().min(1).max(maxChannelLength).regex(CHANNEL_PATTERN, 'letters, digits and _-.:#@/=, only');
+  const event = z.string().regex(EVENT_PATTERN, '1-64 letters, digits and _-.: only').default('message');
+  const user = z.string().min(1).max(128);
+  const data = z.unknown().refine((v) => v !== undefined, { message: 'is required (any JSON value)' });
+  const traceparent = z.string().max(128).optional();
+  return {
+    publish: z.strictObject({ channel, event, data, traceparent, tracestate: z.string().max(512).optional() }),
+    broadcast: z.strictObject({ channels: z.array(channel).min(1).max(1000), event, data }),
+    send: z.strictObject({ user, event, data }),
+    disconnect: z.strictObject({ user, code: z.number().int().min(4000).max(4999).optional(), reason: z.string().max(100).optional() }),
+  };
+}
+
+/** `field: message; field: message` from a zod error. */
+export function describeIssues(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 5)
+    .map((i) => {
+      const path = i.path.join('.') || 'body';
+      if (i.code === 'unrecognized_keys') return `unknown field(s) ${i.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+      return `${path}: ${i.message}`;
+    })
+    .join('; ');
+}

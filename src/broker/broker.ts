@@ -1,0 +1,96 @@
+import type { Member, Publication, PublicationMeta, StreamPosition } from '../protocol/index.js';
+
+export type { Member, Publication, PublicationMeta, StreamPosition };
+
+/** History bounds of one channel. `size: 0` keeps no history (positions are still assigned). */
+export interface HistoryOptions {
+  /** Most publications kept per channel. */
+  readonly size: number;
+  /** Publications older than this many milliseconds are dropped. */
+  readonly ttlMs: number;
+}
+
+export interface PublishRequest {
+  readonly channel: string;
+  readonly event: string;
+  /** JSON text of the data. */
+  readonly data: string;
+  readonly meta?: PublicationMeta;
+  /** Overrides the broker's default history bounds for this channel (namespaces set these). */
+  readonly history?: HistoryOptions;
+}
+
+export interface HistoryQuery {
+  /** Return only publications after this position (offset > since.offset), when `since.epoch` is current. */
+  readonly since?: StreamPosition;
+  /** At most this many publications (0: none, only the positions). Default: all that match. */
+  readonly limit?: number;
+  /** Newest first. With `since`, the newest `limit` after it. */
+  readonly reverse?: boolean;
+}
+
+export interface HistoryResult {
+  readonly publications: Publication[];
+  /** Newest position of the channel: the offset of its last publication (0 when none) in the current epoch. */
+  readonly top: StreamPosition;
+  /** Offset of the oldest publication still kept; `top.offset + 1` when none is kept. */
+  readonly earliest: number;
+}
+
+/** Messages between nodes that are not channel publications. */
+export type ControlMessage =
+  | { readonly kind: 'user-message'; readonly user: string; readonly event: string; readonly data: string; readonly time: number; readonly meta?: PublicationMeta }
+  | { readonly kind: 'disconnect-user'; readonly user: string; readonly code: number; readonly reason: string };
+
+/**
+ * What a broker reports back to its node. Called synchronously from the broker's event source; implementations
+ * must not throw. Publications of one channel arrive in offset order.
+ */
+export interface BrokerHandler {
+  onPublication(pub: Publication): void;
+  onJoin(channel: string, member: Member): void;
+  onLeave(channel: string, member: Member): void;
+  onControl(msg: ControlMessage): void;
+}
+
+/**
+ * Publish/subscribe between nodes, channel history with stream positions, and presence.
+ * A broker never imports the hub or the node: it only calls its handler.
+ */
+export interface Broker {
+  /** `memory` or `redis`. */
+  readonly kind: string;
+  /** Starts delivering events to `handler`. Called once. */
+  start(handler: BrokerHandler): Promise<void>;
+  /** Stops delivery and releases resources. */
+  close(): Promise<void>;
+  /** False while the broker cannot serve (e.g. Redis unreachable). */
+  isReady(): boolean;
+
+  /**
+   * Assigns the next offset in the channel (and the epoch), appends to history, and delivers the publication to
+   * every node subscribed to the channel (this one included, through `onPublication`).
+   */
+  publish(req: PublishRequest): Promise<Publication>;
+  /** This node wants the channel's publications. Idempotent. */
+  subscribe(channel: string): Promise<void>;
+  /** This node no longer wants the channel's publications. Idempotent. */
+  unsubscribe(channel: string): Promise<void>;
+  /** Reads the channel's history and positions. Creates the channel's stream state (epoch) when it has none. */
+  history(channel: string, query?: HistoryQuery): Promise<HistoryResult>;
+
+  /** Adds or refreshes a presence entry. */
+  addPresence(channel: string, member: Member): Promise<void>;
+  removePresence(channel: string, clientId: string): Promise<void>;
+  presence(channel: string): Promise<Member[]>;
+  /** Tells every node's members of the channel that someone joined or left. */
+  publishJoin(channel: string, member: Member): Promise<void>;
+  publishLeave(channel: string, member: Member): Promise<void>;
+  /** Sends a control message to every node (this one included). */
+  publishControl(msg: ControlMessage): Promise<void>;
+}
+
+/** Thrown when a broker operation cannot be done now (e.g. Redis is down); maps to `unavailable`. */
+export class BrokerUnavailableError extends Error {
+  override readonly name = 'BrokerUnavailableError';
+}

@@ -1,0 +1,106 @@
+/**
+ * The whole configuration as one zod schema: every option, its default and its description. docs/configuration.md,
+ * env variable names, flag names and error messages are all derived from this file (see fields.ts, docs.ts).
+ */
+import { z } from 'zod';
+import { bool, bytes, channel, duration, group, int, nonEmpty, oneOf, optionRegistry, str, stringList, urlPath,
+  type OptionMeta } from './fields.js';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const configSchema = z.strictObject({
+  port: int(8080, 'HTTP port for WebSocket, SSE and the server API. `PORT` is honoured too, below `SWITCHBOARD_PORT`. 0 picks a free port.', 0, 65535),
+  host: nonEmpty('127.0.0.1', 'Bind address. Use `0.0.0.0` to accept connections from other hosts.'),
+  logLevel: oneOf(LOG_LEVELS, 'info', 'Log level (pino). `LOG_LEVEL` is honoured too, below `SWITCHBOARD_LOG_LEVEL`.'),
+  apiKey: str('', 'When non-empty, the server HTTP API requires `Authorization: apikey <key>` or `X-API-Key: <key>`.', 'change-me'),
+  broker: oneOf(['memory'], 'memory', 'Broker between nodes; `memory` keeps everything in this process.'),
+  history: group({
+    size: int(100, 'Publications kept per channel for history and resume. 0 disables history.'),
+    ttl: duration('5m', 'Maximum age of kept publications.'),
+    metaTtl: duration('24h', 'How long an idle channel keeps its stream position (epoch/offset), so clients can still resume or learn that they cannot.'),
+  }),
+  websocket: group({
+    path: urlPath('/ws', 'URL path of the WebSocket endpoint.'),
+    pingInterval: duration('25s', 'Interval of server ping frames. 0 disables pings.'),
+    pongTimeout: duration('10s', 'Close the connection if no pong arrives this long after a ping.'),
+    writeTimeout: duration('10s', 'Close the connection if a write stays unflushed this long.'),
+    maxMessageSize: bytes(524288, 'Largest incoming message in bytes (512 KiB).'),
+    allowBinary: bool(false, 'Accept binary frames as well as text frames.'),
+    perMessageDeflate: bool(false, 'Negotiate permessage-deflate compression (costs CPU and memory per connection).'),
+    maxBadFrames: int(10, 'Malformed frames tolerated per connection before closing it with code 4500.', 1),
+  }),
+  sse: group({
+    path: urlPath('/events', 'URL path of the Server-Sent Events endpoint.'),
+    heartbeatInterval: duration('15s', 'Interval of heartbeats that keep proxies from closing idle streams.'),
+    heartbeatEvent: bool(false, 'Send heartbeats as a visible `ping` event instead of an SSE comment.'),
+    retry: duration('3s', 'Reconnect delay sent as `retry:` at the start of each stream.'),
+    maxChannels: int(32, 'Channels one SSE stream may subscribe to.', 1),
+  }),
+  client: group({
+    queueMaxBytes: bytes(1048576, 'Bound of each connection\'s outbound queue; when full the client is disconnected as "slow".'),
+    maxSubscriptions: int(128, 'Channels one connection may subscribe to.', 1),
+    anonymousUserPrefix: str('anon-', 'Prefix of the generated user id of anonymous connections.'),
+  }),
+  channel: group({
+    maxLength: int(255, 'Longest channel name accepted.', 1, 255),
+    presence: bool(true, 'Track who is subscribed to each channel (presence queries).'),
+    joinLeave: bool(false, 'Send join/leave events to the members of a channel.'),
+  }),
+  delivery: group({
+    maxWriteDelay: duration('20ms', 'Upper bound of the adaptive write window that batches a connection\'s writes. 0 always writes at the end of the event-loop turn.'),
+  }),
+  api: group({
+    maxBodySize: bytes(1048576, 'Largest server API request body in bytes.'),
+    maxHistoryLimit: int(1000, 'Most publications one history request may return.', 1),
+  }),
+  cors: group({
+    origins: stringList('Origins allowed to use SSE and the server API; `*` allows any. Empty allows none (same-origin only).', ['https://app.example.com']),
+  }),
+  shutdown: group({
+    timeout: duration('10s', 'How long a graceful shutdown waits for connections to drain before closing them.'),
+  }),
+  compat: group({
+    seed000Channel: channel('broadcast', 'Channel that seed 000 clients (`{"action", "data"}` frames) join on their first frame; their `chat` messages are broadcast on it.'),
+  }),
+}).superRefine((c, ctx) => {
+  // Both endpoints hang off one HTTP server: the same path would make one of them unreachable.
+  if (c.websocket.path === c.sse.path) {
+    ctx.addIssue({ code: 'custom', path: ['sse', 'path'], message: `must differ from websocket.path "${c.websocket.path}"`,
+      params: { fix: 'set it to another path such as "/events"' } });
+  }
+});
+
+type DeepReadonly<T> = T extends readonly (infer U)[] ? readonly DeepReadonly<U>[]
+  : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
+
+/** The parsed configuration: durations in milliseconds, every default filled in, deeply readonly (and frozen). */
+export type Config = DeepReadonly<z.output<typeof configSchema>>;
+
+export interface ConfigOption extends OptionMeta {
+  /** Dotted path, e.g. "websocket.pingInterval". */
+  readonly path: string;
+  /** e.g. "SWITCHBOARD_WEBSOCKET_PING_INTERVAL". */
+  readonly env: string;
+  /** e.g. "--websocket.pingInterval". */
+  readonly flag: string;
+}
+
+/** "websocket.pingInterval" → "SWITCHBOARD_WEBSOCKET_PING_INTERVAL"; digits stay with their word (seed000Channel → SEED000_CHANNEL). */
+export function envName(path: string): string {
+  return 'SWITCHBOARD_' + path.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase();
+}
+
+function collect(shape: z.ZodRawShape, prefix: string, out: ConfigOption[]): ConfigOption[] {
+  for (const [key, schema] of Object.entries(shape)) {
+    const path = prefix + key;
+    const meta = optionRegistry.get(schema);
+    if (meta) out.push({ ...meta, path, env: envName(path), flag: `--${path}` });
+    else if (schema instanceof z.ZodPrefault && schema.unwrap() instanceof z.ZodObject) {
+      collect((schema.unwrap() as z.ZodObject).shape, `${path}.`, out);
+    } else throw new Error(`config schema: "${path}" is neither an option nor a group`);
+  }
+  return out;
+}
+
+/** Every option in schema order, flattened. */
+export const configOptions: readonly ConfigOption[] = Object.freeze(collect(configSchema.shape, '', []));

@@ -1,0 +1,60 @@
+import { encodeSseEventHead, formatPosition, publicationJson, type Publication } from '../protocol/index.js';
+
+/**
+ * A WebSocket text frame (RFC 6455 §5.2) from the server: FIN + opcode 1, unmasked, with the 7/16/64-bit length
+ * form chosen by size. Built once and shared by every recipient.
+ */
+export function wsTextFrame(payload: Buffer): Buffer {
+  const len = payload.length;
+  const headerLen = len < 126 ? 2 : len < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerLen + len);
+  frame[0] = 0x81;
+  if (len < 126) {
+    frame[1] = len;
+  } else if (len < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(len, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
+    frame.writeUInt32BE(len >>> 0, 6);
+  }
+  payload.copy(frame, headerLen);
+  return frame;
+}
+
+export function wsTextFrameOf(json: string): Buffer {
+  return wsTextFrame(Buffer.from(json, 'utf8'));
+}
+
+/**
+ * A publication encoded for every wire format, each built on first use and then shared: "Encoded payloads are
+ * shared by all subscribers". Recipients only ever read these buffers.
+ */
+export class EncodedPublication {
+  private jsonText: string | undefined;
+  private ws: Buffer | undefined;
+  private sse: Buffer | undefined;
+  private sseHeadText: string | undefined;
+
+  constructor(readonly pub: Publication) {}
+
+  get json(): string {
+    return (this.jsonText ??= publicationJson(this.pub));
+  }
+
+  /** The WebSocket frame. */
+  wsFrame(): Buffer {
+    return (this.ws ??= wsTextFrameOf(this.json));
+  }
+
+  /** `event:` and `data:` lines, without id and terminator (multi-channel SSE streams add their own id). */
+  sseHead(): string {
+    return (this.sseHeadText ??= encodeSseEventHead(this.pub.event, this.json));
+  }
+
+  /** The whole SSE event for a single-channel stream, whose id is just this publication's position. */
+  sseEvent(): Buffer {
+    return (this.sse ??= Buffer.from(this.sseHead() + 'id: ' + formatPosition(this.pub) + '\n\n', 'utf8'));
+  }
+}

@@ -1,0 +1,163 @@
+import type { Disconnect } from '../protocol/index.js';
+import { EncodedPublication } from './encoded.js';
+import type { Publication } from '../protocol/index.js';
+
+/** One connection as the hub sees it. Sessions implement it; the hub never knows the transport. */
+export interface Subscriber {
+  readonly id: string;
+  readonly userId: string;
+  readonly transport: string;
+  /** A message for this user (send-to-user): its event name and the JSON text of the push. */
+  deliverDirect(event: string, json: string): void;
+  /** A join/leave push (`event` is `join` or `leave`) for a channel this subscriber is in. */
+  deliverMemberEvent(channel: string, event: string, json: string): void;
+  disconnect(d: Disconnect): void;
+}
+
+/** One subscriber's membership in one channel; receives the channel's publications in offset order. */
+export interface ChannelSubscription {
+  readonly subscriber: Subscriber;
+  deliver(enc: EncodedPublication): void;
+}
+
+interface ChannelEntry {
+  readonly subs: Set<ChannelSubscription>;
+}
+
+/** Counters read by stats and metrics; plain integers bumped on the hot path. */
+export interface HubCounters {
+  publicationsIn: number;
+  deliveries: number;
+}
+
+/**
+ * The node-local index: connections by id and by user, subscriptions by channel. Fan-out touches only the
+ * channel's own subscribers and encodes each publication once.
+ */
+export class Hub {
+  private readonly clients = new Map<string, Subscriber>();
+  private readonly byUser = new Map<string, Set<Subscriber>>();
+  private readonly byTransport = new Map<string, number>();
+  private readonly channels = new Map<string, ChannelEntry>();
+  private subscriptionCount = 0;
+  readonly counters: HubCounters = { publicationsIn: 0, deliveries: 0 };
+
+  register(s: Subscriber): void {
+    this.clients.set(s.id, s);
+    let set = this.byUser.get(s.userId);
+    if (!set) this.byUser.set(s.userId, (set = new Set()));
+    set.add(s);
+    this.byTransport.set(s.transport, (this.byTransport.get(s.transport) ?? 0) + 1);
+  }
+
+  /** Removes the connection from the id and user indexes. Its channel subscriptions are removed by the session. */
+  unregister(s: Subscriber): void {
+    if (!this.clients.delete(s.id)) return;
+    const set = this.byUser.get(s.userId);
+    if (set) {
+      set.delete(s);
+      if (set.size === 0) this.byUser.delete(s.userId);
+    }
+    this.byTransport.set(s.transport, (this.byTransport.get(s.transport) ?? 1) - 1);
+  }
+
+  /** Adds a subscription; returns true when it is the channel's first on this node (the node must subscribe the broker). */
+  addSubscription(channel: string, sub: ChannelSubscription): boolean {
+    let entry = this.channels.get(channel);
+    const first = entry === undefined;
+    if (!entry) this.channels.set(channel, (entry = { subs: new Set() }));
+    if (!entry.subs.has(sub)) {
+      entry.subs.add(sub);
+      this.subscriptionCount++;
+    }
+    return first;
+  }
+
+  /** Removes a subscription; returns true when the channel has no subscriber left on this node (it disappears). */
+  removeSubscription(channel: string, sub: ChannelSubscription): boolean {
+    const entry = this.channels.get(channel);
+    if (!entry || !entry.subs.delete(sub)) return false;
+    this.subscriptionCount--;
+    if (entry.subs.size > 0) return false;
+    this.channels.delete(channel);
+    return true;
+  }
+
+  hasChannel(channel: string): boolean {
+    return this.channels.has(channel);
+  }
+
+  /** Fans a publication out to this node's subscribers of its channel. */
+  publish(pub: Publication): void {
+    this.counters.publicationsIn++;
+    const entry = this.channels.get(pub.channel);
+    if (!entry) return;
+    const enc = new EncodedPublication(pub);
+    for (const sub of entry.subs) sub.deliver(enc);
+    this.counters.deliveries += entry.subs.size;
+  }
+
+  /** A join or leave in a channel, to its local subscribers except the member itself. */
+  memberEvent(channel: string, event: 'join' | 'leave', json: string, exceptClient?: string): void {
+    const entry = this.channels.get(channel);
+    if (!entry) return;
+    for (const sub of entry.subs) {
+      if (sub.subscriber.id !== exceptClient) sub.subscriber.deliverMemberEvent(channel, event, json);
+    }
+  }
+
+  /** Delivers to every local connection of a user; returns how many. */
+  sendToUser(userId: string, event: string, json: string): number {
+    const set = this.byUser.get(userId);
+    if (!set) return 0;
+    for (const s of set) s.deliverDirect(event, json);
+    this.counters.deliveries += set.size;
+    return set.size;
+  }
+
+  /** Disconnects every local connection of a user; returns how many. */
+  disconnectUser(userId: string, d: Disconnect): number {
+    const set = this.byUser.get(userId);
+    if (!set) return 0;
+    const list = [...set];
+    for (const s of list) s.disconnect(d);
+    return list.length;
+  }
+
+  /** Every local connection (for shutdown). */
+  all(): Subscriber[] {
+    return [...this.clients.values()];
+  }
+
+  client(id: string): Subscriber | undefined {
+    return this.clients.get(id);
+  }
+
+  userIds(): string[] {
+    return [...this.byUser.keys()];
+  }
+
+  connectionsOf(userId: string): number {
+    return this.byUser.get(userId)?.size ?? 0;
+  }
+
+  channelList(): { channel: string; subscribers: number }[] {
+    const out: { channel: string; subscribers: number }[] = [];
+    for (const [channel, e] of this.channels) out.push({ channel, subscribers: e.subs.size });
+    return out;
+  }
+
+  subscriberCount(channel: string): number {
+    return this.channels.get(channel)?.subs.size ?? 0;
+  }
+
+  stats(): { connections: number; connectionsByTransport: Record<string, number>; users: number; channels: number; subscriptions: number } {
+    return {
+      connections: this.clients.size,
+      connectionsByTransport: Object.fromEntries(this.byTransport),
+      users: this.byUser.size,
+      channels: this.channels.size,
+      subscriptions: this.subscriptionCount,
+    };
+  }
+}

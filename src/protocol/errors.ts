@@ -1,0 +1,98 @@
+/**
+ * Stable error codes sent in command replies (`{"id", "error": {"code", "message"}}`) and in HTTP API errors
+ * (`{"error": {"code", "message"}}`). Codes never change meaning; messages may be reworded.
+ */
+export const ErrorCode = {
+  /** The frame is not valid JSON or not a JSON object. */
+  InvalidJson: 'invalid_json',
+  /** The frame parsed but a field is missing or has the wrong type or value. */
+  BadRequest: 'bad_request',
+  /** The `method` (or seed `type` / `action`) is not one we know. */
+  UnknownMethod: 'unknown_method',
+  /** The frame or payload is larger than the configured limit. */
+  MessageTooLarge: 'message_too_large',
+  /** Binary frames are not accepted by this server. */
+  BinaryNotAllowed: 'binary_not_allowed',
+  /** The channel name is empty, too long or has characters outside the allowed set. */
+  InvalidChannel: 'invalid_channel',
+  /** The event name is empty, too long or has characters outside the allowed set. */
+  InvalidEvent: 'invalid_event',
+  /** The connection is already subscribed to this channel. */
+  AlreadySubscribed: 'already_subscribed',
+  /** The connection is not subscribed to this channel. */
+  NotSubscribed: 'not_subscribed',
+  /** A configured limit (subscriptions per connection, ...) was reached. */
+  LimitExceeded: 'limit_exceeded',
+  /** The caller may not do this. */
+  PermissionDenied: 'permission_denied',
+  /** Authentication is required or failed. */
+  Unauthorized: 'unauthorized',
+  /** The requested resource does not exist (HTTP API). */
+  NotFound: 'not_found',
+  /** The feature is turned off in this server's configuration (e.g. presence). */
+  FeatureDisabled: 'feature_disabled',
+  /** The server is starting or draining, or its broker is unavailable. */
+  Unavailable: 'unavailable',
+  /** A bug or an unexpected failure on the server. */
+  Internal: 'internal',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface ErrorBody {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+/** An error to send back to the caller as data. */
+export class ReplyError extends Error {
+  override readonly name = 'ReplyError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+  toJSON(): ErrorBody {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/**
+ * Why the server ended a connection. WebSocket close codes carry `code` and `reason`; SSE streams get a
+ * `disconnect` event with the same fields before they end. The code range decides whether a client should
+ * reconnect: 1000-1999 and 4000-4499 reconnect (with backoff), 4500-4999 do not.
+ */
+export interface Disconnect {
+  readonly code: number;
+  readonly reason: string;
+  readonly reconnect: boolean;
+}
+
+function disconnect(code: number, reason: string): Disconnect {
+  return Object.freeze({ code, reason, reconnect: code < 4500 });
+}
+
+export const Disconnects = {
+  /** The client closed the connection, or the server ended it normally. */
+  Normal: disconnect(1000, 'normal'),
+  /** The server is shutting down; reconnect (to another node). */
+  Shutdown: disconnect(1001, 'shutdown'),
+  /** The outbound queue filled because the client read too slowly; reconnect and resume from the last position. */
+  Slow: disconnect(4001, 'slow'),
+  /** No pong arrived within the pong timeout. */
+  Stale: disconnect(4002, 'stale'),
+  /** Writing to the socket failed or timed out. */
+  WriteError: disconnect(4003, 'write error'),
+  /** The server was unable to keep the subscription consistent (e.g. a gap in the live stream); resume. */
+  InsufficientState: disconnect(4004, 'insufficient state'),
+  /** The connection's token expired; reconnect with a fresh token. */
+  TokenExpired: disconnect(4005, 'token expired'),
+  /** The client sent frames the protocol does not allow (binary, too large, or too many bad frames). */
+  BadProtocol: disconnect(4500, 'bad protocol'),
+  /** Authentication failed. */
+  Unauthorized: disconnect(4501, 'unauthorized'),
+  /** The server API disconnected this user. */
+  ForceDisconnect: disconnect(4502, 'disconnected by server'),
+  /** A connection limit was reached. */
+  ConnectionLimit: disconnect(4503, 'connection limit'),
+} as const;

@@ -1,0 +1,123 @@
+import type { CommandId, Dialect } from './commands.js';
+import type { ErrorBody } from './errors.js';
+import type { StreamPosition } from './position.js';
+
+/** One publication in a channel's stream, as stored by brokers and delivered to clients. */
+export interface Publication {
+  readonly channel: string;
+  /** Event name; `message` unless the publisher chose one. Delivered as `type` (seed field) and SSE `event:`. */
+  readonly event: string;
+  /** The data as JSON text, serialized once when published and never re-serialized. */
+  readonly data: string;
+  readonly epoch: string;
+  readonly offset: number;
+  /** Milliseconds since the Unix epoch, set by the broker when the publication was accepted. */
+  readonly time: number;
+  readonly meta?: PublicationMeta;
+}
+
+export interface PublicationMeta {
+  /** W3C trace context of the publisher, delivered to clients so they can continue the trace. */
+  readonly traceparent?: string;
+  readonly tracestate?: string;
+  /** Seed 000 clients read `action`/`data`: publications they made carry both shapes. */
+  readonly seed000?: boolean;
+}
+
+/** A channel member in presence and in join/leave pushes. */
+export interface Member {
+  readonly user: string;
+  readonly client: string;
+  readonly info?: unknown;
+}
+
+function isoTime(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/**
+ * The JSON of a publication push. The same text is the WebSocket frame payload and the SSE `data:` line, built once
+ * per publication whatever the number of recipients.
+ * `{"push":"publication","channel","type","payload","epoch","offset","timestamp"[,"traceparent","trace_id","span_id"]}`
+ */
+export function publicationJson(p: Publication): string {
+  let s =
+    '{"push":"publication","channel":' + JSON.stringify(p.channel) +
+    ',"type":' + JSON.stringify(p.event) +
+    ',"payload":' + p.data +
+    ',"epoch":"' + p.epoch + '","offset":' + p.offset +
+    ',"timestamp":"' + isoTime(p.time) + '"';
+  const m = p.meta;
+  if (m !== undefined) {
+    if (m.traceparent !== undefined) s += traceFields(m.traceparent, m.tracestate);
+    if (m.seed000) s += ',"action":' + JSON.stringify(p.event) + ',"data":' + p.data;
+  }
+  return s + '}';
+}
+
+/** `traceparent` plus the seed's `trace_id` / `span_id`, so clients of either kind can continue the trace. */
+function traceFields(traceparent: string, tracestate: string | undefined): string {
+  let s = ',"traceparent":' + JSON.stringify(traceparent);
+  if (tracestate) s += ',"tracestate":' + JSON.stringify(tracestate);
+  const parts = traceparent.split('-');
+  if (parts.length === 4) s += ',"trace_id":"' + parts[1] + '","span_id":"' + parts[2] + '"';
+  return s;
+}
+
+/** A message sent to one user's connections (not part of any channel stream, so no position). */
+export interface DirectMessage {
+  readonly event: string;
+  readonly data: string;
+  readonly time: number;
+  readonly meta?: PublicationMeta;
+}
+
+export function directMessageJson(m: DirectMessage): string {
+  let s = '{"push":"message","type":' + JSON.stringify(m.event) + ',"payload":' + m.data + ',"timestamp":"' + isoTime(m.time) + '"';
+  if (m.meta?.traceparent !== undefined) s += traceFields(m.meta.traceparent, m.meta.tracestate);
+  return s + '}';
+}
+
+export function memberEventJson(kind: 'join' | 'leave', channel: string, member: Member): string {
+  return JSON.stringify({ push: kind, channel, type: kind, payload: member, user: member.user, client: member.client });
+}
+
+export interface ConnectedInfo {
+  client: string;
+  user: string;
+  version: string;
+  /** Server ping interval in seconds (0: none), so a client can detect a dead connection. */
+  ping: number;
+}
+
+export function connectedJson(info: ConnectedInfo): string {
+  return JSON.stringify({ push: 'connected', ...info });
+}
+
+export function resultJson(id: CommandId, result: unknown): string {
+  return '{"id":' + JSON.stringify(id) + ',"result":' + JSON.stringify(result ?? {}) + '}';
+}
+
+/** An error reply in the dialect the command came in. */
+export function errorJson(id: CommandId, error: ErrorBody, dialect: Dialect = 'native'): string {
+  const body = { code: error.code, message: error.message };
+  if (dialect === 'seed002') return JSON.stringify({ type: 'error', payload: body, timestamp: new Date().toISOString() });
+  if (dialect === 'seed000') return JSON.stringify({ action: 'error', data: body });
+  return JSON.stringify({ id, error: body });
+}
+
+/** What the subscribe reply and the SSE `connected` event say about each channel. */
+export interface SubscribeResult {
+  channel: string;
+  /** The newest position of the channel when the subscription went live. */
+  epoch: string;
+  offset: number;
+  /** True when the client asked to resume and every missed publication follows (or none was missed). */
+  recovered: boolean;
+  /** When resuming failed: why (`epoch_changed`, `too_old`, `future_position`). */
+  reason?: string;
+  /** How many missed publications are replayed right after the reply. */
+  missed: number;
+}
+
+export type { StreamPosition };

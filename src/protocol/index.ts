@@ -1,0 +1,10 @@
+/** The wire protocol, shared by the server and the client SDK. Pure: no I/O, no Node-only APIs. */
+export * from './position.js';
+export * from './errors.js';
+export * from './names.js';
+export * from './commands.js';
+export * from './frames.js';
+export * from './sse.js';
+
+/** Version of the protocol described in docs/protocol.md. */
+export const PROTOCOL_VERSION = 1;

@@ -1,0 +1,16 @@
+/**
+ * Channel and event names. Channels: 1..255 characters (configurable lower), letters, digits and `_ - . : # @ / = ,`
+ * so namespaces (`chat:room1`) and user-limited channels (`inbox#alice`) fit. Events: 1..64 characters of letters,
+ * digits and `_ - . :` so they are safe as SSE `event:` values.
+ */
+export const CHANNEL_PATTERN = /^[A-Za-z0-9_\-.:#@/=,]+$/;
+export const EVENT_PATTERN = /^[A-Za-z0-9_\-.:]{1,64}$/;
+export const DEFAULT_MAX_CHANNEL_LENGTH = 255;
+
+export function isValidChannel(name: unknown, maxLength = DEFAULT_MAX_CHANNEL_LENGTH): name is string {
+  return typeof name === 'string' && name.length > 0 && name.length <= maxLength && CHANNEL_PATTERN.test(name);
+}
+
+export function isValidEvent(name: unknown): name is string {
+  return typeof name === 'string' && EVENT_PATTERN.test(name);
+}

@@ -1,0 +1,173 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createRequire } from 'node:module';
+import { ServerApi } from './api/api.js';
+import { InsecureQueryAuthenticator } from './auth/identity.js';
+import { createMemoryBroker } from './broker/memory.js';
+import type { Broker } from './broker/broker.js';
+import { loadConfig, type Config } from './config/index.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { SwitchboardNode } from './node.js';
+import type { Member, Publication } from './protocol/index.js';
+import { sendError, sendJson } from './transport/http-util.js';
+import { SseTransport } from './transport/sse.js';
+import { WebSocketTransport } from './transport/websocket.js';
+
+export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
+export interface SwitchboardOptions {
+  /** A parsed config (from loadConfig), or partial options merged over the defaults. */
+  config?: Config | Record<string, unknown>;
+  /** Attach to this HTTP server instead of creating one; Switchboard then handles only its own paths. */
+  server?: Server;
+  logger?: Logger;
+  /** A broker other than the default in-memory one (e.g. Redis, later). */
+  broker?: Broker;
+}
+
+export interface Switchboard {
+  readonly config: Config;
+  readonly server: Server;
+  readonly node: SwitchboardNode;
+  /** Starts the broker and, when Switchboard created the server, listens on config.host:config.port. */
+  listen(): Promise<{ host: string; port: number }>;
+  /** Graceful shutdown: readiness false, connections told to reconnect elsewhere, queues flushed, server closed. */
+  shutdown(): Promise<void>;
+  publish(channel: string, data: unknown, event?: string): Promise<Publication>;
+  sendToUser(user: string, data: unknown, event?: string): Promise<void>;
+  disconnectUser(user: string): Promise<void>;
+  presence(channel: string): Promise<Member[]>;
+  history(channel: string, limit?: number): Promise<Publication[]>;
+}
+
+/**
+ * Builds a Switchboard node with its HTTP endpoints: WebSocket (`websocket.path`), SSE (`sse.path`), the server
+ * API (`/api/*`), `/healthz` and `/readyz`.
+ */
+export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard {
+  const config = isConfig(options.config) ? options.config : loadConfig({});
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const broker = options.broker ?? createMemoryBroker({ history: { size: config.history.size, ttlMs: config.history.ttl }, metaTtlMs: config.history.metaTtl });
+  const authenticator = new InsecureQueryAuthenticator(config.client.anonymousUserPrefix);
+  const node = new SwitchboardNode(config, broker, logger, authenticator);
+  const ws = new WebSocketTransport(node, VERSION);
+  const sse = new SseTransport(node);
+  const api = new ServerApi(node);
+  const ownServer = options.server === undefined;
+  const server = options.server ?? createServer();
+
+  const route = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    if (path === config.sse.path) {
+      sse.handle(req, res, url);
+    } else if (path.startsWith('/api/')) {
+      void api.handle(req, res, url);
+    } else if (path === '/healthz') {
+      sendJson(res, 200, { status: 'ok' });
+    } else if (path === '/readyz') {
+      const ready = node.isReady();
+      sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : node.state === 'ready' ? 'broker_unavailable' : node.state });
+    } else {
+      return false;
+    }
+    return true;
+  };
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
+    if (!route(req, res) && ownServer) {
+      if (req.url === '/' || req.url === '/favicon.ico') sendJson(res, 200, { name: 'switchboard', version: VERSION, websocket: config.websocket.path, sse: config.sse.path, api: '/api/openapi.json' });
+      else sendError(res, 404, 'not_found', `no route ${req.method} ${req.url?.split('?')[0]}`);
+    }
+  };
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === config.websocket.path) return ws.handleUpgrade(req, socket, head, url);
+    if (ownServer) socket.destroy();
+  };
+  if (ownServer) {
+    server.on('request', onRequest);
+  } else {
+    // Embedded: Switchboard's routes answer first; the app's own listeners see everything else.
+    const appListeners = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
+    server.removeAllListeners('request');
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (!route(req, res)) for (const l of appListeners) l.call(server, req, res);
+    });
+  }
+  server.on('upgrade', onUpgrade);
+  server.on('clientError', (err, socket) => {
+    logger.debug({ err }, 'http client error');
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+  });
+
+  let started: Promise<void> | undefined;
+  const start = () => (started ??= node.start().then(() => {
+    if (authenticator.insecure) {
+      logger.warn('INSECURE DEVELOPMENT MODE: no authentication configured; user ids are taken from the "user" query parameter. Do not expose this server.');
+    }
+  }));
+  let stopping: Promise<void> | undefined;
+
+  const sb: Switchboard = {
+    config,
+    server,
+    node,
+    async listen() {
+      await start();
+      if (!ownServer) {
+        const a = server.address() as AddressInfo | null;
+        return { host: a?.address ?? config.host, port: a?.port ?? config.port };
+      }
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.port, config.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const a = server.address() as AddressInfo;
+      logger.info({ host: a.address, port: a.port, broker: broker.kind, version: VERSION }, 'switchboard listening');
+      return { host: a.address, port: a.port };
+    },
+    shutdown() {
+      return (stopping ??= (async () => {
+        logger.info('shutting down: draining connections');
+        if (ownServer) server.close();
+        node.drain();
+        const deadline = Date.now() + config.shutdown.timeout;
+        while (ws.connections() + sse.connections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        ws.close();
+        sse.close();
+        if (ownServer) server.closeAllConnections();
+        await node.stop();
+        logger.info('shutdown complete');
+      })());
+    },
+    async publish(channel, data, event = 'message') {
+      await start();
+      return node.publish(channel, event, JSON.stringify(data));
+    },
+    async sendToUser(user, data, event = 'message') {
+      await start();
+      return node.sendToUser(user, event, JSON.stringify(data));
+    },
+    async disconnectUser(user) {
+      await start();
+      return node.disconnectUser(user);
+    },
+    async presence(channel) {
+      await start();
+      return broker.presence(channel);
+    },
+    async history(channel, limit) {
+      await start();
+      return (await broker.history(channel, limit === undefined ? {} : { limit, reverse: true })).publications;
+    },
+  };
+  return sb;
+}
+
+function isConfig(c: unknown): c is Config {
+  return typeof c === 'object' && c !== null && Object.isFrozen(c) && 'websocket' in c;
+}

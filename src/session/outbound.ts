@@ -1,0 +1,60 @@
+import type { FlushScheduler, Flushable } from './flush.js';
+
+/** Where an outbound queue writes: a socket or an HTTP response, already framed bytes. */
+export interface ByteSink {
+  write(buf: Buffer): void;
+  /** Bytes accepted by write() but not yet handed to the kernel. */
+  readonly writableLength: number;
+}
+
+/**
+ * A connection's byte-bounded outbound queue. Messages are appended as shared, already-encoded buffers; the
+ * scheduler flushes the queue once per round as one write. When queued plus unsent bytes would pass `maxBytes`
+ * the queue refuses (the session then disconnects the client as slow) so a reader that stalls cannot grow memory.
+ */
+export class OutboundQueue implements Flushable {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  private marked = false;
+  private closed = false;
+
+  constructor(
+    private readonly sink: ByteSink,
+    private readonly scheduler: FlushScheduler,
+    private readonly maxBytes: number,
+  ) {}
+
+  /** Queues bytes; false when the bound would be passed (nothing queued then). */
+  push(buf: Buffer): boolean {
+    if (this.closed) return true;
+    if (this.bytes + this.sink.writableLength + buf.length > this.maxBytes) return false;
+    this.chunks.push(buf);
+    this.bytes += buf.length;
+    if (!this.marked) {
+      this.marked = true;
+      this.scheduler.mark(this);
+    }
+    return true;
+  }
+
+  get queuedBytes(): number {
+    return this.bytes;
+  }
+
+  flush(): void {
+    this.marked = false;
+    if (this.closed || this.bytes === 0) return;
+    const chunks = this.chunks;
+    const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.bytes);
+    this.chunks = [];
+    this.bytes = 0;
+    this.sink.write(buf);
+  }
+
+  /** Drops queued bytes and refuses further ones (after a disconnect). */
+  close(): void {
+    this.closed = true;
+    this.chunks = [];
+    this.bytes = 0;
+  }
+}

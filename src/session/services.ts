@@ -1,0 +1,21 @@
+import type { Broker } from '../broker/broker.js';
+import type { Config } from '../config/index.js';
+import type { ChannelSubscription, Hub } from '../hub/hub.js';
+import type { Logger } from '../observability/logger.js';
+import type { Publication, PublicationMeta } from '../protocol/index.js';
+import type { FlushScheduler } from './flush.js';
+
+/** What a session needs from its node. The node implements it; sessions never construct collaborators. */
+export interface NodeServices {
+  readonly config: Config;
+  readonly hub: Hub;
+  readonly broker: Broker;
+  readonly scheduler: FlushScheduler;
+  readonly logger: Logger;
+  /** Adds a local subscription and resolves once the node receives the channel's publications from the broker. */
+  joinChannel(channel: string, sub: ChannelSubscription): Promise<void>;
+  /** Removes a local subscription; the broker subscription goes when the channel's last local subscriber leaves. */
+  leaveChannel(channel: string, sub: ChannelSubscription): void;
+  publish(channel: string, event: string, data: string, meta?: PublicationMeta): Promise<Publication>;
+  sendToUser(userId: string, event: string, data: string, meta?: PublicationMeta): Promise<void>;
+}

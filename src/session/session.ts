@@ -1,0 +1,185 @@
+import type { Identity } from '../auth/identity.js';
+import { newConnectionId } from '../core/ids.js';
+import { EncodedPublication } from '../hub/encoded.js';
+import type { Subscriber } from '../hub/hub.js';
+import {
+  Disconnects,
+  ErrorCode,
+  ReplyError,
+  type Disconnect,
+  type Member,
+  type StreamPosition,
+  type SubscribeResult,
+} from '../protocol/index.js';
+import { OutboundQueue, type ByteSink } from './outbound.js';
+import type { NodeServices } from './services.js';
+import { Subscription } from './subscription.js';
+import type { Publication } from '../protocol/index.js';
+
+export interface PreparedSubscription {
+  readonly sub: Subscription;
+  readonly result: SubscribeResult;
+  readonly replay: Publication[];
+}
+
+/**
+ * The transport-independent part of a connection: identity, subscriptions with gap-free resume, and the bounded
+ * outbound queue. WebSocket and SSE sessions differ in how bytes are framed and in what the client may send.
+ */
+export abstract class Session implements Subscriber {
+  readonly id = newConnectionId();
+  readonly userId: string;
+  readonly info: unknown;
+  readonly connectedAt = Date.now();
+  readonly subscriptions = new Map<string, Subscription>();
+  protected readonly queue: OutboundQueue;
+  private nextIndex = 0;
+  closed = false;
+  /** Live publications buffered during one subscription's setup, at most. */
+  readonly maxPendingPublications: number;
+
+  abstract readonly transport: string;
+
+  constructor(
+    protected readonly node: NodeServices,
+    identity: Identity,
+    sink: ByteSink,
+  ) {
+    this.userId = identity.userId;
+    this.info = identity.info;
+    this.queue = new OutboundQueue(sink, node.scheduler, node.config.client.queueMaxBytes);
+    this.maxPendingPublications = Math.max(1000, node.config.history.size);
+  }
+
+  /** Frames a publication for this transport. */
+  protected abstract framePublication(enc: EncodedPublication, sub: Subscription): Buffer;
+  /** Frames a push that is not a channel publication (direct message, join/leave), with its SSE event name. */
+  protected abstract framePush(event: string, json: string): Buffer;
+  /** Closes the transport (after writing what is queued). */
+  protected abstract closeTransport(d: Disconnect): void;
+
+  get member(): Member {
+    return this.info === undefined ? { user: this.userId, client: this.id } : { user: this.userId, client: this.id, info: this.info };
+  }
+
+  /** Queues bytes; a full queue disconnects the client as slow. */
+  protected send(buf: Buffer): void {
+    if (!this.queue.push(buf)) this.disconnect(Disconnects.Slow);
+  }
+
+  sendPublication(enc: EncodedPublication, sub: Subscription): void {
+    this.send(this.framePublication(enc, sub));
+  }
+
+  deliverDirect(event: string, json: string): void {
+    this.send(this.framePush(event, json));
+  }
+
+  deliverMemberEvent(channel: string, event: string, json: string): void {
+    // Only channels this connection has fully joined: a member event must not overtake the subscribe reply.
+    if (this.subscriptions.get(channel)?.live) this.send(this.framePush(event, json));
+  }
+
+  onGap(sub: Subscription): void {
+    this.node.logger.warn({ client: this.id, channel: sub.channel }, 'publication gap in live stream; disconnecting so the client resumes');
+    this.disconnect(Disconnects.InsufficientState);
+  }
+
+  onSetupOverflow(sub: Subscription): void {
+    this.node.logger.warn({ client: this.id, channel: sub.channel }, 'too many publications during subscription setup');
+    this.disconnect(Disconnects.Slow);
+  }
+
+  /**
+   * First half of a subscribe with optional resume: registers the subscription (live publications are buffered
+   * from this moment), waits for the node's broker subscription, reads history and decides whether the resume is
+   * gap-free. The subscription's position is set to what the client has: `since` when resumed, else the stream top.
+   */
+  protected async prepareSubscription(channel: string, since: StreamPosition | undefined): Promise<PreparedSubscription> {
+    const cfg = this.node.config;
+    if (this.subscriptions.has(channel)) throw new ReplyError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
+    if (this.subscriptions.size >= cfg.client.maxSubscriptions) {
+      throw new ReplyError(ErrorCode.LimitExceeded, `at most ${cfg.client.maxSubscriptions} subscriptions per connection (client.maxSubscriptions)`);
+    }
+    const sub = new Subscription(this, channel, this.nextIndex++);
+    this.subscriptions.set(channel, sub);
+    try {
+      await this.node.joinChannel(channel, sub);
+      const h = await this.node.broker.history(channel, since ? { since } : { limit: 0 });
+      const top = h.top;
+      let reason: string | undefined;
+      if (since) {
+        if (since.epoch !== top.epoch) reason = 'epoch_changed';
+        else if (since.offset > top.offset) reason = 'future_position';
+        else if (since.offset + 1 < h.earliest) reason = 'too_old';
+      }
+      const recovered = since !== undefined && reason === undefined;
+      const replay = recovered ? h.publications : [];
+      sub.epoch = top.epoch;
+      sub.offset = recovered ? since.offset : top.offset;
+      const result: SubscribeResult = { channel, epoch: top.epoch, offset: top.offset, recovered, ...(reason ? { reason } : {}), missed: replay.length };
+      return { sub, result, replay };
+    } catch (err) {
+      if (this.subscriptions.get(channel) === sub) this.dropSubscription(sub, false);
+      throw err;
+    }
+  }
+
+  /** True when the prepared subscription is still this connection's (not unsubscribed or closed meanwhile). */
+  protected isCurrent(p: PreparedSubscription): boolean {
+    return !this.closed && this.subscriptions.get(p.sub.channel) === p.sub;
+  }
+
+  /**
+   * Second half: queues the missed publications, then the ones buffered during setup that are newer, and from
+   * then on delivers live. Presence and join events follow.
+   */
+  protected async activateSubscription(p: PreparedSubscription): Promise<void> {
+    const { sub, result, replay } = p;
+    for (const pub of replay) {
+      sub.epoch = pub.epoch;
+      sub.offset = pub.offset;
+      this.send(this.framePublication(new EncodedPublication(pub), sub));
+    }
+    sub.goLive(result.epoch, Math.max(sub.offset, result.offset));
+    const cfg = this.node.config;
+    if (cfg.channel.presence) await this.node.broker.addPresence(sub.channel, this.member);
+    if (cfg.channel.joinLeave) await this.node.broker.publishJoin(sub.channel, this.member);
+  }
+
+  protected unsubscribe(channel: string): void {
+    const sub = this.subscriptions.get(channel);
+    if (!sub) throw new ReplyError(ErrorCode.NotSubscribed, `not subscribed to ${channel}`);
+    this.dropSubscription(sub, true);
+  }
+
+  private dropSubscription(sub: Subscription, announce: boolean): void {
+    this.subscriptions.delete(sub.channel);
+    this.node.leaveChannel(sub.channel, sub);
+    if (!sub.live) return;
+    const cfg = this.node.config;
+    const log = (err: unknown) => this.node.logger.warn({ err, channel: sub.channel }, 'presence cleanup failed');
+    if (cfg.channel.presence) this.node.broker.removePresence(sub.channel, this.id).catch(log);
+    if (announce && cfg.channel.joinLeave) this.node.broker.publishLeave(sub.channel, this.member).catch(log);
+  }
+
+  /** Ends the connection: writes what is queued, closes the transport, leaves every index. Idempotent. */
+  disconnect(d: Disconnect): void {
+    if (this.closed) return;
+    this.closeTransport(d);
+    this.cleanup();
+  }
+
+  /** Called when the transport closed (by either side). Idempotent. */
+  cleanup(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.queue.close();
+    for (const sub of [...this.subscriptions.values()]) this.dropSubscription(sub, true);
+    this.node.hub.unregister(this);
+    this.onClosed();
+  }
+
+  /** Hook for transports (timers). */
+  protected onClosed(): void {}
+}

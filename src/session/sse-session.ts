@@ -1,0 +1,122 @@
+import type { Identity } from '../auth/identity.js';
+import type { EncodedPublication } from '../hub/encoded.js';
+import {
+  Disconnects,
+  encodeSseComment,
+  encodeSseEvent,
+  ErrorCode,
+  ReplyError,
+  type Disconnect,
+  type StreamPosition,
+} from '../protocol/index.js';
+import type { ByteSink } from './outbound.js';
+import type { NodeServices } from './services.js';
+import { Session, type PreparedSubscription } from './session.js';
+import type { Subscription } from './subscription.js';
+
+export interface SseTransport extends ByteSink {
+  /** Ends the response after the queued bytes. */
+  end(): void;
+}
+
+/** Why a Last-Event-ID could not be used; sent in the `connected` event. */
+export interface ResumeProblem {
+  code: string;
+  message: string;
+}
+
+/**
+ * A Server-Sent Events stream: receive-only, subscribed to the channels of its URL. Every publication's `id:` is
+ * a token holding the position of every channel of the stream, so `Last-Event-ID` resumes all of them.
+ */
+export class SseSession extends Session {
+  readonly transport = 'sse';
+  private heartbeat: NodeJS.Timeout | undefined;
+  private channels: readonly string[] = [];
+
+  constructor(
+    node: NodeServices,
+    identity: Identity,
+    private readonly res: SseTransport,
+  ) {
+    super(node, identity, res);
+  }
+
+  /**
+   * Subscribes every channel (resuming from `since` when given, one position per channel), sends the `connected`
+   * event saying whether each channel resumed gap-free, then the missed publications, then live ones.
+   * The `connected` event's id is the position the client now holds, so a reconnect during the replay loses nothing.
+   */
+  async open(channels: readonly string[], since: StreamPosition[] | undefined, problem: ResumeProblem | undefined): Promise<void> {
+    const cfg = this.node.config.sse;
+    this.channels = channels;
+    this.send(Buffer.from('retry: ' + cfg.retry + '\n' + encodeSseComment('switchboard'), 'utf8'));
+    const prepared: PreparedSubscription[] = [];
+    for (let i = 0; i < channels.length; i++) {
+      try {
+        prepared.push(await this.prepareSubscription(channels[i]!, since?.[i]));
+      } catch (err) {
+        const e = err instanceof ReplyError ? err : new ReplyError(ErrorCode.Internal, 'internal error');
+        if (!(err instanceof ReplyError)) this.node.logger.error({ err, client: this.id }, 'sse subscribe failed');
+        this.send(this.framePush('stream_error', JSON.stringify({ code: e.code, message: e.message, channel: channels[i] })));
+        this.disconnect(Disconnects.Normal);
+        return;
+      }
+      if (this.closed) return;
+    }
+    const results = prepared.map((p) => p.result);
+    const connected = {
+      client: this.id,
+      user: this.userId,
+      recovered: since !== undefined && results.every((r) => r.recovered),
+      ...(problem ? { error: problem } : {}),
+      channels: results,
+    };
+    this.send(Buffer.from(encodeSseEvent({ event: 'connected', data: JSON.stringify(connected), id: this.streamToken() }), 'utf8'));
+    for (const p of prepared) await this.activateSubscription(p);
+    this.startHeartbeat();
+  }
+
+  /** The positions the client holds for every channel, in URL order. */
+  private streamToken(): string {
+    let id = '';
+    for (let i = 0; i < this.channels.length; i++) {
+      const s = this.subscriptions.get(this.channels[i]!);
+      if (i > 0) id += ',';
+      if (s) id += s.epoch + ':' + s.offset;
+    }
+    return id;
+  }
+
+  protected framePublication(enc: EncodedPublication, _sub: Subscription): Buffer {
+    // One channel: the id is the publication's own position, and the whole event is shared by all recipients.
+    if (this.channels.length === 1) return enc.sseEvent();
+    return Buffer.from(enc.sseHead() + 'id: ' + this.streamToken() + '\n\n', 'utf8');
+  }
+
+  protected framePush(event: string, json: string): Buffer {
+    return Buffer.from(encodeSseEvent({ event, data: json }), 'utf8');
+  }
+
+  protected closeTransport(d: Disconnect): void {
+    if (d !== Disconnects.Slow) {
+      this.send(this.framePush('disconnect', JSON.stringify(d)));
+      this.queue.flush();
+    }
+    this.res.end();
+  }
+
+  private startHeartbeat(): void {
+    const cfg = this.node.config.sse;
+    if (cfg.heartbeatInterval <= 0 || this.closed) return;
+    const beat = cfg.heartbeatEvent
+      ? Buffer.from(encodeSseEvent({ event: 'ping', data: '{}' }), 'utf8')
+      : Buffer.from(encodeSseComment('ping'), 'utf8');
+    this.heartbeat = setInterval(() => this.send(beat), cfg.heartbeatInterval);
+    this.heartbeat.unref();
+  }
+
+  protected override onClosed(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+  }
+}

@@ -1,0 +1,63 @@
+import type { ChannelSubscription } from '../hub/hub.js';
+import type { EncodedPublication } from '../hub/encoded.js';
+import type { Session } from './session.js';
+
+/**
+ * One connection's subscription to one channel. While the subscription is being set up (history being read for a
+ * resume), live publications are buffered; `goLive` then releases the ones newer than what was replayed, so none
+ * falls in between and none is delivered twice.
+ */
+export class Subscription implements ChannelSubscription {
+  /** Position of the last publication delivered (or of the stream top when the subscription went live). */
+  epoch = '';
+  offset = 0;
+  private buffer: EncodedPublication[] | null = [];
+
+  constructor(
+    readonly session: Session,
+    readonly channel: string,
+    /** Position of this channel among the connection's channels (SSE stream ids list positions in this order). */
+    readonly index: number,
+  ) {}
+
+  get subscriber(): Session {
+    return this.session;
+  }
+
+  get live(): boolean {
+    return this.buffer === null;
+  }
+
+  deliver(enc: EncodedPublication): void {
+    if (this.buffer !== null) {
+      // Bounded by the session: a subscription that stays in setup longer than its queue allows is dropped.
+      this.buffer.push(enc);
+      if (this.buffer.length > this.session.maxPendingPublications) this.session.onSetupOverflow(this);
+      return;
+    }
+    const pub = enc.pub;
+    if (pub.epoch === this.epoch) {
+      if (pub.offset <= this.offset) return; // already delivered (replayed, or redelivered by a broker)
+      if (pub.offset !== this.offset + 1) {
+        // A publication never reached this node: the client must resume from its position to fill the gap.
+        this.session.onGap(this);
+        return;
+      }
+    }
+    this.epoch = pub.epoch;
+    this.offset = pub.offset;
+    this.session.sendPublication(enc, this);
+  }
+
+  /**
+   * Ends setup at position (epoch, offset), the newest publication the client has now been sent (replayed or the
+   * stream top). Buffered publications after it are delivered in order.
+   */
+  goLive(epoch: string, offset: number): void {
+    const buffered = this.buffer ?? [];
+    this.buffer = null;
+    this.epoch = epoch;
+    this.offset = offset;
+    for (const enc of buffered) this.deliver(enc);
+  }
+}

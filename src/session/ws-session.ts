@@ -1,0 +1,189 @@
+import type { Identity } from '../auth/identity.js';
+import { type EncodedPublication, wsTextFrameOf } from '../hub/encoded.js';
+import {
+  CommandError,
+  connectedJson,
+  decodeCommand,
+  Disconnects,
+  ErrorCode,
+  errorJson,
+  publicationJson,
+  ReplyError,
+  resultJson,
+  type Command,
+  type CommandId,
+  type Decoded,
+  type Dialect,
+  type Disconnect,
+} from '../protocol/index.js';
+import { seedChat, seedSendToRoom, seedSendToUser, SEED000_PONG } from './compat.js';
+import type { ByteSink } from './outbound.js';
+import type { NodeServices } from './services.js';
+import { Session } from './session.js';
+import type { Subscription } from './subscription.js';
+
+/** What the WebSocket transport gives its session. */
+export interface WsTransport extends ByteSink {
+  close(code: number, reason: string): void;
+}
+
+/**
+ * A WebSocket connection speaking the native JSON protocol (docs/protocol.md) and the seed vocabularies. Commands
+ * are handled one at a time in arrival order, so replies and their side effects keep the client's order.
+ */
+export class WsSession extends Session {
+  readonly transport = 'websocket';
+  private badFrames = 0;
+  private readonly pending: Decoded[] = [];
+  private busy = false;
+  private seed000Joined = false;
+  /** Counters for stats. */
+  framesIn = 0;
+
+  constructor(
+    node: NodeServices,
+    identity: Identity,
+    private readonly ws: WsTransport,
+    version: string,
+  ) {
+    super(node, identity, ws);
+    const pingSeconds = Math.round(node.config.websocket.pingInterval / 1000);
+    this.send(wsTextFrameOf(connectedJson({ client: this.id, user: this.userId, version, ping: pingSeconds })));
+  }
+
+  protected framePublication(enc: EncodedPublication, _sub: Subscription): Buffer {
+    return enc.wsFrame();
+  }
+
+  protected framePush(_event: string, json: string): Buffer {
+    return wsTextFrameOf(json);
+  }
+
+  protected closeTransport(d: Disconnect): void {
+    if (d !== Disconnects.Slow) this.queue.flush();
+    this.ws.close(d.code, d.reason);
+  }
+
+  /** A text frame (or a binary one, when allowed) from the client. */
+  handleFrame(data: Buffer, isBinary: boolean): void {
+    if (this.closed) return;
+    this.framesIn++;
+    const cfg = this.node.config.websocket;
+    if (isBinary && !cfg.allowBinary) {
+      return this.badFrame(new CommandError(ErrorCode.BinaryNotAllowed, 'binary frames are not accepted; send JSON text frames'));
+    }
+    if (data.length > cfg.maxMessageSize) {
+      return this.badFrame(new CommandError(ErrorCode.MessageTooLarge, `frame of ${data.length} bytes exceeds websocket.maxMessageSize (${cfg.maxMessageSize})`));
+    }
+    let decoded: Decoded;
+    try {
+      decoded = decodeCommand(data.toString('utf8'), {
+        maxChannelLength: this.node.config.channel.maxLength,
+        maxHistoryLimit: this.node.config.api.maxHistoryLimit,
+      });
+    } catch (err) {
+      return this.badFrame(err instanceof CommandError ? err : new CommandError(ErrorCode.InvalidJson, 'frame could not be decoded'));
+    }
+    this.pending.push(decoded);
+    if (!this.busy) void this.drain();
+  }
+
+  private badFrame(err: CommandError): void {
+    this.replyError(err.id, err, err.dialect);
+    if (++this.badFrames >= this.node.config.websocket.maxBadFrames) {
+      this.node.logger.info({ client: this.id, badFrames: this.badFrames }, 'too many bad frames; closing');
+      this.disconnect(Disconnects.BadProtocol);
+    }
+  }
+
+  private async drain(): Promise<void> {
+    this.busy = true;
+    try {
+      while (this.pending.length > 0 && !this.closed) {
+        const { command, dialect } = this.pending.shift()!;
+        try {
+          await this.execute(command, dialect);
+        } catch (err) {
+          if (err instanceof ReplyError) {
+            this.replyError(command.id, err, dialect);
+          } else {
+            this.node.logger.error({ err, client: this.id, method: command.method }, 'command failed');
+            this.replyError(command.id, new ReplyError(ErrorCode.Internal, 'internal error'), dialect);
+          }
+        }
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private reply(id: CommandId, result: unknown): void {
+    if (id !== null) this.send(wsTextFrameOf(resultJson(id, result)));
+  }
+
+  private replyRaw(id: CommandId, resultJsonText: string): void {
+    if (id !== null) this.send(wsTextFrameOf('{"id":' + JSON.stringify(id) + ',"result":' + resultJsonText + '}'));
+  }
+
+  private replyError(id: CommandId, err: ReplyError, dialect: Dialect): void {
+    this.send(wsTextFrameOf(errorJson(id, err, dialect)));
+  }
+
+  private async execute(cmd: Command, dialect: Dialect): Promise<void> {
+    const node = this.node;
+    switch (cmd.method) {
+      case 'subscribe': {
+        const p = await this.prepareSubscription(cmd.params.channel, cmd.params.since);
+        if (!this.isCurrent(p)) return;
+        this.reply(cmd.id, p.result);
+        return this.activateSubscription(p);
+      }
+      case 'unsubscribe':
+        this.unsubscribe(cmd.params.channel);
+        return this.reply(cmd.id, {});
+      case 'publish': {
+        const { channel, event, data, traceparent, tracestate } = cmd.params;
+        const meta = traceparent ? { traceparent, tracestate } : undefined;
+        const pub = await node.publish(channel, event, data, meta);
+        return this.reply(cmd.id, { epoch: pub.epoch, offset: pub.offset });
+      }
+      case 'presence': {
+        if (!node.config.channel.presence) throw new ReplyError(ErrorCode.FeatureDisabled, 'presence is turned off (channel.presence)');
+        const members = await node.broker.presence(cmd.params.channel);
+        return this.reply(cmd.id, { members });
+      }
+      case 'history': {
+        const { channel, since, limit, reverse } = cmd.params;
+        const h = await node.broker.history(channel, { since, limit: limit ?? node.config.api.maxHistoryLimit, reverse });
+        const pubs = h.publications.map(publicationJson).join(',');
+        return this.replyRaw(cmd.id, `{"publications":[${pubs}],"epoch":"${h.top.epoch}","offset":${h.top.offset},"earliest":${h.earliest}}`);
+      }
+      case 'ping':
+        return this.reply(cmd.id, {});
+      case 'seed.ping':
+        await this.joinSeed000();
+        this.send(SEED000_PONG);
+        return;
+      case 'seed.chat':
+        await this.joinSeed000();
+        await seedChat(node, cmd.params.data);
+        return;
+      case 'seed.send_to_room':
+        await seedSendToRoom(node, this.userId, cmd.params.channel, cmd.params.payload);
+        return;
+      case 'seed.send_to_user':
+        await seedSendToUser(node, this.userId, cmd.params.userId, cmd.params.payload);
+        return;
+    }
+  }
+
+  /** Seed 000 clients receive every `chat` broadcast: they join the compat channel on their first frame. */
+  private async joinSeed000(): Promise<void> {
+    if (this.seed000Joined) return;
+    this.seed000Joined = true;
+    const channel = this.node.config.compat.seed000Channel;
+    if (this.subscriptions.has(channel)) return;
+    const p = await this.prepareSubscription(channel, undefined);
+    if (this.isCurrent(p)) await this.activateSubscription(p);
+  }
+}

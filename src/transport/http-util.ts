@@ -1,0 +1,42 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { STATUS_CODES } from 'node:http';
+
+/** Writes a JSON error body `{"error": {"code", "message"}}` with the given status. */
+export function sendError(res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}): void {
+  sendJson(res, status, { error: { code, message } }, headers);
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Refuses an upgrade request on the raw socket with a JSON error body (no WebSocket was created). */
+export function refuseUpgrade(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/** Origin check for CORS: the allowed origin to echo, or undefined. */
+export function allowedOrigin(req: IncomingMessage, origins: readonly string[]): string | undefined {
+  const origin = req.headers.origin;
+  if (!origin || origins.length === 0) return undefined;
+  if (origins.includes('*')) return origin;
+  return origins.includes(origin) ? origin : undefined;
+}
+
+export function corsHeaders(req: IncomingMessage, origins: readonly string[]): Record<string, string> {
+  const origin = allowedOrigin(req, origins);
+  if (!origin) return {};
+  return {
+    'access-control-allow-origin': origin,
+    'access-control-allow-credentials': 'true',
+    'access-control-expose-headers': 'traceparent',
+    vary: 'Origin',
+  };
+}

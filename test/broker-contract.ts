@@ -1,0 +1,460 @@
+/**
+ * The Broker contract: one suite every broker (memory, Redis) runs with its own factory. It goes through the Broker
+ * interface only, never assumes handler calls are synchronous (it waits for them), and tests age expiry with real
+ * short TTLs, so a broker with its own clock (Redis) passes it unchanged.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { setImmediate as yieldTurn, setTimeout as sleep } from 'node:timers/promises';
+import type {
+  Broker,
+  BrokerHandler,
+  ControlMessage,
+  HistoryOptions,
+  HistoryQuery,
+  Member,
+  Publication,
+  StreamPosition,
+} from '../src/broker/broker.js';
+import { EPOCH_PATTERN } from '../src/protocol/position.js';
+
+/** A hand-driven clock (ms) for brokers that accept one. */
+export class ManualClock {
+  constructor(public ms = 1_700_000_000_000) {}
+  readonly now = (): number => this.ms;
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+export type BrokerFactory = (clock?: ManualClock) => Promise<{ broker: Broker; cleanup?: () => Promise<void> }>;
+
+export interface ContractOptions {
+  /** The factory honours a ManualClock passed to it: adds exact time-stamp and age-boundary tests. Default false. */
+  supportsClock?: boolean;
+}
+
+/** Records every handler call and lets the tests attach per-channel listeners (a miniature hub). */
+export class RecordingHandler implements BrokerHandler {
+  readonly pubs: Publication[] = [];
+  readonly joins: { channel: string; member: Member }[] = [];
+  readonly leaves: { channel: string; member: Member }[] = [];
+  readonly controls: ControlMessage[] = [];
+  readonly listeners = new Map<string, Set<(p: Publication) => void>>();
+  onPublication(pub: Publication): void {
+    this.pubs.push(pub);
+    for (const l of this.listeners.get(pub.channel) ?? []) l(pub);
+  }
+  onJoin(channel: string, member: Member): void {
+    this.joins.push({ channel, member });
+  }
+  onLeave(channel: string, member: Member): void {
+    this.leaves.push({ channel, member });
+  }
+  onControl(msg: ControlMessage): void {
+    this.controls.push(msg);
+  }
+  offsetsOf(channel: string): number[] {
+    return this.pubs.filter((p) => p.channel === channel).map((p) => p.offset);
+  }
+}
+
+/** Polls `cond` every 2 ms until true; fails after `timeoutMs` (default 3000) naming what it waited for. */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+/** After a positive wait, gives a broker with async delivery time to deliver something it should NOT deliver. */
+const SETTLE_MS = 50;
+/** History big and long enough not to interfere with tests that are not about bounds. */
+const ROOMY: HistoryOptions = { size: 10_000, ttlMs: 600_000 };
+
+/** Publications compared field by field (a broker may omit `meta` or store it as undefined). */
+function plain(p: Publication): object {
+  return { channel: p.channel, event: p.event, data: p.data, epoch: p.epoch, offset: p.offset, time: p.time, meta: p.meta ?? null };
+}
+const offsets = (ps: readonly Publication[]): number[] => ps.map((p) => p.offset);
+const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+/**
+ * How a subscriber resumes without gap or duplicate, the way the hub does it:
+ * 1. start buffering live publications of the channel, 2. make sure the node is subscribed, 3. read history after the
+ * last delivered position, 4. deliver history, then the buffered items newer than what was delivered, then go live.
+ * `deliver` only ever sees offsets in increasing order; a gap or an epoch change is reported through `onError`.
+ */
+export class ResumingSubscriber {
+  last: StreamPosition;
+  readonly seen: number[] = [];
+  readonly errors: string[] = [];
+  private buffer: Publication[] | undefined;
+  private readonly listener = (p: Publication): void => {
+    if (this.buffer) this.buffer.push(p);
+    else this.deliver(p);
+  };
+
+  constructor(
+    private readonly hub: MiniHub,
+    private readonly broker: Broker,
+    readonly channel: string,
+    start: StreamPosition,
+    /** Read history in pages of this many (exercises `limit` keeping the oldest); undefined: one read. */
+    private readonly pageSize?: number,
+  ) {
+    this.last = start;
+  }
+
+  async resume(): Promise<void> {
+    this.buffer = [];
+    await this.hub.add(this.channel, this.listener);
+    for (;;) {
+      const h = await this.broker.history(this.channel, { since: this.last, limit: this.pageSize });
+      if (h.top.epoch !== this.last.epoch) this.errors.push(`epoch changed ${this.last.epoch} -> ${h.top.epoch}`);
+      if (h.earliest > this.last.offset + 1) this.errors.push(`history lost: earliest ${h.earliest} > ${this.last.offset + 1}`);
+      for (const p of h.publications) this.deliver(p);
+      if (this.pageSize === undefined || h.publications.length < this.pageSize) break;
+    }
+    const buffered = this.buffer;
+    this.buffer = undefined;
+    for (const p of buffered) if (p.offset > this.last.offset) this.deliver(p);
+  }
+
+  async leave(): Promise<void> {
+    this.buffer = undefined;
+    await this.hub.remove(this.channel, this.listener);
+  }
+
+  private deliver(p: Publication): void {
+    if (p.offset !== this.last.offset + 1) this.errors.push(`expected ${this.last.offset + 1}, got ${p.offset}`);
+    this.last = { epoch: p.epoch, offset: p.offset };
+    this.seen.push(p.offset);
+  }
+}
+
+/** Node-level subscription shared by local listeners: subscribe on the first, unsubscribe after the last, in order. */
+export class MiniHub {
+  private chain: Promise<void> = Promise.resolve();
+  constructor(
+    private readonly broker: Broker,
+    private readonly handler: RecordingHandler,
+  ) {}
+  add(channel: string, l: (p: Publication) => void): Promise<void> {
+    let set = this.handler.listeners.get(channel);
+    if (!set) this.handler.listeners.set(channel, (set = new Set()));
+    set.add(l);
+    if (set.size === 1) this.chain = this.chain.then(() => this.broker.subscribe(channel));
+    return this.chain; // resolves once the node subscription covering this listener is live
+  }
+  remove(channel: string, l: (p: Publication) => void): Promise<void> {
+    const set = this.handler.listeners.get(channel);
+    if (!set?.delete(l) || set.size > 0) return this.chain;
+    this.handler.listeners.delete(channel);
+    this.chain = this.chain.then(() => this.broker.unsubscribe(channel));
+    return this.chain;
+  }
+}
+
+export function brokerContract(name: string, factory: BrokerFactory, opts: ContractOptions = {}): void {
+  describe(`broker contract: ${name}`, () => {
+    let broker: Broker;
+    let rec: RecordingHandler;
+    let cleanup: (() => Promise<void>) | undefined;
+    // Unique channel names per run, so a shared Redis never mixes runs.
+    const prefix = `ct${randomBytes(3).toString('hex')}`;
+    let n = 0;
+    const chan = (): string => `${prefix}:c${++n}`;
+    const publish = (channel: string, i: number, history: HistoryOptions = ROOMY): Promise<Publication> =>
+      broker.publish({ channel, event: 'message', data: JSON.stringify({ i }), history });
+    async function publishMany(channel: string, count: number, history: HistoryOptions = ROOMY): Promise<Publication[]> {
+      const out: Publication[] = [];
+      for (let i = 1; i <= count; i++) out.push(await publish(channel, i, history));
+      return out;
+    }
+
+    beforeEach(async () => {
+      ({ broker, cleanup } = await factory());
+      rec = new RecordingHandler();
+      await broker.start(rec);
+    });
+    afterEach(async () => {
+      await broker.close();
+      await cleanup?.();
+    });
+
+    it('is ready once started and not after close', async () => {
+      assert.equal(broker.isReady(), true);
+      assert.ok(broker.kind.length > 0);
+      await broker.close();
+      assert.equal(broker.isReady(), false);
+      // afterEach closes again: close() is idempotent.
+    });
+
+    it('gives a fresh channel an epoch, offset 0 and earliest 1; history creates it once', async () => {
+      const ch = chan();
+      const h1 = await broker.history(ch);
+      assert.match(h1.top.epoch, EPOCH_PATTERN);
+      assert.deepEqual({ ...h1, top: { ...h1.top } }, { publications: [], top: { epoch: h1.top.epoch, offset: 0 }, earliest: 1 });
+      const h2 = await broker.history(ch);
+      assert.equal(h2.top.epoch, h1.top.epoch);
+      const p = await publish(ch, 1);
+      assert.equal(p.epoch, h1.top.epoch, 'first publish keeps the epoch history created');
+    });
+
+    it('assigns offsets 1, 2, 3, ... in one stable epoch and stamps the time', async () => {
+      const ch = chan();
+      const t0 = Date.now();
+      const pubs = await publishMany(ch, 5);
+      assert.deepEqual(offsets(pubs), [1, 2, 3, 4, 5]);
+      assert.equal(new Set(pubs.map((p) => p.epoch)).size, 1);
+      assert.match(pubs[0]!.epoch, EPOCH_PATTERN);
+      for (const p of pubs) {
+        assert.equal(p.channel, ch);
+        assert.ok(p.time >= t0 - 1000 && p.time <= Date.now() + 1000, `time ${p.time} near now`);
+      }
+      const h = await broker.history(ch);
+      assert.deepEqual(h.top, { epoch: pubs[0]!.epoch, offset: 5 });
+      assert.deepEqual(h.publications.map(plain), pubs.map(plain));
+      // Channels are independent streams.
+      assert.equal((await publish(chan(), 1)).offset, 1);
+    });
+
+    it('keeps event, data and meta', async () => {
+      const ch = chan();
+      const meta = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', seed000: true };
+      const p = await broker.publish({ channel: ch, event: 'chat', data: '{"a":[1,"x"]}', meta, history: ROOMY });
+      assert.equal(p.event, 'chat');
+      assert.equal(p.data, '{"a":[1,"x"]}');
+      assert.deepEqual(p.meta, meta);
+      const [h] = (await broker.history(ch)).publications;
+      assert.deepEqual(plain(h!), plain(p));
+    });
+
+    it('answers history since / limit / reverse combinations', async () => {
+      const ch = chan();
+      const pubs = await publishMany(ch, 10);
+      const epoch = pubs[0]!.epoch;
+      const q = async (query: HistoryQuery): Promise<number[]> => {
+        const h = await broker.history(ch, query);
+        assert.deepEqual(h.top, { epoch, offset: 10 });
+        assert.equal(h.earliest, 1);
+        return offsets(h.publications);
+      };
+      const since = (offset: number): StreamPosition => ({ epoch, offset });
+      assert.deepEqual(await q({}), range(1, 10));
+      assert.deepEqual(await q({ reverse: true }), range(1, 10).reverse());
+      assert.deepEqual(await q({ limit: 3 }), [1, 2, 3], 'forward limit keeps the oldest');
+      assert.deepEqual(await q({ limit: 3, reverse: true }), [10, 9, 8], 'reverse limit keeps the newest');
+      assert.deepEqual(await q({ limit: 0 }), []);
+      assert.deepEqual(await q({ limit: 50 }), range(1, 10));
+      assert.deepEqual(await q({ since: since(0) }), range(1, 10));
+      assert.deepEqual(await q({ since: since(3) }), range(4, 10));
+      assert.deepEqual(await q({ since: since(3), limit: 2 }), [4, 5]);
+      assert.deepEqual(await q({ since: since(3), limit: 2, reverse: true }), [10, 9]);
+      assert.deepEqual(await q({ since: since(3), reverse: true }), range(4, 10).reverse());
+      assert.deepEqual(await q({ since: since(10) }), [], 'nothing after the top');
+      assert.deepEqual(await q({ since: since(12) }), [], 'a future position gets nothing');
+    });
+
+    it('returns nothing for a position from another epoch, and shows the current top', async () => {
+      const ch = chan();
+      const pubs = await publishMany(ch, 3);
+      const epoch = pubs[0]!.epoch;
+      const foreign = epoch === 'zzzzzzzz' ? 'yyyyyyyy' : 'zzzzzzzz';
+      const h = await broker.history(ch, { since: { epoch: foreign, offset: 1 } });
+      assert.deepEqual(h.publications, []);
+      assert.deepEqual(h.top, { epoch, offset: 3 });
+      assert.equal(h.earliest, 1);
+    });
+
+    it('bounds history by size (per-request override); earliest follows', async () => {
+      const ch = chan();
+      await publishMany(ch, 10, { size: 3, ttlMs: 600_000 });
+      let h = await broker.history(ch);
+      assert.deepEqual(offsets(h.publications), [8, 9, 10]);
+      assert.equal(h.earliest, 8);
+      assert.equal(h.top.offset, 10);
+      const old = await broker.history(ch, { since: { epoch: h.top.epoch, offset: 2 } });
+      assert.deepEqual(offsets(old.publications), [8, 9, 10], 'since before earliest: what is kept (caller checks earliest)');
+      // size 0: no history kept at all, offsets still advance.
+      const p = await publish(ch, 11, { size: 0, ttlMs: 600_000 });
+      assert.equal(p.offset, 11);
+      h = await broker.history(ch);
+      assert.deepEqual(h.publications, []);
+      assert.deepEqual([h.top.offset, h.earliest], [11, 12]);
+      assert.equal((await publish(ch, 12, { size: 0, ttlMs: 600_000 })).offset, 12);
+    });
+
+    it('bounds history by age (real 300 ms TTL) without changing the epoch', async () => {
+      const ch = chan();
+      const short: HistoryOptions = { size: 100, ttlMs: 300 };
+      const [a] = await publishMany(ch, 2, short);
+      await sleep(200);
+      await publish(ch, 3, short);
+      await sleep(200); // offsets 1-2 are ~400 ms old, offset 3 ~200 ms
+      let h = await broker.history(ch);
+      assert.deepEqual(offsets(h.publications), [3]);
+      assert.equal(h.earliest, 3);
+      await sleep(250);
+      h = await broker.history(ch);
+      assert.deepEqual(h.publications, []);
+      assert.deepEqual(h.top, { epoch: a!.epoch, offset: 3 });
+      assert.equal(h.earliest, 4);
+      assert.equal((await publish(ch, 4, short)).offset, 4);
+      assert.deepEqual(offsets((await broker.history(ch)).publications), [4]);
+    });
+
+    it('delivers publications in offset order, only while subscribed', async () => {
+      const ch = chan();
+      const other = chan();
+      await broker.subscribe(ch);
+      await broker.subscribe(ch); // idempotent: still delivered once
+      // Concurrent publishes: whatever offsets they get, delivery follows offset order.
+      const pubs = await Promise.all(range(1, 20).map((i) => publish(ch, i)));
+      await publish(other, 1);
+      await waitFor(() => rec.offsetsOf(ch).length >= 20, '20 publications');
+      await sleep(SETTLE_MS);
+      assert.deepEqual(rec.offsetsOf(ch), range(1, 20));
+      const byOffset = [...pubs].sort((x, y) => x.offset - y.offset);
+      assert.deepEqual(rec.pubs.filter((p) => p.channel === ch).map(plain), byOffset.map(plain));
+      assert.deepEqual(rec.offsetsOf(other), [], 'not subscribed: not delivered');
+    });
+
+    it('stops delivery after unsubscribe (idempotent, not counted)', async () => {
+      const ch = chan();
+      const sentinel = chan();
+      await broker.subscribe(ch);
+      await broker.subscribe(ch);
+      await broker.subscribe(sentinel);
+      await publish(ch, 1);
+      await waitFor(() => rec.offsetsOf(ch).length === 1, 'first publication');
+      await broker.unsubscribe(ch); // one unsubscribe ends it, however many subscribes
+      await broker.unsubscribe(ch);
+      await publish(ch, 2);
+      await publish(sentinel, 1);
+      await waitFor(() => rec.offsetsOf(sentinel).length === 1, 'sentinel');
+      await sleep(SETTLE_MS);
+      assert.deepEqual(rec.offsetsOf(ch), [1]);
+      assert.equal((await broker.history(ch)).top.offset, 2, 'history still recorded');
+      await broker.unsubscribe(chan()); // never subscribed: fine
+    });
+
+    it('keeps presence per client: add, replace, remove, list', async () => {
+      const ch = chan();
+      const byClient = (ms: Member[]): Member[] => [...ms].sort((x, y) => x.client.localeCompare(y.client));
+      assert.deepEqual(await broker.presence(ch), []);
+      const a: Member = { user: 'u1', client: 'c1', info: { name: 'Ann' } };
+      const b: Member = { user: 'u2', client: 'c2' };
+      await broker.addPresence(ch, a);
+      await broker.addPresence(ch, b);
+      assert.deepEqual(byClient(await broker.presence(ch)), [a, b]);
+      const a2: Member = { user: 'u1', client: 'c1', info: { name: 'Ann', away: true } };
+      await broker.addPresence(ch, a2);
+      assert.deepEqual(byClient(await broker.presence(ch)), [a2, b], 're-adding a client replaces it');
+      await broker.removePresence(ch, 'c1');
+      assert.deepEqual(await broker.presence(ch), [b]);
+      await broker.removePresence(ch, 'c2');
+      await broker.removePresence(ch, 'c2');
+      await broker.removePresence(ch, 'nobody');
+      assert.deepEqual(await broker.presence(ch), []);
+      assert.deepEqual(await broker.presence(chan()), [], 'other channels untouched');
+    });
+
+    it('delivers join and leave while subscribed, control always', async () => {
+      const ch = chan();
+      const quiet = chan();
+      const m: Member = { user: 'u1', client: 'c1', info: { n: 1 } };
+      await broker.subscribe(ch);
+      await broker.publishJoin(quiet, m);
+      await broker.publishJoin(ch, m);
+      await broker.publishLeave(quiet, m);
+      await broker.publishLeave(ch, m);
+      const ctl: ControlMessage = { kind: 'disconnect-user', user: 'u1', code: 4003, reason: 'banned' };
+      const msg: ControlMessage = { kind: 'user-message', user: 'u2', event: 'hi', data: '{"x":1}', time: 1 };
+      await broker.publishControl(ctl);
+      await broker.publishControl(msg);
+      await waitFor(() => rec.joins.length >= 1 && rec.leaves.length >= 1 && rec.controls.length >= 2, 'join, leave, 2 controls');
+      await sleep(SETTLE_MS);
+      assert.deepEqual(rec.joins, [{ channel: ch, member: m }]);
+      assert.deepEqual(rec.leaves, [{ channel: ch, member: m }]);
+      assert.deepEqual(rec.controls, [ctl, msg]);
+    });
+
+    it('lets resuming subscribers see exactly 1..N while a publisher runs flat out', async () => {
+      const ch = chan();
+      const N = 2000;
+      const { top } = await broker.history(ch, { limit: 0 });
+      const hub = new MiniHub(broker, rec);
+      const subs = [undefined, undefined, 1, 7, 50, 500].map((page) => new ResumingSubscriber(hub, broker, ch, top, page));
+      let done = false;
+      const publisher = (async () => {
+        try {
+          for (let i = 1; i <= N; i++) {
+            assert.equal((await publish(ch, i)).offset, i);
+            await yieldTurn(); // one event-loop turn per publication, so subscribers interleave at that grain
+          }
+        } finally {
+          done = true; // subscribers stop looping even if the publisher failed
+        }
+      })();
+      // Waits count event-loop turns, not ms: timers are too coarse to land between publications. Offline stretches
+      // are longer than online ones so the node subscription often drops to zero and is re-made mid-stream.
+      const turns = async (max: number): Promise<void> => {
+        for (let i = Math.floor(Math.random() * max); i > 0; i--) await yieldTurn();
+      };
+      const runs = subs.map(async (s, k) => {
+        while (!done) {
+          await s.resume();
+          await turns(5);
+          await s.leave();
+          await turns(30);
+        }
+        await s.resume();
+        await waitFor(() => s.last.offset >= N, `subscriber ${k} to reach ${N}`, 10_000);
+      });
+      await publisher;
+      await Promise.all(runs);
+      for (const [k, s] of subs.entries()) {
+        assert.deepEqual(s.errors, [], `subscriber ${k}`);
+        assert.equal(s.seen.length, N, `subscriber ${k} saw each offset once`);
+        assert.ok(s.seen.every((o, i) => o === i + 1), `subscriber ${k} saw 1..${N} in order`);
+      }
+    });
+
+    if (opts.supportsClock) {
+      describe('with an injected clock', () => {
+        let clock: ManualClock;
+        let b: Broker;
+        let done: (() => Promise<void>) | undefined;
+        beforeEach(async () => {
+          clock = new ManualClock();
+          ({ broker: b, cleanup: done } = await factory(clock));
+          await b.start(new RecordingHandler());
+        });
+        afterEach(async () => {
+          await b.close();
+          await done?.();
+        });
+
+        it('stamps publications with the clock', async () => {
+          const p = await b.publish({ channel: chan(), event: 'message', data: '1' });
+          assert.equal(p.time, clock.ms);
+        });
+
+        it('keeps a publication for exactly ttlMs', async () => {
+          const ch = chan();
+          const hist: HistoryOptions = { size: 10, ttlMs: 1000 };
+          await b.publish({ channel: ch, event: 'message', data: '1', history: hist });
+          clock.advance(999);
+          assert.equal((await b.history(ch)).publications.length, 1);
+          clock.advance(1);
+          const h = await b.history(ch);
+          assert.deepEqual([h.publications.length, h.top.offset, h.earliest], [0, 1, 2]);
+        });
+      });
+    }
+  });
+}
