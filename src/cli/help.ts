@@ -45,6 +45,9 @@ export function renderCommandHelp(command: Command): string {
 
 /** Every option as flag, env variable and default: the short form of ${DOCS}. */
 export function optionsHelp(): string {
-  const rows = configOptions.map((o) => `  ${pad(`${o.flag} <${o.kind}>`, 44)}${pad(o.env, 44)}default ${JSON.stringify(o.default)}`);
+  const flags = configOptions.map((o) => `${o.flag} <${o.kind}>`);
+  const width = (xs: string[]) => Math.max(...xs.map((x) => x.length)) + 2;
+  const [fw, ew] = [width(flags), width(configOptions.map((o) => o.env))];
+  const rows = configOptions.map((o, i) => `  ${flags[i].padEnd(fw)}${o.env.padEnd(ew)}default ${JSON.stringify(o.default)}`);
   return `Options (flag, environment variable, default; precedence defaults < --config file < env < flags):\n${rows.join('\n')}\n\nDescriptions and formats: ${DOCS}\n`;
 }

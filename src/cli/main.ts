@@ -22,9 +22,9 @@ async function main(argv: readonly string[]): Promise<number | undefined> {
   const command = commands.find((c) => c.name === name);
   if (!command) {
     const guess = closest(name, commands.map((c) => c.name));
-    const hint = name.startsWith('-') ? `Options go after the command, e.g. switchboard serve ${name}.`
-      : guess ? `Did you mean "${guess}"?` : '';
-    process.stderr.write(`switchboard: unknown command "${name}". ${hint}\nRun "switchboard --help" for the commands.\n`);
+    const hint = name.startsWith('-') ? ` Options go after the command, e.g. switchboard serve ${name}.`
+      : guess ? ` Did you mean "${guess}"?` : '';
+    process.stderr.write(`switchboard: unknown command "${name}".${hint}\nRun "switchboard --help" for the commands.\n`);
     return 2;
   }
   if (args.includes('--help') || args.includes('-h')) return void process.stdout.write(renderCommandHelp(command)), 0;
