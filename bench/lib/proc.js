@@ -39,3 +39,12 @@ export function cpuModel() {
     return 'unknown';
   }
 }
+
+/** Busy CPU time of the whole machine (all cores, every process), in microseconds. */
+export function machineBusyMicros() {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal ...
+  const busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
+  return (busy * 1e6) / clockTicks();
+}

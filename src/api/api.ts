@@ -1,11 +1,12 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { BrokerUnavailableError } from '../broker/broker.js';
 import type { SwitchboardNode } from '../node.js';
 import { ErrorCode, isValidChannel, parsePosition, publicationJson, ReplyError, type Publication } from '../protocol/index.js';
 import { corsHeaders, sendError, sendJson } from '../transport/http-util.js';
 import { readJsonBody } from './body.js';
 import { openApiDocument } from './openapi.js';
-import { apiSchemas, describeIssues } from './schemas.js';
+import { apiSchemas, describeIssues, issueCode } from './schemas.js';
 
 const STATUS: Record<string, number> = {
   [ErrorCode.InvalidJson]: 400,
@@ -75,6 +76,7 @@ export class ServerApi {
       sendJson(res, 200, body, cors);
     } catch (err) {
       if (err instanceof ReplyError) return sendError(res, STATUS[err.code] ?? 400, err.code, err.message, cors);
+      if (err instanceof BrokerUnavailableError) return sendError(res, 503, ErrorCode.Unavailable, 'broker unavailable; retry later', cors);
       this.node.logger.error({ err, route: url.pathname }, 'api request failed');
       sendError(res, 500, ErrorCode.Internal, 'internal error', cors);
     }
@@ -93,7 +95,7 @@ export class ServerApi {
     const raw = await readJsonBody(req, this.node.config.api.maxBodySize);
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ReplyError(ErrorCode.BadRequest, 'request body must be a JSON object');
     const r = schema.safeParse(raw);
-    if (!r.success) throw new ReplyError(ErrorCode.BadRequest, describeIssues(r.error));
+    if (!r.success) throw new ReplyError(issueCode(r.error, raw as Record<string, unknown>), describeIssues(r.error));
     return r.data;
   }
 
@@ -107,14 +109,14 @@ export class ServerApi {
     const traceparent = b.traceparent ?? headerString(req.headers.traceparent);
     const tracestate = b.tracestate ?? traceStateHeader(req.headers.tracestate);
     const meta = traceparent ? { traceparent, ...(tracestate ? { tracestate } : {}) } : undefined;
-    const pub = await this.node.publish(b.channel, b.event, JSON.stringify(b.data), meta);
+    const pub = await this.node.publish(b.channel, b.event, dataJson(b.data), meta);
     return position(pub);
   }
 
   private async broadcast(req: IncomingMessage): Promise<unknown> {
     const b = await this.body(req, this.schemas.broadcast);
     this.ensureReady();
-    const data = JSON.stringify(b.data);
+    const data = dataJson(b.data);
     const results = await Promise.all(
       b.channels.map((channel) =>
         this.node.publish(channel, b.event, data).then(position, (err: unknown) => ({
@@ -129,7 +131,7 @@ export class ServerApi {
   private async send(req: IncomingMessage): Promise<unknown> {
     const b = await this.body(req, this.schemas.send);
     this.ensureReady();
-    await this.node.sendToUser(b.user, b.event, JSON.stringify(b.data));
+    await this.node.sendToUser(b.user, b.event, dataJson(b.data));
     return {};
   }
 
@@ -181,6 +183,15 @@ export class ServerApi {
 
 function position(p: Publication): { channel: string; epoch: string; offset: number } {
   return { channel: p.channel, epoch: p.epoch, offset: p.offset };
+}
+
+/** JSON text of the body's data. Data nested a few thousand levels deep parses, but overflows JSON.stringify's stack. */
+function dataJson(data: unknown): string {
+  try {
+    return JSON.stringify(data);
+  } catch {
+    throw new ReplyError(ErrorCode.BadRequest, 'data: nested too deeply');
+  }
 }
 
 function digest(s: string): Buffer {

@@ -1,19 +1,8 @@
-import { loadConfig, type Config } from '../config/index.js';
+import { loadConfig } from '../config/index.js';
+import type { Switchboard } from '../server.js';
 import type { Command } from './command.js';
 import { optionsHelp } from './help.js';
 
-/** The contract of src/server.ts (owned by the server code): what serve relies on. */
-export interface Switchboard {
-  listen(): Promise<{ port: number; host: string }>;
-  shutdown(): Promise<void>;
-}
-interface ServerModule {
-  createSwitchboard(options: { config: Config }): Switchboard;
-}
-
-// A non-literal specifier keeps the CLI compiling on its own; ServerModule above pins the shape it relies on.
-// Loading it lazily also means `--help` and `check-config` never pay for (or break on) the server's imports.
-const SERVER_MODULE = '../server.js';
 /** Past shutdown.timeout the server should have closed everything; this much more and we stop waiting. */
 const SHUTDOWN_GRACE_MS = 5_000;
 
@@ -23,13 +12,15 @@ const SHUTDOWN_GRACE_MS = 5_000;
  */
 export async function serve(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<Switchboard> {
   const config = loadConfig({ argv, env });
-  const { createSwitchboard } = (await import(SERVER_MODULE)) as ServerModule;
+  // Loaded lazily so `--help` and `check-config` never pay for (or break on) the server's imports.
+  const { createSwitchboard } = await import('../server.js');
   const app = createSwitchboard({ config });
   await app.listen();
   let stopping = false;
   const onSignal = () => {
-    if (stopping) process.exit(1);
+    if (stopping) process.exit(1); // a second signal: the operator is done waiting for the drain
     stopping = true;
+    // Backstop: the server bounds its own drain by shutdown.timeout; a hang past that must not keep the process up.
     setTimeout(() => {
       process.stderr.write(`switchboard: shutdown still running after ${config.shutdown.timeout + SHUTDOWN_GRACE_MS} ms; exiting\n`);
       process.exit(1);

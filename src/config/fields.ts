@@ -95,7 +95,7 @@ export function str(def: string, description: string, example = def) {
 }
 
 export function nonEmpty(def: string, description: string) {
-  return leaf(z.string().min(1).prefault(def), {
+  return leaf(z.string().trim().min(1).prefault(def), {
     kind: 'string', type: 'string', expect: 'a non-empty string', hint: 'a string', default: def, example: def,
     description,
   });

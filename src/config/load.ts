@@ -43,10 +43,10 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   if (file) readFile(file.path, file.source, settings, problems);
   readEnv(env, settings, problems);
   for (const [path, setting] of flags.settings) settings.set(path, setting);
-  if (problems.length > 0) throw new ConfigError(problems);
-
+  // Validate what is known even when something is unknown: every problem is reported in one go.
   const result = configSchema.safeParse(nest(settings));
-  if (!result.success) throw new ConfigError(dedupe(result.error.issues).map((i) => describeIssue(i, settings)));
+  if (!result.success) problems.push(...dedupe(result.error.issues).map((i) => describeIssue(i, settings)));
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   return deepFreeze(result.data);
 }
 

@@ -1,5 +1,5 @@
 import { ErrorCode, ReplyError } from './errors.js';
-import { isValidChannel, isValidEvent } from './names.js';
+import { EVENT_RULE, isValidChannel, isValidEvent } from './names.js';
 import { isStreamPosition, type StreamPosition } from './position.js';
 
 /**
@@ -152,6 +152,15 @@ function optionalString(params: Record<string, unknown>, key: string, id: Comman
   return v;
 }
 
+/** JSON text of parsed data. Data nested a few thousand levels deep parses, but overflows JSON.stringify's stack. */
+function jsonText(value: unknown, id: CommandId, dialect: Dialect): string {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    throw new CommandError(ErrorCode.BadRequest, '"data" is nested too deeply', id, dialect);
+  }
+}
+
 function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Command {
   const id = readId(frame);
   const method = frame.method;
@@ -166,7 +175,7 @@ function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Com
       const channel = channelField(params, 'channel', id, limits);
       const event = params.event ?? 'message';
       if (!isValidEvent(event)) {
-        throw new CommandError(ErrorCode.InvalidEvent, '"event" must be 1-64 characters of letters, digits and _-.:', id);
+        throw new CommandError(ErrorCode.InvalidEvent, `"event" must be ${EVENT_RULE}`, id);
       }
       if (!('data' in params)) throw new CommandError(ErrorCode.BadRequest, '"data" is required', id);
       return {
@@ -175,7 +184,7 @@ function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Com
         params: {
           channel,
           event,
-          data: JSON.stringify(params.data),
+          data: jsonText(params.data, id, 'native'),
           traceparent: optionalString(params, 'traceparent', id, 128),
           tracestate: optionalString(params, 'tracestate', id, 512),
         },
@@ -232,7 +241,7 @@ function decodeSeed000(frame: Record<string, unknown>): Command {
   if (action === 'ping') return { id: null, method: 'seed.ping', params: {} };
   if (action === 'chat') {
     if (!('data' in frame)) throw new CommandError(ErrorCode.BadRequest, '"data" is required', null, d);
-    return { id: null, method: 'seed.chat', params: { data: JSON.stringify(frame.data) } };
+    return { id: null, method: 'seed.chat', params: { data: jsonText(frame.data, null, d) } };
   }
   if (typeof action !== 'string') throw new CommandError(ErrorCode.BadRequest, '"action" must be a string', null, d);
   throw new CommandError(ErrorCode.UnknownMethod, `unknown action ${JSON.stringify(action.slice(0, 64))}`, null, d);

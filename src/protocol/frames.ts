@@ -60,7 +60,8 @@ function traceFields(traceparent: string, tracestate: string | undefined): strin
   let s = ',"traceparent":' + JSON.stringify(traceparent);
   if (tracestate) s += ',"tracestate":' + JSON.stringify(tracestate);
   const parts = traceparent.split('-');
-  if (parts.length === 4) s += ',"trace_id":"' + parts[1] + '","span_id":"' + parts[2] + '"';
+  // Escaped: traceparent is client input (any string up to 128 characters), not necessarily hex.
+  if (parts.length === 4) s += ',"trace_id":' + JSON.stringify(parts[1]) + ',"span_id":' + JSON.stringify(parts[2]);
   return s;
 }
 

@@ -11,6 +11,14 @@ export function isValidChannel(name: unknown, maxLength = DEFAULT_MAX_CHANNEL_LE
   return typeof name === 'string' && name.length > 0 && name.length <= maxLength && CHANNEL_PATTERN.test(name);
 }
 
+/**
+ * Event names the server uses for its own SSE events and pushes. Publications may not use them, so an
+ * `EventSource` listener for `connected` or `disconnect` never receives application data by mistake.
+ */
+export const RESERVED_EVENTS: ReadonlySet<string> = new Set(['connected', 'disconnect', 'stream_error', 'ping', 'join', 'leave']);
+
 export function isValidEvent(name: unknown): name is string {
-  return typeof name === 'string' && EVENT_PATTERN.test(name);
+  return typeof name === 'string' && EVENT_PATTERN.test(name) && !RESERVED_EVENTS.has(name);
 }
+
+export const EVENT_RULE = '1-64 characters of letters, digits and _-.:, and not one of the reserved names connected, disconnect, stream_error, ping, join, leave';

@@ -1,4 +1,5 @@
 import { wsTextFrameOf } from '../hub/encoded.js';
+import { ErrorCode, ReplyError } from '../protocol/index.js';
 import type { NodeServices } from './services.js';
 
 /**
@@ -13,11 +14,20 @@ import type { NodeServices } from './services.js';
 export const SEED000_PONG = wsTextFrameOf('{"action":"pong"}');
 
 export async function seedSendToRoom(node: NodeServices, userId: string, channel: string, payload: Record<string, unknown>): Promise<void> {
-  await node.publish(channel, 'chat_message', JSON.stringify({ ...payload, user_id: userId }));
+  await node.publish(channel, 'chat_message', payloadJson({ ...payload, user_id: userId }));
 }
 
 export async function seedSendToUser(node: NodeServices, fromUser: string, toUser: string, payload: Record<string, unknown>): Promise<void> {
-  await node.sendToUser(toUser, 'direct_message', JSON.stringify({ ...payload, from_user_id: fromUser }));
+  await node.sendToUser(toUser, 'direct_message', payloadJson({ ...payload, from_user_id: fromUser }));
+}
+
+/** JSON.stringify throws on payloads nested thousands deep; that is the client's error, not ours. */
+function payloadJson(payload: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(payload);
+  } catch {
+    throw new ReplyError(ErrorCode.BadRequest, '"payload" is nested too deeply');
+  }
 }
 
 export async function seedChat(node: NodeServices, data: string): Promise<void> {

@@ -5,6 +5,8 @@ export interface ByteSink {
   write(buf: Buffer): void;
   /** Bytes accepted by write() but not yet handed to the kernel. */
   readonly writableLength: number;
+  /** Resolves once the unsent bytes were handed to the kernel, or the connection closed. */
+  waitDrain(): Promise<void>;
 }
 
 /**
@@ -27,7 +29,7 @@ export class OutboundQueue implements Flushable {
   /** Queues bytes; false when the bound would be passed (nothing queued then). */
   push(buf: Buffer): boolean {
     if (this.closed) return true;
-    if (this.bytes + this.sink.writableLength + buf.length > this.maxBytes) return false;
+    if (!this.hasRoom(buf.length)) return false;
     this.chunks.push(buf);
     this.bytes += buf.length;
     if (!this.marked) {
@@ -35,6 +37,15 @@ export class OutboundQueue implements Flushable {
       this.scheduler.mark(this);
     }
     return true;
+  }
+
+  /**
+   * Whether `n` more bytes fit under the bound. An empty queue takes one message of any size, so a message
+   * larger than the bound is still delivered to a client that keeps up.
+   */
+  hasRoom(n: number): boolean {
+    const pending = this.bytes + this.sink.writableLength;
+    return pending === 0 || pending + n <= this.maxBytes;
   }
 
   get queuedBytes(): number {

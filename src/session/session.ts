@@ -43,7 +43,7 @@ export abstract class Session implements Subscriber {
   constructor(
     protected readonly node: NodeServices,
     identity: Identity,
-    sink: ByteSink,
+    private readonly sink: ByteSink,
   ) {
     this.userId = identity.userId;
     this.info = identity.info;
@@ -137,14 +137,32 @@ export abstract class Session implements Subscriber {
   protected async activateSubscription(p: PreparedSubscription): Promise<void> {
     const { sub, result, replay } = p;
     for (const pub of replay) {
+      const buf = this.framePublication(new EncodedPublication(pub), sub);
+      // A backlog larger than the queue bound is paced by the client's reading speed instead of overflowing
+      // the queue (which would disconnect it as slow on every resume). Live publications stay buffered meanwhile.
+      while (!this.queue.hasRoom(buf.length) && this.isCurrent(p)) {
+        this.queue.flush();
+        await this.sink.waitDrain();
+      }
+      // Disconnected during the replay: cleanup is done, add no presence or join.
+      if (!this.isCurrent(p)) return;
       sub.epoch = pub.epoch;
       sub.offset = pub.offset;
-      this.send(this.framePublication(new EncodedPublication(pub), sub));
+      this.send(buf);
     }
+    if (!this.isCurrent(p)) return;
     sub.goLive(result.epoch, Math.max(sub.offset, result.offset));
     const cfg = this.node.config;
-    if (cfg.channel.presence) await this.node.broker.addPresence(sub.channel, this.member);
-    if (cfg.channel.joinLeave) await this.node.broker.publishJoin(sub.channel, this.member);
+    if (cfg.channel.presence) {
+      await this.node.broker.addPresence(sub.channel, this.member);
+      // Closed while presence was being added: cleanup's removal ran first, so undo the late add.
+      if (!this.isCurrent(p)) {
+        await this.node.broker.removePresence(sub.channel, this.id);
+        return;
+      }
+    }
+    // Closed while presence was added: cleanup already announced the leave, so no join after it.
+    if (cfg.channel.joinLeave && this.isCurrent(p)) await this.node.broker.publishJoin(sub.channel, this.member);
   }
 
   protected unsubscribe(channel: string): void {

@@ -17,6 +17,8 @@ import type { Subscription } from './subscription.js';
 export interface SseTransport extends ByteSink {
   /** Ends the response after the queued bytes. */
   end(): void;
+  /** Drops the connection at once (a slow reader would otherwise hold it open with unsent bytes). */
+  destroy(): void;
 }
 
 /** Why a Last-Event-ID could not be used; sent in the `connected` event. */
@@ -99,10 +101,9 @@ export class SseSession extends Session {
   }
 
   protected closeTransport(d: Disconnect): void {
-    if (d !== Disconnects.Slow) {
-      this.send(this.framePush('disconnect', JSON.stringify(d)));
-      this.queue.flush();
-    }
+    if (d === Disconnects.Slow) return this.res.destroy();
+    this.send(this.framePush('disconnect', JSON.stringify(d)));
+    this.queue.flush();
     this.res.end();
   }
 

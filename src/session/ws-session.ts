@@ -1,4 +1,5 @@
 import type { Identity } from '../auth/identity.js';
+import { BrokerUnavailableError } from '../broker/broker.js';
 import { type EncodedPublication, wsTextFrameOf } from '../hub/encoded.js';
 import {
   CommandError,
@@ -47,7 +48,8 @@ export class WsSession extends Session {
     version: string,
   ) {
     super(node, identity, ws);
-    const pingSeconds = Math.round(node.config.websocket.pingInterval / 1000);
+    const interval = node.config.websocket.pingInterval;
+    const pingSeconds = interval > 0 ? Math.max(1, Math.round(interval / 1000)) : 0;
     this.send(wsTextFrameOf(connectedJson({ client: this.id, user: this.userId, version, ping: pingSeconds })));
   }
 
@@ -106,6 +108,8 @@ export class WsSession extends Session {
         } catch (err) {
           if (err instanceof ReplyError) {
             this.replyError(command.id, err, dialect);
+          } else if (err instanceof BrokerUnavailableError) {
+            this.replyError(command.id, new ReplyError(ErrorCode.Unavailable, 'broker unavailable; retry later'), dialect);
           } else {
             this.node.logger.error({ err, client: this.id, method: command.method }, 'command failed');
             this.replyError(command.id, new ReplyError(ErrorCode.Internal, 'internal error'), dialect);

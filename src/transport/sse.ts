@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SwitchboardNode } from '../node.js';
-import { isValidChannel, parseStreamToken, type StreamPosition } from '../protocol/index.js';
+import { Disconnects, encodeSseEvent, isValidChannel, parseStreamToken, type StreamPosition } from '../protocol/index.js';
 import { SseSession, type ResumeProblem } from '../session/sse-session.js';
-import { corsHeaders, sendError } from './http-util.js';
+import { corsHeaders, sendError, waitDrain } from './http-util.js';
 
 /**
  * The SSE endpoint: `GET /events?channel=a&channel=b`. Resume with the `Last-Event-ID` header, or the
@@ -18,7 +18,6 @@ export class SseTransport {
     const cfg = node.config;
     const cors = corsHeaders(req, cfg.cors.origins);
     if (req.method !== 'GET') return sendError(res, 405, 'method_not_allowed', 'use GET', { ...cors, allow: 'GET' });
-    if (!node.isReady()) return sendError(res, 503, 'unavailable', 'server is not ready (starting or draining)', cors);
     const channels = url.searchParams.getAll('channel');
     if (channels.length === 0) return sendError(res, 400, 'bad_request', 'give at least one channel: /events?channel=news', cors);
     if (channels.length > cfg.sse.maxChannels) {
@@ -48,6 +47,12 @@ export class SseTransport {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
+    if (!node.isReady()) {
+      // Not 503: EventSource gives up for good on any non-200 answer. A stream that says "reconnect" and ends
+      // makes it retry after `retry` ms, by which time a load balancer routes it to a ready node.
+      res.end(encodeSseEvent({ retry: cfg.sse.retry, event: 'disconnect', data: JSON.stringify(Disconnects.Shutdown) }));
+      return;
+    }
     res.flushHeaders();
     req.socket.setNoDelay(true);
     req.socket.setTimeout(0);
@@ -59,7 +64,9 @@ export class SseTransport {
       get writableLength() {
         return res.writableLength;
       },
+      waitDrain: () => waitDrain(res),
       end: () => res.end(),
+      destroy: () => res.destroy(),
     });
     node.hub.register(session);
     this.open.add(res);

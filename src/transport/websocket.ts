@@ -5,7 +5,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { SwitchboardNode } from '../node.js';
 import { Disconnects } from '../protocol/index.js';
 import { WsSession, type WsTransport } from '../session/ws-session.js';
-import { refuseUpgrade } from './http-util.js';
+import { refuseUpgrade, waitDrain } from './http-util.js';
 
 /** Per-connection liveness state, checked by one timer for all connections (no timer per connection). */
 interface Liveness {
@@ -63,6 +63,7 @@ export class WebSocketTransport {
       get writableLength() {
         return socket.writableLength;
       },
+      waitDrain: () => waitDrain(socket),
       close: (code, reason) => ws.close(code, reason),
     };
     const session = new WsSession(this.node, identity, sink, this.version);

@@ -1,0 +1,253 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ConfigError, configOptions, loadConfig, parseDuration, renderConfigDocs } from '../../src/config/index.js';
+import { EXAMPLE_YAML } from '../../src/config/docs.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'switchboard-config-'));
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+/** The ConfigError message thrown by `fn`. */
+function configError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    assert.equal(err.name, 'ConfigError');
+    return err.message;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('loadConfig defaults', () => {
+  it('fills every default, durations in milliseconds', () => {
+    const c = loadConfig();
+    assert.equal(c.port, 8080);
+    assert.equal(c.host, '127.0.0.1');
+    assert.equal(c.logLevel, 'info');
+    assert.equal(c.apiKey, '');
+    assert.equal(c.broker, 'memory');
+    assert.deepEqual(c.history, { size: 100, ttl: 300_000, metaTtl: 86_400_000 });
+    assert.deepEqual(c.websocket, { path: '/ws', pingInterval: 25_000, pongTimeout: 10_000, writeTimeout: 10_000,
+      maxMessageSize: 524_288, allowBinary: false, perMessageDeflate: false, maxBadFrames: 10 });
+    assert.deepEqual(c.sse, { path: '/events', heartbeatInterval: 15_000, heartbeatEvent: false, retry: 3_000, maxChannels: 32 });
+    assert.deepEqual(c.client, { queueMaxBytes: 1_048_576, maxSubscriptions: 128, anonymousUserPrefix: 'anon-' });
+    assert.deepEqual(c.channel, { maxLength: 255, presence: true, joinLeave: false });
+    assert.deepEqual(c.delivery, { maxWriteDelay: 20 });
+    assert.deepEqual(c.api, { maxBodySize: 1_048_576, maxHistoryLimit: 1000 });
+    assert.deepEqual(c.cors, { origins: [] });
+    assert.deepEqual(c.shutdown, { timeout: 10_000 });
+    assert.deepEqual(c.compat, { seed000Channel: 'broadcast' });
+  });
+
+  it('is deeply frozen', () => {
+    const c = loadConfig({ argv: ['--cors.origins', 'https://a.example'] });
+    assert.ok(Object.isFrozen(c) && Object.isFrozen(c.history) && Object.isFrozen(c.cors.origins));
+    assert.throws(() => { (c as { port: number }).port = 1; }, TypeError);
+    assert.throws(() => { (c.cors.origins as string[]).push('x'); }, TypeError);
+  });
+
+  it('ignores the host environment unless env is passed', () => {
+    process.env.SWITCHBOARD_PORT = '1234';
+    try { assert.equal(loadConfig().port, 8080); } finally { delete process.env.SWITCHBOARD_PORT; }
+  });
+});
+
+describe('precedence: defaults < file < env < flags', () => {
+  const yaml = file('precedence.yaml', 'port: 1000\nhost: 0.0.0.0\nhistory:\n  size: 1\n  ttl: 1m\n');
+  it('layers override one another option by option', () => {
+    const c = loadConfig({ file: yaml, env: { SWITCHBOARD_PORT: '2000', SWITCHBOARD_HISTORY_SIZE: '2' }, argv: ['--port', '3000'] });
+    assert.equal(c.port, 3000); // flag
+    assert.equal(c.history.size, 2); // env over file
+    assert.equal(c.history.ttl, 60_000); // file
+    assert.equal(c.host, '0.0.0.0'); // file
+    assert.equal(c.history.metaTtl, 86_400_000); // default
+  });
+  it('PORT and LOG_LEVEL sit below their SWITCHBOARD_ names and above the file', () => {
+    assert.equal(loadConfig({ file: yaml, env: { PORT: '5' } }).port, 5);
+    assert.equal(loadConfig({ env: { PORT: '5', SWITCHBOARD_PORT: '6' } }).port, 6);
+    assert.equal(loadConfig({ env: { LOG_LEVEL: 'debug' } }).logLevel, 'debug');
+    assert.equal(loadConfig({ env: { LOG_LEVEL: 'debug', SWITCHBOARD_LOG_LEVEL: 'warn' } }).logLevel, 'warn');
+  });
+  it('finds the file from input.file, then --config, then SWITCHBOARD_CONFIG', () => {
+    const other = file('other.json', '{"port": 7}');
+    assert.equal(loadConfig({ env: { SWITCHBOARD_CONFIG: yaml } }).port, 1000);
+    assert.equal(loadConfig({ argv: ['--config', other], env: { SWITCHBOARD_CONFIG: yaml } }).port, 7);
+    assert.equal(loadConfig({ argv: [`--config=${other}`] }).port, 7);
+    assert.equal(loadConfig({ file: yaml, argv: ['--config', other] }).port, 1000);
+  });
+  it('treats an empty env value as unset', () => {
+    assert.equal(loadConfig({ file: yaml, env: { SWITCHBOARD_PORT: '' } }).port, 1000);
+  });
+});
+
+describe('coercion of env and flag strings', () => {
+  /** A valid string for each kind and what it parses to. */
+  const sample: Record<string, [string, unknown]> = {
+    int: ['7', 7], duration: ['2s', 2000], boolean: ['1', true], list: ['a, b,,c', ['a', 'b', 'c']],
+  };
+  for (const o of configOptions) {
+    it(`${o.env} and ${o.flag}`, () => {
+      const [text, expected] = sample[o.kind] ?? [String(o.default === '' ? 'x' : o.default), o.default === '' ? 'x' : o.default];
+      const get = (c: unknown) => o.path.split('.').reduce((v: any, k) => v[k], c);
+      assert.deepEqual(get(loadConfig({ env: { [o.env]: text } })), expected);
+      assert.deepEqual(get(loadConfig({ argv: [o.flag, text] })), expected);
+      assert.deepEqual(get(loadConfig({ argv: [`${o.flag}=${text}`] })), expected);
+    });
+  }
+  it('booleans take true/false/1/0 in any case', () => {
+    for (const [text, value] of [['true', true], ['TRUE', true], ['1', true], ['false', false], ['False', false], ['0', false]] as const) {
+      assert.equal(loadConfig({ env: { SWITCHBOARD_CHANNEL_PRESENCE: text } }).channel.presence, value);
+    }
+    assert.match(configError(() => loadConfig({ env: { SWITCHBOARD_CHANNEL_PRESENCE: 'yes' } })), /expected true or false, got "yes"/);
+  });
+  it('a bare boolean flag means true, and a following value is still read', () => {
+    const c = loadConfig({ argv: ['--websocket.allowBinary', '--channel.presence', 'false', '--sse.heartbeatEvent'] });
+    assert.equal(c.websocket.allowBinary, true);
+    assert.equal(c.channel.presence, false);
+    assert.equal(c.sse.heartbeatEvent, true);
+  });
+  it('kebab-case flags reach camelCase options', () => {
+    const c = loadConfig({ argv: ['--log-level', 'trace', '--websocket.ping-interval=1s', '--host', '::1'] });
+    assert.equal(c.logLevel, 'trace');
+    assert.equal(c.websocket.pingInterval, 1000);
+    assert.equal(c.host, '::1');
+  });
+  it('numeric strings in files are coerced too', () => {
+    assert.equal(loadConfig({ file: file('strings.json', '{"port": "81", "history": {"ttl": "250"}}') }).history.ttl, 250);
+  });
+  it('env names are unique', () => {
+    assert.equal(new Set(configOptions.map((o) => o.env)).size, configOptions.length);
+  });
+});
+
+describe('durations', () => {
+  it('parses milliseconds and units', () => {
+    const cases: [unknown, number | undefined][] = [
+      [0, 0], [250, 250], ['250', 250], ['500ms', 500], ['30s', 30_000], ['1.5s', 1500], ['5m', 300_000],
+      ['1h', 3_600_000], ['7d', 604_800_000], ['24d', 2_073_600_000], [' 2s ', 2000],
+      ['1h30m', undefined], ['-1s', undefined], [-5, undefined], ['5 m', undefined], ['5w', undefined], ['', undefined],
+      ['25d', undefined], [Number.NaN, undefined], [true, undefined],
+    ];
+    for (const [input, ms] of cases) assert.equal(parseDuration(input), ms, `parseDuration(${JSON.stringify(input)})`);
+  });
+  it('reaches the config from a file as number or string', () => {
+    const c = loadConfig({ file: file('d.yaml', 'websocket:\n  pingInterval: 0\n  pongTimeout: 1h\ndelivery:\n  maxWriteDelay: 5\n') });
+    assert.equal(c.websocket.pingInterval, 0);
+    assert.equal(c.websocket.pongTimeout, 3_600_000);
+    assert.equal(c.delivery.maxWriteDelay, 5);
+  });
+});
+
+describe('errors name the option, the source, the problem and the fix', () => {
+  it('matches the documented message shape', () => {
+    assert.equal(configError(() => loadConfig({ env: { SWITCHBOARD_HISTORY_SIZE: 'abc' } })),
+      'config option "history.size" (from env SWITCHBOARD_HISTORY_SIZE): expected an integer >= 0, got "abc". Fix: set it to a whole number such as 100.');
+  });
+  it('names files and flags as sources', () => {
+    const f = file('bad.yaml', 'history:\n  ttl: soon\n');
+    assert.equal(configError(() => loadConfig({ file: f })),
+      `config option "history.ttl" (from file ${f}): expected a duration: milliseconds or a number with a unit ms, s, m, h or d (at most 24d), got "soon". Fix: set it to a duration such as "5m".`);
+    assert.match(configError(() => loadConfig({ argv: ['--port=70000'] })),
+      /^config option "port" \(from flag --port\): expected an integer from 0 to 65535, got "70000"\. Fix: set it to a whole number such as 8080\.$/);
+    assert.match(configError(() => loadConfig({ argv: ['--log-level', 'loud'] })),
+      /"logLevel" \(from flag --log-level\): expected one of fatal, error, warn, info, debug, trace, silent, got "loud"\. Fix: set it to one of those such as "info"\./);
+  });
+  it('rejects values outside each constraint', () => {
+    const bad: Record<string, string> = {
+      SWITCHBOARD_PORT: '-1', SWITCHBOARD_WEBSOCKET_MAX_BAD_FRAMES: '0', SWITCHBOARD_CHANNEL_MAX_LENGTH: '256',
+      SWITCHBOARD_WEBSOCKET_PATH: 'ws', SWITCHBOARD_HOST: ' ', SWITCHBOARD_BROKER: 'redis', SWITCHBOARD_SSE_MAX_CHANNELS: '1.5',
+      SWITCHBOARD_COMPAT_SEED000_CHANNEL: 'a b', SWITCHBOARD_HISTORY_TTL: '30d',
+    };
+    for (const [env, value] of Object.entries(bad)) {
+      assert.match(configError(() => loadConfig({ env: { [env]: value } })), new RegExp(`\\(from env ${env}\\): expected .* Fix: set it to `), env);
+    }
+  });
+  it('reports every problem at once, one per line', () => {
+    const message = configError(() => loadConfig({ env: { SWITCHBOARD_PORT: 'x', SWITCHBOARD_HISTORY_SIZE: '-1' } }));
+    assert.equal(message.split('\n').length, 2);
+    assert.match(message, /"port"/);
+    assert.match(message, /"history.size"/);
+  });
+  it('refuses the same path for WebSocket and SSE', () => {
+    assert.equal(configError(() => loadConfig({ argv: ['--sse.path', '/ws'] })),
+      'config option "sse.path" (from flag --sse.path): must differ from websocket.path "/ws", got "/ws". Fix: set it to another path such as "/events".');
+  });
+  it('exposes the problems as data', () => {
+    try {
+      loadConfig({ env: { SWITCHBOARD_HISTORY_SIZE: 'abc' } });
+    } catch (err) {
+      assert.deepEqual((err as ConfigError).problems.map((p) => [p.option, p.source]), [['history.size', 'env SWITCHBOARD_HISTORY_SIZE']]);
+    }
+  });
+});
+
+describe('unknown options', () => {
+  it('in a file, with the closest name', () => {
+    const f = file('typo.yaml', 'history:\n  sise: 5\n');
+    assert.equal(configError(() => loadConfig({ file: f })),
+      `config option "history.sise" (from file ${f}): unknown option. Fix: rename it to "history.size".`);
+    assert.match(configError(() => loadConfig({ file: file('bare.json', '{"pingInterval": 5}') })), /rename it to "websocket.pingInterval"/);
+    assert.match(configError(() => loadConfig({ file: file('none.json', '{"zzzzzzzz": 1}') })), /"zzzzzzzz".*unknown option\. Fix: remove it/);
+  });
+  it('in flags, with the closest flag', () => {
+    assert.equal(configError(() => loadConfig({ argv: ['--hostt', 'x'] })),
+      'config option "--hostt" (from flag --hostt): unknown option. Fix: rename it to "--host".');
+    assert.match(configError(() => loadConfig({ argv: ['serve'] })), /argument "serve" \(from command line\): not an option/);
+    assert.match(configError(() => loadConfig({ argv: ['--port'] })), /"--port" \(from flag --port\): missing value/);
+  });
+  it('in SWITCHBOARD_* env, with the closest variable; other variables are ignored', () => {
+    assert.equal(configError(() => loadConfig({ env: { SWITCHBOARD_PING_INTERVAL: '1s' } })),
+      'config option "SWITCHBOARD_PING_INTERVAL" (from env SWITCHBOARD_PING_INTERVAL): unknown option. Fix: rename it to SWITCHBOARD_WEBSOCKET_PING_INTERVAL (option "websocket.pingInterval").');
+    assert.equal(loadConfig({ env: { HOME: '/root', HISTORY_SIZE: 'abc' } }).port, 8080);
+  });
+  it('a group given a scalar', () => {
+    assert.match(configError(() => loadConfig({ file: file('group.yaml', 'websocket: 7\n') })),
+      /"websocket" \(from file .*\): expected a group of options, got 7\. Fix: nest its options under it/);
+  });
+});
+
+describe('config files', () => {
+  it('reads YAML (.yaml and .yml), nested or dotted', () => {
+    assert.equal(loadConfig({ file: file('a.yml', 'history.size: 3\nsse:\n  retry: 1s\n') }).sse.retry, 1000);
+    assert.equal(loadConfig({ file: file('b.yaml', 'history.size: 3\n') }).history.size, 3);
+  });
+  it('reads JSON', () => {
+    const c = loadConfig({ file: file('c.json', '{"cors": {"origins": ["*"]}, "websocket": {"allowBinary": true}}') });
+    assert.deepEqual(c.cors.origins, ['*']);
+    assert.equal(c.websocket.allowBinary, true);
+  });
+  it('treats an empty file and empty groups as defaults', () => {
+    assert.equal(loadConfig({ file: file('empty.yaml', '') }).port, 8080);
+    assert.equal(loadConfig({ file: file('nullgroup.yaml', 'history:\n') }).history.size, 100);
+  });
+  it('explains unreadable, malformed and unsupported files', () => {
+    assert.match(configError(() => loadConfig({ file: join(dir, 'missing.yaml') })), /config file ".*missing\.yaml" \(from argument\): cannot read it \(ENOENT\)\. Fix: check the path/);
+    assert.match(configError(() => loadConfig({ file: file('broken.json', '{"port": }') })), /invalid JSON: .*Fix: correct the syntax/);
+    assert.match(configError(() => loadConfig({ file: file('broken.yaml', 'a: [') })), /invalid YAML: .*Fix: correct the syntax/);
+    assert.match(configError(() => loadConfig({ file: file('list.json', '[1]') })), /the top level is not a mapping/);
+    assert.match(configError(() => loadConfig({ file: file('c.toml', 'port = 1') })), /unsupported extension "\.toml"\. Fix: use a \.json, \.yaml or \.yml file/);
+    assert.match(configError(() => loadConfig({ env: { SWITCHBOARD_CONFIG: join(dir, 'nope.json') } })), /\(from env SWITCHBOARD_CONFIG\): cannot read it/);
+  });
+});
+
+describe('docs/configuration.md', () => {
+  it('equals the text generated from the schema (run npm run docs:config)', () => {
+    const path = new URL('../../docs/configuration.md', import.meta.url);
+    assert.equal(readFileSync(path, 'utf8'), renderConfigDocs(), 'docs/configuration.md is stale: run npm run docs:config');
+  });
+  it('documents every option with its env variable and default', () => {
+    const docs = renderConfigDocs();
+    for (const o of configOptions) assert.ok(docs.includes(`| \`${o.path}\` | \`${o.env}\` |`), o.path);
+  });
+  it('has a valid YAML example', () => {
+    const c = loadConfig({ file: file('example.yaml', EXAMPLE_YAML) });
+    assert.equal(c.port, 9000);
+    assert.equal(c.history.ttl, 600_000);
+  });
+});
