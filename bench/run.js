@@ -166,7 +166,11 @@ async function startServer(target, port, logFile) {
   const child = track(
     spawn(
       process.execPath,
-      ['--import', pathToFileURL(path.join(HERE, 'lib/parent-watch.js')).href, t.script, ...t.args(port)],
+      [
+        // Extra node flags for the server under test, e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
+        ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean),
+        '--import', pathToFileURL(path.join(HERE, 'lib/parent-watch.js')).href, t.script, ...t.args(port),
+      ],
       { cwd: ROOT, stdio: ['ignore', fd, fd], env: { ...process.env, BENCH_PARENT_PID: String(process.pid) } },
     ),
   );

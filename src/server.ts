@@ -17,7 +17,7 @@ import { WebSocketTransport } from './transport/websocket.js';
 export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 export interface SwitchboardOptions {
-  /** A parsed config (from loadConfig), or partial options merged over the defaults. */
+  /** A parsed config (from loadConfig), or options merged over the defaults (`{ port: 0, history: { size: 500 } }`). */
   config?: Config | Record<string, unknown>;
   /** Attach to this HTTP server instead of creating one; Switchboard then handles only its own paths. */
   server?: Server;
@@ -46,7 +46,7 @@ export interface Switchboard {
  * API (`/api/*`), `/healthz` and `/readyz`.
  */
 export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard {
-  const config = isConfig(options.config) ? options.config : loadConfig({});
+  const config = isConfig(options.config) ? options.config : loadConfig({ values: options.config ?? {} });
   const logger = options.logger ?? createLogger(config.logLevel);
   const broker = options.broker ?? createMemoryBroker({ history: { size: config.history.size, ttlMs: config.history.ttl }, metaTtlMs: config.history.metaTtl });
   const authenticator = new InsecureQueryAuthenticator(config.client.anonymousUserPrefix);

@@ -1,5 +1,5 @@
 /**
- * loadConfig: defaults < file < env < flags, validated once by configSchema, returned deeply frozen.
+ * loadConfig: defaults < file < env < flags < values given in code, validated once by configSchema, returned deeply frozen.
  * Every value remembers where it came from, so an error can say "from env SWITCHBOARD_HISTORY_SIZE".
  */
 import { readFileSync } from 'node:fs';
@@ -17,6 +17,11 @@ export interface LoadConfigInput {
   env?: Readonly<Record<string, string | undefined>>;
   /** Config file (.json, .yaml, .yml); wins over `--config` and SWITCHBOARD_CONFIG. */
   file?: string;
+  /**
+   * Options given in code (library use), nested or dotted like a file, e.g. `{ port: 0, history: { size: 500 } }`.
+   * They win over everything else.
+   */
+  values?: Readonly<Record<string, unknown>>;
 }
 
 const CONFIG_ENV = 'SWITCHBOARD_CONFIG';
@@ -43,6 +48,7 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   if (file) readFile(file.path, file.source, settings, problems);
   readEnv(env, settings, problems);
   for (const [path, setting] of flags.settings) settings.set(path, setting);
+  if (input.values !== undefined) flatten(input.values as Record<string, unknown>, '', 'code', settings, problems);
   // Validate what is known even when something is unknown: every problem is reported in one go.
   const result = configSchema.safeParse(nest(settings));
   if (!result.success) problems.push(...dedupe(result.error.issues).map((i) => describeIssue(i, settings)));

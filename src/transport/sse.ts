@@ -57,10 +57,9 @@ export class SseTransport {
     req.socket.setNoDelay(true);
     req.socket.setTimeout(0);
 
+    const write = rawBodyWriter(res);
     const session = new SseSession(node, auth.identity, {
-      write: (buf) => {
-        if (!res.destroyed) res.write(buf);
-      },
+      write,
       get writableLength() {
         return res.writableLength;
       },
@@ -91,4 +90,35 @@ export class SseTransport {
 
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * The stream's body writer. Once the headers are on the socket, events go straight to it as HTTP/1.1 chunks
+ * (size line, data, CRLF in one buffer): one socket write per flush, without `res.write`'s per-call work.
+ * `res.end()` still writes the closing chunk. If the headers are not on the socket yet (a pipelined request
+ * waiting behind another response), `res.write` keeps the order.
+ */
+function rawBodyWriter(res: ServerResponse): (buf: Buffer) => void {
+  const internals = res as unknown as { chunkedEncoding?: boolean; outputData?: unknown[] };
+  const socket = res.socket;
+  if (!socket || !res.headersSent || (internals.outputData?.length ?? 0) > 0) {
+    return (buf) => {
+      if (!res.destroyed) res.write(buf);
+    };
+  }
+  const chunked = internals.chunkedEncoding === true;
+  return (buf) => {
+    if (socket.destroyed || res.writableEnded) return;
+    if (!chunked) {
+      socket.write(buf);
+      return;
+    }
+    const size = buf.length.toString(16);
+    const out = Buffer.allocUnsafe(size.length + 2 + buf.length + 2);
+    out.write(size, 0, 'latin1');
+    out.write('\r\n', size.length, 'latin1');
+    buf.copy(out, size.length + 2);
+    out.write('\r\n', size.length + 2 + buf.length, 'latin1');
+    socket.write(out);
+  };
 }

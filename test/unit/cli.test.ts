@@ -72,16 +72,17 @@ describe('switchboard CLI', () => {
     assert.equal(r.code, 2);
     assert.equal(r.stderr, 'config option "port" (from flag --port): expected an integer from 0 to 65535, got "eighty". Fix: set it to a whole number such as 8080.\n');
   });
-  it('serve listens, and exits 0 after SIGTERM', async () => {
+  it('serve listens, and exits 0 after SIGTERM', { timeout: 30_000 }, async (t) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--log-level', 'info'],
       { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
     const exited = once(child, 'exit');
+    // Keep reading stdout to the end: closing the pipe early would make the server's shutdown logs fail with EPIPE.
     let out = '';
-    for await (const chunk of child.stdout) {
-      out += String(chunk);
-      if (out.includes('listening')) break;
-    }
-    assert.match(out, /listening/);
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => { out += String(chunk); if (out.includes('listening')) resolve(); });
+      child.once('exit', (code) => reject(new Error(`serve exited with ${code} before listening: ${out}`)));
+    });
     child.kill('SIGTERM');
     const [code] = await exited;
     assert.equal(code, 0);

@@ -251,3 +251,16 @@ describe('docs/configuration.md', () => {
     assert.equal(c.history.ttl, 600_000);
   });
 });
+
+describe('loadConfig values (library use)', () => {
+  it('merges nested and dotted values over flags and defaults', () => {
+    const c = loadConfig({ argv: ['--port', '9000', '--history.size', '7'], values: { port: 0, 'history.ttl': '1m', sse: { retry: 500 } } });
+    assert.equal(c.port, 0);
+    assert.equal(c.history.size, 7);
+    assert.equal(c.history.ttl, 60_000);
+    assert.equal(c.sse.retry, 500);
+  });
+  it('names an unknown value and its source', () => {
+    assert.throws(() => loadConfig({ values: { histroy: { size: 1 } } }), (err: Error) => err instanceof ConfigError && /histroy/.test(err.message) && /code/.test(err.message));
+  });
+});
