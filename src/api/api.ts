@@ -2,7 +2,7 @@ import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BrokerUnavailableError } from '../broker/broker.js';
 import type { SwitchboardNode } from '../node.js';
-import { ErrorCode, isValidChannel, parsePosition, publicationJson, ReplyError, type Publication } from '../protocol/index.js';
+import { ErrorCode, TRACEPARENT_PATTERN, isValidChannel, parsePosition, publicationJson, ReplyError, type Publication } from '../protocol/index.js';
 import { corsHeaders, sendError, sendJson } from '../transport/http-util.js';
 import { readJsonBody } from './body.js';
 import { openApiDocument } from './openapi.js';
@@ -200,7 +200,7 @@ function digest(s: string): Buffer {
 
 function headerString(v: string | string[] | undefined): string | undefined {
   const s = Array.isArray(v) ? v[0] : v;
-  return s && /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/.test(s) ? s : undefined;
+  return s && TRACEPARENT_PATTERN.test(s) ? s : undefined;
 }
 
 function traceStateHeader(v: string | string[] | undefined): string | undefined {

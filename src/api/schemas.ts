@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CHANNEL_PATTERN, ErrorCode, EVENT_RULE, isValidEvent } from '../protocol/index.js';
+import { CHANNEL_PATTERN, ErrorCode, EVENT_RULE, isValidEvent, TRACEPARENT_PATTERN } from '../protocol/index.js';
 
 /** Request bodies of the server API. Unknown fields are refused so typos surface. */
 export function apiSchemas(maxChannelLength: number) {
@@ -7,7 +7,7 @@ export function apiSchemas(maxChannelLength: number) {
   const event = z.string().refine(isValidEvent, `must be ${EVENT_RULE}`).default('message');
   const user = z.string().min(1).max(128);
   const data = z.unknown().refine((v) => v !== undefined, { message: 'is required (any JSON value)' });
-  const traceparent = z.string().max(128).optional();
+  const traceparent = z.string().regex(TRACEPARENT_PATTERN, 'must be a W3C trace context such as 00-<32 hex>-<16 hex>-01').optional();
   // A WebSocket close reason holds at most 123 bytes; `ws` throws on a longer one.
   const reason = z.string().max(100).refine((r) => Buffer.byteLength(r, 'utf8') <= 123, 'must be at most 123 bytes in UTF-8').optional();
   return {

@@ -1,5 +1,5 @@
 import { ErrorCode, ReplyError } from './errors.js';
-import { EVENT_RULE, isValidChannel, isValidEvent } from './names.js';
+import { EVENT_RULE, isValidChannel, isValidEvent, TRACEPARENT_PATTERN } from './names.js';
 import { isStreamPosition, type StreamPosition } from './position.js';
 
 /**
@@ -161,6 +161,15 @@ function jsonText(value: unknown, id: CommandId, dialect: Dialect): string {
   }
 }
 
+function traceparentField(params: Record<string, unknown>, id: CommandId): string | undefined {
+  const v = params.traceparent;
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || !TRACEPARENT_PATTERN.test(v)) {
+    throw new CommandError(ErrorCode.BadRequest, '"traceparent" must be a W3C trace context such as 00-<32 hex>-<16 hex>-01', id);
+  }
+  return v;
+}
+
 function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Command {
   const id = readId(frame);
   const method = frame.method;
@@ -173,7 +182,7 @@ function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Com
       return { id, method, params: { channel: channelField(params, 'channel', id, limits) } };
     case 'publish': {
       const channel = channelField(params, 'channel', id, limits);
-      const event = params.event ?? 'message';
+      const event = params.event === undefined ? 'message' : params.event;
       if (!isValidEvent(event)) {
         throw new CommandError(ErrorCode.InvalidEvent, `"event" must be ${EVENT_RULE}`, id);
       }
@@ -185,7 +194,7 @@ function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Com
           channel,
           event,
           data: jsonText(params.data, id, 'native'),
-          traceparent: optionalString(params, 'traceparent', id, 128),
+          traceparent: traceparentField(params, id),
           tracestate: optionalString(params, 'tracestate', id, 512),
         },
       };

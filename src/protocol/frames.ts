@@ -87,6 +87,8 @@ export interface ConnectedInfo {
   client: string;
   user: string;
   version: string;
+  /** Protocol version (docs/protocol.md). */
+  protocol: number;
   /** Server ping interval in seconds (0: none), so a client can detect a dead connection. */
   ping: number;
 }

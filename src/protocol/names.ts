@@ -21,4 +21,7 @@ export function isValidEvent(name: unknown): name is string {
   return typeof name === 'string' && EVENT_PATTERN.test(name) && !RESERVED_EVENTS.has(name);
 }
 
+/** W3C trace context `traceparent` (version-traceid-parentid-flags, lowercase hex). */
+export const TRACEPARENT_PATTERN = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
 export const EVENT_RULE = '1-64 characters of letters, digits and _-.:, and not one of the reserved names connected, disconnect, stream_error, ping, join, leave';

@@ -9,6 +9,7 @@ import {
   ErrorCode,
   errorJson,
   publicationJson,
+  PROTOCOL_VERSION,
   ReplyError,
   resultJson,
   type Command,
@@ -38,8 +39,6 @@ export class WsSession extends Session {
   private readonly pending: Decoded[] = [];
   private busy = false;
   private seed000Joined = false;
-  /** Counters for stats. */
-  framesIn = 0;
 
   constructor(
     node: NodeServices,
@@ -50,7 +49,7 @@ export class WsSession extends Session {
     super(node, identity, ws);
     const interval = node.config.websocket.pingInterval;
     const pingSeconds = interval > 0 ? Math.max(1, Math.round(interval / 1000)) : 0;
-    this.send(wsTextFrameOf(connectedJson({ client: this.id, user: this.userId, version, ping: pingSeconds })));
+    this.send(wsTextFrameOf(connectedJson({ client: this.id, user: this.userId, version, protocol: PROTOCOL_VERSION, ping: pingSeconds })));
   }
 
   protected framePublication(enc: EncodedPublication, _sub: Subscription): Buffer {
@@ -69,7 +68,6 @@ export class WsSession extends Session {
   /** A text frame (or a binary one, when allowed) from the client. */
   handleFrame(data: Buffer, isBinary: boolean): void {
     if (this.closed) return;
-    this.framesIn++;
     const cfg = this.node.config.websocket;
     if (isBinary && !cfg.allowBinary) {
       return this.badFrame(new CommandError(ErrorCode.BinaryNotAllowed, 'binary frames are not accepted; send JSON text frames'));
@@ -149,7 +147,7 @@ export class WsSession extends Session {
         const { channel, event, data, traceparent, tracestate } = cmd.params;
         const meta = traceparent ? { traceparent, tracestate } : undefined;
         const pub = await node.publish(channel, event, data, meta);
-        return this.reply(cmd.id, { epoch: pub.epoch, offset: pub.offset });
+        return this.reply(cmd.id, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset });
       }
       case 'presence': {
         if (!node.config.channel.presence) throw new ReplyError(ErrorCode.FeatureDisabled, 'presence is turned off (channel.presence)');

@@ -202,10 +202,12 @@ describe('server API', () => {
       assert.equal(p2.traceparent, bodyTp);
     });
 
-    it('a traceparent body field with JSON-special characters does not break history', async () => {
-      await publish({ channel: 'pub5', data: 1, traceparent: '00-"}-x-01' });
+    it('refuses a malformed traceparent body field with bad_request, and stores nothing', async () => {
+      const r = await api('POST', '/api/publish', { body: { channel: 'pub5', data: 1, traceparent: '00-"}-x-01' } });
+      assert.equal(r.status, 400);
+      assert.equal(r.json.error.code, 'bad_request');
       const h = await history('channel=pub5');
-      assert.equal(h.publications[0].traceparent, '00-"}-x-01');
+      assert.equal(h.publications.length, 0);
     });
 
     it('delivers to a WebSocket subscriber as a publication push', async () => {

@@ -56,7 +56,7 @@ describe('websocket: native protocol', () => {
     assert.match(sub.epoch, /^[a-z0-9]+$/);
 
     const pubReply = await b.call('publish', { channel: 'news', data: { n: 1, text: 'héllo' } });
-    assert.deepEqual(pubReply, { epoch: sub.epoch, offset: 1 });
+    assert.deepEqual(pubReply, { channel: 'news', epoch: sub.epoch, offset: 1 });
     const p1 = await a.nextPush(isPub('news'));
     assert.equal(p1.type, 'message');
     assert.deepEqual(p1.payload, { n: 1, text: 'héllo' });

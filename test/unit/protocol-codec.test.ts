@@ -132,7 +132,7 @@ describe('decodeCommand: native commands', () => {
 
   it('publish: event defaults to "message" (also when null), custom events and trace context are kept', () => {
     assert.equal((native({ method: 'publish', params: { channel: 'c', data: 1 } }) as any).params.event, 'message');
-    assert.equal((native({ method: 'publish', params: { channel: 'c', data: 1, event: null } }) as any).params.event, 'message');
+    assert.throws(() => native({ method: 'publish', params: { channel: 'c', data: 1, event: null } }), (e: any) => e.code === 'invalid_event');
     assert.equal((native({ method: 'publish', params: { channel: 'c', data: 1, event: 'chat.msg_v2:x-y' } }) as any).params.event, 'chat.msg_v2:x-y');
     assert.equal((native({ method: 'publish', params: { channel: 'c', data: 1, event: 'e'.repeat(64) } }) as any).params.event.length, 64);
     const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
@@ -281,7 +281,7 @@ describe('decodeCommand: malformed native frames', () => {
   });
 
   it('publish with trace context of the wrong type or too long → bad_request', () => {
-    for (const extra of [{ traceparent: 5 }, { traceparent: 't'.repeat(129) }, { tracestate: null }, { tracestate: 's'.repeat(513) }]) {
+    for (const extra of [{ traceparent: 5 }, { traceparent: 't'.repeat(129) }, { traceparent: '00-"}-x-01' }, { tracestate: null }, { tracestate: 's'.repeat(513) }]) {
       refused({ id: 17, method: 'publish', params: { channel: 'a', data: 1, ...extra } }, ErrorCode.BadRequest, 17);
     }
   });
@@ -617,11 +617,12 @@ describe('encoders', () => {
       user: 'bob',
       client: 'c-2',
     });
-    assert.deepEqual(JSON.parse(connectedJson({ client: 'c-1', user: 'alice', version: '0.1.0', ping: 25 })), {
+    assert.deepEqual(JSON.parse(connectedJson({ client: 'c-1', user: 'alice', version: '0.1.0', protocol: 1, ping: 25 })), {
       push: 'connected',
       client: 'c-1',
       user: 'alice',
       version: '0.1.0',
+      protocol: 1,
       ping: 25,
     });
   });
