@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { isValidChannel } from '../protocol/names.js';
 
 /** How a string from env/flags is coerced before validation. */
-export type OptionKind = 'int' | 'duration' | 'boolean' | 'enum' | 'string' | 'list';
+export type OptionKind = 'int' | 'fraction' | 'duration' | 'boolean' | 'enum' | 'string' | 'list';
 
 export interface OptionMeta {
   readonly kind: OptionKind;
@@ -37,6 +37,13 @@ export function int(def: number, description: string, min = 0, max?: number, typ
   return leaf((max === undefined ? base : base.max(max)).prefault(def), {
     kind: 'int', type: type ?? (max === undefined ? `integer ≥ ${min}` : `integer ${min}–${max}`),
     expect: `an integer ${range}`, hint: 'a whole number', default: def, example: def, description,
+  });
+}
+
+/** A number from 0 to 1 (a rate, e.g. a sampling fraction). */
+export function fraction(def: number, description: string) {
+  return leaf(z.number().min(0).max(1).prefault(def), {
+    kind: 'fraction', type: 'number 0–1', expect: 'a number from 0 to 1', hint: 'a fraction', default: def, example: def, description,
   });
 }
 

@@ -62,6 +62,7 @@ function coerce(option: ConfigOption, raw: unknown): unknown {
   const s = raw.trim();
   switch (option.kind) {
     case 'int': return /^[+-]?\d+$/.test(s) ? Number(s) : raw;
+    case 'fraction': return /^\d+(\.\d+)?$/.test(s) ? Number(s) : raw;
     case 'duration': return /^\d+(\.\d+)?$/.test(s) ? Number(s) : s; // "250" is ms; "5m" is parsed by the schema
     case 'boolean': {
       const l = s.toLowerCase();

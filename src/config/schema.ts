@@ -3,7 +3,7 @@
  * env variable names, flag names and error messages are all derived from this file (see fields.ts, docs.ts).
  */
 import { z } from 'zod';
-import { bool, bytes, channel, duration, group, int, nonEmpty, oneOf, optionRegistry, str, stringList, urlPath,
+import { bool, bytes, channel, duration, fraction, group, int, nonEmpty, oneOf, optionRegistry, str, stringList, urlPath,
   type OptionMeta } from './fields.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -55,6 +55,13 @@ export const configSchema = z.strictObject({
   }),
   cors: group({
     origins: stringList('Origins allowed to use SSE and the server API; `*` allows any. Empty allows none (same-origin only).', ['https://app.example.com']),
+  }),
+  metrics: group({
+    enabled: bool(true, 'Serve Prometheus metrics at `metrics.path`.'),
+    path: urlPath('/metrics', 'URL path of the Prometheus metrics endpoint.'),
+  }),
+  tracing: group({
+    writeSampleRate: fraction(0.1, 'Fraction of deliveries whose socket write gets its own span when tracing is on (0 disables, 1 traces every write). Tracing itself is turned on by the standard OTEL_* environment variables; see docs/operations.md.'),
   }),
   shutdown: group({
     timeout: duration('10s', 'How long a graceful shutdown waits for connections to drain before closing them.'),

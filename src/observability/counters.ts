@@ -1,0 +1,38 @@
+/**
+ * Plain integer counters bumped on the hot path; the metrics exporter reads them on collection (observable
+ * instruments), so counting costs an increment and never allocates. Labeled counters are maps keyed by the label
+ * values joined with `|` (few distinct keys: transports, close codes, routes).
+ */
+export class Counters {
+  /** Connections accepted, by transport (`websocket`, `sse`). */
+  readonly connects = new Map<string, number>();
+  /** Connections ended, by `transport|code` (close code, e.g. `websocket|1000`, `sse|4001`). */
+  readonly disconnects = new Map<string, number>();
+  /** Messages (WebSocket frames, SSE events) queued to clients, by transport. */
+  readonly messagesSent = new Map<string, number>();
+  /** Bytes queued to clients, by transport. */
+  readonly bytesSent = new Map<string, number>();
+  /** Frames received from WebSocket clients and their bytes. */
+  messagesReceived = 0;
+  bytesReceived = 0;
+  /** Client commands handled, by `method|outcome` (outcome: ok or an error code). */
+  readonly commands = new Map<string, number>();
+  /** Publications accepted by this node (API, clients, library). */
+  publications = 0;
+  /** Publication deliveries to local subscribers (fan-out), and messages dropped because a queue was full. */
+  deliveries = 0;
+  drops = 0;
+  /** Connections ended as slow consumers. */
+  slowDisconnects = 0;
+  /** Subscribe-with-resume outcomes: recovered, or failed by reason (`epoch_changed`, `too_old`, ...). */
+  recoveriesSucceeded = 0;
+  readonly recoveriesFailed = new Map<string, number>();
+  /** Broker operations that failed, by operation. */
+  readonly brokerErrors = new Map<string, number>();
+  /** Server API requests, by `method route|status`. */
+  readonly apiRequests = new Map<string, number>();
+}
+
+export function inc(map: Map<string, number>, key: string, by = 1): void {
+  map.set(key, (map.get(key) ?? 0) + by);
+}
