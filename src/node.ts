@@ -1,9 +1,15 @@
 import type { Authenticator } from './auth/identity.js';
-import type { Broker, BrokerHandler, ControlMessage } from './broker/broker.js';
+import type { Broker, BrokerHandler, ControlMessage, HistoryQuery, HistoryResult } from './broker/broker.js';
 import type { Config } from './config/index.js';
 import { newNodeId } from './core/ids.js';
 import { Hub, type ChannelSubscription } from './hub/hub.js';
+import { ROOT_CONTEXT, SpanKind, trace, type Context } from '@opentelemetry/api';
 import type { Logger } from './observability/logger.js';
+import { inc } from './observability/counters.js';
+import type { MetricGauges } from './observability/metrics.js';
+import type { Telemetry } from './observability/telemetry.js';
+import { extractContext, traceContextOf } from './observability/tracing.js';
+import { markError } from './observability/spans.js';
 import {
   Disconnects,
   directMessageJson,
@@ -22,22 +28,31 @@ export type NodeState = 'starting' | 'ready' | 'draining' | 'stopped';
  * sessions; the HTTP API calls its operations.
  */
 export class SwitchboardNode implements NodeServices, BrokerHandler {
-  readonly id = newNodeId();
   readonly hub = new Hub();
   readonly scheduler: FlushScheduler;
   readonly startedAt = Date.now();
   state: NodeState = 'starting';
   /** Broker subscriptions of this node, one per channel with local subscribers, shared while pending. */
   private readonly brokerSubs = new Map<string, Promise<void>>();
-  readonly counters = { messagesIn: 0, publishes: 0, slowDisconnects: 0 };
+  /** Every k-th recipient of a publication gets a write span (k = 1 / tracing.writeSampleRate); 0: none. */
+  private readonly writeSampleStride: number;
 
   constructor(
     readonly config: Config,
     readonly broker: Broker,
     readonly logger: Logger,
     readonly authenticator: Authenticator,
+    readonly telemetry: Telemetry,
+    readonly id: string = newNodeId(),
   ) {
-    this.scheduler = new FlushScheduler(config.delivery.maxWriteDelay);
+    const h = telemetry.histograms.publishToWrite;
+    this.scheduler = new FlushScheduler(config.delivery.maxWriteDelay, (acceptedAt) => h.record((Date.now() - acceptedAt) / 1000));
+    const rate = telemetry.tracing ? telemetry.writeSampleRate : 0;
+    this.writeSampleStride = rate > 0 ? Math.max(1, Math.round(1 / rate)) : 0;
+  }
+
+  get counters() {
+    return this.telemetry.counters;
   }
 
   async start(): Promise<void> {
@@ -70,10 +85,65 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
     this.broker.unsubscribe(channel).catch((err: unknown) => this.logger.warn({ err, channel }, 'broker unsubscribe failed'));
   }
 
-  publish(channel: string, event: string, data: string, meta?: PublicationMeta): Promise<Publication> {
-    this.counters.publishes++;
+  /**
+   * Publishes through the broker. With tracing on, an `event_stream.publish` producer span (child of `parent`)
+   * wraps it, and its context travels with the publication so every recipient can continue the trace; with tracing
+   * off, a caller's own trace context is passed through unchanged.
+   */
+  async publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: Context): Promise<Publication> {
     const h = this.config.history;
-    return this.broker.publish({ channel, event, data, meta, history: { size: h.size, ttlMs: h.ttl } });
+    const req = { channel, event, data, meta, history: { size: h.size, ttlMs: h.ttl } };
+    if (!this.telemetry.tracing) return this.timed('publish', this.broker.publish(req)).then(this.countPublication);
+    const span = this.telemetry.tracer.startSpan(
+      'event_stream.publish',
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          'messaging.system': 'switchboard',
+          'messaging.operation.type': 'publish',
+          'messaging.operation.name': 'publish',
+          'messaging.destination.name': channel,
+          'messaging.message.body.size': Buffer.byteLength(data),
+          'message.type': event,
+          'message.size': Buffer.byteLength(data),
+        },
+      },
+      parent ?? (meta?.traceparent ? extractContext(meta.traceparent, meta.tracestate) : ROOT_CONTEXT),
+    );
+    try {
+      const pub = await this.timed('publish', this.broker.publish({ ...req, meta: { ...meta, ...traceContextOf(span) } }));
+      span.setAttribute('messaging.message.id', `${pub.epoch}:${pub.offset}`);
+      return this.countPublication(pub);
+    } catch (err) {
+      markError(span, 'connection', 'broker_publish_failed');
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  history(channel: string, query: HistoryQuery): Promise<HistoryResult> {
+    return this.timed('history', this.broker.history(channel, query));
+  }
+
+  private readonly countPublication = (pub: Publication): Publication => {
+    this.counters.publications++;
+    return pub;
+  };
+
+  /** Times a broker operation and counts its failures. */
+  timed<T>(operation: string, p: Promise<T>): Promise<T> {
+    const start = performance.now();
+    return p.then(
+      (v) => {
+        this.telemetry.histograms.brokerDuration.record((performance.now() - start) / 1000, { operation });
+        return v;
+      },
+      (err: unknown) => {
+        inc(this.counters.brokerErrors, operation);
+        throw err;
+      },
+    );
   }
 
   sendToUser(user: string, event: string, data: string, meta?: PublicationMeta): Promise<void> {
@@ -87,7 +157,49 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   // --- BrokerHandler ------------------------------------------------------------------------------------------
 
   onPublication(pub: Publication): void {
-    this.hub.publish(pub);
+    const tel = this.telemetry;
+    if (!tel.tracing || pub.meta?.traceparent === undefined) {
+      const n = this.hub.publish(pub);
+      this.counted(pub, n);
+      return;
+    }
+    const span = tel.tracer.startSpan(
+      'hub.broadcast',
+      {
+        kind: SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': 'switchboard',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': pub.channel,
+          'messaging.message.id': `${pub.epoch}:${pub.offset}`,
+          'message.type': pub.event,
+          'message.size': pub.data.length,
+          'clients.count': this.hub.subscriberCount(pub.channel),
+        },
+      },
+      extractContext(pub.meta.traceparent, pub.meta.tracestate),
+    );
+    const dropsBefore = this.counters.drops;
+    const parent = trace.setSpan(ROOT_CONTEXT, span);
+    const n = this.hub.publish(pub, this.writeSampleStride, (subscriber, size) => {
+      const w = tel.tracer.startSpan(
+        subscriber.transport === 'sse' ? 'sse.send_message' : 'websocket.write_message',
+        { attributes: { 'client.id': subscriber.id, 'user.id': subscriber.userId, 'message.size': size } },
+        parent,
+      );
+      subscriber.traceWrite(w);
+    });
+    const dropped = this.counters.drops - dropsBefore;
+    span.setAttributes({ delivered: n - dropped, dropped });
+    span.end();
+    this.counted(pub, n);
+  }
+
+  private counted(pub: Publication, recipients: number): void {
+    if (recipients === 0) return;
+    this.counters.deliveries += recipients;
+    this.telemetry.histograms.fanoutSize.record(recipients);
+    this.scheduler.noteWritten(pub.time);
   }
 
   onJoin(channel: string, member: Member): void {
@@ -118,6 +230,21 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   async stop(): Promise<void> {
     this.state = 'stopped';
     await this.broker.close();
+    await this.telemetry.shutdown();
+  }
+
+  /** Gauges read by the metrics exporter on each collection. */
+  gauges(): MetricGauges {
+    const h = this.hub.stats();
+    const b = (this.broker as { stats?: () => { channels: number; publications: number } }).stats?.();
+    return {
+      connectionsByTransport: h.connectionsByTransport,
+      channels: h.channels,
+      subscriptions: h.subscriptions,
+      users: h.users,
+      ...(b ? { historyChannels: b.channels, historyPublications: b.publications } : {}),
+      ready: this.isReady(),
+    };
   }
 
   stats(): Record<string, unknown> {
@@ -127,10 +254,11 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       broker: this.broker.kind,
       ...this.hub.stats(),
-      messagesIn: this.counters.messagesIn,
-      publications: this.counters.publishes,
-      publicationsDelivered: this.hub.counters.publicationsIn,
-      messagesOut: this.hub.counters.deliveries,
+      messagesIn: this.counters.messagesReceived,
+      publications: this.counters.publications,
+      deliveries: this.counters.deliveries,
+      drops: this.counters.drops,
+      slowDisconnects: this.counters.slowDisconnects,
       writeRounds: this.scheduler.rounds,
       delayedWriteRounds: this.scheduler.delayedRounds,
     };

@@ -7,7 +7,10 @@ import { InsecureQueryAuthenticator } from './auth/identity.js';
 import { createMemoryBroker } from './broker/memory.js';
 import type { Broker } from './broker/broker.js';
 import { loadConfig, type Config } from './config/index.js';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { newNodeId } from './core/ids.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { createTelemetry } from './observability/telemetry.js';
 import { SwitchboardNode } from './node.js';
 import type { Member, Publication } from './protocol/index.js';
 import { sendError, sendJson } from './transport/http-util.js';
@@ -24,6 +27,13 @@ export interface SwitchboardOptions {
   logger?: Logger;
   /** A broker other than the default in-memory one (e.g. Redis, later). */
   broker?: Broker;
+  /**
+   * Where the standard OTEL_* variables (tracing exporter, sampler, resource, OTLP metrics) are read. Default:
+   * `process.env`.
+   */
+  env?: Record<string, string | undefined>;
+  /** Extra span processors (e.g. an in-memory exporter in tests); when given, tracing is on. */
+  spanProcessors?: SpanProcessor[];
 }
 
 export interface Switchboard {
@@ -50,7 +60,17 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
   const logger = options.logger ?? createLogger(config.logLevel);
   const broker = options.broker ?? createMemoryBroker({ history: { size: config.history.size, ttlMs: config.history.ttl }, metaTtlMs: config.history.metaTtl });
   const authenticator = new InsecureQueryAuthenticator(config.client.anonymousUserPrefix);
-  const node = new SwitchboardNode(config, broker, logger, authenticator);
+  const nodeId = newNodeId();
+  let node: SwitchboardNode | undefined;
+  const telemetry = createTelemetry({
+    config,
+    env: options.env ?? process.env,
+    serviceVersion: VERSION,
+    nodeId,
+    spanProcessors: options.spanProcessors,
+    gauges: () => node?.gauges(),
+  });
+  node = new SwitchboardNode(config, broker, logger, authenticator, telemetry, nodeId);
   const ws = new WebSocketTransport(node, VERSION);
   const sse = new SseTransport(node);
   const api = new ServerApi(node);
@@ -62,6 +82,8 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
     const path = url.pathname;
     if (path === config.sse.path) {
       sse.handle(req, res, url);
+    } else if (path === config.metrics.path && telemetry.metricsHandler) {
+      telemetry.metricsHandler(req, res);
     } else if (path.startsWith('/api/')) {
       void api.handle(req, res, url);
     } else if (path === '/healthz') {

@@ -1,6 +1,10 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ROOT_CONTEXT, SpanKind, trace, type Context, type Span } from '@opentelemetry/api';
 import { BrokerUnavailableError } from '../broker/broker.js';
+import { inc } from '../observability/counters.js';
+import { errorTypeOf, markError } from '../observability/spans.js';
+import { extractContext } from '../observability/tracing.js';
 import type { SwitchboardNode } from '../node.js';
 import { ErrorCode, TRACEPARENT_PATTERN, isValidChannel, parsePosition, publicationJson, ReplyError, type Publication } from '../protocol/index.js';
 import { corsHeaders, sendError, sendJson } from '../transport/http-util.js';
@@ -23,11 +27,11 @@ const STATUS: Record<string, number> = {
   [ErrorCode.Internal]: 500,
 };
 
-type Handler = (req: IncomingMessage, url: URL) => Promise<unknown>;
+type Handler = (req: IncomingMessage, url: URL, ctx: Context) => Promise<unknown>;
 
 /** The server HTTP API under `/api/` (docs/api.md). JSON in, JSON out, errors as `{"error": {"code", "message"}}`. */
 export class ServerApi {
-  private readonly routes: Record<string, Handler>;
+  private readonly routes: Partial<Record<string, Handler>>;
   private readonly schemas;
   private readonly keyDigest: Buffer | undefined;
 
@@ -36,8 +40,8 @@ export class ServerApi {
     this.schemas = apiSchemas(cfg.channel.maxLength);
     this.keyDigest = cfg.apiKey ? digest(cfg.apiKey) : undefined;
     this.routes = {
-      'POST /api/publish': (req) => this.publish(req),
-      'POST /api/broadcast': (req) => this.broadcast(req),
+      'POST /api/publish': (req, _url, ctx) => this.publish(req, ctx),
+      'POST /api/broadcast': (req, _url, ctx) => this.broadcast(req, ctx),
       'POST /api/send': (req) => this.send(req),
       'POST /api/disconnect': (req) => this.disconnect(req),
       'GET /api/presence': (_req, url) => this.presence(url),
@@ -61,25 +65,60 @@ export class ServerApi {
       res.end();
       return;
     }
-    const route = this.routes[`${req.method} ${url.pathname}`];
-    if (!route) {
-      const known = Object.keys(this.routes).some((k) => k.endsWith(' ' + url.pathname));
-      if (known) return sendError(res, 405, 'method_not_allowed', `${req.method} is not allowed on ${url.pathname}`, cors);
-      return sendError(res, 404, ErrorCode.NotFound, `no API endpoint ${url.pathname}; see /api/openapi.json`, cors);
-    }
-    if (url.pathname !== '/api/openapi.json' && !this.authorized(req)) {
-      req.resume();
-      return sendError(res, 401, ErrorCode.Unauthorized, 'missing or wrong API key: send "Authorization: apikey <key>" or "X-API-Key: <key>"', cors);
-    }
+    const method = req.method ?? 'GET';
+    const route = this.routes[`${method} ${url.pathname}`];
+    // Only known paths become labels and span names, so a scanner cannot blow up metric cardinality.
+    const routeName = route ? url.pathname : Object.keys(this.routes).some((k) => k.endsWith(' ' + url.pathname)) ? url.pathname : 'unknown';
+    const tel = this.node.telemetry;
+    const started = performance.now();
+    const span = tel.tracing ? this.requestSpan(req, method, routeName) : undefined;
+    const ctx = span ? trace.setSpan(ROOT_CONTEXT, span) : ROOT_CONTEXT;
+    let status = 200;
+    const fail = (st: number, code: string, message: string) => {
+      status = st;
+      if (span) markError(span, errorTypeOf(code), code);
+      sendError(res, st, code, message, cors);
+    };
     try {
-      const body = await route(req, url);
+      if (!route) {
+        if (routeName !== 'unknown') return fail(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}`);
+        return fail(404, ErrorCode.NotFound, `no API endpoint ${url.pathname}; see /api/openapi.json`);
+      }
+      if (url.pathname !== '/api/openapi.json' && !this.authorized(req)) {
+        req.resume();
+        return fail(401, ErrorCode.Unauthorized, 'missing or wrong API key: send "Authorization: apikey <key>" or "X-API-Key: <key>"');
+      }
+      const body = await route(req, url, ctx);
       sendJson(res, 200, body, cors);
     } catch (err) {
-      if (err instanceof ReplyError) return sendError(res, STATUS[err.code] ?? 400, err.code, err.message, cors);
-      if (err instanceof BrokerUnavailableError) return sendError(res, 503, ErrorCode.Unavailable, 'broker unavailable; retry later', cors);
-      this.node.logger.error({ err, route: url.pathname }, 'api request failed');
-      sendError(res, 500, ErrorCode.Internal, 'internal error', cors);
+      if (err instanceof ReplyError) return fail(STATUS[err.code] ?? 400, err.code, err.message);
+      if (err instanceof BrokerUnavailableError) return fail(503, ErrorCode.Unavailable, 'broker unavailable; retry later');
+      this.node.logger.error({ err, route: routeName }, 'api request failed');
+      fail(500, ErrorCode.Internal, 'internal error');
+    } finally {
+      inc(tel.counters.apiRequests, `${method} ${routeName}|${status}`);
+      tel.histograms.apiDuration.record((performance.now() - started) / 1000, {
+        'http.request.method': method,
+        'http.route': routeName,
+        'http.response.status_code': status,
+      });
+      if (span) {
+        span.setAttribute('http.response.status_code', status);
+        span.end();
+      }
     }
+  }
+
+  /** A server span per API request, continuing the caller's trace from its `traceparent` header. */
+  private requestSpan(req: IncomingMessage, method: string, route: string): Span {
+    return this.node.telemetry.tracer.startSpan(
+      `${method} ${route}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': method, 'http.route': route, 'client.address': req.socket.remoteAddress ?? '' },
+      },
+      extractContext(headerString(req.headers.traceparent), traceStateHeader(req.headers.tracestate)),
+    );
   }
 
   /** Constant-time comparison of digests, so neither content nor length of the key leaks through timing. */
@@ -103,23 +142,27 @@ export class ServerApi {
     if (!this.node.isReady()) throw new ReplyError(ErrorCode.Unavailable, 'server is not ready (starting, draining or broker unavailable)');
   }
 
-  private async publish(req: IncomingMessage): Promise<unknown> {
+  private async publish(req: IncomingMessage, ctx: Context): Promise<unknown> {
     const b = await this.body(req, this.schemas.publish);
     this.ensureReady();
     const traceparent = b.traceparent ?? headerString(req.headers.traceparent);
     const tracestate = b.tracestate ?? traceStateHeader(req.headers.tracestate);
     const meta = traceparent ? { traceparent, ...(tracestate ? { tracestate } : {}) } : undefined;
-    const pub = await this.node.publish(b.channel, b.event, dataJson(b.data), meta);
+    const tracing = this.node.telemetry.tracing;
+    // With tracing on, the request span (a child of the caller's traceparent header) parents the publish span; a
+    // traceparent in the body names the publisher's own context instead.
+    const parent = tracing && b.traceparent ? extractContext(b.traceparent, b.tracestate) : ctx;
+    const pub = await this.node.publish(b.channel, b.event, dataJson(b.data), meta, tracing ? parent : undefined);
     return position(pub);
   }
 
-  private async broadcast(req: IncomingMessage): Promise<unknown> {
+  private async broadcast(req: IncomingMessage, ctx: Context): Promise<unknown> {
     const b = await this.body(req, this.schemas.broadcast);
     this.ensureReady();
     const data = dataJson(b.data);
     const results = await Promise.all(
       b.channels.map((channel) =>
-        this.node.publish(channel, b.event, data).then(position, (err: unknown) => ({
+        this.node.publish(channel, b.event, data, undefined, this.node.telemetry.tracing ? ctx : undefined).then(position, (err: unknown) => ({
           channel,
           error: err instanceof ReplyError ? err.toJSON() : { code: ErrorCode.Internal, message: 'publish failed' },
         })),
@@ -165,7 +208,7 @@ export class ServerApi {
     const since = sinceText === null ? undefined : parsePosition(sinceText);
     if (sinceText !== null && !since) throw new ReplyError(ErrorCode.BadRequest, '"since" must be a position "epoch:offset"');
     const reverse = url.searchParams.get('reverse') === 'true';
-    const h = await this.node.broker.history(channel, { since, limit, reverse });
+    const h = await this.node.history(channel, { since, limit, reverse });
     return {
       channel,
       epoch: h.top.epoch,

@@ -1,3 +1,4 @@
+import type { Span } from '@opentelemetry/api';
 import type { Disconnect } from '../protocol/index.js';
 import { EncodedPublication } from './encoded.js';
 import type { Publication } from '../protocol/index.js';
@@ -12,6 +13,8 @@ export interface Subscriber {
   /** A join/leave push (`event` is `join` or `leave`) for a channel this subscriber is in. */
   deliverMemberEvent(channel: string, event: string, json: string): void;
   disconnect(d: Disconnect): void;
+  /** A span to end when this subscriber's next queued bytes are written (sampled delivery tracing). */
+  traceWrite(span: Span): void;
 }
 
 /** One subscriber's membership in one channel; receives the channel's publications in offset order. */
@@ -24,12 +27,6 @@ interface ChannelEntry {
   readonly subs: Set<ChannelSubscription>;
 }
 
-/** Counters read by stats and metrics; plain integers bumped on the hot path. */
-export interface HubCounters {
-  publicationsIn: number;
-  deliveries: number;
-}
-
 /**
  * The node-local index: connections by id and by user, subscriptions by channel. Fan-out touches only the
  * channel's own subscribers and encodes each publication once.
@@ -40,7 +37,6 @@ export class Hub {
   private readonly byTransport = new Map<string, number>();
   private readonly channels = new Map<string, ChannelEntry>();
   private subscriptionCount = 0;
-  readonly counters: HubCounters = { publicationsIn: 0, deliveries: 0 };
 
   register(s: Subscriber): void {
     this.clients.set(s.id, s);
@@ -87,14 +83,28 @@ export class Hub {
     return this.channels.has(channel);
   }
 
-  /** Fans a publication out to this node's subscribers of its channel. */
-  publish(pub: Publication): void {
-    this.counters.publicationsIn++;
+  /**
+   * Fans a publication out to this node's subscribers of its channel; returns how many. With `sampleStride` k > 0,
+   * every k-th recipient (from a random start) is reported to `onSampled` right after its delivery, so a trace can
+   * show some real writes without one span per delivery.
+   */
+  publish(pub: Publication, sampleStride = 0, onSampled?: (s: Subscriber, size: number) => void): number {
     const entry = this.channels.get(pub.channel);
-    if (!entry) return;
+    if (!entry) return 0;
     const enc = new EncodedPublication(pub);
-    for (const sub of entry.subs) sub.deliver(enc);
-    this.counters.deliveries += entry.subs.size;
+    if (sampleStride > 0 && onSampled) {
+      let countdown = 1 + Math.floor(Math.random() * sampleStride);
+      for (const sub of entry.subs) {
+        sub.deliver(enc);
+        if (--countdown === 0) {
+          countdown = sampleStride;
+          onSampled(sub.subscriber, enc.json.length);
+        }
+      }
+    } else {
+      for (const sub of entry.subs) sub.deliver(enc);
+    }
+    return entry.subs.size;
   }
 
   /** A join or leave in a channel, to its local subscribers except the member itself. */
@@ -111,7 +121,6 @@ export class Hub {
     const set = this.byUser.get(userId);
     if (!set) return 0;
     for (const s of set) s.deliverDirect(event, json);
-    this.counters.deliveries += set.size;
     return set.size;
   }
 

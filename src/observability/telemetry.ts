@@ -1,6 +1,9 @@
 import { metrics as metricsApi, trace, type Histogram, type Meter, type Tracer } from '@opentelemetry/api';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Counters } from './counters.js';
+import { createMetrics, type MetricGauges } from './metrics.js';
+import { createTracing } from './tracing.js';
 
 /**
  * Everything the rest of the server uses to be observed: plain counters, a tracer (a no-op one when tracing is
@@ -71,5 +74,46 @@ export function noopTelemetry(): Telemetry {
     histograms: createHistograms(metricsApi.getMeter(INSTRUMENTATION_SCOPE)),
     metricsHandler: undefined,
     shutdown: async () => {},
+  };
+}
+
+export interface TelemetryOptions {
+  /** `tracing.writeSampleRate`, `metrics.enabled`. */
+  config: { readonly tracing: { readonly writeSampleRate: number }; readonly metrics: { readonly enabled: boolean } };
+  /** Where the standard OTEL_* variables are read from (normally `process.env`). */
+  env: Record<string, string | undefined>;
+  serviceVersion: string;
+  nodeId: string;
+  /** Extra span processors (tests); when given, tracing is on. */
+  spanProcessors?: SpanProcessor[];
+  /** Gauges read on each metrics collection (the node's hub and broker); undefined until the node exists. */
+  gauges: () => MetricGauges | undefined;
+}
+
+/** Builds tracing (from OTEL_* env), metrics (Prometheus `/metrics` and optional OTLP push) and the shared counters. */
+export function createTelemetry(opts: TelemetryOptions): Telemetry {
+  const counters = new Counters();
+  const tracing = createTracing({ env: opts.env, serviceName: 'switchboard', serviceVersion: opts.serviceVersion, nodeId: opts.nodeId, spanProcessors: opts.spanProcessors });
+  const metrics = opts.config.metrics.enabled
+    ? createMetrics({
+        env: opts.env,
+        serviceName: 'switchboard',
+        serviceVersion: opts.serviceVersion,
+        nodeId: opts.nodeId,
+        sources: () => {
+          const gauges = opts.gauges();
+          return gauges ? { counters, gauges: () => gauges } : undefined;
+        },
+      })
+    : undefined;
+  let stopped: Promise<void> | undefined;
+  return {
+    counters,
+    tracer: tracing.tracer,
+    tracing: tracing.enabled,
+    writeSampleRate: opts.config.tracing.writeSampleRate,
+    histograms: createHistograms(metrics?.meter ?? metricsApi.getMeter(INSTRUMENTATION_SCOPE)),
+    metricsHandler: metrics ? (req, res) => metrics.handler(req, res) : undefined,
+    shutdown: () => (stopped ??= Promise.all([tracing.shutdown(), metrics?.shutdown()]).then(() => undefined)),
   };
 }

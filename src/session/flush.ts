@@ -23,7 +23,19 @@ export class FlushScheduler {
   rounds = 0;
   delayedRounds = 0;
 
-  constructor(private readonly maxDelayMs: number) {}
+  /** Acceptance times (ms) of publications fanned out since the last round, reported once that round has written them. */
+  private written: number[] = [];
+
+  constructor(
+    private readonly maxDelayMs: number,
+    /** Called per publication once its bytes were written to every local socket (publish→write latency). */
+    private readonly onWritten?: (acceptedAt: number) => void,
+  ) {}
+
+  /** Records that a publication accepted at `acceptedAt` was queued to subscribers in the current round. */
+  noteWritten(acceptedAt: number): void {
+    if (this.onWritten) this.written.push(acceptedAt);
+  }
 
   mark(f: Flushable): void {
     this.dirty.push(f);
@@ -53,6 +65,11 @@ export class FlushScheduler {
     list.length = 0;
     this.spare = list;
     this.rounds++;
+    if (this.written.length > 0) {
+      const done = this.written;
+      this.written = [];
+      for (let i = 0; i < done.length; i++) this.onWritten!(done[i]!);
+    }
     this.lastEnd = performance.now();
     // Rounds shorter than a millisecond never open a window.
     const d = this.lastEnd - start;

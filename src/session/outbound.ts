@@ -1,4 +1,12 @@
+import type { Span } from '@opentelemetry/api';
 import type { FlushScheduler, Flushable } from './flush.js';
+
+/** Where flushed messages and bytes are counted (one tally per transport, read by the metrics exporter). */
+export interface SendTally {
+  messages: Map<string, number>;
+  bytes: Map<string, number>;
+  key: string;
+}
 
 /** Where an outbound queue writes: a socket or an HTTP response, already framed bytes. */
 export interface ByteSink {
@@ -19,12 +27,25 @@ export class OutboundQueue implements Flushable {
   private bytes = 0;
   private marked = false;
   private closed = false;
+  /** Sampled write spans, ended when the bytes queued with them are written. */
+  private spans: Span[] | null = null;
 
   constructor(
     private readonly sink: ByteSink,
     private readonly scheduler: FlushScheduler,
     private readonly maxBytes: number,
+    private readonly tally: SendTally,
   ) {}
+
+  /** Ends `span` when the bytes queued so far are written. */
+  traceWrite(span: Span): void {
+    if (this.closed) {
+      span.setAttribute('dropped', true);
+      span.end();
+      return;
+    }
+    (this.spans ??= []).push(span);
+  }
 
   /** Queues bytes; false when the bound would be passed (nothing queued then). */
   push(buf: Buffer): boolean {
@@ -56,10 +77,22 @@ export class OutboundQueue implements Flushable {
     this.marked = false;
     if (this.closed || this.bytes === 0) return;
     const chunks = this.chunks;
-    const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.bytes);
+    const n = chunks.length;
+    const bytes = this.bytes;
+    const buf = n === 1 ? chunks[0]! : Buffer.concat(chunks, bytes);
     this.chunks = [];
     this.bytes = 0;
     this.sink.write(buf);
+    const t = this.tally;
+    t.messages.set(t.key, (t.messages.get(t.key) ?? 0) + n);
+    t.bytes.set(t.key, (t.bytes.get(t.key) ?? 0) + bytes);
+    if (this.spans !== null) {
+      for (const span of this.spans) {
+        span.setAttribute('write.bytes', bytes);
+        span.end();
+      }
+      this.spans = null;
+    }
   }
 
   /** Drops queued bytes and refuses further ones (after a disconnect). */
@@ -67,5 +100,12 @@ export class OutboundQueue implements Flushable {
     this.closed = true;
     this.chunks = [];
     this.bytes = 0;
+    if (this.spans !== null) {
+      for (const span of this.spans) {
+        span.setAttribute('dropped', true);
+        span.end();
+      }
+      this.spans = null;
+    }
   }
 }

@@ -1,7 +1,10 @@
 import type { Broker } from '../broker/broker.js';
 import type { Config } from '../config/index.js';
 import type { ChannelSubscription, Hub } from '../hub/hub.js';
+import type { Context } from '@opentelemetry/api';
+import type { HistoryQuery, HistoryResult } from '../broker/broker.js';
 import type { Logger } from '../observability/logger.js';
+import type { Telemetry } from '../observability/telemetry.js';
 import type { Publication, PublicationMeta } from '../protocol/index.js';
 import type { FlushScheduler } from './flush.js';
 
@@ -12,10 +15,13 @@ export interface NodeServices {
   readonly broker: Broker;
   readonly scheduler: FlushScheduler;
   readonly logger: Logger;
+  readonly telemetry: Telemetry;
   /** Adds a local subscription and resolves once the node receives the channel's publications from the broker. */
   joinChannel(channel: string, sub: ChannelSubscription): Promise<void>;
   /** Removes a local subscription; the broker subscription goes when the channel's last local subscriber leaves. */
   leaveChannel(channel: string, sub: ChannelSubscription): void;
-  publish(channel: string, event: string, data: string, meta?: PublicationMeta): Promise<Publication>;
+  publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: Context): Promise<Publication>;
+  /** Reads history through the broker, timed and counted. */
+  history(channel: string, query: HistoryQuery): Promise<HistoryResult>;
   sendToUser(userId: string, event: string, data: string, meta?: PublicationMeta): Promise<void>;
 }

@@ -1,4 +1,8 @@
+import { ROOT_CONTEXT, trace, type Context, type Span } from '@opentelemetry/api';
 import type { Identity } from '../auth/identity.js';
+import { inc } from '../observability/counters.js';
+import type { Logger } from '../observability/logger.js';
+import { isNormalClose, markError } from '../observability/spans.js';
 import { newConnectionId } from '../core/ids.js';
 import { EncodedPublication } from '../hub/encoded.js';
 import type { Subscriber } from '../hub/hub.js';
@@ -15,6 +19,16 @@ import { OutboundQueue, type ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
 import { Subscription } from './subscription.js';
 import type { Publication } from '../protocol/index.js';
+
+/** Where a connection comes from, for logs and spans. */
+export interface ConnectionInfo {
+  /** Remote address of the client. */
+  readonly ip: string;
+  /** The endpoint path (`/ws`, `/events`). */
+  readonly route: string;
+  /** Context of the connection's upgrade/connect span, when tracing. */
+  readonly traceContext?: Context;
+}
 
 export interface PreparedSubscription {
   readonly sub: Subscription;
@@ -35,20 +49,51 @@ export abstract class Session implements Subscriber {
   protected readonly queue: OutboundQueue;
   private nextIndex = 0;
   closed = false;
+  /** How the connection ended: the code and reason the server sent, or what the client's close said. */
+  private closeCode: number | undefined;
+  private closeReason = '';
+  private logger: Logger | undefined;
   /** Live publications buffered during one subscription's setup, at most. */
   readonly maxPendingPublications: number;
-
-  abstract readonly transport: string;
 
   constructor(
     protected readonly node: NodeServices,
     identity: Identity,
     private readonly sink: ByteSink,
+    /** `websocket` or `sse`. */
+    readonly transport: string,
+    readonly conn: ConnectionInfo,
   ) {
     this.userId = identity.userId;
     this.info = identity.info;
-    this.queue = new OutboundQueue(sink, node.scheduler, node.config.client.queueMaxBytes);
+    const c = node.telemetry.counters;
+    this.queue = new OutboundQueue(sink, node.scheduler, node.config.client.queueMaxBytes, {
+      messages: c.messagesSent,
+      bytes: c.bytesSent,
+      key: transport,
+    });
     this.maxPendingPublications = Math.max(1000, node.config.history.size);
+    inc(c.connects, transport);
+  }
+
+  /** This connection's logger: every line carries conn_id, user_id, client_ip, transport and route. Made on first use. */
+  get log(): Logger {
+    return (this.logger ??= this.node.logger.child({
+      conn_id: this.id,
+      user_id: this.userId,
+      client_ip: this.conn.ip,
+      transport: this.transport,
+      route: this.conn.route,
+    }));
+  }
+
+  /** The context for spans caused by this connection (children of its connect span), when tracing. */
+  protected get traceContext(): Context {
+    return this.conn.traceContext ?? ROOT_CONTEXT;
+  }
+
+  traceWrite(span: Span): void {
+    this.queue.traceWrite(span);
   }
 
   /** Frames a publication for this transport. */
@@ -64,7 +109,9 @@ export abstract class Session implements Subscriber {
 
   /** Queues bytes; a full queue disconnects the client as slow. */
   protected send(buf: Buffer): void {
-    if (!this.queue.push(buf)) this.disconnect(Disconnects.Slow);
+    if (this.queue.push(buf)) return;
+    this.node.telemetry.counters.drops++;
+    this.disconnect(Disconnects.Slow);
   }
 
   sendPublication(enc: EncodedPublication, sub: Subscription): void {
@@ -81,12 +128,12 @@ export abstract class Session implements Subscriber {
   }
 
   onGap(sub: Subscription): void {
-    this.node.logger.warn({ client: this.id, channel: sub.channel }, 'publication gap in live stream; disconnecting so the client resumes');
+    this.log.warn({ event: 'publication_gap', channel: sub.channel }, 'publication gap in live stream; disconnecting so the client resumes');
     this.disconnect(Disconnects.InsufficientState);
   }
 
   onSetupOverflow(sub: Subscription): void {
-    this.node.logger.warn({ client: this.id, channel: sub.channel }, 'too many publications during subscription setup');
+    this.log.warn({ event: 'setup_overflow', channel: sub.channel }, 'too many publications during subscription setup');
     this.disconnect(Disconnects.Slow);
   }
 
@@ -105,7 +152,7 @@ export abstract class Session implements Subscriber {
     this.subscriptions.set(channel, sub);
     try {
       await this.node.joinChannel(channel, sub);
-      const h = await this.node.broker.history(channel, since ? { since } : { limit: 0 });
+      const h = await this.node.history(channel, since ? { since } : { limit: 0 });
       const top = h.top;
       let reason: string | undefined;
       if (since) {
@@ -114,6 +161,7 @@ export abstract class Session implements Subscriber {
         else if (since.offset + 1 < h.earliest) reason = 'too_old';
       }
       const recovered = since !== undefined && reason === undefined;
+      if (since !== undefined) this.countRecovery(channel, since, recovered, reason, h.publications.length);
       const replay = recovered ? h.publications : [];
       sub.epoch = top.epoch;
       sub.offset = recovered ? since.offset : top.offset;
@@ -123,6 +171,21 @@ export abstract class Session implements Subscriber {
       if (this.subscriptions.get(channel) === sub) this.dropSubscription(sub, false);
       throw err;
     }
+  }
+
+  private countRecovery(channel: string, since: StreamPosition, recovered: boolean, reason: string | undefined, missed: number): void {
+    const tel = this.node.telemetry;
+    if (recovered) tel.counters.recoveriesSucceeded++;
+    else {
+      inc(tel.counters.recoveriesFailed, reason!);
+      this.log.info({ event: 'recovery_failed', channel, reason, since: `${since.epoch}:${since.offset}` }, 'resume not possible without a gap; client told');
+    }
+    if (!tel.tracing) return;
+    const span = tel.tracer.startSpan('subscription.recover', {
+      attributes: { 'messaging.destination.name': channel, 'client.id': this.id, recovered, missed: recovered ? missed : 0, ...(reason ? { reason } : {}) },
+    }, this.traceContext);
+    if (!recovered) markError(span, 'business', reason!);
+    span.end();
   }
 
   /** True when the prepared subscription is still this connection's (not unsubscribed or closed meanwhile). */
@@ -184,18 +247,55 @@ export abstract class Session implements Subscriber {
   /** Ends the connection: writes what is queued, closes the transport, leaves every index. Idempotent. */
   disconnect(d: Disconnect): void {
     if (this.closed) return;
+    this.closeCode = d.code;
+    this.closeReason = d.reason;
+    if (d === Disconnects.Slow) {
+      this.node.telemetry.counters.slowDisconnects++;
+      this.log.warn({ event: 'slow_consumer', queue_max_bytes: this.node.config.client.queueMaxBytes }, 'client reads too slowly; disconnected');
+    }
     this.closeTransport(d);
     this.cleanup();
   }
 
-  /** Called when the transport closed (by either side). Idempotent. */
-  cleanup(): void {
+  /**
+   * Called when the transport closed (by either side), with the client's close code when it closed first.
+   * Idempotent.
+   */
+  cleanup(code = 1000, reason = ''): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.closeCode === undefined) {
+      this.closeCode = code;
+      this.closeReason = reason;
+    }
     this.queue.close();
     for (const sub of [...this.subscriptions.values()]) this.dropSubscription(sub, true);
     this.node.hub.unregister(this);
     this.onClosed();
+    this.recordClose();
+  }
+
+  private recordClose(): void {
+    const code = this.closeCode!;
+    const tel = this.node.telemetry;
+    const durationMs = Date.now() - this.connectedAt;
+    inc(tel.counters.disconnects, `${this.transport}|${code}`);
+    this.log.info({ event: 'disconnect', code, reason: this.closeReason, duration_ms: durationMs }, 'disconnected');
+    if (!tel.tracing) return;
+    const prefix = this.transport === 'sse' ? 'sse.remove_client' : 'websocket.unregister_client';
+    const link = trace.getSpanContext(this.traceContext);
+    const span = tel.tracer.startSpan(prefix, {
+      attributes: {
+        'client.id': this.id,
+        'user.id': this.userId,
+        'connection.duration_s': durationMs / 1000,
+        'websocket.close.code': code,
+        'websocket.close.reason': this.closeReason,
+      },
+      links: link ? [{ context: link }] : [],
+    });
+    if (!isNormalClose(code)) markError(span, 'connection', String(code), this.closeReason || undefined);
+    span.end();
   }
 
   /** Hook for transports (timers). */

@@ -11,7 +11,7 @@ import {
 } from '../protocol/index.js';
 import type { ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
-import { Session, type PreparedSubscription } from './session.js';
+import { Session, type ConnectionInfo, type PreparedSubscription } from './session.js';
 import type { Subscription } from './subscription.js';
 
 export interface SseTransport extends ByteSink {
@@ -32,7 +32,6 @@ export interface ResumeProblem {
  * a token holding the position of every channel of the stream, so `Last-Event-ID` resumes all of them.
  */
 export class SseSession extends Session {
-  readonly transport = 'sse';
   private heartbeat: NodeJS.Timeout | undefined;
   private channels: readonly string[] = [];
 
@@ -40,8 +39,9 @@ export class SseSession extends Session {
     node: NodeServices,
     identity: Identity,
     private readonly res: SseTransport,
+    conn: ConnectionInfo,
   ) {
-    super(node, identity, res);
+    super(node, identity, res, 'sse', conn);
   }
 
   /**
@@ -59,7 +59,7 @@ export class SseSession extends Session {
         prepared.push(await this.prepareSubscription(channels[i]!, since?.[i]));
       } catch (err) {
         const e = err instanceof ReplyError ? err : new ReplyError(ErrorCode.Internal, 'internal error');
-        if (!(err instanceof ReplyError)) this.node.logger.error({ err, client: this.id }, 'sse subscribe failed');
+        if (!(err instanceof ReplyError)) this.log.error({ err }, 'sse subscribe failed');
         this.send(this.framePush('stream_error', JSON.stringify({ code: e.code, message: e.message, channel: channels[i] })));
         this.disconnect(Disconnects.Normal);
         return;

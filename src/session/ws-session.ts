@@ -1,5 +1,9 @@
 import type { Identity } from '../auth/identity.js';
 import { BrokerUnavailableError } from '../broker/broker.js';
+import { ROOT_CONTEXT, SpanKind, trace, type Context, type Span } from '@opentelemetry/api';
+import { inc } from '../observability/counters.js';
+import { errorTypeOf, markError } from '../observability/spans.js';
+import { extractContext } from '../observability/tracing.js';
 import { type EncodedPublication, wsTextFrameOf } from '../hub/encoded.js';
 import {
   CommandError,
@@ -21,7 +25,7 @@ import {
 import { seedChat, seedSendToRoom, seedSendToUser, SEED000_PONG } from './compat.js';
 import type { ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
-import { Session } from './session.js';
+import { Session, type ConnectionInfo } from './session.js';
 import type { Subscription } from './subscription.js';
 
 /** What the WebSocket transport gives its session. */
@@ -33,10 +37,14 @@ export interface WsTransport extends ByteSink {
  * A WebSocket connection speaking the native JSON protocol (docs/protocol.md) and the seed vocabularies. Commands
  * are handled one at a time in arrival order, so replies and their side effects keep the client's order.
  */
+interface PendingCommand extends Decoded {
+  /** Frame size in bytes. */
+  size: number;
+}
+
 export class WsSession extends Session {
-  readonly transport = 'websocket';
   private badFrames = 0;
-  private readonly pending: Decoded[] = [];
+  private readonly pending: PendingCommand[] = [];
   private busy = false;
   private seed000Joined = false;
 
@@ -45,8 +53,9 @@ export class WsSession extends Session {
     identity: Identity,
     private readonly ws: WsTransport,
     version: string,
+    conn: ConnectionInfo,
   ) {
-    super(node, identity, ws);
+    super(node, identity, ws, 'websocket', conn);
     const interval = node.config.websocket.pingInterval;
     const pingSeconds = interval > 0 ? Math.max(1, Math.round(interval / 1000)) : 0;
     this.send(wsTextFrameOf(connectedJson({ client: this.id, user: this.userId, version, protocol: PROTOCOL_VERSION, ping: pingSeconds })));
@@ -84,14 +93,21 @@ export class WsSession extends Session {
     } catch (err) {
       return this.badFrame(err instanceof CommandError ? err : new CommandError(ErrorCode.InvalidJson, 'frame could not be decoded'));
     }
-    this.pending.push(decoded);
+    this.pending.push({ ...decoded, size: data.length });
     if (!this.busy) void this.drain();
   }
 
   private badFrame(err: CommandError): void {
+    const tel = this.node.telemetry;
+    inc(tel.counters.commands, `invalid|${err.code}`);
+    if (tel.tracing) {
+      const span = tel.tracer.startSpan('websocket.handle_message', { kind: SpanKind.SERVER, attributes: { 'client.id': this.id, outcome: err.code } }, this.traceContext);
+      markError(span, 'protocol', err.code);
+      span.end();
+    }
     this.replyError(err.id, err, err.dialect);
     if (++this.badFrames >= this.node.config.websocket.maxBadFrames) {
-      this.node.logger.info({ client: this.id, badFrames: this.badFrames }, 'too many bad frames; closing');
+      this.log.info({ event: 'bad_protocol', bad_frames: this.badFrames }, 'too many bad frames; closing');
       this.disconnect(Disconnects.BadProtocol);
     }
   }
@@ -100,23 +116,59 @@ export class WsSession extends Session {
     this.busy = true;
     try {
       while (this.pending.length > 0 && !this.closed) {
-        const { command, dialect } = this.pending.shift()!;
+        const { command, dialect, size } = this.pending.shift()!;
+        const tel = this.node.telemetry;
+        const span = tel.tracing ? this.commandSpan(command, size) : undefined;
+        let outcome = 'ok';
         try {
-          await this.execute(command, dialect);
+          await this.execute(command, dialect, span ? trace.setSpan(ROOT_CONTEXT, span) : undefined);
         } catch (err) {
-          if (err instanceof ReplyError) {
-            this.replyError(command.id, err, dialect);
-          } else if (err instanceof BrokerUnavailableError) {
-            this.replyError(command.id, new ReplyError(ErrorCode.Unavailable, 'broker unavailable; retry later'), dialect);
-          } else {
-            this.node.logger.error({ err, client: this.id, method: command.method }, 'command failed');
-            this.replyError(command.id, new ReplyError(ErrorCode.Internal, 'internal error'), dialect);
+          let reply: ReplyError;
+          if (err instanceof ReplyError) reply = err;
+          else if (err instanceof BrokerUnavailableError) reply = new ReplyError(ErrorCode.Unavailable, 'broker unavailable; retry later');
+          else {
+            this.log.error({ err, method: command.method }, 'command failed');
+            reply = new ReplyError(ErrorCode.Internal, 'internal error');
           }
+          outcome = reply.code;
+          if (span) markError(span, errorTypeOf(reply.code), reply.code);
+          this.replyError(command.id, reply, dialect);
+        }
+        inc(tel.counters.commands, `${command.method}|${outcome}`);
+        if (span) {
+          span.setAttribute('outcome', outcome);
+          span.end();
         }
       }
     } finally {
       this.busy = false;
     }
+  }
+
+  /**
+   * `websocket.handle_message` for one command: a child of the trace the client sent with it (publish may carry a
+   * `traceparent`), else a new trace linked to the connection's span (a long connection is not one huge trace).
+   */
+  private commandSpan(command: Command, size: number): Span {
+    const tel = this.node.telemetry;
+    const p = command.method === 'publish' ? command.params : undefined;
+    const parent = p?.traceparent ? extractContext(p.traceparent, p.tracestate) : ROOT_CONTEXT;
+    const link = trace.getSpanContext(this.traceContext);
+    return tel.tracer.startSpan(
+      'websocket.handle_message',
+      {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'client.id': this.id,
+          'user.id': this.userId,
+          'message.type': command.method,
+          'message.size': size,
+          ...('channel' in command.params ? { 'messaging.destination.name': command.params.channel } : {}),
+        },
+        links: link && !p?.traceparent ? [{ context: link }] : [],
+      },
+      parent,
+    );
   }
 
   private reply(id: CommandId, result: unknown): void {
@@ -131,7 +183,7 @@ export class WsSession extends Session {
     this.send(wsTextFrameOf(errorJson(id, err, dialect)));
   }
 
-  private async execute(cmd: Command, dialect: Dialect): Promise<void> {
+  private async execute(cmd: Command, dialect: Dialect, ctx: Context | undefined): Promise<void> {
     const node = this.node;
     switch (cmd.method) {
       case 'subscribe': {
@@ -146,7 +198,7 @@ export class WsSession extends Session {
       case 'publish': {
         const { channel, event, data, traceparent, tracestate } = cmd.params;
         const meta = traceparent ? { traceparent, tracestate } : undefined;
-        const pub = await node.publish(channel, event, data, meta);
+        const pub = await node.publish(channel, event, data, meta, ctx);
         return this.reply(cmd.id, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset });
       }
       case 'presence': {
@@ -156,7 +208,7 @@ export class WsSession extends Session {
       }
       case 'history': {
         const { channel, since, limit, reverse } = cmd.params;
-        const h = await node.broker.history(channel, { since, limit: limit ?? node.config.api.maxHistoryLimit, reverse });
+        const h = await node.history(channel, { since, limit: limit ?? node.config.api.maxHistoryLimit, reverse });
         const pubs = h.publications.map(publicationJson).join(',');
         return this.replyRaw(cmd.id, `{"publications":[${pubs}],"epoch":"${h.top.epoch}","offset":${h.top.offset},"earliest":${h.earliest}}`);
       }

@@ -1,6 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SwitchboardNode } from '../node.js';
 import { Disconnects, encodeSseEvent, isValidChannel, parseStreamToken, type StreamPosition } from '../protocol/index.js';
+import { ROOT_CONTEXT, SpanKind, trace, type Span } from '@opentelemetry/api';
+import { markError, type ErrorType } from '../observability/spans.js';
+import { extractContext, traceparentOf } from '../observability/tracing.js';
 import { SseSession, type ResumeProblem } from '../session/sse-session.js';
 import { corsHeaders, sendError, waitDrain } from './http-util.js';
 
@@ -16,21 +19,36 @@ export class SseTransport {
   handle(req: IncomingMessage, res: ServerResponse, url: URL): void {
     const node = this.node;
     const cfg = node.config;
+    const tel = node.telemetry;
     const cors = corsHeaders(req, cfg.cors.origins);
-    if (req.method !== 'GET') return sendError(res, 405, 'method_not_allowed', 'use GET', { ...cors, allow: 'GET' });
+    const ip = req.socket.remoteAddress ?? '';
+    const route = url.pathname;
+    const span = tel.tracing ? this.connectSpan(req, ip, route) : undefined;
+    const fail = (status: number, code: string, message: string, type: ErrorType, extra: Record<string, string> = {}) => {
+      if (span) {
+        span.setAttribute('http.response.status_code', status);
+        markError(span, type, code);
+        span.end();
+      }
+      sendError(res, status, code, message, { ...cors, ...extra });
+    };
+    if (req.method !== 'GET') return fail(405, 'method_not_allowed', 'use GET', 'protocol', { allow: 'GET' });
     const channels = url.searchParams.getAll('channel');
-    if (channels.length === 0) return sendError(res, 400, 'bad_request', 'give at least one channel: /events?channel=news', cors);
+    if (channels.length === 0) return fail(400, 'bad_request', 'give at least one channel: /events?channel=news', 'protocol');
     if (channels.length > cfg.sse.maxChannels) {
-      return sendError(res, 400, 'limit_exceeded', `at most ${cfg.sse.maxChannels} channels per stream (sse.maxChannels)`, cors);
+      return fail(400, 'limit_exceeded', `at most ${cfg.sse.maxChannels} channels per stream (sse.maxChannels)`, 'business');
     }
     for (const c of channels) {
       if (!isValidChannel(c, cfg.channel.maxLength)) {
-        return sendError(res, 400, 'invalid_channel', `channel ${JSON.stringify(String(c).slice(0, 64))} must be 1-${cfg.channel.maxLength} characters of letters, digits and _-.:#@/=,`, cors);
+        return fail(400, 'invalid_channel', `channel ${JSON.stringify(String(c).slice(0, 64))} must be 1-${cfg.channel.maxLength} characters of letters, digits and _-.:#@/=,`, 'protocol');
       }
     }
-    if (new Set(channels).size !== channels.length) return sendError(res, 400, 'bad_request', 'a channel is listed twice', cors);
+    if (new Set(channels).size !== channels.length) return fail(400, 'bad_request', 'a channel is listed twice', 'protocol');
     const auth = node.authenticator.authenticate(req, url);
-    if (!auth.ok) return sendError(res, auth.status, auth.code, auth.message, cors);
+    if (!auth.ok) {
+      node.logger.warn({ event: 'auth_failed', transport: 'sse', client_ip: ip, route, code: auth.code, reason: auth.message }, 'connection refused');
+      return fail(auth.status, auth.code, auth.message, 'auth');
+    }
 
     const token = headerValue(req.headers['last-event-id']) ?? url.searchParams.get('lastEventId') ?? undefined;
     let since: StreamPosition[] | undefined;
@@ -46,11 +64,18 @@ export class SseTransport {
       'cache-control': 'no-cache, no-transform',
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
+      // The connection span's context, so a client can tie its own spans to this stream (seed 004).
+      ...(span ? { traceparent: traceparentOf(span) ?? '' } : {}),
     });
     if (!node.isReady()) {
       // Not 503: EventSource gives up for good on any non-200 answer. A stream that says "reconnect" and ends
       // makes it retry after `retry` ms, by which time a load balancer routes it to a ready node.
       res.end(encodeSseEvent({ retry: cfg.sse.retry, event: 'disconnect', data: JSON.stringify(Disconnects.Shutdown) }));
+      if (span) {
+        span.setAttribute('http.response.status_code', 200);
+        markError(span, 'connection', 'unavailable');
+        span.end();
+      }
       return;
     }
     res.flushHeaders();
@@ -58,25 +83,53 @@ export class SseTransport {
     req.socket.setTimeout(0);
 
     const write = rawBodyWriter(res);
-    const session = new SseSession(node, auth.identity, {
-      write,
-      get writableLength() {
-        return res.writableLength;
+    const traceContext = span ? trace.setSpan(ROOT_CONTEXT, span) : undefined;
+    const session = new SseSession(
+      node,
+      auth.identity,
+      {
+        write,
+        get writableLength() {
+          return res.writableLength;
+        },
+        waitDrain: () => waitDrain(res),
+        end: () => res.end(),
+        destroy: () => res.destroy(),
       },
-      waitDrain: () => waitDrain(res),
-      end: () => res.end(),
-      destroy: () => res.destroy(),
-    });
+      { ip, route, traceContext },
+    );
     node.hub.register(session);
     this.open.add(res);
     res.on('close', () => {
       this.open.delete(res);
       session.cleanup();
     });
-    session.open(channels, since, problem).catch((err: unknown) => {
-      node.logger.error({ err, client: session.id }, 'sse stream failed');
-      res.destroy();
-    });
+    session.log.info({ event: 'connect', channels: channels.length, resumed: since !== undefined }, 'connected');
+    if (span) {
+      span.setAttributes({ 'http.response.status_code': 200, 'client.id': session.id, 'user.id': session.userId, 'sse.channels': channels.length });
+      tel.tracer.startSpan('sse.add_client', { attributes: { 'client.id': session.id, 'user.id': session.userId } }, traceContext).end();
+    }
+    session.open(channels, since, problem).then(
+      () => span?.end(),
+      (err: unknown) => {
+        session.log.error({ err }, 'sse stream failed');
+        if (span) {
+          markError(span, 'connection', 'internal');
+          span.end();
+        }
+        res.destroy();
+      },
+    );
+  }
+
+  /** `sse.connect`: the stream request as a server span, continuing the client's trace when it sent `traceparent`. */
+  private connectSpan(req: IncomingMessage, ip: string, route: string): Span {
+    const tp = headerValue(req.headers.traceparent);
+    return this.node.telemetry.tracer.startSpan(
+      'sse.connect',
+      { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method ?? 'GET', 'http.route': route, 'client.address': ip } },
+      tp ? extractContext(tp, headerValue(req.headers.tracestate)) : ROOT_CONTEXT,
+    );
   }
 
   connections(): number {

@@ -4,6 +4,10 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { SwitchboardNode } from '../node.js';
 import { Disconnects } from '../protocol/index.js';
+import { ROOT_CONTEXT, SpanKind, trace, type Span } from '@opentelemetry/api';
+import { markError, type ErrorType } from '../observability/spans.js';
+import { extractContext } from '../observability/tracing.js';
+import type { ConnectionInfo } from '../session/session.js';
 import { WsSession, type WsTransport } from '../session/ws-session.js';
 import { refuseUpgrade, waitDrain } from './http-util.js';
 
@@ -48,13 +52,50 @@ export class WebSocketTransport {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
-    if (!this.node.isReady()) return refuseUpgrade(socket, 503, 'unavailable', 'server is not ready (starting or draining)');
+    const tel = this.node.telemetry;
+    const ip = req.socket.remoteAddress ?? '';
+    const route = url.pathname;
+    const span = tel.tracing ? this.upgradeSpan(req, ip, route) : undefined;
+    const refuse = (status: number, code: string, message: string, type: ErrorType) => {
+      if (span) {
+        span.setAttribute('http.response.status_code', status);
+        markError(span, type, code);
+        span.end();
+      }
+      refuseUpgrade(socket, status, code, message);
+    };
+    if (!this.node.isReady()) return refuse(503, 'unavailable', 'server is not ready (starting or draining)', 'connection');
     const auth = this.node.authenticator.authenticate(req, url);
-    if (!auth.ok) return refuseUpgrade(socket, auth.status, auth.code, auth.message);
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, auth.identity));
+    if (!auth.ok) {
+      this.node.logger.warn({ event: 'auth_failed', transport: 'websocket', client_ip: ip, route, code: auth.code, reason: auth.message }, 'connection refused');
+      return refuse(auth.status, auth.code, auth.message, 'auth');
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      const traceContext = span ? trace.setSpan(ROOT_CONTEXT, span) : undefined;
+      const session = this.accept(ws, auth.identity, { ip, route, traceContext });
+      if (span) {
+        span.setAttributes({ 'http.response.status_code': 101, 'client.id': session.id, 'user.id': session.userId });
+        tel.tracer.startSpan('websocket.register_client', { attributes: { 'client.id': session.id, 'user.id': session.userId } }, traceContext).end();
+        span.end();
+      }
+    });
   }
 
-  private accept(ws: WebSocket, identity: { userId: string; info?: unknown }): void {
+  /** `websocket.upgrade`: the handshake, as a server span continuing the client's trace when it sent `traceparent`. */
+  private upgradeSpan(req: IncomingMessage, ip: string, route: string): Span {
+    const tp = req.headers.traceparent;
+    const ts = req.headers.tracestate;
+    return this.node.telemetry.tracer.startSpan(
+      'websocket.upgrade',
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': 'GET', 'http.route': route, 'client.address': ip, 'network.protocol.name': 'websocket' },
+      },
+      typeof tp === 'string' ? extractContext(tp, typeof ts === 'string' ? ts : undefined) : ROOT_CONTEXT,
+    );
+  }
+
+  private accept(ws: WebSocket, identity: { userId: string; info?: unknown }, conn: ConnectionInfo): WsSession {
     const socket = (ws as unknown as { _socket: Socket })._socket;
     const sink: WsTransport = {
       write: (buf) => {
@@ -66,25 +107,28 @@ export class WebSocketTransport {
       waitDrain: () => waitDrain(socket),
       close: (code, reason) => ws.close(code, reason),
     };
-    const session = new WsSession(this.node, identity, sink, this.version);
+    const session = new WsSession(this.node, identity, sink, this.version, conn);
     const now = Date.now();
     const l: Liveness = { session, ws, socket, lastPingAt: now, lastPongAt: now, stalledSince: 0 };
     this.live.add(l);
     this.node.hub.register(session);
+    const counters = this.node.telemetry.counters;
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       l.lastPongAt = Date.now();
-      this.node.counters.messagesIn++;
+      counters.messagesReceived++;
+      counters.bytesReceived += data.length;
       session.handleFrame(data, isBinary);
     });
     ws.on('pong', () => {
       l.lastPongAt = Date.now();
     });
-    ws.on('error', (err) => this.node.logger.debug({ err, client: session.id }, 'websocket error'));
+    ws.on('error', (err) => session.log.debug({ err }, 'websocket error'));
     ws.on('close', (code, reason) => {
       this.live.delete(l);
-      session.cleanup();
-      this.node.logger.debug({ client: session.id, user: session.userId, code, reason: reason.toString() }, 'websocket closed');
+      session.cleanup(code, reason.toString());
     });
+    session.log.info({ event: 'connect' }, 'connected');
+    return session;
   }
 
   /** Sends due pings, closes connections whose pong is overdue or whose writes stalled past the write timeout. */

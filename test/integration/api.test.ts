@@ -458,7 +458,7 @@ describe('server API', () => {
       assert.match(st.node, /^[0-9a-f]{16}$/);
       assert.equal(st.state, 'ready');
       assert.equal(st.broker, 'memory');
-      for (const k of ['uptimeSeconds', 'connections', 'users', 'channels', 'subscriptions', 'messagesIn', 'publications', 'publicationsDelivered', 'messagesOut', 'writeRounds', 'delayedWriteRounds']) {
+      for (const k of ['uptimeSeconds', 'connections', 'users', 'channels', 'subscriptions', 'messagesIn', 'publications', 'deliveries', 'drops', 'slowDisconnects', 'writeRounds', 'delayedWriteRounds']) {
         assert.equal(typeof st[k], 'number', k);
       }
       assert.equal(typeof st.connectionsByTransport, 'object');

@@ -1,0 +1,38 @@
+import { SpanStatusCode, type Span } from '@opentelemetry/api';
+
+/** The seeds' error classes: where a failure came from, recorded as `error.type` on spans and in logs. */
+export type ErrorType = 'connection' | 'protocol' | 'auth' | 'business';
+
+/** Marks a span failed with its class and stable code (never message contents). */
+export function markError(span: Span, type: ErrorType, code: string, message?: string): void {
+  span.setAttribute('error.type', type);
+  span.setAttribute('switchboard.error.code', code);
+  span.setStatus({ code: SpanStatusCode.ERROR, message: message ?? code });
+}
+
+/** Which class a reply error code belongs to. */
+export function errorTypeOf(code: string): ErrorType {
+  switch (code) {
+    case 'invalid_json':
+    case 'bad_request':
+    case 'unknown_method':
+    case 'message_too_large':
+    case 'binary_not_allowed':
+    case 'invalid_channel':
+    case 'invalid_event':
+      return 'protocol';
+    case 'unauthorized':
+    case 'permission_denied':
+      return 'auth';
+    case 'unavailable':
+    case 'internal':
+      return 'connection';
+    default:
+      return 'business';
+  }
+}
+
+/** Close codes that end a connection normally (not recorded as errors). */
+export function isNormalClose(code: number): boolean {
+  return code === 1000 || code === 1001 || code === 1005;
+}
