@@ -1,6 +1,6 @@
 // Benchmark runner: Switchboard vs a bare baseline server, same load generator, same run.
 //
-//   node bench/run.js [--target switchboard|baseline|both] [--only name[,name...]] [--quick] [--out dir]
+//   node bench/run.js [--target switchboard|baseline|both|tracing] [--only name[,name...]] [--quick] [--out dir]
 //
 // Every scenario starts a fresh server process on a free 127.0.0.1 port, forks load generator processes
 // (bench/loadgen.js, at most 5000 connections each), publishes from this process, and tears everything down.
@@ -44,14 +44,14 @@ function parseArgs(argv) {
     else if (a === '--help' || a === '-h') usage();
     else usage(`unknown argument ${a}`);
   }
-  if (!['switchboard', 'baseline', 'both'].includes(o.target)) usage(`bad --target ${o.target}`);
+  if (!['both', 'tracing'].includes(o.target) && !(o.target in TARGETS)) usage(`bad --target ${o.target}`);
   return o;
 }
 
 function usage(err) {
   if (err) console.error(err);
   console.error(
-    'usage: node bench/run.js [--target switchboard|baseline|both] [--only name[,name]] [--quick] [--out dir]\n' +
+    'usage: node bench/run.js [--target switchboard|baseline|both|tracing] [--only name[,name]] [--quick] [--out dir]\n' +
       '                         [--noise-retries N]   (default 2: rerun a measurement disturbed by other processes)\n' +
       '                         [--quiet-wait S]      (default 60: wait up to S s for other processes to calm down)\n' +
       'scenarios: ' + Object.keys(scenarios(false)).join(', '),
@@ -79,11 +79,29 @@ const SETTLE_MS = 2_000; // after all connections are up, before reading RSS
 const SCENARIO_TIMEOUT_MS = 6 * 60_000;
 const NOISE_PCT = 25; // CPU % used by other processes during a measurement above which it is retried
 
+/** Tracing targets export spans over OTLP/HTTP to this sink in the runner (it reads and discards them). */
+let otlpSinkUrl = null;
+const tracingEnv = () => ({ OTEL_EXPORTER_OTLP_ENDPOINT: otlpSinkUrl, OTEL_TRACES_SAMPLER: 'always_on', OTEL_SERVICE_NAME: 'switchboard-bench' });
+const sbArgs = (port) => ['serve', '--port', String(port), '--log-level', 'warn'];
+
 const TARGETS = {
   switchboard: {
     label: 'Switchboard',
     script: path.join(ROOT, 'dist/cli/main.js'),
-    args: (port) => ['serve', '--port', String(port), '--log-level', 'warn'],
+    args: sbArgs,
+  },
+  // Tracing on (every publication traced), with 10 % and 100 % of socket writes given their own span.
+  'switchboard-trace10': {
+    label: 'SB tracing, 10 % writes',
+    script: path.join(ROOT, 'dist/cli/main.js'),
+    args: (port) => [...sbArgs(port), '--tracing.writeSampleRate', '0.1'],
+    env: tracingEnv,
+  },
+  'switchboard-trace100': {
+    label: 'SB tracing, 100 % writes',
+    script: path.join(ROOT, 'dist/cli/main.js'),
+    args: (port) => [...sbArgs(port), '--tracing.writeSampleRate', '1'],
+    env: tracingEnv,
   },
   baseline: {
     label: 'baseline',
@@ -171,7 +189,7 @@ async function startServer(target, port, logFile) {
         ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean),
         '--import', pathToFileURL(path.join(HERE, 'lib/parent-watch.js')).href, t.script, ...t.args(port),
       ],
-      { cwd: ROOT, stdio: ['ignore', fd, fd], env: { ...process.env, BENCH_PARENT_PID: String(process.pid) } },
+      { cwd: ROOT, stdio: ['ignore', fd, fd], env: { ...process.env, ...(t.env ? t.env() : {}), BENCH_PARENT_PID: String(process.pid) } },
     ),
   );
   closeSync(fd);
@@ -507,10 +525,27 @@ const METRICS = {
   ],
 };
 
+/** An OTLP/HTTP receiver that reads and discards what it is sent (for the tracing targets). */
+function startOtlpSink() {
+  return new Promise((resolve) => {
+    const srv = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(200, { 'content-type': req.headers['content-type'] ?? 'application/json' }).end());
+    });
+    srv.listen(0, '127.0.0.1', () => {
+      srv.unref();
+      resolve(`http://127.0.0.1:${srv.address().port}`);
+    });
+  });
+}
+
 function table(results, targets, scns, meta) {
-  const both = targets.length === 2;
+  const both = targets.length === 2 && targets[1] === 'baseline';
+  // Tracing runs: each traced target as a ratio to the first (tracing off).
+  const vsFirst = !both && targets.length > 1;
   const cols = ['scenario', 'metric', ...targets.map((t) => TARGETS[t].label)];
   if (both) cols.push('ratio (SB / base)');
+  if (vsFirst) for (const t of targets.slice(1)) cols.push(`ratio (${TARGETS[t].label} / ${TARGETS[targets[0]].label})`);
   const lines = [
     `Switchboard benchmark — ${meta.date} — Node ${meta.node} — ${meta.cpu} × ${meta.cores} cores${meta.quick ? ' — QUICK' : ''}`,
     '',
@@ -531,10 +566,9 @@ function table(results, targets, scns, meta) {
     for (const [label, get] of METRICS[scn.kind]) {
       const vals = rs.map((r) => (r && !r.error ? get(r) : null));
       const row = [desc, label, ...vals.map((v) => fmt(v))];
-      if (both) {
-        const [a, b] = vals;
-        row.push(typeof a === 'number' && typeof b === 'number' && b !== 0 ? fmt(a / b) + '×' : '—');
-      }
+      const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && b !== 0 ? fmt(a / b) + '×' : '—');
+      if (both) row.push(ratio(vals[0], vals[1]));
+      if (vsFirst) for (const v of vals.slice(1)) row.push(ratio(v, vals[0]));
       lines.push('| ' + row.join(' | ') + ' |');
     }
   }
@@ -574,7 +608,12 @@ async function main() {
   const names = opts.only ?? Object.keys(all);
   for (const n of names) if (!all[n]) usage(`unknown scenario ${n}`);
   const scns = Object.fromEntries(names.map((n) => [n, all[n]]));
-  const targets = opts.target === 'both' ? ['switchboard', 'baseline'] : [opts.target];
+  const targets =
+    opts.target === 'both' ? ['switchboard', 'baseline']
+    : opts.target === 'tracing' ? ['switchboard', 'switchboard-trace10', 'switchboard-trace100']
+    : [opts.target];
+  for (const t of targets) if (!TARGETS[t]) usage(`unknown target ${t}`);
+  if (targets.some((t) => TARGETS[t].env)) otlpSinkUrl = await startOtlpSink();
   mkdirSync(opts.out, { recursive: true });
 
   const meta = {
@@ -599,7 +638,7 @@ async function main() {
   const results = [];
   for (const [name, scn] of Object.entries(scns)) {
     for (const target of targets) {
-      if (target === 'switchboard' && !existsSync(TARGETS.switchboard.script)) {
+      if (target.startsWith('switchboard') && !existsSync(TARGETS.switchboard.script)) {
         results.push({ scenario: name, target, error: `${path.relative(ROOT, TARGETS.switchboard.script)} not found (npm run build)` });
         log(`${name} / Switchboard: skipped, not built`);
         continue;

@@ -173,7 +173,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
           'messaging.destination.name': pub.channel,
           'messaging.message.id': `${pub.epoch}:${pub.offset}`,
           'message.type': pub.event,
-          'message.size': pub.data.length,
+          'message.size': Buffer.byteLength(pub.data),
           'clients.count': this.hub.subscriberCount(pub.channel),
         },
       },

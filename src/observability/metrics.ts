@@ -262,7 +262,7 @@ export function parseResourceAttributes(raw: string | undefined): Record<string,
 }
 
 /**
- * An OTLP/HTTP push reader when asked for: `OTEL_METRICS_EXPORTER` lists `otlp`, or (when that variable is unset) an
+ * An OTLP/HTTP (JSON bodies) push reader when asked for: `OTEL_METRICS_EXPORTER` lists `otlp`, or (when that variable is unset) an
  * OTLP endpoint is configured. `OTEL_METRICS_EXPORTER=prometheus` or `none` turns push off even with an endpoint set
  * (the endpoint may be there for traces). `OTEL_SDK_DISABLED=true` turns it off too; `/metrics` stays governed by
  * `metrics.enabled`. Headers, compression and TLS come from the standard OTEL_EXPORTER_OTLP_* variables, which the

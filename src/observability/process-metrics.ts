@@ -22,8 +22,11 @@ const FD_DIR = '/proc/self/fd';
 export function registerProcessMetrics(meter: Meter): ProcessMetrics {
   const loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
   loopDelay.enable();
-  // The delay gauges describe the interval since the previous collection (the histogram is reset after each). A
-  // collection that finds no sample (two scrapes within 20 ms) repeats the previous values instead of reporting 0.
+  // The delay gauges describe the interval since the previous collection (the histogram is reset after each; with
+  // both /metrics and OTLP push, since the previous collection by either). Values include the 20 ms sampling
+  // interval itself: an idle loop reads ~0.02 s. Node's reset() also drops the interval up to the first tick after
+  // it, so a stall starting within 20 ms of a collection is missed here; nodejs.eventloop.utilization still shows
+  // it. A collection that finds no sample (two within 20 ms) repeats the previous values instead of reporting 0.
   let lastDelay = { p50: 0, p90: 0, p99: 0, max: 0, mean: 0 };
   let lastElu: EventLoopUtilization = performance.eventLoopUtilization();
   let fdReadable = true;

@@ -16,6 +16,7 @@ import {
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { ConfigError, problem } from '../config/errors.js';
 import { INSTRUMENTATION_SCOPE } from './telemetry.js';
 
 /**
@@ -71,16 +72,18 @@ export interface TracingSettings {
   readonly resource: Readonly<Record<string, string>>;
 }
 
-/** A tracing env variable with a value that cannot be used; thrown at startup, never later. */
-export class TracingConfigError extends Error {
-  override readonly name = 'TracingConfigError';
+/**
+ * A tracing env variable with a value that cannot be used; thrown at startup, never later. A ConfigError, so the
+ * CLI prints it without a stack and exits with code 2 like any other configuration mistake.
+ */
+export class TracingConfigError extends ConfigError {
   constructor(
     /** The environment variable at fault. */
     readonly variable: string,
     what: string,
     fix: string,
   ) {
-    super(`env ${variable}: ${what}. Fix: ${fix}.`);
+    super([problem(`env ${variable}`, variable, 'environment', what, fix)]);
   }
 }
 
@@ -183,14 +186,13 @@ export function resolveTracingSettings(env: Record<string, string | undefined>, 
     throw new TracingConfigError('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', `${batch.maxExportBatchSize} is larger than the queue (${batch.maxQueueSize ?? 2048})`, 'make it at most OTEL_BSP_MAX_QUEUE_SIZE');
   }
 
-  // Precedence: OTEL_SERVICE_NAME > service.name in OTEL_RESOURCE_ATTRIBUTES > the code's name. Version and instance
-  // id describe this binary and process, so the code's values win: spans then match logs and /api/stats.
-  const fromEnv = parseKeyValueList(env, 'OTEL_RESOURCE_ATTRIBUTES');
+  // Spec precedence, the same as the metrics resource (metrics.ts) so both signals name the same instance: the code's
+  // service.name, version and node id, then OTEL_RESOURCE_ATTRIBUTES over those, then OTEL_SERVICE_NAME over all.
   const resource: Record<string, string> = {
     'service.name': opts.serviceName,
-    ...fromEnv,
     'service.version': opts.serviceVersion,
     'service.instance.id': opts.nodeId,
+    ...parseKeyValueList(env, 'OTEL_RESOURCE_ATTRIBUTES'),
   };
   const serviceName = get('OTEL_SERVICE_NAME');
   if (serviceName !== undefined) resource['service.name'] = serviceName;

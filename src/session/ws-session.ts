@@ -101,7 +101,12 @@ export class WsSession extends Session {
     const tel = this.node.telemetry;
     inc(tel.counters.commands, `invalid|${err.code}`);
     if (tel.tracing) {
-      const span = tel.tracer.startSpan('websocket.handle_message', { kind: SpanKind.SERVER, attributes: { 'client.id': this.id, outcome: err.code } }, this.traceContext);
+      const link = trace.getSpanContext(this.traceContext);
+      const span = tel.tracer.startSpan('websocket.handle_message', {
+        kind: SpanKind.SERVER,
+        attributes: { 'client.id': this.id, 'user.id': this.userId, outcome: err.code },
+        links: link ? [{ context: link }] : [],
+      });
       markError(span, 'protocol', err.code);
       span.end();
     }

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { loadConfig } from '../../src/config/index.js';
+import { ConfigError, loadConfig } from '../../src/config/index.js';
 import { createTracing, extractContext, resolveTracingSettings, traceContextOf, traceparentOf, tracestateOf, TracingConfigError } from '../../src/observability/tracing.js';
 import { createSwitchboard, VERSION, type Switchboard } from '../../src/server.js';
 import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.js';
@@ -28,7 +28,8 @@ const throwsFor = (variable: string, fn: () => unknown, fix?: RegExp) =>
   assert.throws(fn, (err: unknown) => {
     assert.ok(err instanceof TracingConfigError, String(err));
     assert.equal(err.variable, variable);
-    assert.match(err.message, new RegExp(`^env ${variable}: .*Fix: `));
+    assert.ok(err instanceof ConfigError, 'the CLI reports it like any config error');
+    assert.match(err.message, new RegExp(`^env ${variable} \\(from environment\\): .*\\. Fix: .*\\.$`));
     if (fix) assert.match(err.message, fix);
     return true;
   });
@@ -180,10 +181,10 @@ describe('tracing: env rules', () => {
     throwsFor('OTEL_EXPORTER_OTLP_COMPRESSION', () => settings({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' }));
   });
 
-  it('builds the resource: OTEL_RESOURCE_ATTRIBUTES (percent-decoded), OTEL_SERVICE_NAME first, node id as instance id', () => {
+  it('builds the resource: node id as instance id, OTEL_RESOURCE_ATTRIBUTES (percent-decoded) over it, OTEL_SERVICE_NAME first', () => {
     const s = settings({
       OTEL_TRACES_EXPORTER: 'console',
-      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod,team=real%20time,service.name=from-attrs,service.instance.id=ignored',
+      OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=prod,team=real%20time,service.name=from-attrs',
     });
     assert.deepEqual(s.resource, {
       'service.name': 'from-attrs',
@@ -192,6 +193,8 @@ describe('tracing: env rules', () => {
       'service.version': '9.9.9',
       'service.instance.id': 'node-abc',
     });
+    // Like the metrics resource: the env may name the instance (e.g. the pod), and both signals then agree.
+    assert.equal(settings({ OTEL_TRACES_EXPORTER: 'console', OTEL_RESOURCE_ATTRIBUTES: 'service.instance.id=pod-7' }).resource['service.instance.id'], 'pod-7');
     assert.equal(settings({ OTEL_TRACES_EXPORTER: 'console', OTEL_SERVICE_NAME: 'sb-eu', OTEL_RESOURCE_ATTRIBUTES: 'service.name=from-attrs' }).resource['service.name'], 'sb-eu');
     assert.equal(settings({ OTEL_TRACES_EXPORTER: 'console' }).resource['service.name'], 'switchboard');
     // One bad entry rejects the variable (spec: discard the whole value), loudly.
@@ -661,6 +664,10 @@ describe('tracing: per-recipient write sampling (tracing.writeSampleRate)', () =
 
   it('0: no write spans', async () => {
     assert.deepEqual(await fanOut(0), []);
+  });
+
+  it('0.5: every second recipient (from a random first one)', async () => {
+    assert.equal((await fanOut(0.5)).length, 2);
   });
 
   it('1: one write span per recipient, per transport', async () => {
