@@ -184,7 +184,8 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
     const n = this.hub.publish(pub, this.writeSampleStride, (subscriber, size) => {
       const w = tel.tracer.startSpan(
         subscriber.transport === 'sse' ? 'sse.send_message' : 'websocket.write_message',
-        { attributes: { 'client.id': subscriber.id, 'user.id': subscriber.userId, 'message.size': size } },
+        // Two attributes only: a write span is the one span whose count scales with recipients.
+        { attributes: { 'client.id': subscriber.id, 'message.size': size } },
         parent,
       );
       subscriber.traceWrite(w);

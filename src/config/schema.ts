@@ -71,6 +71,10 @@ export const configSchema = z.strictObject({
   }),
 }).superRefine((c, ctx) => {
   // Both endpoints hang off one HTTP server: the same path would make one of them unreachable.
+  if (c.metrics.path === c.websocket.path || c.metrics.path === c.sse.path) {
+    ctx.addIssue({ code: 'custom', path: ['metrics', 'path'], message: `must differ from websocket.path and sse.path`,
+      params: { fix: 'set it to another path such as "/metrics"' } });
+  }
   if (c.websocket.path === c.sse.path) {
     ctx.addIssue({ code: 'custom', path: ['sse', 'path'], message: `must differ from websocket.path "${c.websocket.path}"`,
       params: { fix: 'set it to another path such as "/events"' } });

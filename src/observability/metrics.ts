@@ -5,6 +5,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Counters } from './counters.js';
+import { resourceAttributesFromEnv } from './tracing.js';
 import { registerProcessMetrics } from './process-metrics.js';
 
 /**
@@ -84,7 +85,7 @@ export function createMetrics(opts: MetricsOptions): MetricsRuntime {
   const otlp = otlpReader(env);
   if (otlp) readers.push(otlp);
 
-  const provider = new MeterProvider({ resource: resourceFromAttributes(resourceAttributes(opts)), readers });
+  const provider = new MeterProvider({ resource: resourceFromAttributes(resourceAttributesFromEnv(opts.env, opts)), readers });
   // Never registered globally: several servers may run in one process (tests, embedders), each with its own.
   const meter = provider.getMeter(SCOPE);
   registerSwitchboardMetrics(meter, opts.sources);
@@ -225,41 +226,6 @@ function split2(key: string): [string, string] {
 }
 
 // --- Resource and OTLP push ---------------------------------------------------------------------------------------
-
-/**
- * service.name (OTEL_SERVICE_NAME, else `service.name` in OTEL_RESOURCE_ATTRIBUTES, else the given name),
- * service.version, service.instance.id = node id, then OTEL_RESOURCE_ATTRIBUTES over those (spec precedence).
- */
-function resourceAttributes(opts: MetricsOptions): Record<string, string> {
-  const fromEnv = parseResourceAttributes(opts.env.OTEL_RESOURCE_ATTRIBUTES);
-  const attrs: Record<string, string> = {
-    'service.name': opts.serviceName,
-    'service.version': opts.serviceVersion,
-    'service.instance.id': opts.nodeId,
-    ...fromEnv,
-  };
-  const serviceName = opts.env.OTEL_SERVICE_NAME?.trim();
-  if (serviceName) attrs['service.name'] = serviceName;
-  return attrs;
-}
-
-/** `key1=value1,key2=value2` with percent-encoded values (W3C Baggage octets); malformed pairs are skipped. */
-export function parseResourceAttributes(raw: string | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!raw) return out;
-  for (const pair of raw.split(',')) {
-    const eq = pair.indexOf('=');
-    if (eq <= 0) continue;
-    const key = pair.slice(0, eq).trim();
-    if (!key) continue;
-    try {
-      out[key] = decodeURIComponent(pair.slice(eq + 1).trim());
-    } catch {
-      // an invalid percent-escape: skip the pair rather than fail startup
-    }
-  }
-  return out;
-}
 
 /**
  * An OTLP/HTTP (JSON bodies) push reader when asked for: `OTEL_METRICS_EXPORTER` lists `otlp`, or (when that variable is unset) an

@@ -188,14 +188,7 @@ export function resolveTracingSettings(env: Record<string, string | undefined>, 
 
   // Spec precedence, the same as the metrics resource (metrics.ts) so both signals name the same instance: the code's
   // service.name, version and node id, then OTEL_RESOURCE_ATTRIBUTES over those, then OTEL_SERVICE_NAME over all.
-  const resource: Record<string, string> = {
-    'service.name': opts.serviceName,
-    'service.version': opts.serviceVersion,
-    'service.instance.id': opts.nodeId,
-    ...parseKeyValueList(env, 'OTEL_RESOURCE_ATTRIBUTES'),
-  };
-  const serviceName = get('OTEL_SERVICE_NAME');
-  if (serviceName !== undefined) resource['service.name'] = serviceName;
+  const resource = resourceAttributesFromEnv(env, opts);
 
   return { enabled: true, exporters, ...(otlp ? { otlp } : {}), sampler: samplerSpec(env), batch, resource };
 }
@@ -295,6 +288,26 @@ function buildSampler(env: Record<string, string | undefined>): Sampler {
  * `k=v,k2=v2` with percent-encoded keys and values (W3C baggage style, as OTEL_RESOURCE_ATTRIBUTES and
  * OTEL_EXPORTER_OTLP_HEADERS use). A malformed entry rejects the whole variable, as the spec asks.
  */
+/**
+ * The resource both signals share (metrics.ts uses it too, so traces and metrics name the same instance): the
+ * code's service.name, version and node id, then OTEL_RESOURCE_ATTRIBUTES over those, then OTEL_SERVICE_NAME over
+ * all (spec precedence). A malformed OTEL_RESOURCE_ATTRIBUTES stops startup with the variable named.
+ */
+export function resourceAttributesFromEnv(
+  env: Record<string, string | undefined>,
+  opts: { serviceName: string; serviceVersion: string; nodeId: string },
+): Record<string, string> {
+  const resource: Record<string, string> = {
+    'service.name': opts.serviceName,
+    'service.version': opts.serviceVersion,
+    'service.instance.id': opts.nodeId,
+    ...parseKeyValueList(env, 'OTEL_RESOURCE_ATTRIBUTES'),
+  };
+  const serviceName = env.OTEL_SERVICE_NAME?.trim();
+  if (serviceName) resource['service.name'] = serviceName;
+  return resource;
+}
+
 export function parseKeyValueList(env: Record<string, string | undefined>, variable: string): Record<string, string> {
   const raw = env[variable];
   const out: Record<string, string> = {};

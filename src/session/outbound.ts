@@ -87,10 +87,7 @@ export class OutboundQueue implements Flushable {
     t.messages.set(t.key, (t.messages.get(t.key) ?? 0) + n);
     t.bytes.set(t.key, (t.bytes.get(t.key) ?? 0) + bytes);
     if (this.spans !== null) {
-      for (const span of this.spans) {
-        span.setAttribute('write.bytes', bytes);
-        span.end();
-      }
+      for (const span of this.spans) span.end();
       this.spans = null;
     }
   }
