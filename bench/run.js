@@ -90,17 +90,24 @@ const TARGETS = {
     script: path.join(ROOT, 'dist/cli/main.js'),
     args: sbArgs,
   },
-  // Tracing on (every publication traced), with 10 % and 100 % of socket writes given their own span.
+  // Tracing on (every publication traced): the defaults (10 % of writes, at most 16 write spans per publication),
+  // then 10 % and 100 % of socket writes with no per-publication limit.
+  'switchboard-trace': {
+    label: 'SB tracing, defaults',
+    script: path.join(ROOT, 'dist/cli/main.js'),
+    args: sbArgs,
+    env: tracingEnv,
+  },
   'switchboard-trace10': {
     label: 'SB tracing, 10 % writes',
     script: path.join(ROOT, 'dist/cli/main.js'),
-    args: (port) => [...sbArgs(port), '--tracing.writeSampleRate', '0.1'],
+    args: (port) => [...sbArgs(port), '--tracing.writeSampleRate', '0.1', '--tracing.maxWriteSpans', '0'],
     env: tracingEnv,
   },
   'switchboard-trace100': {
     label: 'SB tracing, 100 % writes',
     script: path.join(ROOT, 'dist/cli/main.js'),
-    args: (port) => [...sbArgs(port), '--tracing.writeSampleRate', '1'],
+    args: (port) => [...sbArgs(port), '--tracing.writeSampleRate', '1', '--tracing.maxWriteSpans', '0'],
     env: tracingEnv,
   },
   baseline: {
@@ -610,7 +617,7 @@ async function main() {
   const scns = Object.fromEntries(names.map((n) => [n, all[n]]));
   const targets =
     opts.target === 'both' ? ['switchboard', 'baseline']
-    : opts.target === 'tracing' ? ['switchboard', 'switchboard-trace10', 'switchboard-trace100']
+    : opts.target === 'tracing' ? ['switchboard', 'switchboard-trace', 'switchboard-trace10', 'switchboard-trace100']
     : [opts.target];
   for (const t of targets) if (!TARGETS[t]) usage(`unknown target ${t}`);
   if (targets.some((t) => TARGETS[t].env)) otlpSinkUrl = await startOtlpSink();

@@ -189,7 +189,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
         parent,
       );
       subscriber.traceWrite(w);
-    });
+    }, tel.maxWriteSpans);
     const dropped = this.counters.drops - dropsBefore;
     span.setAttributes({ delivered: n - dropped, dropped });
     span.end();

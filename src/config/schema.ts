@@ -62,6 +62,7 @@ export const configSchema = z.strictObject({
   }),
   tracing: group({
     writeSampleRate: fraction(0.1, 'Fraction of deliveries whose socket write gets its own span when tracing is on (0 disables, 1 traces every write). Tracing itself is turned on by the standard OTEL_* environment variables; see docs/operations.md.'),
+    maxWriteSpans: int(16, 'Most write spans per publication on each node (0: no limit). Keeps a publication to thousands of subscribers a readable trace, and its cost bounded.', 0),
   }),
   shutdown: group({
     timeout: duration('10s', 'How long a graceful shutdown waits for connections to drain before closing them.'),

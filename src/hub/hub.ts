@@ -85,19 +85,21 @@ export class Hub {
 
   /**
    * Fans a publication out to this node's subscribers of its channel; returns how many. With `sampleStride` k > 0,
-   * every k-th recipient (from a random start) is reported to `onSampled` right after its delivery, so a trace can
-   * show some real writes without one span per delivery.
+   * every k-th recipient (from a random start), at most `maxSamples` of them (0: no limit), is reported to
+   * `onSampled` right after its delivery, so a trace can show some real writes without one span per delivery.
    */
-  publish(pub: Publication, sampleStride = 0, onSampled?: (s: Subscriber, size: number) => void): number {
+  publish(pub: Publication, sampleStride = 0, onSampled?: (s: Subscriber, size: number) => void, maxSamples = 0): number {
     const entry = this.channels.get(pub.channel);
     if (!entry) return 0;
     const enc = new EncodedPublication(pub);
     if (sampleStride > 0 && onSampled) {
       let countdown = 1 + Math.floor(Math.random() * sampleStride);
+      let left = maxSamples > 0 ? maxSamples : Infinity;
       for (const sub of entry.subs) {
         sub.deliver(enc);
-        if (--countdown === 0) {
+        if (--countdown === 0 && left > 0) {
           countdown = sampleStride;
+          left--;
           onSampled(sub.subscriber, enc.json.length);
         }
       }

@@ -16,6 +16,8 @@ export interface Telemetry {
   readonly tracing: boolean;
   /** Fraction (0..1) of deliveries whose socket write gets its own span (config `tracing.writeSampleRate`). */
   readonly writeSampleRate: number;
+  /** Most write spans per publication per node, 0 for no limit (config `tracing.maxWriteSpans`). */
+  readonly maxWriteSpans: number;
   readonly histograms: TelemetryHistograms;
   /** Serves `GET /metrics` (Prometheus text); undefined when metrics are off. */
   readonly metricsHandler: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
@@ -71,6 +73,7 @@ export function noopTelemetry(): Telemetry {
     tracer: trace.getTracer(INSTRUMENTATION_SCOPE),
     tracing: false,
     writeSampleRate: 0,
+    maxWriteSpans: 0,
     histograms: createHistograms(metricsApi.getMeter(INSTRUMENTATION_SCOPE)),
     metricsHandler: undefined,
     shutdown: async () => {},
@@ -79,7 +82,7 @@ export function noopTelemetry(): Telemetry {
 
 export interface TelemetryOptions {
   /** `tracing.writeSampleRate`, `metrics.enabled`. */
-  config: { readonly tracing: { readonly writeSampleRate: number }; readonly metrics: { readonly enabled: boolean } };
+  config: { readonly tracing: { readonly writeSampleRate: number; readonly maxWriteSpans: number }; readonly metrics: { readonly enabled: boolean } };
   /** Where the standard OTEL_* variables are read from (normally `process.env`). */
   env: Record<string, string | undefined>;
   serviceVersion: string;
@@ -112,6 +115,7 @@ export function createTelemetry(opts: TelemetryOptions): Telemetry {
     tracer: tracing.tracer,
     tracing: tracing.enabled,
     writeSampleRate: opts.config.tracing.writeSampleRate,
+    maxWriteSpans: opts.config.tracing.maxWriteSpans,
     histograms: createHistograms(metrics?.meter ?? metricsApi.getMeter(INSTRUMENTATION_SCOPE)),
     metricsHandler: metrics ? (req, res) => metrics.handler(req, res) : undefined,
     shutdown: () => (stopped ??= Promise.all([tracing.shutdown(), metrics?.shutdown()]).then(() => undefined)),

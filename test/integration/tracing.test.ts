@@ -394,9 +394,9 @@ interface TracedServer {
 }
 
 /** A real server on 127.0.0.1:0 with tracing from `env` plus, unless `memory: false`, an in-memory exporter. */
-async function startTraced(opts: { env?: Record<string, string>; writeSampleRate?: number; memory?: boolean } = {}): Promise<TracedServer> {
+async function startTraced(opts: { env?: Record<string, string>; writeSampleRate?: number; maxWriteSpans?: number; memory?: boolean } = {}): Promise<TracedServer> {
   const config = loadConfig({
-    argv: ['--port', '0', '--host', '127.0.0.1', '--log-level', 'silent', '--shutdown.timeout', '1s', '--tracing.writeSampleRate', String(opts.writeSampleRate ?? 1)],
+    argv: ['--port', '0', '--host', '127.0.0.1', '--log-level', 'silent', '--shutdown.timeout', '1s', '--tracing.writeSampleRate', String(opts.writeSampleRate ?? 1), '--tracing.maxWriteSpans', String(opts.maxWriteSpans ?? 0)],
   });
   const exporter = new InMemorySpanExporter();
   const sb = createSwitchboard({ config, env: opts.env ?? {}, ...(opts.memory === false ? {} : { spanProcessors: [new SimpleSpanProcessor(exporter)] }) });
@@ -636,8 +636,8 @@ function assertNowhere(spans: ReadableSpan[], needle: string): void {
 }
 
 describe('tracing: per-recipient write sampling (tracing.writeSampleRate)', () => {
-  const fanOut = async (rate: number) => {
-    const srv = await startTraced({ writeSampleRate: rate });
+  const fanOut = async (rate: number, maxWriteSpans = 0) => {
+    const srv = await startTraced({ writeSampleRate: rate, maxWriteSpans });
     try {
       const channel = 'sampled';
       const clients: WsClient[] = [];
@@ -661,6 +661,10 @@ describe('tracing: per-recipient write sampling (tracing.writeSampleRate)', () =
       await srv.close();
     }
   };
+
+  it('tracing.maxWriteSpans caps the write spans of one publication', async () => {
+    assert.equal((await fanOut(1, 2)).length, 2);
+  });
 
   it('0: no write spans', async () => {
     assert.deepEqual(await fanOut(0), []);
