@@ -122,8 +122,29 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
     }
   }
 
-  history(channel: string, query: HistoryQuery): Promise<HistoryResult> {
-    return this.timed('history', this.broker.history(channel, query));
+  /** History through the broker, timed; a `history.read` span under `parent` when tracing. */
+  history(channel: string, query: HistoryQuery, parent?: Context): Promise<HistoryResult> {
+    return this.traced('history.read', channel, parent, () => this.timed('history', this.broker.history(channel, query)), (h) => h.publications.length);
+  }
+
+  /** Presence through the broker, timed; a `presence.get` span under `parent` when tracing. */
+  presence(channel: string, parent?: Context): Promise<Member[]> {
+    return this.traced('presence.get', channel, parent, () => this.timed('presence', this.broker.presence(channel)), (m) => m.length);
+  }
+
+  private async traced<T>(name: string, channel: string, parent: Context | undefined, run: () => Promise<T>, count: (v: T) => number): Promise<T> {
+    if (!parent || !this.telemetry.tracing) return run();
+    const span = this.telemetry.tracer.startSpan(name, { attributes: { 'messaging.destination.name': channel } }, parent);
+    try {
+      const v = await run();
+      span.setAttribute('result.count', count(v));
+      return v;
+    } catch (err) {
+      markError(span, 'connection', 'broker_failed');
+      throw err;
+    } finally {
+      span.end();
+    }
   }
 
   private readonly countPublication = (pub: Publication): Publication => {

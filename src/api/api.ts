@@ -44,8 +44,8 @@ export class ServerApi {
       'POST /api/broadcast': (req, _url, ctx) => this.broadcast(req, ctx),
       'POST /api/send': (req) => this.send(req),
       'POST /api/disconnect': (req) => this.disconnect(req),
-      'GET /api/presence': (_req, url) => this.presence(url),
-      'GET /api/history': (_req, url) => this.history(url),
+      'GET /api/presence': (_req, url, ctx) => this.presence(url, ctx),
+      'GET /api/history': (_req, url, ctx) => this.history(url, ctx),
       'GET /api/channels': async () => ({ channels: this.node.hub.channelList() }),
       'GET /api/online': async () => this.online(),
       'GET /api/stats': async () => this.node.stats(),
@@ -192,13 +192,13 @@ export class ServerApi {
     return channel;
   }
 
-  private async presence(url: URL): Promise<unknown> {
+  private async presence(url: URL, ctx: Context): Promise<unknown> {
     const channel = this.channelParam(url);
     if (!this.node.config.channel.presence) throw new ReplyError(ErrorCode.FeatureDisabled, 'presence is turned off (channel.presence)');
-    return { channel, members: await this.node.broker.presence(channel) };
+    return { channel, members: await this.node.presence(channel, ctx) };
   }
 
-  private async history(url: URL): Promise<unknown> {
+  private async history(url: URL, ctx: Context): Promise<unknown> {
     const channel = this.channelParam(url);
     const max = this.node.config.api.maxHistoryLimit;
     const limitText = url.searchParams.get('limit');
@@ -208,7 +208,7 @@ export class ServerApi {
     const since = sinceText === null ? undefined : parsePosition(sinceText);
     if (sinceText !== null && !since) throw new ReplyError(ErrorCode.BadRequest, '"since" must be a position "epoch:offset"');
     const reverse = url.searchParams.get('reverse') === 'true';
-    const h = await this.node.history(channel, { since, limit, reverse });
+    const h = await this.node.history(channel, { since, limit, reverse }, ctx);
     return {
       channel,
       epoch: h.top.epoch,

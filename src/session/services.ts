@@ -5,7 +5,7 @@ import type { Context } from '@opentelemetry/api';
 import type { HistoryQuery, HistoryResult } from '../broker/broker.js';
 import type { Logger } from '../observability/logger.js';
 import type { Telemetry } from '../observability/telemetry.js';
-import type { Publication, PublicationMeta } from '../protocol/index.js';
+import type { Member, Publication, PublicationMeta } from '../protocol/index.js';
 import type { FlushScheduler } from './flush.js';
 
 /** What a session needs from its node. The node implements it; sessions never construct collaborators. */
@@ -22,6 +22,8 @@ export interface NodeServices {
   leaveChannel(channel: string, sub: ChannelSubscription): void;
   publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: Context): Promise<Publication>;
   /** Reads history through the broker, timed and counted. */
-  history(channel: string, query: HistoryQuery): Promise<HistoryResult>;
+  history(channel: string, query: HistoryQuery, parent?: Context): Promise<HistoryResult>;
+  /** Reads presence through the broker, timed and counted. */
+  presence(channel: string, parent?: Context): Promise<Member[]>;
   sendToUser(userId: string, event: string, data: string, meta?: PublicationMeta): Promise<void>;
 }

@@ -208,12 +208,12 @@ export class WsSession extends Session {
       }
       case 'presence': {
         if (!node.config.channel.presence) throw new ReplyError(ErrorCode.FeatureDisabled, 'presence is turned off (channel.presence)');
-        const members = await node.broker.presence(cmd.params.channel);
+        const members = await node.presence(cmd.params.channel, ctx);
         return this.reply(cmd.id, { members });
       }
       case 'history': {
         const { channel, since, limit, reverse } = cmd.params;
-        const h = await node.history(channel, { since, limit: limit ?? node.config.api.maxHistoryLimit, reverse });
+        const h = await node.history(channel, { since, limit: limit ?? node.config.api.maxHistoryLimit, reverse }, ctx);
         const pubs = h.publications.map(publicationJson).join(',');
         return this.replyRaw(cmd.id, `{"publications":[${pubs}],"epoch":"${h.top.epoch}","offset":${h.top.offset},"earliest":${h.earliest}}`);
       }
