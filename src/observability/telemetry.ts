@@ -42,27 +42,20 @@ const SECONDS_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05
 const FANOUT_BUCKETS = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000];
 
 export function createHistograms(meter: Meter): TelemetryHistograms {
+  const seconds = (name: string, description: string) =>
+    meter.createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: SECONDS_BUCKETS } });
   return {
     fanoutSize: meter.createHistogram('switchboard.fanout.size', {
       description: 'Local recipients of one publication on this node',
       unit: '{recipient}',
       advice: { explicitBucketBoundaries: FANOUT_BUCKETS },
     }),
-    publishToWrite: meter.createHistogram('switchboard.publish_to_write.duration', {
-      description: 'Time from a publication being accepted to its bytes being written to every local subscriber socket',
-      unit: 's',
-      advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
-    }),
-    brokerDuration: meter.createHistogram('switchboard.broker.duration', {
-      description: 'Duration of broker operations (round trip to Redis, or in-process for the memory broker)',
-      unit: 's',
-      advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
-    }),
-    apiDuration: meter.createHistogram('switchboard.api.request.duration', {
-      description: 'Duration of server API requests',
-      unit: 's',
-      advice: { explicitBucketBoundaries: SECONDS_BUCKETS },
-    }),
+    publishToWrite: seconds(
+      'switchboard.publish_to_write.duration',
+      'Time from a publication being accepted to its bytes being written to every local subscriber socket',
+    ),
+    brokerDuration: seconds('switchboard.broker.duration', 'Duration of broker operations (round trip to Redis, or in-process for the memory broker)'),
+    apiDuration: seconds('switchboard.api.request.duration', 'Duration of server API requests'),
   };
 }
 
