@@ -1,11 +1,17 @@
 import type { IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
 
-/** Who is connecting. JWT authentication (a later issue) implements the same interface. */
+/** Who is connecting, as established by an Authenticator. */
 export interface Identity {
   readonly userId: string;
-  /** Shown in presence. */
+  /** Shown in presence (JWT claim `info`). */
   readonly info?: unknown;
+  /** A connection without credentials (JWT auth on and `client.allowAnonymous`). */
+  readonly anonymous?: boolean;
+  /** When the credentials expire, ms since the Unix epoch (JWT `exp`); the connection must refresh before. */
+  readonly expiresAt?: number;
+  /** Channels the token grants (JWT claim `channels`): subscribed automatically, and allowed in `token` namespaces. */
+  readonly channels?: readonly string[];
 }
 
 export type AuthResult = { ok: true; identity: Identity } | { ok: false; status: number; code: string; message: string };
@@ -13,7 +19,18 @@ export type AuthResult = { ok: true; identity: Identity } | { ok: false; status:
 export interface Authenticator {
   /** True when the server authenticates nobody (development mode). */
   readonly insecure: boolean;
-  authenticate(req: IncomingMessage, url: URL): AuthResult;
+  /** Establishes the identity of a WebSocket upgrade or SSE request. */
+  authenticate(req: IncomingMessage, url: URL): Promise<AuthResult>;
+  /**
+   * Verifies a fresh connection token sent by an open WebSocket (the `refresh` command). Undefined when the
+   * authenticator has no tokens.
+   */
+  refresh?(token: string): Promise<AuthResult>;
+  /**
+   * Verifies a subscription token (JWT with `sub` = the user and `channel` = the channel) for a channel in a
+   * `token` namespace. Resolves false when it is not valid for them.
+   */
+  verifySubscription?(token: string, userId: string, channel: string): Promise<boolean>;
 }
 
 const USER_PATTERN = /^[A-Za-z0-9_\-.:@]{1,128}$/;
@@ -26,7 +43,7 @@ export class InsecureQueryAuthenticator implements Authenticator {
   readonly insecure = true;
   constructor(private readonly anonymousPrefix: string) {}
 
-  authenticate(_req: IncomingMessage, url: URL): AuthResult {
+  async authenticate(_req: IncomingMessage, url: URL): Promise<AuthResult> {
     const user = url.searchParams.get('user');
     if (user === null || user === '') {
       return { ok: true, identity: { userId: this.anonymousPrefix + randomBytes(6).toString('hex') } };

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { isValidChannel } from '../protocol/names.js';
 
 /** How a string from env/flags is coerced before validation. */
-export type OptionKind = 'int' | 'fraction' | 'duration' | 'boolean' | 'enum' | 'string' | 'list';
+export type OptionKind = 'int' | 'fraction' | 'duration' | 'boolean' | 'enum' | 'string' | 'list' | 'json';
 
 export interface OptionMeta {
   readonly kind: OptionKind;
@@ -128,6 +128,16 @@ export function stringList(description: string, example: string[]) {
   return leaf(z.array(z.string()).prefault([]), {
     kind: 'list', type: 'list of strings', expect: 'a list of strings',
     hint: 'a list (comma-separated in env and flags)', default: [], example, description,
+  });
+}
+
+/**
+ * A structured option (a list of objects, e.g. namespaces): natural in a file; in env and flags it is given as JSON
+ * text.
+ */
+export function jsonValue<S extends z.ZodType>(schema: S, def: z.input<S>, type: string, description: string, example: unknown) {
+  return leaf(schema.prefault(def as never), {
+    kind: 'json', type, expect: type, hint: 'JSON text in env and flags', default: def, example, description,
   });
 }
 

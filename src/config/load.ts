@@ -69,6 +69,13 @@ function coerce(option: ConfigOption, raw: unknown): unknown {
       return l === 'true' || l === '1' ? true : l === 'false' || l === '0' ? false : raw;
     }
     case 'list': return s.split(',').map((x) => x.trim()).filter((x) => x !== '');
+    case 'json': {
+      try {
+        return JSON.parse(s) as unknown;
+      } catch {
+        return raw; // the schema reports it, naming the option
+      }
+    }
     default: return raw;
   }
 }

@@ -3,8 +3,29 @@
  * env variable names, flag names and error messages are all derived from this file (see fields.ts, docs.ts).
  */
 import { z } from 'zod';
-import { bool, bytes, channel, duration, fraction, group, int, nonEmpty, oneOf, optionRegistry, str, stringList, urlPath,
+import { bool, bytes, channel, duration, fraction, group, int, jsonValue, nonEmpty, oneOf, optionRegistry, parseDuration, str, stringList, urlPath,
   type OptionMeta } from './fields.js';
+
+/** A namespace: channels named `<name>:...` share these rules. */
+export const namespaceSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_\-.]{1,64}$/, 'a namespace name is 1-64 letters, digits and _-.'),
+  /** Who may subscribe: anyone (`anonymous`), any authenticated user, or only with a token naming the channel (`token`). */
+  subscribe: z.enum(['anonymous', 'authenticated', 'token']).default('authenticated'),
+  /** Whether clients may publish (the server API always may). */
+  publish: z.boolean().default(false),
+  presence: z.boolean().default(true),
+  joinLeave: z.boolean().default(false),
+  /** History bounds for this namespace; the global `history.*` when absent. */
+  historySize: z.number().int().min(0).optional(),
+  historyTtl: z.union([z.number(), z.string()]).transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined) ctx.addIssue({ code: 'custom', message: 'a duration such as "5m"' });
+    return ms ?? 0;
+  }).optional(),
+  /** Most subscribers of one channel on this node (0: no limit). */
+  maxSubscribers: z.number().int().min(0).default(0),
+});
+export type NamespaceConfig = z.output<typeof namespaceSchema>;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -12,7 +33,18 @@ export const configSchema = z.strictObject({
   port: int(8080, 'HTTP port for WebSocket, SSE and the server API. `PORT` is honoured too, below `SWITCHBOARD_PORT`. 0 picks a free port.', 0, 65535),
   host: nonEmpty('127.0.0.1', 'Bind address. Use `0.0.0.0` to accept connections from other hosts.'),
   logLevel: oneOf(LOG_LEVELS, 'info', 'Log level (pino). `LOG_LEVEL` is honoured too, below `SWITCHBOARD_LOG_LEVEL`.'),
-  apiKey: str('', 'When non-empty, the server HTTP API requires `Authorization: apikey <key>` or `X-API-Key: <key>`.', 'change-me'),
+  apiKey: str('', 'When non-empty, the server HTTP API requires `Authorization: apikey <key>` or `X-API-Key: <key>`. Required (with JWT auth) when the server listens beyond loopback.', 'change-me'),
+  insecure: bool(false, 'Let a server bound beyond loopback run without JWT auth and an API key (development mode: user ids from `?user=`, API open). Never in production.'),
+  jwt: group({
+    secret: str('', 'HMAC secret for connection tokens (HS256/HS384/HS512). Setting it turns JWT authentication on.', 'a-long-random-secret'),
+    previousSecret: str('', 'The previous HMAC secret, still accepted while clients move to tokens signed with the new one.', ''),
+    publicKey: str('', 'PEM public key (RSA or EC) for RS*/PS*/ES* tokens. Turns JWT authentication on.', ''),
+    jwksUrl: str('', 'JWKS URL for RS*/PS*/ES*/EdDSA tokens, cached and refetched on an unknown `kid`. Turns JWT authentication on.', 'https://auth.example.com/.well-known/jwks.json'),
+    audience: str('', 'When non-empty, tokens must carry this `aud`.', ''),
+    issuer: str('', 'When non-empty, tokens must carry this `iss`.', ''),
+    cookie: str('switchboard_token', 'Cookie that may carry the connection token (besides `Authorization: Bearer` and `?token=`).'),
+    clockTolerance: duration('5s', 'Clock skew allowed when checking `exp`, `nbf` and `iat`.'),
+  }),
   broker: oneOf(['memory'], 'memory', 'Broker between nodes; `memory` keeps everything in this process.'),
   history: group({
     size: int(100, 'Publications kept per channel for history and resume. 0 disables history.'),
@@ -21,6 +53,7 @@ export const configSchema = z.strictObject({
   }),
   websocket: group({
     path: urlPath('/ws', 'URL path of the WebSocket endpoint.'),
+    allowedOrigins: stringList('Browser origins allowed to open WebSockets besides the server\'s own (cross-site WebSocket hijacking protection); `*` allows any. Requests without an Origin header (non-browser clients) are allowed. In development mode any origin is allowed.', ['https://app.example.com']),
     pingInterval: duration('25s', 'Interval of server ping frames. 0 disables pings.'),
     pongTimeout: duration('10s', 'Close the connection if no pong arrives this long after a ping.'),
     writeTimeout: duration('10s', 'Close the connection if a write stays unflushed this long.'),
@@ -40,11 +73,27 @@ export const configSchema = z.strictObject({
     queueMaxBytes: bytes(1048576, 'Bound of each connection\'s outbound queue; when full the client is disconnected as "slow".'),
     maxSubscriptions: int(128, 'Channels one connection may subscribe to.', 1),
     anonymousUserPrefix: str('anon-', 'Prefix of the generated user id of anonymous connections.'),
+    allowAnonymous: bool(false, 'With JWT authentication on, accept connections that bring no token, as anonymous users; namespaces decide what they may do.'),
   }),
   channel: group({
     maxLength: int(255, 'Longest channel name accepted.', 1, 255),
     presence: bool(true, 'Track who is subscribed to each channel (presence queries).'),
     joinLeave: bool(false, 'Send join/leave events to the members of a channel.'),
+    publish: bool(true, 'Whether clients may publish to channels of the default namespace (channels without a declared namespace prefix).'),
+    subscribe: oneOf(['anonymous', 'authenticated'], 'authenticated', 'Who may subscribe to channels of the default namespace.'),
+  }),
+  namespaces: jsonValue(z.array(namespaceSchema).max(1000), [], 'list of namespaces',
+    'Namespaces by channel prefix (`chat:room1` is in namespace `chat`), each with its own rules: `subscribe` (`anonymous`, `authenticated` or `token`), `publish`, `presence`, `joinLeave`, `historySize`, `historyTtl`, `maxSubscribers`. When any is declared, a channel with an undeclared prefix is refused (`unknown_namespace`). Channels without a prefix use the default namespace (`channel.*`). See docs/security.md.',
+    [{ name: 'chat', publish: true }, { name: 'news', subscribe: 'anonymous' }]),
+  limits: group({
+    connections: int(100000, 'Most open connections on this node (0: no limit).'),
+    connectionsPerIp: int(1000, 'Most open connections from one IP address (0: no limit). Behind a proxy every client shares its address: raise it or turn it off there.'),
+    connectionsPerUser: int(100, 'Most open connections of one user (0: no limit).'),
+    sseStreamsPerIp: int(200, 'Most open SSE streams from one IP address (0: no limit).'),
+    connectRate: int(50, 'New connections accepted per second from one IP address, with a burst of twice that (0: no limit).'),
+    commandRate: int(100, 'Commands per second one WebSocket connection may send, with a burst of twice that (0: no limit). Over it commands are refused with `too_many_requests`.'),
+    commandRejectLimit: int(100, 'Refused commands after which a connection that keeps flooding is closed with 4006 (rate limited).', 1),
+    handshakeTimeout: duration('10s', 'Time a client has to send its request headers (WebSocket upgrade, SSE, API): slow-header (slowloris) clients are cut off.'),
   }),
   delivery: group({
     maxWriteDelay: duration('20ms', 'Upper bound of the adaptive write window that batches a connection\'s writes. 0 always writes at the end of the event-loop turn.'),

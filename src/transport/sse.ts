@@ -4,6 +4,7 @@ import { Disconnects, encodeSseEvent, isValidChannel, parseStreamToken, type Str
 import { ROOT_CONTEXT, SpanKind, trace, type Span } from '@opentelemetry/api';
 import { markError, type ErrorType } from '../observability/spans.js';
 import { extractContext, traceparentOf } from '../observability/tracing.js';
+import type { AuthResult } from '../auth/identity.js';
 import { SseSession, type ResumeProblem } from '../session/sse-session.js';
 import { corsHeaders, sendError, waitDrain } from './http-util.js';
 
@@ -44,7 +45,37 @@ export class SseTransport {
       }
     }
     if (new Set(channels).size !== channels.length) return fail(400, 'bad_request', 'a channel is listed twice', 'protocol');
-    const auth = node.authenticator.authenticate(req, url);
+    node.authenticator.authenticate(req, url).then(
+      (auth) => this.afterAuth(req, res, url, channels, auth, { cors, ip, route, span, fail }),
+      (err: unknown) => {
+        node.logger.error({ err }, 'authentication failed unexpectedly');
+        fail(500, 'internal', 'internal error', 'connection');
+      },
+    );
+  }
+
+  private afterAuth(
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    channels: string[],
+    auth: AuthResult,
+    c: {
+      cors: Record<string, string>;
+      ip: string;
+      route: string;
+      span: Span | undefined;
+      fail: (status: number, code: string, message: string, type: ErrorType, extra?: Record<string, string>) => void;
+    },
+  ): void {
+    const node = this.node;
+    const cfg = node.config;
+    const tel = node.telemetry;
+    const { cors, ip, route, span, fail } = c;
+    if (res.destroyed) {
+      span?.end();
+      return;
+    }
     if (!auth.ok) {
       node.logger.warn({ event: 'auth_failed', transport: 'sse', client_ip: ip, route, code: auth.code, reason: auth.message }, 'connection refused');
       return fail(auth.status, auth.code, auth.message, 'auth');

@@ -7,6 +7,7 @@ import { Disconnects } from '../protocol/index.js';
 import { ROOT_CONTEXT, SpanKind, trace, type Span } from '@opentelemetry/api';
 import { markError, type ErrorType } from '../observability/spans.js';
 import { extractContext } from '../observability/tracing.js';
+import type { AuthResult } from '../auth/identity.js';
 import type { ConnectionInfo } from '../session/session.js';
 import { WsSession, type WsTransport } from '../session/ws-session.js';
 import { refuseUpgrade, waitDrain } from './http-util.js';
@@ -65,7 +66,28 @@ export class WebSocketTransport {
       refuseUpgrade(socket, status, code, message);
     };
     if (!this.node.isReady()) return refuse(503, 'unavailable', 'server is not ready (starting or draining)', 'connection');
-    const auth = this.node.authenticator.authenticate(req, url);
+    this.node.authenticator.authenticate(req, url).then(
+      (auth) => this.afterAuth(req, socket, head, auth, { ip, route, span, refuse }),
+      (err: unknown) => {
+        this.node.logger.error({ err }, 'authentication failed unexpectedly');
+        refuse(500, 'internal', 'internal error', 'connection');
+      },
+    );
+  }
+
+  private afterAuth(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    auth: AuthResult,
+    c: { ip: string; route: string; span: Span | undefined; refuse: (status: number, code: string, message: string, type: ErrorType) => void },
+  ): void {
+    const { ip, route, span, refuse } = c;
+    const tel = this.node.telemetry;
+    if (socket.destroyed) {
+      span?.end();
+      return;
+    }
     if (!auth.ok) {
       this.node.logger.warn({ event: 'auth_failed', transport: 'websocket', client_ip: ip, route, code: auth.code, reason: auth.message }, 'connection refused');
       return refuse(auth.status, auth.code, auth.message, 'auth');
