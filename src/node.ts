@@ -12,6 +12,8 @@ import { extractContext, traceContextOf } from './observability/tracing.js';
 import { markError } from './observability/spans.js';
 import {
   Disconnects,
+  ErrorCode,
+  ReplyError,
   directMessageJson,
   memberEventJson,
   type Member,
@@ -19,6 +21,8 @@ import {
   type PublicationMeta,
 } from './protocol/index.js';
 import { FlushScheduler } from './session/flush.js';
+import { Namespaces } from './core/namespaces.js';
+import type { Subscriber } from './hub/hub.js';
 import type { NodeServices } from './session/services.js';
 
 export type NodeState = 'starting' | 'ready' | 'draining' | 'stopped';
@@ -34,6 +38,10 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   state: NodeState = 'starting';
   /** Broker subscriptions of this node, one per channel with local subscribers, shared while pending. */
   private readonly brokerSubs = new Map<string, Promise<void>>();
+  readonly namespaces: Namespaces;
+  /** Connections whose credentials expire, checked once a second (JWT `exp`). */
+  private readonly expiring = new Set<Subscriber & { identity: { expiresAt?: number } }>();
+  private readonly expiryTimer: NodeJS.Timeout;
   /** Every k-th recipient of a publication gets a write span (k = 1 / tracing.writeSampleRate); 0: none. */
   private readonly writeSampleStride: number;
 
@@ -49,6 +57,43 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
     this.scheduler = new FlushScheduler(config.delivery.maxWriteDelay, (acceptedAt) => h.record((Date.now() - acceptedAt) / 1000));
     const rate = telemetry.tracing ? telemetry.writeSampleRate : 0;
     this.writeSampleStride = rate > 0 ? Math.max(1, Math.round(1 / rate)) : 0;
+    this.namespaces = new Namespaces(config);
+    this.expiryTimer = setInterval(() => this.expire(), 1000);
+    this.expiryTimer.unref();
+  }
+
+  /** Counts a limit hit; logs it once per connection (when there is one) so a flood does not flood the logs. */
+  limitHit(limit: string, session?: { log: Logger; loggedLimits?: Set<string> }, fields: Record<string, unknown> = {}): void {
+    inc(this.counters.limitsHit, limit);
+    if (!session) {
+      this.logger.warn({ event: 'rate_limited', limit, ...fields }, 'limit reached');
+      return;
+    }
+    const seen = (session.loggedLimits ??= new Set());
+    if (seen.has(limit)) return;
+    seen.add(limit);
+    session.log.warn({ event: 'rate_limited', limit, ...fields }, 'limit reached');
+  }
+
+  /** Tracks a connection whose credentials expire; it is disconnected (4005) at `identity.expiresAt`. */
+  watchExpiry(s: Subscriber & { identity: { expiresAt?: number } }): void {
+    if (s.identity.expiresAt !== undefined) this.expiring.add(s);
+  }
+
+  unwatchExpiry(s: Subscriber & { identity: { expiresAt?: number } }): void {
+    this.expiring.delete(s);
+  }
+
+  private expire(): void {
+    const now = Date.now();
+    for (const s of this.expiring) {
+      const at = s.identity.expiresAt;
+      if (at === undefined) this.expiring.delete(s);
+      else if (at <= now) {
+        this.expiring.delete(s);
+        s.disconnect(Disconnects.TokenExpired);
+      }
+    }
   }
 
   get counters() {
@@ -91,8 +136,9 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
    * off, a caller's own trace context is passed through unchanged.
    */
   async publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: Context): Promise<Publication> {
-    const h = this.config.history;
-    const req = { channel, event, data, meta, history: { size: h.size, ttlMs: h.ttl } };
+    const rules = this.namespaces.rules(channel);
+    if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
+    const req = { channel, event, data, meta, history: rules.history };
     if (!this.telemetry.tracing) return this.timed('publish', this.broker.publish(req)).then(this.countPublication);
     const span = this.telemetry.tracer.startSpan(
       'event_stream.publish',
@@ -251,6 +297,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
 
   async stop(): Promise<void> {
     this.state = 'stopped';
+    clearInterval(this.expiryTimer);
     await this.broker.close();
     await this.telemetry.shutdown();
   }

@@ -3,10 +3,14 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
 import { ServerApi } from './api/api.js';
-import { InsecureQueryAuthenticator } from './auth/identity.js';
+import { InsecureQueryAuthenticator, type Authenticator } from './auth/identity.js';
+import { createJwtAuthenticator } from './auth/jwt.js';
+import { isLoopback } from './api/api.js';
+import { Admission } from './transport/admission.js';
 import { createMemoryBroker } from './broker/memory.js';
 import type { Broker } from './broker/broker.js';
-import { loadConfig, type Config } from './config/index.js';
+import { ConfigError, loadConfig, type Config } from './config/index.js';
+import { optionProblem } from './config/errors.js';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { newNodeId } from './core/ids.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -59,7 +63,7 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
   const config = isConfig(options.config) ? options.config : loadConfig({ values: options.config ?? {} });
   const logger = options.logger ?? createLogger(config.logLevel);
   const broker = options.broker ?? createMemoryBroker({ history: { size: config.history.size, ttlMs: config.history.ttl }, metaTtlMs: config.history.metaTtl });
-  const authenticator = new InsecureQueryAuthenticator(config.client.anonymousUserPrefix);
+  const authenticator = createAuthenticator(config);
   const nodeId = newNodeId();
   let node: SwitchboardNode | undefined;
   const telemetry = createTelemetry({
@@ -71,8 +75,9 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
     gauges: () => node?.gauges(),
   });
   node = new SwitchboardNode(config, broker, logger, authenticator, telemetry, nodeId);
-  const ws = new WebSocketTransport(node, VERSION);
-  const sse = new SseTransport(node);
+  const admission = new Admission(config);
+  const ws = new WebSocketTransport(node, VERSION, admission);
+  const sse = new SseTransport(node, admission);
   const api = new ServerApi(node);
   const ownServer = options.server === undefined;
   const server = options.server ?? createServer();
@@ -83,7 +88,9 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
     if (path === config.sse.path) {
       sse.handle(req, res, url);
     } else if (path === config.metrics.path && telemetry.metricsHandler) {
-      telemetry.metricsHandler(req, res);
+      // Operational data: the same rule as the server API (its key, or loopback callers when there is none).
+      if (!config.metrics.public && !api.authorized(req)) sendError(res, 401, 'unauthorized', 'metrics need the API key ("Authorization: Bearer <key>" or "X-API-Key: <key>")');
+      else telemetry.metricsHandler(req, res);
     } else if (path.startsWith('/api/')) {
       void api.handle(req, res, url);
     } else if (path === '/healthz') {
@@ -109,6 +116,9 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
   };
   if (ownServer) {
     server.on('request', onRequest);
+    // Slow-header clients (slowloris) on upgrade, SSE and API requests are cut off after limits.handshakeTimeout.
+    server.headersTimeout = config.limits.handshakeTimeout;
+    server.requestTimeout = Math.max(config.limits.handshakeTimeout, 60_000);
   } else {
     // Embedded: Switchboard's routes answer first; the app's own listeners see everything else.
     const appListeners = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
@@ -136,6 +146,7 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
     server,
     node,
     async listen() {
+      if (ownServer) assertSafeBinding(config, authenticator);
       await start();
       if (!ownServer) {
         const a = server.address() as AddressInfo | null;
@@ -161,6 +172,7 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
         while (ws.connections() + sse.connections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         ws.close();
         sse.close();
+        admission.close();
         if (ownServer) server.closeAllConnections();
         await node.stop();
         logger.info('shutdown complete');
@@ -188,6 +200,31 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
     },
   };
   return sb;
+}
+
+/** JWT authentication when a key is configured (`jwt.secret`, `jwt.publicKey` or `jwt.jwksUrl`); else development mode. */
+function createAuthenticator(config: Config): Authenticator {
+  const j = config.jwt;
+  if (!j.secret && !j.publicKey && !j.jwksUrl) return new InsecureQueryAuthenticator(config.client.anonymousUserPrefix);
+  return createJwtAuthenticator({ ...j, allowAnonymous: config.client.allowAnonymous, anonymousPrefix: config.client.anonymousUserPrefix });
+}
+
+/**
+ * Safe defaults: a server reachable from other machines must authenticate its clients and protect its API.
+ * Beyond loopback it refuses to start without JWT auth and an API key, unless `insecure` says otherwise.
+ */
+function assertSafeBinding(config: Config, authenticator: Authenticator): void {
+  if (isLoopback(config.host) || config.host === 'localhost' || config.insecure) return;
+  const missing = [authenticator.insecure ? 'JWT authentication (jwt.secret, jwt.publicKey or jwt.jwksUrl)' : '', config.apiKey ? '' : 'an API key (apiKey)'].filter(Boolean);
+  if (missing.length === 0) return;
+  throw new ConfigError([
+    optionProblem(
+      'host',
+      'config',
+      `listening on ${config.host} (beyond loopback) needs ${missing.join(' and ')}`,
+      'set SWITCHBOARD_JWT_SECRET and SWITCHBOARD_API_KEY, or pass --insecure for a development server on a trusted network',
+    ),
+  ]);
 }
 
 function isConfig(c: unknown): c is Config {

@@ -86,7 +86,9 @@ export class ServerApi {
       }
       if (url.pathname !== '/api/openapi.json' && !this.authorized(req)) {
         req.resume();
-        return fail(401, ErrorCode.Unauthorized, 'missing or wrong API key: send "Authorization: apikey <key>" or "X-API-Key: <key>"');
+        return fail(401, ErrorCode.Unauthorized, this.keyDigest
+          ? 'missing or wrong API key: send "Authorization: apikey <key>" or "X-API-Key: <key>"'
+          : 'no API key is configured (apiKey), so the server API answers only callers on this machine');
       }
       const body = await route(req, url, ctx);
       sendJson(res, 200, body, cors);
@@ -121,12 +123,18 @@ export class ServerApi {
     );
   }
 
-  /** Constant-time comparison of digests, so neither content nor length of the key leaks through timing. */
-  private authorized(req: IncomingMessage): boolean {
-    if (!this.keyDigest) return true;
+  /**
+   * The API key when one is configured (constant-time comparison of digests, so neither the content nor the length
+   * of the key leaks through timing); without one, only callers on this machine (loopback) may use the API.
+   * `Authorization: Bearer <key>` is accepted too, for scrapers that can only send bearer credentials (`/metrics`).
+   */
+  authorized(req: IncomingMessage): boolean {
+    if (!this.keyDigest) return isLoopback(req.socket.remoteAddress);
     const auth = req.headers.authorization;
     let key = typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined;
-    if (auth?.toLowerCase().startsWith('apikey ')) key = auth.slice(7).trim();
+    const lower = auth?.toLowerCase();
+    if (lower?.startsWith('apikey ')) key = auth!.slice(7).trim();
+    else if (lower?.startsWith('bearer ')) key = auth!.slice(7).trim();
     return key !== undefined && timingSafeEqual(digest(key), this.keyDigest);
   }
 
@@ -194,7 +202,9 @@ export class ServerApi {
 
   private async presence(url: URL, ctx: Context): Promise<unknown> {
     const channel = this.channelParam(url);
-    if (!this.node.config.channel.presence) throw new ReplyError(ErrorCode.FeatureDisabled, 'presence is turned off (channel.presence)');
+    const rules = this.node.namespaces.rules(channel);
+    if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
+    if (!rules.presence) throw new ReplyError(ErrorCode.FeatureDisabled, `presence is turned off for channel "${channel}"`);
     return { channel, members: await this.node.presence(channel, ctx) };
   }
 
@@ -235,6 +245,12 @@ function dataJson(data: unknown): string {
   } catch {
     throw new ReplyError(ErrorCode.BadRequest, 'data: nested too deeply');
   }
+}
+
+/** 127.0.0.0/8, ::1 and IPv4-mapped loopback. */
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
 function digest(s: string): Buffer {

@@ -108,6 +108,7 @@ export const configSchema = z.strictObject({
   metrics: group({
     enabled: bool(true, 'Serve Prometheus metrics at `metrics.path`.'),
     path: urlPath('/metrics', 'URL path of the Prometheus metrics endpoint.'),
+    public: bool(false, 'Serve metrics without the API key. By default /metrics follows the server API rule: the API key (also as `Authorization: Bearer <key>`), or loopback callers when no key is set.'),
   }),
   tracing: group({
     writeSampleRate: fraction(0.1, 'Fraction of deliveries whose socket write gets its own span when tracing is on (0 disables, 1 traces every write). Tracing itself is turned on by the standard OTEL_* environment variables; see docs/operations.md.'),

@@ -29,6 +29,8 @@ export class Counters {
   readonly recoveriesFailed = new Map<string, number>();
   /** Broker operations that failed, by operation. */
   readonly brokerErrors = new Map<string, number>();
+  /** Limit hits, by limit (`connections_per_ip`, `command_rate`, `subscriptions`, ...). */
+  readonly limitsHit = new Map<string, number>();
   /** Server API requests, by `method route|status`. */
   readonly apiRequests = new Map<string, number>();
 }

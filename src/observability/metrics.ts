@@ -139,6 +139,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
   const slowDisconnects = counter('switchboard.slow_disconnects', 'Connections ended as slow consumers (outbound queue over client.queueMaxBytes)', '{connection}');
   const recoveries = counter('switchboard.recoveries', 'Subscribe-with-resume outcomes: recovered, or failed by reason', '{recovery}');
   const brokerErrors = counter('switchboard.broker.errors', 'Broker operations that failed, by operation', '{error}');
+  const limitsHit = counter('switchboard.limits.hit', 'Limit hits, by limit (connections_per_ip, command_rate, subscriptions, ...)', '{hit}');
   const apiRequests = counter('switchboard.api.requests', 'Server API requests, by method, route and status code', '{request}');
   const channels = gauge('switchboard.channels', 'Channels with local subscribers', '{channel}');
   const subscriptions = gauge('switchboard.subscriptions', 'Local channel subscriptions', '{subscription}');
@@ -149,7 +150,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
 
   const observables: Observable[] = [
     wsActive, wsActiveAlias, wsSent, wsReceived, active, connects, disconnects, sent, bytesSent, received, bytesReceived, commands,
-    publications, deliveries, drops, slowDisconnects, recoveries, brokerErrors, apiRequests, channels, subscriptions, users,
+    publications, deliveries, drops, slowDisconnects, recoveries, brokerErrors, limitsHit, apiRequests, channels, subscriptions, users,
     historyPublications, historyChannels, ready,
   ];
 
@@ -193,6 +194,8 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
     for (const [reason, n] of c.recoveriesFailed) r.observe(recoveries, n, { outcome: 'failed', reason });
     if (!c.brokerErrors.has(SEEDED_BROKER_OPERATION)) r.observe(brokerErrors, 0, { operation: SEEDED_BROKER_OPERATION });
     for (const [operation, n] of c.brokerErrors) r.observe(brokerErrors, n, { operation });
+    if (!c.limitsHit.has('command_rate')) r.observe(limitsHit, 0, { limit: 'command_rate' });
+    for (const [limit, n] of c.limitsHit) r.observe(limitsHit, n, { limit });
     for (const [key, n] of c.apiRequests) {
       // `METHOD /route|status`; the attribute names match the histogram switchboard.api.request.duration.
       const [methodRoute, status] = split2(key);

@@ -13,6 +13,8 @@ export interface SubscribeParams {
   channel: string;
   /** Resume from this position: the last one the client saw. */
   since?: StreamPosition;
+  /** A subscription token, for channels of namespaces that require one. */
+  token?: string;
 }
 export interface PublishParams {
   channel: string;
@@ -37,6 +39,7 @@ export type Command =
   | { id: CommandId; method: 'presence'; params: { channel: string } }
   | { id: CommandId; method: 'history'; params: HistoryParams }
   | { id: CommandId; method: 'ping'; params: Record<string, never> }
+  | { id: CommandId; method: 'refresh'; params: { token: string } }
   // Seed 002 vocabulary (`{"type": ..., "payload": {...}}`), mapped by the session's compat module.
   | { id: CommandId; method: 'seed.send_to_user'; params: { userId: string; payload: Record<string, unknown> } }
   | { id: CommandId; method: 'seed.send_to_room'; params: { channel: string; payload: Record<string, unknown> } }
@@ -177,7 +180,11 @@ function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Com
   const params = objectField(frame, 'params', id, 'native');
   switch (method) {
     case 'subscribe':
-      return { id, method, params: { channel: channelField(params, 'channel', id, limits), since: sinceField(params, id) } };
+      return {
+        id,
+        method,
+        params: { channel: channelField(params, 'channel', id, limits), since: sinceField(params, id), token: optionalString(params, 'token', id, 8192) },
+      };
     case 'unsubscribe':
       return { id, method, params: { channel: channelField(params, 'channel', id, limits) } };
     case 'publish': {
@@ -215,6 +222,11 @@ function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Com
     }
     case 'ping':
       return { id, method, params: {} };
+    case 'refresh': {
+      const token = optionalString(params, 'token', id, 8192);
+      if (!token) throw new CommandError(ErrorCode.BadRequest, '"token" is required', id);
+      return { id, method, params: { token } };
+    }
     default:
       throw new CommandError(ErrorCode.UnknownMethod, `unknown method ${JSON.stringify(method.slice(0, 64))}`, id);
   }

@@ -31,6 +31,12 @@ export const ErrorCode = {
   NotFound: 'not_found',
   /** The feature is turned off in this server's configuration (e.g. presence). */
   FeatureDisabled: 'feature_disabled',
+  /** The channel's prefix names a namespace the server does not declare. */
+  UnknownNamespace: 'unknown_namespace',
+  /** Too many commands too fast (limits.commandRate). */
+  TooManyRequests: 'too_many_requests',
+  /** The token has expired (connection or refresh). */
+  TokenExpired: 'token_expired',
   /** The server is starting or draining, or its broker is unavailable. */
   Unavailable: 'unavailable',
   /** A bug or an unexpected failure on the server. */
@@ -87,6 +93,8 @@ export const Disconnects = {
   InsufficientState: disconnect(4004, 'insufficient state'),
   /** The connection's token expired; reconnect with a fresh token. */
   TokenExpired: disconnect(4005, 'token expired'),
+  /** The connection kept sending commands over its rate limit after being refused; reconnect later. */
+  RateLimited: disconnect(4006, 'rate limited'),
   /** The client sent frames the protocol does not allow (binary, too large, or too many bad frames). */
   BadProtocol: disconnect(4500, 'bad protocol'),
   /** Authentication failed. */

@@ -91,6 +91,8 @@ export interface ConnectedInfo {
   protocol: number;
   /** Server ping interval in seconds (0: none), so a client can detect a dead connection. */
   ping: number;
+  /** When the connection token expires (Unix seconds); refresh before then. */
+  expires?: number;
 }
 
 export function connectedJson(info: ConnectedInfo): string {

@@ -1,10 +1,12 @@
 import type { Broker } from '../broker/broker.js';
 import type { Config } from '../config/index.js';
-import type { ChannelSubscription, Hub } from '../hub/hub.js';
+import type { ChannelSubscription, Hub, Subscriber } from '../hub/hub.js';
 import type { Context } from '@opentelemetry/api';
 import type { HistoryQuery, HistoryResult } from '../broker/broker.js';
 import type { Logger } from '../observability/logger.js';
 import type { Telemetry } from '../observability/telemetry.js';
+import type { Authenticator } from '../auth/identity.js';
+import type { Namespaces } from '../core/namespaces.js';
 import type { Member, Publication, PublicationMeta } from '../protocol/index.js';
 import type { FlushScheduler } from './flush.js';
 
@@ -16,6 +18,13 @@ export interface NodeServices {
   readonly scheduler: FlushScheduler;
   readonly logger: Logger;
   readonly telemetry: Telemetry;
+  readonly namespaces: Namespaces;
+  readonly authenticator: Authenticator;
+  /** Counts a limit hit and logs it once per connection. */
+  limitHit(limit: string, session?: { log: Logger; loggedLimits?: Set<string> }, fields?: Record<string, unknown>): void;
+  /** Disconnects the connection with 4005 when its credentials expire. */
+  watchExpiry(s: Subscriber & { identity: { expiresAt?: number } }): void;
+  unwatchExpiry(s: Subscriber & { identity: { expiresAt?: number } }): void;
   /** Adds a local subscription and resolves once the node receives the channel's publications from the broker. */
   joinChannel(channel: string, sub: ChannelSubscription): Promise<void>;
   /** Removes a local subscription; the broker subscription goes when the channel's last local subscriber leaves. */

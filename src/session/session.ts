@@ -18,6 +18,7 @@ import {
 import { OutboundQueue, type ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
 import { Subscription } from './subscription.js';
+import { checkSubscribe } from './permissions.js';
 import type { Publication } from '../protocol/index.js';
 
 /** Where a connection comes from, for logs and spans. */
@@ -44,6 +45,8 @@ export abstract class Session implements Subscriber {
   readonly id = newConnectionId();
   readonly userId: string;
   readonly info: unknown;
+  /** Who this connection is; replaced when a WebSocket refreshes its token. */
+  identity: Identity;
   readonly connectedAt = Date.now();
   readonly subscriptions = new Map<string, Subscription>();
   protected readonly queue: OutboundQueue;
@@ -53,6 +56,8 @@ export abstract class Session implements Subscriber {
   private closeCode: number | undefined;
   private closeReason = '';
   private logger: Logger | undefined;
+  /** Limits already logged for this connection (each is logged once). */
+  loggedLimits: Set<string> | undefined;
   /** Live publications buffered during one subscription's setup, at most. */
   readonly maxPendingPublications: number;
 
@@ -64,6 +69,7 @@ export abstract class Session implements Subscriber {
     readonly transport: string,
     readonly conn: ConnectionInfo,
   ) {
+    this.identity = identity;
     this.userId = identity.userId;
     this.info = identity.info;
     const c = node.telemetry.counters;
@@ -142,13 +148,20 @@ export abstract class Session implements Subscriber {
    * from this moment), waits for the node's broker subscription, reads history and decides whether the resume is
    * gap-free. The subscription's position is set to what the client has: `since` when resumed, else the stream top.
    */
-  protected async prepareSubscription(channel: string, since: StreamPosition | undefined): Promise<PreparedSubscription> {
+  protected async prepareSubscription(channel: string, since: StreamPosition | undefined, token?: string): Promise<PreparedSubscription> {
     const cfg = this.node.config;
     if (this.subscriptions.has(channel)) throw new ReplyError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
     if (this.subscriptions.size >= cfg.client.maxSubscriptions) {
+      this.node.limitHit('subscriptions', this);
       throw new ReplyError(ErrorCode.LimitExceeded, `at most ${cfg.client.maxSubscriptions} subscriptions per connection (client.maxSubscriptions)`);
     }
-    const sub = new Subscription(this, channel, this.nextIndex++);
+    const rules = await checkSubscribe(this.node, this.identity, channel, token);
+    if (this.subscriptions.has(channel)) throw new ReplyError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
+    if (rules.maxSubscribers > 0 && this.node.hub.subscriberCount(channel) >= rules.maxSubscribers) {
+      this.node.limitHit('channel_subscribers', this);
+      throw new ReplyError(ErrorCode.LimitExceeded, `channel "${channel}" has its most subscribers (maxSubscribers of its namespace)`);
+    }
+    const sub = new Subscription(this, channel, this.nextIndex++, rules);
     this.subscriptions.set(channel, sub);
     try {
       await this.node.joinChannel(channel, sub);
@@ -215,8 +228,7 @@ export abstract class Session implements Subscriber {
     }
     if (!this.isCurrent(p)) return;
     sub.goLive(result.epoch, Math.max(sub.offset, result.offset));
-    const cfg = this.node.config;
-    if (cfg.channel.presence) {
+    if (sub.rules.presence) {
       await this.node.broker.addPresence(sub.channel, this.member);
       // Closed while presence was being added: cleanup's removal ran first, so undo the late add.
       if (!this.isCurrent(p)) {
@@ -225,7 +237,7 @@ export abstract class Session implements Subscriber {
       }
     }
     // Closed while presence was added: cleanup already announced the leave, so no join after it.
-    if (cfg.channel.joinLeave && this.isCurrent(p)) await this.node.broker.publishJoin(sub.channel, this.member);
+    if (sub.rules.joinLeave && this.isCurrent(p)) await this.node.broker.publishJoin(sub.channel, this.member);
   }
 
   protected unsubscribe(channel: string): void {
@@ -240,8 +252,8 @@ export abstract class Session implements Subscriber {
     if (!sub.live) return;
     const cfg = this.node.config;
     const log = (err: unknown) => this.node.logger.warn({ err, channel: sub.channel }, 'presence cleanup failed');
-    if (cfg.channel.presence) this.node.broker.removePresence(sub.channel, this.id).catch(log);
-    if (announce && cfg.channel.joinLeave) this.node.broker.publishLeave(sub.channel, this.member).catch(log);
+    if (sub.rules.presence) this.node.broker.removePresence(sub.channel, this.id).catch(log);
+    if (announce && sub.rules.joinLeave) this.node.broker.publishLeave(sub.channel, this.member).catch(log);
   }
 
   /** Ends the connection: writes what is queued, closes the transport, leaves every index. Idempotent. */
@@ -271,6 +283,7 @@ export abstract class Session implements Subscriber {
     this.queue.close();
     for (const sub of [...this.subscriptions.values()]) this.dropSubscription(sub, true);
     this.node.hub.unregister(this);
+    this.node.unwatchExpiry(this);
     this.onClosed();
     this.recordClose();
   }

@@ -42,6 +42,8 @@ export class SseSession extends Session {
     conn: ConnectionInfo,
   ) {
     super(node, identity, res, 'sse', conn);
+    // The stream ends when the token expires; the client reconnects with a fresh token and its Last-Event-ID.
+    node.watchExpiry(this);
   }
 
   /**

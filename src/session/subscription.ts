@@ -1,5 +1,6 @@
 import type { ChannelSubscription } from '../hub/hub.js';
 import type { EncodedPublication } from '../hub/encoded.js';
+import type { ChannelRules } from '../core/namespaces.js';
 import type { Session } from './session.js';
 
 /**
@@ -18,6 +19,8 @@ export class Subscription implements ChannelSubscription {
     readonly channel: string,
     /** Position of this channel among the connection's channels (SSE stream ids list positions in this order). */
     readonly index: number,
+    /** The channel's namespace rules (presence, join/leave). */
+    readonly rules: ChannelRules,
   ) {}
 
   get subscriber(): Session {

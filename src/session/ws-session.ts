@@ -26,6 +26,8 @@ import { seedChat, seedSendToRoom, seedSendToUser, SEED000_PONG } from './compat
 import type { ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
 import { Session, type ConnectionInfo } from './session.js';
+import { TokenBucket } from '../core/token-bucket.js';
+import { checkPublish, checkRead } from './permissions.js';
 import type { Subscription } from './subscription.js';
 
 /** What the WebSocket transport gives its session. */
@@ -44,6 +46,9 @@ interface PendingCommand extends Decoded {
 
 export class WsSession extends Session {
   private badFrames = 0;
+  /** Commands refused for rate; the per-connection command bucket (undefined: no limit). */
+  private refused = 0;
+  private readonly commands: TokenBucket | undefined;
   private readonly pending: PendingCommand[] = [];
   private busy = false;
   private seed000Joined = false;
@@ -58,7 +63,34 @@ export class WsSession extends Session {
     super(node, identity, ws, 'websocket', conn);
     const interval = node.config.websocket.pingInterval;
     const pingSeconds = interval > 0 ? Math.max(1, Math.round(interval / 1000)) : 0;
-    this.send(wsTextFrameOf(connectedJson({ client: this.id, user: this.userId, version, protocol: PROTOCOL_VERSION, ping: pingSeconds })));
+    const exp = identity.expiresAt;
+    this.send(
+      wsTextFrameOf(
+        connectedJson({ client: this.id, user: this.userId, version, protocol: PROTOCOL_VERSION, ping: pingSeconds, ...(exp ? { expires: Math.floor(exp / 1000) } : {}) }),
+      ),
+    );
+    const rate = node.config.limits.commandRate;
+    this.commands = rate > 0 ? new TokenBucket(rate, rate * 2) : undefined;
+    node.watchExpiry(this);
+  }
+
+  /**
+   * Subscribes the channels the connection token grants (`channels` claim), each announced with a `subscribed`
+   * push carrying what a subscribe reply would. Called by the transport once the connection is registered.
+   */
+  async autoSubscribe(): Promise<void> {
+    for (const channel of this.identity.channels ?? []) {
+      if (this.closed) return;
+      try {
+        const p = await this.prepareSubscription(channel, undefined);
+        if (!this.isCurrent(p)) continue;
+        this.send(wsTextFrameOf(JSON.stringify({ push: 'subscribed', ...p.result })));
+        await this.activateSubscription(p);
+      } catch (err) {
+        const e = err instanceof ReplyError ? err : new ReplyError(ErrorCode.Internal, 'internal error');
+        this.send(wsTextFrameOf(JSON.stringify({ push: 'subscribe_failed', channel, error: e.toJSON() })));
+      }
+    }
   }
 
   protected framePublication(enc: EncodedPublication, _sub: Subscription): Buffer {
@@ -84,6 +116,7 @@ export class WsSession extends Session {
     if (data.length > cfg.maxMessageSize) {
       return this.badFrame(new CommandError(ErrorCode.MessageTooLarge, `frame of ${data.length} bytes exceeds websocket.maxMessageSize (${cfg.maxMessageSize})`));
     }
+    if (this.commands && !this.commands.take()) return this.rateLimited();
     let decoded: Decoded;
     try {
       decoded = decodeCommand(data.toString('utf8'), {
@@ -95,6 +128,16 @@ export class WsSession extends Session {
     }
     this.pending.push({ ...decoded, size: data.length });
     if (!this.busy) void this.drain();
+  }
+
+  /**
+   * Over `limits.commandRate`: the command is refused with `too_many_requests` (the reply costs the server little);
+   * a client that keeps going past `limits.commandRejectLimit` refusals is closed with 4006.
+   */
+  private rateLimited(): void {
+    this.node.limitHit('command_rate', this, { rate: this.node.config.limits.commandRate });
+    if (++this.refused >= this.node.config.limits.commandRejectLimit) return this.disconnect(Disconnects.RateLimited);
+    this.send(wsTextFrameOf(errorJson(null, { code: ErrorCode.TooManyRequests, message: `more than ${this.node.config.limits.commandRate} commands per second (limits.commandRate)` })));
   }
 
   private badFrame(err: CommandError): void {
@@ -192,7 +235,7 @@ export class WsSession extends Session {
     const node = this.node;
     switch (cmd.method) {
       case 'subscribe': {
-        const p = await this.prepareSubscription(cmd.params.channel, cmd.params.since);
+        const p = await this.prepareSubscription(cmd.params.channel, cmd.params.since, cmd.params.token);
         if (!this.isCurrent(p)) return;
         this.reply(cmd.id, p.result);
         return this.activateSubscription(p);
@@ -202,23 +245,28 @@ export class WsSession extends Session {
         return this.reply(cmd.id, {});
       case 'publish': {
         const { channel, event, data, traceparent, tracestate } = cmd.params;
+        checkPublish(node, this.identity, channel, this.subscriptions.has(channel));
         const meta = traceparent ? { traceparent, tracestate } : undefined;
         const pub = await node.publish(channel, event, data, meta, ctx);
         return this.reply(cmd.id, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset });
       }
       case 'presence': {
-        if (!node.config.channel.presence) throw new ReplyError(ErrorCode.FeatureDisabled, 'presence is turned off (channel.presence)');
+        const rules = await checkRead(node, this.identity, cmd.params.channel, this.subscriptions.has(cmd.params.channel));
+        if (!rules.presence) throw new ReplyError(ErrorCode.FeatureDisabled, `presence is turned off for channel "${cmd.params.channel}"`);
         const members = await node.presence(cmd.params.channel, ctx);
         return this.reply(cmd.id, { members });
       }
       case 'history': {
         const { channel, since, limit, reverse } = cmd.params;
+        await checkRead(node, this.identity, channel, this.subscriptions.has(channel));
         const h = await node.history(channel, { since, limit: limit ?? node.config.api.maxHistoryLimit, reverse }, ctx);
         const pubs = h.publications.map(publicationJson).join(',');
         return this.replyRaw(cmd.id, `{"publications":[${pubs}],"epoch":"${h.top.epoch}","offset":${h.top.offset},"earliest":${h.earliest}}`);
       }
       case 'ping':
         return this.reply(cmd.id, {});
+      case 'refresh':
+        return this.refreshToken(cmd.id, cmd.params.token);
       case 'seed.ping':
         await this.joinSeed000();
         this.send(SEED000_PONG);
@@ -228,12 +276,29 @@ export class WsSession extends Session {
         await seedChat(node, cmd.params.data);
         return;
       case 'seed.send_to_room':
+        checkPublish(node, this.identity, cmd.params.channel, this.subscriptions.has(cmd.params.channel));
         await seedSendToRoom(node, this.userId, cmd.params.channel, cmd.params.payload);
         return;
       case 'seed.send_to_user':
         await seedSendToUser(node, this.userId, cmd.params.userId, cmd.params.payload);
         return;
     }
+  }
+
+  /**
+   * A fresh connection token before the current one expires: same user required; the new expiry applies, and
+   * the token's `channels` grant replaces the old one.
+   */
+  private async refreshToken(id: CommandId, token: string): Promise<void> {
+    const refresh = this.node.authenticator.refresh;
+    if (!refresh) throw new ReplyError(ErrorCode.FeatureDisabled, 'this server has no token authentication');
+    const r = await refresh.call(this.node.authenticator, token);
+    if (!r.ok) throw new ReplyError(r.code === 'token_expired' ? ErrorCode.TokenExpired : ErrorCode.Unauthorized, r.message);
+    if (r.identity.userId !== this.userId) throw new ReplyError(ErrorCode.PermissionDenied, 'the token is for another user');
+    this.identity = { ...r.identity, info: this.info };
+    this.node.watchExpiry(this);
+    const exp = r.identity.expiresAt;
+    this.reply(id, exp ? { expires: Math.floor(exp / 1000) } : {});
   }
 
   /** Seed 000 clients receive every `chat` broadcast: they join the compat channel on their first frame. */

@@ -5,6 +5,7 @@ import { ROOT_CONTEXT, SpanKind, trace, type Span } from '@opentelemetry/api';
 import { markError, type ErrorType } from '../observability/spans.js';
 import { extractContext, traceparentOf } from '../observability/tracing.js';
 import type { AuthResult } from '../auth/identity.js';
+import type { Admission } from './admission.js';
 import { SseSession, type ResumeProblem } from '../session/sse-session.js';
 import { corsHeaders, sendError, waitDrain } from './http-util.js';
 
@@ -15,7 +16,10 @@ import { corsHeaders, sendError, waitDrain } from './http-util.js';
 export class SseTransport {
   private readonly open = new Set<ServerResponse>();
 
-  constructor(private readonly node: SwitchboardNode) {}
+  constructor(
+    private readonly node: SwitchboardNode,
+    private readonly admission: Admission,
+  ) {}
 
   handle(req: IncomingMessage, res: ServerResponse, url: URL): void {
     const node = this.node;
@@ -45,6 +49,11 @@ export class SseTransport {
       }
     }
     if (new Set(channels).size !== channels.length) return fail(400, 'bad_request', 'a channel is listed twice', 'protocol');
+    const refusedBy = this.admission.checkAddress(ip, 'sse');
+    if (refusedBy) {
+      node.limitHit(refusedBy, undefined, { client_ip: ip, transport: 'sse' });
+      return fail(refusedBy === 'connections' ? 503 : 429, 'limit_exceeded', this.admission.message(refusedBy), 'business');
+    }
     node.authenticator.authenticate(req, url).then(
       (auth) => this.afterAuth(req, res, url, channels, auth, { cors, ip, route, span, fail }),
       (err: unknown) => {
@@ -79,6 +88,11 @@ export class SseTransport {
     if (!auth.ok) {
       node.logger.warn({ event: 'auth_failed', transport: 'sse', client_ip: ip, route, code: auth.code, reason: auth.message }, 'connection refused');
       return fail(auth.status, auth.code, auth.message, 'auth');
+    }
+    const byUser = this.admission.checkUser(auth.identity.userId);
+    if (byUser) {
+      node.limitHit(byUser, undefined, { client_ip: ip, user_id: auth.identity.userId, transport: 'sse' });
+      return fail(429, 'limit_exceeded', this.admission.message(byUser), 'business');
     }
 
     const token = headerValue(req.headers['last-event-id']) ?? url.searchParams.get('lastEventId') ?? undefined;
@@ -131,7 +145,9 @@ export class SseTransport {
     );
     node.hub.register(session);
     this.open.add(res);
+    const release = this.admission.add(ip, session.userId, 'sse');
     res.on('close', () => {
+      release();
       this.open.delete(res);
       session.cleanup();
     });

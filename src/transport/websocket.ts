@@ -8,6 +8,7 @@ import { ROOT_CONTEXT, SpanKind, trace, type Span } from '@opentelemetry/api';
 import { markError, type ErrorType } from '../observability/spans.js';
 import { extractContext } from '../observability/tracing.js';
 import type { AuthResult } from '../auth/identity.js';
+import type { Admission } from './admission.js';
 import type { ConnectionInfo } from '../session/session.js';
 import { WsSession, type WsTransport } from '../session/ws-session.js';
 import { refuseUpgrade, waitDrain } from './http-util.js';
@@ -38,6 +39,7 @@ export class WebSocketTransport {
   constructor(
     private readonly node: SwitchboardNode,
     private readonly version: string,
+    private readonly admission: Admission,
   ) {
     const cfg = node.config.websocket;
     this.wss = new WebSocketServer({
@@ -66,6 +68,15 @@ export class WebSocketTransport {
       refuseUpgrade(socket, status, code, message);
     };
     if (!this.node.isReady()) return refuse(503, 'unavailable', 'server is not ready (starting or draining)', 'connection');
+    if (!this.originAllowed(req)) {
+      this.node.logger.warn({ event: 'origin_refused', transport: 'websocket', client_ip: ip, route, origin: String(req.headers.origin).slice(0, 200) }, 'connection refused');
+      return refuse(403, 'forbidden_origin', 'this Origin may not open WebSockets here (websocket.allowedOrigins)', 'auth');
+    }
+    const refusedBy = this.admission.checkAddress(ip, 'websocket');
+    if (refusedBy) {
+      this.node.limitHit(refusedBy, undefined, { client_ip: ip, transport: 'websocket' });
+      return refuse(refusedBy === 'connections' ? 503 : 429, 'limit_exceeded', this.admission.message(refusedBy), 'business');
+    }
     this.node.authenticator.authenticate(req, url).then(
       (auth) => this.afterAuth(req, socket, head, auth, { ip, route, span, refuse }),
       (err: unknown) => {
@@ -92,15 +103,40 @@ export class WebSocketTransport {
       this.node.logger.warn({ event: 'auth_failed', transport: 'websocket', client_ip: ip, route, code: auth.code, reason: auth.message }, 'connection refused');
       return refuse(auth.status, auth.code, auth.message, 'auth');
     }
+    const byUser = this.admission.checkUser(auth.identity.userId);
+    if (byUser) {
+      this.node.limitHit(byUser, undefined, { client_ip: ip, user_id: auth.identity.userId, transport: 'websocket' });
+      return refuse(429, 'limit_exceeded', this.admission.message(byUser), 'business');
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const traceContext = span ? trace.setSpan(ROOT_CONTEXT, span) : undefined;
       const session = this.accept(ws, auth.identity, { ip, route, traceContext });
+      const release = this.admission.add(ip, session.userId, 'websocket');
+      ws.once('close', release);
+      void session.autoSubscribe();
       if (span) {
         span.setAttributes({ 'http.response.status_code': 101, 'client.id': session.id, 'user.id': session.userId });
         tel.tracer.startSpan('websocket.register_client', { attributes: { 'client.id': session.id, 'user.id': session.userId } }, traceContext).end();
         span.end();
       }
     });
+  }
+
+  /**
+   * Cross-site WebSocket hijacking protection: a browser page may open a WebSocket only from the server's own
+   * origin or one in `websocket.allowedOrigins`. Requests without Origin (non-browser clients) pass; development
+   * mode allows any origin.
+   */
+  private originAllowed(req: IncomingMessage): boolean {
+    const origin = req.headers.origin;
+    if (origin === undefined || this.node.authenticator.insecure) return true;
+    const allowed = this.node.config.websocket.allowedOrigins;
+    if (allowed.includes('*') || allowed.includes(origin)) return true;
+    try {
+      return new URL(origin).host === req.headers.host;
+    } catch {
+      return false;
+    }
   }
 
   /** `websocket.upgrade`: the handshake, as a server span continuing the client's trace when it sent `traceparent`. */

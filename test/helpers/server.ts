@@ -33,7 +33,8 @@ export interface TestServer {
 }
 
 /** Defaults first: later flags (the caller's) win. */
-const BASE_FLAGS = ['--port', '0', '--host', '127.0.0.1', '--log-level', 'silent', '--shutdown.timeout', '2s'];
+// Per-IP connect-rate limiting is off: every test client comes from 127.0.0.1 and reconnect storms are the point of some tests.
+const BASE_FLAGS = ['--port', '0', '--host', '127.0.0.1', '--log-level', 'silent', '--shutdown.timeout', '2s', '--limits.connectRate', '0'];
 
 export async function startServer(flags: string[] = []): Promise<TestServer> {
   const config = loadConfig({ argv: [...BASE_FLAGS, ...flags] });

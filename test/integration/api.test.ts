@@ -520,7 +520,7 @@ describe('server API with --apiKey', () => {
       { authorization: 'apikey wrong' },
       { authorization: 'apikey secretx' },
       { authorization: 'apikey ' },
-      { authorization: 'Bearer secret' },
+      { authorization: 'Bearer wrong' },
       { authorization: 'secret' },
       { 'x-api-key': 'Secret' },
       { 'x-api-key': '' },

@@ -33,11 +33,18 @@ describe('loadConfig defaults', () => {
     assert.equal(c.apiKey, '');
     assert.equal(c.broker, 'memory');
     assert.deepEqual(c.history, { size: 100, ttl: 300_000, metaTtl: 86_400_000 });
-    assert.deepEqual(c.websocket, { path: '/ws', pingInterval: 25_000, pongTimeout: 10_000, writeTimeout: 10_000,
+    assert.deepEqual(c.websocket, { path: '/ws', allowedOrigins: [], pingInterval: 25_000, pongTimeout: 10_000, writeTimeout: 10_000,
       maxMessageSize: 524_288, allowBinary: false, perMessageDeflate: false, maxBadFrames: 10 });
     assert.deepEqual(c.sse, { path: '/events', heartbeatInterval: 15_000, heartbeatEvent: false, retry: 3_000, maxChannels: 32 });
-    assert.deepEqual(c.client, { queueMaxBytes: 1_048_576, maxSubscriptions: 128, anonymousUserPrefix: 'anon-' });
-    assert.deepEqual(c.channel, { maxLength: 255, presence: true, joinLeave: false });
+    assert.deepEqual(c.client, { queueMaxBytes: 1_048_576, maxSubscriptions: 128, anonymousUserPrefix: 'anon-', allowAnonymous: false });
+    assert.deepEqual(c.channel, { maxLength: 255, presence: true, joinLeave: false, publish: true, subscribe: 'authenticated' });
+    assert.deepEqual(c.namespaces, []);
+    assert.equal(c.insecure, false);
+    assert.deepEqual(c.jwt, { secret: '', previousSecret: '', publicKey: '', jwksUrl: '', audience: '', issuer: '', cookie: 'switchboard_token', clockTolerance: 5_000 });
+    assert.deepEqual(c.limits, { connections: 100_000, connectionsPerIp: 1000, connectionsPerUser: 100, sseStreamsPerIp: 200, connectRate: 50,
+      commandRate: 100, commandRejectLimit: 100, handshakeTimeout: 10_000 });
+    assert.deepEqual(c.tracing, { writeSampleRate: 0.1, maxWriteSpans: 16 });
+    assert.deepEqual(c.metrics, { enabled: true, path: '/metrics', public: false });
     assert.deepEqual(c.delivery, { maxWriteDelay: 20 });
     assert.deepEqual(c.api, { maxBodySize: 1_048_576, maxHistoryLimit: 1000 });
     assert.deepEqual(c.cors, { origins: [] });
@@ -89,7 +96,8 @@ describe('precedence: defaults < file < env < flags', () => {
 describe('coercion of env and flag strings', () => {
   /** A valid string for each kind and what it parses to. */
   const sample: Record<string, [string, unknown]> = {
-    int: ['7', 7], duration: ['2s', 2000], boolean: ['1', true], list: ['a, b,,c', ['a', 'b', 'c']],
+    int: ['7', 7], duration: ['2s', 2000], boolean: ['1', true], list: ['a, b,,c', ['a', 'b', 'c']], fraction: ['0.25', 0.25],
+    json: ['[{"name":"chat","publish":true}]', [{ name: 'chat', subscribe: 'authenticated', publish: true, presence: true, joinLeave: false, maxSubscribers: 0 }]],
   };
   for (const o of configOptions) {
     it(`${o.env} and ${o.flag}`, () => {

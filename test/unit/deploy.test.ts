@@ -14,6 +14,7 @@ import { createSwitchboard, type Switchboard } from '../../src/server.js';
 import { waitFor } from '../helpers/wait.js';
 import { connectReady } from '../helpers/ws-client.js';
 import { openEventSource } from '../helpers/sse-client.js';
+import { mintHs256 } from '../helpers/tokens.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const read = (path: string) => readFileSync(root + path, 'utf8');
@@ -156,7 +157,7 @@ describe('deploy/ and docs/operations.md against a real server', () => {
   const pod = deployment.spec.template;
   const container = pod.spec.containers[0];
   const API_KEY = 'deploy-test-key';
-  const env = containerEnv(container.env, { 'switchboard/api-key': API_KEY }, { 'metadata.name': 'switchboard-7d9f-abcde', 'metadata.namespace': 'realtime' });
+  const env = containerEnv(container.env, { 'switchboard/api-key': API_KEY, 'switchboard/jwt-secret': 'deploy-test-jwt-secret' }, { 'metadata.name': 'switchboard-7d9f-abcde', 'metadata.namespace': 'realtime' });
   /** `node dist/cli/main.js serve <args>`: the args after `serve`. */
   const serveArgs = (container.command as string[]).slice(3);
   /** The config the container would run with. */
@@ -177,15 +178,17 @@ describe('deploy/ and docs/operations.md against a real server', () => {
     const api = (path: string, body: unknown) =>
       fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': API_KEY }, body: JSON.stringify(body) });
     const wsUrl = `ws://127.0.0.1:${port}${config.websocket.path}`;
-    const { client } = await connectReady(`${wsUrl}?user=ops`);
+    // The pod authenticates clients with the JWT secret from its Secret.
+    const token = (sub: string) => mintHs256('deploy-test-jwt-secret', { sub });
+    const { client } = await connectReady(`${wsUrl}?token=${await token('ops')}`);
     const sub = await client.call('subscribe', { channel: 'ops' });
-    const es = openEventSource(`${base}${config.sse.path}?channel=ops&user=ops-sse`);
+    const es = openEventSource(`${base}${config.sse.path}?channel=ops&token=${await token('ops-sse')}`);
     await es.nextJson('connected');
     assert.equal((await api('/api/publish', { channel: 'ops', data: { hello: 1 } })).status, 200);
     await client.nextPush((m) => m.push === 'publication');
     await es.nextJson('message');
     assert.equal((await fetch(`${base}/api/stats`)).status, 401, 'the API key from the Secret is in force');
-    const { client: resumer } = await connectReady(wsUrl);
+    const { client: resumer } = await connectReady(`${wsUrl}?token=${await token('resumer')}`);
     await resumer.call('subscribe', { channel: 'ops', since: { epoch: sub.epoch, offset: 0 } });
     await resumer.call('subscribe', { channel: 'ops2', since: { epoch: 'gone1234', offset: 3 } });
     await resumer.close(1000);

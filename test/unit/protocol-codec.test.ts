@@ -83,12 +83,12 @@ describe('decodeCommand: native commands', () => {
     assert.deepEqual(native({ id: 1, method: 'subscribe', params: { channel: 'news' } }), {
       id: 1,
       method: 'subscribe',
-      params: { channel: 'news', since: undefined },
+      params: { channel: 'news', since: undefined, token: undefined },
     });
     assert.deepEqual(native({ id: 'a', method: 'subscribe', params: { channel: 'news', since: { epoch: EPOCH, offset: 0 } } }), {
       id: 'a',
       method: 'subscribe',
-      params: { channel: 'news', since: { epoch: EPOCH, offset: 0 } },
+      params: { channel: 'news', since: { epoch: EPOCH, offset: 0 }, token: undefined },
     });
     // since: null means "no resume"; extra fields of since are dropped.
     assert.equal((native({ method: 'subscribe', params: { channel: 'n', since: null } }) as any).params.since, undefined);
@@ -508,7 +508,7 @@ describe('CommandError, ReplyError and Disconnects', () => {
     }
     assert.deepEqual(
       Object.values(Disconnects).map((d) => d.code),
-      [1000, 1001, 4001, 4002, 4003, 4004, 4005, 4500, 4501, 4502, 4503],
+      [1000, 1001, 4001, 4002, 4003, 4004, 4005, 4006, 4500, 4501, 4502, 4503],
     );
   });
 });
