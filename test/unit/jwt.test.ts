@@ -244,6 +244,17 @@ describe('public keys (jwt.publicKey)', () => {
     assertRefused(await withBearer(a, t), t, /"RS256" are not accepted.*accepted: ES256/);
   });
 
+  it('ES384 and Ed25519 public keys verify their own algorithm only', async () => {
+    const es384 = await signingKey('ES384');
+    const a = make({ publicKey: es384.publicPem });
+    assertOk(await withBearer(a, await es384.mint({ sub: 'alice' })));
+    const ed = await signingKey('EdDSA');
+    const b = make({ publicKey: ed.publicPem });
+    assertOk(await withBearer(b, await ed.mint({ sub: 'alice' })));
+    const t = await es384.mint({ sub: 'alice' });
+    assertRefused(await withBearer(b, t), t, /"ES384" are not accepted/);
+  });
+
   it('a token signed by another RSA key is refused: bad signature', async () => {
     const other = await signingKey('RS256');
     const t = await other.mint({ sub: 'alice' });
