@@ -84,8 +84,9 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
     this.expiring.delete(s);
   }
 
+  /** Disconnects connections whose token expired, allowing the same clock skew as the token check (jwt.clockTolerance). */
   private expire(): void {
-    const now = Date.now();
+    const now = Date.now() - this.config.jwt.clockTolerance;
     for (const s of this.expiring) {
       const at = s.identity.expiresAt;
       if (at === undefined) this.expiring.delete(s);

@@ -101,6 +101,14 @@ export function str(def: string, description: string, example = def) {
   });
 }
 
+/** A secret: empty (unset) or at least 32 bytes, so an HMAC key cannot be guessed offline from one token. */
+export function secret(description: string) {
+  return leaf(z.string().refine((v) => v === '' || Buffer.byteLength(v) >= 32).prefault(''), {
+    kind: 'string', type: 'string (≥ 32 bytes)', expect: 'empty, or a secret of at least 32 bytes', hint: 'a long random string (openssl rand -hex 32)',
+    default: '', example: undefined, description,
+  });
+}
+
 export function nonEmpty(def: string, description: string) {
   return leaf(z.string().trim().min(1).prefault(def), {
     kind: 'string', type: 'string', expect: 'a non-empty string', hint: 'a string', default: def, example: def,

@@ -3,7 +3,7 @@
  * env variable names, flag names and error messages are all derived from this file (see fields.ts, docs.ts).
  */
 import { z } from 'zod';
-import { bool, bytes, channel, duration, fraction, group, int, jsonValue, nonEmpty, oneOf, optionRegistry, parseDuration, str, stringList, urlPath,
+import { bool, bytes, channel, duration, fraction, group, int, jsonValue, nonEmpty, oneOf, optionRegistry, parseDuration, secret, str, stringList, urlPath,
   type OptionMeta } from './fields.js';
 
 /** A namespace: channels named `<name>:...` share these rules. */
@@ -36,8 +36,8 @@ export const configSchema = z.strictObject({
   apiKey: str('', 'When non-empty, the server HTTP API requires `Authorization: apikey <key>` or `X-API-Key: <key>`. Required (with JWT auth) when the server listens beyond loopback.', 'change-me'),
   insecure: bool(false, 'Let a server bound beyond loopback run without JWT auth and an API key (development mode: user ids from `?user=`, API open). Never in production.'),
   jwt: group({
-    secret: str('', 'HMAC secret for connection tokens (HS256/HS384/HS512). Setting it turns JWT authentication on.', 'a-long-random-secret'),
-    previousSecret: str('', 'The previous HMAC secret, still accepted while clients move to tokens signed with the new one.', ''),
+    secret: secret('HMAC secret for connection tokens (HS256/HS384/HS512), at least 32 bytes. Setting it turns JWT authentication on.'),
+    previousSecret: secret('The previous HMAC secret (at least 32 bytes), still accepted while clients move to tokens signed with the new one.'),
     publicKey: str('', 'PEM public key (RSA or EC) for RS*/PS*/ES* tokens. Turns JWT authentication on.', ''),
     jwksUrl: str('', 'JWKS URL for RS*/PS*/ES*/EdDSA tokens, cached and refetched on an unknown `kid`. Turns JWT authentication on.', 'https://auth.example.com/.well-known/jwks.json'),
     audience: str('', 'When non-empty, tokens must carry this `aud`.', ''),

@@ -293,7 +293,10 @@ export class WsSession extends Session {
     const refresh = this.node.authenticator.refresh;
     if (!refresh) throw new ReplyError(ErrorCode.FeatureDisabled, 'this server has no token authentication');
     const r = await refresh.call(this.node.authenticator, token);
-    if (!r.ok) throw new ReplyError(r.code === 'token_expired' ? ErrorCode.TokenExpired : ErrorCode.Unauthorized, r.message);
+    if (!r.ok) {
+      const code = r.code === 'token_expired' ? ErrorCode.TokenExpired : r.code === 'unavailable' ? ErrorCode.Unavailable : ErrorCode.Unauthorized;
+      throw new ReplyError(code, r.message);
+    }
     if (r.identity.userId !== this.userId) throw new ReplyError(ErrorCode.PermissionDenied, 'the token is for another user');
     this.identity = { ...r.identity, info: this.info };
     this.node.watchExpiry(this);

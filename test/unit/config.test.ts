@@ -101,7 +101,8 @@ describe('coercion of env and flag strings', () => {
   };
   for (const o of configOptions) {
     it(`${o.env} and ${o.flag}`, () => {
-      const [text, expected] = sample[o.kind] ?? [String(o.default === '' ? 'x' : o.default), o.default === '' ? 'x' : o.default];
+      const blank = o.type.includes('32 bytes') ? 'x'.repeat(32) : 'x'; // secrets need 32 bytes
+      const [text, expected] = sample[o.kind] ?? [String(o.default === '' ? blank : o.default), o.default === '' ? blank : o.default];
       const get = (c: unknown) => o.path.split('.').reduce((v: any, k) => v[k], c);
       assert.deepEqual(get(loadConfig({ env: { [o.env]: text } })), expected);
       assert.deepEqual(get(loadConfig({ argv: [o.flag, text] })), expected);
@@ -257,6 +258,12 @@ describe('docs/configuration.md', () => {
     const c = loadConfig({ file: file('example.yaml', EXAMPLE_YAML) });
     assert.equal(c.port, 9000);
     assert.equal(c.history.ttl, 600_000);
+  });
+});
+
+describe('secrets', () => {
+  it('a JWT secret shorter than 32 bytes is refused with the fix', () => {
+    assert.match(configError(() => loadConfig({ env: { SWITCHBOARD_JWT_SECRET: 'short' } })), /jwt\.secret.*at least 32 bytes.*openssl rand/s);
   });
 });
 

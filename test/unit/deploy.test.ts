@@ -157,7 +157,7 @@ describe('deploy/ and docs/operations.md against a real server', () => {
   const pod = deployment.spec.template;
   const container = pod.spec.containers[0];
   const API_KEY = 'deploy-test-key';
-  const env = containerEnv(container.env, { 'switchboard/api-key': API_KEY, 'switchboard/jwt-secret': 'deploy-test-jwt-secret' }, { 'metadata.name': 'switchboard-7d9f-abcde', 'metadata.namespace': 'realtime' });
+  const env = containerEnv(container.env, { 'switchboard/api-key': API_KEY, 'switchboard/jwt-secret': 'deploy-test-jwt-secret-0123456789abcdef' }, { 'metadata.name': 'switchboard-7d9f-abcde', 'metadata.namespace': 'realtime' });
   /** `node dist/cli/main.js serve <args>`: the args after `serve`. */
   const serveArgs = (container.command as string[]).slice(3);
   /** The config the container would run with. */
@@ -179,7 +179,7 @@ describe('deploy/ and docs/operations.md against a real server', () => {
       fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': API_KEY }, body: JSON.stringify(body) });
     const wsUrl = `ws://127.0.0.1:${port}${config.websocket.path}`;
     // The pod authenticates clients with the JWT secret from its Secret.
-    const token = (sub: string) => mintHs256('deploy-test-jwt-secret', { sub });
+    const token = (sub: string) => mintHs256('deploy-test-jwt-secret-0123456789abcdef', { sub });
     const { client } = await connectReady(`${wsUrl}?token=${await token('ops')}`);
     const sub = await client.call('subscribe', { channel: 'ops' });
     const es = openEventSource(`${base}${config.sse.path}?channel=ops&token=${await token('ops-sse')}`);
