@@ -39,10 +39,8 @@ export interface WsTransport extends ByteSink {
  * A WebSocket connection speaking the native JSON protocol (docs/protocol.md) and the seed vocabularies. Commands
  * are handled one at a time in arrival order, so replies and their side effects keep the client's order.
  */
-interface PendingCommand extends Decoded {
-  /** Frame size in bytes. */
-  size: number;
-}
+/** A decoded command waiting its turn, or a bad frame whose error reply must keep its place in the order. */
+type PendingCommand = (Decoded & { size: number; error?: undefined }) | { error: CommandError };
 
 export class WsSession extends Session {
   private badFrames = 0;
@@ -111,10 +109,10 @@ export class WsSession extends Session {
     if (this.closed) return;
     const cfg = this.node.config.websocket;
     if (isBinary && !cfg.allowBinary) {
-      return this.badFrame(new CommandError(ErrorCode.BinaryNotAllowed, 'binary frames are not accepted; send JSON text frames'));
+      return this.enqueueBad(new CommandError(ErrorCode.BinaryNotAllowed, 'binary frames are not accepted; send JSON text frames'));
     }
     if (data.length > cfg.maxMessageSize) {
-      return this.badFrame(new CommandError(ErrorCode.MessageTooLarge, `frame of ${data.length} bytes exceeds websocket.maxMessageSize (${cfg.maxMessageSize})`));
+      return this.enqueueBad(new CommandError(ErrorCode.MessageTooLarge, `frame of ${data.length} bytes exceeds websocket.maxMessageSize (${cfg.maxMessageSize})`));
     }
     if (this.commands && !this.commands.take()) return this.rateLimited();
     let decoded: Decoded;
@@ -124,10 +122,16 @@ export class WsSession extends Session {
         maxHistoryLimit: this.node.config.api.maxHistoryLimit,
       });
     } catch (err) {
-      return this.badFrame(err instanceof CommandError ? err : new CommandError(ErrorCode.InvalidJson, 'frame could not be decoded'));
+      return this.enqueueBad(err instanceof CommandError ? err : new CommandError(ErrorCode.InvalidJson, 'frame could not be decoded'));
     }
     this.pending.push({ ...decoded, size: data.length });
     if (!this.busy) void this.drain();
+  }
+
+  /** A bad frame is answered at once when nothing is waiting, else after the commands before it (replies keep order). */
+  private enqueueBad(err: CommandError): void {
+    if (!this.busy && this.pending.length === 0) return this.badFrame(err);
+    this.pending.push({ error: err });
   }
 
   /**
@@ -164,7 +168,12 @@ export class WsSession extends Session {
     this.busy = true;
     try {
       while (this.pending.length > 0 && !this.closed) {
-        const { command, dialect, size } = this.pending.shift()!;
+        const next = this.pending.shift()!;
+        if (next.error) {
+          this.badFrame(next.error);
+          continue;
+        }
+        const { command, dialect, size } = next;
         const tel = this.node.telemetry;
         const span = tel.tracing ? this.commandSpan(command, size) : undefined;
         let outcome = 'ok';
