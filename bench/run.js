@@ -82,7 +82,12 @@ const NOISE_PCT = 25; // CPU % used by other processes during a measurement abov
 /** Tracing targets export spans over OTLP/HTTP to this sink in the runner (it reads and discards them). */
 let otlpSinkUrl = null;
 const tracingEnv = () => ({ OTEL_EXPORTER_OTLP_ENDPOINT: otlpSinkUrl, OTEL_TRACES_SAMPLER: 'always_on', OTEL_SERVICE_NAME: 'switchboard-bench' });
-const sbArgs = (port) => ['serve', '--port', String(port), '--log-level', 'warn'];
+// Every load-generator connection comes from 127.0.0.1: the per-IP limits (which would refuse all but the first
+// thousand, at 50 new connections per second) are turned off, as behind a proxy.
+const sbArgs = (port) => [
+  'serve', '--port', String(port), '--log-level', 'warn',
+  '--limits.connectRate', '0', '--limits.connectionsPerIp', '0', '--limits.sseStreamsPerIp', '0',
+];
 
 const TARGETS = {
   switchboard: {
