@@ -23,8 +23,9 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
       }
       chunks.push(chunk);
     });
-    req.on('error', (err) => {
-      if (!failed) reject(err);
+    // The client went away mid-body (ECONNRESET "aborted"): its mistake, not a server failure to log and count as 500.
+    req.on('error', () => {
+      if (!failed) reject(new ReplyError(ErrorCode.BadRequest, 'the request body was cut off before its end'));
       failed = true;
     });
     req.on('end', () => {
