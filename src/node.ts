@@ -39,6 +39,8 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   /** Broker subscriptions of this node, one per channel with local subscribers, shared while pending. */
   private readonly brokerSubs = new Map<string, Promise<void>>();
   readonly namespaces: Namespaces;
+  /** When a refusal was last logged, per limit (refusal lines are sampled to one per second per limit). */
+  private readonly refusalLogged = new Map<string, number>();
   /** Connections whose credentials expire, checked once a second (JWT `exp`). */
   private readonly expiring = new Set<Subscriber & { identity: { expiresAt?: number } }>();
   private readonly expiryTimer: NodeJS.Timeout;
@@ -66,6 +68,11 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   limitHit(limit: string, session?: { log: Logger; loggedLimits?: Set<string> }, fields: Record<string, unknown> = {}): void {
     inc(this.counters.limitsHit, limit);
     if (!session) {
+      // Refused connections have no connection to log once for: at most one line per limit per second, so a client
+      // hammering an endpoint cannot flood the log (the metric still counts every hit).
+      const now = Date.now();
+      if (now - (this.refusalLogged.get(limit) ?? 0) < 1000) return;
+      this.refusalLogged.set(limit, now);
       this.logger.warn({ event: 'rate_limited', limit, ...fields }, 'limit reached');
       return;
     }

@@ -80,7 +80,14 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
   const sse = new SseTransport(node, admission);
   const api = new ServerApi(node);
   const ownServer = options.server === undefined;
-  const server = options.server ?? createServer();
+  // connectionsCheckingInterval is how often Node enforces headersTimeout (default 30 s, fixed at creation).
+  const server =
+    options.server ??
+    createServer({
+      headersTimeout: config.limits.handshakeTimeout,
+      requestTimeout: Math.max(config.limits.handshakeTimeout, 60_000),
+      connectionsCheckingInterval: Math.max(100, Math.min(config.limits.handshakeTimeout / 2, 30_000)),
+    });
 
   const route = (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -116,9 +123,8 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
   };
   if (ownServer) {
     server.on('request', onRequest);
-    // Slow-header clients (slowloris) on upgrade, SSE and API requests are cut off after limits.handshakeTimeout.
-    server.headersTimeout = config.limits.handshakeTimeout;
-    server.requestTimeout = Math.max(config.limits.handshakeTimeout, 60_000);
+    // Slow-header clients (slowloris) on upgrade, SSE and API requests are cut off after limits.handshakeTimeout
+    // (set at creation above).
   } else {
     // Embedded: Switchboard's routes answer first; the app's own listeners see everything else.
     const appListeners = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
@@ -129,7 +135,8 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
   }
   server.on('upgrade', onUpgrade);
   server.on('clientError', (err, socket) => {
-    logger.debug({ err }, 'http client error');
+    // Only the code: the error carries the raw request bytes, tokens and Authorization headers included.
+    logger.debug({ code: (err as NodeJS.ErrnoException).code }, 'http client error');
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
   });
 

@@ -197,7 +197,9 @@ function describeIssue(issue: z.core.$ZodIssue, settings: Settings): ConfigProbl
   const option = byPath.get(path);
   const setting = settings.get(path);
   const source = setting?.source ?? 'default';
-  const got = show(setting ? setting.raw : option?.default);
+  // Secrets are never echoed: a wrong value may still be close to the real one.
+  const secret = /secret|apikey/i.test(path);
+  const got = secret ? '(a value, not shown)' : show(setting ? setting.raw : option?.default);
   const fix = issue.code === 'custom' ? (issue.params as { fix?: string } | undefined)?.fix : undefined;
   if (fix) return optionProblem(path, source, `${issue.message}, got ${got}`, fix);
   if (!option) return optionProblem(path || '(root)', source, issue.message, 'see docs/configuration.md');

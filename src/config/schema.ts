@@ -34,7 +34,7 @@ export const configSchema = z.strictObject({
   host: nonEmpty('127.0.0.1', 'Bind address. Use `0.0.0.0` to accept connections from other hosts.'),
   logLevel: oneOf(LOG_LEVELS, 'info', 'Log level (pino). `LOG_LEVEL` is honoured too, below `SWITCHBOARD_LOG_LEVEL`.'),
   apiKey: str('', 'When non-empty, the server HTTP API requires `Authorization: apikey <key>` or `X-API-Key: <key>`. Required (with JWT auth) when the server listens beyond loopback.', 'change-me'),
-  insecure: bool(false, 'Let a server bound beyond loopback run without JWT auth and an API key (development mode: user ids from `?user=`, API open). Never in production.'),
+  insecure: bool(false, 'Let a server bound beyond loopback run without JWT auth and an API key (development mode: user ids from `?user=`; without a key the server API still answers only loopback callers). Never in production.'),
   jwt: group({
     secret: secret('HMAC secret for connection tokens (HS256/HS384/HS512), at least 32 bytes. Setting it turns JWT authentication on.'),
     previousSecret: secret('The previous HMAC secret (at least 32 bytes), still accepted while clients move to tokens signed with the new one.'),

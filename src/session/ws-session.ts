@@ -40,12 +40,17 @@ export interface WsTransport extends ByteSink {
  * are handled one at a time in arrival order, so replies and their side effects keep the client's order.
  */
 /** A decoded command waiting its turn, or a bad frame whose error reply must keep its place in the order. */
-type PendingCommand = (Decoded & { size: number; error?: undefined }) | { error: CommandError };
+type PendingCommand =
+  | (Decoded & { size: number; error?: undefined; raw?: undefined })
+  | { error: CommandError; raw?: undefined }
+  | { raw: Buffer; close?: Disconnect; error?: undefined };
 
 export class WsSession extends Session {
   private badFrames = 0;
   /** Commands refused for rate; the per-connection command bucket (undefined: no limit). */
   private refused = 0;
+  /** Set once the connection is to be closed for flooding: its further frames are not read. */
+  private flooded = false;
   private readonly commands: TokenBucket | undefined;
   private readonly pending: PendingCommand[] = [];
   private busy = false;
@@ -106,7 +111,7 @@ export class WsSession extends Session {
 
   /** A text frame (or a binary one, when allowed) from the client. */
   handleFrame(data: Buffer, isBinary: boolean): void {
-    if (this.closed) return;
+    if (this.closed || this.flooded) return;
     const cfg = this.node.config.websocket;
     if (isBinary && !cfg.allowBinary) {
       return this.enqueueBad(new CommandError(ErrorCode.BinaryNotAllowed, 'binary frames are not accepted; send JSON text frames'));
@@ -140,8 +145,17 @@ export class WsSession extends Session {
    */
   private rateLimited(): void {
     this.node.limitHit('command_rate', this, { rate: this.node.config.limits.commandRate });
-    if (++this.refused >= this.node.config.limits.commandRejectLimit) return this.disconnect(Disconnects.RateLimited);
-    this.send(wsTextFrameOf(errorJson(null, { code: ErrorCode.TooManyRequests, message: `more than ${this.node.config.limits.commandRate} commands per second (limits.commandRate)` })));
+    const reply = wsTextFrameOf(errorJson(null, { code: ErrorCode.TooManyRequests, message: `more than ${this.node.config.limits.commandRate} commands per second (limits.commandRate)` }));
+    // Past the limit of refusals the connection is closed, after the replies already owed; frames after that are ignored.
+    const close = ++this.refused >= this.node.config.limits.commandRejectLimit ? Disconnects.RateLimited : undefined;
+    if (close) this.flooded = true;
+    // Behind earlier commands still running, like every other reply.
+    if (this.busy || this.pending.length > 0) {
+      this.pending.push({ raw: reply, close });
+    } else {
+      this.send(reply);
+      if (close) this.disconnect(close);
+    }
   }
 
   private badFrame(err: CommandError): void {
@@ -169,6 +183,11 @@ export class WsSession extends Session {
     try {
       while (this.pending.length > 0 && !this.closed) {
         const next = this.pending.shift()!;
+        if (next.raw) {
+          this.send(next.raw);
+          if (next.close) this.disconnect(next.close);
+          continue;
+        }
         if (next.error) {
           this.badFrame(next.error);
           continue;

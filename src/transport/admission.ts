@@ -1,6 +1,14 @@
 import type { Config } from '../config/index.js';
 import { TokenBucket } from '../core/token-bucket.js';
 
+/** A connection's place in the limits, held from before authentication until it closes. */
+export interface Reservation {
+  /** After authentication: the per-user limit (the slot is kept only if this admits the user). */
+  claimUser(userId: string): RefusedBy | undefined;
+  /** Gives the slot back (refused, failed or closed). Idempotent. */
+  release(): void;
+}
+
 /** Which connection limit refused a connection; `undefined` when admitted. */
 export type RefusedBy = 'connections' | 'connections_per_ip' | 'connections_per_user' | 'sse_streams_per_ip' | 'connect_rate';
 
@@ -30,8 +38,11 @@ export class Admission {
     this.timer.unref();
   }
 
-  /** Before authentication: node, IP and rate limits. */
-  checkAddress(ip: string, transport: string): RefusedBy | undefined {
+  /**
+   * Before authentication: node, IP and rate limits. An admitted connection holds its slot from this moment, so
+   * connections waiting on a slow authentication (a cold JWKS) cannot slip past the limits together.
+   */
+  reserve(ip: string, transport: string): RefusedBy | Reservation {
     const l = this.config.limits;
     if (l.connections > 0 && this.total >= l.connections) return 'connections';
     if (l.connectionsPerIp > 0 && (this.perIp.get(ip) ?? 0) >= l.connectionsPerIp) return 'connections_per_ip';
@@ -41,34 +52,32 @@ export class Admission {
       if (!bucket) this.rates.set(ip, (bucket = new TokenBucket(l.connectRate, l.connectRate * 2)));
       if (!bucket.take()) return 'connect_rate';
     }
-    return undefined;
-  }
-
-  /** After authentication: the per-user limit. */
-  checkUser(userId: string): RefusedBy | undefined {
-    const max = this.config.limits.connectionsPerUser;
-    return max > 0 && (this.perUser.get(userId) ?? 0) >= max ? 'connections_per_user' : undefined;
+    this.total++;
+    bump(this.perIp, ip, 1);
+    if (transport === 'sse') bump(this.ssePerIp, ip, 1);
+    let user: string | undefined;
+    let released = false;
+    return {
+      claimUser: (userId) => {
+        const max = this.config.limits.connectionsPerUser;
+        if (max > 0 && (this.perUser.get(userId) ?? 0) >= max) return 'connections_per_user';
+        user = userId;
+        bump(this.perUser, userId, 1);
+        return undefined;
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        this.total--;
+        bump(this.perIp, ip, -1);
+        if (transport === 'sse') bump(this.ssePerIp, ip, -1);
+        if (user !== undefined) bump(this.perUser, user, -1);
+      },
+    };
   }
 
   message(by: RefusedBy): string {
     return MESSAGES[by](this.config);
-  }
-
-  /** An admitted connection; returns the function that releases it. */
-  add(ip: string, userId: string, transport: string): () => void {
-    this.total++;
-    bump(this.perIp, ip, 1);
-    bump(this.perUser, userId, 1);
-    if (transport === 'sse') bump(this.ssePerIp, ip, 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.total--;
-      bump(this.perIp, ip, -1);
-      bump(this.perUser, userId, -1);
-      if (transport === 'sse') bump(this.ssePerIp, ip, -1);
-    };
   }
 
   private prune(): void {

@@ -33,6 +33,11 @@ export function allowedOrigin(req: IncomingMessage, origins: readonly string[]):
 export function corsHeaders(req: IncomingMessage, origins: readonly string[]): Record<string, string> {
   const origin = allowedOrigin(req, origins);
   if (!origin) return {};
+  // `*` lets any site read responses, but never with credentials: a cookie-borne token must not open a user's
+  // streams to every page on the web. Listed origins get credentials.
+  if (origins.includes('*') && !origins.includes(origin)) {
+    return { 'access-control-allow-origin': '*', 'access-control-expose-headers': 'traceparent' };
+  }
   return {
     'access-control-allow-origin': origin,
     'access-control-allow-credentials': 'true',

@@ -5,7 +5,7 @@ import { ROOT_CONTEXT, SpanKind, trace, type Span } from '@opentelemetry/api';
 import { markError, type ErrorType } from '../observability/spans.js';
 import { extractContext, traceparentOf } from '../observability/tracing.js';
 import type { AuthResult } from '../auth/identity.js';
-import type { Admission } from './admission.js';
+import type { Admission, Reservation } from './admission.js';
 import { SseSession, type ResumeProblem } from '../session/sse-session.js';
 import { corsHeaders, sendError, waitDrain } from './http-util.js';
 
@@ -49,13 +49,15 @@ export class SseTransport {
       }
     }
     if (new Set(channels).size !== channels.length) return fail(400, 'bad_request', 'a channel is listed twice', 'protocol');
-    const refusedBy = this.admission.checkAddress(ip, 'sse');
-    if (refusedBy) {
-      node.limitHit(refusedBy, undefined, { client_ip: ip, transport: 'sse' });
-      return fail(refusedBy === 'connections' ? 503 : 429, 'limit_exceeded', this.admission.message(refusedBy), 'business');
+    const slot = this.admission.reserve(ip, 'sse');
+    if (typeof slot === 'string') {
+      node.limitHit(slot, undefined, { client_ip: ip, transport: 'sse' });
+      return fail(slot === 'connections' ? 503 : 429, 'limit_exceeded', this.admission.message(slot), 'business');
     }
+    // The slot is held until the response ends, whatever happens in between (refusal, failure or a closed stream).
+    res.once('close', slot.release);
     node.authenticator.authenticate(req, url).then(
-      (auth) => this.afterAuth(req, res, url, channels, auth, { cors, ip, route, span, fail }),
+      (auth) => this.afterAuth(req, res, url, channels, auth, { cors, ip, route, span, fail, slot }),
       (err: unknown) => {
         node.logger.error({ err }, 'authentication failed unexpectedly');
         fail(500, 'internal', 'internal error', 'connection');
@@ -75,12 +77,13 @@ export class SseTransport {
       route: string;
       span: Span | undefined;
       fail: (status: number, code: string, message: string, type: ErrorType, extra?: Record<string, string>) => void;
+      slot: Reservation;
     },
   ): void {
     const node = this.node;
     const cfg = node.config;
     const tel = node.telemetry;
-    const { cors, ip, route, span, fail } = c;
+    const { cors, ip, route, span, fail, slot } = c;
     if (res.destroyed) {
       span?.end();
       return;
@@ -89,7 +92,7 @@ export class SseTransport {
       node.logger.warn({ event: 'auth_failed', transport: 'sse', client_ip: ip, route, code: auth.code, reason: auth.message }, 'connection refused');
       return fail(auth.status, auth.code, auth.message, 'auth');
     }
-    const byUser = this.admission.checkUser(auth.identity.userId);
+    const byUser = slot.claimUser(auth.identity.userId);
     if (byUser) {
       node.limitHit(byUser, undefined, { client_ip: ip, user_id: auth.identity.userId, transport: 'sse' });
       return fail(429, 'limit_exceeded', this.admission.message(byUser), 'business');
@@ -145,9 +148,7 @@ export class SseTransport {
     );
     node.hub.register(session);
     this.open.add(res);
-    const release = this.admission.add(ip, session.userId, 'sse');
     res.on('close', () => {
-      release();
       this.open.delete(res);
       session.cleanup();
     });

@@ -8,7 +8,7 @@ import { ROOT_CONTEXT, SpanKind, trace, type Span } from '@opentelemetry/api';
 import { markError, type ErrorType } from '../observability/spans.js';
 import { extractContext } from '../observability/tracing.js';
 import type { AuthResult } from '../auth/identity.js';
-import type { Admission } from './admission.js';
+import type { Admission, Reservation } from './admission.js';
 import type { ConnectionInfo } from '../session/session.js';
 import { WsSession, type WsTransport } from '../session/ws-session.js';
 import { refuseUpgrade, waitDrain } from './http-util.js';
@@ -72,16 +72,21 @@ export class WebSocketTransport {
       this.node.logger.warn({ event: 'origin_refused', transport: 'websocket', client_ip: ip, route, origin: String(req.headers.origin).slice(0, 200) }, 'connection refused');
       return refuse(403, 'forbidden_origin', 'this Origin may not open WebSockets here (websocket.allowedOrigins)', 'auth');
     }
-    const refusedBy = this.admission.checkAddress(ip, 'websocket');
-    if (refusedBy) {
-      this.node.limitHit(refusedBy, undefined, { client_ip: ip, transport: 'websocket' });
-      return refuse(refusedBy === 'connections' ? 503 : 429, 'limit_exceeded', this.admission.message(refusedBy), 'business');
+    const slot = this.admission.reserve(ip, 'websocket');
+    if (typeof slot === 'string') {
+      this.node.limitHit(slot, undefined, { client_ip: ip, transport: 'websocket' });
+      return refuse(slot === 'connections' ? 503 : 429, 'limit_exceeded', this.admission.message(slot), 'business');
     }
+    const refuseAndRelease = (status: number, code: string, message: string, type: ErrorType) => {
+      slot.release();
+      refuse(status, code, message, type);
+    };
+    socket.once('close', slot.release);
     this.node.authenticator.authenticate(req, url).then(
-      (auth) => this.afterAuth(req, socket, head, auth, { ip, route, span, refuse }),
+      (auth) => this.afterAuth(req, socket, head, auth, { ip, route, span, refuse: refuseAndRelease, slot }),
       (err: unknown) => {
         this.node.logger.error({ err }, 'authentication failed unexpectedly');
-        refuse(500, 'internal', 'internal error', 'connection');
+        refuseAndRelease(500, 'internal', 'internal error', 'connection');
       },
     );
   }
@@ -91,11 +96,12 @@ export class WebSocketTransport {
     socket: Duplex,
     head: Buffer,
     auth: AuthResult,
-    c: { ip: string; route: string; span: Span | undefined; refuse: (status: number, code: string, message: string, type: ErrorType) => void },
+    c: { ip: string; route: string; span: Span | undefined; refuse: (status: number, code: string, message: string, type: ErrorType) => void; slot: Reservation },
   ): void {
-    const { ip, route, span, refuse } = c;
+    const { ip, route, span, refuse, slot } = c;
     const tel = this.node.telemetry;
     if (socket.destroyed) {
+      slot.release();
       span?.end();
       return;
     }
@@ -103,7 +109,7 @@ export class WebSocketTransport {
       this.node.logger.warn({ event: 'auth_failed', transport: 'websocket', client_ip: ip, route, code: auth.code, reason: auth.message }, 'connection refused');
       return refuse(auth.status, auth.code, auth.message, 'auth');
     }
-    const byUser = this.admission.checkUser(auth.identity.userId);
+    const byUser = slot.claimUser(auth.identity.userId);
     if (byUser) {
       this.node.limitHit(byUser, undefined, { client_ip: ip, user_id: auth.identity.userId, transport: 'websocket' });
       return refuse(429, 'limit_exceeded', this.admission.message(byUser), 'business');
@@ -111,8 +117,6 @@ export class WebSocketTransport {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const traceContext = span ? trace.setSpan(ROOT_CONTEXT, span) : undefined;
       const session = this.accept(ws, auth.identity, { ip, route, traceContext });
-      const release = this.admission.add(ip, session.userId, 'websocket');
-      ws.once('close', release);
       void session.autoSubscribe();
       if (span) {
         span.setAttributes({ 'http.response.status_code': 101, 'client.id': session.id, 'user.id': session.userId });
