@@ -45,7 +45,12 @@ export const configSchema = z.strictObject({
     cookie: str('switchboard_token', 'Cookie that may carry the connection token (besides `Authorization: Bearer` and `?token=`).'),
     clockTolerance: duration('5s', 'Clock skew allowed when checking `exp`, `nbf` and `iat`.'),
   }),
-  broker: oneOf(['memory'], 'memory', 'Broker between nodes; `memory` keeps everything in this process.'),
+  broker: oneOf(['memory', 'redis'], 'memory', 'Broker between nodes: `memory` keeps everything in this process; `redis` shares channels, history and presence between nodes through Redis (`redis.url`). Setting `redis.url` selects `redis`.'),
+  redis: group({
+    url: str('', 'Redis URL (`redis://host:6379`, `rediss://` for TLS). Setting it selects the Redis broker.', 'redis://127.0.0.1:6379'),
+    prefix: str('sb', 'Prefix of every Redis key and pub/sub channel, so several deployments can share one Redis.'),
+    presenceTtl: duration('60s', 'Presence entries of a node that stops refreshing them (it died) expire after this long.'),
+  }),
   history: group({
     size: int(100, 'Publications kept per channel for history and resume. 0 disables history.'),
     ttl: duration('5m', 'Maximum age of kept publications.'),
@@ -122,6 +127,10 @@ export const configSchema = z.strictObject({
   }),
 }).superRefine((c, ctx) => {
   // Both endpoints hang off one HTTP server: the same path would make one of them unreachable.
+  if (c.broker === 'redis' && !c.redis.url) {
+    ctx.addIssue({ code: 'custom', path: ['broker'], message: 'the redis broker needs redis.url',
+      params: { fix: 'set redis.url (SWITCHBOARD_REDIS_URL) such as "redis://127.0.0.1:6379"' } });
+  }
   if (c.metrics.path === c.websocket.path || c.metrics.path === c.sse.path) {
     ctx.addIssue({ code: 'custom', path: ['metrics', 'path'], message: `must differ from websocket.path and sse.path`,
       params: { fix: 'set it to another path such as "/metrics"' } });

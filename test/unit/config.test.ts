@@ -170,7 +170,7 @@ describe('errors name the option, the source, the problem and the fix', () => {
   it('rejects values outside each constraint', () => {
     const bad: Record<string, string> = {
       SWITCHBOARD_PORT: '-1', SWITCHBOARD_WEBSOCKET_MAX_BAD_FRAMES: '0', SWITCHBOARD_CHANNEL_MAX_LENGTH: '256',
-      SWITCHBOARD_WEBSOCKET_PATH: 'ws', SWITCHBOARD_HOST: ' ', SWITCHBOARD_BROKER: 'redis', SWITCHBOARD_SSE_MAX_CHANNELS: '1.5',
+      SWITCHBOARD_WEBSOCKET_PATH: 'ws', SWITCHBOARD_HOST: ' ', SWITCHBOARD_BROKER: 'kafka', SWITCHBOARD_SSE_MAX_CHANNELS: '1.5',
       SWITCHBOARD_COMPAT_SEED000_CHANNEL: 'a b', SWITCHBOARD_HISTORY_TTL: '30d',
     };
     for (const [env, value] of Object.entries(bad)) {
