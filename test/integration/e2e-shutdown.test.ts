@@ -3,66 +3,13 @@
  * elsewhere (1001), sends SSE streams a `disconnect` event and ends them, and exits 0 within shutdown.timeout.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
+import { startCli, type Cli } from '../helpers/cli.js';
 import { rawSse, type RawSse } from '../helpers/sse-client.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { connectReady, type WsClient } from '../helpers/ws-client.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MAIN = 'src/cli/main.ts';
 const SHUTDOWN_TIMEOUT_MS = 3000;
-
-interface Cli {
-  child: ChildProcess;
-  port: number;
-  logs: Record<string, any>[];
-  stderr: string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-/** Starts `switchboard serve` from the sources and resolves with the port from its `switchboard listening` log line. */
-async function startCli(flags: string[]): Promise<Cli> {
-  // Another engineer may still be writing the CLI: wait (bounded) for its entry point.
-  await waitFor(() => existsSync(ROOT + MAIN), { timeout: 20_000, interval: 250, label: `${MAIN} to exist` });
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--port', '0', '--log-level', 'info', ...flags], {
-    cwd: ROOT,
-    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SWITCHBOARD_') && k !== 'PORT' && k !== 'LOG_LEVEL')),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const cli: Partial<Cli> = { child, logs: [], stderr: '' };
-  cli.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => (cli.stderr += s));
-  let buf = '';
-  const port = await withTimeout(
-    new Promise<number>((resolve, reject) => {
-      child.stdout!.setEncoding('utf8').on('data', (s: string) => {
-        buf += s;
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          try {
-            const entry = JSON.parse(line) as Record<string, any>;
-            cli.logs!.push(entry);
-            if (entry.msg === 'switchboard listening') resolve(entry.port as number);
-          } catch {
-            /* not a log line */
-          }
-        }
-      });
-      void cli.exited!.then((e) => reject(new Error(`CLI exited early (${JSON.stringify(e)}): ${cli.stderr}`)));
-    }),
-    20_000,
-    'the CLI to log "switchboard listening"',
-  ).catch((err: unknown) => {
-    child.kill('SIGKILL');
-    throw err;
-  });
-  return { ...(cli as Cli), port };
-}
 
 describe('shutdown of the CLI process', () => {
   let cli: Cli | undefined;
