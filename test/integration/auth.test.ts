@@ -6,18 +6,17 @@
  */
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
 import { createSwitchboard, type Switchboard } from '../../src/server.js';
 import { httpGet, openEventSource, rawSse } from '../helpers/sse-client.js';
 import { mintHs256 as mintRaw, nowSec, type Claims } from '../helpers/tokens.js';
 import { Cleanup, sleep, waitFor, withTimeout } from '../helpers/wait.js';
 import { connectReady, connectWs } from '../helpers/ws-client.js';
+import { captureLogs, type LogLine } from '../helpers/log-capture.js';
 
 const SECRET = 'test-secret-e2e-0123456789abcdef0123456789';
 const API_KEY = 'k';
-type Line = Record<string, any>;
+type Line = LogLine;
 
 /** Every token minted here, so the last test can check that no log line carries one. */
 const minted: string[] = [];
@@ -54,24 +53,13 @@ function rawUpgrade(url: string, headers: Record<string, string> = {}): Promise<
 }
 
 describe('JWT authentication end to end', () => {
-  const lines: Line[] = [];
-  const raw: string[] = [];
+  const { lines, raw, logger } = captureLogs('info');
   const cleanup = new Cleanup();
   let sb: Switchboard;
   let base: string;
   let wsUrl: string;
 
   before(async () => {
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const text of chunk.toString('utf8').split('\n')) {
-          if (!text) continue;
-          raw.push(text);
-          lines.push(JSON.parse(text) as Line);
-        }
-        cb();
-      },
-    });
     sb = createSwitchboard({
       config: {
         port: 0,
@@ -84,7 +72,7 @@ describe('JWT authentication end to end', () => {
         shutdown: { timeout: '1s' },
       },
       env: {},
-      logger: pino({ level: 'info' }, sink),
+      logger,
     });
     const { port } = await sb.listen();
     base = `http://127.0.0.1:${port}`;

@@ -4,36 +4,24 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import { pino } from 'pino';
 import { loadConfig } from '../../src/config/index.js';
 import { createSwitchboard, type Switchboard } from '../../src/server.js';
 import { connectReady } from '../helpers/ws-client.js';
 import { waitFor } from '../helpers/wait.js';
+import { captureLogs, type LogLine } from '../helpers/log-capture.js';
 
-type Line = Record<string, any>;
+type Line = LogLine;
 
 describe('structured logs', () => {
-  const lines: Line[] = [];
-  const raw: string[] = [];
+  const { lines, raw, logger } = captureLogs('info');
   let sb: Switchboard;
   let base: string;
   let wsBase: string;
 
   before(async () => {
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const text of chunk.toString('utf8').split('\n')) {
-          if (!text) continue;
-          raw.push(text);
-          lines.push(JSON.parse(text) as Line);
-        }
-        cb();
-      },
-    });
     const config = loadConfig({ argv: ['--port', '0', '--host', '127.0.0.1', '--log-level', 'info', '--client.queueMaxBytes', '16384', '--shutdown.timeout', '1s'] });
-    sb = createSwitchboard({ config, logger: pino({ level: 'info' }, sink), env: {} });
+    sb = createSwitchboard({ config, logger, env: {} });
     const { port } = await sb.listen();
     base = `http://127.0.0.1:${port}`;
     wsBase = `ws://127.0.0.1:${port}/ws`;
