@@ -8,6 +8,7 @@ import { createJwtAuthenticator } from './auth/jwt.js';
 import { isLoopback } from './api/api.js';
 import { Admission } from './transport/admission.js';
 import { createMemoryBroker } from './broker/memory.js';
+import { createRedisBroker } from './broker/redis.js';
 import type { Broker } from './broker/broker.js';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { optionProblem } from './config/errors.js';
@@ -62,7 +63,7 @@ export interface Switchboard {
 export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard {
   const config = isConfig(options.config) ? options.config : loadConfig({ values: options.config ?? {} });
   const logger = options.logger ?? createLogger(config.logLevel);
-  const broker = options.broker ?? createMemoryBroker({ history: { size: config.history.size, ttlMs: config.history.ttl }, metaTtlMs: config.history.metaTtl });
+  const broker = options.broker ?? createBroker(config, logger);
   const authenticator = createAuthenticator(config);
   const nodeId = newNodeId();
   let node: SwitchboardNode | undefined;
@@ -207,6 +208,23 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
     },
   };
   return sb;
+}
+
+/** The Redis broker when `redis.url` is set (or `broker: redis`), else the in-process memory broker. */
+function createBroker(config: Config, logger: Logger): Broker {
+  const history = { size: config.history.size, ttlMs: config.history.ttl };
+  if (config.redis.url || config.broker === 'redis') {
+    return createRedisBroker({
+      url: config.redis.url,
+      prefix: config.redis.prefix,
+      history,
+      metaTtlMs: config.history.metaTtl,
+      presenceTtlMs: config.redis.presenceTtl,
+      // The broker logs pino-style (fields object, then message).
+      logger: { warn: (...a: unknown[]) => logger.warn(...(a as [object, string])), error: (...a: unknown[]) => logger.error(...(a as [object, string])) },
+    });
+  }
+  return createMemoryBroker({ history, metaTtlMs: config.history.metaTtl });
 }
 
 /** JWT authentication when a key is configured (`jwt.secret`, `jwt.publicKey` or `jwt.jwksUrl`); else development mode. */

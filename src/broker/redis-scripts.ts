@@ -1,0 +1,123 @@
+/**
+ * The Lua scripts of the Redis broker. Each one runs atomically inside Redis, so a channel's epoch, offset, history
+ * and pub/sub order never disagree, whichever node publishes. Time comes from Redis (`TIME`): one clock for every
+ * node. Scripts are sent as EVALSHA and fall back to EVAL once per connection when Redis answers NOSCRIPT.
+ *
+ * Keys of one channel share the hash tag `{ch:<channel>}` (one cluster slot):
+ *   meta     hash  epoch, offset (last assigned), ttl (history age bound of the last publish, ms)
+ *   hist     list  encoded publications, oldest first; their offsets are contiguous and end at meta.offset
+ *   presence hash  client id -> {"x":<expires at, ms>,"m":<member JSON>}
+ */
+import { createHash } from 'node:crypto';
+
+export interface LuaScript {
+  readonly source: string;
+  readonly sha1: string;
+}
+
+function lua(source: string): LuaScript {
+  return { source, sha1: createHash('sha1').update(source).digest('hex') };
+}
+
+/** Shared Lua prelude: Redis time in ms, and dropping history entries at least `ttl` ms old from the head. */
+const PRELUDE = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function trim_age(hist, min_time)
+  while true do
+    local head = redis.call('LINDEX', hist, 0)
+    if not head or cjson.decode(head).t > min_time then return end
+    redis.call('LPOP', hist)
+  end
+end
+`;
+
+/**
+ * Assigns the next position, appends to history, trims it, refreshes expiry and publishes, atomically.
+ * KEYS: meta, hist. ARGV: epoch candidate (used when the channel has none), pub/sub channel, history size,
+ * history ttl ms, meta ttl ms, encoded head `{"c":..,"e":..,"d":..`, encoded tail `}` or `,"m":{..}}`.
+ * Returns {epoch, offset, time}.
+ */
+export const PUBLISH_SCRIPT = lua(`${PRELUDE}
+local meta, hist = KEYS[1], KEYS[2]
+local size, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
+local now = now_ms()
+local epoch = redis.call('HGET', meta, 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', hist)
+  redis.call('HSET', meta, 'epoch', epoch)
+end
+local offset = redis.call('HINCRBY', meta, 'offset', 1)
+redis.call('HSET', meta, 'ttl', ARGV[4])
+local pub = ARGV[6] .. ',"p":"' .. epoch .. '","o":' .. string.format('%d', offset) ..
+  ',"t":' .. string.format('%d', now) .. ARGV[7]
+if size > 0 then
+  redis.call('RPUSH', hist, pub)
+  redis.call('LTRIM', hist, -size, -1)
+  trim_age(hist, now - ttl)
+  redis.call('PEXPIRE', hist, ARGV[5])
+else
+  redis.call('DEL', hist)
+end
+redis.call('PEXPIRE', meta, ARGV[5])
+redis.call('PUBLISH', ARGV[2], pub)
+return {epoch, offset, now}
+`);
+
+/**
+ * Reads positions and a range of history; creates the epoch when the channel has none and drops age-expired
+ * entries first, so they are never returned.
+ * KEYS: meta, hist. ARGV: epoch candidate, default history ttl ms, meta ttl ms, since epoch ('' = none),
+ * since offset, limit (-1 = all), reverse ('1' = newest `limit`).
+ * Returns {epoch, top offset, earliest offset, encoded publications oldest first}.
+ */
+export const HISTORY_SCRIPT = lua(`${PRELUDE}
+local meta, hist = KEYS[1], KEYS[2]
+local m = redis.call('HMGET', meta, 'epoch', 'offset', 'ttl')
+local epoch, top = m[1], 0
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('DEL', hist)
+  redis.call('HSET', meta, 'epoch', epoch, 'offset', 0)
+  redis.call('PEXPIRE', meta, ARGV[3])
+else
+  top = tonumber(m[2] or '0')
+  trim_age(hist, now_ms() - tonumber(m[3] or ARGV[2]))
+end
+local earliest = top - redis.call('LLEN', hist) + 1
+local pubs = {}
+local since_epoch = ARGV[4]
+if since_epoch == '' or since_epoch == epoch then
+  local from, to = earliest, top
+  if since_epoch ~= '' then from = math.max(from, tonumber(ARGV[5]) + 1) end
+  local limit = tonumber(ARGV[6])
+  if limit >= 0 and to - from + 1 > limit then
+    if ARGV[7] == '1' then from = to - limit + 1 else to = from + limit - 1 end
+  end
+  if to >= from then pubs = redis.call('LRANGE', hist, from - earliest, to - earliest) end
+end
+return {epoch, top, earliest, pubs}
+`);
+
+/** KEYS: presence. ARGV: client id, member JSON, presence ttl ms. */
+export const ADD_PRESENCE_SCRIPT = lua(`${PRELUDE}
+local expires = now_ms() + tonumber(ARGV[3])
+redis.call('HSET', KEYS[1], ARGV[1], '{"x":' .. string.format('%d', expires) .. ',"m":' .. ARGV[2] .. '}')
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`);
+
+/** KEYS: presence. Returns the live entries' values; removes expired ones (their node stopped refreshing). */
+export const PRESENCE_SCRIPT = lua(`${PRELUDE}
+local now = now_ms()
+local all = redis.call('HGETALL', KEYS[1])
+local live = {}
+for i = 1, #all, 2 do
+  local expires = tonumber(string.match(all[i + 1], '^{"x":(%d+),'))
+  if expires and expires > now then live[#live + 1] = all[i + 1] else redis.call('HDEL', KEYS[1], all[i]) end
+end
+return live
+`);

@@ -1,0 +1,510 @@
+/**
+ * Broker shared by every node through one Redis: positions, history and presence live in Redis; publications, join/
+ * leave and control messages travel over Redis pub/sub. Two connections: one for commands (node-redis pipelines the
+ * commands issued in one tick), one in subscriber mode. Every write that must be atomic is one Lua script
+ * (redis-scripts.ts). Redis Cluster is not supported yet (keys are hash-tagged per channel to prepare for it).
+ */
+import { randomBytes } from 'node:crypto';
+import { createClient, ErrorReply } from 'redis';
+import {
+  BrokerUnavailableError,
+  type Broker,
+  type BrokerHandler,
+  type ControlMessage,
+  type HistoryOptions,
+  type HistoryQuery,
+  type HistoryResult,
+  type Member,
+  type Publication,
+  type PublishRequest,
+} from './broker.js';
+import { ADD_PRESENCE_SCRIPT, HISTORY_SCRIPT, PRESENCE_SCRIPT, PUBLISH_SCRIPT, type LuaScript } from './redis-scripts.js';
+
+export interface RedisBrokerLogger {
+  warn(...args: unknown[]): void;
+  error(...args: unknown[]): void;
+}
+
+export interface RedisBrokerOptions {
+  /** `redis://host:6379` (`rediss://` for TLS). */
+  url: string;
+  /** Prefix of every key and pub/sub channel (`redis.prefix`, default `sb`). */
+  prefix: string;
+  /** Default history bounds per channel; `req.history` overrides them per publish. */
+  history: HistoryOptions;
+  /** An idle channel's stream state (epoch, offset, history) expires after this many ms; next touch: new epoch. */
+  metaTtlMs: number;
+  /** Presence entries not refreshed for this many ms (their node died) are ignored and removed. */
+  presenceTtlMs: number;
+  logger?: RedisBrokerLogger;
+  /** A command without reply after this many ms rejects with BrokerUnavailableError. Default 5000. */
+  commandTimeoutMs?: number;
+  /** start() gives up (BrokerUnavailableError) when Redis cannot be reached within this many ms. Default 10_000. */
+  connectTimeoutMs?: number;
+}
+
+const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Reconnect backoff: 50 ms doubling per attempt, capped at 2 s, plus up to 20% jitter so nodes do not stampede. */
+const RECONNECT_BASE_MS = 50;
+const RECONNECT_MAX_MS = 2000;
+/** Redis error replies that mean "not now" rather than "bug": mapped to BrokerUnavailableError. */
+const TRANSIENT_REPLY = /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
+
+function reconnectDelay(retries: number): number {
+  const base = Math.min(RECONNECT_BASE_MS * 2 ** Math.min(retries, 10), RECONNECT_MAX_MS);
+  return Math.round(base * (1 + Math.random() * 0.2));
+}
+
+function makeClient(url: string, commandTimeoutMs?: number) {
+  return createClient({
+    url,
+    // Commands while disconnected reject at once (ClientOfflineError) instead of waiting in a queue forever.
+    disableOfflineQueue: true,
+    socket: { reconnectStrategy: reconnectDelay, connectTimeout: 5000 },
+    ...(commandTimeoutMs ? { commandOptions: { timeout: commandTimeoutMs } } : {}),
+  });
+}
+type RedisClient = ReturnType<typeof makeClient>;
+
+/** 8 lowercase hex chars: matches EPOCH_PATTERN. Sent as the candidate; Redis keeps it only for a new stream. */
+function newEpoch(): string {
+  return randomBytes(4).toString('hex');
+}
+
+/** Redis key and pub/sub channel names. `{ch:<channel>}` is the hash tag: one channel's keys share a slot. */
+class Keys {
+  readonly control: string;
+  constructor(private readonly prefix: string) {
+    this.control = `${prefix}:control`;
+  }
+  private base(channel: string): string {
+    return `${this.prefix}:{ch:${channel}}`;
+  }
+  meta(channel: string): string {
+    return `${this.base(channel)}:meta`;
+  }
+  hist(channel: string): string {
+    return `${this.base(channel)}:hist`;
+  }
+  presence(channel: string): string {
+    return `${this.base(channel)}:presence`;
+  }
+  pub(channel: string): string {
+    return `${this.base(channel)}:pub`;
+  }
+  members(channel: string): string {
+    return `${this.base(channel)}:members`;
+  }
+}
+
+/**
+ * Wire and history form of a publication, compact JSON built by string concatenation so `data` (already JSON text)
+ * is embedded as a string and never re-serialized: `{"c","e","d","p","o","t","m"?}`. The script inserts p/o/t.
+ */
+function encodeHead(req: PublishRequest): string {
+  return '{"c":' + JSON.stringify(req.channel) + ',"e":' + JSON.stringify(req.event) + ',"d":' + JSON.stringify(req.data);
+}
+function encodeTail(req: PublishRequest): string {
+  return req.meta === undefined ? '}' : ',"m":' + JSON.stringify(req.meta) + '}';
+}
+
+interface EncodedPublication {
+  c: string;
+  e: string;
+  d: string;
+  p: string;
+  o: number;
+  t: number;
+  m?: Publication['meta'];
+}
+function decodePublication(text: string): Publication {
+  const o = JSON.parse(text) as EncodedPublication;
+  // meta is always present (maybe undefined) so every Publication has one hidden class, as in the memory broker.
+  return { channel: o.c, event: o.e, data: o.d, epoch: o.p, offset: o.o, time: o.t, meta: o.m };
+}
+
+/** Join/leave on `<channel key>:members`: `{"k":"j"|"l","c":channel,"m":member}`. */
+interface EncodedMemberEvent {
+  k: 'j' | 'l';
+  c: string;
+  m: Member;
+}
+
+class RedisBroker implements Broker {
+  readonly kind = 'redis';
+  private readonly keys: Keys;
+  private readonly cmd: RedisClient;
+  private readonly sub: RedisClient;
+  private readonly logger: RedisBrokerLogger;
+  private handler: BrokerHandler | undefined;
+  private closed = false;
+  private readonly timers: NodeJS.Timeout[] = [];
+  /** Node subscriptions: channel -> the SUBSCRIBE in flight or done (concurrent subscribe calls share it). */
+  private readonly subscribed = new Map<string, Promise<void>>();
+  /** Presence this broker added and must keep refreshing: channel -> client id -> member JSON. */
+  private readonly ownPresence = new Map<string, Map<string, string>>();
+  /** Connection state per client, so a lost connection is logged once, not on every reconnect attempt. */
+  private readonly down = new Set<string>();
+  /** Channels unsubscribed while Redis was unreachable: their Redis subscriptions are dropped on reconnect. */
+  private readonly staleSubscriptions = new Set<string>();
+  /**
+   * Epoch offered to Redis for a channel that has none; replaced once Redis took it, so a stream re-created after
+   * expiry gets a different one. Kept between calls so the publish hot path draws no random bytes.
+   */
+  private epochCandidate = newEpoch();
+
+  constructor(private readonly options: RedisBrokerOptions) {
+    const { history, metaTtlMs, presenceTtlMs, prefix } = options;
+    if (!options.url) throw new TypeError('redis broker: redis.url is required, such as "redis://127.0.0.1:6379"');
+    if (!prefix) throw new TypeError('redis broker: redis.prefix must not be empty');
+    if (!Number.isSafeInteger(history.size) || history.size < 0)
+      throw new TypeError(`redis broker: history.size must be an integer >= 0, got ${history.size}`);
+    if (!(history.ttlMs > 0)) throw new TypeError(`redis broker: history.ttlMs must be > 0 ms, got ${history.ttlMs}`);
+    if (!(metaTtlMs > 0)) throw new TypeError(`redis broker: metaTtlMs must be > 0 ms, got ${metaTtlMs}`);
+    if (!(presenceTtlMs > 0)) throw new TypeError(`redis broker: presenceTtlMs must be > 0 ms, got ${presenceTtlMs}`);
+    this.keys = new Keys(prefix);
+    this.logger = options.logger ?? console;
+    this.cmd = makeClient(options.url, options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
+    this.sub = makeClient(options.url);
+    this.watch(this.cmd, 'command');
+    this.watch(this.sub, 'subscriber');
+  }
+
+  private watch(client: RedisClient, name: string): void {
+    client.on('error', (err: unknown) => {
+      if (this.closed || this.down.has(name)) return;
+      this.down.add(name);
+      this.logger.warn({ err }, `redis broker: ${name} connection lost, reconnecting`);
+    });
+    client.on('ready', () => {
+      if (this.down.delete(name)) this.logger.warn(`redis broker: ${name} connection restored`);
+      if (client === this.sub) this.dropStaleSubscriptions();
+    });
+  }
+
+  async start(handler: BrokerHandler): Promise<void> {
+    if (this.closed) throw new BrokerUnavailableError('redis broker is closed');
+    if (this.handler) throw new Error('redis broker: start() was already called');
+    this.handler = handler;
+    const timeoutMs = this.options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        Promise.all([this.cmd.connect(), this.sub.connect()]).then(() =>
+          this.sub.subscribe(this.keys.control, this.onControlMessage),
+        ),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      await this.close();
+      throw new BrokerUnavailableError(`redis broker: cannot connect to ${this.options.url}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+    }
+    this.every(this.options.presenceTtlMs / 3, () => this.refreshPresence());
+    // Memory keeps a subscribed channel alive however long it is idle; here its keys' expiry is pushed back.
+    this.every(this.options.metaTtlMs / 3, () => this.keepSubscribedAlive());
+  }
+
+  private every(ms: number, fn: () => void): void {
+    const t = setInterval(fn, Math.max(1, Math.floor(ms)));
+    t.unref();
+    this.timers.push(t);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    this.timers.length = 0;
+    this.subscribed.clear();
+    this.ownPresence.clear();
+    await Promise.all([this.cmd, this.sub].map((c) => closeClient(c)));
+  }
+
+  isReady(): boolean {
+    return this.handler !== undefined && !this.closed && this.cmd.isReady && this.sub.isReady;
+  }
+
+  /** Why an operation cannot run now, or undefined when it can. */
+  private unusable(): Error | undefined {
+    if (this.closed) return new BrokerUnavailableError('redis broker is closed');
+    if (!this.handler) return new Error('redis broker: call start(handler) before using it');
+    if (!this.cmd.isReady || !this.sub.isReady) return new BrokerUnavailableError('redis broker: Redis is unreachable (reconnecting)');
+    return undefined;
+  }
+
+  /** Maps a client failure to BrokerUnavailableError; a Redis error reply that is not transient stays a plain Error. */
+  private failure(err: unknown): Error {
+    if (err instanceof ErrorReply && !TRANSIENT_REPLY.test(err.message)) return new Error(`redis broker: ${err.message}`, { cause: err });
+    return new BrokerUnavailableError(`redis broker: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
+
+  /** EVALSHA, falling back to EVAL (which also loads the script) when Redis does not know it yet. */
+  private async run(script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await this.cmd.evalSha(script.sha1, { keys, arguments: args });
+    } catch (err) {
+      if (!(err instanceof ErrorReply && err.message.startsWith('NOSCRIPT'))) throw this.failure(err);
+    }
+    try {
+      return await this.cmd.eval(script.source, { keys, arguments: args });
+    } catch (err) {
+      throw this.failure(err);
+    }
+  }
+
+  async publish(req: PublishRequest): Promise<Publication> {
+    const err = this.unusable();
+    if (err) throw err;
+    const { channel } = req;
+    const bounds = req.history ?? this.options.history;
+    const reply = (await this.run(
+      PUBLISH_SCRIPT,
+      [this.keys.meta(channel), this.keys.hist(channel)],
+      [this.epochCandidate, this.keys.pub(channel), String(bounds.size), String(bounds.ttlMs), String(this.options.metaTtlMs), encodeHead(req), encodeTail(req)],
+    )) as [string, number, number];
+    if (reply[0] === this.epochCandidate) this.epochCandidate = newEpoch(); // used: the next new stream gets another
+    return { channel, event: req.event, data: req.data, epoch: reply[0], offset: reply[1], time: reply[2], meta: req.meta };
+  }
+
+  subscribe(channel: string): Promise<void> {
+    const err = this.unusable();
+    if (err) return Promise.reject(err);
+    let p = this.subscribed.get(channel);
+    if (p) return p;
+    // Resolves when Redis confirmed both subscriptions: a history read issued afterwards cannot miss a publication.
+    this.staleSubscriptions.delete(channel);
+    p = Promise.all([
+      this.sub.subscribe(this.keys.pub(channel), this.onPublicationMessage),
+      this.sub.subscribe(this.keys.members(channel), this.onMemberMessage),
+    ]).then(
+      () => undefined,
+      (e: unknown) => {
+        if (this.subscribed.get(channel) === p) this.subscribed.delete(channel);
+        throw this.failure(e);
+      },
+    );
+    this.subscribed.set(channel, p);
+    return p;
+  }
+
+  async unsubscribe(channel: string): Promise<void> {
+    const err = this.unusable();
+    if (err && !(err instanceof BrokerUnavailableError && !this.closed)) throw err;
+    if (!this.subscribed.delete(channel)) return;
+    if (err) {
+      // Redis is unreachable: the listeners check `subscribed`, so delivery stops now; the Redis subscription that
+      // node-redis restores on reconnect is dropped then (dropStaleSubscriptions).
+      this.staleSubscriptions.add(channel);
+      return;
+    }
+    try {
+      await Promise.all([
+        this.unsubscribeRedis(channel),
+        // The idle clock restarts now, as in the memory broker: a channel watched until now is not idle.
+        this.touch(channel),
+      ]);
+    } catch (e) {
+      throw this.failure(e);
+    }
+  }
+
+  /** Resolves once Redis confirmed: node-redis removes the listeners when the reply arrives. */
+  private unsubscribeRedis(channel: string): Promise<unknown> {
+    return Promise.all([
+      this.sub.unsubscribe(this.keys.pub(channel), this.onPublicationMessage),
+      this.sub.unsubscribe(this.keys.members(channel), this.onMemberMessage),
+    ]);
+  }
+
+  private dropStaleSubscriptions(): void {
+    for (const channel of this.staleSubscriptions) {
+      this.staleSubscriptions.delete(channel);
+      if (!this.subscribed.has(channel)) this.unsubscribeRedis(channel).catch(() => this.staleSubscriptions.add(channel));
+    }
+  }
+
+  private touch(channel: string): Promise<unknown> {
+    const ttl = this.options.metaTtlMs;
+    return Promise.all([this.cmd.pExpire(this.keys.meta(channel), ttl), this.cmd.pExpire(this.keys.hist(channel), ttl)]);
+  }
+
+  async history(channel: string, query: HistoryQuery = {}): Promise<HistoryResult> {
+    const err = this.unusable();
+    if (err) throw err;
+    const { since, limit, reverse = false } = query;
+    const reply = (await this.run(
+      HISTORY_SCRIPT,
+      [this.keys.meta(channel), this.keys.hist(channel)],
+      [
+        this.epochCandidate,
+        String(this.options.history.ttlMs),
+        String(this.options.metaTtlMs),
+        since?.epoch ?? '',
+        String(since?.offset ?? 0),
+        String(limit === undefined ? -1 : Math.max(0, Math.floor(limit))),
+        reverse ? '1' : '0',
+      ],
+    )) as [string, number, number, string[]];
+    const [epoch, top, earliest, encoded] = reply;
+    if (epoch === this.epochCandidate) this.epochCandidate = newEpoch();
+    if (this.subscribed.has(channel)) await this.drainSubscriber();
+    const publications = encoded.map(decodePublication);
+    if (reverse) publications.reverse();
+    return { publications, top: { epoch, offset: top }, earliest };
+  }
+
+  /**
+   * Barrier on the subscriber connection: publications come on another connection than the history reply, so one
+   * included in the history may still be in flight to this node. Redis answers a PING on the subscriber connection
+   * after every message it queued there before, so once the PONG is here, each publication up to the history's top
+   * has been handed to the handler, and none arrives later as a duplicate. One round trip, only for subscribed channels.
+   */
+  private async drainSubscriber(): Promise<void> {
+    try {
+      await this.sub.ping();
+    } catch (e) {
+      throw this.failure(e);
+    }
+  }
+
+  async addPresence(channel: string, member: Member): Promise<void> {
+    const err = this.unusable();
+    if (err) throw err;
+    const json = JSON.stringify(member);
+    let own = this.ownPresence.get(channel);
+    if (!own) this.ownPresence.set(channel, (own = new Map()));
+    own.set(member.client, json); // refreshed by the timer from now on, even if this first write fails
+    await this.writePresence(channel, member.client, json);
+  }
+
+  private async writePresence(channel: string, client: string, json: string): Promise<void> {
+    await this.run(ADD_PRESENCE_SCRIPT, [this.keys.presence(channel)], [client, json, String(this.options.presenceTtlMs)]);
+  }
+
+  async removePresence(channel: string, clientId: string): Promise<void> {
+    const err = this.unusable();
+    const own = this.ownPresence.get(channel);
+    if (own?.delete(clientId) && own.size === 0) this.ownPresence.delete(channel);
+    if (err) throw err;
+    try {
+      await this.cmd.hDel(this.keys.presence(channel), clientId);
+    } catch (e) {
+      throw this.failure(e);
+    }
+  }
+
+  async presence(channel: string): Promise<Member[]> {
+    const err = this.unusable();
+    if (err) throw err;
+    const entries = (await this.run(PRESENCE_SCRIPT, [this.keys.presence(channel)], [])) as string[];
+    return entries.map((e) => (JSON.parse(e) as { m: Member }).m);
+  }
+
+  publishJoin(channel: string, member: Member): Promise<void> {
+    return this.publishMemberEvent('j', channel, member);
+  }
+
+  publishLeave(channel: string, member: Member): Promise<void> {
+    return this.publishMemberEvent('l', channel, member);
+  }
+
+  private async publishMemberEvent(k: 'j' | 'l', channel: string, member: Member): Promise<void> {
+    const event: EncodedMemberEvent = { k, c: channel, m: member };
+    await this.publishRaw(this.keys.members(channel), JSON.stringify(event));
+  }
+
+  async publishControl(msg: ControlMessage): Promise<void> {
+    await this.publishRaw(this.keys.control, JSON.stringify(msg));
+  }
+
+  private async publishRaw(redisChannel: string, message: string): Promise<void> {
+    const err = this.unusable();
+    if (err) throw err;
+    try {
+      await this.cmd.publish(redisChannel, message);
+    } catch (e) {
+      throw this.failure(e);
+    }
+  }
+
+  // Pub/sub listeners: arrow properties, so the same function is passed to subscribe and unsubscribe. One JSON.parse
+  // and one Map lookup per message per node; the hub fans out from there.
+  private readonly onPublicationMessage = (message: string): void => {
+    let pub: Publication;
+    try {
+      pub = decodePublication(message);
+    } catch (err) {
+      this.logger.error({ err }, 'redis broker: undecodable publication dropped');
+      return;
+    }
+    // Publications of a channel unsubscribed while Redis was down may still come until the reconnect drops it.
+    if (this.subscribed.has(pub.channel)) this.handler?.onPublication(pub);
+  };
+
+  private readonly onMemberMessage = (message: string): void => {
+    let ev: EncodedMemberEvent;
+    try {
+      ev = JSON.parse(message) as EncodedMemberEvent;
+    } catch (err) {
+      this.logger.error({ err }, 'redis broker: undecodable join/leave dropped');
+      return;
+    }
+    if (!this.subscribed.has(ev.c)) return;
+    if (ev.k === 'j') this.handler?.onJoin(ev.c, ev.m);
+    else this.handler?.onLeave(ev.c, ev.m);
+  };
+
+  private readonly onControlMessage = (message: string): void => {
+    let msg: ControlMessage;
+    try {
+      msg = JSON.parse(message) as ControlMessage;
+    } catch (err) {
+      this.logger.error({ err }, 'redis broker: undecodable control message dropped');
+      return;
+    }
+    this.handler?.onControl(msg);
+  };
+
+  /** Re-adds every presence entry this node owns, so they outlive presenceTtl while the node lives (and come back
+   * after Redis lost them). Runs every presenceTtl/3; while Redis is down it waits for the next round. */
+  private refreshPresence(): void {
+    if (!this.isReady()) return;
+    const writes: Promise<void>[] = [];
+    for (const [channel, own] of this.ownPresence) {
+      for (const [client, json] of own) writes.push(this.writePresence(channel, client, json));
+    }
+    if (writes.length > 0) void this.logFirstFailure(writes, 'presence refresh');
+  }
+
+  private keepSubscribedAlive(): void {
+    if (!this.isReady()) return;
+    const writes: Promise<unknown>[] = [];
+    for (const channel of this.subscribed.keys()) writes.push(this.touch(channel));
+    if (writes.length > 0) void this.logFirstFailure(writes, 'stream expiry refresh');
+  }
+
+  private async logFirstFailure(writes: Promise<unknown>[], what: string): Promise<void> {
+    const failed = (await Promise.allSettled(writes)).find((r) => r.status === 'rejected');
+    if (failed) this.logger.warn({ err: failed.reason }, `redis broker: ${what} failed; retrying next round`);
+  }
+}
+
+/** Closes gracefully when connected (pending replies arrive first); otherwise stops reconnecting at once. */
+async function closeClient(client: RedisClient): Promise<void> {
+  if (!client.isOpen) return;
+  try {
+    if (client.isReady) await client.close();
+    else client.destroy();
+  } catch {
+    client.destroy();
+  }
+}
+
+export function createRedisBroker(options: RedisBrokerOptions): Broker {
+  return new RedisBroker(options);
+}
