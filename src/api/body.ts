@@ -13,15 +13,23 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
     const chunks: Buffer[] = [];
     let size = 0;
     let failed = false;
+    let oversized = false;
+    const tooLarge = () => new ReplyError(ErrorCode.MessageTooLarge, `request body exceeds api.maxBodySize (${limit} bytes)`);
     req.on('data', (chunk: Buffer) => {
       if (failed) return;
       size += chunk.length;
-      if (size > limit) {
-        failed = true;
-        reject(new ReplyError(ErrorCode.MessageTooLarge, `request body exceeds api.maxBodySize (${limit} bytes)`));
+      if (size <= limit) {
+        chunks.push(chunk);
         return;
       }
-      chunks.push(chunk);
+      // Over the limit (a chunked body): discard the rest and answer 413 when it ends, so a client that writes its
+      // whole body before reading still gets the answer instead of a reset. Past 8 × the limit, stop listening.
+      oversized = true;
+      chunks.length = 0;
+      if (size > limit * 8) {
+        failed = true;
+        reject(tooLarge());
+      }
     });
     // The client went away mid-body (ECONNRESET "aborted"): its mistake, not a server failure to log and count as 500.
     req.on('error', () => {
@@ -30,6 +38,7 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
     });
     req.on('end', () => {
       if (failed) return;
+      if (oversized) return reject(tooLarge());
       const text = Buffer.concat(chunks, size).toString('utf8');
       if (text.length === 0) return reject(new ReplyError(ErrorCode.InvalidJson, 'request body is empty; send a JSON object'));
       try {

@@ -39,13 +39,17 @@ export class Subscription implements ChannelSubscription {
       return;
     }
     const pub = enc.pub;
-    if (pub.epoch === this.epoch) {
-      if (pub.offset <= this.offset) return; // already delivered (replayed, or redelivered by a broker)
-      if (pub.offset !== this.offset + 1) {
-        // A publication never reached this node: the client must resume from its position to fill the gap.
-        this.session.onGap(this);
-        return;
-      }
+    if (pub.epoch !== this.epoch) {
+      // The channel's history was lost (e.g. Redis restarted empty): the client must learn that it cannot resume
+      // without a gap. Disconnected (4004), it resumes from its position and is told `recovered: false`.
+      this.session.onGap(this);
+      return;
+    }
+    if (pub.offset <= this.offset) return; // already delivered (replayed, or redelivered by a broker)
+    if (pub.offset !== this.offset + 1) {
+      // A publication never reached this node: the client must resume from its position to fill the gap.
+      this.session.onGap(this);
+      return;
     }
     this.epoch = pub.epoch;
     this.offset = pub.offset;
