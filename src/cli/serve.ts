@@ -1,4 +1,6 @@
-import { loadConfig } from '../config/index.js';
+import cluster from 'node:cluster';
+import { availableParallelism } from 'node:os';
+import { loadConfig, type Config } from '../config/index.js';
 import type { Switchboard } from '../server.js';
 import type { Command } from './command.js';
 import { optionsHelp } from './help.js';
@@ -10,8 +12,13 @@ const SHUTDOWN_GRACE_MS = 5_000;
  * Loads the config, starts the server and owns process signals: the first SIGTERM/SIGINT drains (shutdown()) and exits
  * 0, a second one exits 1 at once. Prints nothing itself: the server logs its address.
  */
-export async function serve(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<Switchboard> {
+export async function serve(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<Switchboard | undefined> {
   const config = loadConfig({ argv, env });
+  const workers = workerCount(config);
+  if (workers > 1 && cluster.isPrimary) {
+    runPrimary(workers, config);
+    return undefined;
+  }
   // Loaded lazily so `--help` and `check-config` never pay for (or break on) the server's imports.
   const { createSwitchboard } = await import('../server.js');
   const app = createSwitchboard({ config });
@@ -33,6 +40,43 @@ export async function serve(argv: readonly string[], env: Readonly<Record<string
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   return app;
+}
+
+/** `workers`, with 0 meaning one per core when Redis is configured, else 1. */
+function workerCount(config: Config): number {
+  if (config.workers > 0) return config.workers;
+  return config.redis.url ? availableParallelism() : 1;
+}
+
+/**
+ * The primary of `--workers N`: forks N processes that share the port (Node's cluster module hands connections
+ * round-robin), each a full node on the shared Redis broker. A worker that dies is replaced (at most once a second);
+ * the first SIGTERM/SIGINT is passed on to every worker, and the primary exits 0 once they all have drained.
+ */
+function runPrimary(workers: number, config: Config): void {
+  let stopping = false;
+  let lastFork = 0;
+  const fork = () => cluster.fork();
+  for (let i = 0; i < workers; i++) fork();
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      return;
+    }
+    process.stderr.write(`switchboard: worker ${worker.process.pid} exited (${signal ?? code}); starting another\n`);
+    const wait = Math.max(0, 1000 - (Date.now() - lastFork));
+    lastFork = Date.now() + wait;
+    setTimeout(fork, wait);
+  });
+  const onSignal = () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+    setTimeout(() => process.exit(1), config.shutdown.timeout + 2 * SHUTDOWN_GRACE_MS).unref();
+    if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
 }
 
 export const serveCommand: Command = {

@@ -46,6 +46,7 @@ export const configSchema = z.strictObject({
     clockTolerance: duration('5s', 'Clock skew allowed when checking `exp`, `nbf` and `iat`.'),
   }),
   broker: oneOf(['memory', 'redis'], 'memory', 'Broker between nodes: `memory` keeps everything in this process; `redis` shares channels, history and presence between nodes through Redis (`redis.url`). Setting `redis.url` selects `redis`.'),
+  workers: int(0, 'Worker processes sharing the port, each a node on the shared Redis broker. 0: one per CPU core when `redis.url` is set, else 1. More than 1 needs `redis.url` (processes cannot share the memory broker).', 0, 256),
   redis: group({
     url: str('', 'Redis URL (`redis://host:6379`, `rediss://` for TLS). Setting it selects the Redis broker.', 'redis://127.0.0.1:6379'),
     prefix: str('sb', 'Prefix of every Redis key and pub/sub channel, so several deployments can share one Redis.'),
@@ -127,6 +128,10 @@ export const configSchema = z.strictObject({
   }),
 }).superRefine((c, ctx) => {
   // Both endpoints hang off one HTTP server: the same path would make one of them unreachable.
+  if (c.workers > 1 && !c.redis.url) {
+    ctx.addIssue({ code: 'custom', path: ['workers'], message: 'several worker processes need the Redis broker (they cannot share the memory broker)',
+      params: { fix: 'set redis.url (SWITCHBOARD_REDIS_URL), or run one worker' } });
+  }
   if (c.broker === 'redis' && !c.redis.url) {
     ctx.addIssue({ code: 'custom', path: ['broker'], message: 'the redis broker needs redis.url',
       params: { fix: 'set redis.url (SWITCHBOARD_REDIS_URL) such as "redis://127.0.0.1:6379"' } });

@@ -102,7 +102,8 @@ describe('coercion of env and flag strings', () => {
   for (const o of configOptions) {
     it(`${o.env} and ${o.flag}`, () => {
       const blank = o.type.includes('32 bytes') ? 'x'.repeat(32) : 'x'; // secrets need 32 bytes
-      const [text, expected] = sample[o.kind] ?? [String(o.default === '' ? blank : o.default), o.default === '' ? blank : o.default];
+      // workers > 1 needs redis.url (a cross-option rule tested below), so 1 here.
+      const [text, expected] = o.path === 'workers' ? ['1', 1] : sample[o.kind] ?? [String(o.default === '' ? blank : o.default), o.default === '' ? blank : o.default];
       const get = (c: unknown) => o.path.split('.').reduce((v: any, k) => v[k], c);
       assert.deepEqual(get(loadConfig({ env: { [o.env]: text } })), expected);
       assert.deepEqual(get(loadConfig({ argv: [o.flag, text] })), expected);
@@ -258,6 +259,13 @@ describe('docs/configuration.md', () => {
     const c = loadConfig({ file: file('example.yaml', EXAMPLE_YAML) });
     assert.equal(c.port, 9000);
     assert.equal(c.history.ttl, 600_000);
+  });
+});
+
+describe('workers', () => {
+  it('more than one worker needs redis.url', () => {
+    assert.match(configError(() => loadConfig({ argv: ['--workers', '2'] })), /"workers".*need the Redis broker.*redis\.url/s);
+    assert.equal(loadConfig({ argv: ['--workers', '2', '--redis.url', 'redis://127.0.0.1:6379'] }).workers, 2);
   });
 });
 
