@@ -79,10 +79,6 @@ export class Hub {
     return true;
   }
 
-  hasChannel(channel: string): boolean {
-    return this.channels.has(channel);
-  }
-
   /**
    * Fans a publication out to this node's subscribers of its channel; returns how many. With `sampleStride` k > 0,
    * every k-th recipient (from a random start), at most `maxSamples` of them (0: no limit), is reported to
@@ -138,10 +134,6 @@ export class Hub {
   /** Every local connection (for shutdown). */
   all(): Subscriber[] {
     return [...this.clients.values()];
-  }
-
-  client(id: string): Subscriber | undefined {
-    return this.clients.get(id);
   }
 
   userIds(): string[] {

@@ -1,4 +1,4 @@
-import { metrics as metricsApi, trace, type Histogram, type Meter, type Tracer } from '@opentelemetry/api';
+import { metrics as metricsApi, type Histogram, type Meter, type Tracer } from '@opentelemetry/api';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Counters } from './counters.js';
@@ -56,20 +56,6 @@ export function createHistograms(meter: Meter): TelemetryHistograms {
     ),
     brokerDuration: seconds('switchboard.broker.duration', 'Duration of broker operations (round trip to Redis, or in-process for the memory broker)'),
     apiDuration: seconds('switchboard.api.request.duration', 'Duration of server API requests'),
-  };
-}
-
-/** Telemetry that records nothing: for embedders and tests that want none. */
-export function noopTelemetry(): Telemetry {
-  return {
-    counters: new Counters(),
-    tracer: trace.getTracer(INSTRUMENTATION_SCOPE),
-    tracing: false,
-    writeSampleRate: 0,
-    maxWriteSpans: 0,
-    histograms: createHistograms(metricsApi.getMeter(INSTRUMENTATION_SCOPE)),
-    metricsHandler: undefined,
-    shutdown: async () => {},
   };
 }
 

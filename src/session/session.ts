@@ -250,7 +250,6 @@ export abstract class Session implements Subscriber {
     this.subscriptions.delete(sub.channel);
     this.node.leaveChannel(sub.channel, sub);
     if (!sub.live) return;
-    const cfg = this.node.config;
     const log = (err: unknown) => this.node.logger.warn({ err, channel: sub.channel }, 'presence cleanup failed');
     if (sub.rules.presence) this.node.broker.removePresence(sub.channel, this.id).catch(log);
     if (announce && sub.rules.joinLeave) this.node.broker.publishLeave(sub.channel, this.member).catch(log);

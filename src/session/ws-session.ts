@@ -197,7 +197,7 @@ export class WsSession extends Session {
         const span = tel.tracing ? this.commandSpan(command, size) : undefined;
         let outcome = 'ok';
         try {
-          await this.execute(command, dialect, span ? trace.setSpan(ROOT_CONTEXT, span) : undefined);
+          await this.execute(command, span ? trace.setSpan(ROOT_CONTEXT, span) : undefined);
         } catch (err) {
           let reply: ReplyError;
           if (err instanceof ReplyError) reply = err;
@@ -259,7 +259,7 @@ export class WsSession extends Session {
     this.send(wsTextFrameOf(errorJson(id, err, dialect)));
   }
 
-  private async execute(cmd: Command, dialect: Dialect, ctx: Context | undefined): Promise<void> {
+  private async execute(cmd: Command, ctx: Context | undefined): Promise<void> {
     const node = this.node;
     switch (cmd.method) {
       case 'subscribe': {
