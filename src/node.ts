@@ -1,5 +1,8 @@
 import type { Authenticator } from './auth/identity.js';
-import type { Broker, BrokerHandler, ControlMessage, HistoryQuery, HistoryResult } from './broker/broker.js';
+import type { Broker, BrokerHandler, ControlMessage, HistoryQuery, HistoryResult, NodeRegistry, NodeReport } from './broker/broker.js';
+
+/** How often a node reports itself to the registry (ms); a report lives three times as long. */
+const REPORT_INTERVAL_MS = 2000;
 import type { Config } from './config/index.js';
 import { newNodeId } from './core/ids.js';
 import { Hub, type ChannelSubscription } from './hub/hub.js';
@@ -44,6 +47,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   /** Connections whose credentials expire, checked once a second (JWT `exp`). */
   private readonly expiring = new Set<Subscriber & { identity: { expiresAt?: number } }>();
   private readonly expiryTimer: NodeJS.Timeout;
+  private reportTimer: NodeJS.Timeout | undefined;
   /** Every k-th recipient of a publication gets a write span (k = 1 / tracing.writeSampleRate); 0: none. */
   private readonly writeSampleStride: number;
 
@@ -111,6 +115,28 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   async start(): Promise<void> {
     await this.broker.start(this);
     this.state = 'ready';
+    const registry = this.registry;
+    if (registry) {
+      const report = () => {
+        registry.reportNode(this.report(), REPORT_INTERVAL_MS * 3).catch((err: unknown) => this.logger.debug({ err }, 'node report failed'));
+      };
+      report();
+      this.reportTimer = setInterval(report, REPORT_INTERVAL_MS);
+      this.reportTimer.unref();
+    }
+  }
+
+  /** The broker's registry of live nodes, when it has one (Redis): aggregated online users and stats. */
+  get registry(): NodeRegistry | undefined {
+    const b = this.broker as Broker & Partial<NodeRegistry>;
+    return b.reportNode && b.nodes ? (b as Broker & NodeRegistry) : undefined;
+  }
+
+  /** This node's users and stats, as reported to the others. */
+  report(): NodeReport {
+    const users: Record<string, number> = {};
+    for (const u of this.hub.userIds()) users[u] = this.hub.connectionsOf(u);
+    return { id: this.id, users, stats: this.stats() };
   }
 
   isReady(): boolean {
@@ -306,6 +332,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   async stop(): Promise<void> {
     this.state = 'stopped';
     clearInterval(this.expiryTimer);
+    if (this.reportTimer) clearInterval(this.reportTimer);
     await this.broker.close();
     await this.telemetry.shutdown();
   }

@@ -47,8 +47,8 @@ export class ServerApi {
       'GET /api/presence': (_req, url, ctx) => this.presence(url, ctx),
       'GET /api/history': (_req, url, ctx) => this.history(url, ctx),
       'GET /api/channels': async () => ({ channels: this.node.hub.channelList() }),
-      'GET /api/online': async () => this.online(),
-      'GET /api/stats': async () => this.node.stats(),
+      'GET /api/online': () => this.online(),
+      'GET /api/stats': () => this.stats(),
       'GET /api/openapi.json': async () => openApiDocument(this.node.config),
     };
   }
@@ -228,9 +228,34 @@ export class ServerApi {
     };
   }
 
-  private online(): unknown {
-    const users = this.node.hub.userIds();
-    return { count: users.length, users: users.map((user) => ({ user, connections: this.node.hub.connectionsOf(user) })) };
+  /**
+   * Users online: across every live node when the broker keeps a node registry (Redis; nodes report every 2 s),
+   * else this node's.
+   */
+  private async online(): Promise<unknown> {
+    const registry = this.node.registry;
+    const reports = registry ? await registry.nodes() : [this.node.report()];
+    const users = new Map<string, number>();
+    // This node's own view is current; the others' are their latest reports.
+    for (const r of reports) {
+      if (r.id === this.node.id) continue;
+      for (const [u, n] of Object.entries(r.users)) users.set(u, (users.get(u) ?? 0) + n);
+    }
+    for (const [u, n] of Object.entries(this.node.report().users)) users.set(u, (users.get(u) ?? 0) + n);
+    return {
+      count: users.size,
+      nodes: Math.max(1, reports.length),
+      users: [...users].map(([user, connections]) => ({ user, connections })),
+    };
+  }
+
+  /** This node's stats, plus every live node's latest when the broker keeps a node registry. */
+  private async stats(): Promise<unknown> {
+    const local = this.node.stats();
+    const registry = this.node.registry;
+    if (!registry) return local;
+    const reports = await registry.nodes();
+    return { ...local, nodes: reports.map((r) => (r.id === this.node.id ? local : r.stats)) };
   }
 }
 

@@ -90,6 +90,24 @@ export interface Broker {
   publishControl(msg: ControlMessage): Promise<void>;
 }
 
+/** What a node tells the others about itself (node registry): its users and its stats. */
+export interface NodeReport {
+  readonly id: string;
+  /** Connections per user on this node. */
+  readonly users: Record<string, number>;
+  readonly stats: Record<string, unknown>;
+}
+
+/**
+ * A broker shared by several nodes may keep a registry of live nodes: each reports itself periodically, and reports
+ * of a node that stopped reporting (it died) vanish after `ttlMs`.
+ */
+export interface NodeRegistry {
+  reportNode(report: NodeReport, ttlMs: number): Promise<void>;
+  /** The live nodes' latest reports (this one included). */
+  nodes(): Promise<NodeReport[]>;
+}
+
 /** Thrown when a broker operation cannot be done now (e.g. Redis is down); maps to `unavailable`. */
 export class BrokerUnavailableError extends Error {
   override readonly name = 'BrokerUnavailableError';

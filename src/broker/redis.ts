@@ -17,6 +17,8 @@ import {
   type Member,
   type Publication,
   type PublishRequest,
+  type NodeRegistry,
+  type NodeReport,
 } from './broker.js';
 import { ADD_PRESENCE_SCRIPT, HISTORY_SCRIPT, PRESENCE_SCRIPT, PUBLISH_SCRIPT, type LuaScript } from './redis-scripts.js';
 
@@ -75,8 +77,14 @@ function newEpoch(): string {
 /** Redis key and pub/sub channel names. `{ch:<channel>}` is the hash tag: one channel's keys share a slot. */
 class Keys {
   readonly control: string;
+  /** Set of node ids that reported; each report is its own key, expiring when the node stops reporting. */
+  readonly nodes: string;
   constructor(private readonly prefix: string) {
     this.control = `${prefix}:control`;
+    this.nodes = `${prefix}:nodes`;
+  }
+  node(id: string): string {
+    return `${this.prefix}:node:${id}`;
   }
   private base(channel: string): string {
     return `${this.prefix}:{ch:${channel}}`;
@@ -131,7 +139,7 @@ interface EncodedMemberEvent {
   m: Member;
 }
 
-class RedisBroker implements Broker {
+class RedisBroker implements Broker, NodeRegistry {
   readonly kind = 'redis';
   private readonly keys: Keys;
   private readonly cmd: RedisClient;
@@ -416,6 +424,39 @@ class RedisBroker implements Broker {
   private async publishMemberEvent(k: 'j' | 'l', channel: string, member: Member): Promise<void> {
     const event: EncodedMemberEvent = { k, c: channel, m: member };
     await this.publishRaw(this.keys.members(channel), JSON.stringify(event));
+  }
+
+  // --- Node registry ------------------------------------------------------------------------------------------
+
+  async reportNode(report: NodeReport, ttlMs: number): Promise<void> {
+    const err = this.unusable();
+    if (err) throw err;
+    try {
+      await Promise.all([
+        this.cmd.set(this.keys.node(report.id), JSON.stringify(report), { PX: ttlMs }),
+        this.cmd.sAdd(this.keys.nodes, report.id),
+      ]);
+    } catch (e) {
+      throw this.failure(e);
+    }
+  }
+
+  async nodes(): Promise<NodeReport[]> {
+    const err = this.unusable();
+    if (err) throw err;
+    try {
+      const ids = await this.cmd.sMembers(this.keys.nodes);
+      if (ids.length === 0) return [];
+      const values = await this.cmd.mGet(ids.map((id) => this.keys.node(id)));
+      const live: NodeReport[] = [];
+      const gone: string[] = [];
+      values.forEach((v, i) => (v === null ? gone.push(ids[i]!) : live.push(JSON.parse(v) as NodeReport)));
+      // Nodes whose report expired died without saying goodbye: forget them.
+      if (gone.length > 0) await this.cmd.sRem(this.keys.nodes, gone);
+      return live;
+    } catch (e) {
+      throw this.failure(e);
+    }
   }
 
   async publishControl(msg: ControlMessage): Promise<void> {

@@ -24,7 +24,7 @@ describe('three nodes on one Redis', () => {
   before(async () => {
     for (let i = 0; i < 3; i++) {
       nodes.push(
-        await startCli(['--shutdown.timeout', '1s'], {
+        await startCli(['--workers', '1', '--shutdown.timeout', '1s'], {
           SWITCHBOARD_REDIS_URL: REDIS_URL,
           SWITCHBOARD_REDIS_PREFIX: prefix,
           SWITCHBOARD_LIMITS_CONNECT_RATE: '0',
@@ -130,6 +130,22 @@ describe('three nodes on one Redis', () => {
     }, { label: 'missed events on B' });
     assert.deepEqual(ids, missed);
     assert.ok(connected.id);
+  });
+
+  it('online users and stats aggregate over the live nodes', async () => {
+    const { client: o } = await connectReady(ws(0, 'olga'));
+    const { client: p } = await connectReady(ws(1, 'pete'));
+    track(o);
+    track(p);
+    const online = await waitFor(async () => {
+      const r = (await (await fetch(`${base(2)}/api/online`)).json()) as { nodes: number; users: { user: string; connections: number }[] };
+      const names = r.users.map((u) => u.user);
+      return names.includes('olga') && names.includes('pete') ? r : undefined;
+    }, { timeout: 8000, interval: 200, label: 'node C to see users of A and B' });
+    assert.equal(online.nodes, 3);
+    const stats = (await (await fetch(`${base(2)}/api/stats`)).json()) as { node: string; nodes: { node: string }[] };
+    assert.equal(new Set(stats.nodes.map((n) => n.node)).size, 3);
+    assert.ok(stats.nodes.some((n) => n.node === stats.node));
   });
 
   // Last: it kills node A.

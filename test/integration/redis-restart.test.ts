@@ -19,7 +19,7 @@ describe('Redis restart under two nodes', () => {
   before(async () => {
     redis = await startRedisServer();
     for (let i = 0; i < 2; i++) {
-      nodes.push(await startCli(['--shutdown.timeout', '1s'], { SWITCHBOARD_REDIS_URL: redis.url, SWITCHBOARD_LIMITS_CONNECT_RATE: '0' }));
+      nodes.push(await startCli(['--workers', '1', '--shutdown.timeout', '1s'], { SWITCHBOARD_REDIS_URL: redis.url, SWITCHBOARD_LIMITS_CONNECT_RATE: '0' }));
     }
   });
   after(async () => {
