@@ -17,6 +17,7 @@ import type {
   Publication,
   StreamPosition,
 } from '../src/broker/broker.js';
+import { BrokerUnavailableError } from '../src/broker/broker.js';
 import { EPOCH_PATTERN } from '../src/protocol/position.js';
 
 /** A hand-driven clock (ms) for brokers that accept one. */
@@ -191,6 +192,28 @@ export function brokerContract(name: string, factory: BrokerFactory, opts: Contr
       await broker.close();
       assert.equal(broker.isReady(), false);
       // afterEach closes again: close() is idempotent.
+    });
+
+    it('rejects every operation with BrokerUnavailableError after close, delivering nothing', async () => {
+      const channel = chan();
+      await broker.subscribe(channel);
+      await broker.close();
+      const m = { user: 'u', client: 'c' };
+      const ops: (() => Promise<unknown>)[] = [
+        () => publish(channel, 1),
+        () => broker.subscribe(channel),
+        () => broker.unsubscribe(channel),
+        () => broker.history(channel),
+        () => broker.addPresence(channel, m),
+        () => broker.removePresence(channel, 'c'),
+        () => broker.presence(channel),
+        () => broker.publishJoin(channel, m),
+        () => broker.publishLeave(channel, m),
+        () => broker.publishControl({ kind: 'disconnect-user', user: 'u', code: 4000, reason: 'x' }),
+        () => broker.start(new RecordingHandler()),
+      ];
+      for (const op of ops) await assert.rejects(op(), BrokerUnavailableError);
+      assert.equal(rec.pubs.length, 0);
     });
 
     it('gives a fresh channel an epoch, offset 0 and earliest 1; history creates it once', async () => {

@@ -12,11 +12,10 @@ import { httpGet, openEventSource, rawSse } from '../helpers/sse-client.js';
 import { mintHs256 as mintRaw, nowSec, type Claims } from '../helpers/tokens.js';
 import { Cleanup, sleep, waitFor, withTimeout } from '../helpers/wait.js';
 import { connectReady, connectWs } from '../helpers/ws-client.js';
-import { captureLogs, type LogLine } from '../helpers/log-capture.js';
+import { captureLogs } from '../helpers/log-capture.js';
 
 const SECRET = 'test-secret-e2e-0123456789abcdef0123456789';
 const API_KEY = 'k';
-type Line = LogLine;
 
 /** Every token minted here, so the last test can check that no log line carries one. */
 const minted: string[] = [];
