@@ -1,6 +1,8 @@
-/** The subcommand table: help output and dispatch both read it. Later: publish, subscribe, token. */
+/** The subcommand table: help output and dispatch both read it. */
 import type { Command } from './command.js';
 import { checkConfigCommand } from './check-config.js';
+import { publishCommand } from './publish.js';
 import { serveCommand } from './serve.js';
+import { tokenCommand } from './token.js';
 
-export const commands: readonly Command[] = [serveCommand, checkConfigCommand];
+export const commands: readonly Command[] = [serveCommand, publishCommand, tokenCommand, checkConfigCommand];

@@ -25,6 +25,8 @@ export interface LoadConfigInput {
 }
 
 const CONFIG_ENV = 'SWITCHBOARD_CONFIG';
+/** Read by the client-side commands (publish, subscribe), not server options: never "unknown option" errors. */
+const CLIENT_ENV = new Set(['SWITCHBOARD_URL', 'SWITCHBOARD_TOKEN']);
 /** Conventional names set by platforms (PORT) and tools (LOG_LEVEL); their SWITCHBOARD_ twins win over them. */
 const PLAIN_ENV = { PORT: 'port', LOG_LEVEL: 'logLevel' } as const;
 
@@ -120,7 +122,7 @@ function readEnv(env: Readonly<Record<string, string | undefined>>, settings: Se
     if (env[name]) settings.set(path, { raw: env[name], source: `env ${name}` });
   }
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith('SWITCHBOARD_') || name === CONFIG_ENV || value === undefined) continue;
+    if (!name.startsWith('SWITCHBOARD_') || name === CONFIG_ENV || CLIENT_ENV.has(name) || value === undefined) continue;
     const option = byEnv.get(name);
     if (!option) {
       const guess = closest(name, [...byEnv.keys()], (e) => `SWITCHBOARD_${lastSegment(byEnv.get(e)!.path)}`);

@@ -81,6 +81,11 @@ describe('precedence: defaults < file < env < flags', () => {
     assert.equal(loadConfig({ env: { LOG_LEVEL: 'debug' } }).logLevel, 'debug');
     assert.equal(loadConfig({ env: { LOG_LEVEL: 'debug', SWITCHBOARD_LOG_LEVEL: 'warn' } }).logLevel, 'warn');
   });
+  it('SWITCHBOARD_URL and SWITCHBOARD_TOKEN belong to the client commands: the server ignores them', () => {
+    const c = loadConfig({ env: { SWITCHBOARD_URL: 'http://example.test:1', SWITCHBOARD_TOKEN: 'x' } });
+    assert.equal(c.port, 8080);
+    assert.throws(() => loadConfig({ env: { SWITCHBOARD_URLS: 'x' } }), /unknown option/);
+  });
   it('finds the file from input.file, then --config, then SWITCHBOARD_CONFIG', () => {
     const other = file('other.json', '{"port": 7}');
     assert.equal(loadConfig({ env: { SWITCHBOARD_CONFIG: yaml } }).port, 1000);

@@ -1,0 +1,104 @@
+/**
+ * The client-side commands (publish, token) as a user runs them: a child process against a real server.
+ * The server runs in this process, so the children are spawned asynchronously (spawnSync would block its event loop).
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { decodeJwt } from 'jose';
+import { startServer, type TestServer } from '../helpers/server.js';
+import { connectReady } from '../helpers/ws-client.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const SECRET = 'cli-tools-test-secret-0123456789abcdef';
+const API_KEY = 'cli-tools-test-api-key';
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SWITCHBOARD_')));
+
+function cli(args: string[], env: Record<string, string> = {}, input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args],
+      { cwd: root, env: { ...cleanEnv, ...env }, timeout: 30_000 },
+      (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    if (input !== undefined) child.stdin!.end(input);
+    else child.stdin!.end();
+  });
+}
+
+describe('switchboard publish and token', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer(['--jwt.secret', SECRET, '--apiKey', API_KEY]);
+  });
+  after(() => server.close());
+
+  it('publish sends the JSON through the API and prints the position; history has it', async () => {
+    const r = await cli(['publish', 'news', '{"title":"hi"}', '--event', 'headline', '--url', server.url, '--api-key', API_KEY]);
+    assert.equal(r.code, 0, r.stderr);
+    const pos = JSON.parse(r.stdout) as { channel: string; epoch: string; offset: number };
+    assert.equal(pos.channel, 'news');
+    assert.equal(pos.offset, 1);
+    const h = await server.api('GET', '/api/history?channel=news', undefined, { 'x-api-key': API_KEY });
+    assert.equal(h.status, 200);
+    const [pub] = h.body.publications as Array<{ type: string; payload: unknown; offset: number }>;
+    assert.deepEqual([pub.type, pub.payload, pub.offset], ['headline', { title: 'hi' }, 1]);
+  });
+
+  it('publish takes the URL and key from the environment and the data from stdin with "-"', async () => {
+    const r = await cli(['publish', 'news', '-'], { SWITCHBOARD_URL: server.url, SWITCHBOARD_API_KEY: API_KEY }, '[1, 2, 3]\n');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).offset, 2);
+  });
+
+  it('publish errors: a wrong key is the server\'s 401 (exit 1); bad JSON and missing arguments exit 2', async () => {
+    const bad = await cli(['publish', 'news', '1', '--url', server.url, '--api-key', 'wrong']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /^switchboard publish: 401 unauthorized: /);
+    const json = await cli(['publish', 'news', '{oops', '--url', server.url]);
+    assert.equal(json.code, 2);
+    assert.match(json.stderr, /is not valid JSON/);
+    const missing = await cli(['publish', 'news']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /missing <json>/);
+    const channel = await cli(['publish', 'bad channel!', '1', '--url', server.url, '--api-key', API_KEY]);
+    assert.equal(channel.code, 1);
+    assert.match(channel.stderr, /400 invalid_channel/);
+  });
+
+  it('publish to a server that is not there says so (exit 1)', async () => {
+    const r = await cli(['publish', 'news', '1', '--url', 'http://127.0.0.1:9']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cannot reach http:\/\/127\.0\.0\.1:9 .*Is the server running\?/);
+  });
+
+  it('token mints a JWT the server accepts, with the claims asked for', async () => {
+    const r = await cli(['token', '--user', 'alice', '--ttl', '10m', '--channels', 'news,alerts', '--info', '{"name":"Alice"}'],
+      { SWITCHBOARD_JWT_SECRET: SECRET });
+    assert.equal(r.code, 0, r.stderr);
+    const token = r.stdout.trim();
+    const claims = decodeJwt(token);
+    assert.equal(claims.sub, 'alice');
+    assert.deepEqual(claims.channels, ['news', 'alerts']);
+    assert.ok(claims.exp! - claims.iat! === 600);
+    const { client, connected } = await connectReady(`${server.wsUrl}?token=${token}`);
+    try {
+      assert.equal(connected.user_id ?? connected.user, 'alice');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('token refuses a missing user, a short secret and a bad ttl (exit 2)', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['token', '--secret', SECRET], /--user is required/],
+      [['token', '--user', 'a', '--secret', 'short'], /the secret is 5 bytes; the server needs at least 32/],
+      [['token', '--user', 'a', '--secret', SECRET, '--ttl', 'soon'], /--ttl "soon" is not a duration/],
+      [['token', '--user', 'a'], /no secret: pass --secret or set SWITCHBOARD_JWT_SECRET/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await cli(args);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, re);
+    }
+  });
+});
