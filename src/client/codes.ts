@@ -1,0 +1,31 @@
+/**
+ * Disconnect codes. The server's codes (docs/protocol.md, "Disconnects and close codes") decide by range:
+ * 1000-1999 and 4000-4499 reconnect, 4500-4999 do not. The SDK adds its own codes in 3000-3099 for ends it decides.
+ */
+export const ClientCodes = {
+  /** `disconnect()` was called. No reconnect. */
+  DisconnectCalled: 3000,
+  /** Nothing arrived for `pingInterval` and then `pingTimeout` ms after a ping: the connection is dead. Reconnects. */
+  PingTimeout: 3001,
+  /** The server did not say `connected` within `timeout` ms of the attempt. Reconnects. */
+  ConnectTimeout: 3002,
+  /** `getToken` returned an empty string: the app has no token for this user. No reconnect. */
+  NoToken: 3003,
+  /** A subscribe got no reply within `timeout` ms: the SDK starts over on a fresh connection. Reconnects. */
+  SubscribeTimeout: 3005,
+  /** Refreshing the token was refused (expired or invalid): reconnect with a fresh token. Reconnects. */
+  RefreshFailed: 3006,
+  /** The channel set of an SSE stream changed: the stream is reopened with the new channels. Reconnects. */
+  ChannelsChanged: 3007,
+  /** SSE: no bytes (not even a heartbeat) for `heartbeatTimeout` ms. Reconnects. */
+  HeartbeatTimeout: 3008,
+  /** SSE: the server refused the stream with an HTTP error status. Reconnects unless 4xx other than 408/429. */
+  HttpError: 3009,
+  /** SSE: a gap or epoch change in the live stream: the stream is reopened from the last positions. Reconnects. */
+  Resync: 3010,
+} as const;
+
+/** The server's rule: 4500-4999 mean "do not reconnect"; everything else reconnects. */
+export function serverSaysReconnect(code: number): boolean {
+  return code < 4500 || code > 4999;
+}

@@ -1,0 +1,182 @@
+/**
+ * One channel subscription, shared by the WebSocket and SSE clients. It keeps the channel's stream position and
+ * enforces "each publication once, in order": a publication at or below the position is a duplicate and dropped;
+ * one past `position + 1` (or from another epoch) is a gap, and the client resumes from the position.
+ */
+import type { StreamPosition, SubscribeResult } from '../protocol/index.js';
+import { Emitter } from './emitter.js';
+import { ClientClosedError, TimeoutError, type SwitchboardError } from './errors.js';
+import { toMemberEvent, toPublication } from './publication.js';
+import type {
+  ClientEvents, HistoryOptions, HistoryResult, Member, PublishOptions, PublishResult, SubscriptionEvents, SubscriptionState,
+} from './types.js';
+
+/** The receive side of a subscription: what both the WebSocket and the SSE client offer. */
+export interface ReceiveSubscription {
+  readonly channel: string;
+  readonly state: SubscriptionState;
+  /** Position of the last publication delivered (or where the subscription went live); undefined before that. */
+  readonly position: StreamPosition | undefined;
+  /** Whether the latest (re)subscribe was gap-free. False after a failed recovery, and for fresh subscriptions. */
+  readonly recovered: boolean;
+  /** Starts (or keeps) the subscription; it resumes by itself after every reconnect. */
+  subscribe(): void;
+  /** Stops it. The position is kept, so a later `subscribe()` resumes from it. */
+  unsubscribe(): void;
+  /** Resolves once subscribed; rejects when unsubscribed first or after `timeoutMs` (default: the client's `timeout`). */
+  ready(timeoutMs?: number): Promise<void>;
+  on<K extends keyof SubscriptionEvents>(event: K, listener: (arg: SubscriptionEvents[K]) => void): () => void;
+  once<K extends keyof SubscriptionEvents>(event: K, listener: (arg: SubscriptionEvents[K]) => void): () => void;
+  off<K extends keyof SubscriptionEvents>(event: K, listener: (arg: SubscriptionEvents[K]) => void): void;
+}
+
+/** A WebSocket subscription: receives, and runs channel commands. */
+export interface Subscription extends ReceiveSubscription {
+  publish(data: unknown, options?: PublishOptions): Promise<PublishResult>;
+  presence(): Promise<Member[]>;
+  history<T = unknown>(options?: HistoryOptions): Promise<HistoryResult<T>>;
+}
+
+export interface SubscriptionOptions {
+  /** Resume from this position on the first subscribe (for example one the app saved); default: from now. */
+  since?: StreamPosition;
+  /** WebSocket: subscription token for channels of `token` namespaces (a string, or a function fetching one). */
+  token?: string | (() => string | Promise<string>);
+}
+
+/** What a subscription needs from its client. */
+export interface SubscriptionHost {
+  readonly timeout: number;
+  subscribeNow(sub: SubscriptionImpl): void;
+  unsubscribeNow(sub: SubscriptionImpl): void;
+  publish(channel: string, data: unknown, options?: PublishOptions): Promise<PublishResult>;
+  presence(channel: string): Promise<Member[]>;
+  history<T>(channel: string, options?: HistoryOptions): Promise<HistoryResult<T>>;
+  forward<K extends keyof ClientEvents>(event: K, arg: ClientEvents[K]): void;
+}
+
+/** What `accept` decided about a publication. */
+export type Delivery = 'delivered' | 'dropped' | 'gap';
+
+export class SubscriptionImpl extends Emitter<SubscriptionEvents> implements Subscription {
+  state: SubscriptionState = 'unsubscribed';
+  position: StreamPosition | undefined;
+  recovered = false;
+  /** Id of the subscribe request whose reply counts; replies of superseded requests are ignored. */
+  pendingId: number | undefined;
+
+  constructor(
+    readonly channel: string,
+    private readonly host: SubscriptionHost,
+    readonly options: SubscriptionOptions = {},
+  ) {
+    super();
+    this.position = options.since;
+  }
+
+  subscribe(): void {
+    if (this.state !== 'unsubscribed') return;
+    this.setSubscribing();
+    this.host.subscribeNow(this);
+  }
+
+  unsubscribe(): void {
+    if (this.state === 'unsubscribed') return;
+    this.state = 'unsubscribed';
+    this.pendingId = undefined;
+    this.host.unsubscribeNow(this);
+    this.emit('unsubscribed', { channel: this.channel });
+  }
+
+  ready(timeoutMs = this.host.timeout): Promise<void> {
+    if (this.state === 'subscribed') return Promise.resolve();
+    if (this.state === 'unsubscribed') return Promise.reject(new ClientClosedError(`subscription to "${this.channel}"`));
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        offOk();
+        offEnd();
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(() => done(new TimeoutError(`subscribe to "${this.channel}"`, timeoutMs)), timeoutMs);
+      const offOk = this.on('subscribed', () => done());
+      const offEnd = this.on('unsubscribed', () => done(new ClientClosedError(`subscription to "${this.channel}"`)));
+    });
+  }
+
+  publish(data: unknown, options?: PublishOptions): Promise<PublishResult> {
+    return this.host.publish(this.channel, data, options);
+  }
+
+  presence(): Promise<Member[]> {
+    return this.host.presence(this.channel);
+  }
+
+  history<T = unknown>(options?: HistoryOptions): Promise<HistoryResult<T>> {
+    return this.host.history<T>(this.channel, options);
+  }
+
+  // ---- called by the client ----
+
+  /** Waiting for a (re)subscribe reply: publications until then are dropped. */
+  setSubscribing(): void {
+    this.state = 'subscribing';
+    this.emit('subscribing', { channel: this.channel });
+  }
+
+  /** The subscription token to send, if any. */
+  async token(): Promise<string | undefined> {
+    const t = this.options.token;
+    return typeof t === 'function' ? await t() : t;
+  }
+
+  /** The server's subscribe result (reply, `subscribed` push or SSE `connected` entry); `since` is what was sent. */
+  live(r: SubscribeResult, since: StreamPosition | undefined): void {
+    if (this.state !== 'subscribing') return;
+    this.state = 'subscribed';
+    this.pendingId = undefined;
+    const wasRecovering = since !== undefined;
+    this.recovered = wasRecovering && r.recovered;
+    // Recovered: the replay follows and moves the position; otherwise continue from the channel's top.
+    if (!this.recovered) this.position = { epoch: r.epoch, offset: r.offset };
+    if (wasRecovering && !r.recovered) {
+      const ctx = { channel: this.channel, reason: r.reason ?? 'unknown', since, epoch: r.epoch, offset: r.offset };
+      this.emit('recoveryFailed', ctx);
+      this.host.forward('recoveryFailed', ctx);
+    }
+    const ctx = { channel: this.channel, recovered: this.recovered, wasRecovering, missed: r.missed, epoch: r.epoch, offset: r.offset };
+    this.emit('subscribed', ctx);
+    this.host.forward('subscribed', ctx);
+  }
+
+  /** A publication push for this channel: delivered, dropped (duplicate, or not live), or a gap to repair. */
+  accept(push: Record<string, any>): Delivery {
+    if (this.state !== 'subscribed') return 'dropped';
+    const pos = this.position!;
+    if (push.epoch !== pos.epoch) return 'gap';
+    if (push.offset <= pos.offset) return 'dropped';
+    if (push.offset !== pos.offset + 1) return 'gap';
+    this.position = { epoch: push.epoch, offset: push.offset };
+    const pub = toPublication(push);
+    this.emit('publication', pub);
+    this.host.forward('publication', pub);
+    return 'delivered';
+  }
+
+  member(kind: 'join' | 'leave', push: Record<string, any>): void {
+    if (this.state !== 'subscribed') return;
+    const m = toMemberEvent(push);
+    this.emit(kind, m);
+    this.host.forward(kind, m);
+  }
+
+  /** The server refused the subscription: it stays unsubscribed until the app subscribes again. */
+  failed(error: SwitchboardError): void {
+    this.state = 'unsubscribed';
+    this.pendingId = undefined;
+    this.emit('error', { error, channel: this.channel });
+    this.host.forward('error', { error, channel: this.channel });
+    this.emit('unsubscribed', { channel: this.channel });
+  }
+}

@@ -1,0 +1,169 @@
+/** Data types the SDK hands to the app: what arrives, what commands return, what events carry. */
+import type { StreamPosition } from '../protocol/index.js';
+import type { SwitchboardError } from './errors.js';
+
+export type { StreamPosition };
+
+/** A publication of a channel, parsed from a `publication` push (docs/protocol.md). */
+export interface Publication<T = unknown> {
+  readonly channel: string;
+  /** Event name: `message` unless the publisher chose one. */
+  readonly event: string;
+  /** The published data, parsed from JSON. */
+  readonly data: T;
+  readonly epoch: string;
+  readonly offset: number;
+  /** When the server accepted it, ISO 8601 UTC. */
+  readonly timestamp: string;
+  /** The sender's W3C trace context, when it sent one or the server traces; continue the trace from it. */
+  readonly traceparent?: string;
+  readonly tracestate?: string;
+}
+
+/** A message sent to this user (server API `POST /api/send`); it belongs to no channel and has no position. */
+export interface DirectMessage<T = unknown> {
+  readonly event: string;
+  readonly data: T;
+  readonly timestamp: string;
+  readonly traceparent?: string;
+  readonly tracestate?: string;
+}
+
+/** A connection in a channel's presence, and the subject of `join` / `leave`. */
+export interface Member {
+  readonly user: string;
+  readonly client: string;
+  readonly info?: unknown;
+}
+
+export interface MemberEvent extends Member {
+  readonly channel: string;
+}
+
+/** What `subscribed` reports: the subscription is live; `recovered` says whether nothing was lost. */
+export interface SubscribedContext {
+  readonly channel: string;
+  /** True when the SDK resumed from a position and every missed publication follows (or none was missed). */
+  readonly recovered: boolean;
+  /** True when the SDK asked to resume (it had a position from an earlier connection). */
+  readonly wasRecovering: boolean;
+  /** How many missed publications are replayed right after this event. */
+  readonly missed: number;
+  /** The channel's newest position when the subscription went live. */
+  readonly epoch: string;
+  readonly offset: number;
+}
+
+/**
+ * A resume that could not be gap-free: publications were missed and will not be replayed. Reload the state this
+ * channel feeds (from `history` or your backend). `reason`: `epoch_changed`, `too_old` or `future_position`.
+ */
+export interface RecoveryFailedContext {
+  readonly channel: string;
+  readonly reason: string;
+  /** The position the SDK had. */
+  readonly since: StreamPosition;
+  /** The channel's position now: the SDK continues from here. */
+  readonly epoch: string;
+  readonly offset: number;
+}
+
+/** What `connected` reports (the server's `connected` push). */
+export interface ConnectedContext {
+  readonly client: string;
+  readonly user: string;
+  /** WebSocket only: the server's version, protocol, ping interval (s) and token expiry (Unix s). */
+  readonly version?: string;
+  readonly protocol?: number;
+  readonly ping?: number;
+  readonly expires?: number;
+}
+
+/**
+ * A connection ended. `reconnect` says whether the SDK will connect again by itself (the server's code range:
+ * 1000-1999 and 4000-4499 yes, 4500-4999 no; client-side codes are listed in `ClientCodes`).
+ */
+export interface DisconnectedContext {
+  readonly code: number;
+  readonly reason: string;
+  readonly reconnect: boolean;
+}
+
+/** A connection attempt starts: `attempt` 0 is the first, later ones waited `delay` ms of backoff. */
+export interface ConnectingContext {
+  readonly attempt: number;
+  readonly delay: number;
+}
+
+export interface ErrorContext {
+  readonly error: SwitchboardError;
+  /** The channel concerned, when there is one. */
+  readonly channel?: string;
+}
+
+export type SubscriptionState = 'unsubscribed' | 'subscribing' | 'subscribed';
+export type ClientState = 'disconnected' | 'connecting' | 'connected';
+
+/** The result of a publish: the publication's stream position. */
+export interface PublishResult {
+  readonly channel: string;
+  readonly epoch: string;
+  readonly offset: number;
+}
+
+export interface PublishOptions {
+  /** Event name (default `message`). */
+  event?: string;
+  /** Overrides the `traceContext` hook for this publication. */
+  traceparent?: string;
+  tracestate?: string;
+}
+
+export interface HistoryOptions {
+  /** Only publications after this position. */
+  since?: StreamPosition;
+  /** At most this many (server default and cap: `api.maxHistoryLimit`, 1000). */
+  limit?: number;
+  /** Newest first instead of oldest first. */
+  reverse?: boolean;
+}
+
+export interface HistoryResult<T = unknown> {
+  readonly publications: Publication<T>[];
+  readonly epoch: string;
+  readonly offset: number;
+  /** Offset of the oldest publication the server still keeps. */
+  readonly earliest: number;
+}
+
+/** Events a subscription emits. */
+export interface SubscriptionEvents {
+  subscribing: { channel: string };
+  subscribed: SubscribedContext;
+  unsubscribed: { channel: string };
+  publication: Publication;
+  join: MemberEvent;
+  leave: MemberEvent;
+  recoveryFailed: RecoveryFailedContext;
+  error: ErrorContext;
+}
+
+/** Events a client emits: its own plus every subscription's, for apps that prefer one listener. */
+export interface ClientEvents {
+  connecting: ConnectingContext;
+  connected: ConnectedContext;
+  disconnected: DisconnectedContext;
+  subscribed: SubscribedContext;
+  publication: Publication;
+  message: DirectMessage;
+  join: MemberEvent;
+  leave: MemberEvent;
+  recoveryFailed: RecoveryFailedContext;
+  error: ErrorContext;
+}
+
+/** W3C trace context to attach to a publish. */
+export interface TraceContext {
+  traceparent: string;
+  tracestate?: string;
+}
