@@ -3,6 +3,7 @@ import type { Command } from './command.js';
 import { checkConfigCommand } from './check-config.js';
 import { publishCommand } from './publish.js';
 import { serveCommand } from './serve.js';
+import { subscribeCommand } from './subscribe.js';
 import { tokenCommand } from './token.js';
 
-export const commands: readonly Command[] = [serveCommand, publishCommand, tokenCommand, checkConfigCommand];
+export const commands: readonly Command[] = [serveCommand, publishCommand, subscribeCommand, tokenCommand, checkConfigCommand];

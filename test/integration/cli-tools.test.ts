@@ -102,3 +102,74 @@ describe('switchboard publish and token', () => {
     }
   });
 });
+
+describe('switchboard subscribe', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer(); // development mode: ?user= names the user
+  });
+  after(() => server.close());
+
+  /** Starts `subscribe`, resolves once it reported `subscribed` on stderr; `done` resolves at its exit. */
+  function subscribeCli(args: string[]) {
+    const child = execFile(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'subscribe', ...args, '--url', server.url],
+      { cwd: root, env: cleanEnv, timeout: 30_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d));
+    const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+      child.on('exit', (code) => resolve({ code, stdout, stderr })));
+    const subscribed = new Promise<void>((resolve, reject) => {
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d;
+        if (stderr.includes('"status":"subscribed"')) resolve();
+      });
+      child.on('exit', () => reject(new Error(`subscribe exited early: ${stderr}`)));
+    });
+    return { child, subscribed, done };
+  }
+
+  for (const transport of ['websocket', 'sse']) {
+    it(`prints each publication as one JSON line and exits after --count (${transport})`, async () => {
+      const channel = `cli-sub-${transport}`;
+      const sub = subscribeCli([channel, '--count', '3', '--user', 'cli', ...(transport === 'sse' ? ['--sse'] : [])]);
+      await sub.subscribed;
+      for (let i = 1; i <= 3; i++) {
+        const r = await cli(['publish', channel, JSON.stringify({ n: i }), '--event', 'tick', '--url', server.url]);
+        assert.equal(r.code, 0, r.stderr);
+      }
+      const { code, stdout, stderr } = await sub.done;
+      assert.equal(code, 0, stderr);
+      const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(lines.map((l) => [l.channel, l.event, l.data, l.offset]),
+        [1, 2, 3].map((n) => [channel, 'tick', { n }, n]));
+      assert.match(stderr, /"status":"connected","user":"cli"/);
+    });
+  }
+
+  it('--since replays what came after the position, then continues live', async () => {
+    const first = await server.publish('cli-since', 'a');
+    await server.publish('cli-since', 'b');
+    await server.publish('cli-since', 'c');
+    const sub = subscribeCli(['cli-since', '--since', `${first.epoch}:${first.offset}`, '--count', '3', '--user', 'cli']);
+    await sub.subscribed;
+    await server.publish('cli-since', 'd');
+    const { code, stdout } = await sub.done;
+    assert.equal(code, 0);
+    assert.deepEqual(stdout.trim().split('\n').map((l) => (JSON.parse(l) as { data: string }).data), ['b', 'c', 'd']);
+  });
+
+  it('a subscription the server refuses is reported on stderr; bad usage exits 2', async () => {
+    const missing = await cli(['subscribe']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /missing <channel>/);
+    const since = await cli(['subscribe', 'a', 'b', '--since', 'e:1']);
+    assert.equal(since.code, 2);
+    assert.match(since.stderr, /--since is a position in one channel/);
+    const sub = subscribeCli(['bad channel!', '--user', 'cli']);
+    sub.subscribed.catch(() => undefined); // it never subscribes
+    const { code, stderr } = await sub.done;
+    assert.equal(code, 1);
+    assert.match(stderr, /"status":"error","code":"invalid_channel"/);
+  });
+});
