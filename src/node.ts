@@ -1,5 +1,6 @@
 import type { Authenticator } from './auth/identity.js';
-import type { Broker, BrokerHandler, ControlMessage, HistoryQuery, HistoryResult, NodeRegistry, NodeReport } from './broker/broker.js';
+import type { Broker, BrokerHandler, ControlMessage, HistoryQuery, HistoryResult, NodeRegistry, NodeReport, StatePage, StateQuery } from './broker/broker.js';
+import { checkKeyedPublish, type KeyedWrite } from './session/keyed.js';
 
 /** How often a node reports itself to the registry (ms); a report lives three times as long. */
 const REPORT_INTERVAL_MS = 2000;
@@ -136,7 +137,18 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   report(): NodeReport {
     const users: Record<string, number> = {};
     for (const u of this.hub.userIds()) users[u] = this.hub.connectionsOf(u);
-    return { id: this.id, users, stats: this.stats() };
+    return { id: this.id, users, stats: this.stats(), ...this.reportedChannels() };
+  }
+
+  /** This node's channels with local subscriber counts, bounded by `redis.reportChannels` (the busiest kept). */
+  private reportedChannels(): { channels: Record<string, number>; channelsTruncated: boolean } {
+    const cap = this.config.redis.reportChannels;
+    let list = this.hub.channelList();
+    const channelsTruncated = list.length > cap;
+    if (channelsTruncated) list = list.sort((a, b) => b.subscribers - a.subscribers).slice(0, cap);
+    const channels: Record<string, number> = {};
+    for (const c of list) channels[c.channel] = c.subscribers;
+    return { channels, channelsTruncated };
   }
 
   isReady(): boolean {
@@ -169,10 +181,11 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
    * wraps it, and its context travels with the publication so every recipient can continue the trace; with tracing
    * off, a caller's own trace context is passed through unchanged.
    */
-  async publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: Context): Promise<Publication> {
+  async publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: Context, write?: KeyedWrite): Promise<Publication> {
     const rules = this.namespaces.rules(channel);
     if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
-    const req = { channel, event, data, meta, history: rules.history };
+    const keyed = checkKeyedPublish(this.config, rules, channel, write);
+    const req = { channel, event, data: write?.op === 'delete' ? 'null' : data, meta, history: rules.history, ...keyed };
     if (!this.telemetry.tracing) return this.timed('publish', this.broker.publish(req)).then(this.countPublication);
     const span = this.telemetry.tracer.startSpan(
       'event_stream.publish',
@@ -205,6 +218,11 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   /** History through the broker, timed; a `history.read` span under `parent` when tracing. */
   history(channel: string, query: HistoryQuery, parent?: Context): Promise<HistoryResult> {
     return this.traced('history.read', channel, parent, () => this.timed('history', this.broker.history(channel, query)), (h) => h.publications.length);
+  }
+
+  /** A page of a keyed channel's state through the broker, timed; a `state.read` span under `parent` when tracing. */
+  keyedState(channel: string, query: StateQuery, parent?: Context): Promise<StatePage> {
+    return this.traced('state.read', channel, parent, () => this.timed('state', this.broker.state(channel, query)), (p) => p.publications.length);
   }
 
   /** Presence through the broker, timed; a `presence.get` span under `parent` when tracing. */

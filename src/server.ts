@@ -216,6 +216,8 @@ function createBroker(config: Config, logger: Logger): Broker {
   if (config.redis.url || config.broker === 'redis') {
     return createRedisBroker({
       url: config.redis.url,
+      cluster: config.redis.cluster,
+      healthCheckIntervalMs: config.redis.healthCheckInterval,
       prefix: config.redis.prefix,
       history,
       metaTtlMs: config.history.metaTtl,

@@ -13,12 +13,15 @@ import type {
   ControlMessage,
   HistoryOptions,
   HistoryQuery,
+  KeyedOptions,
+  KeyOp,
   Member,
   Publication,
   StreamPosition,
 } from '../src/broker/broker.js';
 import { BrokerUnavailableError } from '../src/broker/broker.js';
 import { EPOCH_PATTERN } from '../src/protocol/position.js';
+import { ReplyError } from '../src/protocol/errors.js';
 
 /** A hand-driven clock (ms) for brokers that accept one. */
 export class ManualClock {
@@ -445,6 +448,129 @@ export function brokerContract(name: string, factory: BrokerFactory, opts: Contr
         assert.equal(s.seen.length, N, `subscriber ${k} saw each offset once`);
         assert.ok(s.seen.every((o, i) => o === i + 1), `subscriber ${k} saw 1..${N} in order`);
       }
+    });
+
+    describe('keyed channels', () => {
+      const KEYED: KeyedOptions = { maxKeys: 1000, tombstoneTtlMs: 600_000 };
+      const kpub = (channel: string, key: string, op: KeyOp, v: unknown = null, keyed: KeyedOptions = KEYED): Promise<Publication> =>
+        broker.publish({ channel, event: 'set', data: JSON.stringify(op === 'delete' ? null : v), history: ROOMY, key, op, keyed });
+      /** The whole state, read in pages of `limit` from `after`, as key -> [op, data, offset]. */
+      async function readState(channel: string, after = 0, limit = 1000): Promise<{ map: Map<string, [string, string, number]>; top: StreamPosition; complete: number }> {
+        const map = new Map<string, [string, string, number]>();
+        for (;;) {
+          const page = await broker.state(channel, { after, limit });
+          let last = after;
+          for (const p of page.publications) {
+            assert.ok(p.offset > last, `offsets increase in a page: ${p.offset} after ${last}`);
+            last = p.offset;
+            map.set(p.key!, [p.op!, p.data, p.offset]);
+          }
+          after = last;
+          if (page.publications.length < limit) return { map, top: page.top, complete: page.complete };
+        }
+      }
+
+      it('keeps the latest publication per key in offset order; an update moves its key, a delete leaves a tombstone', async () => {
+        const ch = chan();
+        await kpub(ch, 'a', 'upsert', 1);
+        await kpub(ch, 'b', 'upsert', 2);
+        await kpub(ch, 'c', 'upsert', 3);
+        await kpub(ch, 'a', 'upsert', 4); // a moves to offset 4
+        const del = await kpub(ch, 'b', 'delete'); // b: tombstone at 5
+        assert.deepEqual([del.key, del.op, del.data, del.offset], ['b', 'delete', 'null', 5]);
+        const page = await broker.state(ch, { after: 0, limit: 10 });
+        assert.deepEqual(page.publications.map((p) => [p.key, p.op, p.data, p.offset]), [
+          ['c', 'upsert', '3', 3],
+          ['a', 'upsert', '4', 4],
+          ['b', 'delete', 'null', 5],
+        ]);
+        assert.deepEqual(page.top, { epoch: del.epoch, offset: 5 });
+        assert.equal(page.complete, 0);
+        assert.equal(page.publications[0]!.event, 'set');
+        assert.equal(page.publications[0]!.channel, ch);
+        // Only the keys changed after a position, and pages of `limit`.
+        assert.deepEqual((await broker.state(ch, { after: 3, limit: 10 })).publications.map((p) => p.key), ['a', 'b']);
+        assert.deepEqual((await broker.state(ch, { after: 0, limit: 2 })).publications.map((p) => p.key), ['c', 'a']);
+        assert.deepEqual((await broker.state(ch, { after: 5, limit: 10 })).publications, []);
+        // History is the full stream, each publication with its key and op.
+        const h = await broker.history(ch);
+        assert.deepEqual(h.publications.map((p) => [p.key, p.op, p.offset]), [['a', 'upsert', 1], ['b', 'upsert', 2], ['c', 'upsert', 3], ['a', 'upsert', 4], ['b', 'delete', 5]]);
+        // Upserting a deleted key brings it back at a new offset.
+        await kpub(ch, 'b', 'upsert', 6);
+        const s = await readState(ch);
+        assert.deepEqual([...s.map].sort(), [['a', ['upsert', '4', 4]], ['b', ['upsert', '6', 6]], ['c', ['upsert', '3', 3]]]);
+      });
+
+      it('gives a never-published channel an epoch and an empty state; unkeyed publications carry no key', async () => {
+        const ch = chan();
+        const page = await broker.state(ch, { after: 0, limit: 10 });
+        assert.match(page.top.epoch, EPOCH_PATTERN);
+        assert.deepEqual([page.publications, page.top.offset, page.complete], [[], 0, 0]);
+        const p = await publish(ch, 1);
+        assert.equal(p.epoch, page.top.epoch, 'the state read created the epoch');
+        assert.equal(p.key, undefined);
+        assert.equal((await broker.history(ch)).publications[0]!.key, undefined);
+        assert.deepEqual((await broker.state(ch, { after: 0, limit: 10 })).publications, [], 'unkeyed publications are not state');
+      });
+
+      it('refuses a new key past maxKeys, pushing out the oldest tombstone first (complete moves past it)', async () => {
+        const ch = chan();
+        const small: KeyedOptions = { maxKeys: 3, tombstoneTtlMs: 600_000 };
+        await kpub(ch, 'a', 'upsert', 1, small);
+        await kpub(ch, 'b', 'upsert', 1, small);
+        await kpub(ch, 'c', 'upsert', 1, small);
+        await assert.rejects(kpub(ch, 'd', 'upsert', 1, small), (e: unknown) => e instanceof ReplyError && e.code === 'limit_exceeded');
+        assert.equal((await broker.history(ch)).top.offset, 3, 'a refused publication takes no offset');
+        assert.equal((await kpub(ch, 'a', 'upsert', 2, small)).offset, 4, 'existing keys still update at the limit');
+        await kpub(ch, 'b', 'delete', null, small); // 5: tombstone
+        const d = await kpub(ch, 'd', 'upsert', 1, small); // evicts b's tombstone
+        assert.equal(d.offset, 6);
+        const s = await readState(ch);
+        assert.deepEqual([...s.map.keys()].sort(), ['a', 'c', 'd']);
+        assert.equal(s.complete, 5, 'a reader before offset 5 may have missed the delete of b');
+      });
+
+      it('drops tombstones after their ttl (real 300 ms) and moves complete; live keys stay', async () => {
+        const ch = chan();
+        const short: KeyedOptions = { maxKeys: 100, tombstoneTtlMs: 300 };
+        await kpub(ch, 'a', 'upsert', 1, short);
+        await kpub(ch, 'b', 'upsert', 1, short);
+        await kpub(ch, 'b', 'delete', null, short); // 3
+        let s = await readState(ch);
+        assert.deepEqual([...s.map.keys()], ['a', 'b']);
+        assert.equal(s.complete, 0);
+        await sleep(450);
+        s = await readState(ch);
+        assert.deepEqual([...s.map.keys()], ['a']);
+        assert.equal(s.complete, 3);
+        assert.equal(s.top.offset, 3);
+        // The key can come back; complete stays where it was.
+        await kpub(ch, 'b', 'upsert', 2, short);
+        s = await readState(ch);
+        assert.deepEqual([...s.map.keys()], ['a', 'b']);
+        assert.equal(s.complete, 3);
+      });
+
+      it('matches a model after random upserts and deletes, read whole, in pages, and as deltas from any position', async () => {
+        const ch = chan();
+        const model = new Map<string, [string, string, number]>();
+        const keys = Array.from({ length: 25 }, (_, i) => `k${i}`);
+        let seed = 7;
+        const rand = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+        for (let i = 1; i <= 400; i++) {
+          const key = keys[rand(keys.length)]!;
+          const op: KeyOp = rand(4) === 0 ? 'delete' : 'upsert';
+          const p = await kpub(ch, key, op, { i });
+          model.set(key, [op, p.data, p.offset]);
+        }
+        const sorted = (m: Map<string, [string, string, number]>) => [...m].sort((x, y) => x[1][2] - y[1][2]);
+        assert.deepEqual(sorted((await readState(ch)).map), sorted(model));
+        assert.deepEqual(sorted((await readState(ch, 0, 7)).map), sorted(model), 'pages of 7');
+        for (const after of [0, 1, 100, 250, 399, 400]) {
+          const want = new Map([...model].filter(([, v]) => v[2] > after));
+          assert.deepEqual(sorted((await readState(ch, after, 11)).map), sorted(want), `delta after ${after}`);
+        }
+      });
     });
 
     if (opts.supportsClock) {

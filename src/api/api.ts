@@ -7,16 +7,18 @@ import { errorTypeOf, markError } from '../observability/spans.js';
 import { extractContext } from '../observability/tracing.js';
 import type { SwitchboardNode } from '../node.js';
 import { ErrorCode, TRACEPARENT_PATTERN, isValidChannel, parsePosition, publicationJson, ReplyError, type Publication } from '../protocol/index.js';
-import { corsHeaders, sendError, sendJson } from '../transport/http-util.js';
+import { answerPreflight, corsHeaders, sendError, sendJson } from '../transport/http-util.js';
 import { readJsonBody } from './body.js';
 import { openApiDocument } from './openapi.js';
 import { apiSchemas, describeIssues, issueCode } from './schemas.js';
+import { keyedStateRoute } from './keyed-state.js';
 
 const STATUS: Record<string, number> = {
   [ErrorCode.InvalidJson]: 400,
   [ErrorCode.BadRequest]: 400,
   [ErrorCode.InvalidChannel]: 400,
   [ErrorCode.InvalidEvent]: 400,
+  [ErrorCode.InvalidKey]: 400,
   [ErrorCode.MessageTooLarge]: 413,
   [ErrorCode.Unauthorized]: 401,
   [ErrorCode.PermissionDenied]: 403,
@@ -46,7 +48,8 @@ export class ServerApi {
       'POST /api/disconnect': (req) => this.disconnect(req),
       'GET /api/presence': (_req, url, ctx) => this.presence(url, ctx),
       'GET /api/history': (_req, url, ctx) => this.history(url, ctx),
-      'GET /api/channels': async () => ({ channels: this.node.hub.channelList() }),
+      'GET /api/state': (_req, url, ctx) => keyedStateRoute(this.node, this.channelParam(url), url, ctx),
+      'GET /api/channels': () => this.channels(),
       'GET /api/online': () => this.online(),
       'GET /api/stats': () => this.stats(),
       'GET /api/openapi.json': async () => openApiDocument(this.node.config),
@@ -56,13 +59,7 @@ export class ServerApi {
   async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const cors = corsHeaders(req, this.node.config.cors.origins);
     if (req.method === 'OPTIONS') {
-      res.writeHead(204, {
-        ...cors,
-        'access-control-allow-methods': 'GET, POST, OPTIONS',
-        'access-control-allow-headers': 'content-type, authorization, x-api-key, traceparent, tracestate, last-event-id',
-        'access-control-max-age': '600',
-      });
-      res.end();
+      answerPreflight(res, cors, 'GET, POST, OPTIONS', 'content-type, authorization, x-api-key, traceparent, tracestate, last-event-id');
       return;
     }
     const method = req.method ?? 'GET';
@@ -160,7 +157,9 @@ export class ServerApi {
     // With tracing on, the request span (a child of the caller's traceparent header) parents the publish span; a
     // traceparent in the body names the publisher's own context instead.
     const parent = tracing && b.traceparent ? extractContext(b.traceparent, b.tracestate) : ctx;
-    const pub = await this.node.publish(b.channel, b.event, dataJson(b.data), meta, tracing ? parent : undefined);
+    if (b.op !== undefined && b.key === undefined) throw new ReplyError(ErrorCode.InvalidKey, '"op" needs a "key"');
+    const write = b.key === undefined ? undefined : { key: b.key, op: b.op ?? 'upsert' };
+    const pub = await this.node.publish(b.channel, b.event, dataJson(b.data ?? null), meta, tracing ? parent : undefined, write);
     return position(pub);
   }
 
@@ -246,6 +245,25 @@ export class ServerApi {
       count: users.size,
       nodes: Math.max(1, reports.length),
       users: [...users].map(([user, connections]) => ({ user, connections })),
+    };
+  }
+
+  /**
+   * Channels with subscribers on any live node (from the node reports, every 2 s; this node's own view is current),
+   * subscriber counts summed over nodes. Each node lists at most `redis.reportChannels` channels: `truncated` names
+   * the nodes that had more, so the list (and the counts) may miss their quieter channels.
+   */
+  private async channels(): Promise<unknown> {
+    const registry = this.node.registry;
+    const own = this.node.report();
+    const reports = registry ? (await registry.nodes()).filter((r) => r.id !== own.id) : [];
+    reports.push(own);
+    const counts = new Map<string, number>();
+    for (const r of reports) for (const [c, n] of Object.entries(r.channels ?? {})) counts.set(c, (counts.get(c) ?? 0) + n);
+    return {
+      channels: [...counts].map(([channel, subscribers]) => ({ channel, subscribers })),
+      nodes: reports.length,
+      truncated: reports.filter((r) => r.channelsTruncated).map((r) => r.id),
     };
   }
 

@@ -41,6 +41,8 @@ export function openApiDocument(config: Config): unknown {
             data: { description: 'Any JSON value, delivered as the push `payload`.' },
             traceparent: { type: 'string' },
             tracestate: { type: 'string' },
+            key: { type: 'string', description: 'Keyed channels only (required there): the key this publication sets or deletes.' },
+            op: { type: 'string', enum: ['upsert', 'delete'], default: 'upsert', description: 'Keyed channels: a delete needs no data.' },
           },
         },
       },
@@ -93,7 +95,18 @@ export function openApiDocument(config: Config): unknown {
           responses: { '200': { description: 'History' }, ...errors },
         },
       },
-      '/api/channels': { get: { summary: 'Channels with subscribers on this node.', responses: { '200': { description: 'Channels' } } } },
+      '/api/state': {
+        get: {
+          summary: 'A page of a keyed channel\'s latest value per key, in offset order (docs/keyed-channels.md).',
+          parameters: [
+            channelQuery,
+            { name: 'since', in: 'query', schema: { type: 'string', description: 'epoch:offset; only keys changed after it (a delta), when still possible' } },
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: config.api.maxHistoryLimit, default: Math.min(config.api.maxHistoryLimit, config.keyed.pageSize) } },
+          ],
+          responses: { '200': { description: 'State page: epoch, offset, snapshot (full|delta), publications, next' }, ...errors },
+        },
+      },
+      '/api/channels': { get: { summary: 'Channels with subscribers on any live node, subscriber counts summed over nodes.', responses: { '200': { description: 'Channels, the number of nodes counted, and the nodes whose list was cut (redis.reportChannels)' } } } },
       '/api/online': { get: { summary: 'Users connected to this node.', responses: { '200': { description: 'Users' } } } },
       '/api/stats': { get: { summary: 'Node statistics.', responses: { '200': { description: 'Stats' } } } },
     },

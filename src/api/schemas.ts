@@ -11,7 +11,12 @@ export function apiSchemas(maxChannelLength: number) {
   // A WebSocket close reason holds at most 123 bytes; `ws` throws on a longer one.
   const reason = z.string().max(100).refine((r) => Buffer.byteLength(r, 'utf8') <= 123, 'must be at most 123 bytes in UTF-8').optional();
   return {
-    publish: z.strictObject({ channel, event, data, traceparent, tracestate: z.string().max(512).optional() }),
+    // Keyed channels: `key` and `op` (docs/keyed-channels.md); a delete needs no data.
+    publish: z
+      .strictObject({ channel, event, data: z.unknown().optional(), traceparent, tracestate: z.string().max(512).optional(), key: z.string().optional(), op: z.enum(['upsert', 'delete']).optional() })
+      .superRefine((b, ctx) => {
+        if (b.data === undefined && b.op !== 'delete') ctx.addIssue({ code: 'custom', path: ['data'], message: 'is required (any JSON value)' });
+      }),
     broadcast: z.strictObject({ channels: z.array(channel).min(1).max(1000), event, data }),
     send: z.strictObject({ user, event, data }),
     disconnect: z.strictObject({ user, code: z.number().int().min(4000).max(4999).optional(), reason }),
@@ -34,6 +39,7 @@ export function describeIssues(err: z.ZodError): string {
 export function issueCode(err: z.ZodError, body: Record<string, unknown>): ErrorCode {
   const [field, index] = err.issues[0]?.path ?? [];
   if (field === 'event' && body.event !== undefined) return ErrorCode.InvalidEvent;
+  if (field === 'key' || (field === 'op' && body.key === undefined)) return ErrorCode.InvalidKey;
   if (field === 'channel' && body.channel !== undefined) return ErrorCode.InvalidChannel;
   if (field === 'channels' && typeof index === 'number') return ErrorCode.InvalidChannel;
   return ErrorCode.BadRequest;

@@ -1,6 +1,6 @@
-import type { Member, Publication, PublicationMeta, StreamPosition } from '../protocol/index.js';
+import type { KeyOp, Member, Publication, PublicationMeta, StreamPosition } from '../protocol/index.js';
 
-export type { Member, Publication, PublicationMeta, StreamPosition };
+export type { KeyOp, Member, Publication, PublicationMeta, StreamPosition };
 
 /** History bounds of one channel. `size: 0` keeps no history (positions are still assigned). */
 export interface HistoryOptions {
@@ -18,6 +18,44 @@ export interface PublishRequest {
   readonly meta?: PublicationMeta;
   /** Overrides the broker's default history bounds for this channel (namespaces set these). */
   readonly history?: HistoryOptions;
+  /**
+   * Keyed channels (docs/keyed-channels.md): the key this publication sets or deletes, its op, and the channel's
+   * keyed bounds. All three or none. The channel's latest-per-key state changes in the same atomic step as the publish.
+   */
+  readonly key?: string;
+  readonly op?: KeyOp;
+  readonly keyed?: KeyedOptions;
+}
+
+/** Bounds of a keyed channel's latest-per-key state. */
+export interface KeyedOptions {
+  /** Most keys (live and tombstones) per channel; a new key past it is refused with `limit_exceeded`. */
+  readonly maxKeys: number;
+  /** A deleted key's tombstone is kept this many ms, then dropped (and `complete` moves past it). */
+  readonly tombstoneTtlMs: number;
+}
+
+/** A page of a keyed channel's state: its compacted log, read from a position. */
+export interface StateQuery {
+  /** Entries whose offset is greater than this (0: from the start). The caller checks the epoch of the answer. */
+  readonly after: number;
+  /** At most this many entries (>= 1). */
+  readonly limit: number;
+}
+
+export interface StatePage {
+  /**
+   * The latest publication of each key changed after `after` (upserts and unexpired tombstones), in offset order,
+   * at most `limit`. A key changed while a reader pages moves to a higher offset and comes again on a later page.
+   */
+  readonly publications: Publication[];
+  /** The channel's top position when the page was read. A page shorter than `limit` holds the state up to it. */
+  readonly top: StreamPosition;
+  /**
+   * Every tombstone of a delete at an offset above this one is still kept. A reader at a position below it may have
+   * missed a delete: it must drop its state and read from 0.
+   */
+  readonly complete: number;
 }
 
 export interface HistoryQuery {
@@ -78,6 +116,11 @@ export interface Broker {
   unsubscribe(channel: string): Promise<void>;
   /** Reads the channel's history and positions. Creates the channel's stream state (epoch) when it has none. */
   history(channel: string, query?: HistoryQuery): Promise<HistoryResult>;
+  /**
+   * Reads a page of a keyed channel's latest-per-key state (for a channel never published with keys: empty pages).
+   * Creates the channel's stream state (epoch) when it has none, like `history`.
+   */
+  state(channel: string, query: StateQuery): Promise<StatePage>;
 
   /** Adds or refreshes a presence entry. */
   addPresence(channel: string, member: Member): Promise<void>;
@@ -90,12 +133,16 @@ export interface Broker {
   publishControl(msg: ControlMessage): Promise<void>;
 }
 
-/** What a node tells the others about itself (node registry): its users and its stats. */
+/** What a node tells the others about itself (node registry): its users, channels and stats. */
 export interface NodeReport {
   readonly id: string;
   /** Connections per user on this node. */
   readonly users: Record<string, number>;
   readonly stats: Record<string, unknown>;
+  /** Local subscribers per channel, at most `redis.reportChannels` channels (those with the most subscribers). */
+  readonly channels?: Record<string, number>;
+  /** True when this node has more channels than it listed in `channels`. */
+  readonly channelsTruncated?: boolean;
 }
 
 /**

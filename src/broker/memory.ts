@@ -10,7 +10,10 @@ import {
   type Member,
   type Publication,
   type PublishRequest,
+  type StatePage,
+  type StateQuery,
 } from './broker.js';
+import { KeyedLog } from './keyed-memory.js';
 
 export interface MemoryBrokerOptions {
   /** Default history bounds per channel: `size` (count) and `ttlMs` (age, ms). `req.history` overrides them. */
@@ -45,6 +48,8 @@ class Stream {
   /** Kept publications live in `items[head..]`; dead head slots are cleared and compacted away in bulk. */
   items: (Publication | undefined)[] = [];
   head = 0;
+  /** Latest publication per key, for a channel published with keys (keyed channel); created by its first one. */
+  keyed: KeyedLog | undefined;
   constructor(
     readonly epoch: string,
     /** Last publish, creation or unsubscribe (ms); the idle-expiry clock starts here. */
@@ -145,8 +150,9 @@ export class MemoryBroker implements Broker {
     return fresh;
   }
 
+  /** A keyed channel holding keys never idles out: its state is what offline clients come back to (days later). */
   private isIdle(channel: string, s: Stream, now: number): boolean {
-    return now - s.lastActive > this.metaTtlMs && !this.subscribed.has(channel);
+    return now - s.lastActive > this.metaTtlMs && !this.subscribed.has(channel) && !(s.keyed && s.keyed.size > 0);
   }
 
   publish(req: PublishRequest): Promise<Publication> {
@@ -154,6 +160,16 @@ export class MemoryBroker implements Broker {
     if (err) return Promise.reject(err);
     const now = this.now();
     const s = this.stream(req.channel, now);
+    const { key, keyed } = req;
+    if (key !== undefined && keyed !== undefined) {
+      if (s.keyed) s.keyed.options = keyed;
+      else s.keyed = new KeyedLog(keyed);
+      try {
+        s.keyed.admit(key, now); // before the offset is taken: a refused publication leaves no hole in the stream
+      } catch (e) {
+        return Promise.reject(e as Error);
+      }
+    }
     const pub: Publication = {
       channel: req.channel,
       event: req.event,
@@ -162,7 +178,10 @@ export class MemoryBroker implements Broker {
       offset: ++s.offset,
       time: now,
       meta: req.meta, // always present (maybe undefined) so every Publication has one hidden class
+      key,
+      op: key === undefined ? undefined : (req.op ?? 'upsert'),
     };
+    if (key !== undefined && s.keyed) s.keyed.write(pub);
     s.lastActive = now;
     s.bounds = req.history ?? this.defaults;
     if (s.bounds.size > 0) s.items.push(pub);
@@ -217,6 +236,18 @@ export class MemoryBroker implements Broker {
     return Promise.resolve({ publications, top, earliest });
   }
 
+  state(channel: string, query: StateQuery): Promise<StatePage> {
+    const err = this.unusable();
+    if (err) return Promise.reject(err);
+    const now = this.now();
+    const s = this.stream(channel, now);
+    const top = { epoch: s.epoch, offset: s.offset };
+    const log = s.keyed;
+    if (!log) return Promise.resolve({ publications: [], top, complete: 0 });
+    log.expire(now); // an expired tombstone is never returned, even between sweeps
+    return Promise.resolve({ publications: log.page(query), top, complete: log.complete });
+  }
+
   addPresence(channel: string, member: Member): Promise<void> {
     const err = this.unusable();
     if (err) return Promise.reject(err);
@@ -267,7 +298,10 @@ export class MemoryBroker implements Broker {
     const now = this.now();
     for (const [channel, s] of this.streams) {
       if (this.isIdle(channel, s, now)) this.streams.delete(channel);
-      else s.trim(now);
+      else {
+        s.trim(now);
+        s.keyed?.expire(now);
+      }
     }
   }
 

@@ -3,12 +3,15 @@
  * and pub/sub order never disagree, whichever node publishes. Time comes from Redis (`TIME`): one clock for every
  * node. Scripts are sent as EVALSHA and fall back to EVAL once per connection when Redis answers NOSCRIPT.
  *
- * Keys of one channel share the hash tag `{ch:<channel>}` (one cluster slot):
+ * Keys of one channel share the hash tag `{ch:<channel>}` (one cluster slot, see redis-keys.ts); each script touches
+ * only the keys it is passed in KEYS, all of one channel, as Redis Cluster requires:
  *   meta     hash  epoch, offset (last assigned), ttl (history age bound of the last publish, ms)
  *   hist     list  encoded publications, oldest first; their offsets are contiguous and end at meta.offset
  *   presence hash  client id -> {"x":<expires at, ms>,"m":<member JSON>}
  */
 import { createHash } from 'node:crypto';
+
+import { KEYED_ADMIT, KEYED_LUA, KEYED_WRITE } from './keyed-redis-scripts.js';
 
 export interface LuaScript {
   readonly source: string;
@@ -37,10 +40,14 @@ end
 /**
  * Assigns the next position, appends to history, trims it, refreshes expiry and publishes, atomically.
  * KEYS: meta, hist. ARGV: epoch candidate (used when the channel has none), pub/sub channel, history size,
- * history ttl ms, meta ttl ms, encoded head `{"c":..,"e":..,"d":..`, encoded tail `}` or `,"m":{..}}`.
+ * history ttl ms, meta ttl ms, encoded head `{"c":..,"e":..,"d":..`, encoded tail `}` or `,"m":{..}}`,
+ * publish command (`PUBLISH`, or `SPUBLISH` on a cluster). The pub/sub channel is not a key (so not in KEYS) but
+ * carries the channel's hash tag: on a cluster, SPUBLISH from this script reaches the shard that runs it.
+ * Keyed channels add KEYS state, order, tombs and four last ARGV (keyed-redis-scripts.ts); a new key past the
+ * channel's limit returns {'', 0, 0, 'key_limit'} and publishes nothing.
  * Returns {epoch, offset, time}.
  */
-export const PUBLISH_SCRIPT = lua(`${PRELUDE}
+export const PUBLISH_SCRIPT = lua(`${PRELUDE}${KEYED_LUA}
 local meta, hist = KEYS[1], KEYS[2]
 local size, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
@@ -50,6 +57,7 @@ if not epoch then
   redis.call('DEL', hist)
   redis.call('HSET', meta, 'epoch', epoch)
 end
+${KEYED_ADMIT}
 local offset = redis.call('HINCRBY', meta, 'offset', 1)
 redis.call('HSET', meta, 'ttl', ARGV[4])
 local pub = ARGV[6] .. ',"p":"' .. epoch .. '","o":' .. string.format('%d', offset) ..
@@ -63,7 +71,8 @@ else
   redis.call('DEL', hist)
 end
 redis.call('PEXPIRE', meta, ARGV[5])
-redis.call('PUBLISH', ARGV[2], pub)
+${KEYED_WRITE}
+redis.call(ARGV[8], ARGV[2], pub)
 return {epoch, offset, now}
 `);
 

@@ -1,11 +1,13 @@
 /**
- * Broker shared by every node through one Redis: positions, history and presence live in Redis; publications, join/
- * leave and control messages travel over Redis pub/sub. Two connections: one for commands (node-redis pipelines the
- * commands issued in one tick), one in subscriber mode. Every write that must be atomic is one Lua script
- * (redis-scripts.ts). Redis Cluster is not supported yet (keys are hash-tagged per channel to prepare for it).
+ * Broker shared by every node through Redis: positions, history and presence live in Redis; publications, join/
+ * leave and control messages travel over Redis pub/sub. Every write that must be atomic is one Lua script
+ * (redis-scripts.ts) touching only the keys of one channel (one cluster slot, redis-keys.ts). How Redis is reached,
+ * a single server or a cluster with sharded pub/sub, is the connection's business (redis-connection.ts,
+ * redis-cluster.ts): node-redis pipelines the commands issued in one tick on the command connection; pub/sub has its
+ * own connection(s), checked by a periodic PING (a connection can die without a FIN and would stop delivering).
  */
 import { randomBytes } from 'node:crypto';
-import { createClient, ErrorReply } from 'redis';
+import { ErrorReply } from 'redis';
 import {
   BrokerUnavailableError,
   type Broker,
@@ -17,10 +19,17 @@ import {
   type Member,
   type Publication,
   type PublishRequest,
+  type StatePage,
+  type StateQuery,
   type NodeRegistry,
   type NodeReport,
 } from './broker.js';
+import { createClusterConnection } from './redis-cluster.js';
+import { createSingleConnection, type RedisCommands, type RedisConnection } from './redis-connection.js';
+import { RedisKeys } from './redis-keys.js';
 import { ADD_PRESENCE_SCRIPT, HISTORY_SCRIPT, PRESENCE_SCRIPT, PUBLISH_SCRIPT, type LuaScript } from './redis-scripts.js';
+import { DEFAULT_TOMBSTONE_TTL_MS, STATE_SCRIPT } from './keyed-redis-scripts.js';
+import { ErrorCode, ReplyError } from '../protocol/index.js';
 
 export interface RedisBrokerLogger {
   warn(...args: unknown[]): void;
@@ -28,8 +37,12 @@ export interface RedisBrokerLogger {
 }
 
 export interface RedisBrokerOptions {
-  /** `redis://host:6379` (`rediss://` for TLS). */
+  /** `redis://host:6379` (`rediss://` for TLS). With `cluster`: seed node URLs separated by commas. */
   url: string;
+  /** Redis Cluster: keys routed by slot, sharded pub/sub (Redis >= 7.0). Default false (one Redis server). */
+  cluster?: boolean;
+  /** PING the subscriber connection(s) this often (ms); one unanswered by the next check is replaced. 0: off. Default 5000. */
+  healthCheckIntervalMs?: number;
   /** Prefix of every key and pub/sub channel (`redis.prefix`, default `sb`). */
   prefix: string;
   /** Default history bounds per channel; `req.history` overrides them per publish. */
@@ -47,63 +60,13 @@ export interface RedisBrokerOptions {
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-/** Reconnect backoff: 50 ms doubling per attempt, capped at 2 s, plus up to 20% jitter so nodes do not stampede. */
-const RECONNECT_BASE_MS = 50;
-const RECONNECT_MAX_MS = 2000;
+const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 5000;
 /** Redis error replies that mean "not now" rather than "bug": mapped to BrokerUnavailableError. */
 const TRANSIENT_REPLY = /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
-
-function reconnectDelay(retries: number): number {
-  const base = Math.min(RECONNECT_BASE_MS * 2 ** Math.min(retries, 10), RECONNECT_MAX_MS);
-  return Math.round(base * (1 + Math.random() * 0.2));
-}
-
-function makeClient(url: string, commandTimeoutMs?: number) {
-  return createClient({
-    url,
-    // Commands while disconnected reject at once (ClientOfflineError) instead of waiting in a queue forever.
-    disableOfflineQueue: true,
-    socket: { reconnectStrategy: reconnectDelay, connectTimeout: 5000 },
-    ...(commandTimeoutMs ? { commandOptions: { timeout: commandTimeoutMs } } : {}),
-  });
-}
-type RedisClient = ReturnType<typeof makeClient>;
 
 /** 8 lowercase hex chars: matches EPOCH_PATTERN. Sent as the candidate; Redis keeps it only for a new stream. */
 function newEpoch(): string {
   return randomBytes(4).toString('hex');
-}
-
-/** Redis key and pub/sub channel names. `{ch:<channel>}` is the hash tag: one channel's keys share a slot. */
-class Keys {
-  readonly control: string;
-  /** Set of node ids that reported; each report is its own key, expiring when the node stops reporting. */
-  readonly nodes: string;
-  constructor(private readonly prefix: string) {
-    this.control = `${prefix}:control`;
-    this.nodes = `${prefix}:nodes`;
-  }
-  node(id: string): string {
-    return `${this.prefix}:node:${id}`;
-  }
-  private base(channel: string): string {
-    return `${this.prefix}:{ch:${channel}}`;
-  }
-  meta(channel: string): string {
-    return `${this.base(channel)}:meta`;
-  }
-  hist(channel: string): string {
-    return `${this.base(channel)}:hist`;
-  }
-  presence(channel: string): string {
-    return `${this.base(channel)}:presence`;
-  }
-  pub(channel: string): string {
-    return `${this.base(channel)}:pub`;
-  }
-  members(channel: string): string {
-    return `${this.base(channel)}:members`;
-  }
 }
 
 /**
@@ -111,7 +74,9 @@ class Keys {
  * is embedded as a string and never re-serialized: `{"c","e","d","p","o","t","m"?}`. The script inserts p/o/t.
  */
 function encodeHead(req: PublishRequest): string {
-  return '{"c":' + JSON.stringify(req.channel) + ',"e":' + JSON.stringify(req.event) + ',"d":' + JSON.stringify(req.data);
+  const head = '{"c":' + JSON.stringify(req.channel) + ',"e":' + JSON.stringify(req.event) + ',"d":' + JSON.stringify(req.data);
+  // Keyed channels: "k" the key, "x" the op ("u" upsert, "d" delete).
+  return req.key === undefined ? head : head + ',"k":' + JSON.stringify(req.key) + ',"x":"' + (req.op === 'delete' ? 'd' : 'u') + '"';
 }
 function encodeTail(req: PublishRequest): string {
   return req.meta === undefined ? '}' : ',"m":' + JSON.stringify(req.meta) + '}';
@@ -125,11 +90,14 @@ interface EncodedPublication {
   o: number;
   t: number;
   m?: Publication['meta'];
+  k?: string;
+  x?: 'u' | 'd';
 }
 function decodePublication(text: string): Publication {
   const o = JSON.parse(text) as EncodedPublication;
-  // meta is always present (maybe undefined) so every Publication has one hidden class, as in the memory broker.
-  return { channel: o.c, event: o.e, data: o.d, epoch: o.p, offset: o.o, time: o.t, meta: o.m };
+  // meta, key and op are always present (maybe undefined) so every Publication has one hidden class, as in memory.
+  const op = o.k === undefined ? undefined : o.x === 'd' ? 'delete' : 'upsert';
+  return { channel: o.c, event: o.e, data: o.d, epoch: o.p, offset: o.o, time: o.t, meta: o.m, key: o.k, op };
 }
 
 /** Join/leave on `<channel key>:members`: `{"k":"j"|"l","c":channel,"m":member}`. */
@@ -141,9 +109,15 @@ interface EncodedMemberEvent {
 
 class RedisBroker implements Broker, NodeRegistry {
   readonly kind = 'redis';
-  private readonly keys: Keys;
-  private readonly cmd: RedisClient;
-  private readonly sub: RedisClient;
+  private readonly keys: RedisKeys;
+  private readonly conn: RedisConnection;
+  /** The command connection (or cluster client): keyed commands only. */
+  private readonly cmd: RedisCommands;
+  /** Subscriber health: `replacing` while a dead subscriber connection is being replaced (not ready meanwhile),
+   * `failed` when that failed (retried at the next check). */
+  private subscriberHealth: 'ok' | 'checking' | 'replacing' | 'failed' = 'ok';
+  /** Subscriber connections replaced after a failed health check, since start. */
+  subscriberReplacements = 0;
   private readonly logger: RedisBrokerLogger;
   private handler: BrokerHandler | undefined;
   private closed = false;
@@ -171,24 +145,28 @@ class RedisBroker implements Broker, NodeRegistry {
     if (!(history.ttlMs > 0)) throw new TypeError(`redis broker: history.ttlMs must be > 0 ms, got ${history.ttlMs}`);
     if (!(metaTtlMs > 0)) throw new TypeError(`redis broker: metaTtlMs must be > 0 ms, got ${metaTtlMs}`);
     if (!(presenceTtlMs > 0)) throw new TypeError(`redis broker: presenceTtlMs must be > 0 ms, got ${presenceTtlMs}`);
-    this.keys = new Keys(prefix);
+    const urls = options.url.split(',').map((u) => u.trim()).filter(Boolean);
+    if (urls.length > 1 && !options.cluster) throw new TypeError('redis broker: several URLs in redis.url need redis.cluster: true');
+    if (options.cluster && /[{}]/.test(prefix)) throw new TypeError('redis broker: redis.prefix must not contain { or } with a cluster (it would override the per-channel hash tags)');
+    this.keys = new RedisKeys(prefix);
     this.logger = options.logger ?? console;
-    this.cmd = makeClient(options.url, options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS);
-    this.sub = makeClient(options.url);
-    this.watch(this.cmd, 'command');
-    this.watch(this.sub, 'subscriber');
-  }
-
-  private watch(client: RedisClient, name: string): void {
-    client.on('error', (err: unknown) => {
-      if (this.closed || this.down.has(name)) return;
-      this.down.add(name);
-      this.logger.warn({ err }, `redis broker: ${name} connection lost, reconnecting`);
-    });
-    client.on('ready', () => {
-      if (this.down.delete(name)) this.logger.warn(`redis broker: ${name} connection restored`);
-      if (client === this.sub) this.dropStaleSubscriptions();
-    });
+    const connection = {
+      urls,
+      commandTimeoutMs: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+      events: {
+        down: (name: string, err: unknown) => {
+          if (this.closed || this.down.has(name)) return;
+          this.down.add(name);
+          this.logger.warn({ err }, `redis broker: ${name} connection lost, reconnecting`);
+        },
+        up: (name: string) => {
+          if (this.down.delete(name)) this.logger.warn(`redis broker: ${name} connection restored`);
+          if (name.startsWith('subscriber')) this.dropStaleSubscriptions();
+        },
+      },
+    };
+    this.conn = options.cluster ? createClusterConnection(connection) : createSingleConnection(connection);
+    this.cmd = this.conn.cmd;
   }
 
   async start(handler: BrokerHandler): Promise<void> {
@@ -199,22 +177,53 @@ class RedisBroker implements Broker, NodeRegistry {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        Promise.all([this.cmd.connect(), this.sub.connect()]).then(() =>
-          this.sub.subscribe(this.keys.control, this.onControlMessage),
-        ),
+        this.conn.connect().then(() => this.conn.subscribe(this.keys.control, this.onControlMessage)),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error(`no connection within ${timeoutMs} ms`)), timeoutMs);
         }),
       ]);
     } catch (err) {
       await this.close();
-      throw new BrokerUnavailableError(`redis broker: cannot connect to ${this.options.url}: ${(err as Error).message}`, { cause: err });
+      throw new BrokerUnavailableError(`redis broker: cannot connect to ${this.conn.target}: ${(err as Error).message}`, { cause: err });
     } finally {
       clearTimeout(timer);
     }
     this.every(this.options.presenceTtlMs / 3, () => this.refreshPresence());
     // Memory keeps a subscribed channel alive however long it is idle; here its keys' expiry is pushed back.
     this.every(this.options.metaTtlMs / 3, () => this.keepSubscribedAlive());
+    const healthMs = this.options.healthCheckIntervalMs ?? DEFAULT_HEALTH_CHECK_INTERVAL_MS;
+    if (healthMs > 0) this.every(healthMs, () => void this.checkSubscriber(healthMs));
+  }
+
+  /**
+   * A pub/sub connection can die silently (peer gone without a FIN, a frozen Redis): node-redis would wait forever
+   * and the node would stop receiving publications. Every check PINGs the subscriber connection(s); one whose PONG
+   * has not come by the next check is treated as lost: not ready, replaced by a fresh connection, every channel
+   * subscribed again. Publications missed meanwhile show up as an offset gap, so subscribers resume from history
+   * (4004), as after a Redis restart.
+   */
+  private async checkSubscriber(timeoutMs: number): Promise<void> {
+    if (this.closed || this.subscriberHealth === 'checking' || this.subscriberHealth === 'replacing') return;
+    if (this.subscriberHealth === 'ok') {
+      this.subscriberHealth = 'checking';
+      const answered = await this.conn.checkSubscribers(timeoutMs);
+      if (this.closed) return;
+      this.subscriberHealth = 'ok';
+      if (answered) return;
+      this.logger.warn(`redis broker: subscriber connection did not answer PING within ${timeoutMs} ms; replacing it`);
+    }
+    this.subscriberHealth = 'replacing';
+    this.subscriberReplacements++;
+    try {
+      await this.conn.replaceSubscriber();
+      if (this.closed) return;
+      this.subscriberHealth = 'ok';
+      this.logger.warn('redis broker: subscriber connection replaced; channels subscribed again');
+    } catch (err) {
+      if (this.closed) return;
+      this.subscriberHealth = 'failed';
+      this.logger.warn({ err }, 'redis broker: replacing the subscriber connection failed; retrying at the next check');
+    }
   }
 
   private every(ms: number, fn: () => void): void {
@@ -230,18 +239,23 @@ class RedisBroker implements Broker, NodeRegistry {
     this.timers.length = 0;
     this.subscribed.clear();
     this.ownPresence.clear();
-    await Promise.all([this.cmd, this.sub].map((c) => closeClient(c)));
+    await this.conn.close();
   }
 
   isReady(): boolean {
-    return this.handler !== undefined && !this.closed && this.cmd.isReady && this.sub.isReady;
+    return this.handler !== undefined && !this.closed && this.connected();
+  }
+
+  /** Every connection up, and the subscriber not being replaced after a failed health check. */
+  private connected(): boolean {
+    return this.conn.isReady() && (this.subscriberHealth === 'ok' || this.subscriberHealth === 'checking');
   }
 
   /** Why an operation cannot run now, or undefined when it can. */
   private unusable(): Error | undefined {
     if (this.closed) return new BrokerUnavailableError('redis broker is closed');
     if (!this.handler) return new Error('redis broker: call start(handler) before using it');
-    if (!this.cmd.isReady || !this.sub.isReady) return new BrokerUnavailableError('redis broker: Redis is unreachable (reconnecting)');
+    if (!this.connected()) return new BrokerUnavailableError('redis broker: Redis is unreachable (reconnecting)');
     return undefined;
   }
 
@@ -270,13 +284,32 @@ class RedisBroker implements Broker, NodeRegistry {
     if (err) throw err;
     const { channel } = req;
     const bounds = req.history ?? this.options.history;
+    const { key, keyed } = req;
+    const isKeyed = key !== undefined && keyed !== undefined;
+    const keys = [this.keys.meta(channel), this.keys.hist(channel)];
+    // Keyed: the state keys join KEYS and four ARGV go last (keyed-redis-scripts.ts, KEYED_ADMIT).
+    if (isKeyed) keys.push(this.keys.keyedState(channel), this.keys.keyedOrder(channel), this.keys.keyedTombs(channel));
     const reply = (await this.run(
       PUBLISH_SCRIPT,
-      [this.keys.meta(channel), this.keys.hist(channel)],
-      [this.epochCandidate, this.keys.pub(channel), String(bounds.size), String(bounds.ttlMs), String(this.options.metaTtlMs), encodeHead(req), encodeTail(req)],
-    )) as [string, number, number];
+      keys,
+      [
+        this.epochCandidate,
+        this.keys.pub(channel),
+        String(bounds.size),
+        String(bounds.ttlMs),
+        String(this.options.metaTtlMs),
+        encodeHead(req),
+        encodeTail(req),
+        this.conn.publishCommand,
+        ...(isKeyed ? [key, req.op ?? 'upsert', String(keyed.maxKeys), String(keyed.tombstoneTtlMs)] : []),
+      ],
+    )) as [string, number, number, string?];
+    if (reply[3] === 'key_limit') {
+      throw new ReplyError(ErrorCode.LimitExceeded, `keyed channel holds its most keys (${keyed!.maxKeys}; keyed.maxKeys): delete some or raise the limit`);
+    }
     if (reply[0] === this.epochCandidate) this.epochCandidate = newEpoch(); // used: the next new stream gets another
-    return { channel, event: req.event, data: req.data, epoch: reply[0], offset: reply[1], time: reply[2], meta: req.meta };
+    const op = isKeyed ? (req.op ?? 'upsert') : undefined;
+    return { channel, event: req.event, data: req.data, epoch: reply[0], offset: reply[1], time: reply[2], meta: req.meta, key, op };
   }
 
   subscribe(channel: string): Promise<void> {
@@ -287,8 +320,8 @@ class RedisBroker implements Broker, NodeRegistry {
     // Resolves when Redis confirmed both subscriptions: a history read issued afterwards cannot miss a publication.
     this.staleSubscriptions.delete(channel);
     p = Promise.all([
-      this.sub.subscribe(this.keys.pub(channel), this.onPublicationMessage),
-      this.sub.subscribe(this.keys.members(channel), this.onMemberMessage),
+      this.conn.subscribe(this.keys.pub(channel), this.onPublicationMessage),
+      this.conn.subscribe(this.keys.members(channel), this.onMemberMessage),
     ]).then(
       () => undefined,
       (e: unknown) => {
@@ -324,8 +357,8 @@ class RedisBroker implements Broker, NodeRegistry {
   /** Resolves once Redis confirmed: node-redis removes the listeners when the reply arrives. */
   private unsubscribeRedis(channel: string): Promise<unknown> {
     return Promise.all([
-      this.sub.unsubscribe(this.keys.pub(channel), this.onPublicationMessage),
-      this.sub.unsubscribe(this.keys.members(channel), this.onMemberMessage),
+      this.conn.unsubscribe(this.keys.pub(channel), this.onPublicationMessage),
+      this.conn.unsubscribe(this.keys.members(channel), this.onMemberMessage),
     ]);
   }
 
@@ -338,7 +371,8 @@ class RedisBroker implements Broker, NodeRegistry {
 
   private touch(channel: string): Promise<unknown> {
     const ttl = this.options.metaTtlMs;
-    return Promise.all([this.cmd.pExpire(this.keys.meta(channel), ttl), this.cmd.pExpire(this.keys.hist(channel), ttl)]);
+    // GT: only ever extends, and leaves a key without expiry alone (a keyed channel's meta never expires).
+    return Promise.all([this.cmd.pExpire(this.keys.meta(channel), ttl, 'GT'), this.cmd.pExpire(this.keys.hist(channel), ttl)]);
   }
 
   async history(channel: string, query: HistoryQuery = {}): Promise<HistoryResult> {
@@ -360,10 +394,26 @@ class RedisBroker implements Broker, NodeRegistry {
     )) as [string, number, number, string[]];
     const [epoch, top, earliest, encoded] = reply;
     if (epoch === this.epochCandidate) this.epochCandidate = newEpoch();
-    if (this.subscribed.has(channel)) await this.drainSubscriber();
+    if (this.subscribed.has(channel)) await this.drainSubscriber(channel);
     const publications = encoded.map(decodePublication);
     if (reverse) publications.reverse();
     return { publications, top: { epoch, offset: top }, earliest };
+  }
+
+  /** A page of a keyed channel's state (keyed-redis-scripts.ts); the same subscriber barrier as history. */
+  async state(channel: string, query: StateQuery): Promise<StatePage> {
+    const err = this.unusable();
+    if (err) throw err;
+    const k = this.keys;
+    const reply = (await this.run(
+      STATE_SCRIPT,
+      [k.meta(channel), k.hist(channel), k.keyedState(channel), k.keyedOrder(channel), k.keyedTombs(channel)],
+      [this.epochCandidate, String(this.options.metaTtlMs), String(Math.max(0, Math.floor(query.after))), String(Math.max(1, Math.floor(query.limit))), String(DEFAULT_TOMBSTONE_TTL_MS)],
+    )) as [string, number, number, string[]];
+    const [epoch, top, complete, encoded] = reply;
+    if (epoch === this.epochCandidate) this.epochCandidate = newEpoch();
+    if (this.subscribed.has(channel)) await this.drainSubscriber(channel);
+    return { publications: encoded.map(decodePublication), top: { epoch, offset: top }, complete };
   }
 
   /**
@@ -372,9 +422,9 @@ class RedisBroker implements Broker, NodeRegistry {
    * after every message it queued there before, so once the PONG is here, each publication up to the history's top
    * has been handed to the handler, and none arrives later as a duplicate. One round trip, only for subscribed channels.
    */
-  private async drainSubscriber(): Promise<void> {
+  private async drainSubscriber(channel: string): Promise<void> {
     try {
-      await this.sub.ping();
+      await this.conn.barrier(this.keys.pub(channel));
     } catch (e) {
       throw this.failure(e);
     }
@@ -467,7 +517,7 @@ class RedisBroker implements Broker, NodeRegistry {
     const err = this.unusable();
     if (err) throw err;
     try {
-      await this.cmd.publish(redisChannel, message);
+      await this.conn.publish(redisChannel, message);
     } catch (e) {
       throw this.failure(e);
     }
@@ -532,17 +582,6 @@ class RedisBroker implements Broker, NodeRegistry {
   private async logFirstFailure(writes: Promise<unknown>[], what: string): Promise<void> {
     const failed = (await Promise.allSettled(writes)).find((r) => r.status === 'rejected');
     if (failed) this.logger.warn({ err: failed.reason }, `redis broker: ${what} failed; retrying next round`);
-  }
-}
-
-/** Closes gracefully when connected (pending replies arrive first); otherwise stops reconnecting at once. */
-async function closeClient(client: RedisClient): Promise<void> {
-  if (!client.isOpen) return;
-  try {
-    if (client.isReady) await client.close();
-    else client.destroy();
-  } catch {
-    client.destroy();
   }
 }
 

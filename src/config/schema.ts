@@ -24,6 +24,16 @@ export const namespaceSchema = z.strictObject({
   }).optional(),
   /** Most subscribers of one channel on this node (0: no limit). */
   maxSubscribers: z.number().int().min(0).default(0),
+  /** Keyed channels (docs/keyed-channels.md): every publication carries a key; the latest value per key is kept. */
+  keyed: z.boolean().optional(),
+  /** Keyed channels: most keys per channel; the global `keyed.maxKeys` when absent. */
+  maxKeys: z.number().int().min(1).optional(),
+  /** Keyed channels: how long a deleted key's tombstone is kept; the global `keyed.tombstoneTtl` when absent. */
+  tombstoneTtl: z.union([z.number(), z.string()]).transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined || ms === 0) ctx.addIssue({ code: 'custom', message: 'a duration above 0 such as "7d"' });
+    return ms ?? 0;
+  }).optional(),
 });
 export type NamespaceConfig = z.output<typeof namespaceSchema>;
 
@@ -48,14 +58,23 @@ export const configSchema = z.strictObject({
   broker: oneOf(['memory', 'redis'], 'memory', 'Broker between nodes: `memory` keeps everything in this process; `redis` shares channels, history and presence between nodes through Redis (`redis.url`). Setting `redis.url` selects `redis`.'),
   workers: int(0, 'Worker processes sharing the port, each a node on the shared Redis broker. 0: one per CPU core when `redis.url` is set, else 1. More than 1 needs `redis.url` (processes cannot share the memory broker).', 0, 256),
   redis: group({
-    url: str('', 'Redis URL (`redis://host:6379`, `rediss://` for TLS). Setting it selects the Redis broker.', 'redis://127.0.0.1:6379'),
-    prefix: str('sb', 'Prefix of every Redis key and pub/sub channel, so several deployments can share one Redis.'),
+    url: str('', 'Redis URL (`redis://host:6379`, `rediss://` for TLS). Setting it selects the Redis broker. With `redis.cluster`: one or more seed nodes of the cluster, separated by commas (`redis://10.0.0.1:6379,redis://10.0.0.2:6379`).', 'redis://127.0.0.1:6379'),
+    cluster: bool(false, 'Redis is a Redis Cluster (Redis 7.0 or newer): commands are routed by key slot, every key of a channel shares one slot (hash tag), and pub/sub is sharded (SPUBLISH/SSUBSCRIBE). The rest of the cluster is discovered from the `redis.url` seeds.'),
+    prefix: str('sb', 'Prefix of every Redis key and pub/sub channel, so several deployments can share one Redis. No `{` or `}` with a cluster.'),
     presenceTtl: duration('60s', 'Presence entries of a node that stops refreshing them (it died) expire after this long.'),
+    healthCheckInterval: duration('5s', 'Every this long each node PINGs its Redis subscriber connection(s); one that has not answered by the next check (it died silently) is replaced and every channel subscribed again, the node being not ready meanwhile. 0 disables the check.'),
+    reportChannels: int(1000, 'Most channels a node lists in its node report (those with the most local subscribers), from which `GET /api/channels` answers for every live node; a longer list is cut and the answer says so.', 0, 100000),
   }),
   history: group({
     size: int(100, 'Publications kept per channel for history and resume. 0 disables history.'),
     ttl: duration('5m', 'Maximum age of kept publications.'),
     metaTtl: duration('24h', 'How long an idle channel keeps its stream position (epoch/offset), so clients can still resume or learn that they cannot.'),
+  }),
+  keyed: group({
+    maxKeys: int(100000, 'Keyed channels: most keys (live and tombstones) per channel. A new key past it first pushes out the oldest tombstone, else its publish is refused with `limit_exceeded`. Namespaces may set their own (`maxKeys`).', 1),
+    maxKeyLength: int(256, 'Keyed channels: longest key, in characters (no control characters).', 1, 4096),
+    tombstoneTtl: duration('7d', 'Keyed channels: how long a deleted key is remembered (a tombstone), so a client offline for less than this catches up with a delta instead of a full snapshot. Namespaces may set their own (`tombstoneTtl`).'),
+    pageSize: int(500, 'Keyed channels: state entries per broker read while a snapshot is sent (paced by the client\'s reading), and the default page of `GET /api/state`.', 1, 1000),
   }),
   websocket: group({
     path: urlPath('/ws', 'URL path of the WebSocket endpoint.'),
@@ -89,7 +108,7 @@ export const configSchema = z.strictObject({
     subscribe: oneOf(['anonymous', 'authenticated'], 'authenticated', 'Who may subscribe to channels of the default namespace.'),
   }),
   namespaces: jsonValue(z.array(namespaceSchema).max(1000), [], 'list of namespaces',
-    'Namespaces by channel prefix (`chat:room1` is in namespace `chat`), each with its own rules: `subscribe` (`anonymous`, `authenticated` or `token`), `publish`, `presence`, `joinLeave`, `historySize`, `historyTtl`, `maxSubscribers`. When any is declared, a channel with an undeclared prefix is refused (`unknown_namespace`). Channels without a prefix use the default namespace (`channel.*`). See docs/security.md.',
+    'Namespaces by channel prefix (`chat:room1` is in namespace `chat`), each with its own rules: `subscribe` (`anonymous`, `authenticated` or `token`), `publish`, `presence`, `joinLeave`, `historySize`, `historyTtl`, `maxSubscribers`, and `keyed` (with `maxKeys`, `tombstoneTtl`; see docs/keyed-channels.md). When any is declared, a channel with an undeclared prefix is refused (`unknown_namespace`). Channels without a prefix use the default namespace (`channel.*`). See docs/security.md.',
     [{ name: 'chat', publish: true }, { name: 'news', subscribe: 'anonymous' }]),
   limits: group({
     connections: int(100000, 'Most open connections on this node (0: no limit).'),
@@ -131,6 +150,10 @@ export const configSchema = z.strictObject({
   if (c.workers > 1 && !c.redis.url) {
     ctx.addIssue({ code: 'custom', path: ['workers'], message: 'several worker processes need the Redis broker (they cannot share the memory broker)',
       params: { fix: 'set redis.url (SWITCHBOARD_REDIS_URL), or run one worker' } });
+  }
+  if (c.redis.url.includes(',') && !c.redis.cluster) {
+    ctx.addIssue({ code: 'custom', path: ['redis', 'url'], message: 'several URLs need redis.cluster: true (they are the seed nodes of a Redis Cluster)',
+      params: { fix: 'set redis.cluster (SWITCHBOARD_REDIS_CLUSTER=1), or give one URL' } });
   }
   if (c.broker === 'redis' && !c.redis.url) {
     ctx.addIssue({ code: 'custom', path: ['broker'], message: 'the redis broker needs redis.url',

@@ -13,6 +13,16 @@ export interface ChannelRules {
   readonly history: { readonly size: number; readonly ttlMs: number };
   /** Most subscribers of one channel on this node; 0: no limit. */
   readonly maxSubscribers: number;
+  /** Set for keyed channels (namespace option `keyed`): every publication carries a key; its latest value is kept. */
+  readonly keyed?: KeyedRules;
+}
+
+/** Bounds of a keyed channel's state (docs/keyed-channels.md). */
+export interface KeyedRules {
+  /** Most keys, live and tombstones (`keyed.maxKeys` or the namespace's `maxKeys`). */
+  readonly maxKeys: number;
+  /** How long a tombstone is kept, ms (`keyed.tombstoneTtl` or the namespace's `tombstoneTtl`). */
+  readonly tombstoneTtlMs: number;
 }
 
 /**
@@ -45,6 +55,9 @@ export class Namespaces {
         joinLeave: ns.joinLeave,
         history: { size: ns.historySize ?? h.size, ttlMs: ns.historyTtl ?? h.ttlMs },
         maxSubscribers: ns.maxSubscribers,
+        ...(ns.keyed
+          ? { keyed: { maxKeys: ns.maxKeys ?? config.keyed.maxKeys, tombstoneTtlMs: ns.tombstoneTtl ?? config.keyed.tombstoneTtl } }
+          : {}),
       });
     }
   }

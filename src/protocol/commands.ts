@@ -1,5 +1,6 @@
 import { ErrorCode, ReplyError } from './errors.js';
-import { EVENT_RULE, isValidChannel, isValidEvent, TRACEPARENT_PATTERN } from './names.js';
+import type { KeyOp } from './frames.js';
+import { DEFAULT_MAX_KEY_LENGTH, EVENT_RULE, isValidChannel, isValidEvent, isValidKey, KEY_RULE, TRACEPARENT_PATTERN } from './names.js';
 import { isStreamPosition, type StreamPosition } from './position.js';
 
 /**
@@ -15,6 +16,11 @@ export interface SubscribeParams {
   since?: StreamPosition;
   /** A subscription token, for channels of namespaces that require one. */
   token?: string;
+  /**
+   * Keyed channels: whether a client without a usable position gets the channel's state (a full snapshot) before
+   * live publications. Default true; false subscribes to live publications only.
+   */
+  snapshot?: boolean;
 }
 export interface PublishParams {
   channel: string;
@@ -24,6 +30,9 @@ export interface PublishParams {
   /** W3C trace context of the caller, kept with the publication. */
   traceparent?: string;
   tracestate?: string;
+  /** Keyed channels: the key this publication sets or deletes, and how (default `upsert`). */
+  key?: string;
+  op?: KeyOp;
 }
 export interface HistoryParams {
   channel: string;
@@ -69,6 +78,8 @@ export interface DecodeLimits {
   maxChannelLength: number;
   /** Largest `limit` a history command may ask for. */
   maxHistoryLimit: number;
+  /** Longest key of a keyed channel (`keyed.maxKeyLength`); default 256. */
+  maxKeyLength?: number;
 }
 
 const DEFAULT_LIMITS: DecodeLimits = { maxChannelLength: 255, maxHistoryLimit: 1000 };
@@ -164,6 +175,13 @@ function jsonText(value: unknown, id: CommandId, dialect: Dialect): string {
   }
 }
 
+function optionalBoolean(params: Record<string, unknown>, key: string, id: CommandId): boolean | undefined {
+  const v = params[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw new CommandError(ErrorCode.BadRequest, `"${key}" must be a boolean`, id);
+  return v;
+}
+
 function traceparentField(params: Record<string, unknown>, id: CommandId): string | undefined {
   const v = params.traceparent;
   if (v === undefined) return undefined;
@@ -173,18 +191,38 @@ function traceparentField(params: Record<string, unknown>, id: CommandId): strin
   return v;
 }
 
+/** `key` and `op` of a keyed publish: `op` alone is refused, `delete` needs no `data`. */
+function keyFields(params: Record<string, unknown>, id: CommandId, limits: DecodeLimits): { key?: string; op?: KeyOp } {
+  const { key, op } = params;
+  if (op !== undefined && op !== 'upsert' && op !== 'delete') throw new CommandError(ErrorCode.BadRequest, '"op" must be "upsert" or "delete"', id);
+  if (key === undefined) {
+    if (op !== undefined) throw new CommandError(ErrorCode.InvalidKey, '"op" needs a "key"', id);
+    return {};
+  }
+  const max = limits.maxKeyLength ?? DEFAULT_MAX_KEY_LENGTH;
+  if (!isValidKey(key, max)) throw new CommandError(ErrorCode.InvalidKey, `"key" must be 1-${max} ${KEY_RULE}`, id);
+  return { key, op: op ?? 'upsert' };
+}
+
 function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Command {
   const id = readId(frame);
   const method = frame.method;
   if (typeof method !== 'string') throw new CommandError(ErrorCode.BadRequest, '"method" must be a string', id);
   const params = objectField(frame, 'params', id, 'native');
   switch (method) {
-    case 'subscribe':
+    case 'subscribe': {
+      const snapshot = optionalBoolean(params, 'snapshot', id);
       return {
         id,
         method,
-        params: { channel: channelField(params, 'channel', id, limits), since: sinceField(params, id), token: optionalString(params, 'token', id, 8192) },
+        params: {
+          channel: channelField(params, 'channel', id, limits),
+          since: sinceField(params, id),
+          token: optionalString(params, 'token', id, 8192),
+          ...(snapshot === undefined ? {} : { snapshot }),
+        },
       };
+    }
     case 'unsubscribe':
       return { id, method, params: { channel: channelField(params, 'channel', id, limits) } };
     case 'publish': {
@@ -193,16 +231,20 @@ function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Com
       if (!isValidEvent(event)) {
         throw new CommandError(ErrorCode.InvalidEvent, `"event" must be ${EVENT_RULE}`, id);
       }
-      if (!('data' in params)) throw new CommandError(ErrorCode.BadRequest, '"data" is required', id);
+      const keyed = keyFields(params, id, limits);
+      // A delete carries no value: its data is null whatever was sent.
+      const isDelete = keyed.op === 'delete';
+      if (!isDelete && !('data' in params)) throw new CommandError(ErrorCode.BadRequest, '"data" is required', id);
       return {
         id,
         method,
         params: {
           channel,
           event,
-          data: jsonText(params.data, id, 'native'),
+          data: isDelete ? 'null' : jsonText(params.data, id, 'native'),
           traceparent: traceparentField(params, id),
           tracestate: optionalString(params, 'tracestate', id, 512),
+          ...keyed,
         },
       };
     }

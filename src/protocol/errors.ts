@@ -17,6 +17,8 @@ export const ErrorCode = {
   InvalidChannel: 'invalid_channel',
   /** The event name is empty, too long or has characters outside the allowed set. */
   InvalidEvent: 'invalid_event',
+  /** A keyed channel's key is missing, empty or too long, or a key was given for a channel that is not keyed. */
+  InvalidKey: 'invalid_key',
   /** The connection is already subscribed to this channel. */
   AlreadySubscribed: 'already_subscribed',
   /** The connection is not subscribed to this channel. */

@@ -14,7 +14,14 @@ export interface Publication {
   /** Milliseconds since the Unix epoch, set by the broker when the publication was accepted. */
   readonly time: number;
   readonly meta?: PublicationMeta;
+  /** Keyed channels only: the key this publication sets or deletes (docs/keyed-channels.md). */
+  readonly key?: string;
+  /** Keyed channels only: `upsert` (the key's value becomes `data`) or `delete` (the key goes; `data` is null). */
+  readonly op?: KeyOp;
 }
+
+/** What a publication does to its key in a keyed channel. Both are idempotent: applying one twice changes nothing. */
+export type KeyOp = 'upsert' | 'delete';
 
 export interface PublicationMeta {
   /** W3C trace context of the publisher, delivered to clients so they can continue the trace. */
@@ -47,6 +54,7 @@ export function publicationJson(p: Publication): string {
     ',"payload":' + p.data +
     ',"epoch":"' + p.epoch + '","offset":' + p.offset +
     ',"timestamp":"' + isoTime(p.time) + '"';
+  if (p.key !== undefined) s += ',"key":' + JSON.stringify(p.key) + ',"op":"' + (p.op ?? 'upsert') + '"';
   const m = p.meta;
   if (m !== undefined) {
     if (m.traceparent !== undefined) s += traceFields(m.traceparent, m.tracestate);
@@ -121,8 +129,13 @@ export interface SubscribeResult {
   recovered: boolean;
   /** When resuming failed: why (`epoch_changed`, `too_old`, `future_position`). */
   reason?: string;
-  /** How many missed publications are replayed right after the reply. */
+  /** How many missed publications are replayed right after the reply (0 when a snapshot follows). */
   missed: number;
+  /**
+   * Keyed channels only, when a snapshot follows instead of a replay: `delta` (keep your state; every key changed
+   * after `since` follows, tombstones included) or `full` (drop your state first; every current key follows).
+   */
+  snapshot?: 'delta' | 'full';
 }
 
 export type { StreamPosition };

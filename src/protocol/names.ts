@@ -25,3 +25,15 @@ export function isValidEvent(name: unknown): name is string {
 export const TRACEPARENT_PATTERN = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 export const EVENT_RULE = '1-64 characters of letters, digits and _-.:, and not one of the reserved names connected, disconnect, stream_error, ping, join, leave';
+
+/** Longest key of a keyed channel by default (`keyed.maxKeyLength`). */
+export const DEFAULT_MAX_KEY_LENGTH = 256;
+/** Control characters would corrupt logs and terminals; everything else (any language, `/`, spaces) is a fine key. */
+const KEY_FORBIDDEN = /[\u0000-\u001f\u007f]/;
+
+/** A keyed channel's key: 1..maxLength characters, no control characters. */
+export function isValidKey(key: unknown, maxLength = DEFAULT_MAX_KEY_LENGTH): key is string {
+  return typeof key === 'string' && key.length > 0 && key.length <= maxLength && !KEY_FORBIDDEN.test(key);
+}
+
+export const KEY_RULE = 'characters, none of them a control character';

@@ -2,7 +2,8 @@ import type { Broker } from '../broker/broker.js';
 import type { Config } from '../config/index.js';
 import type { ChannelSubscription, Hub, Subscriber } from '../hub/hub.js';
 import type { Context } from '@opentelemetry/api';
-import type { HistoryQuery, HistoryResult } from '../broker/broker.js';
+import type { HistoryQuery, HistoryResult, StatePage, StateQuery } from '../broker/broker.js';
+import type { KeyedWrite } from './keyed.js';
 import type { Logger } from '../observability/logger.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { Authenticator } from '../auth/identity.js';
@@ -29,7 +30,10 @@ export interface NodeServices {
   joinChannel(channel: string, sub: ChannelSubscription): Promise<void>;
   /** Removes a local subscription; the broker subscription goes when the channel's last local subscriber leaves. */
   leaveChannel(channel: string, sub: ChannelSubscription): void;
-  publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: Context): Promise<Publication>;
+  /** Publishes; `write` (key and op) is required for keyed channels and refused for others. */
+  publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: Context, write?: KeyedWrite): Promise<Publication>;
+  /** Reads a page of a keyed channel's state through the broker, timed and counted. */
+  keyedState(channel: string, query: StateQuery, parent?: Context): Promise<StatePage>;
   /** Reads history through the broker, timed and counted. */
   history(channel: string, query: HistoryQuery, parent?: Context): Promise<HistoryResult>;
   /** Reads presence through the broker, timed and counted. */

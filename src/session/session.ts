@@ -20,6 +20,7 @@ import type { NodeServices } from './services.js';
 import { Subscription } from './subscription.js';
 import { checkSubscribe } from './permissions.js';
 import type { Publication } from '../protocol/index.js';
+import { firstSnapshotPage, type KeyedCatchUp } from './keyed.js';
 
 /** Where a connection comes from, for logs and spans. */
 export interface ConnectionInfo {
@@ -35,7 +36,12 @@ export interface PreparedSubscription {
   readonly sub: Subscription;
   readonly result: SubscribeResult;
   readonly replay: Publication[];
+  /** Keyed channels: a snapshot to stream instead of a replay. */
+  readonly catchUp?: KeyedCatchUp;
 }
+
+/** Bytes of slack when waiting for queue room: a multi-channel SSE frame is rebuilt with a longer id after the wait. */
+const REFRAME_SLACK = 32;
 
 /**
  * The transport-independent part of a connection: identity, subscriptions with gap-free resume, and the bounded
@@ -148,7 +154,7 @@ export abstract class Session implements Subscriber {
    * from this moment), waits for the node's broker subscription, reads history and decides whether the resume is
    * gap-free. The subscription's position is set to what the client has: `since` when resumed, else the stream top.
    */
-  protected async prepareSubscription(channel: string, since: StreamPosition | undefined, token?: string): Promise<PreparedSubscription> {
+  protected async prepareSubscription(channel: string, since: StreamPosition | undefined, token?: string, snapshot?: boolean): Promise<PreparedSubscription> {
     const cfg = this.node.config;
     if (this.subscriptions.has(channel)) throw new ReplyError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
     if (this.subscriptions.size >= cfg.client.maxSubscriptions) {
@@ -173,6 +179,10 @@ export abstract class Session implements Subscriber {
         else if (since.offset > top.offset) reason = 'future_position';
         else if (since.offset + 1 < h.earliest) reason = 'too_old';
       }
+      // Keyed channels: a snapshot when history cannot serve the position, or for a newcomer (unless it declined).
+      if (rules.keyed && (reason !== undefined || (since === undefined && snapshot !== false))) {
+        return await this.prepareSnapshot(sub, since, reason);
+      }
       const recovered = since !== undefined && reason === undefined;
       if (since !== undefined) this.countRecovery(channel, since, recovered, reason, h.publications.length);
       const replay = recovered ? h.publications : [];
@@ -184,6 +194,28 @@ export abstract class Session implements Subscriber {
       if (this.subscriptions.get(channel) === sub) this.dropSubscription(sub, false);
       throw err;
     }
+  }
+
+  /** The subscribe result of a keyed catch-up by snapshot: `delta` recovers the client's state, `full` resets it. */
+  private async prepareSnapshot(sub: Subscription, since: StreamPosition | undefined, reason: string | undefined): Promise<PreparedSubscription> {
+    sub.restartable = true;
+    const catchUp = await firstSnapshotPage(this.node, sub.channel, since, () => sub.restarts);
+    const { top } = catchUp.first;
+    const recovered = catchUp.kind === 'delta';
+    const why = recovered ? undefined : reason;
+    if (since !== undefined) this.countRecovery(sub.channel, since, recovered, why ?? 'too_old', 0);
+    sub.epoch = top.epoch;
+    sub.offset = recovered ? since!.offset : 0;
+    const result: SubscribeResult = {
+      channel: sub.channel,
+      epoch: top.epoch,
+      offset: top.offset,
+      recovered,
+      ...(why ? { reason: why } : {}),
+      missed: 0,
+      snapshot: catchUp.kind,
+    };
+    return { sub, result, replay: [], catchUp };
   }
 
   private countRecovery(channel: string, since: StreamPosition, recovered: boolean, reason: string | undefined, missed: number): void {
@@ -211,23 +243,15 @@ export abstract class Session implements Subscriber {
    * then on delivers live. Presence and join events follow.
    */
   protected async activateSubscription(p: PreparedSubscription): Promise<void> {
-    const { sub, result, replay } = p;
-    for (const pub of replay) {
-      const buf = this.framePublication(new EncodedPublication(pub), sub);
-      // A backlog larger than the queue bound is paced by the client's reading speed instead of overflowing
-      // the queue (which would disconnect it as slow on every resume). Live publications stay buffered meanwhile.
-      while (!this.queue.hasRoom(buf.length) && this.isCurrent(p)) {
-        this.queue.flush();
-        await this.sink.waitDrain();
-      }
+    const { sub, result, replay, catchUp } = p;
+    if (catchUp) {
+      if (!(await this.streamSnapshot(p, catchUp))) return;
+    } else {
       // Disconnected during the replay: cleanup is done, add no presence or join.
+      for (const pub of replay) if (!(await this.sendPaced(p, pub))) return;
       if (!this.isCurrent(p)) return;
-      sub.epoch = pub.epoch;
-      sub.offset = pub.offset;
-      this.send(buf);
+      sub.goLive(result.epoch, Math.max(sub.offset, result.offset));
     }
-    if (!this.isCurrent(p)) return;
-    sub.goLive(result.epoch, Math.max(sub.offset, result.offset));
     if (sub.rules.presence) {
       await this.node.broker.addPresence(sub.channel, this.member);
       // Closed while presence was being added: cleanup's removal ran first, so undo the late add.
@@ -238,6 +262,58 @@ export abstract class Session implements Subscriber {
     }
     // Closed while presence was added: cleanup already announced the leave, so no join after it.
     if (sub.rules.joinLeave && this.isCurrent(p)) await this.node.broker.publishJoin(sub.channel, this.member);
+  }
+
+  /**
+   * Queues one replayed or snapshot publication. A backlog larger than the queue bound is paced by the client's
+   * reading speed instead of overflowing the queue (which would disconnect it as slow on every resume); live
+   * publications stay buffered meanwhile. The subscription's position moves before framing, so a multi-channel SSE
+   * id names this publication. False when the subscription ended meanwhile.
+   */
+  private async sendPaced(p: PreparedSubscription, pub: Publication): Promise<boolean> {
+    const enc = new EncodedPublication(pub);
+    const { sub } = p;
+    const size = this.framePublication(enc, sub).length + REFRAME_SLACK;
+    while (!this.queue.hasRoom(size) && this.isCurrent(p)) {
+      this.queue.flush();
+      await this.sink.waitDrain();
+    }
+    if (!this.isCurrent(p)) return false;
+    sub.epoch = pub.epoch;
+    sub.offset = pub.offset;
+    this.send(this.framePublication(enc, sub));
+    return true;
+  }
+
+  /**
+   * Streams a keyed snapshot page by page (`keyed.pageSize` entries per broker read), each entry an ordinary
+   * publication with its own offset, then goes live at the top of the last page read. A page shorter than the page
+   * size holds the state up to its top; the setup buffer holds everything published since before that read (unless
+   * it overflowed and restarted since, in which case one more page is read). True once live.
+   */
+  private async streamSnapshot(p: PreparedSubscription, c: KeyedCatchUp): Promise<boolean> {
+    const { sub } = p;
+    const limit = this.node.config.keyed.pageSize;
+    let { first: page, after, restartsBefore } = c;
+    for (;;) {
+      for (const pub of page.publications) {
+        if (!(await this.sendPaced(p, pub))) return false;
+        after = pub.offset;
+      }
+      if (page.publications.length < limit && sub.restarts === restartsBefore) break;
+      restartsBefore = sub.restarts;
+      const complete = page.complete;
+      page = await this.node.keyedState(sub.channel, { after, limit });
+      if (!this.isCurrent(p)) return false;
+      // The state was lost (e.g. Redis restarted empty), or a delete after the cursor was forgotten while the client
+      // may hold the key from an earlier page: disconnect (4004) so it resumes and is told to reset.
+      if (page.top.epoch !== sub.epoch || (page.complete !== complete && page.complete > after)) {
+        this.onGap(sub);
+        return false;
+      }
+    }
+    sub.goLive(page.top.epoch, page.top.offset);
+    return true;
   }
 
   protected unsubscribe(channel: string): void {

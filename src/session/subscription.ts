@@ -13,6 +13,12 @@ export class Subscription implements ChannelSubscription {
   epoch = '';
   offset = 0;
   private buffer: EncodedPublication[] | null = [];
+  /**
+   * Set while a keyed snapshot streams: a full setup buffer is then emptied and counted in `restarts` instead of
+   * dropping the client, because the snapshot reader catches up by reading the state again (session.ts).
+   */
+  restartable = false;
+  restarts = 0;
 
   constructor(
     readonly session: Session,
@@ -35,7 +41,11 @@ export class Subscription implements ChannelSubscription {
     if (this.buffer !== null) {
       // Bounded by the session: a subscription that stays in setup longer than its queue allows is dropped.
       this.buffer.push(enc);
-      if (this.buffer.length > this.session.maxPendingPublications) this.session.onSetupOverflow(this);
+      if (this.buffer.length > this.session.maxPendingPublications) {
+        if (!this.restartable) return this.session.onSetupOverflow(this);
+        this.buffer.length = 0;
+        this.restarts++;
+      }
       return;
     }
     const pub = enc.pub;
@@ -63,6 +73,7 @@ export class Subscription implements ChannelSubscription {
   goLive(epoch: string, offset: number): void {
     const buffered = this.buffer ?? [];
     this.buffer = null;
+    this.restartable = false;
     this.epoch = epoch;
     this.offset = offset;
     for (const enc of buffered) this.deliver(enc);

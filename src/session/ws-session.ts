@@ -125,6 +125,7 @@ export class WsSession extends Session {
       decoded = decodeCommand(data.toString('utf8'), {
         maxChannelLength: this.node.config.channel.maxLength,
         maxHistoryLimit: this.node.config.api.maxHistoryLimit,
+        maxKeyLength: this.node.config.keyed.maxKeyLength,
       });
     } catch (err) {
       return this.enqueueBad(err instanceof CommandError ? err : new CommandError(ErrorCode.InvalidJson, 'frame could not be decoded'));
@@ -263,7 +264,7 @@ export class WsSession extends Session {
     const node = this.node;
     switch (cmd.method) {
       case 'subscribe': {
-        const p = await this.prepareSubscription(cmd.params.channel, cmd.params.since, cmd.params.token);
+        const p = await this.prepareSubscription(cmd.params.channel, cmd.params.since, cmd.params.token, cmd.params.snapshot);
         if (!this.isCurrent(p)) return;
         this.reply(cmd.id, p.result);
         return this.activateSubscription(p);
@@ -272,10 +273,10 @@ export class WsSession extends Session {
         this.unsubscribe(cmd.params.channel);
         return this.reply(cmd.id, {});
       case 'publish': {
-        const { channel, event, data, traceparent, tracestate } = cmd.params;
+        const { channel, event, data, traceparent, tracestate, key, op } = cmd.params;
         checkPublish(node, this.identity, channel, this.subscriptions.has(channel));
         const meta = traceparent ? { traceparent, tracestate } : undefined;
-        const pub = await node.publish(channel, event, data, meta, ctx);
+        const pub = await node.publish(channel, event, data, meta, ctx, key === undefined ? undefined : { key, op: op ?? 'upsert' });
         return this.reply(cmd.id, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset });
       }
       case 'presence': {

@@ -46,6 +46,20 @@ export function corsHeaders(req: IncomingMessage, origins: readonly string[]): R
   };
 }
 
+/**
+ * Answers a CORS preflight (OPTIONS) with 204: the CORS headers when the origin is allowed, and always the methods and
+ * request headers the route accepts. Browsers cache the answer for 10 minutes.
+ */
+export function answerPreflight(res: ServerResponse, cors: Record<string, string>, methods: string, headers: string): void {
+  res.writeHead(204, {
+    ...cors,
+    'access-control-allow-methods': methods,
+    'access-control-allow-headers': headers,
+    'access-control-max-age': '600',
+  });
+  res.end();
+}
+
 /** Resolves when a writable has flushed its buffer to the kernel, or has closed. */
 export function waitDrain(w: NodeJS.WritableStream & { writableLength: number; destroyed: boolean; once(e: string, l: () => void): unknown; off(e: string, l: () => void): unknown }): Promise<void> {
   if (w.writableLength === 0 || w.destroyed) return Promise.resolve();

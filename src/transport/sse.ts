@@ -7,7 +7,7 @@ import { extractContext, traceparentOf } from '../observability/tracing.js';
 import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import { SseSession, type ResumeProblem } from '../session/sse-session.js';
-import { corsHeaders, sendError, waitDrain } from './http-util.js';
+import { answerPreflight, corsHeaders, sendError, waitDrain } from './http-util.js';
 
 /**
  * The SSE endpoint: `GET /events?channel=a&channel=b`. Resume with the `Last-Event-ID` header, or the
@@ -26,6 +26,10 @@ export class SseTransport {
     const cfg = node.config;
     const tel = node.telemetry;
     const cors = corsHeaders(req, cfg.cors.origins);
+    if (req.method === 'OPTIONS') {
+      // A page on another origin reading the stream with fetch sends Authorization / Last-Event-ID: a preflight first.
+      return answerPreflight(res, cors, 'GET, OPTIONS', 'authorization, last-event-id, traceparent, tracestate, cache-control');
+    }
     const ip = req.socket.remoteAddress ?? '';
     const route = url.pathname;
     const span = tel.tracing ? this.connectSpan(req, ip, route) : undefined;

@@ -14,6 +14,10 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Starts it again on the same port and waits until it answers PING. */
   restart(): Promise<void>;
+  /** Freezes the process (SIGSTOP): connections stay open but nothing is answered, like a peer that died silently. */
+  pause(): void;
+  /** Thaws it (SIGCONT). */
+  resume(): void;
 }
 
 /** A port the OS had free a moment ago on 127.0.0.1. */
@@ -74,6 +78,12 @@ export async function startRedisServer(): Promise<RedisServer> {
       const exited = once(p, 'exit');
       process.kill(p.pid!, 'SIGKILL');
       await exited;
+    },
+    pause() {
+      if (proc?.pid) process.kill(proc.pid, 'SIGSTOP');
+    },
+    resume() {
+      if (proc?.pid) process.kill(proc.pid, 'SIGCONT');
     },
     async restart() {
       await server.stop();

@@ -359,4 +359,19 @@ describe('sse: CORS', () => {
     assert.equal(bad.status, 400);
     assert.equal(bad.headers['access-control-allow-origin'], 'http://example.test');
   });
+
+  it('answers the preflight of a cross-origin fetch reader (Authorization, Last-Event-ID)', async () => {
+    const res = await fetch(`${srv.url}/events?channel=cors`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://example.test', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization, last-event-id' },
+    });
+    assert.equal(res.status, 204);
+    assert.equal(res.headers.get('access-control-allow-origin'), 'http://example.test');
+    assert.equal(res.headers.get('access-control-allow-credentials'), 'true');
+    assert.match(res.headers.get('access-control-allow-methods') ?? '', /\bGET\b/);
+    for (const h of ['authorization', 'last-event-id']) assert.match(res.headers.get('access-control-allow-headers') ?? '', new RegExp(h));
+    const other = await fetch(`${srv.url}/events`, { method: 'OPTIONS', headers: { origin: 'http://evil.test', 'access-control-request-method': 'GET' } });
+    assert.equal(other.status, 204);
+    assert.equal(other.headers.get('access-control-allow-origin'), null);
+  });
 });

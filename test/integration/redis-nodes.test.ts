@@ -28,6 +28,8 @@ describe('three nodes on one Redis', () => {
           SWITCHBOARD_REDIS_URL: REDIS_URL,
           SWITCHBOARD_REDIS_PREFIX: prefix,
           SWITCHBOARD_LIMITS_CONNECT_RATE: '0',
+          // Node C lists one channel in its node report, so /api/channels shows a cut list.
+          ...(i === 2 ? { SWITCHBOARD_REDIS_REPORT_CHANNELS: '1' } : {}),
         }),
       );
     }
@@ -146,6 +148,30 @@ describe('three nodes on one Redis', () => {
     const stats = (await (await fetch(`${base(2)}/api/stats`)).json()) as { node: string; nodes: { node: string }[] };
     assert.equal(new Set(stats.nodes.map((n) => n.node)).size, 3);
     assert.ok(stats.nodes.some((n) => n.node === stats.node));
+  });
+
+  it('channels lists every live node\'s channels with summed subscribers, and which node cut its list', async () => {
+    const subscribe = async (i: number, user: string, channels: string[]) => {
+      const { client } = await connectReady(ws(i, user));
+      track(client);
+      for (const channel of channels) await client.call('subscribe', { channel });
+    };
+    await subscribe(0, 'quinn', ['lobby', 'kitchen']);
+    await subscribe(1, 'rosa', ['lobby']);
+    await subscribe(2, 'sam', ['lobby', 'attic']);
+    await subscribe(2, 'tom', ['lobby']);
+    const nodeC = ((await (await fetch(`${base(2)}/api/stats`)).json()) as { node: string }).node;
+    type Channels = { channels: { channel: string; subscribers: number }[]; nodes: number; truncated: string[] };
+    const count = (r: Channels, channel: string) => r.channels.find((c) => c.channel === channel)?.subscribers;
+    const seen = await waitFor(async () => {
+      const r = (await (await fetch(`${base(0)}/api/channels`)).json()) as Channels;
+      return count(r, 'lobby') === 4 ? r : undefined;
+    }, { timeout: 8000, interval: 200, label: 'node A to count lobby subscribers of all three nodes' });
+    assert.equal(seen.nodes, 3);
+    assert.equal(count(seen, 'kitchen'), 1);
+    // C has two channels but reports one, its busiest (lobby, 2 subscribers): attic is missing and C is named.
+    assert.equal(count(seen, 'attic'), undefined);
+    assert.deepEqual(seen.truncated, [nodeC]);
   });
 
   // Last: it kills node A.

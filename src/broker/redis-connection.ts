@@ -1,0 +1,192 @@
+/**
+ * The seam between the Redis broker and Redis itself: one interface, two shapes. A single Redis (this file) uses two
+ * connections, one for commands and one in subscriber mode, with classic PUBLISH/SUBSCRIBE. A Redis Cluster
+ * (redis-cluster.ts) routes every command by its first key and uses sharded pub/sub. The broker only sees this
+ * interface, so the channel logic (scripts, positions, presence) is written once.
+ */
+import { createClient } from 'redis';
+
+/** One pub/sub listener; receives the message text. */
+export type MessageListener = (message: string) => void;
+
+export interface ConnectionEvents {
+  /** A connection was lost (logged once until it is back). */
+  down(name: string, err: unknown): void;
+  /** A lost connection is back. */
+  up(name: string): void;
+}
+
+export interface ConnectionOptions {
+  /** Single: one URL. Cluster: one or more seed URLs (the rest of the cluster is discovered). */
+  urls: string[];
+  /** A command without reply after this many ms rejects (the connection stays). */
+  commandTimeoutMs: number;
+  events: ConnectionEvents;
+}
+
+/** Reconnect backoff: 50 ms doubling per attempt, capped at 2 s, plus up to 20% jitter so nodes do not stampede. */
+const RECONNECT_BASE_MS = 50;
+const RECONNECT_MAX_MS = 2000;
+/** TCP connect timeout of every connection, ms. */
+export const CONNECT_TIMEOUT_MS = 5000;
+
+export function reconnectDelay(retries: number): number {
+  const base = Math.min(RECONNECT_BASE_MS * 2 ** Math.min(retries, 10), RECONNECT_MAX_MS);
+  return Math.round(base * (1 + Math.random() * 0.2));
+}
+
+function makeClient(url: string, commandTimeoutMs?: number) {
+  return createClient({
+    url,
+    // Commands while disconnected reject at once (ClientOfflineError) instead of waiting in a queue forever.
+    disableOfflineQueue: true,
+    socket: { reconnectStrategy: reconnectDelay, connectTimeout: CONNECT_TIMEOUT_MS },
+    ...(commandTimeoutMs ? { commandOptions: { timeout: commandTimeoutMs } } : {}),
+  });
+}
+type RedisClient = ReturnType<typeof makeClient>;
+
+/**
+ * The commands the broker sends on the command connection. Keyed commands only, so a cluster can route each by its
+ * first key; the cluster client must satisfy this type too (redis-cluster.ts checks it at compile time). A new
+ * command used by the broker is added here.
+ */
+export type RedisCommands = Pick<
+  RedisClient,
+  'evalSha' | 'eval' | 'pExpire' | 'hDel' | 'set' | 'sAdd' | 'sMembers' | 'mGet' | 'sRem'
+>;
+
+export interface RedisConnection {
+  /** Where it connects, for error messages. */
+  readonly target: string;
+  readonly cmd: RedisCommands;
+  /** What the publish script calls to publish: PUBLISH, or SPUBLISH on a cluster (to the shard of the channel). */
+  readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
+  connect(): Promise<void>;
+  /** Commands and subscriptions can be served now. */
+  isReady(): boolean;
+  publish(channel: string, message: string): Promise<unknown>;
+  /** Resolves once Redis confirmed the subscription. One listener per pub/sub channel. */
+  subscribe(channel: string, listener: MessageListener): Promise<void>;
+  /** Forgets the channel at once (a replaced subscriber will not resubscribe it); resolves once Redis confirmed. */
+  unsubscribe(channel: string, listener: MessageListener): Promise<void>;
+  /** PING on the subscriber connection carrying `channel`: resolves after every message queued there before. */
+  barrier(channel: string): Promise<void>;
+  /** PINGs every subscriber connection; false when one of them has not answered within `timeoutMs`. */
+  checkSubscribers(timeoutMs: number): Promise<boolean>;
+  /** Drops the subscriber connection(s) and connects anew, resubscribing every channel subscribed now. */
+  replaceSubscriber(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Resolves true when `p` settles successfully within `ms`, false when it fails or takes longer. */
+export function answeredWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+    p.then(
+      () => {
+        clearTimeout(timer);
+        resolve(true);
+      },
+      () => {
+        clearTimeout(timer);
+        resolve(false);
+      },
+    );
+  });
+}
+
+/** A single Redis: a command connection and a subscriber connection (SUBSCRIBE blocks the connection for commands). */
+class SingleConnection implements RedisConnection {
+  readonly publishCommand = 'PUBLISH';
+  readonly target: string;
+  readonly cmd: RedisClient;
+  private sub: RedisClient;
+  /** Subscribed pub/sub channels and their listeners: what a replaced subscriber subscribes again. */
+  private readonly listeners = new Map<string, MessageListener>();
+  private closed = false;
+
+  constructor(private readonly options: ConnectionOptions) {
+    this.target = options.urls[0]!;
+    this.cmd = makeClient(this.target, options.commandTimeoutMs);
+    this.watch(this.cmd, 'command');
+    this.sub = this.newSubscriber();
+  }
+
+  private newSubscriber(): RedisClient {
+    const sub = makeClient(this.target);
+    this.watch(sub, 'subscriber');
+    return sub;
+  }
+
+  private watch(client: RedisClient, name: string): void {
+    client.on('error', (err: unknown) => {
+      if (!this.closed) this.options.events.down(name, err);
+    });
+    client.on('ready', () => this.options.events.up(name));
+  }
+
+  async connect(): Promise<void> {
+    await Promise.all([this.cmd.connect(), this.sub.connect()]);
+  }
+
+  isReady(): boolean {
+    return !this.closed && this.cmd.isReady && this.sub.isReady;
+  }
+
+  publish(channel: string, message: string): Promise<unknown> {
+    return this.cmd.publish(channel, message);
+  }
+
+  async subscribe(channel: string, listener: MessageListener): Promise<void> {
+    this.listeners.set(channel, listener);
+    try {
+      await this.sub.subscribe(channel, listener);
+    } catch (err) {
+      if (this.listeners.get(channel) === listener) this.listeners.delete(channel);
+      throw err;
+    }
+  }
+
+  unsubscribe(channel: string, listener: MessageListener): Promise<void> {
+    this.listeners.delete(channel);
+    return this.sub.unsubscribe(channel, listener);
+  }
+
+  async barrier(): Promise<void> {
+    await this.sub.ping();
+  }
+
+  checkSubscribers(timeoutMs: number): Promise<boolean> {
+    return this.sub.isReady ? answeredWithin(this.sub.ping(), timeoutMs) : Promise.resolve(true);
+  }
+
+  async replaceSubscriber(): Promise<void> {
+    const old = this.sub;
+    this.sub = this.newSubscriber();
+    old.destroy();
+    await this.sub.connect();
+    await Promise.all([...this.listeners].map(([channel, listener]) => this.sub.subscribe(channel, listener)));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([closeClient(this.cmd), closeClient(this.sub)]);
+  }
+}
+
+/** Closes gracefully when connected (pending replies arrive first); otherwise stops reconnecting at once. */
+async function closeClient(client: { isOpen: boolean; isReady: boolean; close(): Promise<unknown>; destroy(): void }): Promise<void> {
+  if (!client.isOpen) return;
+  try {
+    if (client.isReady) await client.close();
+    else client.destroy();
+  } catch {
+    client.destroy();
+  }
+}
+
+export function createSingleConnection(options: ConnectionOptions): RedisConnection {
+  return new SingleConnection(options);
+}
