@@ -33,7 +33,9 @@ export function openApiDocument(config: Config): unknown {
         },
         PublishRequest: {
           type: 'object',
-          required: ['channel', 'data'],
+          required: ['channel'],
+          // `data` is required except for a keyed channel's delete.
+          anyOf: [{ required: ['data'] }, { required: ['op'], properties: { op: { const: 'delete' } } }],
           additionalProperties: false,
           properties: {
             channel: { type: 'string', maxLength: config.channel.maxLength },
