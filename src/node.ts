@@ -359,12 +359,14 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   gauges(): MetricGauges {
     const h = this.hub.stats();
     const b = (this.broker as { stats?: () => { channels: number; publications: number } }).stats?.();
+    const replaced = (this.broker as { subscriberReplacements?: unknown }).subscriberReplacements;
     return {
       connectionsByTransport: h.connectionsByTransport,
       channels: h.channels,
       subscriptions: h.subscriptions,
       users: h.users,
       ...(b ? { historyChannels: b.channels, historyPublications: b.publications } : {}),
+      ...(typeof replaced === 'number' ? { brokerSubscriberReplacements: replaced } : {}),
       ready: this.isReady(),
     };
   }

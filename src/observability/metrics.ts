@@ -30,6 +30,8 @@ export interface MetricGauges {
   historyChannels?: number;
   /** Publications kept in history across channels. */
   historyPublications?: number;
+  /** Redis broker: subscriber connections replaced after failing the health check, since start. */
+  brokerSubscriberReplacements?: number;
   /** Node started and broker available (what `/readyz` answers). */
   ready: boolean;
 }
@@ -146,12 +148,13 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
   const users = gauge('switchboard.users', 'Distinct users connected to this node', '{user}');
   const historyPublications = gauge('switchboard.history.publications', 'Publications kept in channel history (memory broker: this process)', '{publication}');
   const historyChannels = gauge('switchboard.history.channels', 'Channels with a history stream (memory broker: this process)', '{channel}');
+  const subscriberReplacements = counter('switchboard.broker.subscriber_replacements', 'Redis subscriber connections replaced after failing the health check (redis.healthCheckInterval): each one may have missed publications, which subscribers then resume from history', '{connection}');
   const ready = meter.createObservableGauge('switchboard.ready', { description: '1 when the node is ready (started, broker available), else 0', unit: '1' });
 
   const observables: Observable[] = [
     wsActive, wsActiveAlias, wsSent, wsReceived, active, connects, disconnects, sent, bytesSent, received, bytesReceived, commands,
     publications, deliveries, drops, slowDisconnects, recoveries, brokerErrors, limitsHit, apiRequests, channels, subscriptions, users,
-    historyPublications, historyChannels, ready,
+    historyPublications, historyChannels, subscriberReplacements, ready,
   ];
 
   meter.addBatchObservableCallback((r: BatchObservableResult) => {
@@ -212,6 +215,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
     r.observe(users, g.users);
     if (g.historyPublications !== undefined) r.observe(historyPublications, g.historyPublications);
     if (g.historyChannels !== undefined) r.observe(historyChannels, g.historyChannels);
+    if (g.brokerSubscriberReplacements !== undefined) r.observe(subscriberReplacements, g.brokerSubscriberReplacements);
     r.observe(ready, g.ready ? 1 : 0);
   }, observables);
 }

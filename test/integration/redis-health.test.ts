@@ -56,6 +56,9 @@ describe('subscriber health check: Redis frozen (SIGSTOP) under a node', () => {
     redis.resume();
     await waitFor(async () => (await readyz()) === 200, { timeout: 15_000, interval: 100, label: 'node ready again' });
     await waitFor(() => node.logs.some((l) => /subscriber connection replaced/.test(l.msg)), { timeout: 5000, label: 'replacement logged' });
+    const metrics = await (await fetch(`${base()}/metrics`)).text();
+    const replaced = /^switchboard_broker_subscriber_replacements_total(?:\{[^}]*\})? (\d+)/m.exec(metrics);
+    assert.ok(replaced && Number(replaced[1]) >= 1, 'the replacement is counted in /metrics');
     assert.equal((await publish(2)).status, 200);
     await waitFor(() => received().length === 2, { timeout: 5000, label: 'publication after recovery' });
     assert.deepEqual(received(), [1, 2]);
