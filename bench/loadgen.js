@@ -1,7 +1,8 @@
 // Load generator child (started by bench/run.js with child_process.fork). Opens N WebSocket or SSE subscriber
 // connections to 127.0.0.1, and for every publication received records publish->receive latency and the offset.
 // Talks to the parent over IPC only:
-//   parent -> { cmd: 'start', mode: 'ws'|'sse', port, count, idBase, channels, concurrency, connectTimeoutMs }
+//   parent -> { cmd: 'start', mode: 'ws'|'sse', ports, count, idBase, channels, concurrency, connectTimeoutMs }
+//                                               connection id k goes to ports[k % ports.length] (nodes of a cluster)
 //   child  -> { ev: 'progress', ... } ... { ev: 'ready', connected, failed, errors, connectMs }
 //   parent -> { cmd: 'phase', name, expect }   reset stats; child sends { ev: 'complete', name } once every
 //                                               connection has received `expect` publications (counted in total)
@@ -38,6 +39,8 @@ const errorSamples = new Map();
 // ---- phase statistics -------------------------------------------------------------------------------------------
 let phase = null;
 let hist = new Histogram();
+/** Latency per port (node): one histogram each, besides the overall one. */
+let histByPort = [];
 let received = 0;
 let target = Infinity;
 let firstRecv = 0;
@@ -51,9 +54,11 @@ function noteError(e) {
 }
 
 class Conn {
-  constructor(id, channel) {
+  constructor(id, channel, portIndex) {
     this.id = id;
     this.channel = channel;
+    this.portIndex = portIndex;
+    this.port = cfg.ports[portIndex];
     this.subscribed = false;
     this.done = false; // settled (subscribed or failed) for the connect pool
     this.offs = [];
@@ -93,8 +98,10 @@ function onPublication(c, t) {
   if (received === 0) firstRecv = ts;
   lastRecv = ts;
   c.offs.push(off);
-  if (sent > 0) hist.record(ts - sent);
-  else unparsed++;
+  if (sent > 0) {
+    hist.record(ts - sent);
+    if (histByPort.length > 1) histByPort[c.portIndex].record(ts - sent);
+  } else unparsed++;
   if (++received === target) process.send({ ev: 'complete', name: phase });
 }
 
@@ -122,7 +129,7 @@ function lost(c, err) {
 
 // ---- WebSocket --------------------------------------------------------------------------------------------------
 function openWs(c) {
-  const ws = new WebSocket(`ws://${HOST}:${cfg.port}/ws?user=bench-${c.id}`, {
+  const ws = new WebSocket(`ws://${HOST}:${c.port}/ws?user=bench-${c.id}`, {
     perMessageDeflate: false,
     skipUTF8Validation: true,
     handshakeTimeout: cfg.connectTimeoutMs,
@@ -213,7 +220,7 @@ function sseChunk(c, chunk) {
 function openSse(c) {
   const req = http.get({
     host: HOST,
-    port: cfg.port,
+    port: c.port,
     path: `/events?channel=${encodeURIComponent(c.channel)}&user=bench-${c.id}`,
     agent: false,
     headers: { accept: 'text/event-stream' },
@@ -258,7 +265,7 @@ function launchNext() {
     const i = nextIndex++;
     const id = cfg.idBase + i;
     const channel = cfg.channels > 1 ? `${cfg.channelPrefix}${id % cfg.channels}` : cfg.channelName;
-    const c = new Conn(id, channel);
+    const c = new Conn(id, channel, id % cfg.ports.length);
     conns.push(c);
     if (cfg.mode === 'ws') openWs(c);
     else openSse(c);
@@ -284,6 +291,7 @@ process.on('message', (m) => {
       cfg = {
         channelName: 'bench', channelPrefix: 'ch-', channels: 1, concurrency: 200, connectTimeoutMs: 30000, ...m,
       };
+      if (!cfg.ports) cfg.ports = [cfg.port];
       connectStart = performance.now();
       progressTimer = setInterval(() => {
         process.send({ ev: 'progress', connected: subscribed, failed, opened: nextIndex });
@@ -293,6 +301,7 @@ process.on('message', (m) => {
     case 'phase':
       phase = m.name;
       hist = new Histogram();
+      histByPort = cfg.ports.map(() => new Histogram());
       received = 0;
       firstRecv = lastRecv = 0;
       unparsed = 0;
@@ -356,6 +365,7 @@ function report(expected) {
     disconnected,
     received,
     hist: hist.toJSON(),
+    histByPort: histByPort.length > 1 ? histByPort.map((h) => h.toJSON()) : [],
     firstRecv,
     lastRecv,
     lost: lostTotal,

@@ -1,21 +1,25 @@
 // Benchmark runner: Switchboard vs a bare baseline server, same load generator, same run.
 //
-//   node bench/run.js [--target switchboard|baseline|both|tracing] [--only name[,name...]] [--quick] [--out dir]
+//   node bench/run.js [--target switchboard|baseline|both|tracing|scaleout|<target>] [--only name[,name...]] [--quick]
 //
-// Every scenario starts a fresh server process on a free 127.0.0.1 port, forks load generator processes
-// (bench/loadgen.js, at most 5000 connections each), publishes from this process, and tears everything down.
+// Every scenario starts fresh server processes on free 127.0.0.1 ports (bench/lib/server-set.js: one process, two
+// nodes on Redis, or a --workers primary and its workers), forks load generator processes (bench/loadgen.js, at most
+// 5000 connections each), publishes from this process, and tears everything down.
 // Progress goes to stderr; the results table (markdown) goes to stdout and to <out>/results.md, raw figures to
 // <out>/results.json. See bench/README.md.
-import { fork, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, writeFileSync, closeSync } from 'node:fs';
+import { fork } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Histogram } from './lib/hist.js';
-import { clockTicks, cpuMicros, cpuModel, machineBusyMicros, rssBytes } from './lib/proc.js';
+import { clockTicks, cpuMicros, cpuModel, machineBusyMicros } from './lib/proc.js';
+import { dropPrefix, dropStale, redisPid, REDIS_URL, runPrefix } from './lib/redis.js';
+import { SCALEOUT_GROUP, scaleoutTargets, scaleoutVerdicts } from './lib/scaleout.js';
+import { cpuDelta, ServerSet } from './lib/server-set.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -44,16 +48,17 @@ function parseArgs(argv) {
     else if (a === '--help' || a === '-h') usage();
     else usage(`unknown argument ${a}`);
   }
-  if (!['both', 'tracing'].includes(o.target) && !(o.target in TARGETS)) usage(`bad --target ${o.target}`);
+  if (!(o.target in GROUPS) && !(o.target in TARGETS)) usage(`bad --target ${o.target}`);
   return o;
 }
 
 function usage(err) {
   if (err) console.error(err);
   console.error(
-    'usage: node bench/run.js [--target switchboard|baseline|both|tracing] [--only name[,name]] [--quick] [--out dir]\n' +
+    'usage: node bench/run.js [--target T] [--only name[,name]] [--quick] [--out dir]\n' +
       '                         [--noise-retries N]   (default 2: rerun a measurement disturbed by other processes)\n' +
       '                         [--quiet-wait S]      (default 60: wait up to S s for other processes to calm down)\n' +
+      'targets: ' + [...Object.keys(GROUPS), ...Object.keys(TARGETS)].join(', ') + '\n' +
       'scenarios: ' + Object.keys(scenarios(false)).join(', '),
   );
   process.exit(err ? 2 : 0);
@@ -65,6 +70,8 @@ function scenarios(quick) {
   return {
     'saturation-ws': { kind: 'publish', mode: 'ws', conns: subs, pubs: quick ? 100 : 200, rate: 200 },
     'moderate-ws': { kind: 'publish', mode: 'ws', conns: subs, pubs: quick ? 60 : 200, rate: 20 },
+    // Issue #5's moderate load: 5000 subscribers × 20 publications/s for 10 s (target p99 ≤ 50 ms).
+    'moderate-ws-5k': { kind: 'publish', mode: 'ws', conns: quick ? 2000 : 5000, pubs: quick ? 60 : 200, rate: 20 },
     'saturation-sse': { kind: 'publish', mode: 'sse', conns: subs, pubs: quick ? 100 : 200, rate: 200 },
     'moderate-sse': { kind: 'publish', mode: 'sse', conns: subs, pubs: quick ? 60 : 200, rate: 20 },
     'idle-ws': { kind: 'idle', mode: 'ws', conns: idle, channels: 100 },
@@ -120,6 +127,15 @@ const TARGETS = {
     script: path.join(HERE, 'baseline-server.js'),
     args: (port) => ['--port', String(port)],
   },
+  // redis-1node, redis-2nodes, workers-1, workers-2 (bench/lib/scaleout.js)
+  ...scaleoutTargets(path.join(ROOT, 'dist/cli/main.js'), sbArgs),
+};
+
+/** --target groups: several targets in one run, the table giving each as a ratio to the first (except `both`). */
+const GROUPS = {
+  both: ['switchboard', 'baseline'],
+  tracing: ['switchboard', 'switchboard-trace', 'switchboard-trace10', 'switchboard-trace100'],
+  scaleout: SCALEOUT_GROUP,
 };
 
 // ---- child process bookkeeping: nothing outlives the runner -----------------------------------------------------
@@ -176,53 +192,6 @@ function freePort() {
       s.close(() => resolve(port));
     });
   });
-}
-
-function httpGet(port, p, timeoutMs = 2000) {
-  return new Promise((resolve) => {
-    const req = http.get({ host: HOST, port, path: p, agent: false, timeout: timeoutMs }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode));
-      res.on('error', () => resolve(0));
-    });
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(0));
-  });
-}
-
-async function startServer(target, port, logFile) {
-  const t = TARGETS[target];
-  const fd = openSync(logFile, 'w');
-  const child = track(
-    spawn(
-      process.execPath,
-      [
-        // Extra node flags for the server under test, e.g. BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
-        ...(process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean),
-        '--import', pathToFileURL(path.join(HERE, 'lib/parent-watch.js')).href, t.script, ...t.args(port),
-      ],
-      { cwd: ROOT, stdio: ['ignore', fd, fd], env: { ...process.env, ...(t.env ? t.env() : {}), BENCH_PARENT_PID: String(process.pid) } },
-    ),
-  );
-  closeSync(fd);
-  let exited = null;
-  child.once('exit', (code, sig) => (exited = `exited early (code ${code}, signal ${sig}); see ${logFile}`));
-  const deadline = performance.now() + 20_000;
-  while (performance.now() < deadline) {
-    if (exited) throw new Error(`${t.label} ${exited}`);
-    if ((await httpGet(port, '/readyz', 1000)) === 200) return child;
-    await sleep(100);
-  }
-  throw new Error(`${t.label} not ready on port ${port} within 20 s; see ${logFile}`);
-}
-
-async function stopServer(child) {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await gone;
-  clearTimeout(t);
 }
 
 // ---- load generators --------------------------------------------------------------------------------------------
@@ -346,7 +315,8 @@ async function connectAll(gens, scn) {
   gens.forEach((g, i) => {
     const count = Math.min(per, scn.conns - i * per);
     g.send({
-      cmd: 'start', mode: scn.mode, port: scn.port, count, idBase: i * per,
+      // Connection k of the whole set goes to ports[k % ports.length]: an even split over the nodes.
+      cmd: 'start', mode: scn.mode, ports: scn.ports, count, idBase: i * per,
       channels: scn.channels || 1, channelName: 'bench', concurrency: 200, connectTimeoutMs: 30_000,
     });
   });
@@ -397,10 +367,14 @@ async function collect(gens, offsets) {
   const hist = new Histogram();
   const sum = (k) => reps.reduce((a, r) => a + r[k], 0);
   for (const r of reps) hist.merge(r.hist);
+  // Latency of the subscribers of each node (port), for the targets with several.
+  const histByPort = [];
+  for (const r of reps) r.histByPort.forEach((h, i) => (histByPort[i] ??= new Histogram()).merge(h));
   const errors = {};
   for (const r of reps) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] || 0) + v;
   return {
     hist,
+    histByPort,
     received: sum('received'),
     lost: sum('lost'),
     dup: sum('dup'),
@@ -415,30 +389,46 @@ async function collect(gens, offsets) {
   };
 }
 
+/** Per-run Redis key prefix: no run sees another's history, stream positions or node registry. */
+let runSeq = 0;
+
 async function runOne(name, scnDef, target, outDir) {
-  const port = await freePort();
-  const scn = { ...scnDef, port };
-  const logFile = path.join(outDir, `${name}.${target}.log`);
-  let server;
+  const t = TARGETS[target];
+  const ports = [];
+  for (let i = 0; i < (t.nodes ?? 1); i++) ports.push(await freePort());
+  const scn = { ...scnDef, ports };
+  const port = ports[0]; // the runner publishes through node A's API
+  const prefix = t.redis ? runPrefix(++runSeq) : null;
+  const rpid = t.redis ? await redisPid().catch((e) => {
+    throw new Error(`Redis not reachable at ${REDIS_URL} (${e.message}); start redis-server or set BENCH_REDIS_URL`);
+  }) : null;
+  if (t.redis && !rpid) log(`  redis-server's process is not visible here: its CPU is not counted`);
+  const set = new ServerSet(t, { ports, ctx: { prefix }, logBase: path.join(outDir, `${name}.${target}`), track });
   const gens = [];
   try {
-    log(`${name} / ${TARGETS[target].label}: starting server on port ${port}`);
-    server = await startServer(target, port, logFile);
-    const pid = server.pid;
+    log(`${name} / ${t.label}: starting server on port${ports.length > 1 ? 's' : ''} ${ports.join(', ')}`);
+    await set.start();
+    const procs = set.procs();
+    if (procs.length > 1) log(`  processes: ${procs.map((p) => `${p.role} ${p.pid}`).join(', ')}`);
     await sleep(500);
-    const rss0 = rssBytes(pid);
-    const cpuConn0 = cpuMicros(pid);
+    const rss0 = set.rss();
+    const cpuConn0 = set.cpu();
+    const sock0 = set.sockets();
     const nGens = Math.ceil(scn.conns / MAX_PER_LOADGEN);
     for (let i = 0; i < nGens; i++) gens.push(new Gen(i));
     const conn = await connectAll(gens, scn);
-    const cpuConn = cpuMicros(pid) - cpuConn0;
+    const cpuConn = cpuDelta(cpuConn0, set.cpu()).total;
     log(`  ${conn.connected} subscribed, ${conn.failed} failed in ${(conn.connectMs / 1000).toFixed(1)} s`);
     if (conn.failed) log('  connect errors:', JSON.stringify(conn.errors));
     await sleep(SETTLE_MS);
-    const rss1 = rssBytes(pid);
+    const rss1 = set.rss();
+    // Connections per process: sockets opened since before the connect phase (exact up to a Redis or IPC socket).
+    const sock1 = set.sockets();
+    const connsByPid = new Map(procs.map(({ pid }) => [pid, Math.max(0, sock1.get(pid) - sock0.get(pid))]));
+    if (procs.length > 1) log(`  connections: ${procs.map((p) => `${p.role} ${connsByPid.get(p.pid)}`).join(', ')}`);
     const res = {
-      scenario: name, target, mode: scn.mode, conns: scn.conns, connected: conn.connected, failed: conn.failed,
-      connectErrors: conn.errors, connectMs: conn.connectMs,
+      scenario: name, target, kind: scn.kind, mode: scn.mode, conns: scn.conns, connected: conn.connected, failed: conn.failed,
+      connectErrors: conn.errors, connectMs: conn.connectMs, loadgens: nGens, ports, redisPrefix: prefix,
       rssBeforeBytes: rss0, rssAfterBytes: rss1,
       rssPerConnBytes: conn.connected ? (rss1 - rss0) / conn.connected : null,
       connectCpuUsPerConn: conn.connected ? cpuConn / conn.connected : null,
@@ -457,7 +447,8 @@ async function runOne(name, scnDef, target, outDir) {
 
       await phase(gens, 'measure', scn.pubs);
       await sleep(50);
-      const cpu0 = cpuMicros(pid);
+      const cpu0 = set.cpu();
+      const redis0 = rpid ? cpuMicros(rpid) : 0;
       const busy0 = machineBusyMicros();
       const self0 = process.cpuUsage();
       const w0 = now();
@@ -466,28 +457,43 @@ async function runOne(name, scnDef, target, outDir) {
       const expectedDeliveries = pub.offsets.length * conn.connected;
       const remaining = DRAIN_TIMEOUT_MS - (now() - pub.lastDone);
       const complete = pub.errors.length === 0 && (await waitComplete(gens, 'measure', Math.max(0, remaining)));
-      const cpu1 = cpuMicros(pid);
+      const cpu = cpuDelta(cpu0, set.cpu());
+      const redisUs = rpid ? cpuMicros(rpid) - redis0 : null;
       const busy1 = machineBusyMicros();
       const self1 = process.cpuUsage(self0);
       const w1 = now();
       const rep = await collect(gens, pub.offsets);
+      if (set.workersChanged()) log('  WARNING: a worker was replaced during the run (it died); see the server log');
       // Whatever else ran on the machine meanwhile (other users, builds...): the figures are suspect when high.
-      const otherUs = busy1 - busy0 - (cpu1 - cpu0) - rep.loadgenCpuUs - (self1.user + self1.system);
+      // Redis is part of the system under test, so its CPU is not counted as other processes'.
+      const otherUs = busy1 - busy0 - cpu.total - (redisUs ?? 0) - rep.loadgenCpuUs - (self1.user + self1.system);
       if (!complete) log(`  not all delivered: ${rep.received}/${expectedDeliveries}`);
       const s = rep.hist.summary();
       const deliverSpan = (rep.lastRecv - pub.firstSent) / 1000;
+      const ms = w1 - w0;
       Object.assign(res, {
         pubs: scn.pubs, rate: scn.rate,
         published: pub.offsets.length, publishErrors: pub.errors.length, publishErrorSample: pub.errors[0],
         publishRate: pub.rate, publishLatencyMs: pub.lat.summary(),
         expectedDeliveries, deliveries: rep.received, complete,
         deliveredPerSec: deliverSpan > 0 ? rep.received / deliverSpan : null,
-        serverCpuUs: cpu1 - cpu0, serverCpuPct: ((cpu1 - cpu0) / 1000 / (w1 - w0)) * 100,
-        cpuUsPerDelivery: rep.received ? (cpu1 - cpu0) / rep.received : null,
-        loadgenCpuPct: (rep.loadgenCpuUs / 1000 / (w1 - w0)) * 100,
-        runnerCpuPct: ((self1.user + self1.system) / 1000 / (w1 - w0)) * 100,
-        machineCpuPct: ((busy1 - busy0) / 1000 / (w1 - w0)) * 100,
-        otherCpuPct: Math.max(0, (otherUs / 1000 / (w1 - w0)) * 100),
+        serverCpuUs: cpu.total, serverCpuPct: (cpu.total / 1000 / ms) * 100,
+        cpuUsPerDelivery: rep.received ? cpu.total / rep.received : null,
+        redisCpuUs: redisUs,
+        redisCpuUsPerDelivery: redisUs !== null && rep.received ? redisUs / rep.received : null,
+        // Each process's own figures. Its deliveries are taken as its connections × publications (every subscriber
+        // is on the one channel); the primary of --workers has none and is divided by all deliveries instead.
+        perProcess: procs.map(({ role, pid }) => {
+          const conns = connsByPid.get(pid);
+          const dl = role === 'primary' ? rep.received : conns * pub.offsets.length;
+          const us = cpu.byPid.get(pid) ?? 0;
+          return { role, pid, conns, cpuUs: us, cpuPct: (us / 1000 / ms) * 100, cpuUsPerDelivery: dl ? us / dl : null };
+        }),
+        latencyByPortMs: ports.length > 1 ? rep.histByPort.map((h) => h.summary()) : undefined,
+        loadgenCpuPct: (rep.loadgenCpuUs / 1000 / ms) * 100,
+        runnerCpuPct: ((self1.user + self1.system) / 1000 / ms) * 100,
+        machineCpuPct: ((busy1 - busy0) / 1000 / ms) * 100,
+        otherCpuPct: Math.max(0, (otherUs / 1000 / ms) * 100),
         latencyMs: s,
         lost: rep.lost, dup: rep.dup, unexpected: rep.unexpected, unparsed: rep.unparsed,
         disconnected: rep.disconnected, connsWithLoss: rep.connsWithLoss, receiveErrors: rep.errors,
@@ -495,15 +501,20 @@ async function runOne(name, scnDef, target, outDir) {
       if (res.otherCpuPct > 15) log(`  WARNING: other processes used ${res.otherCpuPct.toFixed(0)} % CPU during the measurement`);
       log(
         `  ${rep.received}/${expectedDeliveries} delivered, p50 ${fmt(s.p50)} p99 ${fmt(s.p99)} max ${fmt(s.max)} ms, ` +
-          `${fmt(res.cpuUsPerDelivery)} µs CPU/delivery, lost ${rep.lost}, dup ${rep.dup}`,
+          `${fmt(res.cpuUsPerDelivery)} µs CPU/delivery${redisUs !== null ? ` (+${fmt(res.redisCpuUsPerDelivery)} Redis)` : ''}, ` +
+          `lost ${rep.lost}, dup ${rep.dup}`,
       );
+      if (procs.length > 1) {
+        log(`  per process: ${res.perProcess.map((p) => `${p.role} ${fmt(p.cpuPct)} % CPU, ${fmt(p.cpuUsPerDelivery)} µs/delivery`).join('; ')}`);
+      }
       return res;
     } finally {
       agent.destroy();
     }
   } finally {
     await Promise.all(gens.map((g) => g.close().catch(() => {})));
-    await stopServer(server).catch(() => {});
+    await set.stop().catch(() => {});
+    if (prefix) await dropPrefix(prefix).catch((e) => log(`  could not delete Redis keys ${prefix}:*: ${e.message}`));
   }
 }
 
@@ -529,6 +540,15 @@ const METRICS = {
     ['duplicated', (r) => r.dup],
     ['publish rate achieved (/s)', (r) => r.publishRate],
     ['server CPU % (publish phase)', (r) => r.serverCpuPct],
+    // Rows shown only when some target of the run has the figure (the Redis and multi-process targets).
+    ['Redis CPU µs / delivery', (r) => r.redisCpuUsPerDelivery, (r) => r.redisCpuUsPerDelivery != null],
+    ['server + Redis CPU µs / delivery', (r) => (r.cpuUsPerDelivery == null ? null : r.cpuUsPerDelivery + (r.redisCpuUsPerDelivery ?? 0)),
+      (r) => r.redisCpuUsPerDelivery != null],
+    ['load generator CPU % (sum)', (r) => r.loadgenCpuPct, (r) => r.perProcess?.length > 1],
+    ['connections per process', (r) => perProc(r, (p) => p.conns), (r) => r.perProcess?.length > 1],
+    ['CPU µs / delivery per process', (r) => perProc(r, (p) => fmt(p.cpuUsPerDelivery)), (r) => r.perProcess?.length > 1],
+    ['latency p99 per node (ms)', (r) => r.latencyByPortMs?.map((l, i) => `${String.fromCharCode(65 + i)} ${fmt(l.p99)}`).join(' / '),
+      (r) => r.latencyByPortMs != null],
   ],
   idle: [
     ['RSS per connection (KiB)', (r) => (r.rssPerConnBytes == null ? null : r.rssPerConnBytes / 1024)],
@@ -536,6 +556,13 @@ const METRICS = {
     ['connected / failed', (r) => `${r.connected} / ${r.failed}`],
   ],
 };
+
+/** One figure per process of a multi-process target, e.g. "w1 1000 / w2 1000" (P: the --workers primary). */
+function perProc(r, get) {
+  if (!(r.perProcess?.length > 1)) return null;
+  const short = (role) => (role === 'primary' ? 'P' : role.startsWith('worker ') ? 'w' + role.slice(7) : role.replace('node ', ''));
+  return r.perProcess.map((p) => `${short(p.role)} ${get(p)}`).join(' / ');
+}
 
 /** An OTLP/HTTP receiver that reads and discards what it is sent (for the tracing targets). */
 function startOtlpSink() {
@@ -575,7 +602,8 @@ function table(results, targets, scns, meta) {
         if (r?.error) lines.push(`| ${desc} | ERROR (${TARGETS[targets[i]].label}) | ${String(r.error).replace(/\|/g, '/').slice(0, 160)} |`);
       }
     }
-    for (const [label, get] of METRICS[scn.kind]) {
+    for (const [label, get, shown] of METRICS[scn.kind]) {
+      if (shown && !rs.some((r) => r && !r.error && shown(r))) continue;
       const vals = rs.map((r) => (r && !r.error ? get(r) : null));
       const row = [desc, label, ...vals.map((v) => fmt(v))];
       const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && b !== 0 ? fmt(a / b) + '×' : '—');
@@ -589,6 +617,7 @@ function table(results, targets, scns, meta) {
     lines.push('', 'Other processes used over 15 % CPU during: ' +
       noisy.map((r) => `${r.scenario}/${TARGETS[r.target].label} (${r.otherCpuPct.toFixed(0)} %)`).join(', ') + '; treat those figures with care.');
   }
+  if (meta.target === 'scaleout') lines.push('', 'Targets (issue #5):', ...scaleoutVerdicts(results).map((v) => `- ${v}`));
   return lines.join('\n') + '\n';
 }
 
@@ -620,12 +649,13 @@ async function main() {
   const names = opts.only ?? Object.keys(all);
   for (const n of names) if (!all[n]) usage(`unknown scenario ${n}`);
   const scns = Object.fromEntries(names.map((n) => [n, all[n]]));
-  const targets =
-    opts.target === 'both' ? ['switchboard', 'baseline']
-    : opts.target === 'tracing' ? ['switchboard', 'switchboard-trace', 'switchboard-trace10', 'switchboard-trace100']
-    : [opts.target];
+  const targets = GROUPS[opts.target] ?? [opts.target];
   for (const t of targets) if (!TARGETS[t]) usage(`unknown target ${t}`);
   if (targets.some((t) => TARGETS[t].env)) otlpSinkUrl = await startOtlpSink();
+  if (targets.some((t) => TARGETS[t].redis)) {
+    const n = await dropStale().catch(() => 0); // an unreachable Redis fails each Redis run with a clear error instead
+    if (n) log(`deleted ${n} Redis key(s) left by earlier benchmark runs that were killed`);
+  }
   mkdirSync(opts.out, { recursive: true });
 
   const meta = {
@@ -650,9 +680,9 @@ async function main() {
   const results = [];
   for (const [name, scn] of Object.entries(scns)) {
     for (const target of targets) {
-      if (target.startsWith('switchboard') && !existsSync(TARGETS.switchboard.script)) {
-        results.push({ scenario: name, target, error: `${path.relative(ROOT, TARGETS.switchboard.script)} not found (npm run build)` });
-        log(`${name} / Switchboard: skipped, not built`);
+      if (!existsSync(TARGETS[target].script)) {
+        results.push({ scenario: name, target, error: `${path.relative(ROOT, TARGETS[target].script)} not found (npm run build)` });
+        log(`${name} / ${TARGETS[target].label}: skipped, not built`);
         continue;
       }
       let best = null;

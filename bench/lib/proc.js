@@ -1,5 +1,5 @@
-// Linux /proc readers for a child process: CPU time and resident set size.
-import { readFileSync } from 'node:fs';
+// Linux /proc readers for a child process: CPU time, resident set size, children and sockets.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 
 let clkTck;
@@ -47,4 +47,33 @@ export function machineBusyMicros() {
   // user nice system idle iowait irq softirq steal ...
   const busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
   return (busy * 1e6) / clockTicks();
+}
+
+/** Pids of the direct children of `pid` (the workers of a `serve --workers N` primary). */
+export function childPids(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // Kernels without CONFIG_PROC_CHILDREN: scan every process's parent pid (field 4 of /proc/<pid>/stat).
+    const out = [];
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const s = readFileSync(`/proc/${d}/stat`, 'utf8');
+        if (Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(d));
+      } catch {}
+    }
+    return out;
+  }
+}
+
+/** Open sockets of a process (TCP, Unix, IPC): its connection count, up to a few sockets of its own. */
+export function socketCount(pid) {
+  let n = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) n++;
+    } catch {} // closed meanwhile
+  }
+  return n;
 }
