@@ -366,7 +366,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
       subscriptions: h.subscriptions,
       users: h.users,
       ...(b ? { historyChannels: b.channels, historyPublications: b.publications } : {}),
-      ...(typeof replaced === 'number' ? { brokerSubscriberReplacements: replaced } : {}),
+      brokerSubscriberReplacements: typeof replaced === 'number' ? replaced : 0, // 0: the memory broker has no connection to replace
       ready: this.isReady(),
     };
   }
