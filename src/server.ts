@@ -15,6 +15,8 @@ import { optionProblem } from './config/errors.js';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { newNodeId } from './core/ids.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { DemoPage } from './demo/page.js';
+import { DemoProducer } from './demo/producer.js';
 import { createTelemetry } from './observability/telemetry.js';
 import { SwitchboardNode } from './node.js';
 import type { Member, Publication } from './protocol/index.js';
@@ -81,6 +83,11 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
   const sse = new SseTransport(node, admission);
   const api = new ServerApi(node);
   const ownServer = options.server === undefined;
+  // The demo page takes `/` only on a server Switchboard owns (an embedding app keeps its own `/`).
+  const demoPage = ownServer && config.demo.enabled
+    ? new DemoPage(config, { insecure: authenticator.insecure, version: VERSION, logger, sendToUser: (u, e, d) => node.sendToUser(u, e, d) })
+    : undefined;
+  const producer = config.demo.producer ? new DemoProducer((c, e, d) => node.publish(c, e, d), config.demo.channel, config.demo.producerInterval, logger) : undefined;
   // connectionsCheckingInterval is how often Node enforces headersTimeout (default 30 s, fixed at creation).
   const server =
     options.server ??
@@ -113,6 +120,7 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
   };
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     if (!route(req, res) && ownServer) {
+      if (demoPage?.handle(req, res, new URL(req.url ?? '/', 'http://localhost').pathname)) return;
       if (req.url === '/' || req.url === '/favicon.ico') sendJson(res, 200, { name: 'switchboard', version: VERSION, websocket: config.websocket.path, sse: config.sse.path, api: '/api/openapi.json' });
       else sendError(res, 404, 'not_found', `no route ${req.method} ${req.url?.split('?')[0]}`);
     }
@@ -143,6 +151,7 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
 
   let started: Promise<void> | undefined;
   const start = () => (started ??= node.start().then(() => {
+    producer?.start();
     if (authenticator.insecure) {
       logger.warn('INSECURE DEVELOPMENT MODE: no authentication configured; user ids are taken from the "user" query parameter. Do not expose this server.');
     }
@@ -175,6 +184,7 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
       return (stopping ??= (async () => {
         logger.info('shutting down: draining connections');
         if (ownServer) server.close();
+        producer?.stop();
         node.drain();
         const deadline = Date.now() + config.shutdown.timeout;
         while (ws.connections() + sse.connections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

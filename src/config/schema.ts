@@ -145,7 +145,17 @@ export const configSchema = z.strictObject({
   compat: group({
     seed000Channel: channel('broadcast', 'Channel that seed 000 clients (`{"action", "data"}` frames) join on their first frame; their `chat` messages are broadcast on it.'),
   }),
+  demo: group({
+    enabled: bool(true, 'Serve the demo page (chat with presence and history, notifications, a live data stream; built into `dist/web` by `npm run build`) at `/`. Off: `/` answers a JSON index of the endpoints. See docs/operations.md.'),
+    producer: bool(false, 'Run the built-in demo producer: fake metrics published as `data_update` events to `demo.channel` every `demo.producerInterval`. It also turns on `POST /demo/notify`, which lets any visitor send a notification to any user: for demos only, never in production.'),
+    producerInterval: duration('1s', 'Interval of the demo producer\'s publications (at least 100ms).'),
+    channel: channel('demo.stream', 'Channel of the demo producer\'s `data_update` events (the demo page\'s live stream).'),
+  }),
 }).superRefine((c, ctx) => {
+  if (c.demo.producer && c.demo.producerInterval < 100) {
+    ctx.addIssue({ code: 'custom', path: ['demo', 'producerInterval'], message: 'must be at least 100ms (the producer publishes once per interval)',
+      params: { fix: 'set it to a duration such as "1s"' } });
+  }
   // Both endpoints hang off one HTTP server: the same path would make one of them unreachable.
   if (c.workers > 1 && !c.redis.url) {
     ctx.addIssue({ code: 'custom', path: ['workers'], message: 'several worker processes need the Redis broker (they cannot share the memory broker)',
