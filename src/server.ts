@@ -16,6 +16,7 @@ import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { newNodeId } from './core/ids.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { DemoPage } from './demo/page.js';
+import { SdkBundle } from './transport/sdk-bundle.js';
 import { DemoProducer } from './demo/producer.js';
 import { createTelemetry } from './observability/telemetry.js';
 import { SwitchboardNode } from './node.js';
@@ -83,6 +84,7 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
   const sse = new SseTransport(node, admission);
   const api = new ServerApi(node);
   const ownServer = options.server === undefined;
+  const sdkBundle = config.sdk.serve ? SdkBundle.load() : undefined;
   // The demo page takes `/` only on a server Switchboard owns (an embedding app keeps its own `/`).
   const demoPage = ownServer && config.demo.enabled
     ? new DemoPage(config, { insecure: authenticator.insecure, version: VERSION, logger, sendToUser: (u, e, d) => node.sendToUser(u, e, d) })
@@ -108,6 +110,8 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
       else telemetry.metricsHandler(req, res);
     } else if (path.startsWith('/api/')) {
       void api.handle(req, res, url);
+    } else if (sdkBundle && path === config.sdk.path) {
+      sdkBundle.handle(req, res);
     } else if (path === '/healthz') {
       sendJson(res, 200, { status: 'ok' });
     } else if (path === '/readyz') {

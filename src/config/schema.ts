@@ -145,6 +145,10 @@ export const configSchema = z.strictObject({
   compat: group({
     seed000Channel: channel('broadcast', 'Channel that seed 000 clients (`{"action", "data"}` frames) join on their first frame; their `chat` messages are broadcast on it.'),
   }),
+  sdk: group({
+    serve: bool(true, 'Serve the browser SDK bundle (`dist/client/switchboard.min.js`, built by `npm run build`) at `sdk.path`, loadable from any origin (a public script, no credentials). See docs/client.md.'),
+    path: urlPath('/switchboard.min.js', 'URL path of the browser SDK bundle.'),
+  }),
   demo: group({
     enabled: bool(true, 'Serve the demo page (chat with presence and history, notifications, a live data stream; built into `dist/web` by `npm run build`) at `/`. Off: `/` answers a JSON index of the endpoints. See docs/operations.md.'),
     producer: bool(false, 'Run the built-in demo producer: fake metrics published as `data_update` events to `demo.channel` every `demo.producerInterval`. It also turns on `POST /demo/notify`, which lets any visitor send a notification to any user: for demos only, never in production.'),

@@ -78,38 +78,49 @@ export class StaticFiles {
   }
 
   /** Answers GET/HEAD with the file (gzip when accepted, 304 on a matching `If-None-Match`). */
-  send(req: IncomingMessage, res: ServerResponse, file: StaticFile): void {
-    const headers: Record<string, string | number> = {
-      ...SECURITY_HEADERS,
-      'content-type': file.type,
-      'cache-control': file.cacheControl,
-      etag: file.etag,
-      vary: 'Accept-Encoding',
-    };
-    if (req.headers['if-none-match'] === file.etag) {
-      res.writeHead(304, headers);
-      res.end();
-      return;
-    }
-    const gz = file.gzip !== undefined && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '');
-    const body = gz ? file.gzip! : file.body;
-    if (gz) headers['content-encoding'] = 'gzip';
-    headers['content-length'] = body.length;
-    res.writeHead(200, headers);
-    res.end(req.method === 'HEAD' ? undefined : body);
+  send(req: IncomingMessage, res: ServerResponse, file: StaticFile, extra: Readonly<Record<string, string>> = {}): void {
+    sendStatic(req, res, file, extra);
   }
+}
+
+/** One file, read now; undefined when it does not exist or is too large. */
+export function loadStaticFile(path: string, name: string): StaticFile | undefined {
+  if (!existsSync(path) || statSync(path).size > MAX_FILE_BYTES) return undefined;
+  return fileOf(name, readFileSync(path));
+}
+
+export function sendStatic(req: IncomingMessage, res: ServerResponse, file: StaticFile, extra: Readonly<Record<string, string>> = {}): void {
+  const headers: Record<string, string | number> = {
+    ...SECURITY_HEADERS,
+    ...extra,
+    'content-type': file.type,
+    'cache-control': file.cacheControl,
+    etag: file.etag,
+    vary: 'Accept-Encoding',
+  };
+  if (req.headers['if-none-match'] === file.etag) {
+    res.writeHead(304, headers);
+    res.end();
+    return;
+  }
+  const gz = file.gzip !== undefined && /\bgzip\b/.test(req.headers['accept-encoding'] ?? '');
+  const body = gz ? file.gzip! : file.body;
+  if (gz) headers['content-encoding'] = 'gzip';
+  headers['content-length'] = body.length;
+  res.writeHead(200, headers);
+  res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 function fileOf(name: string, body: Buffer): StaticFile {
   const type = TYPES[extname(name).toLowerCase()] ?? 'application/octet-stream';
   const compressible = /^(text\/|application\/json|image\/svg)/.test(type) && body.length >= GZIP_MIN_BYTES;
   return {
-    name,
-    body,
-    gzip: compressible ? gzipSync(body, { level: 9 }) : undefined,
-    type,
-    etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`,
-    // index.html names the hashed assets of the current build: revalidate it every time (cheap: a 304).
-    cacheControl: HASHED.test(name) ? 'public, max-age=31536000, immutable' : 'no-cache',
+  name,
+  body,
+  gzip: compressible ? gzipSync(body, { level: 9 }) : undefined,
+  type,
+  etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`,
+  // index.html names the hashed assets of the current build: revalidate it every time (cheap: a 304).
+  cacheControl: HASHED.test(name) ? 'public, max-age=31536000, immutable' : 'no-cache',
   };
 }
