@@ -7,10 +7,11 @@ import type { StreamPosition, SubscribeResult } from '../protocol/index.js';
 import { backoffDelay } from './backoff.js';
 import { ClientCodes, serverSaysReconnect } from './codes.js';
 import { Emitter } from './emitter.js';
-import { ClientClosedError, ConnectionLostError, OptionError, ServerError, SwitchboardError, TimeoutError } from './errors.js';
+import { ClientClosedError, ConnectionLostError, ServerError, SwitchboardError, TimeoutError } from './errors.js';
 import { buildUrl, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
+import { subscriptionFor, type KeyedSubscription } from './keyed.js';
 import { isPublicationPush, toDirectMessage, toMemberEvent, toPublication } from './publication.js';
-import { SubscriptionImpl, type Subscription, type SubscriptionHost, type SubscriptionOptions } from './subscription.js';
+import type { SubscriptionImpl, Subscription, SubscriptionHost, SubscriptionOptions } from './subscription.js';
 import { TokenSource } from './token.js';
 import type {
   ClientEvents, ClientState, ConnectedContext, HistoryOptions, HistoryResult, Member, PublishOptions, PublishResult,
@@ -26,10 +27,17 @@ export interface Client {
   connect(): void;
   /** Closes the connection for good: no reconnect; pending commands fail with `client_closed`. */
   disconnect(): void;
-  /** A subscription object for `channel` (the same one on every call); call `subscribe()` on it. */
+  /**
+   * A subscription object for `channel` (the same one on every call); call `subscribe()` on it. With
+   * `{ keyed: true }`, a keyed channel's map-like subscription (docs/client.md, "Keyed channels").
+   */
+  newSubscription<T = unknown>(channel: string, options: SubscriptionOptions & { keyed: true }): KeyedSubscription<T>;
   newSubscription(channel: string, options?: SubscriptionOptions): Subscription;
   /** `newSubscription(channel, options)` and `subscribe()`. */
+  subscribe<T = unknown>(channel: string, options: SubscriptionOptions & { keyed: true }): KeyedSubscription<T>;
   subscribe(channel: string, options?: SubscriptionOptions): Subscription;
+  /** `subscribe(channel, { ...options, keyed: true })`: a keyed channel as a map kept equal to the server's state. */
+  keyed<T = unknown>(channel: string, options?: Omit<SubscriptionOptions, 'keyed' | 'since'>): KeyedSubscription<T>;
   getSubscription(channel: string): Subscription | undefined;
   /** Unsubscribes and forgets the subscription (its position too). */
   removeSubscription(sub: Subscription): void;
@@ -360,20 +368,19 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
 
   // ---- subscriptions ----
 
-  newSubscription(channel: string, options?: SubscriptionOptions): Subscription {
-    if (typeof channel !== 'string' || channel.length === 0) throw new OptionError('channel', 'must be a non-empty string');
-    let sub = this.subs.get(channel);
-    if (!sub) {
-      sub = new SubscriptionImpl(channel, this, options);
-      this.subs.set(channel, sub);
-    }
+  // `any`: the interface's overloads type the result (keyed or plain, by `options.keyed`).
+  newSubscription(channel: string, options?: SubscriptionOptions): any {
+    return subscriptionFor(this.subs, channel, this, options);
+  }
+
+  subscribe(channel: string, options?: SubscriptionOptions): any {
+    const sub = subscriptionFor(this.subs, channel, this, options);
+    sub.subscribe();
     return sub;
   }
 
-  subscribe(channel: string, options?: SubscriptionOptions): Subscription {
-    const sub = this.newSubscription(channel, options);
-    sub.subscribe();
-    return sub;
+  keyed<T>(channel: string, options?: Omit<SubscriptionOptions, 'keyed' | 'since'>): KeyedSubscription<T> {
+    return this.subscribe(channel, { ...options, keyed: true });
   }
 
   getSubscription(channel: string): Subscription | undefined {
@@ -433,6 +440,8 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
   publish(channel: string, data: unknown, options: PublishOptions = {}): Promise<PublishResult> {
     const params: Record<string, unknown> = { channel, data };
     if (options.event !== undefined) params.event = options.event;
+    if (options.key !== undefined) params.key = options.key;
+    if (options.op !== undefined) params.op = options.op;
     const trace = options.traceparent ? { traceparent: options.traceparent, tracestate: options.tracestate } : this.opts.traceContext?.();
     if (trace?.traceparent) {
       params.traceparent = trace.traceparent;

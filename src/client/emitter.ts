@@ -33,7 +33,7 @@ export class Emitter<Events extends object> {
   }
 
   /** Whether anyone listens; lets callers skip building an event nobody reads. */
-  protected has(event: keyof Events): boolean {
+  protected listening(event: keyof Events): boolean {
     return (this.listeners.get(event)?.length ?? 0) > 0;
   }
 

@@ -4,9 +4,10 @@
  * OpenTelemetry helpers live in `switchboard/client/otel`. Guide: docs/client.md.
  */
 export { createClient, type Client } from './client.js';
-export { createSseClient, type SseClient, type SseClientOptions } from './sse-client.js';
+export { createSseClient, type SseClient, type SseClientOptions, type SseSubscriptionOptions } from './sse-client.js';
 export type { ClientOptions, CommonOptions, TokenOptions } from './options.js';
 export type { Subscription, ReceiveSubscription, SubscriptionOptions } from './subscription.js';
+export type { KeyedSubscription, KeyedReceiveSubscription, KeyedState } from './keyed.js';
 export type { WebSocketConstructor, WebSocketLike } from './websocket-impl.js';
 export type { EventSourceConstructor, EventSourceLike, FetchLike } from './sse-stream.js';
 export type * from './types.js';

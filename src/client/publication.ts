@@ -14,6 +14,10 @@ export function toPublication(p: Push): Publication {
   };
   if (typeof p.traceparent === 'string') out.traceparent = p.traceparent;
   if (typeof p.tracestate === 'string') out.tracestate = p.tracestate;
+  if (typeof p.key === 'string') {
+    out.key = p.key;
+    out.op = p.op === 'delete' ? 'delete' : 'upsert';
+  }
   return out;
 }
 

@@ -13,7 +13,8 @@ import { ClientClosedError, OptionError, ServerError, SwitchboardError, TimeoutE
 import { buildUrl, checkCommon, checkMs, type CommonOptions } from './options.js';
 import { isPublicationPush, toDirectMessage } from './publication.js';
 import { openEventSource, openFetchStream, type EventSourceConstructor, type FetchLike, type SseStream } from './sse-stream.js';
-import { SubscriptionImpl, type ReceiveSubscription, type SubscriptionHost, type SubscriptionOptions } from './subscription.js';
+import { subscriptionFor, type KeyedReceiveSubscription } from './keyed.js';
+import type { SubscriptionImpl, ReceiveSubscription, SubscriptionHost, SubscriptionOptions } from './subscription.js';
 import { TokenSource } from './token.js';
 import type { ClientEvents, ClientState, ConnectedContext } from './types.js';
 
@@ -46,8 +47,13 @@ export interface SseClient {
   /** Opens the stream (once a subscription exists) and reopens it after every loss, until `disconnect()`. */
   connect(): void;
   disconnect(): void;
-  newSubscription(channel: string, options?: Pick<SubscriptionOptions, 'since'>): ReceiveSubscription;
-  subscribe(channel: string, options?: Pick<SubscriptionOptions, 'since'>): ReceiveSubscription;
+  /** With `{ keyed: true }`, a keyed channel's map-like subscription (docs/client.md, "Keyed channels"). */
+  newSubscription<T = unknown>(channel: string, options: { keyed: true }): KeyedReceiveSubscription<T>;
+  newSubscription(channel: string, options?: SseSubscriptionOptions): ReceiveSubscription;
+  subscribe<T = unknown>(channel: string, options: { keyed: true }): KeyedReceiveSubscription<T>;
+  subscribe(channel: string, options?: SseSubscriptionOptions): ReceiveSubscription;
+  /** `subscribe(channel, { keyed: true })`: a keyed channel as a map kept equal to the server's state. */
+  keyed<T = unknown>(channel: string): KeyedReceiveSubscription<T>;
   getSubscription(channel: string): ReceiveSubscription | undefined;
   removeSubscription(sub: ReceiveSubscription): void;
   ready(timeoutMs?: number): Promise<void>;
@@ -55,6 +61,9 @@ export interface SseClient {
   once<K extends keyof ClientEvents>(event: K, listener: (arg: ClientEvents[K]) => void): () => void;
   off<K extends keyof ClientEvents>(event: K, listener: (arg: ClientEvents[K]) => void): void;
 }
+
+/** SSE subscriptions take no token (the stream's token covers them). */
+export type SseSubscriptionOptions = Pick<SubscriptionOptions, 'since' | 'keyed'>;
 
 export function createSseClient(options: SseClientOptions): SseClient {
   return new SseClientImpl(options);
@@ -309,20 +318,19 @@ class SseClientImpl extends Emitter<ClientEvents> implements SseClient, Subscrip
 
   // ---- subscriptions ----
 
-  newSubscription(channel: string, options?: Pick<SubscriptionOptions, 'since'>): ReceiveSubscription {
-    if (typeof channel !== 'string' || channel.length === 0) throw new OptionError('channel', 'must be a non-empty string');
-    let sub = this.subs.get(channel);
-    if (!sub) {
-      sub = new SubscriptionImpl(channel, this, { since: options?.since });
-      this.subs.set(channel, sub);
-    }
-    return sub;
+  // `any`: the interface's overloads type the result (keyed or plain, by `options.keyed`).
+  newSubscription(channel: string, options?: SseSubscriptionOptions): any {
+    return subscriptionFor(this.subs, channel, this, options && { since: options.since, keyed: options.keyed });
   }
 
-  subscribe(channel: string, options?: Pick<SubscriptionOptions, 'since'>): ReceiveSubscription {
+  subscribe(channel: string, options?: SseSubscriptionOptions): any {
     const sub = this.newSubscription(channel, options);
     sub.subscribe();
     return sub;
+  }
+
+  keyed<T>(channel: string): KeyedReceiveSubscription<T> {
+    return this.subscribe(channel, { keyed: true });
   }
 
   getSubscription(channel: string): ReceiveSubscription | undefined {

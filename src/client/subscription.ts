@@ -2,13 +2,16 @@
  * One channel subscription, shared by the WebSocket and SSE clients. It keeps the channel's stream position and
  * enforces "each publication once, in order": a publication at or below the position is a duplicate and dropped;
  * one past `position + 1` (or from another epoch) is a gap, and the client resumes from the position.
+ * A keyed channel's snapshot (docs/keyed-channels.md) is the exception: its entries skip superseded offsets, so up
+ * to the reply's `offset` any increase is accepted; past it the +1 rule holds again.
  */
 import type { StreamPosition, SubscribeResult } from '../protocol/index.js';
 import { Emitter } from './emitter.js';
 import { ClientClosedError, TimeoutError, type SwitchboardError } from './errors.js';
 import { toMemberEvent, toPublication } from './publication.js';
 import type {
-  ClientEvents, HistoryOptions, HistoryResult, Member, PublishOptions, PublishResult, SubscriptionEvents, SubscriptionState,
+  ClientEvents, HistoryOptions, HistoryResult, KeyedSubscriptionEvents, Member, Publication, PublishOptions, PublishResult,
+  SubscriptionEvents, SubscriptionState,
 } from './types.js';
 
 /** The receive side of a subscription: what both the WebSocket and the SSE client offer. */
@@ -42,6 +45,8 @@ export interface SubscriptionOptions {
   since?: StreamPosition;
   /** WebSocket: subscription token for channels of `token` namespaces (a string, or a function fetching one). */
   token?: string | (() => string | Promise<string>);
+  /** A keyed channel's map-like subscription (`KeyedSubscription`); it cannot take `since`. Default false. */
+  keyed?: boolean;
 }
 
 /** What a subscription needs from its client. */
@@ -58,16 +63,21 @@ export interface SubscriptionHost {
 /** What `accept` decided about a publication. */
 export type Delivery = 'delivered' | 'dropped' | 'gap';
 
-export class SubscriptionImpl extends Emitter<SubscriptionEvents> implements Subscription {
+// Keyed subscriptions (keyed.ts) emit two more events; a plain one never emits them.
+export class SubscriptionImpl extends Emitter<KeyedSubscriptionEvents> implements Subscription {
   state: SubscriptionState = 'unsubscribed';
   position: StreamPosition | undefined;
   recovered = false;
   /** Id of the subscribe request whose reply counts; replies of superseded requests are ignored. */
   pendingId: number | undefined;
+  /** The latest reply's offset while the position has not reached it yet (-1: caught up). */
+  private target = -1;
+  /** Offsets up to this one may skip (a keyed snapshot is streaming); 0 without a snapshot. */
+  private skipUpTo = 0;
 
   constructor(
     readonly channel: string,
-    private readonly host: SubscriptionHost,
+    protected readonly host: SubscriptionHost,
     readonly options: SubscriptionOptions = {},
   ) {
     super();
@@ -138,16 +148,21 @@ export class SubscriptionImpl extends Emitter<SubscriptionEvents> implements Sub
     this.pendingId = undefined;
     const wasRecovering = since !== undefined;
     this.recovered = wasRecovering && r.recovered;
-    // Recovered: the replay follows and moves the position; otherwise continue from the channel's top.
-    if (!this.recovered) this.position = { epoch: r.epoch, offset: r.offset };
+    // Recovered (replay or keyed delta): what follows moves the position on from `since`. A full keyed snapshot
+    // rebuilds from offset 0 of the reply's epoch. Otherwise continue from the channel's top.
+    if (r.snapshot === 'full') this.position = { epoch: r.epoch, offset: 0 };
+    else if (!this.recovered) this.position = { epoch: r.epoch, offset: r.offset };
+    this.skipUpTo = r.snapshot ? r.offset : 0;
+    this.target = this.position!.offset < r.offset ? r.offset : -1;
     if (wasRecovering && !r.recovered) {
       const ctx = { channel: this.channel, reason: r.reason ?? 'unknown', since, epoch: r.epoch, offset: r.offset };
       this.emit('recoveryFailed', ctx);
       this.host.forward('recoveryFailed', ctx);
     }
-    const ctx = { channel: this.channel, recovered: this.recovered, wasRecovering, missed: r.missed, epoch: r.epoch, offset: r.offset };
+    const ctx = { channel: this.channel, recovered: this.recovered, wasRecovering, missed: r.missed, epoch: r.epoch, offset: r.offset, ...(r.snapshot ? { snapshot: r.snapshot } : {}) };
     this.emit('subscribed', ctx);
     this.host.forward('subscribed', ctx);
+    if (this.target < 0 && this.state === 'subscribed') this.current();
   }
 
   /** A publication push for this channel: delivered, dropped (duplicate, or not live), or a gap to repair. */
@@ -156,13 +171,24 @@ export class SubscriptionImpl extends Emitter<SubscriptionEvents> implements Sub
     const pos = this.position!;
     if (push.epoch !== pos.epoch) return 'gap';
     if (push.offset <= pos.offset) return 'dropped';
-    if (push.offset !== pos.offset + 1) return 'gap';
+    if (push.offset !== pos.offset + 1 && push.offset > this.skipUpTo) return 'gap';
     this.position = { epoch: push.epoch, offset: push.offset };
     const pub = toPublication(push);
+    this.apply(pub);
     this.emit('publication', pub);
     this.host.forward('publication', pub);
+    if (this.target >= 0 && push.offset >= this.target && this.state === 'subscribed') {
+      this.target = -1;
+      this.current();
+    }
     return 'delivered';
   }
+
+  /** Hook: a publication was delivered (keyed subscriptions update their map). */
+  protected apply(_pub: Publication): void {}
+
+  /** Hook: the position reached the latest reply's offset: as current as the server was when it answered. */
+  protected current(): void {}
 
   member(kind: 'join' | 'leave', push: Record<string, any>): void {
     if (this.state !== 'subscribed') return;

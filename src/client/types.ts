@@ -18,7 +18,13 @@ export interface Publication<T = unknown> {
   /** The sender's W3C trace context, when it sent one or the server traces; continue the trace from it. */
   readonly traceparent?: string;
   readonly tracestate?: string;
+  /** Keyed channels only (docs/keyed-channels.md): the key this publication sets or deletes, and how. */
+  readonly key?: string;
+  readonly op?: KeyOp;
 }
+
+/** What a keyed-channel publication does to its key: `upsert` sets it to `data`, `delete` removes it. */
+export type KeyOp = 'upsert' | 'delete';
 
 /** A message sent to this user (server API `POST /api/send`); it belongs to no channel and has no position. */
 export interface DirectMessage<T = unknown> {
@@ -52,6 +58,8 @@ export interface SubscribedContext {
   /** The channel's newest position when the subscription went live. */
   readonly epoch: string;
   readonly offset: number;
+  /** Keyed channels: a snapshot follows instead of a replay (`full`: the state is rebuilt from empty). */
+  readonly snapshot?: 'full' | 'delta';
 }
 
 /**
@@ -114,6 +122,10 @@ export interface PublishResult {
 export interface PublishOptions {
   /** Event name (default `message`). */
   event?: string;
+  /** Keyed channels: the key to set or delete (required there, refused elsewhere with `invalid_key`). */
+  key?: string;
+  /** Keyed channels: `upsert` (default; the key's value becomes `data`) or `delete` (`data` is ignored). */
+  op?: KeyOp;
   /** Overrides the `traceContext` hook for this publication. */
   traceparent?: string;
   tracestate?: string;
@@ -146,6 +158,35 @@ export interface SubscriptionEvents {
   leave: MemberEvent;
   recoveryFailed: RecoveryFailedContext;
   error: ErrorContext;
+}
+
+/**
+ * A keyed subscription's map is current again after a (re)subscribe: it equals the server's state as of `offset`.
+ * `kind`: `full` (rebuilt from empty: re-read the whole map; keys may have gone without a `change`), `delta` (every
+ * key changed while away was applied, each with a `change`) or `replay` (every missed publication was applied).
+ */
+export interface SnapshotContext {
+  readonly channel: string;
+  readonly kind: 'full' | 'delta' | 'replay';
+  /** Keys in the map. */
+  readonly size: number;
+  readonly epoch: string;
+  readonly offset: number;
+}
+
+/** One key of a keyed subscription's map changed. `value` is undefined for a delete. */
+export interface KeyChange<T = unknown> {
+  readonly channel: string;
+  readonly key: string;
+  readonly op: KeyOp;
+  readonly value: T | undefined;
+  readonly offset: number;
+}
+
+/** Events a keyed subscription emits: those of every subscription, plus `snapshot` and `change`. */
+export interface KeyedSubscriptionEvents<T = unknown> extends SubscriptionEvents {
+  snapshot: SnapshotContext;
+  change: KeyChange<T>;
 }
 
 /** Events a client emits: its own plus every subscription's, for apps that prefer one listener. */
