@@ -9,12 +9,7 @@
  *   meta    hash  + `kc`: every tombstone above this offset is still kept; `kt`: tombstone ttl (ms) of the last publish
  * A keyed channel's meta never expires while it holds keys (PERSIST): offline clients come back days later.
  */
-import { createHash } from 'node:crypto';
-import type { LuaScript } from './redis-scripts.js';
-
-function lua(source: string): LuaScript {
-  return { source, sha1: createHash('sha1').update(source).digest('hex') };
-}
+import { lua, PRELUDE } from './redis-lua.js';
 
 /** Tombstone ttl a read uses for a channel whose publishes never stored one (7 days, as `keyed.tombstoneTtl`). */
 export const DEFAULT_TOMBSTONE_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -90,25 +85,11 @@ if kk then keyed_write(KEYS[3], KEYS[4], KEYS[5], meta, ARGV[kk], ARGV[kk + 1], 
  * KEYS: meta, hist, state, order, tombs. ARGV: epoch candidate, meta ttl ms, after, limit, default tombstone ttl ms.
  * Returns {epoch, top offset, complete, encoded publications}.
  */
-export const STATE_SCRIPT = lua(`
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-${KEYED_LUA}
+export const STATE_SCRIPT = lua(`${PRELUDE}${KEYED_LUA}
 local meta, hist, ks, ko, kt = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local m = redis.call('HMGET', meta, 'epoch', 'offset', 'kt')
-local epoch, top = m[1], 0
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', hist)
-  redis.call('HSET', meta, 'epoch', epoch, 'offset', 0)
-  redis.call('PEXPIRE', meta, ARGV[2])
-else
-  top = tonumber(m[2] or '0')
-end
+local epoch, top = open_stream(meta, hist, ARGV[1], ARGV[2])
 keyed_init(ks, ko, kt, meta)
-keyed_expire(ks, ko, kt, meta, now_ms() - tonumber(m[3] or ARGV[5]))
+keyed_expire(ks, ko, kt, meta, now_ms() - tonumber(redis.call('HGET', meta, 'kt') or ARGV[5]))
 -- Nothing left to keep: the channel may idle out again like any other.
 if redis.call('HLEN', ks) == 0 and redis.call('PTTL', meta) == -1 then redis.call('PEXPIRE', meta, ARGV[2]) end
 local keys = redis.call('ZRANGEBYSCORE', ko, '(' .. ARGV[3], '+inf', 'LIMIT', 0, tonumber(ARGV[4]))

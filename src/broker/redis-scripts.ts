@@ -9,33 +9,10 @@
  *   hist     list  encoded publications, oldest first; their offsets are contiguous and end at meta.offset
  *   presence hash  client id -> {"x":<expires at, ms>,"m":<member JSON>}
  */
-import { createHash } from 'node:crypto';
-
 import { KEYED_ADMIT, KEYED_LUA, KEYED_WRITE } from './keyed-redis-scripts.js';
+import { lua, PRELUDE } from './redis-lua.js';
 
-export interface LuaScript {
-  readonly source: string;
-  readonly sha1: string;
-}
-
-function lua(source: string): LuaScript {
-  return { source, sha1: createHash('sha1').update(source).digest('hex') };
-}
-
-/** Shared Lua prelude: Redis time in ms, and dropping history entries at least `ttl` ms old from the head. */
-const PRELUDE = `
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-local function trim_age(hist, min_time)
-  while true do
-    local head = redis.call('LINDEX', hist, 0)
-    if not head or cjson.decode(head).t > min_time then return end
-    redis.call('LPOP', hist)
-  end
-end
-`;
+export type { LuaScript } from './redis-lua.js';
 
 /**
  * Assigns the next position, appends to history, trims it, refreshes expiry and publishes, atomically.
@@ -85,17 +62,8 @@ return {epoch, offset, now}
  */
 export const HISTORY_SCRIPT = lua(`${PRELUDE}
 local meta, hist = KEYS[1], KEYS[2]
-local m = redis.call('HMGET', meta, 'epoch', 'offset', 'ttl')
-local epoch, top = m[1], 0
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', hist)
-  redis.call('HSET', meta, 'epoch', epoch, 'offset', 0)
-  redis.call('PEXPIRE', meta, ARGV[3])
-else
-  top = tonumber(m[2] or '0')
-  trim_age(hist, now_ms() - tonumber(m[3] or ARGV[2]))
-end
+local epoch, top, fresh = open_stream(meta, hist, ARGV[1], ARGV[3])
+if not fresh then trim_age(hist, now_ms() - tonumber(redis.call('HGET', meta, 'ttl') or ARGV[2])) end
 local earliest = top - redis.call('LLEN', hist) + 1
 local pubs = {}
 local since_epoch = ARGV[4]

@@ -11,20 +11,14 @@ import type { Logger } from '../observability/logger.js';
 import { sendError, sendJson } from '../transport/http-util.js';
 import { SECURITY_HEADERS, StaticFiles } from '../transport/static.js';
 import { DemoNotifier } from './notify.js';
+import type { DemoPageConfig } from './page-config.js';
+
+export type { DemoPageConfig };
 
 /** dist/web beside dist/demo (compiled) or src/demo (run with tsx): `../../dist/web` from either. */
 export const WEB_DIR = fileURLToPath(new URL('../../dist/web/', import.meta.url));
 const PREFIX = '/demo/';
 
-/** What the page reads from `/demo/config.json`. */
-export interface DemoPageConfig {
-  auth: 'jwt' | 'development';
-  websocket: string;
-  sse: string;
-  stream: { channel: string; producer: boolean; intervalMs: number };
-  notify: boolean;
-  version: string;
-}
 
 export class DemoPage {
   private readonly files: StaticFiles | undefined;

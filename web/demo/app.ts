@@ -7,18 +7,9 @@ import { createClient, type Client } from '../../src/client/index.js';
 import { ChatRoom } from './chat.js';
 import { byId, errorText } from './dom.js';
 import { Notifications } from './notifications.js';
+import type { DemoPageConfig } from '../../src/demo/page-config.js';
 import { trackClient } from './status.js';
 import { LiveStream, STREAM_MODES, type StreamMode } from './stream.js';
-
-/** What `GET /demo/config.json` says about this server (src/demo/page.ts). */
-interface PageConfig {
-  auth: 'jwt' | 'development';
-  websocket: string;
-  sse: string;
-  stream: { channel: string; producer: boolean; intervalMs: number };
-  notify: boolean;
-  version: string;
-}
 
 interface Identity {
   user?: string;
@@ -31,14 +22,14 @@ const ROOM = /^[a-z0-9_-]{1,32}$/;
 /** What tests and curious visitors can reach from the console. */
 declare global {
   interface Window {
-    demo?: { client: Client; chat: ChatRoom; stream: LiveStream; config: PageConfig };
+    demo?: { client: Client; chat: ChatRoom; stream: LiveStream; config: DemoPageConfig };
   }
 }
 
 async function main(): Promise<void> {
   const res = await fetch('/demo/config.json');
   if (!res.ok) throw new Error(`GET /demo/config.json: ${res.status}`);
-  const cfg = (await res.json()) as PageConfig;
+  const cfg = (await res.json()) as DemoPageConfig;
   byId('version').textContent = `v${cfg.version}`;
   byId('ws-path').textContent = cfg.websocket;
   byId('sse-path').textContent = cfg.sse;
@@ -75,7 +66,7 @@ async function main(): Promise<void> {
   if (!jwt && q.get('user') && USER.test(q.get('user')!) && ROOM.test(room)) join(cfg, { user: q.get('user')! }, room, mode);
 }
 
-function join(cfg: PageConfig, identity: Identity, room: string, mode: StreamMode): void {
+function join(cfg: DemoPageConfig, identity: Identity, room: string, mode: StreamMode): void {
   byId('join').hidden = true;
   byId('app').hidden = false;
   const client = createClient({
@@ -111,7 +102,7 @@ function join(cfg: PageConfig, identity: Identity, room: string, mode: StreamMod
 }
 
 /** What the stream panel says before the first update. */
-function describeStream(cfg: PageConfig): void {
+function describeStream(cfg: DemoPageConfig): void {
   const el = byId('stream-empty');
   if (cfg.stream.producer) {
     el.textContent = `Waiting for the demo producer (one update every ${cfg.stream.intervalMs / 1000} s on "${cfg.stream.channel}")…`;
