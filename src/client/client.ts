@@ -271,6 +271,11 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
         if (sub.accept(p) === 'gap') this.repair(sub);
         return;
       }
+      case 'caught_up': {
+        const sub = this.subs.get(p.channel);
+        if (sub && sub.caughtUp(p) === 'gap') this.repair(sub);
+        return;
+      }
       case 'message':
         return this.emit('message', toDirectMessage(p));
       case 'join':

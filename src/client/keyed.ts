@@ -1,7 +1,8 @@
 /**
  * A keyed channel's subscription as a map (docs/keyed-channels.md): every publication upserts or deletes one key,
- * and a (re)subscribe brings the map to the server's state by a full snapshot, a delta or a history replay. The
- * offset rules (snapshot entries skip superseded offsets) live in the base class; this class keeps the map.
+ * and a (re)subscribe brings the map to the server's state by a full snapshot, a delta or a history replay, ended by
+ * the server's `caught_up`. The offset rules (snapshot entries skip superseded offsets until `caught_up`) live in the
+ * base class; this class keeps the map and swaps a full snapshot in at `caught_up`.
  */
 import type { StreamPosition, SubscribeResult } from '../protocol/index.js';
 import { OptionError, SwitchboardError } from './errors.js';

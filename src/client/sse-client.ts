@@ -292,6 +292,11 @@ class SseClientImpl extends Emitter<ClientEvents> implements SseClient, Subscrip
       }
       case 'ping':
         return;
+      case 'caught_up': {
+        const sub = this.subs.get(p.channel);
+        if (sub && sub.caughtUp(p) === 'gap') this.restart(ClientCodes.Resync, 'gap in stream', false);
+        return;
+      }
       case 'join':
       case 'leave':
         this.subs.get(p.channel)?.member(type, p);

@@ -2,8 +2,9 @@
  * One channel subscription, shared by the WebSocket and SSE clients. It keeps the channel's stream position and
  * enforces "each publication once, in order": a publication at or below the position is a duplicate and dropped;
  * one past `position + 1` (or from another epoch) is a gap, and the client resumes from the position.
- * A keyed channel's snapshot (docs/keyed-channels.md) is the exception: its entries skip superseded offsets, so up
- * to the reply's `offset` any increase is accepted; past it the +1 rule holds again.
+ * A keyed channel's snapshot or delta (docs/keyed-channels.md) is the exception: its entries skip superseded
+ * offsets, so until the server's `caught_up` push any increase is accepted. `caught_up` ends every catch-up: the
+ * position becomes its offset, the subscription is current, and from then on the +1 rule holds.
  */
 import type { StreamPosition, SubscribeResult } from '../protocol/index.js';
 import { Emitter } from './emitter.js';
@@ -70,10 +71,10 @@ export class SubscriptionImpl extends Emitter<KeyedSubscriptionEvents> implement
   recovered = false;
   /** Id of the subscribe request whose reply counts; replies of superseded requests are ignored. */
   pendingId: number | undefined;
-  /** The latest reply's offset while the position has not reached it yet (-1: caught up). */
-  private target = -1;
-  /** Offsets up to this one may skip (a keyed snapshot is streaming); 0 without a snapshot. */
-  private skipUpTo = 0;
+  /** Between a (re)subscribe reply and the server's `caught_up`: the catch-up is streaming. */
+  private catchingUp = false;
+  /** While catching up by a keyed snapshot or delta, offsets may skip (superseded entries are not sent). */
+  private skipping = false;
 
   constructor(
     readonly channel: string,
@@ -152,8 +153,8 @@ export class SubscriptionImpl extends Emitter<KeyedSubscriptionEvents> implement
     // rebuilds from offset 0 of the reply's epoch. Otherwise continue from the channel's top.
     if (r.snapshot === 'full') this.position = { epoch: r.epoch, offset: 0 };
     else if (!this.recovered) this.position = { epoch: r.epoch, offset: r.offset };
-    this.skipUpTo = r.snapshot ? r.offset : 0;
-    this.target = this.position!.offset < r.offset ? r.offset : -1;
+    this.catchingUp = true;
+    this.skipping = r.snapshot !== undefined;
     if (wasRecovering && !r.recovered) {
       const ctx = { channel: this.channel, reason: r.reason ?? 'unknown', since, epoch: r.epoch, offset: r.offset };
       this.emit('recoveryFailed', ctx);
@@ -162,7 +163,6 @@ export class SubscriptionImpl extends Emitter<KeyedSubscriptionEvents> implement
     const ctx = { channel: this.channel, recovered: this.recovered, wasRecovering, missed: r.missed, epoch: r.epoch, offset: r.offset, ...(r.snapshot ? { snapshot: r.snapshot } : {}) };
     this.emit('subscribed', ctx);
     this.host.forward('subscribed', ctx);
-    if (this.target < 0 && this.state === 'subscribed') this.current();
   }
 
   /** A publication push for this channel: delivered, dropped (duplicate, or not live), or a gap to repair. */
@@ -171,23 +171,37 @@ export class SubscriptionImpl extends Emitter<KeyedSubscriptionEvents> implement
     const pos = this.position!;
     if (push.epoch !== pos.epoch) return 'gap';
     if (push.offset <= pos.offset) return 'dropped';
-    if (push.offset !== pos.offset + 1 && push.offset > this.skipUpTo) return 'gap';
+    if (push.offset !== pos.offset + 1 && !this.skipping) return 'gap';
     this.position = { epoch: push.epoch, offset: push.offset };
     const pub = toPublication(push);
     this.apply(pub);
     this.emit('publication', pub);
     this.host.forward('publication', pub);
-    if (this.target >= 0 && push.offset >= this.target && this.state === 'subscribed') {
-      this.target = -1;
-      this.current();
-    }
+    return 'delivered';
+  }
+
+  /**
+   * The server's `caught_up` push: the catch-up after the latest reply is over and the position is its offset (a
+   * snapshot's top may be above its last entry). A replay or a live start sends nothing it skips, so there the
+   * offset must be the position itself; anything else is a gap.
+   */
+  caughtUp(push: Record<string, any>): Delivery {
+    if (this.state !== 'subscribed' || !this.catchingUp) return 'dropped';
+    const pos = this.position!;
+    const offset = push.offset;
+    if (push.epoch !== pos.epoch || typeof offset !== 'number' || offset < pos.offset) return 'gap';
+    if (offset > pos.offset && !this.skipping) return 'gap';
+    this.position = { epoch: pos.epoch, offset };
+    this.catchingUp = false;
+    this.skipping = false;
+    this.current();
     return 'delivered';
   }
 
   /** Hook: a publication was delivered (keyed subscriptions update their map). */
   protected apply(_pub: Publication): void {}
 
-  /** Hook: the position reached the latest reply's offset: as current as the server was when it answered. */
+  /** Hook: `caught_up` arrived: as current as the server, and live from here. */
   protected current(): void {}
 
   member(kind: 'join' | 'leave', push: Record<string, any>): void {

@@ -161,7 +161,8 @@ export interface SubscriptionEvents {
 }
 
 /**
- * A keyed subscription's map is current again after a (re)subscribe: it equals the server's state as of `offset`.
+ * A keyed subscription's map is current again after a (re)subscribe (the server's `caught_up`): it equals the
+ * server's state as of `offset`, the subscription's position.
  * `kind`: `full` (rebuilt from empty: re-read the whole map; keys may have gone without a `change`), `delta` (every
  * key changed while away was applied, each with a `change`) or `replay` (every missed publication was applied).
  */

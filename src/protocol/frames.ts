@@ -91,6 +91,15 @@ export function memberEventJson(kind: 'join' | 'leave', channel: string, member:
   return JSON.stringify({ push: kind, channel, type: kind, payload: member, user: member.user, client: member.client });
 }
 
+/**
+ * The end of a subscription's catch-up (reply, then replayed or snapshot publications, then this): the client is
+ * at `offset` (the last publication it was sent, or the top of the snapshot it was sent, whichever is higher) and
+ * the next publication of the channel is exactly `offset + 1`. Sent once per subscribe, on SSE as event `caught_up`.
+ */
+export function caughtUpJson(channel: string, epoch: string, offset: number): string {
+  return '{"push":"caught_up","channel":' + JSON.stringify(channel) + ',"epoch":"' + epoch + '","offset":' + offset + '}';
+}
+
 export interface ConnectedInfo {
   client: string;
   user: string;

@@ -7,6 +7,7 @@ import { newConnectionId } from '../core/ids.js';
 import { EncodedPublication } from '../hub/encoded.js';
 import type { Subscriber } from '../hub/hub.js';
 import {
+  caughtUpJson,
   Disconnects,
   ErrorCode,
   ReplyError,
@@ -128,6 +129,11 @@ export abstract class Session implements Subscriber {
 
   sendPublication(enc: EncodedPublication, sub: Subscription): void {
     this.send(this.framePublication(enc, sub));
+  }
+
+  /** The end of `sub`'s catch-up, at its position: the next publication it delivers is the one after (frames.ts). */
+  sendCaughtUp(sub: Subscription): void {
+    this.send(this.framePush('caught_up', caughtUpJson(sub.channel, sub.epoch, sub.offset)));
   }
 
   deliverDirect(event: string, json: string): void {

@@ -50,15 +50,17 @@ export class SseSession extends Session {
    * Subscribes every channel (resuming from `since` when given, one position per channel), sends the `connected`
    * event saying whether each channel resumed gap-free, then the missed publications, then live ones.
    * The `connected` event's id is the position the client now holds, so a reconnect during the replay loses nothing.
+   * Each channel's catch-up ends with a `caught_up` event. `snapshot` false: keyed channels without a position
+   * start live, without their state (the WebSocket subscribe option, for every channel of the stream).
    */
-  async open(channels: readonly string[], since: StreamPosition[] | undefined, problem: ResumeProblem | undefined): Promise<void> {
+  async open(channels: readonly string[], since: StreamPosition[] | undefined, problem: ResumeProblem | undefined, snapshot?: boolean): Promise<void> {
     const cfg = this.node.config.sse;
     this.channels = channels;
     this.send(Buffer.from('retry: ' + cfg.retry + '\n' + encodeSseComment('switchboard'), 'utf8'));
     const prepared: PreparedSubscription[] = [];
     for (let i = 0; i < channels.length; i++) {
       try {
-        prepared.push(await this.prepareSubscription(channels[i]!, since?.[i]));
+        prepared.push(await this.prepareSubscription(channels[i]!, since?.[i], undefined, snapshot));
       } catch (err) {
         const e = err instanceof ReplyError ? err : new ReplyError(ErrorCode.Internal, 'internal error');
         if (!(err instanceof ReplyError)) this.log.error({ err }, 'sse subscribe failed');

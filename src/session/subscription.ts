@@ -19,6 +19,11 @@ export class Subscription implements ChannelSubscription {
    */
   restartable = false;
   restarts = 0;
+  /**
+   * Whether going live is announced with a `caught_up` push (docs/protocol.md). True for native subscriptions;
+   * the seed vocabularies (compat.ts) subscribe without it, as their clients know no such push.
+   */
+  announce = true;
 
   constructor(
     readonly session: Session,
@@ -68,7 +73,8 @@ export class Subscription implements ChannelSubscription {
 
   /**
    * Ends setup at position (epoch, offset), the newest publication the client has now been sent (replayed or the
-   * stream top). Buffered publications after it are delivered in order.
+   * stream top). The `caught_up` push says so in the same ordered stream, then the buffered publications after it
+   * are delivered in order: the first of them is exactly `offset + 1`.
    */
   goLive(epoch: string, offset: number): void {
     const buffered = this.buffer ?? [];
@@ -76,6 +82,7 @@ export class Subscription implements ChannelSubscription {
     this.restartable = false;
     this.epoch = epoch;
     this.offset = offset;
+    if (this.announce) this.session.sendCaughtUp(this);
     for (const enc of buffered) this.deliver(enc);
   }
 }

@@ -198,7 +198,7 @@ export class WsSession extends Session {
         const span = tel.tracing ? this.commandSpan(command, size) : undefined;
         let outcome = 'ok';
         try {
-          await this.execute(command, span ? trace.setSpan(ROOT_CONTEXT, span) : undefined);
+          await this.execute(command, dialect, span ? trace.setSpan(ROOT_CONTEXT, span) : undefined);
         } catch (err) {
           let reply: ReplyError;
           if (err instanceof ReplyError) reply = err;
@@ -260,12 +260,14 @@ export class WsSession extends Session {
     this.send(wsTextFrameOf(errorJson(id, err, dialect)));
   }
 
-  private async execute(cmd: Command, ctx: Context | undefined): Promise<void> {
+  private async execute(cmd: Command, dialect: Dialect, ctx: Context | undefined): Promise<void> {
     const node = this.node;
     switch (cmd.method) {
       case 'subscribe': {
         const p = await this.prepareSubscription(cmd.params.channel, cmd.params.since, cmd.params.token, cmd.params.snapshot);
         if (!this.isCurrent(p)) return;
+        // Seed 002 `join_room`: its clients know no `caught_up` push (nor any reply).
+        p.sub.announce = dialect === 'native';
         this.reply(cmd.id, p.result);
         return this.activateSubscription(p);
       }
@@ -340,6 +342,7 @@ export class WsSession extends Session {
     const channel = this.node.config.compat.seed000Channel;
     if (this.subscriptions.has(channel)) return;
     const p = await this.prepareSubscription(channel, undefined);
+    p.sub.announce = false;
     if (this.isCurrent(p)) await this.activateSubscription(p);
   }
 }

@@ -11,7 +11,7 @@ import { answerPreflight, corsHeaders, sendError, waitDrain } from './http-util.
 
 /**
  * The SSE endpoint: `GET /events?channel=a&channel=b`. Resume with the `Last-Event-ID` header, or the
- * `lastEventId` query parameter for clients that cannot set headers.
+ * `lastEventId` query parameter for clients that cannot set headers; `snapshot=false` skips keyed channels' state.
  */
 export class SseTransport {
   private readonly open = new Set<ServerResponse>();
@@ -53,6 +53,12 @@ export class SseTransport {
       }
     }
     if (new Set(channels).size !== channels.length) return fail(400, 'bad_request', 'a channel is listed twice', 'protocol');
+    // `snapshot=false`: keyed channels of the stream start live, without their state (like the WebSocket option).
+    const snapshotParam = url.searchParams.get('snapshot');
+    if (snapshotParam !== null && snapshotParam !== 'true' && snapshotParam !== 'false') {
+      return fail(400, 'bad_request', 'snapshot must be true or false', 'protocol');
+    }
+    const snapshot = snapshotParam === null ? undefined : snapshotParam === 'true';
     const slot = this.admission.reserve(ip, 'sse');
     if (typeof slot === 'string') {
       node.limitHit(slot, undefined, { client_ip: ip, transport: 'sse' });
@@ -61,7 +67,7 @@ export class SseTransport {
     // The slot is held until the response ends, whatever happens in between (refusal, failure or a closed stream).
     res.once('close', slot.release);
     node.authenticator.authenticate(req, url).then(
-      (auth) => this.afterAuth(req, res, url, channels, auth, { cors, ip, route, span, fail, slot }),
+      (auth) => this.afterAuth(req, res, url, channels, auth, { cors, ip, route, span, fail, slot, snapshot }),
       (err: unknown) => {
         node.logger.error({ err }, 'authentication failed unexpectedly');
         fail(500, 'internal', 'internal error', 'connection');
@@ -82,12 +88,13 @@ export class SseTransport {
       span: Span | undefined;
       fail: (status: number, code: string, message: string, type: ErrorType, extra?: Record<string, string>) => void;
       slot: Reservation;
+      snapshot: boolean | undefined;
     },
   ): void {
     const node = this.node;
     const cfg = node.config;
     const tel = node.telemetry;
-    const { cors, ip, route, span, fail, slot } = c;
+    const { cors, ip, route, span, fail, slot, snapshot } = c;
     if (res.destroyed) {
       span?.end();
       return;
@@ -161,7 +168,7 @@ export class SseTransport {
       span.setAttributes({ 'http.response.status_code': 200, 'client.id': session.id, 'user.id': session.userId, 'sse.channels': channels.length });
       tel.tracer.startSpan('sse.add_client', { attributes: { 'client.id': session.id, 'user.id': session.userId } }, traceContext).end();
     }
-    session.open(channels, since, problem).then(
+    session.open(channels, since, problem, snapshot).then(
       () => span?.end(),
       (err: unknown) => {
         session.log.error({ err }, 'sse stream failed');

@@ -4,7 +4,8 @@
  * - subscribe reply with `snapshot: "full"`: drop the map; position = reply epoch, offset 0 (entries follow);
  * - `snapshot: "delta"` or a recovered replay: keep the map and the position you sent (entries follow);
  * - not recovered and no snapshot (live only): position = the reply's epoch/offset;
- * - each publication: upsert sets the key, delete removes it; position = the publication's epoch/offset.
+ * - each publication: upsert sets the key, delete removes it; position = the publication's epoch/offset;
+ * - `caught_up`: position = its epoch/offset (a snapshot's top can be above its last entry); from then on live.
  */
 import WebSocket from 'ws';
 import type { Frame, WsClient } from './ws-client.js';
@@ -20,6 +21,8 @@ export class KeyedView {
   /** Subscribe outcomes seen: `full`, `delta`, `replay`, `live`. */
   readonly outcomes: string[] = [];
   publications = 0;
+  /** `caught_up` pushes seen. */
+  caughtUps = 0;
   /** A subscribe sent and not yet answered: its id and the position it resumes from. */
   pendingSubscribe: { id: string; since: Position | undefined } | undefined;
 
@@ -43,8 +46,13 @@ export class KeyedView {
     }
   }
 
-  /** Applies a publication push; returns false for another channel's. Values are kept as JSON text. */
+  /** Applies a publication or `caught_up` push; returns false for another channel's. Values are kept as JSON text. */
   apply(m: Frame): boolean {
+    if (m.push === 'caught_up' && m.channel === this.channel) {
+      this.position = { epoch: m.epoch, offset: m.offset };
+      this.caughtUps++;
+      return true;
+    }
     if (m.push !== 'publication' || m.channel !== this.channel) return false;
     if (m.op === 'delete') this.map.delete(m.key);
     else this.map.set(m.key, JSON.stringify(m.payload));

@@ -244,6 +244,11 @@ describe('JWT authentication end to end', () => {
       assert.equal(connected.user, 'kate');
       const subs = [await client.nextPush((m) => m.push === 'subscribed'), await client.nextPush((m) => m.push === 'subscribed')];
       assert.deepEqual(subs.map((s) => s.channel).sort(), ['news', 'vip:gold']);
+      // Each ends its (empty) catch-up with caught_up at the position it announced.
+      for (const s of subs) {
+        const cu = await client.nextPush((m) => m.push === 'caught_up' && m.channel === s.channel);
+        assert.deepEqual([cu.epoch, cu.offset], [s.epoch, s.offset]);
+      }
       await publish('vip:gold', { hello: 'gold' });
       const pub = await client.nextPush((m) => m.push === 'publication' && m.channel === 'vip:gold');
       assert.deepEqual(pub.payload, { hello: 'gold' });
