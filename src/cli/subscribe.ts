@@ -28,7 +28,8 @@ Options:
   --token <jwt>         connection token (env SWITCHBOARD_TOKEN); see "switchboard token"
   --user <id>           user id in development mode (server without JWT)
 
-Each line: {"channel","event","data","epoch","offset","timestamp"[,"traceparent"]}.
+Each line: {"channel","event","data","epoch","offset","timestamp"[,"key","op"][,"traceparent"]}; on a keyed
+channel the current state (one line per key) comes first, then changes (docs/keyed-channels.md).
 Status (connected, disconnected, recovery failed) goes to stderr. Ctrl-C exits 0.
 Exit codes: 0 done, 1 the server refused or stopped the subscription, 2 bad usage.
 `,
@@ -117,6 +118,7 @@ async function subscribe(args: readonly string[], env: Readonly<Record<string, s
 function line(p: Publication): string {
   return JSON.stringify({
     channel: p.channel, event: p.event, data: p.data, epoch: p.epoch, offset: p.offset, timestamp: p.timestamp,
+    ...(p.key !== undefined ? { key: p.key, op: p.op } : {}),
     ...(p.traceparent ? { traceparent: p.traceparent } : {}),
   });
 }

@@ -37,6 +37,30 @@ export class Emitter<Events extends object> {
     return (this.listeners.get(event)?.length ?? 0) > 0;
   }
 
+  /**
+   * Resolves at the next `ok` event. A `failOn` event rejects with what `fail` returns for it (undefined: keep
+   * waiting); after `timeoutMs` it rejects with `timeout()`. Listeners and the timer are removed either way.
+   */
+  protected waitFor<K extends keyof Events, F extends keyof Events>(
+    ok: K, failOn: F, fail: (arg: Events[F]) => Error | undefined, timeoutMs: number, timeout: () => Error,
+  ): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const done = (err?: Error) => {
+        clearTimeout(timer);
+        offOk();
+        offFail();
+        if (err) reject(err);
+        else resolve();
+      };
+      const timer = setTimeout(() => done(timeout()), timeoutMs);
+      const offOk = this.on(ok, () => done());
+      const offFail = this.on(failOn, (arg) => {
+        const err = fail(arg);
+        if (err) done(err);
+      });
+    });
+  }
+
   protected emit<K extends keyof Events>(event: K, arg: Events[K]): void {
     const list = this.listeners.get(event);
     if (!list || list.length === 0) return;

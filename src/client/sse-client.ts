@@ -126,20 +126,9 @@ class SseClientImpl extends Emitter<ClientEvents> implements SseClient, Subscrip
 
   ready(timeoutMs = this.timeout): Promise<void> {
     if (this.state === 'connected') return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const done = (err?: Error) => {
-        clearTimeout(timer);
-        offOk();
-        offEnd();
-        if (err) reject(err);
-        else resolve();
-      };
-      const timer = setTimeout(() => done(new TimeoutError('connect', timeoutMs)), timeoutMs);
-      const offOk = this.on('connected', () => done());
-      const offEnd = this.on('disconnected', (d) => {
-        if (!d.reconnect) done(new ClientClosedError(`connect (closed with ${d.code} ${d.reason})`));
-      });
-    });
+    return this.waitFor('connected', 'disconnected',
+      (d) => (d.reconnect ? undefined : new ClientClosedError(`connect (closed with ${d.code} ${d.reason})`)),
+      timeoutMs, () => new TimeoutError('connect', timeoutMs));
   }
 
   private startAttempt(delay: number): void {

@@ -102,18 +102,8 @@ export class SubscriptionImpl extends Emitter<KeyedSubscriptionEvents> implement
   ready(timeoutMs = this.host.timeout): Promise<void> {
     if (this.state === 'subscribed') return Promise.resolve();
     if (this.state === 'unsubscribed') return Promise.reject(new ClientClosedError(`subscription to "${this.channel}"`));
-    return new Promise((resolve, reject) => {
-      const done = (err?: Error) => {
-        clearTimeout(timer);
-        offOk();
-        offEnd();
-        if (err) reject(err);
-        else resolve();
-      };
-      const timer = setTimeout(() => done(new TimeoutError(`subscribe to "${this.channel}"`, timeoutMs)), timeoutMs);
-      const offOk = this.on('subscribed', () => done());
-      const offEnd = this.on('unsubscribed', () => done(new ClientClosedError(`subscription to "${this.channel}"`)));
-    });
+    return this.waitFor('subscribed', 'unsubscribed', () => new ClientClosedError(`subscription to "${this.channel}"`),
+      timeoutMs, () => new TimeoutError(`subscribe to "${this.channel}"`, timeoutMs));
   }
 
   publish(data: unknown, options?: PublishOptions): Promise<PublishResult> {

@@ -173,3 +173,40 @@ describe('switchboard subscribe', () => {
     assert.match(stderr, /"status":"error","code":"invalid_channel"/);
   });
 });
+
+describe('switchboard publish and subscribe on a keyed channel', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer(['--namespaces', JSON.stringify([{ name: 'kv', keyed: true, subscribe: 'anonymous', publish: true }])]);
+  });
+  after(() => server.close());
+
+  it('publish --key/--op sets and deletes keys; subscribe prints the current state with key and op', async () => {
+    const url = ['--url', server.url];
+    for (const args of [['kv:prices', '{"bid":1}', '--key', 'AAPL'], ['kv:prices', '{"bid":2}', '--key', 'MSFT'], ['kv:prices', '--key', 'AAPL', '--op', 'delete']]) {
+      const r = await cli(['publish', ...args, ...url]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const sub = await cli(['subscribe', 'kv:prices', '--user', 'cli', '--count', '2', ...url]);
+    assert.equal(sub.code, 0, sub.stderr);
+    const lines = sub.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    // The state in offset order: MSFT's upsert (offset 2) and AAPL's tombstone (offset 3).
+    assert.deepEqual(lines.map((l) => [l.key, l.op, l.data, l.offset]), [['MSFT', 'upsert', { bid: 2 }, 2], ['AAPL', 'delete', null, 3]]);
+  });
+
+  it('refuses --op without --key, a bad --op and JSON with a delete (exit 2); a key on a plain channel is the server\'s invalid_key (exit 1)', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['publish', 'kv:x', '1', '--op', 'delete'], /--op needs --key/],
+      [['publish', 'kv:x', '1', '--key', 'k', '--op', 'remove'], /--op must be upsert or delete/],
+      [['publish', 'kv:x', '1', '--key', 'k', '--op', 'delete'], /a delete takes no <json>/],
+    ];
+    for (const [args, re] of cases) {
+      const r = await cli(args);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, re);
+    }
+    const plain = await cli(['publish', 'plain', '1', '--key', 'k', '--url', server.url]);
+    assert.equal(plain.code, 1);
+    assert.match(plain.stderr, /400 invalid_key/);
+  });
+});
