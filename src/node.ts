@@ -5,6 +5,7 @@ import { checkKeyedPublish, type KeyedWrite } from './session/keyed.js';
 /** How often a node reports itself to the registry (ms); a report lives three times as long. */
 const REPORT_INTERVAL_MS = 2000;
 import type { Config } from './config/index.js';
+import { ClientAddress } from './core/client-address.js';
 import { newNodeId } from './core/ids.js';
 import { Hub, type ChannelSubscription } from './hub/hub.js';
 import { ROOT_CONTEXT, SpanKind, trace, type Context } from '@opentelemetry/api';
@@ -43,6 +44,8 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   /** Broker subscriptions of this node, one per channel with local subscribers, shared while pending. */
   private readonly brokerSubs = new Map<string, Promise<void>>();
   readonly namespaces: Namespaces;
+  /** Client addresses, read through trusted proxies (`proxy.trusted`). */
+  readonly clientAddress: ClientAddress;
   /** When a refusal was last logged, per limit (refusal lines are sampled to one per second per limit). */
   private readonly refusalLogged = new Map<string, number>();
   /** Connections whose credentials expire, checked once a second (JWT `exp`). */
@@ -65,6 +68,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
     const rate = telemetry.tracing ? telemetry.writeSampleRate : 0;
     this.writeSampleStride = rate > 0 ? Math.max(1, Math.round(1 / rate)) : 0;
     this.namespaces = new Namespaces(config);
+    this.clientAddress = new ClientAddress(config.proxy.trusted);
     this.expiryTimer = setInterval(() => this.expire(), 1000);
     this.expiryTimer.unref();
   }

@@ -7,6 +7,7 @@ import { errorTypeOf, markError } from '../observability/spans.js';
 import { extractContext } from '../observability/tracing.js';
 import type { SwitchboardNode } from '../node.js';
 import { ErrorCode, TRACEPARENT_PATTERN, isValidChannel, parsePosition, publicationJson, ReplyError, type Publication } from '../protocol/index.js';
+import { looksForwarded } from '../core/client-address.js';
 import { answerPreflight, corsHeaders, sendError, sendJson } from '../transport/http-util.js';
 import { readJsonBody } from './body.js';
 import { openApiDocument } from './openapi.js';
@@ -114,7 +115,7 @@ export class ServerApi {
       `${method} ${route}`,
       {
         kind: SpanKind.SERVER,
-        attributes: { 'http.request.method': method, 'http.route': route, 'client.address': req.socket.remoteAddress ?? '' },
+        attributes: { 'http.request.method': method, 'http.route': route, 'client.address': this.node.clientAddress.of(req) },
       },
       extractContext(headerString(req.headers.traceparent), traceStateHeader(req.headers.tracestate)),
     );
@@ -126,13 +127,24 @@ export class ServerApi {
    * `Authorization: Bearer <key>` is accepted too, for scrapers that can only send bearer credentials (`/metrics`).
    */
   authorized(req: IncomingMessage): boolean {
-    if (!this.keyDigest) return isLoopback(req.socket.remoteAddress);
+    if (!this.keyDigest) return this.localCaller(req);
     const auth = req.headers.authorization;
     let key = typeof req.headers['x-api-key'] === 'string' ? req.headers['x-api-key'] : undefined;
     const lower = auth?.toLowerCase();
     if (lower?.startsWith('apikey ')) key = auth!.slice(7).trim();
     else if (lower?.startsWith('bearer ')) key = auth!.slice(7).trim();
     return key !== undefined && timingSafeEqual(digest(key), this.keyDigest);
+  }
+
+  /**
+   * A caller on this machine: a loopback peer whose request was not forwarded. A reverse proxy on the same host
+   * connects over loopback too, so a request carrying forwarding headers (or coming through a trusted proxy, whose
+   * client is then the forwarded address) is judged by the client's address, not the proxy's.
+   */
+  private localCaller(req: IncomingMessage): boolean {
+    const ca = this.node.clientAddress;
+    if (ca.viaTrustedProxy(req)) return isLoopback(ca.of(req));
+    return isLoopback(ca.peer(req)) && !looksForwarded(req);
   }
 
   private async body<T>(req: IncomingMessage, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: import('zod').ZodError } }): Promise<T> {

@@ -4,6 +4,7 @@
  * env coercion and error messages need. One call per option keeps the schema, docs and errors from drifting apart.
  */
 import { z } from 'zod';
+import { parseTrusted } from '../core/client-address.js';
 import { isValidChannel } from '../protocol/names.js';
 
 /** How a string from env/flags is coerced before validation. */
@@ -136,6 +137,14 @@ export function stringList(description: string, example: string[]) {
   return leaf(z.array(z.string()).prefault([]), {
     kind: 'list', type: 'list of strings', expect: 'a list of strings',
     hint: 'a list (comma-separated in env and flags)', default: [], example, description,
+  });
+}
+
+/** A list of IP addresses and CIDR ranges (trusted proxies). */
+export function addressList(description: string, example: string[]) {
+  return leaf(z.array(z.string().refine((v) => parseTrusted(v) !== undefined)).prefault([]), {
+    kind: 'list', type: 'list of IP addresses / CIDR ranges', expect: 'a list of IP addresses or CIDR ranges (10.0.0.5, 10.0.0.0/8, fd00::/8)',
+    hint: 'a list of addresses or ranges (comma-separated in env and flags)', default: [], example, description,
   });
 }
 

@@ -191,11 +191,18 @@ function nest(settings: Settings): Record<string, unknown> {
 /** One problem per option: a union or refine can report the same path twice. */
 function dedupe(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
   const seen = new Set<string>();
-  return issues.filter((i) => !seen.has(i.path.join('.')) && seen.add(i.path.join('.')));
+  return issues.filter((i) => !seen.has(optionPath(i)) && seen.add(optionPath(i)));
+}
+
+/** The option an issue is about: an element of a list option (`proxy.trusted.1`) is the option (`proxy.trusted`). */
+function optionPath(issue: z.core.$ZodIssue): string {
+  const keys = [...issue.path];
+  while (typeof keys.at(-1) === 'number') keys.pop();
+  return keys.join('.');
 }
 
 function describeIssue(issue: z.core.$ZodIssue, settings: Settings): ConfigProblem {
-  const path = issue.path.join('.');
+  const path = optionPath(issue);
   const option = byPath.get(path);
   const setting = settings.get(path);
   const source = setting?.source ?? 'default';

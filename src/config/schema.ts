@@ -3,7 +3,7 @@
  * env variable names, flag names and error messages are all derived from this file (see fields.ts, docs.ts).
  */
 import { z } from 'zod';
-import { bool, bytes, channel, duration, fraction, group, int, jsonValue, nonEmpty, oneOf, optionRegistry, parseDuration, secret, str, stringList, urlPath,
+import { addressList, bool, bytes, channel, duration, fraction, group, int, jsonValue, nonEmpty, oneOf, optionRegistry, parseDuration, secret, str, stringList, urlPath,
   type OptionMeta } from './fields.js';
 
 /** A namespace: channels named `<name>:...` share these rules. */
@@ -129,6 +129,9 @@ export const configSchema = z.strictObject({
   }),
   cors: group({
     origins: stringList('Origins allowed to use SSE and the server API; `*` allows any. Empty allows none (same-origin only).', ['https://app.example.com']),
+  }),
+  proxy: group({
+    trusted: addressList('Reverse proxies and load balancers (IP addresses or CIDR ranges such as `10.0.0.0/8`) whose `X-Forwarded-For` is believed: behind them the client address — for per-IP limits, logs and spans — is the last address in that header that is not itself a trusted proxy. Empty: the socket\'s peer is the client. See docs/security.md.', ['10.0.0.0/8', '127.0.0.1']),
   }),
   metrics: group({
     enabled: bool(true, 'Serve Prometheus metrics at `metrics.path`.'),

@@ -30,7 +30,7 @@ export class SseTransport {
       // A page on another origin reading the stream with fetch sends Authorization / Last-Event-ID: a preflight first.
       return answerPreflight(res, cors, 'GET, OPTIONS', 'authorization, last-event-id, traceparent, tracestate, cache-control');
     }
-    const ip = req.socket.remoteAddress ?? '';
+    const ip = node.clientAddress.of(req);
     const route = url.pathname;
     const span = tel.tracing ? this.connectSpan(req, ip, route) : undefined;
     const fail = (status: number, code: string, message: string, type: ErrorType, extra: Record<string, string> = {}) => {

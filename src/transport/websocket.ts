@@ -56,7 +56,7 @@ export class WebSocketTransport {
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     const tel = this.node.telemetry;
-    const ip = req.socket.remoteAddress ?? '';
+    const ip = this.node.clientAddress.of(req);
     const route = url.pathname;
     const span = tel.tracing ? this.upgradeSpan(req, ip, route) : undefined;
     const refuse = (status: number, code: string, message: string, type: ErrorType) => {

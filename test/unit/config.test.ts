@@ -108,7 +108,7 @@ describe('coercion of env and flag strings', () => {
     it(`${o.env} and ${o.flag}`, () => {
       const blank = o.type.includes('32 bytes') ? 'x'.repeat(32) : 'x'; // secrets need 32 bytes
       // workers > 1 needs redis.url (a cross-option rule tested below), so 1 here.
-      const [text, expected] = o.path === 'workers' ? ['1', 1] : sample[o.kind] ?? [String(o.default === '' ? blank : o.default), o.default === '' ? blank : o.default];
+      const [text, expected] = o.path === 'workers' ? ['1', 1] : o.path === 'proxy.trusted' ? ['10.0.0.0/8, ::1', ['10.0.0.0/8', '::1']] : sample[o.kind] ?? [String(o.default === '' ? blank : o.default), o.default === '' ? blank : o.default];
       const get = (c: unknown) => o.path.split('.').reduce((v: any, k) => v[k], c);
       assert.deepEqual(get(loadConfig({ env: { [o.env]: text } })), expected);
       assert.deepEqual(get(loadConfig({ argv: [o.flag, text] })), expected);
