@@ -240,7 +240,7 @@ function createBroker(config: Config, logger: Logger): Broker {
       logger: { warn: (...a: unknown[]) => logger.warn(...(a as [object, string])), error: (...a: unknown[]) => logger.error(...(a as [object, string])) },
     });
   }
-  return createMemoryBroker({ history, metaTtlMs: config.history.metaTtl });
+  return createMemoryBroker({ history, metaTtlMs: config.history.metaTtl, maxChannels: config.history.maxChannels });
 }
 
 /** JWT authentication when a key is configured (`jwt.secret`, `jwt.publicKey` or `jwt.jwksUrl`); else development mode. */

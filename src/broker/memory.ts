@@ -14,6 +14,7 @@ import {
   type StateQuery,
 } from './broker.js';
 import { KeyedLog } from './keyed-memory.js';
+import { ErrorCode, ReplyError } from '../protocol/index.js';
 
 export interface MemoryBrokerOptions {
   /** Default history bounds per channel: `size` (count) and `ttlMs` (age, ms). `req.history` overrides them. */
@@ -23,6 +24,12 @@ export interface MemoryBrokerOptions {
    * node subscription; the next touch then gets a new epoch and offsets restart at 0.
    */
   metaTtlMs: number;
+  /**
+   * Most channels with stream state at once (0 or absent: no limit). Past it, touching a new channel (publish,
+   * subscribe, history) first drops idle streams, then is refused with `limit_exceeded`: a client allowed to publish
+   * cannot grow the process without bound by inventing channel names.
+   */
+  maxChannels?: number;
   /** Clock in ms since the Unix epoch. Default `Date.now`; tests inject one. */
   now?: () => number;
   /** How often expired state is swept, in ms. Default 60_000. The timer is unref()'d. */
@@ -32,6 +39,8 @@ export interface MemoryBrokerOptions {
 const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
 /** The history array is compacted once this many slots at its head are dead (and they are at least half of it). */
 const COMPACT_MIN_HEAD = 64;
+/** At the channel limit, idle streams are swept at most this often (a sweep walks every stream: O(channels)). */
+const FULL_SWEEP_MIN_INTERVAL_MS = 1000;
 
 /** 8 lowercase hex chars (32 random bits): matches EPOCH_PATTERN and is short enough for SSE ids. */
 function newEpoch(previous?: string): string {
@@ -96,6 +105,8 @@ export class MemoryBroker implements Broker {
   private readonly defaults: HistoryOptions;
   private readonly metaTtlMs: number;
   private readonly sweepIntervalMs: number;
+  private readonly maxChannels: number;
+  private lastFullSweep = -Infinity;
 
   constructor(options: MemoryBrokerOptions) {
     const { history, metaTtlMs } = options;
@@ -109,6 +120,7 @@ export class MemoryBroker implements Broker {
     this.metaTtlMs = metaTtlMs;
     this.sweepIntervalMs = sweep;
     this.now = options.now ?? Date.now;
+    this.maxChannels = options.maxChannels ?? 0;
   }
 
   start(handler: BrokerHandler): Promise<void> {
@@ -145,9 +157,21 @@ export class MemoryBroker implements Broker {
   private stream(channel: string, now: number): Stream {
     const s = this.streams.get(channel);
     if (s !== undefined && !this.isIdle(channel, s, now)) return s;
+    if (s === undefined && this.maxChannels > 0 && this.streams.size >= this.maxChannels) this.makeRoom(now);
     const fresh = new Stream(newEpoch(s?.epoch), now, this.defaults);
     this.streams.set(channel, fresh);
     return fresh;
+  }
+
+  /** At the channel limit: sweep idle streams (rate-limited), else refuse the new channel. */
+  private makeRoom(now: number): void {
+    if (now - this.lastFullSweep >= FULL_SWEEP_MIN_INTERVAL_MS) {
+      this.lastFullSweep = now;
+      this.sweep();
+    }
+    if (this.streams.size >= this.maxChannels) {
+      throw new ReplyError(ErrorCode.LimitExceeded, `this node holds its most channels (${this.maxChannels}; history.maxChannels): try again later`);
+    }
   }
 
   /** A keyed channel holding keys never idles out: its state is what offline clients come back to (days later). */
@@ -159,7 +183,12 @@ export class MemoryBroker implements Broker {
     const err = this.unusable();
     if (err) return Promise.reject(err);
     const now = this.now();
-    const s = this.stream(req.channel, now);
+    let s: Stream;
+    try {
+      s = this.stream(req.channel, now);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     const { key, keyed } = req;
     if (key !== undefined && keyed !== undefined) {
       if (s.keyed) s.keyed.options = keyed;
@@ -213,7 +242,12 @@ export class MemoryBroker implements Broker {
     const err = this.unusable();
     if (err) return Promise.reject(err);
     const now = this.now();
-    const s = this.stream(channel, now);
+    let s: Stream;
+    try {
+      s = this.stream(channel, now);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     s.trim(now); // age-expired entries are never returned, even between sweeps
     const top = { epoch: s.epoch, offset: s.offset };
     const earliest = s.kept > 0 ? s.items[s.head]!.offset : s.offset + 1;
@@ -240,7 +274,12 @@ export class MemoryBroker implements Broker {
     const err = this.unusable();
     if (err) return Promise.reject(err);
     const now = this.now();
-    const s = this.stream(channel, now);
+    let s: Stream;
+    try {
+      s = this.stream(channel, now);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     const top = { epoch: s.epoch, offset: s.offset };
     const log = s.keyed;
     if (!log) return Promise.resolve({ publications: [], top, complete: 0 });

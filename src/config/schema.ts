@@ -69,6 +69,7 @@ export const configSchema = z.strictObject({
     size: int(100, 'Publications kept per channel for history and resume. 0 disables history.'),
     ttl: duration('5m', 'Maximum age of kept publications.'),
     metaTtl: duration('24h', 'How long an idle channel keeps its stream position (epoch/offset), so clients can still resume or learn that they cannot.'),
+    maxChannels: int(1000000, 'Memory broker: most channels with stream state (positions, history) in this process. A new channel past it is refused with `limit_exceeded` (idle ones are dropped first), so clients cannot exhaust memory by inventing channel names. 0: no limit. The Redis broker does not count channels: bound Redis with `maxmemory`.', 0),
   }),
   keyed: group({
     maxKeys: int(100000, 'Keyed channels: most keys (live and tombstones) per channel. A new key past it first pushes out the oldest tombstone, else its publish is refused with `limit_exceeded`. Namespaces may set their own (`maxKeys`).', 1),

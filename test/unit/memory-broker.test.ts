@@ -30,6 +30,28 @@ describe('memory broker', () => {
   });
   afterEach(() => broker.close());
 
+  it('maxChannels: a new channel past the limit is refused with limit_exceeded once idle ones are dropped', async () => {
+    await broker.close();
+    broker = make({ maxChannels: 2 });
+    await broker.start(rec);
+    await pub('a');
+    await pub('b');
+    await pub('a'); // an existing channel is never refused
+    await assert.rejects(pub('c'), (e: Error & { code?: string }) => e.code === 'limit_exceeded' && /history\.maxChannels/.test(e.message));
+    await assert.rejects(broker.history('c'), (e: Error & { code?: string }) => e.code === 'limit_exceeded');
+    // Once "b" has sat idle past metaTtlMs, the next new channel sweeps it away and takes its place...
+    clock.advance(META_TTL_MS / 2);
+    await pub('a');
+    clock.advance(META_TTL_MS / 2 + 1);
+    await pub('c');
+    assert.equal(broker.stats().channels, 2);
+    // ...and a subscribed channel is never idle.
+    await broker.subscribe('c');
+    clock.advance(META_TTL_MS * 3);
+    await pub('d'); // sweeps "a" (idle); "c" stays
+    await assert.rejects(pub('e'), (e: Error & { code?: string }) => e.code === 'limit_exceeded');
+  });
+
   it('drops an idle channel on sweep; the next touch gets a new epoch and offsets restart', async () => {
     const first = await pub('a');
     await pub('a');
