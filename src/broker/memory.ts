@@ -179,25 +179,31 @@ export class MemoryBroker implements Broker {
     return now - s.lastActive > this.metaTtlMs && !this.subscribed.has(channel) && !(s.keyed && s.keyed.size > 0);
   }
 
-  publish(req: PublishRequest): Promise<Publication> {
+  /**
+   * Runs `fn` on the channel's stream and settles with its result; a throw (a refused channel or key) rejects. Every
+   * operation that creates stream state goes through here.
+   */
+  private withStream<T>(channel: string, fn: (s: Stream, now: number) => T): Promise<T> {
     const err = this.unusable();
     if (err) return Promise.reject(err);
-    const now = this.now();
-    let s: Stream;
     try {
-      s = this.stream(req.channel, now);
+      const now = this.now();
+      return Promise.resolve(fn(this.stream(channel, now), now));
     } catch (e) {
       return Promise.reject(e as Error);
     }
+  }
+
+  publish(req: PublishRequest): Promise<Publication> {
+    return this.withStream(req.channel, (s, now) => this.append(s, req, now));
+  }
+
+  private append(s: Stream, req: PublishRequest, now: number): Publication {
     const { key, keyed } = req;
     if (key !== undefined && keyed !== undefined) {
       if (s.keyed) s.keyed.options = keyed;
       else s.keyed = new KeyedLog(keyed);
-      try {
-        s.keyed.admit(key, now); // before the offset is taken: a refused publication leaves no hole in the stream
-      } catch (e) {
-        return Promise.reject(e as Error);
-      }
+      s.keyed.admit(key, now); // before the offset is taken: a refused publication leaves no hole in the stream
     }
     const pub: Publication = {
       channel: req.channel,
@@ -217,7 +223,7 @@ export class MemoryBroker implements Broker {
     s.trim(now);
     // Delivered before the promise resolves: a subscriber reading history after subscribing sees each offset once.
     if (this.subscribed.has(req.channel)) this.handler!.onPublication(pub);
-    return Promise.resolve(pub);
+    return pub;
   }
 
   subscribe(channel: string): Promise<void> {
@@ -239,21 +245,16 @@ export class MemoryBroker implements Broker {
   }
 
   history(channel: string, query: HistoryQuery = {}): Promise<HistoryResult> {
-    const err = this.unusable();
-    if (err) return Promise.reject(err);
-    const now = this.now();
-    let s: Stream;
-    try {
-      s = this.stream(channel, now);
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
+    return this.withStream(channel, (s, now) => this.read(s, query, now));
+  }
+
+  private read(s: Stream, query: HistoryQuery, now: number): HistoryResult {
     s.trim(now); // age-expired entries are never returned, even between sweeps
     const top = { epoch: s.epoch, offset: s.offset };
     const earliest = s.kept > 0 ? s.items[s.head]!.offset : s.offset + 1;
     const publications: Publication[] = [];
     const { since, limit, reverse = false } = query;
-    if (since !== undefined && since.epoch !== s.epoch) return Promise.resolve({ publications, top, earliest });
+    if (since !== undefined && since.epoch !== s.epoch) return { publications, top, earliest };
     // Kept offsets are contiguous, so the wanted range [from, to] maps straight to array indexes.
     let from = Math.max(earliest, since ? since.offset + 1 : 0);
     let to = s.offset;
@@ -267,24 +268,17 @@ export class MemoryBroker implements Broker {
     const base = s.head - earliest;
     if (reverse) for (let o = to; o >= from; o--) publications.push(s.items[base + o]!);
     else for (let o = from; o <= to; o++) publications.push(s.items[base + o]!);
-    return Promise.resolve({ publications, top, earliest });
+    return { publications, top, earliest };
   }
 
   state(channel: string, query: StateQuery): Promise<StatePage> {
-    const err = this.unusable();
-    if (err) return Promise.reject(err);
-    const now = this.now();
-    let s: Stream;
-    try {
-      s = this.stream(channel, now);
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
-    const top = { epoch: s.epoch, offset: s.offset };
-    const log = s.keyed;
-    if (!log) return Promise.resolve({ publications: [], top, complete: 0 });
-    log.expire(now); // an expired tombstone is never returned, even between sweeps
-    return Promise.resolve({ publications: log.page(query), top, complete: log.complete });
+    return this.withStream(channel, (s, now) => {
+      const top = { epoch: s.epoch, offset: s.offset };
+      const log = s.keyed;
+      if (!log) return { publications: [], top, complete: 0 };
+      log.expire(now); // an expired tombstone is never returned, even between sweeps
+      return { publications: log.page(query), top, complete: log.complete };
+    });
   }
 
   addPresence(channel: string, member: Member): Promise<void> {
