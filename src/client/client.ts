@@ -406,6 +406,7 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
     const since: StreamPosition | undefined = sub.position;
     const params: Record<string, unknown> = { channel: sub.channel };
     if (since) params.since = since;
+    else if (sub.options.snapshot === false) params.snapshot = false;
     if (token) params.token = token;
     sub.pendingId = this.request('subscribe', params, `subscribe to "${sub.channel}"`, true, (msg) => {
       if (sub.pendingId !== msg.id) return;

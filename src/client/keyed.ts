@@ -134,6 +134,7 @@ export function subscriptionFor(subs: Map<string, SubscriptionImpl>, channel: st
     return sub;
   }
   if (keyed && options.since) throw new OptionError('since', 'a keyed subscription starts from the full state and cannot take "since"');
+  if (keyed && options.snapshot === false) throw new OptionError('snapshot', 'a keyed subscription is built from the state: it cannot skip the snapshot');
   sub = keyed ? new KeyedSubscriptionImpl(channel, host, options) : new SubscriptionImpl(channel, host, options);
   subs.set(channel, sub);
   return sub;
