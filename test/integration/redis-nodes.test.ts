@@ -85,9 +85,15 @@ describe('three nodes on one Redis', () => {
     const { client: e } = await connectReady(ws(2, 'erin'));
     track(e);
     await e.call('subscribe', { channel: 'room' });
+    // A subscriber enters presence once its catch-up is done (after the reply, with its `caught_up` push), so the
+    // last one may take a moment to show; every node must then see both.
     for (const i of [0, 1, 2]) {
-      const r = (await (await fetch(`${base(i)}/api/presence?channel=room`)).json()) as { members: { user: string }[] };
-      assert.deepEqual(r.members.map((m: { user: string }) => m.user).sort(), ['dave', 'erin'], `presence seen from node ${i}`);
+      const users = async () => {
+        const r = (await (await fetch(`${base(i)}/api/presence?channel=room`)).json()) as { members: { user: string }[] };
+        return r.members.map((m) => m.user).sort();
+      };
+      await waitFor(async () => (await users()).length === 2, { timeout: 5000, label: `presence seen from node ${i}` });
+      assert.deepEqual(await users(), ['dave', 'erin'], `presence seen from node ${i}`);
     }
     const r = await fetch(`${base(2)}/api/send`, { method: 'POST', body: JSON.stringify({ user: 'dave', event: 'note', data: { hi: 1 } }) });
     assert.equal(r.status, 200);
