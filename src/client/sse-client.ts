@@ -63,7 +63,11 @@ export interface SseClient {
 }
 
 /** SSE subscriptions take no token (the stream's token covers them). */
-export type SseSubscriptionOptions = Pick<SubscriptionOptions, 'since' | 'keyed'>;
+/**
+ * `snapshot: false` (plain subscriptions to keyed channels): start from now. One SSE stream carries every channel, so
+ * the server is asked to skip snapshots only while every subscription without a position asked for it.
+ */
+export type SseSubscriptionOptions = Pick<SubscriptionOptions, 'since' | 'keyed' | 'snapshot'>;
 
 export function createSseClient(options: SseClientOptions): SseClient {
   return new SseClientImpl(options);
@@ -163,6 +167,8 @@ class SseClientImpl extends Emitter<ClientEvents> implements SseClient, Subscrip
     this.sent = new Map(subs.map((s) => [s.channel, s.position]));
     const resume = subs.some((s) => s.position) ? formatStreamToken(subs.map((s) => s.position ?? NO_POSITION)) : undefined;
     const query: [string, string][] = subs.map((s) => ['channel', s.channel]);
+    const fresh = subs.filter((s) => !s.position);
+    if (fresh.length > 0 && fresh.every((s) => s.options.snapshot === false)) query.push(['snapshot', 'false']);
     const handlers = {
       activity: () => {
         this.lastRx = Date.now();
@@ -314,7 +320,7 @@ class SseClientImpl extends Emitter<ClientEvents> implements SseClient, Subscrip
 
   // `any`: the interface's overloads type the result (keyed or plain, by `options.keyed`).
   newSubscription(channel: string, options?: SseSubscriptionOptions): any {
-    return subscriptionFor(this.subs, channel, this, options && { since: options.since, keyed: options.keyed });
+    return subscriptionFor(this.subs, channel, this, options && { since: options.since, keyed: options.keyed, snapshot: options.snapshot });
   }
 
   subscribe(channel: string, options?: SseSubscriptionOptions): any {

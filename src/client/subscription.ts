@@ -49,7 +49,7 @@ export interface SubscriptionOptions {
   /** A keyed channel's map-like subscription (`KeyedSubscription`); it cannot take `since`. Default false. */
   keyed?: boolean;
   /**
-   * WebSocket, plain subscriptions to keyed channels: `false` starts from now instead of receiving the channel's
+   * Plain subscriptions to keyed channels: `false` starts from now instead of receiving the channel's
    * current state first (the server's `"snapshot": false`); resumes after a reconnect still catch up. Default true.
    */
   snapshot?: boolean;

@@ -273,6 +273,23 @@ suite('memory', ({ srv: server }) => {
     await waitFor(() => of(rec, 'publication').length === 1, { label: 'the live publication' });
     assert.deepEqual(of(rec, 'publication').map((p) => [p.key, p.offset]), [['c', 3]], 'no snapshot entries before it');
   });
+
+  it('snapshot: false over SSE starts from now too', async () => {
+    const srv = server();
+    const { put } = helpers(srv);
+    const ch = 'kv:live-only-sse';
+    await put(ch, 'a', 1);
+    await put(ch, 'b', 1);
+    const c = createSseClient({ url: `${srv.url}/events`, params: { user: 'live-only-sse' }, transport: 'fetch' });
+    srv.track({ close: () => c.disconnect() });
+    const sub = c.subscribe(ch, { snapshot: false });
+    const rec = record(sub, ['subscribed', 'publication']);
+    c.connect();
+    await sub.ready();
+    await put(ch, 'c', 1);
+    await waitFor(() => of(rec, 'publication').length === 1, { label: 'the live publication' });
+    assert.deepEqual(of(rec, 'publication').map((p) => [p.key, p.offset]), [['c', 3]], 'no snapshot entries before it');
+  });
 });
 
 for (const broker of ['memory', 'redis'] as const) {
