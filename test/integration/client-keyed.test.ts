@@ -256,40 +256,26 @@ suite('memory', ({ srv: server }) => {
     assert.equal(of(rec, 'subscribed')[0].snapshot, 'full');
   });
 
-  it('snapshot: false starts a plain subscription from now; a keyed one cannot take it', async () => {
-    const srv = server();
-    const { put } = helpers(srv);
-    const ch = 'kv:live-only';
-    await put(ch, 'a', 1);
-    await put(ch, 'b', 1);
-    const c = createClient({ url: srv.wsUrl, params: { user: 'live-only' } });
-    srv.track({ close: () => c.disconnect() });
-    assert.throws(() => c.newSubscription('kv:other', { keyed: true, snapshot: false }), (e: any) => e.code === 'invalid_option');
-    const sub = c.subscribe(ch, { snapshot: false });
-    const rec = record(sub, ['subscribed', 'publication']);
-    c.connect();
-    await sub.ready();
-    await put(ch, 'c', 1);
-    await waitFor(() => of(rec, 'publication').length === 1, { label: 'the live publication' });
-    assert.deepEqual(of(rec, 'publication').map((p) => [p.key, p.offset]), [['c', 3]], 'no snapshot entries before it');
-  });
-
-  it('snapshot: false over SSE starts from now too', async () => {
-    const srv = server();
-    const { put } = helpers(srv);
-    const ch = 'kv:live-only-sse';
-    await put(ch, 'a', 1);
-    await put(ch, 'b', 1);
-    const c = createSseClient({ url: `${srv.url}/events`, params: { user: 'live-only-sse' }, transport: 'fetch' });
-    srv.track({ close: () => c.disconnect() });
-    const sub = c.subscribe(ch, { snapshot: false });
-    const rec = record(sub, ['subscribed', 'publication']);
-    c.connect();
-    await sub.ready();
-    await put(ch, 'c', 1);
-    await waitFor(() => of(rec, 'publication').length === 1, { label: 'the live publication' });
-    assert.deepEqual(of(rec, 'publication').map((p) => [p.key, p.offset]), [['c', 3]], 'no snapshot entries before it');
-  });
+  for (const transport of ['ws', 'sse'] as const) {
+    it(`snapshot: false starts a plain subscription from now (${transport})`, async () => {
+      const srv = server();
+      const { put } = helpers(srv);
+      const ch = `kv:live-only-${transport}`;
+      await put(ch, 'a', 1);
+      await put(ch, 'b', 1);
+      const params = { user: `live-only-${transport}` };
+      const c = transport === 'ws' ? createClient({ url: srv.wsUrl, params }) : createSseClient({ url: `${srv.url}/events`, params, transport: 'fetch' });
+      srv.track({ close: () => c.disconnect() });
+      assert.throws(() => c.newSubscription('kv:other', { keyed: true, snapshot: false }), (e: any) => e.code === 'invalid_option');
+      const sub = c.subscribe(ch, { snapshot: false });
+      const rec = record(sub, ['subscribed', 'publication']);
+      c.connect();
+      await sub.ready();
+      await put(ch, 'c', 1);
+      await waitFor(() => of(rec, 'publication').length === 1, { label: 'the live publication' });
+      assert.deepEqual(of(rec, 'publication').map((p) => [p.key, p.offset]), [['c', 3]], 'no snapshot entries before it');
+    });
+  }
 });
 
 for (const broker of ['memory', 'redis'] as const) {
