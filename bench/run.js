@@ -24,7 +24,8 @@ import { cpuDelta, ServerSet } from './lib/server-set.js';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
 const HOST = '127.0.0.1';
-const MAX_PER_LOADGEN = 5000;
+/** Connections per load generator process at most (`--loadgen-conns`, default 5000). */
+let maxPerLoadgen = 5000;
 const now = () => performance.timeOrigin + performance.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -45,6 +46,7 @@ function parseArgs(argv) {
     else if (a === '--out') o.out = path.resolve(val());
     else if (a === '--noise-retries') o.noiseRetries = Math.max(0, Number(val()) || 0);
     else if (a === '--quiet-wait') o.quietWait = Math.max(0, Number(val()) || 0);
+    else if (a === '--loadgen-conns') o.loadgenConns = Math.min(5000, Math.max(100, Number(val()) || 5000));
     else if (a === '--help' || a === '-h') usage();
     else usage(`unknown argument ${a}`);
   }
@@ -58,6 +60,7 @@ function usage(err) {
     'usage: node bench/run.js [--target T] [--only name[,name]] [--quick] [--out dir]\n' +
       '                         [--noise-retries N]   (default 2: rerun a measurement disturbed by other processes)\n' +
       '                         [--quiet-wait S]      (default 60: wait up to S s for other processes to calm down)\n' +
+      '                         [--loadgen-conns N]   (default 5000: connections per load generator process, 100..5000)\n' +
       'targets: ' + [...Object.keys(GROUPS), ...Object.keys(TARGETS)].join(', ') + '\n' +
       'scenarios: ' + Object.keys(scenarios(false)).join(', '),
   );
@@ -414,7 +417,7 @@ async function runOne(name, scnDef, target, outDir) {
     const rss0 = set.rss();
     const cpuConn0 = set.cpu();
     const sock0 = set.sockets();
-    const nGens = Math.ceil(scn.conns / MAX_PER_LOADGEN);
+    const nGens = Math.ceil(scn.conns / maxPerLoadgen);
     for (let i = 0; i < nGens; i++) gens.push(new Gen(i));
     const conn = await connectAll(gens, scn);
     const cpuConn = cpuDelta(cpuConn0, set.cpu()).total;
@@ -645,6 +648,7 @@ async function waitQuiet(maxS) {
 // ---- main -------------------------------------------------------------------------------------------------------
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
+  if (opts.loadgenConns) maxPerLoadgen = opts.loadgenConns;
   const all = scenarios(opts.quick);
   const names = opts.only ?? Object.keys(all);
   for (const n of names) if (!all[n]) usage(`unknown scenario ${n}`);
