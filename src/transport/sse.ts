@@ -210,27 +210,22 @@ function headerValue(v: string | string[] | undefined): string | undefined {
  * `res.end()` still writes the closing chunk. If the headers are not on the socket yet (a pipelined request
  * waiting behind another response), `res.write` keeps the order.
  */
-function rawBodyWriter(res: ServerResponse): (buf: Buffer) => void {
+function rawBodyWriter(res: ServerResponse): (buf: Buffer) => boolean {
   const internals = res as unknown as { chunkedEncoding?: boolean; outputData?: unknown[] };
   const socket = res.socket;
   if (!socket || !res.headersSent || (internals.outputData?.length ?? 0) > 0) {
-    return (buf) => {
-      if (!res.destroyed) res.write(buf);
-    };
+    return (buf) => res.destroyed || res.write(buf);
   }
   const chunked = internals.chunkedEncoding === true;
   return (buf) => {
-    if (socket.destroyed || res.writableEnded) return;
-    if (!chunked) {
-      socket.write(buf);
-      return;
-    }
+    if (socket.destroyed || res.writableEnded) return true;
+    if (!chunked) return socket.write(buf);
     const size = buf.length.toString(16);
     const out = Buffer.allocUnsafe(size.length + 2 + buf.length + 2);
     out.write(size, 0, 'latin1');
     out.write('\r\n', size.length, 'latin1');
     buf.copy(out, size.length + 2);
     out.write('\r\n', size.length + 2 + buf.length, 'latin1');
-    socket.write(out);
+    return socket.write(out);
   };
 }

@@ -160,9 +160,7 @@ export class WebSocketTransport {
   private accept(ws: WebSocket, identity: { userId: string; info?: unknown }, conn: ConnectionInfo): WsSession {
     const socket = (ws as unknown as { _socket: Socket })._socket;
     const sink: WsTransport = {
-      write: (buf) => {
-        if (!socket.destroyed) socket.write(buf);
-      },
+      write: (buf) => socket.destroyed || socket.write(buf),
       get writableLength() {
         return socket.writableLength;
       },
