@@ -9,9 +9,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { createClient } from 'redis';
 import { browserSkip, chatNotices, chatTexts, ensureDemoBuilt, launchBrowser, openPage, say, seen, type TestPage } from '../helpers/browser.js';
 import { startCli, type Cli } from '../helpers/cli.js';
+import { deleteRedisPrefix } from '../helpers/redis-prefix.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -35,12 +35,7 @@ describe('demo page in chromium (Redis broker): kill -9 and restart without loss
     await browser?.close();
     await a?.kill();
     await b?.kill();
-    const redis = createClient({ url: REDIS_URL });
-    await redis.connect();
-    for await (const keys of redis.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) {
-      if (keys.length > 0) await redis.del(keys);
-    }
-    await redis.quit();
+    await deleteRedisPrefix(prefix);
   });
 
   it('messages published while the server was down arrive after its restart, once each and in order', async () => {

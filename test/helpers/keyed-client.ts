@@ -10,6 +10,16 @@
 import WebSocket from 'ws';
 import type { Frame, WsClient } from './ws-client.js';
 
+/** [key, value] entries sorted by key: the order every keyed test compares maps in. */
+export function byKey<T>(entries: Iterable<[string, T]>): [string, T][] {
+  return [...entries].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+/** An SDK keyed subscription's map as sorted [key, value JSON] entries: the form of `serverState`. */
+export function sdkEntries(sub: { entries(): Iterable<[string, unknown]> }): [string, string][] {
+  return byKey([...sub.entries()].map(([k, v]): [string, string] => [k, JSON.stringify(v)]));
+}
+
 export interface Position {
   epoch: string;
   offset: number;
@@ -63,7 +73,7 @@ export class KeyedView {
 
   /** The map as sorted entries, for comparisons. */
   entries(): [string, string][] {
-    return [...this.map].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    return byKey(this.map);
   }
 }
 
@@ -117,7 +127,7 @@ export async function serverState(baseUrl: string, channel: string, limit = 1000
       else map.set(p.key, JSON.stringify(p.payload));
     }
     if (!body.next) {
-      const entries = [...map].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      const entries = byKey(map);
       return { entries, epoch: body.epoch, offset: body.offset };
     }
     cursor = body.next;

@@ -9,11 +9,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { createClient as createRedis } from 'redis';
 import { createClient, createSseClient, type KeyedReceiveSubscription, type SnapshotContext } from '../../src/client/index.js';
-import { serverState } from '../helpers/keyed-client.js';
+import { serverState, sdkEntries } from '../helpers/keyed-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { sleep, waitFor } from '../helpers/wait.js';
+import { deleteRedisPrefix } from '../helpers/redis-prefix.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const NAMESPACES = JSON.stringify([
@@ -22,17 +22,6 @@ const NAMESPACES = JSON.stringify([
 ]);
 const KEYS = 300;
 const ROUNDS = 3;
-
-const entriesOf = (sub: KeyedReceiveSubscription<any>): [string, string][] =>
-  [...sub.entries()].map(([k, v]): [string, string] => [k, JSON.stringify(v)]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-
-async function deletePrefix(prefix: string): Promise<void> {
-  const c = createRedis({ url: REDIS_URL });
-  c.on('error', () => {});
-  await c.connect();
-  for await (const keys of c.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) if (keys.length > 0) await c.del(keys);
-  c.destroy();
-}
 
 /** What one SDK client did: connections, subscribe requests sent, and catch-ups that skipped past the reply offset. */
 interface Watched {
@@ -99,7 +88,7 @@ function suite(broker: 'memory' | 'redis'): void {
     });
     after(async () => {
       await srv.close();
-      if (broker === 'redis') await deletePrefix(prefix);
+      if (broker === 'redis') await deleteRedisPrefix(prefix);
     });
 
     const put = async (channel: string, key: string, data: unknown, op?: 'delete') => {
@@ -140,7 +129,7 @@ function suite(broker: 'memory' | 'redis'): void {
         await Promise.all(publishers);
         const want = await serverState(srv.url, ch);
         for (const w of clients) {
-          await waitFor(() => w.sub.synced && JSON.stringify(entriesOf(w.sub)) === JSON.stringify(want.entries) && w.sub.position?.offset === want.offset, {
+          await waitFor(() => w.sub.synced && JSON.stringify(sdkEntries(w.sub)) === JSON.stringify(want.entries) && w.sub.position?.offset === want.offset, {
             timeout: 20_000,
             label: 'map equals GET /api/state',
             describe: () => JSON.stringify({ synced: w.sub.synced, size: w.sub.size, want: want.entries.length, pos: w.sub.position, offset: want.offset }),

@@ -8,14 +8,14 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { EventSource } from 'eventsource';
-import { createClient as createRedis } from 'redis';
 import {
   createClient, createSseClient, type KeyChange, type KeyedReceiveSubscription, type SnapshotContext,
 } from '../../src/client/index.js';
-import { serverState } from '../helpers/keyed-client.js';
+import { serverState, sdkEntries } from '../helpers/keyed-client.js';
 import { of, record } from '../helpers/sdk.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
+import { deleteRedisPrefix } from '../helpers/redis-prefix.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const NAMESPACES = JSON.stringify([
@@ -35,18 +35,6 @@ interface Opened {
   changes: KeyChange[];
 }
 
-/** The map as sorted [key, value JSON] entries, like `serverState`. */
-const entriesOf = (sub: KeyedReceiveSubscription<any>): [string, string][] =>
-  [...sub.entries()].map(([k, v]): [string, string] => [k, JSON.stringify(v)]).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-
-async function deletePrefix(prefix: string): Promise<void> {
-  const c = createRedis({ url: REDIS_URL });
-  c.on('error', () => {});
-  await c.connect();
-  for await (const keys of c.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) if (keys.length > 0) await c.del(keys);
-  c.destroy();
-}
-
 function suite(broker: 'memory' | 'redis', run: (ctx: { srv: () => TestServer }) => void): void {
   describe(`SDK keyed subscriptions (${broker} broker)`, () => {
     let srv: TestServer;
@@ -59,7 +47,7 @@ function suite(broker: 'memory' | 'redis', run: (ctx: { srv: () => TestServer })
     });
     after(async () => {
       await srv.close();
-      if (broker === 'redis') await deletePrefix(prefix);
+      if (broker === 'redis') await deleteRedisPrefix(prefix);
     });
     run({ srv: () => srv });
   });
@@ -96,12 +84,12 @@ function helpers(srv: TestServer) {
     let want: Awaited<ReturnType<typeof serverState>> | undefined;
     await waitFor(async () => {
       want = await serverState(srv.url, channel);
-      return o.sub.synced && JSON.stringify(entriesOf(o.sub)) === JSON.stringify(want.entries) && o.sub.position?.offset === want.offset;
+      return o.sub.synced && JSON.stringify(sdkEntries(o.sub)) === JSON.stringify(want.entries) && o.sub.position?.offset === want.offset;
     }, {
       timeout,
       interval: 20,
       label: `${channel} equals the server state`,
-      describe: () => JSON.stringify({ synced: o.sub.synced, have: entriesOf(o.sub), want: want?.entries, pos: o.sub.position, wantOffset: want?.offset }),
+      describe: () => JSON.stringify({ synced: o.sub.synced, have: sdkEntries(o.sub), want: want?.entries, pos: o.sub.position, wantOffset: want?.offset }),
     });
   }
   return { put, del, open, converged };
@@ -149,7 +137,7 @@ suite('memory', ({ srv: server }) => {
         await converged(o, ch);
         assert.deepEqual(o.snapshots.map((s) => s.kind), ['full', 'replay']);
         assert.deepEqual(o.changes.map((c) => [c.key, c.op, c.offset]), [['a', 'upsert', 3], ['b', 'delete', 4]]);
-        assert.deepEqual(entriesOf(o.sub), [['a', '2']]);
+        assert.deepEqual(sdkEntries(o.sub), [['a', '2']]);
       });
 
       it('catches up after a long absence with a delta of the changed keys', async () => {
@@ -167,7 +155,7 @@ suite('memory', ({ srv: server }) => {
         await converged(o, ch);
         assert.deepEqual(o.snapshots.map((s) => s.kind), ['full', 'delta']);
         assert.deepEqual(o.changes.map((c) => [c.key, c.op, c.value]), [['a', 'upsert', 8], ['c', 'delete', undefined], ['e', 'upsert', 1]]);
-        assert.deepEqual(entriesOf(o.sub), [['a', '8'], ['b', '0'], ['d', '0'], ['e', '1']]);
+        assert.deepEqual(sdkEntries(o.sub), [['a', '8'], ['b', '0'], ['d', '0'], ['e', '1']]);
       });
 
       it('resets to the server state when a missed delete was forgotten (past the tombstone ttl)', async () => {
@@ -192,7 +180,7 @@ suite('memory', ({ srv: server }) => {
         await converged(o, ch);
         assert.deepEqual(o.snapshots.map((s) => s.kind), ['full', 'full']);
         assert.deepEqual(of(rec, 'recoveryFailed').map((r) => r.reason), ['too_old']);
-        assert.deepEqual(entriesOf(o.sub), [['a', '1'], ['c', '1'], ['d', '1']]);
+        assert.deepEqual(sdkEntries(o.sub), [['a', '1'], ['c', '1'], ['d', '1']]);
       });
     });
   }
@@ -212,7 +200,7 @@ suite('memory', ({ srv: server }) => {
     assert.deepEqual([r1.offset, r2.offset, r3.offset], [1, 2, 3]);
     const reader = open('ws', ch);
     await converged(reader, ch);
-    assert.deepEqual(entriesOf(reader.sub), [['j', '{"v":2}']]);
+    assert.deepEqual(sdkEntries(reader.sub), [['j', '{"v":2}']]);
     await waitFor(() => sub.size === 1 && sub.get('j')?.v === 2, { label: "writer's own map" });
     await assert.rejects(sub.publish(1), (e: any) => e.code === 'invalid_key');
     await assert.rejects(c.publish('plain:x', 1, { key: 'k' }), (e: any) => e.code === 'invalid_key');

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type WebSocket from 'ws';
-import { KeyedView, follow, serverState, subscribeView } from '../helpers/keyed-client.js';
+import { KeyedView, follow, serverState, subscribeView, byKey } from '../helpers/keyed-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { connectReady } from '../helpers/ws-client.js';
@@ -52,7 +52,7 @@ describe('large keyed snapshot', () => {
     client.socket.resume();
     const reply = await subscribed;
     assert.deepEqual([reply.snapshot, reply.recovered], ['full', false]);
-    const want = [...model].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+    const want = byKey(model);
     await waitFor(() => view.map.size === KEYS && JSON.stringify(view.entries()) === JSON.stringify(want), {
       timeout: 60_000,
       interval: 50,

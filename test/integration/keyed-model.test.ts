@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createClient } from 'redis';
-import { KeyedView, follow, serverState, subscribeView } from '../helpers/keyed-client.js';
+import { KeyedView, follow, serverState, subscribeView, byKey } from '../helpers/keyed-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { connectReady } from '../helpers/ws-client.js';
+import { deleteRedisPrefix } from '../helpers/redis-prefix.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const NAMESPACES = JSON.stringify([
@@ -21,14 +21,6 @@ const NAMESPACES = JSON.stringify([
 const PUBLICATIONS = 500;
 const KEYS = 30;
 const CLIENTS_PER_CHANNEL = 4;
-
-async function deletePrefix(prefix: string): Promise<void> {
-  const c = createClient({ url: REDIS_URL });
-  c.on('error', () => {});
-  await c.connect();
-  for await (const keys of c.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) if (keys.length > 0) await c.del(keys);
-  c.destroy();
-}
 
 for (const broker of ['memory', 'redis'] as const) {
   describe(`keyed model test (${broker} broker)`, () => {
@@ -41,7 +33,7 @@ for (const broker of ['memory', 'redis'] as const) {
     });
     after(async () => {
       await srv.close();
-      if (broker === 'redis') await deletePrefix(prefix);
+      if (broker === 'redis') await deleteRedisPrefix(prefix);
     });
 
     it('ends every client, whatever its offline spans, in exactly the server state', { timeout: 120_000 }, async () => {
@@ -91,7 +83,7 @@ for (const broker of ['memory', 'redis'] as const) {
         srv.track(client);
         follow(client, view);
         await subscribeView(client, view, {}, 15_000);
-        const want = [...model.get(view.channel)!].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+        const want = byKey(model.get(view.channel)!);
         const server = await serverState(srv.url, view.channel, 7);
         assert.deepEqual(server.entries, want, `server state of ${view.channel} equals the publisher's model`);
         await waitFor(() => JSON.stringify(view.entries()) === JSON.stringify(want), {

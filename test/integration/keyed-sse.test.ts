@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { serverState } from '../helpers/keyed-client.js';
+import { serverState, byKey } from '../helpers/keyed-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { rawSse, type RawEvent, type RawSse } from '../helpers/sse-client.js';
 import { waitFor } from '../helpers/wait.js';
@@ -30,7 +30,6 @@ function applyEvents(events: RawEvent[], map: Map<string, string>): any {
   return connected;
 }
 
-const sorted = (m: Map<string, string>) => [...m].sort((a, b) => (a[0] < b[0] ? -1 : 1));
 
 describe('keyed channels over SSE', () => {
   let srv: TestServer;
@@ -71,7 +70,7 @@ describe('keyed channels over SSE', () => {
       () => {
         const m = new Map(map);
         c2 = applyEvents(second.events, m);
-        return JSON.stringify(sorted(m)) === JSON.stringify(want.entries);
+        return JSON.stringify(byKey(m)) === JSON.stringify(want.entries);
       },
       { timeout: 10_000, label: 'SSE map equals the server state' },
     );

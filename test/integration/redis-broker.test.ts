@@ -13,6 +13,7 @@ import { createRedisBroker, type RedisBrokerOptions } from '../../src/broker/red
 import { RecordingHandler, brokerContract, waitFor } from '../broker-contract.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { withTimeout } from '../helpers/wait.js';
+import { deleteRedisPrefix } from '../helpers/redis-prefix.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const HISTORY: HistoryOptions = { size: 100, ttlMs: 60_000 };
@@ -32,17 +33,6 @@ async function requireRedis(url: string): Promise<void> {
   }
 }
 
-/** Deletes every key under `prefix:` (SCAN + DEL), so runs leave the shared Redis clean. */
-async function deletePrefix(url: string, prefix: string): Promise<void> {
-  const c = createClient({ url });
-  c.on('error', () => {});
-  await c.connect();
-  try {
-    for await (const keys of c.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) if (keys.length > 0) await c.del(keys);
-  } finally {
-    c.destroy();
-  }
-}
 
 const newPrefix = (): string => `sbtest${randomBytes(4).toString('hex')}`;
 
@@ -56,7 +46,7 @@ await requireRedis(REDIS_URL);
 
 brokerContract('redis', async () => {
   const prefix = newPrefix();
-  return { broker: make({ prefix }), cleanup: () => deletePrefix(REDIS_URL, prefix) };
+  return { broker: make({ prefix }), cleanup: () => deleteRedisPrefix(prefix, REDIS_URL) };
 });
 
 describe('redis broker', () => {
@@ -77,7 +67,7 @@ describe('redis broker', () => {
   afterEach(async () => {
     for (const b of opened.splice(0)) await b.close();
   });
-  after(() => deletePrefix(REDIS_URL, prefix));
+  after(() => deleteRedisPrefix(prefix, REDIS_URL));
 
   it('delivers a publish on node A to node B with the same position', async () => {
     const a = await node();

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createClient } from 'redis';
 import { startCli, type Cli } from '../helpers/cli.js';
 import { rawSse, type RawSse } from '../helpers/sse-client.js';
 import { waitFor } from '../helpers/wait.js';
 import { connectReady, type Frame, type WsClient } from '../helpers/ws-client.js';
+import { deleteRedisPrefix } from '../helpers/redis-prefix.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -37,12 +37,7 @@ describe('three nodes on one Redis', () => {
   after(async () => {
     for (const c of opened) await c.close();
     for (const n of nodes) await n.kill();
-    const redis = createClient({ url: REDIS_URL });
-    await redis.connect();
-    for await (const keys of redis.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) {
-      if (keys.length > 0) await redis.del(keys);
-    }
-    await redis.quit();
+    await deleteRedisPrefix(prefix);
   });
 
   const publish = async (i: number, channel: string, data: unknown) => {

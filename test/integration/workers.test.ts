@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
-import { createClient } from 'redis';
 import { startCli, type Cli } from '../helpers/cli.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { connectReady, type Frame, type WsClient } from '../helpers/ws-client.js';
+import { deleteRedisPrefix } from '../helpers/redis-prefix.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -19,10 +19,7 @@ describe('serve --workers 2', () => {
   after(async () => {
     for (const c of clients) c.close();
     await cli?.kill();
-    const redis = createClient({ url: REDIS_URL });
-    await redis.connect();
-    for await (const keys of redis.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) if (keys.length > 0) await redis.del(keys);
-    await redis.quit();
+    await deleteRedisPrefix(prefix);
   });
 
   it('spreads connections over two nodes that share channels, and drains both on SIGTERM', async () => {
