@@ -1,5 +1,6 @@
 import type { Context } from '@opentelemetry/api';
 import type { SwitchboardNode } from '../node.js';
+import { servesDelta } from '../session/keyed.js';
 import { ErrorCode, formatPosition, parsePosition, publicationJson, ReplyError } from '../protocol/index.js';
 
 /**
@@ -30,11 +31,7 @@ export async function keyedStateRoute(node: SwitchboardNode, channel: string, ur
   const cursor = cursorText === null ? undefined : parseCursor(cursorText);
   const from = since ?? cursor;
   let page = await node.keyedState(channel, { after: from?.offset ?? 0, limit }, ctx);
-  const delta =
-    from !== undefined &&
-    from.epoch === page.top.epoch &&
-    from.offset <= page.top.offset &&
-    (page.complete <= from.offset || page.complete === cursor?.complete);
+  const delta = from !== undefined && servesDelta(from, page, cursor?.complete);
   if (from !== undefined && !delta) page = await node.keyedState(channel, { after: 0, limit }, ctx);
   const last = page.publications[page.publications.length - 1];
   return {

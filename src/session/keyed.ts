@@ -33,6 +33,16 @@ export function checkKeyedPublish(
   return { key: write.key, op: write.op, keyed: rules.keyed };
 }
 
+/**
+ * Whether a state page read after `since` is a complete delta for a holder of that position: same epoch, not in the
+ * future, and every delete after it still remembered (the channel's `complete` watermark is at or below it, or is
+ * still `knownComplete`, the watermark a paged read started under).
+ */
+export function servesDelta(since: StreamPosition, page: StatePage, knownComplete?: number): boolean {
+  return page.top.epoch === since.epoch && since.offset <= page.top.offset &&
+    (page.complete <= since.offset || page.complete === knownComplete);
+}
+
 /** A snapshot to stream after the subscribe reply: the first page (already read) and where it started. */
 export interface KeyedCatchUp {
   readonly kind: 'delta' | 'full';
@@ -58,8 +68,7 @@ export async function firstSnapshotPage(
   if (since) {
     const restartsBefore = restarts();
     const first = await node.keyedState(channel, { after: since.offset, limit });
-    const { top, complete } = first;
-    if (top.epoch === since.epoch && since.offset <= top.offset && complete <= since.offset) {
+    if (servesDelta(since, first)) {
       return { kind: 'delta', first, after: since.offset, restartsBefore };
     }
   }
