@@ -269,8 +269,8 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
     );
   }
 
-  sendToUser(user: string, event: string, data: string, meta?: PublicationMeta): Promise<void> {
-    return this.broker.publishControl({ kind: 'user-message', user, event, data, time: Date.now(), ...(meta ? { meta } : {}) });
+  sendToUser(user: string, event: string, data: string, meta?: PublicationMeta, from?: string): Promise<void> {
+    return this.broker.publishControl({ kind: 'user-message', user, event, data, time: Date.now(), ...(meta ? { meta } : {}), ...(from !== undefined ? { from } : {}) });
   }
 
   disconnectUser(user: string, code = Disconnects.ForceDisconnect.code, reason = Disconnects.ForceDisconnect.reason): Promise<void> {

@@ -77,7 +77,16 @@ export interface HistoryResult {
 
 /** Messages between nodes that are not channel publications. */
 export type ControlMessage =
-  | { readonly kind: 'user-message'; readonly user: string; readonly event: string; readonly data: string; readonly time: number; readonly meta?: PublicationMeta }
+  | {
+      readonly kind: 'user-message';
+      readonly user: string;
+      readonly event: string;
+      readonly data: string;
+      readonly time: number;
+      readonly meta?: PublicationMeta;
+      /** The sending user, when a client sent it. */
+      readonly from?: string;
+    }
   | { readonly kind: 'disconnect-user'; readonly user: string; readonly code: number; readonly reason: string };
 
 /**

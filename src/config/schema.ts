@@ -100,6 +100,7 @@ export const configSchema = z.strictObject({
     maxSubscriptions: int(128, 'Channels one connection may subscribe to.', 1),
     anonymousUserPrefix: str('anon-', 'Prefix of the generated user id of anonymous connections.'),
     allowAnonymous: bool(false, 'With JWT authentication on, accept connections that bring no token, as anonymous users; namespaces decide what they may do.'),
+    directMessages: oneOf(['off', 'authenticated', 'anonymous'], 'authenticated', 'Who may send a message straight to another user\'s connections (`send`, seed 002 `send_to_user`): `off` (nobody; only the server API), `authenticated` (users with a token, or any named user in development mode), or `anonymous` (every connection). The recipient sees the sender in `from`. See docs/security.md.'),
   }),
   channel: group({
     maxLength: int(255, 'Longest channel name accepted.', 1, 255),

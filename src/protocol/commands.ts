@@ -34,6 +34,21 @@ export interface PublishParams {
   key?: string;
   op?: KeyOp;
 }
+/**
+ * A fresh token. Without `channel`: the connection token (same user). With `channel`: a subscription token for that
+ * subscribed channel, whose expiry then becomes the subscription's.
+ */
+export interface RefreshParams {
+  token: string;
+  channel?: string;
+}
+/** A message to every connection of one user (`send`): not part of any channel, so no position and no history. */
+export interface SendParams {
+  user: string;
+  event: string;
+  /** JSON text of the data. */
+  data: string;
+}
 export interface HistoryParams {
   channel: string;
   since?: StreamPosition;
@@ -48,8 +63,10 @@ export type Command =
   | { id: CommandId; method: 'presence'; params: { channel: string } }
   | { id: CommandId; method: 'history'; params: HistoryParams }
   | { id: CommandId; method: 'ping'; params: Record<string, never> }
-  | { id: CommandId; method: 'refresh'; params: { token: string } }
-  // Seed 002 vocabulary (`{"type": ..., "payload": {...}}`), mapped by the session's compat module.
+  | { id: CommandId; method: 'refresh'; params: RefreshParams }
+  | { id: CommandId; method: 'send'; params: SendParams }
+  // Seed 002 vocabulary (`{"type": ..., "payload": {...}}`), translated into native commands by the session's
+  // dialect adapter (src/session/dialects.ts) before any check.
   | { id: CommandId; method: 'seed.send_to_user'; params: { userId: string; payload: Record<string, unknown> } }
   | { id: CommandId; method: 'seed.send_to_room'; params: { channel: string; payload: Record<string, unknown> } }
   // Seed 000 vocabulary (`{"action": "ping" | "chat", "data": ...}`).
@@ -57,6 +74,9 @@ export type Command =
   | { id: CommandId; method: 'seed.chat'; params: { data: string } };
 
 export type Method = Command['method'];
+
+/** The commands of the native protocol: what every dialect is translated into before it is checked and run. */
+export type NativeCommand = Exclude<Command, { method: `seed.${string}` }>;
 
 /** What went wrong, with the id to answer when the frame got far enough to have one. */
 export class CommandError extends ReplyError {
@@ -264,10 +284,21 @@ function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Com
     }
     case 'ping':
       return { id, method, params: {} };
+    case 'send': {
+      const user = params.user;
+      if (typeof user !== 'string' || user.length === 0 || user.length > 255) {
+        throw new CommandError(ErrorCode.BadRequest, '"user" must be a non-empty string of at most 255 characters', id);
+      }
+      const event = params.event === undefined ? 'message' : params.event;
+      if (!isValidEvent(event)) throw new CommandError(ErrorCode.InvalidEvent, `"event" must be ${EVENT_RULE}`, id);
+      if (!('data' in params)) throw new CommandError(ErrorCode.BadRequest, '"data" is required', id);
+      return { id, method, params: { user, event, data: jsonText(params.data, id, 'native') } };
+    }
     case 'refresh': {
       const token = optionalString(params, 'token', id, 8192);
       if (!token) throw new CommandError(ErrorCode.BadRequest, '"token" is required', id);
-      return { id, method, params: { token } };
+      if (params.channel === undefined) return { id, method, params: { token } };
+      return { id, method, params: { token, channel: channelField(params, 'channel', id, limits) } };
     }
     default:
       throw new CommandError(ErrorCode.UnknownMethod, `unknown method ${JSON.stringify(method.slice(0, 64))}`, id);

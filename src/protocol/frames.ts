@@ -75,6 +75,8 @@ function traceFields(traceparent: string, tracestate: string | undefined): strin
 
 /** A message sent to one user's connections (not part of any channel stream, so no position). */
 export interface DirectMessage {
+  /** The sending user, when a client sent it (`send`, seed 002 `send_to_user`); absent when the server API did. */
+  readonly from?: string;
   readonly event: string;
   readonly data: string;
   readonly time: number;
@@ -83,6 +85,7 @@ export interface DirectMessage {
 
 export function directMessageJson(m: DirectMessage): string {
   let s = '{"push":"message","type":' + JSON.stringify(m.event) + ',"payload":' + m.data + ',"timestamp":"' + isoTime(m.time) + '"';
+  if (m.from !== undefined) s += ',"from":' + JSON.stringify(m.from);
   if (m.meta?.traceparent !== undefined) s += traceFields(m.meta.traceparent, m.meta.tracestate);
   return s + '}';
 }

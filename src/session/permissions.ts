@@ -58,3 +58,10 @@ export async function checkRead(node: NodeServices, identity: Identity, channel:
   if (subscribed) return rulesOf(node, channel);
   return checkSubscribe(node, identity, channel);
 }
+
+/** May this identity send a message straight to another user's connections (`client.directMessages`)? */
+export function checkDirectMessage(node: NodeServices, identity: Identity): void {
+  const who = node.config.client.directMessages;
+  if (who === 'off') throw new ReplyError(ErrorCode.PermissionDenied, 'clients may not send messages to users on this server (client.directMessages)');
+  if (who === 'authenticated' && identity.anonymous) throw new ReplyError(ErrorCode.PermissionDenied, 'anonymous connections may not send messages to users (client.directMessages)');
+}

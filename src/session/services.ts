@@ -38,5 +38,6 @@ export interface NodeServices {
   history(channel: string, query: HistoryQuery, parent?: Context): Promise<HistoryResult>;
   /** Reads presence through the broker, timed and counted. */
   presence(channel: string, parent?: Context): Promise<Member[]>;
-  sendToUser(userId: string, event: string, data: string, meta?: PublicationMeta): Promise<void>;
+  /** A direct message to every connection of `userId`; `from` names the sending user when a client sent it. */
+  sendToUser(userId: string, event: string, data: string, meta?: PublicationMeta, from?: string): Promise<void>;
 }

@@ -22,12 +22,12 @@ import {
   type Dialect,
   type Disconnect,
 } from '../protocol/index.js';
-import { seedChat, seedSendToRoom, seedSendToUser, SEED000_PONG } from './compat.js';
+import { translate, type Step } from './dialects.js';
 import type { ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
 import { Session, type ConnectionInfo } from './session.js';
 import { TokenBucket } from '../core/token-bucket.js';
-import { checkPublish, checkRead } from './permissions.js';
+import { checkDirectMessage, checkPublish, checkRead } from './permissions.js';
 import type { Subscription } from './subscription.js';
 
 /** What the WebSocket transport gives its session. */
@@ -54,6 +54,7 @@ export class WsSession extends Session {
   private readonly commands: TokenBucket | undefined;
   private readonly pending: PendingCommand[] = [];
   private busy = false;
+  /** Seed 000 clients join `compat.seed000Channel` with their first frame (src/session/dialects.ts). */
   private seed000Joined = false;
 
   constructor(
@@ -130,6 +131,9 @@ export class WsSession extends Session {
     } catch (err) {
       return this.enqueueBad(err instanceof CommandError ? err : new CommandError(ErrorCode.InvalidJson, 'frame could not be decoded'));
     }
+    // `ping` needs no broker: it is answered at once, not behind a command still waiting for the broker (a frozen
+    // Redis must not make a connection look dead). Replies are matched by id, so this one may overtake theirs.
+    if (decoded.dialect === 'native' && decoded.command.method === 'ping') return void this.run({ ...decoded, size: data.length });
     this.pending.push({ ...decoded, size: data.length });
     if (!this.busy) void this.drain();
   }
@@ -193,29 +197,7 @@ export class WsSession extends Session {
           this.badFrame(next.error);
           continue;
         }
-        const { command, dialect, size } = next;
-        const tel = this.node.telemetry;
-        const span = tel.tracing ? this.commandSpan(command, size) : undefined;
-        let outcome = 'ok';
-        try {
-          await this.execute(command, dialect, span ? trace.setSpan(ROOT_CONTEXT, span) : undefined);
-        } catch (err) {
-          let reply: ReplyError;
-          if (err instanceof ReplyError) reply = err;
-          else if (err instanceof BrokerUnavailableError) reply = new ReplyError(ErrorCode.Unavailable, 'broker unavailable; retry later');
-          else {
-            this.log.error({ err, method: command.method }, 'command failed');
-            reply = new ReplyError(ErrorCode.Internal, 'internal error');
-          }
-          outcome = reply.code;
-          if (span) markError(span, errorTypeOf(reply.code), reply.code);
-          this.replyError(command.id, reply, dialect);
-        }
-        inc(tel.counters.commands, `${command.method}|${outcome}`);
-        if (span) {
-          span.setAttribute('outcome', outcome);
-          span.end();
-        }
+        await this.run(next);
       }
     } finally {
       this.busy = false;
@@ -223,10 +205,51 @@ export class WsSession extends Session {
   }
 
   /**
+   * One decoded frame: translated into native steps (src/session/dialects.ts), each checked and run like the native
+   * command it is, under one `websocket.handle_message` span; counted per native method and outcome.
+   */
+  private async run(next: Decoded & { size: number }): Promise<void> {
+    const { command, dialect, size } = next;
+    const tel = this.node.telemetry;
+    let method: string = command.method;
+    let span: Span | undefined;
+    let outcome = 'ok';
+    try {
+      const t = translate(command, { userId: this.userId, seed000Channel: this.node.config.compat.seed000Channel, seed000Joined: this.seed000Joined });
+      const main = t.steps[t.steps.length - 1]?.command;
+      if (main) method = main.method;
+      if (tel.tracing) span = this.commandSpan(main ?? command, dialect, size);
+      const ctx = span ? trace.setSpan(ROOT_CONTEXT, span) : undefined;
+      for (const step of t.steps) {
+        method = step.command.method;
+        await this.execute(step, dialect, ctx);
+        if (step !== t.steps[t.steps.length - 1]) inc(tel.counters.commands, `${method}|ok`);
+      }
+      if (t.done) this.send(t.done);
+    } catch (err) {
+      let reply: ReplyError;
+      if (err instanceof ReplyError) reply = err;
+      else if (err instanceof BrokerUnavailableError) reply = new ReplyError(ErrorCode.Unavailable, 'broker unavailable; retry later');
+      else {
+        this.log.error({ err, method }, 'command failed');
+        reply = new ReplyError(ErrorCode.Internal, 'internal error');
+      }
+      outcome = reply.code;
+      if (span) markError(span, errorTypeOf(reply.code), reply.code);
+      this.replyError(command.id, reply, dialect);
+    }
+    inc(tel.counters.commands, `${method}|${outcome}`);
+    if (span) {
+      span.setAttribute('outcome', outcome);
+      span.end();
+    }
+  }
+
+  /**
    * `websocket.handle_message` for one command: a child of the trace the client sent with it (publish may carry a
    * `traceparent`), else a new trace linked to the connection's span (a long connection is not one huge trace).
    */
-  private commandSpan(command: Command, size: number): Span {
+  private commandSpan(command: Command, dialect: Dialect, size: number): Span {
     const tel = this.node.telemetry;
     const p = command.method === 'publish' ? command.params : undefined;
     const parent = p?.traceparent ? extractContext(p.traceparent, p.tracestate) : ROOT_CONTEXT;
@@ -240,6 +263,7 @@ export class WsSession extends Session {
           'user.id': this.userId,
           'message.type': command.method,
           'message.size': size,
+          ...(dialect === 'native' ? {} : { 'message.dialect': dialect }),
           ...('channel' in command.params ? { 'messaging.destination.name': command.params.channel } : {}),
         },
         links: link && !p?.traceparent ? [{ context: link }] : [],
@@ -260,13 +284,22 @@ export class WsSession extends Session {
     this.send(wsTextFrameOf(errorJson(id, err, dialect)));
   }
 
-  private async execute(cmd: Command, dialect: Dialect, ctx: Context | undefined): Promise<void> {
+  /** One native command, after every check it needs. Translated steps (no id) get no success reply. */
+  private async execute(step: Step, dialect: Dialect, ctx: Context | undefined): Promise<void> {
     const node = this.node;
+    const cmd = step.command;
     switch (cmd.method) {
       case 'subscribe': {
+        // Seed 000's join: a connection already subscribed to the channel has joined.
+        if (step.join && this.subscriptions.has(cmd.params.channel)) {
+          this.seed000Joined = true;
+          return;
+        }
         const p = await this.prepareSubscription(cmd.params.channel, cmd.params.since, cmd.params.token, cmd.params.snapshot);
+        // Joined only once the subscription was allowed: a refused join is tried again on the next seed 000 frame.
+        if (step.join) this.seed000Joined = true;
         if (!this.isCurrent(p)) return;
-        // Seed 002 `join_room`: its clients know no `caught_up` push (nor any reply).
+        // Seed clients know no `caught_up` push (nor any reply).
         p.sub.announce = dialect === 'native';
         this.reply(cmd.id, p.result);
         return this.activateSubscription(p);
@@ -277,9 +310,14 @@ export class WsSession extends Session {
       case 'publish': {
         const { channel, event, data, traceparent, tracestate, key, op } = cmd.params;
         checkPublish(node, this.identity, channel, this.subscriptions.has(channel));
-        const meta = traceparent ? { traceparent, tracestate } : undefined;
+        const meta = traceparent || step.meta ? { ...step.meta, ...(traceparent ? { traceparent, tracestate } : {}) } : undefined;
         const pub = await node.publish(channel, event, data, meta, ctx, key === undefined ? undefined : { key, op: op ?? 'upsert' });
         return this.reply(cmd.id, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset });
+      }
+      case 'send': {
+        checkDirectMessage(node, this.identity);
+        await node.sendToUser(cmd.params.user, cmd.params.event, cmd.params.data, undefined, this.userId);
+        return this.reply(cmd.id, {});
       }
       case 'presence': {
         const rules = await checkRead(node, this.identity, cmd.params.channel, this.subscriptions.has(cmd.params.channel));
@@ -298,21 +336,6 @@ export class WsSession extends Session {
         return this.reply(cmd.id, {});
       case 'refresh':
         return this.refreshToken(cmd.id, cmd.params.token);
-      case 'seed.ping':
-        await this.joinSeed000();
-        this.send(SEED000_PONG);
-        return;
-      case 'seed.chat':
-        await this.joinSeed000();
-        await seedChat(node, cmd.params.data);
-        return;
-      case 'seed.send_to_room':
-        checkPublish(node, this.identity, cmd.params.channel, this.subscriptions.has(cmd.params.channel));
-        await seedSendToRoom(node, this.userId, cmd.params.channel, cmd.params.payload);
-        return;
-      case 'seed.send_to_user':
-        await seedSendToUser(node, this.userId, cmd.params.userId, cmd.params.payload);
-        return;
     }
   }
 
@@ -335,14 +358,4 @@ export class WsSession extends Session {
     this.reply(id, exp ? { expires: Math.floor(exp / 1000) } : {});
   }
 
-  /** Seed 000 clients receive every `chat` broadcast: they join the compat channel on their first frame. */
-  private async joinSeed000(): Promise<void> {
-    if (this.seed000Joined) return;
-    this.seed000Joined = true;
-    const channel = this.node.config.compat.seed000Channel;
-    if (this.subscriptions.has(channel)) return;
-    const p = await this.prepareSubscription(channel, undefined);
-    p.sub.announce = false;
-    if (this.isCurrent(p)) await this.activateSubscription(p);
-  }
 }

@@ -158,6 +158,18 @@ export class WsClient {
   }
 }
 
+/**
+ * The outcome of a seed-vocabulary frame, which gets no success reply: the code of the seed error frame that arrives
+ * before the reply to a native command sent right after it (commands run in arrival order), else `ok`.
+ */
+export async function seedOutcome(c: WsClient, frame: object): Promise<string> {
+  const before = c.messages.length;
+  c.send(frame);
+  await c.request('unsubscribe', { channel: 'seed-outcome-barrier' });
+  const err = c.messages.slice(before).find((m) => m.type === 'error' || m.action === 'error');
+  return err ? String((err.payload ?? err.data).code) : 'ok';
+}
+
 function isPush(m: Frame): boolean {
   return m === null || typeof m !== 'object' || !('id' in m);
 }

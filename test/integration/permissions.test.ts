@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createSwitchboard, type Switchboard } from '../../src/server.js';
 import { mintHs256 } from '../helpers/tokens.js';
-import { connectReady, type WsClient } from '../helpers/ws-client.js';
+import { connectReady, seedOutcome, type WsClient } from '../helpers/ws-client.js';
 
 const SECRET = 'permissions-test-secret-0123456789';
 
@@ -124,6 +124,21 @@ describe('namespace permission matrix (JWT auth, anonymous allowed)', () => {
     const r = await c.request(action, params);
     if (action === 'subscribe' && !r.error) await c.call('unsubscribe', { channel });
     return r.error ? r.error.code : OK;
+  }
+
+  for (const who of Object.keys(MATRIX) as Who[]) {
+    it(`${who}: seed 002 join_room and send_to_room get exactly the native subscribe and publish outcomes`, async () => {
+      const c = await connect(who);
+      const got: string[] = [];
+      const want: string[] = [];
+      for (const ch of Object.keys(CH) as Ch[]) {
+        const joined = await seedOutcome(c, { type: 'join_room', payload: { room_id: CH[ch] } });
+        if (joined === OK) await c.call('unsubscribe', { channel: CH[ch] });
+        got.push(`${ch}/join_room: ${joined}`, `${ch}/send_to_room: ${await seedOutcome(c, { type: 'send_to_room', payload: { room_id: CH[ch], text: 'x' } })}`);
+        want.push(`${ch}/join_room: ${MATRIX[who][ch].subscribe}`, `${ch}/send_to_room: ${MATRIX[who][ch].publish}`);
+      }
+      assert.deepEqual(got, want);
+    });
   }
 
   for (const who of Object.keys(MATRIX) as Who[]) {

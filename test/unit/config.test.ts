@@ -36,7 +36,7 @@ describe('loadConfig defaults', () => {
     assert.deepEqual(c.websocket, { path: '/ws', allowedOrigins: [], pingInterval: 25_000, pongTimeout: 10_000, writeTimeout: 10_000,
       maxMessageSize: 524_288, allowBinary: false, perMessageDeflate: false, maxBadFrames: 10 });
     assert.deepEqual(c.sse, { path: '/events', heartbeatInterval: 15_000, heartbeatEvent: false, retry: 3_000, maxChannels: 32 });
-    assert.deepEqual(c.client, { queueMaxBytes: 1_048_576, maxSubscriptions: 128, anonymousUserPrefix: 'anon-', allowAnonymous: false });
+    assert.deepEqual(c.client, { queueMaxBytes: 1_048_576, maxSubscriptions: 128, anonymousUserPrefix: 'anon-', allowAnonymous: false, directMessages: 'authenticated' });
     assert.deepEqual(c.channel, { maxLength: 255, presence: true, joinLeave: false, publish: true, subscribe: 'authenticated' });
     assert.deepEqual(c.namespaces, []);
     assert.equal(c.insecure, false);

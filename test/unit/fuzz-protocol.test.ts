@@ -29,7 +29,7 @@ const LIMITS: DecodeLimits = { maxChannelLength: 255, maxHistoryLimit: 1000 };
 const CODES = new Set<string>(Object.values(ErrorCode));
 const DIALECTS = new Set(['native', 'seed002', 'seed000']);
 /** Native methods a client may send (docs/protocol.md). A decoded command outside these and the seed ones is a finding. */
-const NATIVE_METHODS = ['subscribe', 'unsubscribe', 'publish', 'presence', 'history', 'ping', 'refresh'] as const;
+const NATIVE_METHODS = ['subscribe', 'unsubscribe', 'publish', 'presence', 'history', 'ping', 'refresh', 'send'] as const;
 const SEED_METHODS = ['seed.send_to_user', 'seed.send_to_room', 'seed.ping', 'seed.chat'];
 
 /** numRuns per property. */
@@ -141,6 +141,12 @@ function assertWellFormed(d: Decoded, input: string): void {
       break;
     case 'refresh':
       ok(typeof p.token === 'string' && p.token.length > 0 && p.token.length <= 8192, 'malformed');
+      ok(p.channel === undefined || isChannel(p.channel), 'malformed');
+      break;
+    case 'send':
+      ok(typeof p.user === 'string' && p.user.length > 0 && p.user.length <= 255, 'malformed');
+      ok(typeof p.event === 'string' && EVENT_PATTERN.test(p.event) && !RESERVED_EVENTS.has(p.event), 'event');
+      ok(isJsonText(p.data), 'data');
       break;
     case 'seed.send_to_room':
       ok(isChannel(p.channel) && isPlainObject(p.payload), 'malformed');
@@ -241,7 +247,8 @@ const nativeFrameArb: fc.Arbitrary<Record<string, unknown>> = fc
         ),
       }),
       fc.record({ method: fc.constant('ping'), params: fc.option(extraArb, { nil: undefined }) }, { requiredKeys: ['method'] }),
-      fc.record({ method: fc.constant('refresh'), params: fc.record({ token: fc.string({ minLength: 1, maxLength: 8192 }) }) }),
+      fc.record({ method: fc.constant('refresh'), params: fc.record({ token: fc.string({ minLength: 1, maxLength: 8192 }), channel: channelArb }, { requiredKeys: ['token'] }) }),
+      fc.record({ method: fc.constant('send'), params: fc.record({ user: fc.string({ minLength: 1, maxLength: 255 }), event: eventArb, data: dataArb }, { requiredKeys: ['user', 'data'] }) }),
     ),
     extraArb,
     extraArb,
@@ -286,7 +293,9 @@ function expectedDecode(frame: Record<string, unknown>): Decoded {
       case 'ping':
         return { dialect: 'native', command: { id, method: 'ping', params: {} } };
       case 'refresh':
-        return { dialect: 'native', command: { id, method: 'refresh', params: { token: p.token } } };
+        return { dialect: 'native', command: { id, method: 'refresh', params: p.channel === undefined ? { token: p.token } : { token: p.token, channel: p.channel } } };
+      case 'send':
+        return { dialect: 'native', command: { id, method: 'send', params: { user: p.user, event: p.event ?? 'message', data: JSON.stringify(p.data) } } };
     }
     throw new Error(`no expectation for ${String(f.method)}`);
   }
@@ -521,7 +530,16 @@ const mutationArb: fc.Arbitrary<Mutation> = fc.tuple(nativeFrameArb, fc.nat(), b
       () => ({ frame: { ...f, params: nobj }, expect: { code: 'bad_request', id }, what: 'params not an object' }),
       () => ({ frame: { ...f, [`x_extra${n}`]: nobj }, what: 'extra top-level field' }),
     ];
-    if (method !== 'ping' && method !== 'refresh') {
+    if (method === 'refresh') {
+      // The channel of a subscription-token refresh is optional, but checked when given.
+      options.push(() => ({ frame: withParams({ channel: bch }), expect: { code: 'invalid_channel', id }, what: 'bad refresh channel' }));
+    }
+    if (method === 'send') {
+      options.push(() => ({ frame: withParams({ user: ['', 1, null, 'u'.repeat(256)][n % 4] }), expect: { code: 'bad_request', id }, what: 'bad user' }));
+      options.push(() => ({ frame: withParams({ event: bev }), expect: { code: 'invalid_event', id }, what: 'bad send event' }));
+      options.push(() => ({ frame: withParams({}, 'data'), expect: { code: 'bad_request', id }, what: 'send data missing' }));
+    }
+    if (method !== 'ping' && method !== 'refresh' && method !== 'send') {
       options.push(() => ({ frame: withParams({ channel: bch }), expect: { code: 'invalid_channel', id }, what: 'bad channel' }));
       options.push(() => ({ frame: withParams({}, 'channel'), expect: { code: 'bad_request', id }, what: 'channel missing' }));
       options.push(() => ({ frame: withParams({ [`x_extra${n}`]: nobj }), what: 'extra param' }));
