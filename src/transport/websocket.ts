@@ -24,6 +24,16 @@ interface Liveness {
   stalledSince: number;
 }
 
+/** `scheme://host[:port]` with the scheme and host lower-cased and a default port left out; undefined when unreadable. */
+function normalOrigin(text: string): string | undefined {
+  try {
+    const u = new URL(text);
+    return u.host === '' ? undefined : u.origin;
+  } catch {
+    return undefined;
+  }
+}
+
 /** How often liveness is checked (ms). Pings go out per connection when its own interval is due. */
 const TICK_MS = 1000;
 
@@ -135,12 +145,21 @@ export class WebSocketTransport {
     const origin = req.headers.origin;
     if (origin === undefined || this.node.authenticator.insecure) return true;
     const allowed = this.node.config.websocket.allowedOrigins;
-    if (allowed.includes('*') || allowed.includes(origin)) return true;
-    try {
-      return new URL(origin).host === req.headers.host;
-    } catch {
-      return false;
+    if (allowed.includes('*')) return true;
+    const o = normalOrigin(origin);
+    if (o === undefined) return false;
+    // Scheme, host and port must all match: `https://host` is not the origin of a plain-HTTP server on `host`.
+    return allowed.some((a) => normalOrigin(a) === o) || o === normalOrigin(`${this.schemeOf(req)}://${req.headers.host ?? ''}`);
+  }
+
+  /** `https` on a TLS socket, or as a trusted proxy says (`X-Forwarded-Proto`, `proxy.trusted`); else `http`. */
+  private schemeOf(req: IncomingMessage): 'http' | 'https' {
+    if ((req.socket as Socket & { encrypted?: boolean }).encrypted) return 'https';
+    if (this.node.clientAddress.viaTrustedProxy(req)) {
+      const proto = String(req.headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim().toLowerCase();
+      if (proto === 'https' || proto === 'wss') return 'https';
     }
+    return 'http';
   }
 
   /** `websocket.upgrade`: the handshake, as a server span continuing the client's trace when it sent `traceparent`. */

@@ -81,13 +81,35 @@ describe('WebSocket Origin check (with auth on)', () => {
         assert.equal(r.status, 101, String(origin));
         r.ws!.close();
       }
-      for (const origin of ['https://evil.example', 'null', 'http://127.0.0.1:1']) {
+      // The own origin and listed ones match by scheme too: https:// is not this plain-HTTP server's origin, and an
+      // https-only entry does not admit its http:// twin.
+      for (const origin of ['https://evil.example', 'null', 'http://127.0.0.1:1', `https://127.0.0.1:${port}`, 'http://app.example']) {
         const r = await upgrade(url, { origin });
         assert.equal(r.status, 403, origin);
         assert.equal(r.body.error.code, 'forbidden_origin');
       }
     } finally {
       await sb.shutdown();
+    }
+  });
+
+  it('behind a trusted proxy, X-Forwarded-Proto gives the scheme of the own origin; from others it is ignored', async () => {
+    const { sb, port } = await start({ jwt: { secret: SECRET }, apiKey: 'k', proxy: { trusted: ['127.0.0.1'] } });
+    try {
+      const url = `ws://127.0.0.1:${port}/ws?token=${await mintHs256(SECRET, { sub: 'alice' })}`;
+      const viaTls = await upgrade(url, { origin: `https://127.0.0.1:${port}`, 'x-forwarded-proto': 'https' });
+      assert.equal(viaTls.status, 101);
+      viaTls.ws!.close();
+      assert.equal((await upgrade(url, { origin: `http://127.0.0.1:${port}`, 'x-forwarded-proto': 'https' })).status, 403);
+    } finally {
+      await sb.shutdown();
+    }
+    const untrusted = await start({ jwt: { secret: SECRET }, apiKey: 'k', proxy: { trusted: [] } });
+    try {
+      const url = `ws://127.0.0.1:${untrusted.port}/ws?token=${await mintHs256(SECRET, { sub: 'alice' })}`;
+      assert.equal((await upgrade(url, { origin: `https://127.0.0.1:${untrusted.port}`, 'x-forwarded-proto': 'https' })).status, 403);
+    } finally {
+      await untrusted.sb.shutdown();
     }
   });
 
