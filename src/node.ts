@@ -27,8 +27,7 @@ import {
 } from './protocol/index.js';
 import { FlushScheduler } from './session/flush.js';
 import { Namespaces } from './core/namespaces.js';
-import type { Subscriber } from './hub/hub.js';
-import type { NodeServices } from './session/services.js';
+import type { Expiring, NodeServices } from './session/services.js';
 
 export type NodeState = 'starting' | 'ready' | 'draining' | 'stopped';
 
@@ -48,8 +47,8 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   readonly clientAddress: ClientAddress;
   /** When a refusal was last logged, per limit (refusal lines are sampled to one per second per limit). */
   private readonly refusalLogged = new Map<string, number>();
-  /** Connections whose credentials expire, checked once a second (JWT `exp`). */
-  private readonly expiring = new Set<Subscriber & { identity: { expiresAt?: number } }>();
+  /** Connections with credentials or subscriptions that expire, checked once a second. */
+  private readonly expiring = new Set<Expiring>();
   private readonly expiryTimer: NodeJS.Timeout;
   private reportTimer: NodeJS.Timeout | undefined;
   /** Every k-th recipient of a publication gets a write span (k = 1 / tracing.writeSampleRate); 0: none. */
@@ -91,26 +90,19 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
     session.log.warn({ event: 'rate_limited', limit, ...fields }, 'limit reached');
   }
 
-  /** Tracks a connection whose credentials expire; it is disconnected (4005) at `identity.expiresAt`. */
-  watchExpiry(s: Subscriber & { identity: { expiresAt?: number } }): void {
-    if (s.identity.expiresAt !== undefined) this.expiring.add(s);
+  /** Checks `s` once a second until its `expire` says nothing of it expires any more (JWT `exp`, subscription tokens). */
+  watchExpiry(s: Expiring): void {
+    this.expiring.add(s);
   }
 
-  unwatchExpiry(s: Subscriber & { identity: { expiresAt?: number } }): void {
+  unwatchExpiry(s: Expiring): void {
     this.expiring.delete(s);
   }
 
-  /** Disconnects connections whose token expired, allowing the same clock skew as the token check (jwt.clockTolerance). */
+  /** Ends what expired, allowing the same clock skew as the token check (jwt.clockTolerance). */
   private expire(): void {
     const now = Date.now() - this.config.jwt.clockTolerance;
-    for (const s of this.expiring) {
-      const at = s.identity.expiresAt;
-      if (at === undefined) this.expiring.delete(s);
-      else if (at <= now) {
-        this.expiring.delete(s);
-        s.disconnect(Disconnects.TokenExpired);
-      }
-    }
+    for (const s of this.expiring) if (!s.expire(now)) this.expiring.delete(s);
   }
 
   get counters() {

@@ -14,6 +14,11 @@ export interface Identity {
   readonly channels?: readonly string[];
 }
 
+/** What a subscription token grants: the channel until `expiresAt` (ms since the Unix epoch; the token's `exp`). */
+export interface SubscriptionGrant {
+  readonly expiresAt?: number;
+}
+
 export type AuthResult = { ok: true; identity: Identity } | { ok: false; status: number; code: string; message: string };
 
 export interface Authenticator {
@@ -28,9 +33,9 @@ export interface Authenticator {
   refresh?(token: string): Promise<AuthResult>;
   /**
    * Verifies a subscription token (JWT with `sub` = the user and `channel` = the channel) for a channel in a
-   * `token` namespace. Resolves false when it is not valid for them.
+   * `token` namespace: the grant it gives, or undefined when it is not valid for them.
    */
-  verifySubscription?(token: string, userId: string, channel: string): Promise<boolean>;
+  verifySubscription?(token: string, userId: string, channel: string): Promise<SubscriptionGrant | undefined>;
 }
 
 const USER_PATTERN = /^[A-Za-z0-9_\-.:@]{1,128}$/;

@@ -11,7 +11,7 @@ import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import type { Config } from '../config/index.js';
 import { isValidChannel } from '../protocol/names.js';
-import type { AuthResult, Authenticator, Identity } from './identity.js';
+import type { AuthResult, Authenticator, Identity, SubscriptionGrant } from './identity.js';
 import { extractToken } from './token.js';
 
 export type JwtAuthConfig = Config['jwt'] & { allowAnonymous: boolean; anonymousPrefix: string };
@@ -143,12 +143,13 @@ class JwtAuthenticator implements Authenticator {
     }
   }
 
-  async verifySubscription(token: string, userId: string, channel: string): Promise<boolean> {
+  async verifySubscription(token: string, userId: string, channel: string): Promise<SubscriptionGrant | undefined> {
     try {
       const payload = await this.verify(token);
-      return payload.sub === userId && typeof payload.channel === 'string' && payload.channel === channel;
+      if (payload.sub !== userId || typeof payload.channel !== 'string' || payload.channel !== channel) return undefined;
+      return { expiresAt: payload.exp! * 1000 };
     } catch {
-      return false;
+      return undefined;
     }
   }
 

@@ -42,6 +42,11 @@ export interface Client {
   /** Unsubscribes and forgets the subscription (its position too). */
   removeSubscription(sub: Subscription): void;
   publish(channel: string, data: unknown, options?: PublishOptions): Promise<PublishResult>;
+  /**
+   * Sends `data` to every connection of `user` (their `message` event, with `from` = this user). Allowed by the
+   * server's `client.directMessages` (not for anonymous connections by default).
+   */
+  send(user: string, data: unknown, options?: { event?: string }): Promise<void>;
   presence(channel: string): Promise<Member[]>;
   history<T = unknown>(channel: string, options?: HistoryOptions): Promise<HistoryResult<T>>;
   /** A round trip to the server. */
@@ -282,6 +287,19 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
         else this.emit('subscribed', { channel: p.channel, recovered: false, wasRecovering: false, missed: 0, epoch: p.epoch, offset: p.offset });
         return;
       }
+      case 'unsubscribed': {
+        // The server ended a subscription: its subscription token expired (subscribe again from the last position
+        // with a fresh token: nothing is missed), or the connection's grant was taken away (it stays unsubscribed).
+        const sub = this.subs.get(p.channel);
+        if (!sub || sub.state === 'unsubscribed') return;
+        if (p.code === 'token_expired' && typeof sub.options.token === 'function') {
+          sub.setSubscribing();
+          void this.sendSubscribe(sub);
+        } else {
+          sub.failed(new ServerError(String(p.code), String(p.message)));
+        }
+        return;
+      }
       case 'subscribe_failed':
         this.emit('error', { error: new ServerError(String(p.error?.code), String(p.error?.message)), channel: p.channel });
         return;
@@ -443,6 +461,10 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
       if (trace.tracestate) params.tracestate = trace.tracestate;
     }
     return this.call<PublishResult>('publish', params, `publish to "${channel}"`);
+  }
+
+  async send(user: string, data: unknown, options: { event?: string } = {}): Promise<void> {
+    await this.call('send', options.event === undefined ? { user, data } : { user, data, event: options.event }, `send to "${user}"`);
   }
 
   async presence(channel: string): Promise<Member[]> {

@@ -25,6 +25,7 @@ export function toDirectMessage(p: Push): DirectMessage {
   const out: { -readonly [K in keyof DirectMessage]: DirectMessage[K] } = { event: p.type, data: p.payload, timestamp: p.timestamp };
   if (typeof p.traceparent === 'string') out.traceparent = p.traceparent;
   if (typeof p.tracestate === 'string') out.tracestate = p.tracestate;
+  if (typeof p.from === 'string') out.from = p.from;
   return out;
 }
 

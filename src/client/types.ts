@@ -26,8 +26,13 @@ export interface Publication<T = unknown> {
 /** What a keyed-channel publication does to its key: `upsert` sets it to `data`, `delete` removes it. */
 export type KeyOp = 'upsert' | 'delete';
 
-/** A message sent to this user (server API `POST /api/send`); it belongs to no channel and has no position. */
+/**
+ * A message sent to this user (server API `POST /api/send`, or another client's `send`); it belongs to no channel and
+ * has no position.
+ */
 export interface DirectMessage<T = unknown> {
+  /** The sending user, when another client sent it; absent when the server's API did. */
+  readonly from?: string;
   readonly event: string;
   readonly data: T;
   readonly timestamp: string;

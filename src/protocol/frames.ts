@@ -103,6 +103,14 @@ export function caughtUpJson(channel: string, epoch: string, offset: number): st
   return '{"push":"caught_up","channel":' + JSON.stringify(channel) + ',"epoch":"' + epoch + '","offset":' + offset + '}';
 }
 
+/**
+ * The server ended one subscription (the connection stays): `code` says why, with the codes of error replies —
+ * `token_expired` (its subscription token expired) or `permission_denied` (a refreshed token no longer grants it).
+ */
+export function unsubscribedJson(channel: string, code: string, message: string): string {
+  return JSON.stringify({ push: 'unsubscribed', channel, code, message });
+}
+
 export interface ConnectedInfo {
   client: string;
   user: string;
@@ -148,6 +156,11 @@ export interface SubscribeResult {
    * after `since` follows, tombstones included) or `full` (drop your state first; every current key follows).
    */
   snapshot?: 'delta' | 'full';
+  /**
+   * When a subscription token allowed it: the token's expiry (Unix seconds). The subscription ends then (an
+   * `unsubscribed` push with `token_expired`) unless a fresh token is sent with `refresh` and `channel`.
+   */
+  expires?: number;
 }
 
 export type { StreamPosition };

@@ -1,4 +1,4 @@
-import type { Identity } from '../auth/identity.js';
+import type { Identity, SubscriptionGrant } from '../auth/identity.js';
 import { channelUsers, type ChannelRules } from '../core/namespaces.js';
 import { ErrorCode, ReplyError } from '../protocol/index.js';
 import type { NodeServices } from './services.js';
@@ -22,23 +22,41 @@ function checkUserLimit(identity: Identity, channel: string): void {
 }
 
 /**
+ * What allowed a subscription, so it can be checked again when that changes: the namespace's rules (`open`), the
+ * connection token's `channels` claim (`claim`: re-checked when the token is refreshed), or a subscription token
+ * (`token`: it ends at the token's expiry unless refreshed).
+ */
+export interface SubscribeRight {
+  readonly rules: ChannelRules;
+  readonly by: 'open' | 'claim' | 'token';
+  /** When the right ends (ms since the Unix epoch): a subscription token's expiry. */
+  readonly expiresAt?: number;
+}
+
+/**
  * May this identity subscribe to (and read presence and history of) the channel? `token` namespaces need the
  * channel in the connection token's `channels` claim, or a subscription token for this user and channel.
  */
-export async function checkSubscribe(node: NodeServices, identity: Identity, channel: string, subscriptionToken?: string): Promise<ChannelRules> {
+export async function checkSubscribe(node: NodeServices, identity: Identity, channel: string, subscriptionToken?: string): Promise<SubscribeRight> {
   const rules = rulesOf(node, channel);
   checkUserLimit(identity, channel);
   if (rules.subscribe === 'authenticated' && identity.anonymous) {
     throw new ReplyError(ErrorCode.PermissionDenied, `channel "${channel}" needs an authenticated user`);
   }
-  if (rules.subscribe === 'token' && !identity.channels?.includes(channel)) {
-    const verify = node.authenticator.verifySubscription;
-    const ok = subscriptionToken !== undefined && verify !== undefined && (await verify.call(node.authenticator, subscriptionToken, identity.userId, channel));
-    if (!ok) {
-      throw new ReplyError(ErrorCode.PermissionDenied, `channel "${channel}" needs a subscription token for it (or the channel in the connection token's "channels" claim)`);
-    }
+  if (rules.subscribe !== 'token') return { rules, by: 'open' };
+  if (identity.channels?.includes(channel)) return { rules, by: 'claim' };
+  const grant = await verifySubscriptionToken(node, identity, channel, subscriptionToken);
+  return { rules, by: 'token', ...(grant.expiresAt !== undefined ? { expiresAt: grant.expiresAt } : {}) };
+}
+
+/** The grant of a subscription token for this user and channel, or `permission_denied`. */
+export async function verifySubscriptionToken(node: NodeServices, identity: Identity, channel: string, token: string | undefined): Promise<SubscriptionGrant> {
+  const verify = node.authenticator.verifySubscription;
+  const grant = token !== undefined && verify !== undefined ? await verify.call(node.authenticator, token, identity.userId, channel) : undefined;
+  if (!grant) {
+    throw new ReplyError(ErrorCode.PermissionDenied, `channel "${channel}" needs a subscription token for it (or the channel in the connection token's "channels" claim)`);
   }
-  return rules;
+  return grant;
 }
 
 /** May this identity publish to the channel as a client (the server API always may)? */
@@ -56,7 +74,7 @@ export function checkPublish(node: NodeServices, identity: Identity, channel: st
 /** May this identity read presence or history of the channel? Subscribers may; others as for subscribing. */
 export async function checkRead(node: NodeServices, identity: Identity, channel: string, subscribed: boolean): Promise<ChannelRules> {
   if (subscribed) return rulesOf(node, channel);
-  return checkSubscribe(node, identity, channel);
+  return (await checkSubscribe(node, identity, channel)).rules;
 }
 
 /** May this identity send a message straight to another user's connections (`client.directMessages`)? */

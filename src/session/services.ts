@@ -1,6 +1,6 @@
 import type { Broker } from '../broker/broker.js';
 import type { Config } from '../config/index.js';
-import type { ChannelSubscription, Hub, Subscriber } from '../hub/hub.js';
+import type { ChannelSubscription, Hub } from '../hub/hub.js';
 import type { Context } from '@opentelemetry/api';
 import type { HistoryQuery, HistoryResult, StatePage, StateQuery } from '../broker/broker.js';
 import type { KeyedWrite } from './keyed.js';
@@ -10,6 +10,12 @@ import type { Authenticator } from '../auth/identity.js';
 import type { Namespaces } from '../core/namespaces.js';
 import type { Member, Publication, PublicationMeta } from '../protocol/index.js';
 import type { FlushScheduler } from './flush.js';
+
+/** Something with credentials that expire (a connection: its token, its subscription tokens). */
+export interface Expiring {
+  /** Ends what expired at `now` (ms since the Unix epoch); false when nothing of it can expire any more. */
+  expire(now: number): boolean;
+}
 
 /** What a session needs from its node. The node implements it; sessions never construct collaborators. */
 export interface NodeServices {
@@ -23,9 +29,9 @@ export interface NodeServices {
   readonly authenticator: Authenticator;
   /** Counts a limit hit and logs it once per connection. */
   limitHit(limit: string, session?: { log: Logger; loggedLimits?: Set<string> }, fields?: Record<string, unknown>): void;
-  /** Disconnects the connection with 4005 when its credentials expire. */
-  watchExpiry(s: Subscriber & { identity: { expiresAt?: number } }): void;
-  unwatchExpiry(s: Subscriber & { identity: { expiresAt?: number } }): void;
+  /** Calls `s.expire(now)` about once a second while it answers true (a connection with something that expires). */
+  watchExpiry(s: Expiring): void;
+  unwatchExpiry(s: Expiring): void;
   /** Adds a local subscription and resolves once the node receives the channel's publications from the broker. */
   joinChannel(channel: string, sub: ChannelSubscription): Promise<void>;
   /** Removes a local subscription; the broker subscription goes when the channel's last local subscriber leaves. */

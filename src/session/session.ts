@@ -8,6 +8,7 @@ import { EncodedPublication } from '../hub/encoded.js';
 import type { Subscriber } from '../hub/hub.js';
 import {
   caughtUpJson,
+  unsubscribedJson,
   Disconnects,
   ErrorCode,
   ReplyError,
@@ -43,6 +44,11 @@ export interface PreparedSubscription {
 
 /** Bytes of slack when waiting for queue room: a multi-channel SSE frame is rebuilt with a longer id after the wait. */
 const REFRAME_SLACK = 32;
+
+/** `expires` (Unix seconds) of a subscription a subscription token allowed, for its subscribe reply. */
+function expiresOf(sub: Subscription): { expires?: number } {
+  return sub.expiresAt === undefined ? {} : { expires: Math.floor(sub.expiresAt / 1000) };
+}
 
 /**
  * The transport-independent part of a connection: identity, subscriptions with gap-free resume, and the bounded
@@ -167,13 +173,19 @@ export abstract class Session implements Subscriber {
       this.node.limitHit('subscriptions', this);
       throw new ReplyError(ErrorCode.LimitExceeded, `at most ${cfg.client.maxSubscriptions} subscriptions per connection (client.maxSubscriptions)`);
     }
-    const rules = await checkSubscribe(this.node, this.identity, channel, token);
+    const right = await checkSubscribe(this.node, this.identity, channel, token);
+    const { rules } = right;
     if (this.subscriptions.has(channel)) throw new ReplyError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
     if (rules.maxSubscribers > 0 && this.node.hub.subscriberCount(channel) >= rules.maxSubscribers) {
       this.node.limitHit('channel_subscribers', this);
       throw new ReplyError(ErrorCode.LimitExceeded, `channel "${channel}" has its most subscribers (maxSubscribers of its namespace)`);
     }
     const sub = new Subscription(this, channel, this.nextIndex++, rules);
+    sub.grantedBy = right.by;
+    if (right.expiresAt !== undefined) {
+      sub.expiresAt = right.expiresAt;
+      this.node.watchExpiry(this);
+    }
     this.subscriptions.set(channel, sub);
     try {
       await this.node.joinChannel(channel, sub);
@@ -194,7 +206,7 @@ export abstract class Session implements Subscriber {
       const replay = recovered ? h.publications : [];
       sub.epoch = top.epoch;
       sub.offset = recovered ? since.offset : top.offset;
-      const result: SubscribeResult = { channel, epoch: top.epoch, offset: top.offset, recovered, ...(reason ? { reason } : {}), missed: replay.length };
+      const result: SubscribeResult = { channel, epoch: top.epoch, offset: top.offset, recovered, ...(reason ? { reason } : {}), missed: replay.length, ...expiresOf(sub) };
       return { sub, result, replay };
     } catch (err) {
       if (this.subscriptions.get(channel) === sub) this.dropSubscription(sub, false);
@@ -220,6 +232,7 @@ export abstract class Session implements Subscriber {
       ...(why ? { reason: why } : {}),
       missed: 0,
       snapshot: catchUp.kind,
+      ...expiresOf(sub),
     };
     return { sub, result, replay: [], catchUp };
   }
@@ -320,6 +333,37 @@ export abstract class Session implements Subscriber {
     }
     sub.goLive(page.top.epoch, page.top.offset);
     return true;
+  }
+
+  /**
+   * Ends a subscription the connection may no longer hold (its grant was taken away or its subscription token
+   * expired): an `unsubscribed` push with the reason's code, then the subscription goes as if the client had left.
+   */
+  protected revoke(sub: Subscription, code: ErrorCode, message: string): void {
+    if (this.subscriptions.get(sub.channel) !== sub) return;
+    this.log.info({ event: 'subscription_revoked', channel: sub.channel, code }, message);
+    this.send(this.framePush('unsubscribed', unsubscribedJson(sub.channel, code, message)));
+    this.dropSubscription(sub, true);
+  }
+
+  /**
+   * Called about once a second while something of this connection expires: the connection token (4005) and each
+   * subscription token (the subscription ends with `token_expired`). False once nothing can expire any more.
+   */
+  expire(now: number): boolean {
+    const at = this.identity.expiresAt;
+    if (this.closed) return false;
+    if (at !== undefined && at <= now) {
+      this.disconnect(Disconnects.TokenExpired);
+      return false;
+    }
+    let more = at !== undefined;
+    for (const sub of [...this.subscriptions.values()]) {
+      if (sub.expiresAt === undefined) continue;
+      if (sub.expiresAt <= now) this.revoke(sub, ErrorCode.TokenExpired, `the subscription token for "${sub.channel}" expired; subscribe again with a fresh one`);
+      else more = true;
+    }
+    return more;
   }
 
   protected unsubscribe(channel: string): void {

@@ -27,7 +27,7 @@ import type { ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
 import { Session, type ConnectionInfo } from './session.js';
 import { TokenBucket } from '../core/token-bucket.js';
-import { checkDirectMessage, checkPublish, checkRead } from './permissions.js';
+import { checkDirectMessage, checkPublish, checkRead, verifySubscriptionToken } from './permissions.js';
 import type { Subscription } from './subscription.js';
 
 /** What the WebSocket transport gives its session. */
@@ -335,6 +335,7 @@ export class WsSession extends Session {
       case 'ping':
         return this.reply(cmd.id, {});
       case 'refresh':
+        if (cmd.params.channel !== undefined) return this.refreshSubscription(cmd.id, cmd.params.channel, cmd.params.token);
         return this.refreshToken(cmd.id, cmd.params.token);
     }
   }
@@ -356,6 +357,25 @@ export class WsSession extends Session {
     this.node.watchExpiry(this);
     const exp = r.identity.expiresAt;
     this.reply(id, exp ? { expires: Math.floor(exp / 1000) } : {});
+    // Subscriptions that only the old token's `channels` claim allowed end when the new one no longer grants them.
+    for (const sub of [...this.subscriptions.values()]) {
+      if (sub.grantedBy === 'claim' && !this.identity.channels?.includes(sub.channel)) {
+        this.revoke(sub, ErrorCode.PermissionDenied, `the refreshed token no longer grants channel "${sub.channel}"`);
+      }
+    }
+  }
+
+  /** A fresh subscription token for a subscribed channel: its expiry becomes the subscription's. */
+  private async refreshSubscription(id: CommandId, channel: string, token: string): Promise<void> {
+    const sub = this.subscriptions.get(channel);
+    if (!sub) throw new ReplyError(ErrorCode.NotSubscribed, `not subscribed to ${channel}`);
+    if (sub.rules.subscribe !== 'token') throw new ReplyError(ErrorCode.BadRequest, `channel "${channel}" needs no subscription token`);
+    const grant = await verifySubscriptionToken(this.node, this.identity, channel, token);
+    if (this.subscriptions.get(channel) !== sub) throw new ReplyError(ErrorCode.NotSubscribed, `not subscribed to ${channel}`);
+    sub.grantedBy = 'token';
+    sub.expiresAt = grant.expiresAt;
+    this.node.watchExpiry(this);
+    this.reply(id, grant.expiresAt !== undefined ? { expires: Math.floor(grant.expiresAt / 1000) } : {});
   }
 
 }

@@ -116,4 +116,51 @@ describe('client tokens', () => {
     assert.equal(calls, 2);
     s.disconnect();
   });
+
+  it('a subscription token that expires: the SDK subscribes again with a fresh one from its position, missing nothing', async () => {
+    const ns = await startServer(['--jwt.secret', SECRET, '--jwt.clockTolerance', '0s', '--namespaces', JSON.stringify([{ name: 'vip', subscribe: 'token' }])]);
+    try {
+      let subTokens = 0;
+      const c = createClient({ url: ns.wsUrl, token: await mintHs256(SECRET, { sub: 'vip-user' }), minReconnectDelay: 20 });
+      ns.track({ close: () => c.disconnect() });
+      const pubs: Publication[] = [];
+      const sub = c.subscribe('vip:lounge', {
+        token: () => {
+          subTokens++;
+          return mintHs256(SECRET, { sub: 'vip-user', channel: 'vip:lounge' }, { ttl: subTokens === 1 ? 2 : 3600 });
+        },
+      });
+      sub.on('publication', (p) => pubs.push(p));
+      c.connect();
+      await c.ready();
+      await waitFor(() => sub.state === 'subscribed', { label: 'subscribed' });
+      await ns.publish('vip:lounge', 1);
+      // Published around the expiry: either before the server ends the subscription or while the SDK resubscribes.
+      await waitFor(() => subTokens === 2, { timeout: 10_000, interval: 50, label: 'a second subscription token fetched' });
+      await ns.publish('vip:lounge', 2);
+      await ns.publish('vip:lounge', 3);
+      await waitFor(() => pubs.length === 3, { timeout: 5000, label: 'every publication' });
+      assert.deepEqual(pubs.map((p) => p.offset), [1, 2, 3]);
+      assert.equal(sub.state, 'subscribed');
+      c.disconnect();
+    } finally {
+      await ns.close();
+    }
+  });
+
+  it('send: a message to another user arrives with the sender in "from"', async () => {
+    const a = createClient({ url: srv.wsUrl, token: await mintHs256(SECRET, { sub: 'ann' }) });
+    const b = createClient({ url: srv.wsUrl, token: await mintHs256(SECRET, { sub: 'ben' }) });
+    srv.track({ close: () => a.disconnect() });
+    srv.track({ close: () => b.disconnect() });
+    const got = record(b, ['message']);
+    a.connect();
+    b.connect();
+    await Promise.all([a.ready(), b.ready()]);
+    await a.send('ben', { text: 'hi' }, { event: 'nudge' });
+    await waitFor(() => got.length === 1, { label: 'the message' });
+    assert.deepEqual([got[0]!.arg.from, got[0]!.arg.event, got[0]!.arg.data], ['ann', 'nudge', { text: 'hi' }]);
+    a.disconnect();
+    b.disconnect();
+  });
 });
