@@ -1,6 +1,7 @@
 import { wsTextFrameOf } from '../hub/encoded.js';
 import { ErrorCode, ReplyError } from '../protocol/index.js';
 import type { NodeServices } from './services.js';
+import { checkPublishSize } from './permissions.js';
 
 /**
  * The seeds' vocabularies, mapped onto native operations. Everything seed-specific lives here.
@@ -14,7 +15,9 @@ import type { NodeServices } from './services.js';
 export const SEED000_PONG = wsTextFrameOf('{"action":"pong"}');
 
 export async function seedSendToRoom(node: NodeServices, userId: string, channel: string, payload: Record<string, unknown>): Promise<void> {
-  await node.publish(channel, 'chat_message', payloadJson({ ...payload, user_id: userId }));
+  const data = payloadJson({ ...payload, user_id: userId });
+  checkPublishSize(node, data);
+  await node.publish(channel, 'chat_message', data);
 }
 
 export async function seedSendToUser(node: NodeServices, fromUser: string, toUser: string, payload: Record<string, unknown>): Promise<void> {
@@ -31,5 +34,6 @@ function payloadJson(payload: Record<string, unknown>): string {
 }
 
 export async function seedChat(node: NodeServices, data: string): Promise<void> {
+  checkPublishSize(node, data);
   await node.publish(node.config.compat.seed000Channel, 'chat', data, { seed000: true });
 }

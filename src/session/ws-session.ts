@@ -27,7 +27,7 @@ import type { ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
 import { Session, type ConnectionInfo } from './session.js';
 import { TokenBucket } from '../core/token-bucket.js';
-import { checkPublish, checkRead } from './permissions.js';
+import { checkPublish, checkPublishSize, checkRead } from './permissions.js';
 import type { Subscription } from './subscription.js';
 
 /** What the WebSocket transport gives its session. */
@@ -277,6 +277,7 @@ export class WsSession extends Session {
       case 'publish': {
         const { channel, event, data, traceparent, tracestate, key, op } = cmd.params;
         checkPublish(node, this.identity, channel, this.subscriptions.has(channel));
+        checkPublishSize(node, data);
         const meta = traceparent ? { traceparent, tracestate } : undefined;
         const pub = await node.publish(channel, event, data, meta, ctx, key === undefined ? undefined : { key, op: op ?? 'upsert' });
         return this.reply(cmd.id, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset });
