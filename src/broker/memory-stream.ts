@@ -37,8 +37,6 @@ export class Stream {
   bytes = 0;
   /** Latest publication per key, for a channel published with keys (keyed channel); created by its first one. */
   keyed: KeyedLog | undefined;
-  /** Set once the broker dropped this stream: budget queue entries pointing at it are stale. */
-  dropped = false;
   /** When the broker last moved this stream to the recent end of its activity order (ms). */
   orderedAt: number;
   constructor(
@@ -60,14 +58,21 @@ export class Stream {
     return this.kept > 0 ? this.items[this.head]!.offset : this.offset + 1;
   }
 
-  /** True when `pub` is the oldest publication this stream still keeps (the budget evicts only that one). */
-  holdsOldest(pub: Publication): boolean {
-    return !this.dropped && this.head < this.items.length && this.items[this.head] === pub;
+  /** True when the publication at `offset` is the oldest this stream still keeps (the budget evicts only that one). */
+  holdsOldest(offset: number): boolean {
+    return this.head < this.items.length && this.items[this.head]!.offset === offset;
   }
 
-  /** True when `pub` (a publication of this stream) is still kept. */
-  holds(pub: Publication): boolean {
-    return !this.dropped && this.head < this.items.length && pub.epoch === this.epoch && pub.offset >= this.items[this.head]!.offset;
+  /** True when the publication at `offset` is still kept. */
+  holds(offset: number): boolean {
+    return this.head < this.items.length && offset >= this.items[this.head]!.offset;
+  }
+
+  /** The broker dropped this stream: its publications are released at once (budget queue entries may outlive it). */
+  release(): void {
+    this.items = [];
+    this.head = 0;
+    this.bytes = 0;
   }
 
   push(pub: Publication, bytes: number): void {

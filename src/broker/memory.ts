@@ -135,7 +135,7 @@ export class MemoryBroker implements Broker {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    for (const s of this.streams.values()) s.dropped = true;
+    for (const s of this.streams.values()) s.release();
     this.streams.clear();
     this.subscribed.clear();
     this.members.clear();
@@ -216,10 +216,10 @@ export class MemoryBroker implements Broker {
   /** Forgets a stream and its bytes; its budget queue entries become stale. */
   private drop(channel: string, s: Stream): void {
     this.streams.delete(channel);
-    s.dropped = true;
     this.historyBytes -= s.bytes;
     this.keptCount -= s.kept;
     this.keyedBytes -= s.keyed?.bytes ?? 0;
+    s.release();
   }
 
   /** Marks the stream active now: it moves to the recent end of the activity order (at most once a second). */
@@ -282,7 +282,7 @@ export class MemoryBroker implements Broker {
     s.bounds = req.history ?? this.defaults;
     if (s.bounds.size > 0) {
       s.push(pub, bytes);
-      this.retention.push(s, pub);
+      this.retention.push(s, pub.offset);
     }
     s.trim(now);
     return pub;

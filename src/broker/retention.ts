@@ -6,9 +6,9 @@
  * publication of all is always the oldest of its own stream (its history head): evicting it just moves that stream's
  * `earliest` by one. Entries whose publication already left its stream (trimmed by size or age, or the stream was
  * dropped) are stale: skipped when they reach the front, and compacted away once they are at least half of the
- * queue. Every operation is O(1) amortized; no operation walks the channels.
+ * queue. Every operation is O(1) amortized; no operation walks the channels. Entries name a publication by its
+ * stream and offset, never by reference, so a stale entry pins no publication data.
  */
-import type { Publication } from './broker.js';
 import type { Stream } from './memory-stream.js';
 
 /** Stale entries are compacted away once there are at least this many and they are at least half of the queue. */
@@ -16,16 +16,17 @@ const COMPACT_MIN_STALE = 1024;
 
 export class RetentionQueue {
   private streams: (Stream | undefined)[] = [];
-  private pubs: (Publication | undefined)[] = [];
+  private offsets: number[] = [];
   private head = 0;
 
   get length(): number {
-    return this.pubs.length - this.head;
+    return this.offsets.length - this.head;
   }
 
-  push(s: Stream, pub: Publication): void {
+  /** Records that `s` now keeps the publication at `offset` (its newest). */
+  push(s: Stream, offset: number): void {
     this.streams.push(s);
-    this.pubs.push(pub);
+    this.offsets.push(offset);
   }
 
   /**
@@ -33,13 +34,12 @@ export class RetentionQueue {
    * more (every entry was stale).
    */
   evictOldest(): number {
-    const { streams, pubs } = this;
-    while (this.head < pubs.length) {
+    const { streams, offsets } = this;
+    while (this.head < offsets.length) {
       const s = streams[this.head]!;
-      const pub = pubs[this.head]!;
-      streams[this.head] = undefined;
-      pubs[this.head++] = undefined;
-      if (s.holdsOldest(pub)) {
+      const offset = offsets[this.head++]!;
+      streams[this.head - 1] = undefined;
+      if (s.holdsOldest(offset)) {
         const freed = s.evictOldest();
         this.compactHead();
         return freed;
@@ -54,36 +54,36 @@ export class RetentionQueue {
     const stale = this.length - kept;
     if (stale < COMPACT_MIN_STALE || stale * 2 < this.length) return;
     const streams: Stream[] = [];
-    const pubs: Publication[] = [];
-    for (let i = this.head; i < this.pubs.length; i++) {
+    const offsets: number[] = [];
+    for (let i = this.head; i < this.offsets.length; i++) {
       const s = this.streams[i]!;
-      const pub = this.pubs[i]!;
-      if (s.holds(pub)) {
+      const offset = this.offsets[i]!;
+      if (s.holds(offset)) {
         streams.push(s);
-        pubs.push(pub);
+        offsets.push(offset);
       }
     }
     this.streams = streams;
-    this.pubs = pubs;
+    this.offsets = offsets;
     this.head = 0;
   }
 
   clear(): void {
     this.streams = [];
-    this.pubs = [];
+    this.offsets = [];
     this.head = 0;
   }
 
   /** Releases the evicted head slots in bulk (as Stream.trim does): O(1) amortized per eviction. */
   private compactHead(): void {
-    const end = this.pubs.length;
+    const end = this.offsets.length;
     if (this.head === end) {
       this.clear();
     } else if (this.head >= COMPACT_MIN_STALE && this.head * 2 >= end) {
       this.streams.copyWithin(0, this.head);
-      this.pubs.copyWithin(0, this.head);
+      this.offsets.copyWithin(0, this.head);
       this.streams.length = end - this.head;
-      this.pubs.length = end - this.head;
+      this.offsets.length = end - this.head;
       this.head = 0;
     }
   }

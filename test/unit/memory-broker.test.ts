@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { NO_STREAM_EPOCH, type Broker, type Publication } from '../../src/broker/broker.js';
 import { publicationBytes } from '../../src/broker/memory-stream.js';
 import { MemoryBroker, createMemoryBroker, type MemoryBrokerOptions } from '../../src/broker/memory.js';
 import { ManualClock, RecordingHandler, brokerContract } from '../broker-contract.js';
 
 const HISTORY = { size: 100, ttlMs: 60_000 };
+/** A forced full GC (exposed at run time: the test runner does not pass --expose-gc). */
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 brokerContract(
   'memory',
@@ -98,6 +103,25 @@ describe('memory broker', () => {
       assert.equal(h.earliest, want[0] ?? h.top.offset + 1, `ch${c}: earliest moved past the evicted ones`);
     }
     assert.deepEqual([broker.stats().bytes, broker.stats().publications, broker.stats().evictedPublications], [bytes, all.length - cut, cut]);
+  });
+
+  it('maxBytes: a publication trimmed by size or age, or of a dropped channel, is not pinned by the budget queue', async () => {
+    await broker.close();
+    broker = make({ maxBytes: 100 * 1024 * 1024 });
+    await broker.start(rec);
+    const refs: WeakRef<object>[] = [];
+    // Fewer than the queue's compaction threshold: the stale entries stay in the queue, yet must not hold the data.
+    for (let i = 0; i < 50; i++) refs.push(new WeakRef(await pub('a', { size: 1, ttlMs: 60_000 })));
+    await pub('dropme');
+    refs.push(new WeakRef(await pub('dropme')));
+    clock.advance(META_TTL_MS + 1);
+    broker.sweep(); // drops "dropme" (idle)
+    await pub('a', { size: 1, ttlMs: 60_000 });
+    rec.pubs.length = 0;
+    await new Promise((resolve) => setImmediate(resolve)); // let the awaited values go
+    gc();
+    const alive = refs.filter((r) => r.deref() !== undefined).length;
+    assert.equal(alive, 0, `${alive} trimmed or dropped publications still reachable`);
   });
 
   it('maxBytes: trims and drops keep the byte count exact; a publication larger than the budget is delivered but not kept', async () => {
