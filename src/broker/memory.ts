@@ -262,7 +262,9 @@ export class MemoryBroker implements Broker {
     if (key !== undefined && keyed !== undefined) {
       if (s.keyed) s.keyed.options = keyed;
       else s.keyed = new KeyedLog(keyed);
-      // Both checks before the offset is taken: a refused publication leaves no hole in the stream.
+      // Both checks before the offset is taken: a refused publication leaves no hole in the stream. Expired
+      // tombstones go first (they free bytes); the key check may push out a tombstone, so it comes last.
+      s.keyed.expire(now);
       if (req.op !== 'delete') this.admitKeyedBytes(s.keyed, key, bytes);
       s.keyed.admit(key, now);
     }
