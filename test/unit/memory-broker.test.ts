@@ -9,6 +9,18 @@ import { MemoryBroker, createMemoryBroker, type MemoryBrokerOptions } from '../.
 import { ManualClock, RecordingHandler, brokerContract } from '../broker-contract.js';
 
 const HISTORY = { size: 100, ttlMs: 60_000 };
+
+/** A seeded generator of integers in [0, n) (mulberry32): the same run every time. */
+function prng(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296 * n) | 0;
+  };
+}
 /** A forced full GC (exposed at run time: the test runner does not pass --expose-gc). */
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -83,8 +95,7 @@ describe('memory broker', () => {
     await broker.start(rec);
     const roomy = { size: 10_000, ttlMs: 600_000 };
     const all: Publication[] = [];
-    let seed = 7;
-    const rand = (n: number): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    const rand = prng(7);
     for (let i = 0; i < 3000; i++) {
       const channel = `ch${rand(50)}`;
       all.push(await broker.publish({ channel, event: 'message', data: JSON.stringify('x'.repeat(rand(800))), history: roomy }));
@@ -103,6 +114,45 @@ describe('memory broker', () => {
       assert.equal(h.earliest, want[0] ?? h.top.offset + 1, `ch${c}: earliest moved past the evicted ones`);
     }
     assert.deepEqual([broker.stats().bytes, broker.stats().publications, broker.stats().evictedPublications], [bytes, all.length - cut, cut]);
+  });
+
+  it('maxBytes: exact totals and the bound hold after size trims left thousands of stale queue entries (compaction)', async () => {
+    const MAX = 60_000;
+    await broker.close();
+    broker = make({ maxBytes: MAX });
+    await broker.start(rec);
+    const tiny = { size: 2, ttlMs: 600_000 };
+    const rand = prng(11);
+    const check = async (channels: string[]): Promise<void> => {
+      let bytes = 0;
+      let count = 0;
+      for (const ch of channels) {
+        const h = await broker.history(ch);
+        const offs = h.publications.map((p) => p.offset);
+        assert.deepEqual(offs, Array.from({ length: offs.length }, (_, k) => h.top.offset - offs.length + 1 + k), `${ch} keeps a contiguous tail`);
+        for (const p of h.publications) bytes += publicationBytes(p);
+        count += offs.length;
+      }
+      assert.deepEqual([broker.stats().bytes, broker.stats().publications], [bytes, count]);
+    };
+    // Quiet channels first: their publications are the oldest, and must survive every compaction of the queue.
+    const quiet = Array.from({ length: 10 }, (_, i) => `quiet${i}`);
+    for (const ch of quiet) for (let k = 0; k < 2; k++) await broker.publish({ channel: ch, event: 'message', data: '"q"', history: tiny });
+    // Phase 1: well under the budget, so only size trims drop publications and stale entries pile up in the queue.
+    const small = Array.from({ length: 40 }, (_, i) => `t${i}`);
+    for (let i = 0; i < 6000; i++) await broker.publish({ channel: small[rand(40)]!, event: 'message', data: JSON.stringify('z'.repeat(rand(200))), history: tiny });
+    assert.equal(broker.stats().evictedPublications, 0);
+    await check([...quiet, ...small]);
+    // Phase 2: big publications elsewhere. Every phase-1 publication must still be evictable: an entry lost by the
+    // queue's compaction would leave the node stuck over its budget.
+    const big = Array.from({ length: 20 }, (_, i) => `big${i}`);
+    for (let i = 0; i < 200; i++) {
+      await broker.publish({ channel: big[i % 20]!, event: 'message', data: JSON.stringify('B'.repeat(3000)), history: tiny });
+      assert.ok(broker.stats().bytes <= MAX, `after big publish ${i}: ${JSON.stringify(broker.stats())}`);
+    }
+    assert.ok(broker.stats().evictedPublications > 0);
+    await check([...quiet, ...small, ...big]);
+    for (const ch of [...quiet, ...small]) assert.equal((await broker.history(ch)).publications.length, 0, `${ch}: the oldest went first`);
   });
 
   it('maxBytes: a publication trimmed by size or age, or of a dropped channel, is not pinned by the budget queue', async () => {
