@@ -69,8 +69,9 @@ describe('history.maxBytes under a one-user flood (server in a child process wit
     assert.deepEqual(r.errors, {});
     // Twice the heap limit retained would kill the process (it did before history.maxBytes).
     assert.ok(r.acceptedBytes >= 2 * HEAP_MB * MB || process.env.FLOOD_SECONDS, `the flood published ${(r.acceptedBytes / MB).toFixed(0)} MB: not enough to prove anything`);
-    // Default history.maxBytes: a quarter of the V8 heap limit (a little over --max-old-space-size).
-    assert.ok(maxRetained > 0 && maxRetained <= (HEAP_MB * MB) / 2, `retained history peaked at ${maxRetained} bytes`);
+    // Default history.maxBytes: a quarter of the V8 heap limit (--max-old-space-size plus the young generation, which
+    // depends on the V8 build: 112 MB for 64 MB on Node 20), so well under 3/4 of the old space.
+    assert.ok(maxRetained > 0 && maxRetained <= (HEAP_MB * MB * 3) / 4, `retained history peaked at ${maxRetained} bytes`);
     assert.ok(evicted > 0, 'the budget evicted publications');
     // RSS: the heap limit plus code, buffers and slack; without the budget the process dies (heap out of memory).
     assert.ok(maxRss < rssBefore + 2 * HEAP_MB * MB, `RSS peaked at ${(maxRss / MB).toFixed(0)} MB`);
