@@ -354,14 +354,14 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   /** Gauges read by the metrics exporter on each collection. */
   gauges(): MetricGauges {
     const h = this.hub.stats();
-    const b = (this.broker as { stats?: () => { channels: number; publications: number } }).stats?.();
+    const b = (this.broker as { stats?: () => { channels: number; publications: number; bytes?: number; evictedPublications?: number } }).stats?.();
     const replaced = (this.broker as { subscriberReplacements?: unknown }).subscriberReplacements;
     return {
       connectionsByTransport: h.connectionsByTransport,
       channels: h.channels,
       subscriptions: h.subscriptions,
       users: h.users,
-      ...(b ? { historyChannels: b.channels, historyPublications: b.publications } : {}),
+      ...(b ? { historyChannels: b.channels, historyPublications: b.publications, historyBytes: b.bytes, historyEvictions: b.evictedPublications } : {}),
       brokerSubscriberReplacements: typeof replaced === 'number' ? replaced : 0, // 0: the memory broker has no connection to replace
       ready: this.isReady(),
     };

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
+import { getHeapStatistics } from 'node:v8';
 import { ServerApi } from './api/api.js';
 import { InsecureQueryAuthenticator, type Authenticator } from './auth/identity.js';
 import { createJwtAuthenticator } from './auth/jwt.js';
@@ -240,7 +241,12 @@ function createBroker(config: Config, logger: Logger): Broker {
       logger: { warn: (...a: unknown[]) => logger.warn(...(a as [object, string])), error: (...a: unknown[]) => logger.error(...(a as [object, string])) },
     });
   }
-  return createMemoryBroker({ history, metaTtlMs: config.history.metaTtl, maxChannels: config.history.maxChannels });
+  return createMemoryBroker({ history, metaTtlMs: config.history.metaTtl, maxChannels: config.history.maxChannels, maxBytes: historyMaxBytes(config) });
+}
+
+/** `history.maxBytes`, where 0 means a quarter of this process's V8 heap limit (`--max-old-space-size` moves it). */
+export function historyMaxBytes(config: Config): number {
+  return config.history.maxBytes || Math.floor(getHeapStatistics().heap_size_limit / 4);
 }
 
 /** JWT authentication when a key is configured (`jwt.secret`, `jwt.publicKey` or `jwt.jwksUrl`); else development mode. */

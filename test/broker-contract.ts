@@ -13,13 +13,14 @@ import type {
   ControlMessage,
   HistoryOptions,
   HistoryQuery,
+  HistoryResult,
   KeyedOptions,
   KeyOp,
   Member,
   Publication,
   StreamPosition,
 } from '../src/broker/broker.js';
-import { BrokerUnavailableError } from '../src/broker/broker.js';
+import { BrokerUnavailableError, NO_STREAM_EPOCH } from '../src/broker/broker.js';
 import { EPOCH_PATTERN } from '../src/protocol/position.js';
 import { ReplyError } from '../src/protocol/errors.js';
 
@@ -116,7 +117,8 @@ export class ResumingSubscriber {
     this.buffer = [];
     await this.hub.add(this.channel, this.listener);
     for (;;) {
-      const h = await this.broker.history(this.channel, { since: this.last, limit: this.pageSize });
+      // A subscriber's read: it may create the stream (open), which the node subscription then keeps.
+      const h = await this.broker.history(this.channel, { since: this.last, limit: this.pageSize, open: true });
       if (h.top.epoch !== this.last.epoch) this.errors.push(`epoch changed ${this.last.epoch} -> ${h.top.epoch}`);
       if (h.earliest > this.last.offset + 1) this.errors.push(`history lost: earliest ${h.earliest} > ${this.last.offset + 1}`);
       for (const p of h.publications) this.deliver(p);
@@ -219,15 +221,36 @@ export function brokerContract(name: string, factory: BrokerFactory, opts: Contr
       assert.equal(rec.pubs.length, 0);
     });
 
-    it('gives a fresh channel an epoch, offset 0 and earliest 1; history creates it once', async () => {
+    it('reads of a channel without stream state answer none:0 and create nothing; a subscriber read creates the epoch once', async () => {
       const ch = chan();
-      const h1 = await broker.history(ch);
+      const empty = { publications: [], top: { epoch: NO_STREAM_EPOCH, offset: 0 }, earliest: 1 };
+      const plainResult = (h: HistoryResult) => ({ ...h, top: { ...h.top } });
+      // Had any of these reads created state, the next read would answer a real epoch.
+      assert.deepEqual(plainResult(await broker.history(ch)), empty);
+      assert.deepEqual(plainResult(await broker.history(ch, { since: { epoch: 'abcd1234', offset: 3 }, limit: 5, reverse: true })), empty);
+      const page = await broker.state(ch, { after: 0, limit: 10 });
+      assert.deepEqual([page.publications, page.top.epoch, page.top.offset, page.complete], [[], NO_STREAM_EPOCH, 0, 0]);
+      assert.deepEqual(await broker.presence(ch), []);
+      assert.deepEqual(plainResult(await broker.history(ch)), empty, 'still nothing after every kind of read');
+      // A subscriber's read (open) creates the stream's epoch, once; later reads and the first publish keep it.
+      const h1 = await broker.history(ch, { limit: 0, open: true });
       assert.match(h1.top.epoch, EPOCH_PATTERN);
-      assert.deepEqual({ ...h1, top: { ...h1.top } }, { publications: [], top: { epoch: h1.top.epoch, offset: 0 }, earliest: 1 });
-      const h2 = await broker.history(ch);
-      assert.equal(h2.top.epoch, h1.top.epoch);
+      assert.notEqual(h1.top.epoch, NO_STREAM_EPOCH);
+      assert.deepEqual([h1.top.offset, h1.earliest], [0, 1]);
+      assert.equal((await broker.history(ch, { open: true })).top.epoch, h1.top.epoch);
+      assert.equal((await broker.history(ch)).top.epoch, h1.top.epoch);
       const p = await publish(ch, 1);
-      assert.equal(p.epoch, h1.top.epoch, 'first publish keeps the epoch history created');
+      assert.equal(p.epoch, h1.top.epoch, 'first publish keeps the epoch the subscriber read created');
+    });
+
+    it('a publish to a channel without stream state creates it; reads then see that epoch', async () => {
+      const ch = chan();
+      await broker.history(ch);
+      const p = await publish(ch, 1);
+      assert.match(p.epoch, EPOCH_PATTERN);
+      assert.notEqual(p.epoch, NO_STREAM_EPOCH);
+      const h = await broker.history(ch);
+      assert.deepEqual([h.top.epoch, h.top.offset, h.earliest, h.publications.length], [p.epoch, 1, 1, 1]);
     });
 
     it('assigns offsets 1, 2, 3, ... in one stable epoch and stamps the time', async () => {
@@ -412,7 +435,7 @@ export function brokerContract(name: string, factory: BrokerFactory, opts: Contr
     it('lets resuming subscribers see exactly 1..N while a publisher runs flat out', async () => {
       const ch = chan();
       const N = 2000;
-      const { top } = await broker.history(ch, { limit: 0 });
+      const { top } = await broker.history(ch, { limit: 0, open: true });
       const hub = new MiniHub(broker, rec);
       const subs = [undefined, undefined, 1, 7, 50, 500].map((page) => new ResumingSubscriber(hub, broker, ch, top, page));
       let done = false;
@@ -501,13 +524,16 @@ export function brokerContract(name: string, factory: BrokerFactory, opts: Contr
         assert.deepEqual([...s.map].sort(), [['a', ['upsert', '4', 4]], ['b', ['upsert', '6', 6]], ['c', ['upsert', '3', 3]]]);
       });
 
-      it('gives a never-published channel an epoch and an empty state; unkeyed publications carry no key', async () => {
+      it('reads a never-published channel as an empty state at none:0 without creating it; unkeyed publications carry no key', async () => {
         const ch = chan();
         const page = await broker.state(ch, { after: 0, limit: 10 });
-        assert.match(page.top.epoch, EPOCH_PATTERN);
-        assert.deepEqual([page.publications, page.top.offset, page.complete], [[], 0, 0]);
+        assert.deepEqual([page.publications, page.top.epoch, page.top.offset, page.complete], [[], NO_STREAM_EPOCH, 0, 0]);
+        assert.equal((await broker.history(ch)).top.epoch, NO_STREAM_EPOCH, 'the state read created nothing');
+        const opened = (await broker.history(ch, { limit: 0, open: true })).top.epoch;
+        const again = await broker.state(ch, { after: 0, limit: 10 });
+        assert.deepEqual([again.publications, again.top.epoch, again.top.offset, again.complete], [[], opened, 0, 0]);
         const p = await publish(ch, 1);
-        assert.equal(p.epoch, page.top.epoch, 'the state read created the epoch');
+        assert.equal(p.epoch, opened);
         assert.equal(p.key, undefined);
         assert.equal((await broker.history(ch)).publications[0]!.key, undefined);
         assert.deepEqual((await broker.state(ch, { after: 0, limit: 10 })).publications, [], 'unkeyed publications are not state');

@@ -1,4 +1,5 @@
 import type { KeyOp, Member, Publication, PublicationMeta, StreamPosition } from '../protocol/index.js';
+export { NO_STREAM_EPOCH } from '../protocol/index.js';
 
 export type { KeyOp, Member, Publication, PublicationMeta, StreamPosition };
 
@@ -65,6 +66,12 @@ export interface HistoryQuery {
   readonly limit?: number;
   /** Newest first. With `since`, the newest `limit` after it. */
   readonly reverse?: boolean;
+  /**
+   * Create the channel's stream state (epoch) when it has none: set only by a subscriber's read, whose node
+   * subscription then keeps the stream (bounded by `client.maxSubscriptions` per connection). Every other read creates
+   * nothing and answers an empty channel at epoch NO_STREAM_EPOCH.
+   */
+  readonly open?: boolean;
 }
 
 export interface HistoryResult {
@@ -123,11 +130,14 @@ export interface Broker {
   subscribe(channel: string): Promise<void>;
   /** This node no longer wants the channel's publications. Idempotent. */
   unsubscribe(channel: string): Promise<void>;
-  /** Reads the channel's history and positions. Creates the channel's stream state (epoch) when it has none. */
+  /**
+   * Reads the channel's history and positions. A channel without stream state reads as empty at epoch
+   * NO_STREAM_EPOCH, offset 0, earliest 1, and nothing is created, unless `query.open` (a subscriber's read).
+   */
   history(channel: string, query?: HistoryQuery): Promise<HistoryResult>;
   /**
    * Reads a page of a keyed channel's latest-per-key state (for a channel never published with keys: empty pages).
-   * Creates the channel's stream state (epoch) when it has none, like `history`.
+   * Creates nothing: a channel without stream state reads as empty at epoch NO_STREAM_EPOCH.
    */
   state(channel: string, query: StateQuery): Promise<StatePage>;
 

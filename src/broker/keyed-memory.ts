@@ -9,6 +9,7 @@
  */
 import { ErrorCode, ReplyError, type Publication } from '../protocol/index.js';
 import type { KeyedOptions, StateQuery } from './broker.js';
+import { publicationBytes } from './memory-stream.js';
 
 interface Slot {
   readonly offset: number;
@@ -27,6 +28,8 @@ export class KeyedLog {
   private readonly tombs = new Map<string, Slot>();
   /** Every tombstone of a delete above this offset is still kept (0: none was ever dropped). */
   complete = 0;
+  /** Bytes of the entries kept (publicationBytes), for the broker's node-wide budget. */
+  bytes = 0;
 
   constructor(public options: KeyedOptions) {}
 
@@ -49,11 +52,18 @@ export class KeyedLog {
     this.drop(oldest.value);
   }
 
+  /** How many bytes this log would grow by if `key`'s entry became one of `bytes` (negative: it shrinks). */
+  growth(key: string, bytes: number): number {
+    const old = this.byKey.get(key)?.pub;
+    return bytes - (old ? publicationBytes(old) : 0);
+  }
+
   /** Records `pub` (offset just assigned, key admitted) as its key's latest entry. */
   write(pub: Publication): void {
     const key = pub.key!;
     const old = this.byKey.get(key);
     if (old) this.kill(old);
+    this.bytes += publicationBytes(pub);
     const slot: Slot = { offset: pub.offset, pub };
     this.slots.push(slot);
     this.byKey.set(key, slot);
@@ -100,6 +110,7 @@ export class KeyedLog {
   }
 
   private kill(slot: Slot): void {
+    this.bytes -= publicationBytes(slot.pub!);
     slot.pub = undefined;
     this.dead++;
   }

@@ -10,6 +10,7 @@
  * A keyed channel's meta never expires while it holds keys (PERSIST): offline clients come back days later.
  */
 import { lua, PRELUDE } from './redis-lua.js';
+import { NO_STREAM_EPOCH } from '../protocol/index.js';
 
 /** Tombstone ttl a read uses for a channel whose publishes never stored one (7 days, as `keyed.tombstoneTtl`). */
 export const DEFAULT_TOMBSTONE_TTL_MS = 7 * 24 * 3600 * 1000;
@@ -80,15 +81,20 @@ if kk then keyed_write(KEYS[3], KEYS[4], KEYS[5], meta, ARGV[kk], ARGV[kk + 1], 
 `;
 
 /**
- * Reads a page of the state: entries with offset > `after`, oldest first. Creates the epoch when the channel has none
- * (like the history script) and drops expired tombstones first, so they are never returned.
- * KEYS: meta, hist, state, order, tombs. ARGV: epoch candidate, meta ttl ms, after, limit, default tombstone ttl ms.
+ * Reads a page of the state: entries with offset > `after`, oldest first, dropping expired tombstones first so they
+ * are never returned. Creates nothing: a channel without stream state reads as empty at epoch NO_STREAM_EPOCH, one
+ * never published with keys as an empty state.
+ * KEYS: meta, hist, state, order, tombs. ARGV: epoch candidate (unused), meta ttl ms, after, limit, default tombstone
+ * ttl ms.
  * Returns {epoch, top offset, complete, encoded publications}.
  */
 export const STATE_SCRIPT = lua(`${PRELUDE}${KEYED_LUA}
-local meta, hist, ks, ko, kt = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local epoch, top = open_stream(meta, hist, ARGV[1], ARGV[2])
-keyed_init(ks, ko, kt, meta)
+local meta, ks, ko, kt = KEYS[1], KEYS[3], KEYS[4], KEYS[5]
+local m = redis.call('HMGET', meta, 'epoch', 'offset', 'kc')
+if not m[1] then return {'${NO_STREAM_EPOCH}', 0, 0, {}} end
+local epoch, top = m[1], tonumber(m[2] or '0')
+-- No 'kc': never published with keys since the stream began (state keys, if any, are an older stream's leftovers).
+if not m[3] then return {epoch, top, 0, {}} end
 keyed_expire(ks, ko, kt, meta, now_ms() - tonumber(redis.call('HGET', meta, 'kt') or ARGV[5]))
 -- Nothing left to keep: the channel may idle out again like any other.
 if redis.call('HLEN', ks) == 0 and redis.call('PTTL', meta) == -1 then redis.call('PEXPIRE', meta, ARGV[2]) end

@@ -14,22 +14,32 @@ import {
   type StateQuery,
 } from './broker.js';
 import { KeyedLog } from './keyed-memory.js';
-import { ErrorCode, ReplyError } from '../protocol/index.js';
+import { publicationBytes, Stream } from './memory-stream.js';
+import { RetentionQueue } from './retention.js';
+import { ErrorCode, NO_STREAM_EPOCH, ReplyError } from '../protocol/index.js';
 
 export interface MemoryBrokerOptions {
   /** Default history bounds per channel: `size` (count) and `ttlMs` (age, ms). `req.history` overrides them. */
   history: HistoryOptions;
   /**
    * A channel's stream state (epoch, offset, history) is dropped after this many ms without a publish and without a
-   * node subscription; the next touch then gets a new epoch and offsets restart at 0.
+   * node subscription; the next publish or subscriber then gets a new epoch and offsets restart at 0.
    */
   metaTtlMs: number;
   /**
-   * Most channels with stream state at once (0 or absent: no limit). Past it, touching a new channel (publish,
-   * subscribe, history) first drops idle streams, then is refused with `limit_exceeded`: a client allowed to publish
-   * cannot grow the process without bound by inventing channel names.
+   * Most channels with stream state at once (0 or absent: no limit). Only a publish or a subscriber's read (`open`)
+   * creates stream state; other reads create nothing. Past the limit a new channel first evicts the least recently
+   * active idle stream (no node subscription, no keyed state), and is refused with `limit_exceeded` only when every
+   * stream is in use: idle state cannot lock out new channels.
    */
   maxChannels?: number;
+  /**
+   * Node-wide bound of the bytes kept (publications in history plus keyed channels' latest-per-key state, counted
+   * roughly by `publicationBytes`), 0 or absent: no limit. Past it the oldest publications of all channels are evicted
+   * first; a resume that needs one is told `recovered: false` (`too_old`). Keyed state is never evicted: it may hold
+   * half of the bound, past which a keyed upsert that grows it is refused with `limit_exceeded`.
+   */
+  maxBytes?: number;
   /** Clock in ms since the Unix epoch. Default `Date.now`; tests inject one. */
   now?: () => number;
   /** How often expired state is swept, in ms. Default 60_000. The timer is unref()'d. */
@@ -37,10 +47,8 @@ export interface MemoryBrokerOptions {
 }
 
 const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
-/** The history array is compacted once this many slots at its head are dead (and they are at least half of it). */
-const COMPACT_MIN_HEAD = 64;
-/** At the channel limit, idle streams are swept at most this often (a sweep walks every stream: O(channels)). */
-const FULL_SWEEP_MIN_INTERVAL_MS = 1000;
+/** Keyed channels' latest-per-key state may hold at most this share of `maxBytes`; history always keeps the rest. */
+const KEYED_BUDGET_SHARE = 0.5;
 
 /** 8 lowercase hex chars (32 random bits): matches EPOCH_PATTERN and is short enough for SSE ids. */
 function newEpoch(previous?: string): string {
@@ -50,46 +58,25 @@ function newEpoch(previous?: string): string {
   return e;
 }
 
-/** One channel's stream: positions plus the kept publications, whose offsets are contiguous (trimmed at the head). */
-class Stream {
-  /** Offset of the last publication; 0 = nothing published in this epoch. */
-  offset = 0;
-  /** Kept publications live in `items[head..]`; dead head slots are cleared and compacted away in bulk. */
-  items: (Publication | undefined)[] = [];
-  head = 0;
-  /** Latest publication per key, for a channel published with keys (keyed channel); created by its first one. */
-  keyed: KeyedLog | undefined;
-  constructor(
-    readonly epoch: string,
-    /** Last publish, creation or unsubscribe (ms); the idle-expiry clock starts here. */
-    public lastActive: number,
-    /** Bounds of the last publish (the broker default until one overrides them). */
-    public bounds: HistoryOptions,
-  ) {}
+/** A stream's place in the activity order (least recently active first) is refreshed at most this often (ms). */
+const REORDER_INTERVAL_MS = 1000;
 
-  get kept(): number {
-    return this.items.length - this.head;
-  }
+/** What the broker holds, for metrics and tests. */
+export interface MemoryBrokerStats {
+  /** Channels with stream state. */
+  readonly channels: number;
+  /** Publications kept in history across channels. */
+  readonly publications: number;
+  /** Bytes counted against `maxBytes`: kept history plus keyed state. */
+  readonly bytes: number;
+  /** Publications evicted from history by `maxBytes` since start. */
+  readonly evictedPublications: number;
+  /** Idle streams evicted to make room under `maxChannels` since start. */
+  readonly evictedChannels: number;
+}
 
-  /** Drops publications beyond `size` and those at least `ttlMs` old. Only ever drops from the head. */
-  trim(now: number): void {
-    const { items } = this;
-    const { size, ttlMs } = this.bounds;
-    const minTime = now - ttlMs;
-    let head = this.head;
-    const end = items.length;
-    while (head < end && (end - head > size || items[head]!.time <= minTime)) items[head++] = undefined;
-    this.head = head;
-    if (head === end) {
-      items.length = 0;
-      this.head = 0;
-    } else if (head >= COMPACT_MIN_HEAD && head * 2 >= end) {
-      // Copies at most `head` live items after `head` trims: O(1) amortized per publish, and no new array.
-      items.copyWithin(0, head);
-      items.length = end - head;
-      this.head = 0;
-    }
-  }
+function emptyHistory(): HistoryResult {
+  return { publications: [], top: { epoch: NO_STREAM_EPOCH, offset: 0 }, earliest: 1 };
 }
 
 /** Single-process broker: history and presence live in this process, "other nodes" do not exist. */
@@ -98,6 +85,7 @@ export class MemoryBroker implements Broker {
   private handler: BrokerHandler | undefined;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
+  /** Streams in activity order, least recently active first (a publish or unsubscribe moves a stream to the end). */
   private readonly streams = new Map<string, Stream>();
   private readonly subscribed = new Set<string>();
   private readonly members = new Map<string, Map<string, Member>>();
@@ -106,7 +94,15 @@ export class MemoryBroker implements Broker {
   private readonly metaTtlMs: number;
   private readonly sweepIntervalMs: number;
   private readonly maxChannels: number;
-  private lastFullSweep = -Infinity;
+  private readonly maxBytes: number;
+  /** Every kept publication in publish order: the budget evicts from its front. */
+  private readonly retention = new RetentionQueue();
+  /** Totals over every stream, kept up to date by `account`: O(1) budget checks and stats. */
+  private historyBytes = 0;
+  private keptCount = 0;
+  private keyedBytes = 0;
+  private evictedPublications = 0;
+  private evictedChannels = 0;
 
   constructor(options: MemoryBrokerOptions) {
     const { history, metaTtlMs } = options;
@@ -116,11 +112,14 @@ export class MemoryBroker implements Broker {
     if (!(history.ttlMs > 0)) throw new TypeError(`memory broker: history.ttlMs must be > 0 ms, got ${history.ttlMs}`);
     if (!(metaTtlMs > 0)) throw new TypeError(`memory broker: metaTtlMs must be > 0 ms, got ${metaTtlMs}`);
     if (!(sweep > 0)) throw new TypeError(`memory broker: sweepIntervalMs must be > 0 ms, got ${sweep}`);
+    const maxBytes = options.maxBytes ?? 0;
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 0) throw new TypeError(`memory broker: maxBytes must be an integer >= 0, got ${maxBytes}`);
     this.defaults = history;
     this.metaTtlMs = metaTtlMs;
     this.sweepIntervalMs = sweep;
     this.now = options.now ?? Date.now;
     this.maxChannels = options.maxChannels ?? 0;
+    this.maxBytes = maxBytes;
   }
 
   start(handler: BrokerHandler): Promise<void> {
@@ -136,9 +135,12 @@ export class MemoryBroker implements Broker {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    for (const s of this.streams.values()) s.release();
     this.streams.clear();
     this.subscribed.clear();
     this.members.clear();
+    this.retention.clear();
+    this.historyBytes = this.keptCount = this.keyedBytes = 0;
     return Promise.resolve();
   }
 
@@ -153,57 +155,118 @@ export class MemoryBroker implements Broker {
     return undefined;
   }
 
-  /** The channel's live stream, replacing one that sat idle past metaTtlMs (so expiry never depends on sweep timing). */
-  private stream(channel: string, now: number): Stream {
-    const s = this.streams.get(channel);
-    if (s !== undefined && !this.isIdle(channel, s, now)) return s;
-    if (s === undefined && this.maxChannels > 0 && this.streams.size >= this.maxChannels) this.makeRoom(now);
-    const fresh = new Stream(newEpoch(s?.epoch), now, this.defaults);
-    this.streams.set(channel, fresh);
-    return fresh;
-  }
-
-  /** At the channel limit: sweep idle streams (rate-limited), else refuse the new channel. */
-  private makeRoom(now: number): void {
-    if (now - this.lastFullSweep >= FULL_SWEEP_MIN_INTERVAL_MS) {
-      this.lastFullSweep = now;
-      this.sweep();
-    }
-    if (this.streams.size >= this.maxChannels) {
-      throw new ReplyError(ErrorCode.LimitExceeded, `this node holds its most channels (${this.maxChannels}; history.maxChannels): try again later`);
-    }
-  }
-
-  /** A keyed channel holding keys never idles out: its state is what offline clients come back to (days later). */
-  private isIdle(channel: string, s: Stream, now: number): boolean {
-    return now - s.lastActive > this.metaTtlMs && !this.subscribed.has(channel) && !(s.keyed && s.keyed.size > 0);
-  }
-
-  /**
-   * Runs `fn` on the channel's stream and settles with its result; a throw (a refused channel or key) rejects. Every
-   * operation that creates stream state goes through here.
-   */
-  private withStream<T>(channel: string, fn: (s: Stream, now: number) => T): Promise<T> {
+  /** Runs `fn` at the current time and settles with its result; a throw (a refused channel or key) rejects. */
+  private run<T>(fn: (now: number) => T): Promise<T> {
     const err = this.unusable();
     if (err) return Promise.reject(err);
     try {
-      const now = this.now();
-      return Promise.resolve(fn(this.stream(channel, now), now));
+      return Promise.resolve(fn(this.now()));
     } catch (e) {
       return Promise.reject(e as Error);
     }
   }
 
+  /**
+   * The channel's live stream, or undefined when it has none and `create` is false (reads create nothing). A stream
+   * idle past metaTtlMs is dropped here, so expiry never depends on sweep timing.
+   */
+  private stream(channel: string, now: number, create: boolean): Stream | undefined {
+    const s = this.streams.get(channel);
+    if (s !== undefined) {
+      if (!this.isIdle(channel, s, now)) return s;
+      this.drop(channel, s);
+    }
+    if (!create) return undefined;
+    if (this.maxChannels > 0 && this.streams.size >= this.maxChannels) this.makeRoom();
+    const fresh = new Stream(newEpoch(s?.epoch), now, this.defaults);
+    this.streams.set(channel, fresh);
+    return fresh;
+  }
+
+  /**
+   * At the channel limit: evicts the least recently active idle stream. Streams in use met on the way move to the
+   * recent end, so the next search does not walk them again (amortized O(1) per new channel). Refuses the new channel
+   * only when every stream is in use.
+   */
+  private makeRoom(): void {
+    let left = this.streams.size;
+    for (const [channel, s] of this.streams) {
+      if (left-- <= 0) break;
+      if (!this.inUse(channel, s)) {
+        this.drop(channel, s);
+        this.evictedChannels++;
+        return;
+      }
+      this.streams.delete(channel);
+      this.streams.set(channel, s);
+    }
+    throw new ReplyError(ErrorCode.LimitExceeded, `this node holds its most channels (${this.maxChannels}; history.maxChannels), every one subscribed or keyed: try again later`);
+  }
+
+  /** Subscribed here, or a keyed channel holding keys: its state is what clients come back to. */
+  private inUse(channel: string, s: Stream): boolean {
+    return this.subscribed.has(channel) || (s.keyed !== undefined && s.keyed.size > 0);
+  }
+
+  /** A keyed channel holding keys never idles out: its state is what offline clients come back to (days later). */
+  private isIdle(channel: string, s: Stream, now: number): boolean {
+    return now - s.lastActive > this.metaTtlMs && !this.inUse(channel, s);
+  }
+
+  /** Forgets a stream and its bytes; its budget queue entries become stale. */
+  private drop(channel: string, s: Stream): void {
+    this.streams.delete(channel);
+    this.historyBytes -= s.bytes;
+    this.keptCount -= s.kept;
+    this.keyedBytes -= s.keyed?.bytes ?? 0;
+    s.release();
+  }
+
+  /** Marks the stream active now: it moves to the recent end of the activity order (at most once a second). */
+  private touch(channel: string, s: Stream, now: number): void {
+    s.lastActive = Math.max(s.lastActive, now);
+    if (now - s.orderedAt < REORDER_INTERVAL_MS) return;
+    s.orderedAt = now;
+    this.streams.delete(channel);
+    this.streams.set(channel, s);
+  }
+
+  /** Runs `fn`, which may change the stream's history or keyed state, and carries the change into the totals. */
+  private account<T>(s: Stream, fn: () => T): T {
+    const bytes = s.bytes;
+    const kept = s.kept;
+    const keyed = s.keyed?.bytes ?? 0;
+    try {
+      return fn();
+    } finally {
+      this.historyBytes += s.bytes - bytes;
+      this.keptCount += s.kept - kept;
+      this.keyedBytes += (s.keyed?.bytes ?? 0) - keyed;
+    }
+  }
+
   publish(req: PublishRequest): Promise<Publication> {
-    return this.withStream(req.channel, (s, now) => this.append(s, req, now));
+    return this.run((now) => {
+      const s = this.stream(req.channel, now, true)!;
+      const pub = this.account(s, () => this.append(s, req, now));
+      this.enforceBudget();
+      // Delivered before the promise resolves: a subscriber reading history after subscribing sees each offset once.
+      if (this.subscribed.has(req.channel)) this.handler!.onPublication(pub);
+      return pub;
+    });
   }
 
   private append(s: Stream, req: PublishRequest, now: number): Publication {
     const { key, keyed } = req;
+    const bytes = publicationBytes(req);
     if (key !== undefined && keyed !== undefined) {
       if (s.keyed) s.keyed.options = keyed;
       else s.keyed = new KeyedLog(keyed);
-      s.keyed.admit(key, now); // before the offset is taken: a refused publication leaves no hole in the stream
+      // Both checks before the offset is taken: a refused publication leaves no hole in the stream. Expired
+      // tombstones go first (they free bytes); the key check may push out a tombstone, so it comes last.
+      s.keyed.expire(now);
+      if (req.op !== 'delete') this.admitKeyedBytes(s.keyed, key, bytes);
+      s.keyed.admit(key, now);
     }
     const pub: Publication = {
       channel: req.channel,
@@ -217,13 +280,38 @@ export class MemoryBroker implements Broker {
       op: key === undefined ? undefined : (req.op ?? 'upsert'),
     };
     if (key !== undefined && s.keyed) s.keyed.write(pub);
-    s.lastActive = now;
+    this.touch(req.channel, s, now);
     s.bounds = req.history ?? this.defaults;
-    if (s.bounds.size > 0) s.items.push(pub);
+    if (s.bounds.size > 0) {
+      s.push(pub, bytes);
+      this.retention.push(s, pub.offset);
+    }
     s.trim(now);
-    // Delivered before the promise resolves: a subscriber reading history after subscribing sees each offset once.
-    if (this.subscribed.has(req.channel)) this.handler!.onPublication(pub);
     return pub;
+  }
+
+  /** Keyed state is never evicted (it is the channel's data), so its growth is what is refused past its share. */
+  private admitKeyedBytes(log: KeyedLog, key: string, bytes: number): void {
+    if (this.maxBytes === 0) return;
+    const growth = log.growth(key, bytes);
+    const cap = Math.floor(this.maxBytes * KEYED_BUDGET_SHARE);
+    if (growth > 0 && this.keyedBytes + growth > cap) {
+      throw new ReplyError(ErrorCode.LimitExceeded, `keyed channels on this node hold their most bytes (${cap}, half of history.maxBytes): delete keys or raise the limit`);
+    }
+  }
+
+  /** Evicts the oldest kept publications of all channels until history plus keyed state fit in `maxBytes`. */
+  private enforceBudget(): void {
+    if (this.maxBytes > 0) {
+      while (this.historyBytes + this.keyedBytes > this.maxBytes) {
+        const freed = this.retention.evictOldest();
+        if (freed === 0) break; // no history left: keyed state alone, bounded by its share
+        this.historyBytes -= freed;
+        this.keptCount--;
+        this.evictedPublications++;
+      }
+    }
+    this.retention.compact(this.keptCount);
   }
 
   subscribe(channel: string): Promise<void> {
@@ -239,19 +327,22 @@ export class MemoryBroker implements Broker {
     // The idle clock restarts now: a channel watched until a moment ago is not "idle for metaTtlMs".
     if (this.subscribed.delete(channel)) {
       const s = this.streams.get(channel);
-      if (s) s.lastActive = Math.max(s.lastActive, this.now());
+      if (s) this.touch(channel, s, this.now());
     }
     return Promise.resolve();
   }
 
   history(channel: string, query: HistoryQuery = {}): Promise<HistoryResult> {
-    return this.withStream(channel, (s, now) => this.read(s, query, now));
+    return this.run((now) => {
+      const s = this.stream(channel, now, query.open === true);
+      return s ? this.account(s, () => this.read(s, query, now)) : emptyHistory();
+    });
   }
 
   private read(s: Stream, query: HistoryQuery, now: number): HistoryResult {
     s.trim(now); // age-expired entries are never returned, even between sweeps
     const top = { epoch: s.epoch, offset: s.offset };
-    const earliest = s.kept > 0 ? s.items[s.head]!.offset : s.offset + 1;
+    const earliest = s.earliest;
     const publications: Publication[] = [];
     const { since, limit, reverse = false } = query;
     if (since !== undefined && since.epoch !== s.epoch) return { publications, top, earliest };
@@ -272,11 +363,13 @@ export class MemoryBroker implements Broker {
   }
 
   state(channel: string, query: StateQuery): Promise<StatePage> {
-    return this.withStream(channel, (s, now) => {
+    return this.run((now) => {
+      const s = this.stream(channel, now, false);
+      if (!s) return { publications: [], top: { epoch: NO_STREAM_EPOCH, offset: 0 }, complete: 0 };
       const top = { epoch: s.epoch, offset: s.offset };
       const log = s.keyed;
       if (!log) return { publications: [], top, complete: 0 };
-      log.expire(now); // an expired tombstone is never returned, even between sweeps
+      this.account(s, () => log.expire(now)); // an expired tombstone is never returned, even between sweeps
       return { publications: log.page(query), top, complete: log.complete };
     });
   }
@@ -330,19 +423,26 @@ export class MemoryBroker implements Broker {
   sweep(): void {
     const now = this.now();
     for (const [channel, s] of this.streams) {
-      if (this.isIdle(channel, s, now)) this.streams.delete(channel);
+      if (this.isIdle(channel, s, now)) this.drop(channel, s);
       else {
-        s.trim(now);
-        s.keyed?.expire(now);
+        this.account(s, () => {
+          s.trim(now);
+          s.keyed?.expire(now);
+        });
       }
     }
+    this.retention.compact(this.keptCount);
   }
 
-  /** Counts for metrics and tests: channels with stream state, and publications kept across them. */
-  stats(): { channels: number; publications: number } {
-    let publications = 0;
-    for (const s of this.streams.values()) publications += s.kept;
-    return { channels: this.streams.size, publications };
+  /** Counts for metrics and tests, O(1). */
+  stats(): MemoryBrokerStats {
+    return {
+      channels: this.streams.size,
+      publications: this.keptCount,
+      bytes: this.historyBytes + this.keyedBytes,
+      evictedPublications: this.evictedPublications,
+      evictedChannels: this.evictedChannels,
+    };
   }
 }
 

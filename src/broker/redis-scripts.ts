@@ -11,6 +11,7 @@
  */
 import { KEYED_ADMIT, KEYED_LUA, KEYED_WRITE } from './keyed-redis-scripts.js';
 import { lua, PRELUDE } from './redis-lua.js';
+import { NO_STREAM_EPOCH } from '../protocol/index.js';
 
 export type { LuaScript } from './redis-lua.js';
 
@@ -54,14 +55,16 @@ return {epoch, offset, now}
 `);
 
 /**
- * Reads positions and a range of history; creates the epoch when the channel has none and drops age-expired
- * entries first, so they are never returned.
+ * Reads positions and a range of history, dropping age-expired entries first so they are never returned. A channel
+ * without stream state reads as empty at epoch NO_STREAM_EPOCH and nothing is written, unless `open` (a subscriber's
+ * read), which creates its epoch.
  * KEYS: meta, hist. ARGV: epoch candidate, default history ttl ms, meta ttl ms, since epoch ('' = none),
- * since offset, limit (-1 = all), reverse ('1' = newest `limit`).
+ * since offset, limit (-1 = all), reverse ('1' = newest `limit`), open ('1' = create the stream when it has none).
  * Returns {epoch, top offset, earliest offset, encoded publications oldest first}.
  */
 export const HISTORY_SCRIPT = lua(`${PRELUDE}
 local meta, hist = KEYS[1], KEYS[2]
+if ARGV[8] ~= '1' and redis.call('EXISTS', meta) == 0 then return {'${NO_STREAM_EPOCH}', 0, 1, {}} end
 local epoch, top, fresh = open_stream(meta, hist, ARGV[1], ARGV[3])
 if not fresh then trim_age(hist, now_ms() - tonumber(redis.call('HGET', meta, 'ttl') or ARGV[2])) end
 local earliest = top - redis.call('LLEN', hist) + 1

@@ -390,6 +390,7 @@ class RedisBroker implements Broker, NodeRegistry {
         String(since?.offset ?? 0),
         String(limit === undefined ? -1 : Math.max(0, Math.floor(limit))),
         reverse ? '1' : '0',
+        query.open === true ? '1' : '0',
       ],
     )) as [string, number, number, string[]];
     const [epoch, top, earliest, encoded] = reply;

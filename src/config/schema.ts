@@ -69,7 +69,8 @@ export const configSchema = z.strictObject({
     size: int(100, 'Publications kept per channel for history and resume. 0 disables history.'),
     ttl: duration('5m', 'Maximum age of kept publications.'),
     metaTtl: duration('24h', 'How long an idle channel keeps its stream position (epoch/offset), so clients can still resume or learn that they cannot.'),
-    maxChannels: int(1000000, 'Memory broker: most channels with stream state (positions, history) in this process. A new channel past it is refused with `limit_exceeded` (idle ones are dropped first), so clients cannot exhaust memory by inventing channel names. 0: no limit. The Redis broker does not count channels: bound Redis with `maxmemory`.', 0),
+    maxChannels: int(1000000, 'Memory broker: most channels with stream state (positions, history) in this process. Only a publish or a subscriber creates stream state (reads of a channel without it create nothing). Past the limit a new channel evicts the least recently active idle channel (no subscriber on this node, no keyed state); it is refused with `limit_exceeded` only when every channel is in use. 0: no limit. The Redis broker does not count channels: bound Redis with `maxmemory`.', 0),
+    maxBytes: int(0, 'Memory broker: most bytes of retained history in this process, across all channels (each kept publication counts its data, event, channel, key and trace context, plus about 160 bytes). Past it the oldest publications of all channels are evicted first; a resume that needs one is told `recovered: false` (`too_old`). Keyed channels\' latest-per-key state counts too but is never evicted: it may use half, past which a keyed upsert that grows it is refused with `limit_exceeded`. 0: a quarter of the V8 heap limit (`node --max-old-space-size` moves it). The Redis broker keeps history in Redis: bound it with `maxmemory`.', 0, undefined, 'bytes (integer ≥ 0)'),
   }),
   keyed: group({
     maxKeys: int(100000, 'Keyed channels: most keys (live and tombstones) per channel. A new key past it first pushes out the oldest tombstone, else its publish is refused with `limit_exceeded`. Namespaces may set their own (`maxKeys`).', 1),
@@ -98,6 +99,7 @@ export const configSchema = z.strictObject({
   client: group({
     queueMaxBytes: bytes(1048576, 'Bound of each connection\'s outbound queue; when full the client is disconnected as "slow".'),
     maxSubscriptions: int(128, 'Channels one connection may subscribe to.', 1),
+    maxPublishSize: bytes(65536, 'Largest publication a client may publish (its data as JSON text, in bytes; 64 KiB), over WebSocket and the seed dialects alike; larger ones are refused with `message_too_large`. Separate from `websocket.maxMessageSize` (the whole frame). The server API is bounded by `api.maxBodySize` instead.'),
     anonymousUserPrefix: str('anon-', 'Prefix of the generated user id of anonymous connections.'),
     allowAnonymous: bool(false, 'With JWT authentication on, accept connections that bring no token, as anonymous users; namespaces decide what they may do.'),
     directMessages: oneOf(['off', 'authenticated', 'anonymous'], 'authenticated', 'Who may send a message straight to another user\'s connections (`send`, seed 002 `send_to_user`): `off` (nobody; only the server API), `authenticated` (users with a token, or any named user in development mode), or `anonymous` (every connection). The recipient sees the sender in `from`. See docs/security.md.'),

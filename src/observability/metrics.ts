@@ -30,6 +30,10 @@ export interface MetricGauges {
   historyChannels?: number;
   /** Publications kept in history across channels. */
   historyPublications?: number;
+  /** Memory broker: bytes counted against `history.maxBytes` (kept history plus keyed state). */
+  historyBytes?: number;
+  /** Memory broker: publications evicted from history by `history.maxBytes`, since start. */
+  historyEvictions?: number;
   /** Redis broker: subscriber connections replaced after failing the health check, since start. */
   brokerSubscriberReplacements?: number;
   /** Node started and broker available (what `/readyz` answers). */
@@ -147,6 +151,8 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
   const subscriptions = gauge('switchboard.subscriptions', 'Local channel subscriptions', '{subscription}');
   const users = gauge('switchboard.users', 'Distinct users connected to this node', '{user}');
   const historyPublications = gauge('switchboard.history.publications', 'Publications kept in channel history (memory broker: this process)', '{publication}');
+  const historyBytes = gauge('switchboard.history.bytes', 'Bytes of retained history and keyed state counted against history.maxBytes (memory broker: this process)', 'By');
+  const historyEvictions = counter('switchboard.history.evictions', 'Publications evicted from history, oldest first across channels, because retained history reached history.maxBytes (memory broker)', '{publication}');
   const historyChannels = gauge('switchboard.history.channels', 'Channels with a history stream (memory broker: this process)', '{channel}');
   const subscriberReplacements = counter('switchboard.broker.subscriber_replacements', 'Redis subscriber connections replaced after failing the health check (redis.healthCheckInterval): each one may have missed publications, which subscribers then resume from history', '{connection}');
   const ready = meter.createObservableGauge('switchboard.ready', { description: '1 when the node is ready (started, broker available), else 0', unit: '1' });
@@ -154,7 +160,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
   const observables: Observable[] = [
     wsActive, wsActiveAlias, wsSent, wsReceived, active, connects, disconnects, sent, bytesSent, received, bytesReceived, commands,
     publications, deliveries, drops, slowDisconnects, recoveries, brokerErrors, limitsHit, apiRequests, channels, subscriptions, users,
-    historyPublications, historyChannels, subscriberReplacements, ready,
+    historyPublications, historyBytes, historyEvictions, historyChannels, subscriberReplacements, ready,
   ];
 
   meter.addBatchObservableCallback((r: BatchObservableResult) => {
@@ -215,6 +221,8 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
     r.observe(users, g.users);
     if (g.historyPublications !== undefined) r.observe(historyPublications, g.historyPublications);
     if (g.historyChannels !== undefined) r.observe(historyChannels, g.historyChannels);
+    if (g.historyBytes !== undefined) r.observe(historyBytes, g.historyBytes);
+    if (g.historyEvictions !== undefined) r.observe(historyEvictions, g.historyEvictions);
     if (g.brokerSubscriberReplacements !== undefined) r.observe(subscriberReplacements, g.brokerSubscriberReplacements);
     r.observe(ready, g.ready ? 1 : 0);
   }, observables);

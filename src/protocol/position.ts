@@ -11,6 +11,14 @@ export interface StreamPosition {
 /** Epochs are short lowercase alphanumerics so they can sit inside SSE ids and URLs without escaping. */
 export const EPOCH_PATTERN = /^[a-z0-9]{1,32}$/;
 
+/**
+ * The epoch a read answers for a channel that has no stream state (never published or subscribed, or idle past
+ * `history.metaTtl`): reads create nothing, so there is no real epoch yet. Real epochs are 8 hex characters, so this
+ * one never names a real stream. A subscriber resuming from `none:0` is `recovered` while the channel still has no
+ * publication (there was nothing to miss), else told `recovered: false` (`epoch_changed`).
+ */
+export const NO_STREAM_EPOCH = 'none';
+
 export function isStreamPosition(v: unknown): v is StreamPosition {
   if (typeof v !== 'object' || v === null) return false;
   const p = v as Record<string, unknown>;

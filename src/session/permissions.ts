@@ -71,6 +71,19 @@ export function checkPublish(node: NodeServices, identity: Identity, channel: st
   return rules;
 }
 
+/**
+ * Is a client's publication small enough (`client.maxPublishSize`, bytes of its data as UTF-8 JSON text)? Every client
+ * publish passes here (native `publish` and the seed dialects), so one client cannot fill retained history with a few
+ * huge publications; the server API has its own bound (`api.maxBodySize`).
+ */
+export function checkPublishSize(node: NodeServices, data: string): void {
+  const max = node.config.client.maxPublishSize;
+  // A UTF-16 unit is 1 to 3 UTF-8 bytes: the exact count is only needed between length and 3 x length.
+  if (data.length * 3 <= max) return;
+  if (data.length <= max && Buffer.byteLength(data) <= max) return;
+  throw new ReplyError(ErrorCode.MessageTooLarge, `publication data exceeds client.maxPublishSize (${max} bytes)`);
+}
+
 /** May this identity read presence or history of the channel? Subscribers may; others as for subscribing. */
 export async function checkRead(node: NodeServices, identity: Identity, channel: string, subscribed: boolean): Promise<ChannelRules> {
   if (subscribed) return rulesOf(node, channel);

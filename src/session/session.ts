@@ -11,6 +11,7 @@ import {
   unsubscribedJson,
   Disconnects,
   ErrorCode,
+  NO_STREAM_EPOCH,
   ReplyError,
   type Disconnect,
   type Member,
@@ -189,11 +190,13 @@ export abstract class Session implements Subscriber {
     this.subscriptions.set(channel, sub);
     try {
       await this.node.joinChannel(channel, sub);
-      const h = await this.node.history(channel, since ? { since } : { limit: 0 });
+      // `open`: a subscriber's read creates the stream (its epoch), which the node subscription then keeps.
+      const h = await this.node.history(channel, since ? { since, open: true } : { limit: 0, open: true });
       const top = h.top;
       let reason: string | undefined;
       if (since) {
-        if (since.epoch !== top.epoch) reason = 'epoch_changed';
+        // A position read before the channel had a stream (`none:0`) missed nothing while it still has no publication.
+        if (since.epoch !== top.epoch && !(since.epoch === NO_STREAM_EPOCH && since.offset === 0 && top.offset === 0)) reason = 'epoch_changed';
         else if (since.offset > top.offset) reason = 'future_position';
         else if (since.offset + 1 < h.earliest) reason = 'too_old';
       }

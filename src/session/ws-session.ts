@@ -27,7 +27,7 @@ import type { ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
 import { Session, type ConnectionInfo } from './session.js';
 import { TokenBucket } from '../core/token-bucket.js';
-import { checkDirectMessage, checkPublish, checkRead, verifySubscriptionToken } from './permissions.js';
+import { checkDirectMessage, checkPublish, checkPublishSize, checkRead, verifySubscriptionToken } from './permissions.js';
 import type { Subscription } from './subscription.js';
 
 /** What the WebSocket transport gives its session. */
@@ -310,12 +310,14 @@ export class WsSession extends Session {
       case 'publish': {
         const { channel, event, data, traceparent, tracestate, key, op } = cmd.params;
         checkPublish(node, this.identity, channel, this.subscriptions.has(channel));
+        checkPublishSize(node, data);
         const meta = traceparent || step.meta ? { ...step.meta, ...(traceparent ? { traceparent, tracestate } : {}) } : undefined;
         const pub = await node.publish(channel, event, data, meta, ctx, key === undefined ? undefined : { key, op: op ?? 'upsert' });
         return this.reply(cmd.id, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset });
       }
       case 'send': {
         checkDirectMessage(node, this.identity);
+        checkPublishSize(node, cmd.params.data);
         await node.sendToUser(cmd.params.user, cmd.params.event, cmd.params.data, undefined, this.userId);
         return this.reply(cmd.id, {});
       }

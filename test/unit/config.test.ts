@@ -32,11 +32,11 @@ describe('loadConfig defaults', () => {
     assert.equal(c.logLevel, 'info');
     assert.equal(c.apiKey, '');
     assert.equal(c.broker, 'memory');
-    assert.deepEqual(c.history, { size: 100, ttl: 300_000, metaTtl: 86_400_000, maxChannels: 1_000_000 });
+    assert.deepEqual(c.history, { size: 100, ttl: 300_000, metaTtl: 86_400_000, maxChannels: 1_000_000, maxBytes: 0 });
     assert.deepEqual(c.websocket, { path: '/ws', allowedOrigins: [], pingInterval: 25_000, pongTimeout: 10_000, writeTimeout: 10_000,
       maxMessageSize: 524_288, allowBinary: false, perMessageDeflate: false, maxBadFrames: 10 });
     assert.deepEqual(c.sse, { path: '/events', heartbeatInterval: 15_000, heartbeatEvent: false, retry: 3_000, maxChannels: 32 });
-    assert.deepEqual(c.client, { queueMaxBytes: 1_048_576, maxSubscriptions: 128, anonymousUserPrefix: 'anon-', allowAnonymous: false, directMessages: 'authenticated' });
+    assert.deepEqual(c.client, { queueMaxBytes: 1_048_576, maxSubscriptions: 128, maxPublishSize: 65_536, anonymousUserPrefix: 'anon-', allowAnonymous: false, directMessages: 'authenticated' });
     assert.deepEqual(c.channel, { maxLength: 255, presence: true, joinLeave: false, publish: true, subscribe: 'authenticated' });
     assert.deepEqual(c.namespaces, []);
     assert.equal(c.insecure, false);
