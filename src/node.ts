@@ -334,6 +334,12 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
     this.hub.memberEvent(channel, 'leave', memberEventJson('leave', channel, member), member.client);
   }
 
+  onGap(channel: string): void {
+    const n = this.hub.disconnectChannel(channel, Disconnects.InsufficientState);
+    // debug: the broker logs one line per recovery, whatever the number of channels.
+    this.logger.debug({ event: 'publication_gap', channel, subscribers: n }, 'publications missed while reconnecting to the broker; disconnecting the channel\'s subscribers so they resume');
+  }
+
   onControl(msg: ControlMessage): void {
     if (msg.kind === 'user-message') {
       this.hub.sendToUser(msg.user, msg.event, directMessageJson(msg));
