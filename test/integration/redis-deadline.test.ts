@@ -137,7 +137,7 @@ describe('redis deadlines: Redis frozen (SIGSTOP) under a node', () => {
   after(async () => {
     redis.resume();
     await client?.close();
-    await node.kill();
+    await node?.kill();
     await redis.stop();
   });
   const readyz = async () => (await fetch(`${base()}/readyz`)).status;
