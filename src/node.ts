@@ -369,7 +369,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   gauges(): MetricGauges {
     const h = this.hub.stats();
     const b = (this.broker as { stats?: () => { channels: number; publications: number } }).stats?.();
-    const replaced = (this.broker as { subscriberReplacements?: unknown }).subscriberReplacements;
+    const { subscriberReplacements: replaced, commandReplacements } = this.broker as { subscriberReplacements?: unknown; commandReplacements?: unknown };
     return {
       connectionsByTransport: h.connectionsByTransport,
       channels: h.channels,
@@ -377,6 +377,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
       users: h.users,
       ...(b ? { historyChannels: b.channels, historyPublications: b.publications } : {}),
       brokerSubscriberReplacements: typeof replaced === 'number' ? replaced : 0, // 0: the memory broker has no connection to replace
+      brokerCommandReplacements: typeof commandReplacements === 'number' ? commandReplacements : 0,
       ready: this.isReady(),
     };
   }

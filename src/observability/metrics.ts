@@ -32,6 +32,8 @@ export interface MetricGauges {
   historyPublications?: number;
   /** Redis broker: subscriber connections replaced after failing the health check, since start. */
   brokerSubscriberReplacements?: number;
+  /** Redis broker: command connections replaced after failing the health check or missing a deadline, since start. */
+  brokerCommandReplacements?: number;
   /** Node started and broker available (what `/readyz` answers). */
   ready: boolean;
 }
@@ -148,13 +150,14 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
   const users = gauge('switchboard.users', 'Distinct users connected to this node', '{user}');
   const historyPublications = gauge('switchboard.history.publications', 'Publications kept in channel history (memory broker: this process)', '{publication}');
   const historyChannels = gauge('switchboard.history.channels', 'Channels with a history stream (memory broker: this process)', '{channel}');
-  const subscriberReplacements = counter('switchboard.broker.subscriber_replacements', 'Redis subscriber connections replaced after failing the health check (redis.healthCheckInterval): each one may have missed publications, which subscribers then resume from history', '{connection}');
+  const subscriberReplacements = counter('switchboard.broker.subscriber_replacements', 'Redis subscriber connections replaced after failing the health check (redis.healthCheckInterval) or missing a deadline (redis.commandTimeout): publications missed meanwhile are read back from history, or subscribers resume', '{connection}');
+  const commandReplacements = counter('switchboard.broker.command_replacements', 'Redis command connections replaced after failing the health check (redis.healthCheckInterval) or missing a deadline (redis.commandTimeout)', '{connection}');
   const ready = meter.createObservableGauge('switchboard.ready', { description: '1 when the node is ready (started, broker available), else 0', unit: '1' });
 
   const observables: Observable[] = [
     wsActive, wsActiveAlias, wsSent, wsReceived, active, connects, disconnects, sent, bytesSent, received, bytesReceived, commands,
     publications, deliveries, drops, slowDisconnects, recoveries, brokerErrors, limitsHit, apiRequests, channels, subscriptions, users,
-    historyPublications, historyChannels, subscriberReplacements, ready,
+    historyPublications, historyChannels, subscriberReplacements, commandReplacements, ready,
   ];
 
   meter.addBatchObservableCallback((r: BatchObservableResult) => {
@@ -216,6 +219,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
     if (g.historyPublications !== undefined) r.observe(historyPublications, g.historyPublications);
     if (g.historyChannels !== undefined) r.observe(historyChannels, g.historyChannels);
     if (g.brokerSubscriberReplacements !== undefined) r.observe(subscriberReplacements, g.brokerSubscriberReplacements);
+    if (g.brokerCommandReplacements !== undefined) r.observe(commandReplacements, g.brokerCommandReplacements);
     r.observe(ready, g.ready ? 1 : 0);
   }, observables);
 }
