@@ -50,7 +50,9 @@ describe('subscriber health check: Redis frozen (SIGSTOP) under a node', () => {
 
     redis.pause();
     await waitFor(async () => (await readyz()) === 503, { timeout: 10_000, interval: 100, label: 'node unready while Redis is frozen' });
-    assert.ok(node.logs.some((l) => /subscriber connection did not answer PING/.test(l.msg)), 'the failed check is logged');
+    // Both connections are checked; either may be the first to make the node unready.
+    await waitFor(() => node.logs.some((l) => /subscriber connection did not answer PING/.test(l.msg)), { timeout: 3000, label: 'the failed subscriber check logged' });
+    await waitFor(() => node.logs.some((l) => /command connection did not answer/.test(l.msg)), { timeout: 3000, label: 'the failed command check logged' });
 
     redis.resume();
     await waitFor(async () => (await readyz()) === 200, { timeout: 15_000, interval: 100, label: 'node ready again' });
