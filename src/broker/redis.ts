@@ -6,7 +6,7 @@
  * redis-cluster.ts): node-redis pipelines the commands issued in one tick on the command connection; pub/sub has its
  * own connection(s). Every call has a deadline that holds after the command was written (deadline.ts); a connection
  * that misses one, or a periodic PING, is replaced (connection-health.ts), the node being not ready meanwhile.
- * Publications missed while the pub/sub connection was re-established are read back from history (recoverMissed).
+ * Publications missed while the pub/sub connection was re-established are read back from history (redis-recovery.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { ClientClosedError, ClientOfflineError, ErrorReply, TimeoutError } from 'redis';
@@ -31,6 +31,7 @@ import { createClusterConnection } from './redis-cluster.js';
 import { CONNECT_TIMEOUT_MS, createSingleConnection, type RedisCommands, type RedisConnection } from './redis-connection.js';
 import { ConnectionHealth } from './connection-health.js';
 import { withDeadline } from './deadline.js';
+import { MissedPublications, advance, type NodeChannel } from './redis-recovery.js';
 import { RedisKeys } from './redis-keys.js';
 import { ADD_PRESENCE_SCRIPT, HISTORY_SCRIPT, PRESENCE_SCRIPT, PUBLISH_SCRIPT, type LuaScript } from './redis-scripts.js';
 import { DEFAULT_TOMBSTONE_TTL_MS, STATE_SCRIPT } from './keyed-redis-scripts.js';
@@ -73,10 +74,6 @@ export interface RedisBrokerOptions {
 const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 5000;
-/** Recovery after a pub/sub reconnect reads this many channels per round trip, at most RECOVERY_LIMIT publications each. */
-const RECOVERY_BATCH = 100;
-/** More missed publications than this in one channel are not replayed: its subscribers resume (4004) instead. */
-const RECOVERY_LIMIT = 100;
 /** Redis error replies that mean "not now" rather than "bug": mapped to BrokerUnavailableError. */
 const TRANSIENT_REPLY = /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
 
@@ -116,16 +113,6 @@ function decodePublication(text: string): Publication {
   return { channel: o.c, event: o.e, data: o.d, epoch: o.p, offset: o.o, time: o.t, meta: o.m, key: o.k, op };
 }
 
-/**
- * A channel this node subscribes to: the SUBSCRIBE (concurrent subscribe calls share it) and the newest position the
- * node knows was handed to its handler (epoch '' until one is known), from which missed publications are read back.
- */
-interface NodeChannel {
-  readonly ready: Promise<void>;
-  epoch: string;
-  offset: number;
-}
-
 /** Join/leave on `<channel key>:members`: `{"k":"j"|"l","c":channel,"m":member}`. */
 interface EncodedMemberEvent {
   k: 'j' | 'l';
@@ -141,10 +128,8 @@ class RedisBroker implements Broker, NodeRegistry {
   /** Health of the command connection(s) and of the subscriber connection(s): one mechanism, two instances. */
   private readonly commandHealth: ConnectionHealth;
   private readonly subscriberHealth: ConnectionHealth;
-  /** A recovery of missed publications is running; `recoverAgain`: another is due after it; `recoveryFailed`: retry. */
-  private recovery: Promise<void> | undefined;
-  private recoverAgain = false;
-  private recoveryFailed = false;
+  /** Reads back publications missed while the pub/sub connection was re-established. */
+  private readonly missed: MissedPublications;
   private readonly logger: RedisBrokerLogger;
   private handler: BrokerHandler | undefined;
   private closed = false;
@@ -195,11 +180,17 @@ class RedisBroker implements Broker, NodeRegistry {
           this.dropStaleSubscriptions();
           // node-redis reconnected and resubscribed ('ready' comes after the SUBSCRIBE replies): read back what was
           // published meanwhile.
-          if (wasDown) this.recover();
+          if (wasDown) this.missed.recover();
         },
       },
     };
     this.conn = options.cluster ? createClusterConnection(connection) : createSingleConnection(connection);
+    this.missed = new MissedPublications({
+      subscribed: this.subscribed,
+      readAfter: (channel, since, limit) => this.readAfter(channel, since, limit),
+      handler: () => this.handler,
+      warn: (...args) => this.logger.warn(...args),
+    });
     // A replacement that hangs (Redis still frozen) fails after this long and is retried at the next check.
     const replaceTimeoutMs = CONNECT_TIMEOUT_MS + this.commandTimeoutMs;
     this.commandHealth = new ConnectionHealth('command', {
@@ -209,7 +200,7 @@ class RedisBroker implements Broker, NodeRegistry {
     this.subscriberHealth = new ConnectionHealth('subscriber', {
       probe: (ms) => this.conn.checkSubscribers(ms),
       replace: () => this.conn.replaceSubscriber(),
-    }, replaceTimeoutMs, this.logger, () => this.recover());
+    }, replaceTimeoutMs, this.logger, () => this.missed.recover());
   }
 
   /** The command connection (or cluster client): keyed commands only. Replaced when it stops answering. */
@@ -264,7 +255,7 @@ class RedisBroker implements Broker, NodeRegistry {
     if (this.closed) return;
     void this.commandHealth.check(timeoutMs);
     void this.subscriberHealth.check(timeoutMs);
-    if (this.recoveryFailed && this.isReady()) this.recover();
+    if (this.isReady()) this.missed.retry();
   }
 
   private every(ms: number, fn: () => void): void {
@@ -276,6 +267,7 @@ class RedisBroker implements Broker, NodeRegistry {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.missed.stop();
     this.commandHealth.stop();
     this.subscriberHealth.stop();
     for (const t of this.timers) clearInterval(t);
@@ -504,6 +496,18 @@ class RedisBroker implements Broker, NodeRegistry {
     }
   }
 
+  /** At most `limit` publications of the channel after `since`, oldest first, and its top position (redis-recovery.ts). */
+  private async readAfter(channel: string, since: StreamPosition, limit: number): Promise<{ publications: Publication[]; top: StreamPosition }> {
+    const reply = (await this.run(
+      HISTORY_SCRIPT,
+      [this.keys.meta(channel), this.keys.hist(channel)],
+      [this.epochCandidate, String(this.options.history.ttlMs), String(this.options.metaTtlMs), since.epoch, String(since.offset), String(limit), '0'],
+    )) as [string, number, number, string[]];
+    const [epoch, top, , encoded] = reply;
+    if (epoch === this.epochCandidate) this.epochCandidate = newEpoch();
+    return { publications: encoded.map(decodePublication), top: { epoch, offset: top } };
+  }
+
   async addPresence(channel: string, member: Member): Promise<void> {
     const err = this.unusable();
     if (err) throw err;
@@ -544,80 +548,6 @@ class RedisBroker implements Broker, NodeRegistry {
   private async publishMemberEvent(k: 'j' | 'l', channel: string, member: Member): Promise<void> {
     const event: EncodedMemberEvent = { k, c: channel, m: member };
     await this.publishRaw(this.keys.members(channel), JSON.stringify(event));
-  }
-
-  // --- Publications missed while pub/sub was re-established -------------------------------------------------------
-
-  /**
-   * Publications made while the pub/sub connection was being re-established (node-redis reconnecting, or a dead
-   * connection replaced) never come live, and on a quiet channel nothing later would show the gap. So once the
-   * subscriptions are confirmed again, every subscribed channel's history after the position the node knows it
-   * delivered is read back: RECOVERY_BATCH channels per pipelined round trip, each read one channel's keys (one slot,
-   * cluster-safe), and the missed publications go to the handler in offset order, as if they had come live (ones that
-   * also come live are handed over once, see `advance`). When they cannot all be replayed (history no longer holds
-   * them, more than RECOVERY_LIMIT, a new epoch), the handler is told of the gap and the channel's subscribers resume
-   * (4004). One recovery runs at a time; one asked for meanwhile runs after it; one that failed is retried at the
-   * next health check.
-   */
-  private recover(): void {
-    if (this.closed || !this.handler) return;
-    if (this.recovery) {
-      this.recoverAgain = true;
-      return;
-    }
-    this.recoveryFailed = false;
-    this.recovery = this.recoverMissed()
-      .catch((err: unknown) => {
-        if (this.closed) return;
-        this.recoveryFailed = true;
-        this.logger.warn({ err }, 'redis broker: reading back publications missed while reconnecting failed; retrying at the next health check');
-      })
-      .finally(() => {
-        this.recovery = undefined;
-        if (!this.recoverAgain) return;
-        this.recoverAgain = false;
-        this.recover();
-      });
-  }
-
-  private async recoverMissed(): Promise<void> {
-    const known = [...this.subscribed].filter(([, sub]) => sub.epoch !== '');
-    let replayed = 0;
-    const gaps: string[] = [];
-    for (let i = 0; i < known.length; i += RECOVERY_BATCH) {
-      const batch = known.slice(i, i + RECOVERY_BATCH);
-      const reads = await Promise.all(batch.map(([channel, sub]) => this.readAfter(channel, sub)));
-      batch.forEach(([channel, sub], j) => {
-        if (this.subscribed.get(channel) !== sub) return; // unsubscribed meanwhile
-        const { publications, top } = reads[j]!;
-        for (const pub of publications) {
-          if (!this.advance(sub, pub)) continue;
-          replayed++;
-          this.handler?.onPublication(pub);
-        }
-        if (sub.epoch === top.epoch && sub.offset >= top.offset) return;
-        sub.epoch = top.epoch;
-        sub.offset = top.offset;
-        gaps.push(channel);
-        this.handler?.onGap(channel);
-      });
-    }
-    if (replayed > 0 || gaps.length > 0) {
-      this.logger.warn({ replayed, gaps: gaps.length, channels: gaps.slice(0, 10) },
-        `redis broker: after reconnecting, replayed ${replayed} missed publication(s) from history; ${gaps.length} channel(s) had a gap history could not fill (their subscribers resume)`);
-    }
-  }
-
-  /** At most RECOVERY_LIMIT publications of the channel after `since`, oldest first, and its top position. */
-  private async readAfter(channel: string, since: StreamPosition): Promise<{ publications: Publication[]; top: StreamPosition }> {
-    const reply = (await this.run(
-      HISTORY_SCRIPT,
-      [this.keys.meta(channel), this.keys.hist(channel)],
-      [this.epochCandidate, String(this.options.history.ttlMs), String(this.options.metaTtlMs), since.epoch, String(since.offset), String(RECOVERY_LIMIT), '0'],
-    )) as [string, number, number, string[]];
-    const [epoch, top, , encoded] = reply;
-    if (epoch === this.epochCandidate) this.epochCandidate = newEpoch();
-    return { publications: encoded.map(decodePublication), top: { epoch, offset: top } };
   }
 
   // --- Node registry ------------------------------------------------------------------------------------------
@@ -667,19 +597,8 @@ class RedisBroker implements Broker, NodeRegistry {
     }
     // Publications of a channel unsubscribed while Redis was down may still come until the reconnect drops it.
     const sub = this.subscribed.get(pub.channel);
-    if (sub && this.advance(sub, pub)) this.handler?.onPublication(pub);
+    if (sub && advance(sub, pub)) this.handler?.onPublication(pub);
   };
-
-  /**
-   * Moves the channel's known position to `pub`; false when it was handed over already (recovery read it from
-   * history before it came live), so each publication reaches the handler once.
-   */
-  private advance(sub: NodeChannel, pub: Publication): boolean {
-    if (pub.epoch === sub.epoch && pub.offset <= sub.offset) return false;
-    sub.epoch = pub.epoch;
-    sub.offset = pub.offset;
-    return true;
-  }
 
   private readonly onMemberMessage = (message: string): void => {
     let ev: EncodedMemberEvent;
