@@ -185,7 +185,7 @@ export class ServerApi {
       b.channels.map((channel) =>
         this.node.publish(channel, b.event, data, undefined, this.node.telemetry.tracing ? ctx : undefined).then(position, (err: unknown) => ({
           channel,
-          error: err instanceof ReplyError ? err.toJSON() : { code: ErrorCode.Internal, message: 'publish failed' },
+          error: err instanceof ReplyError ? err.toJSON() : (brokerReplyError(err)?.toJSON() ?? { code: ErrorCode.Internal, message: 'publish failed' }),
         })),
       ),
     );
