@@ -62,6 +62,7 @@ export type RedisCommands = Pick<
 export interface RedisConnection {
   /** Where it connects, for error messages. */
   readonly target: string;
+  /** The current command client: read it for each call, `replaceCommands` swaps it. */
   readonly cmd: RedisCommands;
   /** What the publish script calls to publish: PUBLISH, or SPUBLISH on a cluster (to the shard of the channel). */
   readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
