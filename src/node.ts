@@ -326,6 +326,12 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
     this.hub.memberEvent(channel, 'leave', memberEventJson('leave', channel, member), member.client);
   }
 
+  onGap(channel: string): void {
+    const n = this.hub.disconnectChannel(channel, Disconnects.InsufficientState);
+    // debug: the broker logs one line per recovery, whatever the number of channels.
+    this.logger.debug({ event: 'publication_gap', channel, subscribers: n }, 'publications missed while reconnecting to the broker; disconnecting the channel\'s subscribers so they resume');
+  }
+
   onControl(msg: ControlMessage): void {
     if (msg.kind === 'user-message') {
       this.hub.sendToUser(msg.user, msg.event, directMessageJson(msg));
@@ -355,7 +361,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   gauges(): MetricGauges {
     const h = this.hub.stats();
     const b = (this.broker as { stats?: () => { channels: number; publications: number; bytes?: number; evictedPublications?: number } }).stats?.();
-    const replaced = (this.broker as { subscriberReplacements?: unknown }).subscriberReplacements;
+    const { subscriberReplacements: replaced, commandReplacements } = this.broker as { subscriberReplacements?: unknown; commandReplacements?: unknown };
     return {
       connectionsByTransport: h.connectionsByTransport,
       channels: h.channels,
@@ -363,6 +369,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
       users: h.users,
       ...(b ? { historyChannels: b.channels, historyPublications: b.publications, historyBytes: b.bytes, historyEvictions: b.evictedPublications } : {}),
       brokerSubscriberReplacements: typeof replaced === 'number' ? replaced : 0, // 0: the memory broker has no connection to replace
+      brokerCommandReplacements: typeof commandReplacements === 'number' ? commandReplacements : 0,
       ready: this.isReady(),
     };
   }

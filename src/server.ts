@@ -233,6 +233,7 @@ function createBroker(config: Config, logger: Logger): Broker {
       url: config.redis.url,
       cluster: config.redis.cluster,
       healthCheckIntervalMs: config.redis.healthCheckInterval,
+      commandTimeoutMs: config.redis.commandTimeout,
       prefix: config.redis.prefix,
       history,
       metaTtlMs: config.history.metaTtl,

@@ -46,6 +46,8 @@ export class RecordingHandler implements BrokerHandler {
   readonly joins: { channel: string; member: Member }[] = [];
   readonly leaves: { channel: string; member: Member }[] = [];
   readonly controls: ControlMessage[] = [];
+  /** Channels the broker reported a gap in (onGap), in order. */
+  readonly gaps: string[] = [];
   readonly listeners = new Map<string, Set<(p: Publication) => void>>();
   onPublication(pub: Publication): void {
     this.pubs.push(pub);
@@ -59,6 +61,9 @@ export class RecordingHandler implements BrokerHandler {
   }
   onControl(msg: ControlMessage): void {
     this.controls.push(msg);
+  }
+  onGap(channel: string): void {
+    this.gaps.push(channel);
   }
   offsetsOf(channel: string): number[] {
     return this.pubs.filter((p) => p.channel === channel).map((p) => p.offset);

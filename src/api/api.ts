@@ -1,7 +1,7 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ROOT_CONTEXT, SpanKind, trace, type Context, type Span } from '@opentelemetry/api';
-import { BrokerUnavailableError } from '../broker/broker.js';
+import { brokerReplyError } from '../broker/broker.js';
 import { inc } from '../observability/counters.js';
 import { errorTypeOf, markError } from '../observability/spans.js';
 import { extractContext } from '../observability/tracing.js';
@@ -27,6 +27,7 @@ const STATUS: Record<string, number> = {
   [ErrorCode.FeatureDisabled]: 404,
   [ErrorCode.LimitExceeded]: 429,
   [ErrorCode.Unavailable]: 503,
+  [ErrorCode.OutcomeUnknown]: 504,
   [ErrorCode.Internal]: 500,
 };
 
@@ -92,7 +93,8 @@ export class ServerApi {
       sendJson(res, 200, body, cors);
     } catch (err) {
       if (err instanceof ReplyError) return fail(STATUS[err.code] ?? 400, err.code, err.message);
-      if (err instanceof BrokerUnavailableError) return fail(503, ErrorCode.Unavailable, 'broker unavailable; retry later');
+      const broker = brokerReplyError(err);
+      if (broker) return fail(STATUS[broker.code] ?? 503, broker.code, broker.message);
       this.node.logger.error({ err, route: routeName }, 'api request failed');
       fail(500, ErrorCode.Internal, 'internal error');
     } finally {
@@ -183,7 +185,7 @@ export class ServerApi {
       b.channels.map((channel) =>
         this.node.publish(channel, b.event, data, undefined, this.node.telemetry.tracing ? ctx : undefined).then(position, (err: unknown) => ({
           channel,
-          error: err instanceof ReplyError ? err.toJSON() : { code: ErrorCode.Internal, message: 'publish failed' },
+          error: err instanceof ReplyError ? err.toJSON() : (brokerReplyError(err)?.toJSON() ?? { code: ErrorCode.Internal, message: 'publish failed' }),
         })),
       ),
     );

@@ -7,7 +7,8 @@ const errors = {
   '400': { description: 'Bad request (`invalid_json`, `bad_request`, `invalid_channel`, `invalid_event`)', ...json(error) },
   '401': { description: 'Missing or wrong API key (`unauthorized`)', ...json(error) },
   '413': { description: 'Body larger than api.maxBodySize (`message_too_large`)', ...json(error) },
-  '503': { description: 'Not ready (`unavailable`)', ...json(error) },
+  '503': { description: 'Not ready, or the broker is unavailable (`unavailable`)', ...json(error) },
+  '504': { description: 'The broker did not answer within redis.commandTimeout; a write may or may not have taken effect (`outcome_unknown`)', ...json(error) },
 };
 const channelQuery = { name: 'channel', in: 'query', required: true, schema: { type: 'string' } };
 

@@ -1,4 +1,4 @@
-import type { KeyOp, Member, Publication, PublicationMeta, StreamPosition } from '../protocol/index.js';
+import { ErrorCode, ReplyError, type KeyOp, type Member, type Publication, type PublicationMeta, type StreamPosition } from '../protocol/index.js';
 export { NO_STREAM_EPOCH } from '../protocol/index.js';
 
 export type { KeyOp, Member, Publication, PublicationMeta, StreamPosition };
@@ -105,6 +105,13 @@ export interface BrokerHandler {
   onJoin(channel: string, member: Member): void;
   onLeave(channel: string, member: Member): void;
   onControl(msg: ControlMessage): void;
+  /**
+   * The broker knows it missed publications of a subscribed channel that it cannot deliver (while its connection to
+   * the others was being re-established they were published, and history no longer holds them, or holds too many to
+   * replay). The channel's subscribers must resume from history (4004). Missed publications it can replay arrive
+   * through `onPublication` instead, in offset order.
+   */
+  onGap(channel: string): void;
 }
 
 /**
@@ -176,5 +183,23 @@ export interface NodeRegistry {
 
 /** Thrown when a broker operation cannot be done now (e.g. Redis is down); maps to `unavailable`. */
 export class BrokerUnavailableError extends Error {
-  override readonly name = 'BrokerUnavailableError';
+  override readonly name: string = 'BrokerUnavailableError';
+}
+
+/**
+ * A write was sent to the broker but no answer came: its deadline (`redis.commandTimeout`) passed, or the connection
+ * was lost before the reply. It may or may not have taken effect (a publication may have been stored and delivered);
+ * maps to `outcome_unknown`. A subclass of BrokerUnavailableError, so code that only knows "unavailable" still copes.
+ */
+export class BrokerOutcomeUnknownError extends BrokerUnavailableError {
+  override readonly name: string = 'BrokerOutcomeUnknownError';
+}
+
+/** The reply error a client gets for a broker failure, or undefined when `err` is not one (API and WebSocket share it). */
+export function brokerReplyError(err: unknown): ReplyError | undefined {
+  if (err instanceof BrokerOutcomeUnknownError) {
+    return new ReplyError(ErrorCode.OutcomeUnknown, 'the broker did not answer in time; the operation may or may not have taken effect');
+  }
+  if (err instanceof BrokerUnavailableError) return new ReplyError(ErrorCode.Unavailable, 'broker unavailable; retry later');
+  return undefined;
 }

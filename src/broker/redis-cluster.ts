@@ -48,18 +48,25 @@ const commandsOf = (c: RedisCluster): RedisCommands => c;
 class ClusterConnection implements RedisConnection {
   readonly publishCommand = 'SPUBLISH';
   readonly target: string;
-  private readonly commands: RedisCluster;
-  readonly cmd: RedisCommands;
+  private commands: RedisCluster;
   private sub: RedisCluster;
   private readonly listeners = new Map<string, MessageListener>();
   private closed = false;
 
   constructor(private readonly options: ConnectionOptions) {
     this.target = `cluster ${options.urls.join(',')}`;
-    this.commands = makeCluster(options.urls, options.commandTimeoutMs);
-    this.cmd = commandsOf(this.commands);
-    this.watch(this.commands, 'command');
+    this.commands = this.newCommandCluster();
     this.sub = this.newSubscriber();
+  }
+
+  get cmd(): RedisCommands {
+    return commandsOf(this.commands);
+  }
+
+  private newCommandCluster(): RedisCluster {
+    const cluster = makeCluster(this.options.urls, this.options.commandTimeoutMs);
+    this.watch(cluster, 'command');
+    return cluster;
   }
 
   private newSubscriber(): RedisCluster {
@@ -127,11 +134,27 @@ class ClusterConnection implements RedisConnection {
   }
 
   async replaceSubscriber(): Promise<void> {
+    if (this.closed) return;
     const old = this.sub;
-    this.sub = this.newSubscriber();
+    const sub = (this.sub = this.newSubscriber());
     old.destroy();
-    await this.sub.connect();
-    await Promise.all([...this.listeners].map(([channel, listener]) => this.sub.sSubscribe(channel, listener)));
+    await sub.connect();
+    await Promise.all([...this.listeners].map(([channel, listener]) => sub.sSubscribe(channel, listener)));
+  }
+
+  async checkCommands(timeoutMs: number): Promise<boolean> {
+    const pings: Promise<boolean>[] = [];
+    for (const m of this.commands.masters) if (m.client?.isReady) pings.push(answeredWithin(m.client.ping(), timeoutMs));
+    return (await Promise.all(pings)).every(Boolean);
+  }
+
+  /** Replaces the whole command cluster client (every master's connection), rediscovering the cluster. */
+  async replaceCommands(): Promise<void> {
+    if (this.closed) return;
+    const old = this.commands;
+    const cluster = (this.commands = this.newCommandCluster());
+    old.destroy(); // rejects the commands still waiting on it
+    await cluster.connect();
   }
 
   async close(): Promise<void> {

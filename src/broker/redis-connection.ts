@@ -19,7 +19,10 @@ export interface ConnectionEvents {
 export interface ConnectionOptions {
   /** Single: one URL. Cluster: one or more seed URLs (the rest of the cluster is discovered). */
   urls: string[];
-  /** A command without reply after this many ms rejects (the connection stays). */
+  /**
+   * node-redis drops a command not yet written after this many ms. It does not cover written commands: the broker's
+   * own deadline does (deadline.ts).
+   */
   commandTimeoutMs: number;
   events: ConnectionEvents;
 }
@@ -59,6 +62,7 @@ export type RedisCommands = Pick<
 export interface RedisConnection {
   /** Where it connects, for error messages. */
   readonly target: string;
+  /** The current command client: read it for each call, `replaceCommands` swaps it. */
   readonly cmd: RedisCommands;
   /** What the publish script calls to publish: PUBLISH, or SPUBLISH on a cluster (to the shard of the channel). */
   readonly publishCommand: 'PUBLISH' | 'SPUBLISH';
@@ -76,6 +80,13 @@ export interface RedisConnection {
   checkSubscribers(timeoutMs: number): Promise<boolean>;
   /** Drops the subscriber connection(s) and connects anew, resubscribing every channel subscribed now. */
   replaceSubscriber(): Promise<void>;
+  /** PINGs every command connection; false when one of them has not answered within `timeoutMs`. */
+  checkCommands(timeoutMs: number): Promise<boolean>;
+  /**
+   * Drops the command connection(s) and connects anew: the way to give up on commands already written to a
+   * connection that stopped answering (their promises reject). `cmd` is the new client from now on.
+   */
+  replaceCommands(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -101,7 +112,7 @@ export function answeredWithin(p: Promise<unknown>, ms: number): Promise<boolean
 class SingleConnection implements RedisConnection {
   readonly publishCommand = 'PUBLISH';
   readonly target: string;
-  readonly cmd: RedisClient;
+  private commands: RedisClient;
   private sub: RedisClient;
   /** Subscribed pub/sub channels and their listeners: what a replaced subscriber subscribes again. */
   private readonly listeners = new Map<string, MessageListener>();
@@ -109,9 +120,18 @@ class SingleConnection implements RedisConnection {
 
   constructor(private readonly options: ConnectionOptions) {
     this.target = options.urls[0]!;
-    this.cmd = makeClient(this.target, options.commandTimeoutMs);
-    this.watch(this.cmd, 'command');
+    this.commands = this.newCommandClient();
     this.sub = this.newSubscriber();
+  }
+
+  get cmd(): RedisClient {
+    return this.commands;
+  }
+
+  private newCommandClient(): RedisClient {
+    const client = makeClient(this.target, this.options.commandTimeoutMs);
+    this.watch(client, 'command');
+    return client;
   }
 
   private newSubscriber(): RedisClient {
@@ -128,15 +148,15 @@ class SingleConnection implements RedisConnection {
   }
 
   async connect(): Promise<void> {
-    await Promise.all([this.cmd.connect(), this.sub.connect()]);
+    await Promise.all([this.commands.connect(), this.sub.connect()]);
   }
 
   isReady(): boolean {
-    return !this.closed && this.cmd.isReady && this.sub.isReady;
+    return !this.closed && this.commands.isReady && this.sub.isReady;
   }
 
   publish(channel: string, message: string): Promise<unknown> {
-    return this.cmd.publish(channel, message);
+    return this.commands.publish(channel, message);
   }
 
   async subscribe(channel: string, listener: MessageListener): Promise<void> {
@@ -163,16 +183,29 @@ class SingleConnection implements RedisConnection {
   }
 
   async replaceSubscriber(): Promise<void> {
+    if (this.closed) return;
     const old = this.sub;
-    this.sub = this.newSubscriber();
+    const sub = (this.sub = this.newSubscriber());
     old.destroy();
-    await this.sub.connect();
-    await Promise.all([...this.listeners].map(([channel, listener]) => this.sub.subscribe(channel, listener)));
+    await sub.connect();
+    await Promise.all([...this.listeners].map(([channel, listener]) => sub.subscribe(channel, listener)));
+  }
+
+  checkCommands(timeoutMs: number): Promise<boolean> {
+    return this.commands.isReady ? answeredWithin(this.commands.ping(), timeoutMs) : Promise.resolve(true);
+  }
+
+  async replaceCommands(): Promise<void> {
+    if (this.closed) return;
+    const old = this.commands;
+    const client = (this.commands = this.newCommandClient());
+    old.destroy(); // rejects the commands still waiting on it
+    await client.connect();
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all([closeClient(this.cmd), closeClient(this.sub)]);
+    await Promise.all([closeClient(this.commands), closeClient(this.sub)]);
   }
 }
 

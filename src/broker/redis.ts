@@ -4,11 +4,14 @@
  * (redis-scripts.ts) touching only the keys of one channel (one cluster slot, redis-keys.ts). How Redis is reached,
  * a single server or a cluster with sharded pub/sub, is the connection's business (redis-connection.ts,
  * redis-cluster.ts): node-redis pipelines the commands issued in one tick on the command connection; pub/sub has its
- * own connection(s), checked by a periodic PING (a connection can die without a FIN and would stop delivering).
+ * own connection(s). Every call has a deadline that holds after the command was written (deadline.ts); a connection
+ * that misses one, or a periodic PING, is replaced (connection-health.ts), the node being not ready meanwhile.
+ * Publications missed while the pub/sub connection was re-established are read back from history (redis-recovery.ts).
  */
 import { randomBytes } from 'node:crypto';
-import { ErrorReply } from 'redis';
+import { ClientClosedError, ClientOfflineError, ErrorReply, TimeoutError } from 'redis';
 import {
+  BrokerOutcomeUnknownError,
   BrokerUnavailableError,
   type Broker,
   type BrokerHandler,
@@ -25,11 +28,14 @@ import {
   type NodeReport,
 } from './broker.js';
 import { createClusterConnection } from './redis-cluster.js';
-import { createSingleConnection, type RedisCommands, type RedisConnection } from './redis-connection.js';
+import { CONNECT_TIMEOUT_MS, createSingleConnection, type RedisCommands, type RedisConnection } from './redis-connection.js';
+import { ConnectionHealth } from './connection-health.js';
+import { withDeadline } from './deadline.js';
+import { MissedPublications, advance, type NodeChannel } from './redis-recovery.js';
 import { RedisKeys } from './redis-keys.js';
 import { ADD_PRESENCE_SCRIPT, HISTORY_SCRIPT, PRESENCE_SCRIPT, PUBLISH_SCRIPT, type LuaScript } from './redis-scripts.js';
 import { DEFAULT_TOMBSTONE_TTL_MS, STATE_SCRIPT } from './keyed-redis-scripts.js';
-import { ErrorCode, ReplyError } from '../protocol/index.js';
+import { ErrorCode, ReplyError, type StreamPosition } from '../protocol/index.js';
 
 export interface RedisBrokerLogger {
   warn(...args: unknown[]): void;
@@ -41,7 +47,10 @@ export interface RedisBrokerOptions {
   url: string;
   /** Redis Cluster: keys routed by slot, sharded pub/sub (Redis >= 7.0). Default false (one Redis server). */
   cluster?: boolean;
-  /** PING the subscriber connection(s) this often (ms); one unanswered by the next check is replaced. 0: off. Default 5000. */
+  /**
+   * PING the command and subscriber connection(s) this often (ms); one unanswered within min(this, commandTimeoutMs)
+   * is replaced. 0: off. Default 5000.
+   */
   healthCheckIntervalMs?: number;
   /** Prefix of every key and pub/sub channel (`redis.prefix`, default `sb`). */
   prefix: string;
@@ -52,7 +61,11 @@ export interface RedisBrokerOptions {
   /** Presence entries not refreshed for this many ms (their node died) are ignored and removed. */
   presenceTtlMs: number;
   logger?: RedisBrokerLogger;
-  /** A command without reply after this many ms rejects with BrokerUnavailableError. Default 5000. */
+  /**
+   * Deadline of every call to Redis, in ms, holding even after the command was written: a write without reply by then
+   * rejects with BrokerOutcomeUnknownError (it may have taken effect), a read with BrokerUnavailableError, and the
+   * connection is treated as dead (replaced). Default 5000.
+   */
   commandTimeoutMs?: number;
   /** start() gives up (BrokerUnavailableError) when Redis cannot be reached within this many ms. Default 10_000. */
   connectTimeoutMs?: number;
@@ -111,19 +124,18 @@ class RedisBroker implements Broker, NodeRegistry {
   readonly kind = 'redis';
   private readonly keys: RedisKeys;
   private readonly conn: RedisConnection;
-  /** The command connection (or cluster client): keyed commands only. */
-  private readonly cmd: RedisCommands;
-  /** Subscriber health: `replacing` while a dead subscriber connection is being replaced (not ready meanwhile),
-   * `failed` when that failed (retried at the next check). */
-  private subscriberHealth: 'ok' | 'checking' | 'replacing' | 'failed' = 'ok';
-  /** Subscriber connections replaced after a failed health check, since start. */
-  subscriberReplacements = 0;
+  private readonly commandTimeoutMs: number;
+  /** Health of the command connection(s) and of the subscriber connection(s): one mechanism, two instances. */
+  private readonly commandHealth: ConnectionHealth;
+  private readonly subscriberHealth: ConnectionHealth;
+  /** Reads back publications missed while the pub/sub connection was re-established. */
+  private readonly missed: MissedPublications;
   private readonly logger: RedisBrokerLogger;
   private handler: BrokerHandler | undefined;
   private closed = false;
   private readonly timers: NodeJS.Timeout[] = [];
-  /** Node subscriptions: channel -> the SUBSCRIBE in flight or done (concurrent subscribe calls share it). */
-  private readonly subscribed = new Map<string, Promise<void>>();
+  /** Node subscriptions: channel -> its SUBSCRIBE and last known position. */
+  private readonly subscribed = new Map<string, NodeChannel>();
   /** Presence this broker added and must keep refreshing: channel -> client id -> member JSON. */
   private readonly ownPresence = new Map<string, Map<string, string>>();
   /** Connection state per client, so a lost connection is logged once, not on every reconnect attempt. */
@@ -150,9 +162,11 @@ class RedisBroker implements Broker, NodeRegistry {
     if (options.cluster && /[{}]/.test(prefix)) throw new TypeError('redis broker: redis.prefix must not contain { or } with a cluster (it would override the per-channel hash tags)');
     this.keys = new RedisKeys(prefix);
     this.logger = options.logger ?? console;
+    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    if (!(this.commandTimeoutMs > 0)) throw new TypeError(`redis broker: commandTimeoutMs must be > 0 ms, got ${this.commandTimeoutMs}`);
     const connection = {
       urls,
-      commandTimeoutMs: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+      commandTimeoutMs: this.commandTimeoutMs,
       events: {
         down: (name: string, err: unknown) => {
           if (this.closed || this.down.has(name)) return;
@@ -160,13 +174,48 @@ class RedisBroker implements Broker, NodeRegistry {
           this.logger.warn({ err }, `redis broker: ${name} connection lost, reconnecting`);
         },
         up: (name: string) => {
-          if (this.down.delete(name)) this.logger.warn(`redis broker: ${name} connection restored`);
-          if (name.startsWith('subscriber')) this.dropStaleSubscriptions();
+          const wasDown = this.down.delete(name);
+          if (wasDown) this.logger.warn(`redis broker: ${name} connection restored`);
+          if (!name.startsWith('subscriber')) return;
+          this.dropStaleSubscriptions();
+          // node-redis reconnected and resubscribed ('ready' comes after the SUBSCRIBE replies): read back what was
+          // published meanwhile.
+          if (wasDown) this.missed.recover();
         },
       },
     };
     this.conn = options.cluster ? createClusterConnection(connection) : createSingleConnection(connection);
-    this.cmd = this.conn.cmd;
+    this.missed = new MissedPublications({
+      subscribed: this.subscribed,
+      readAfter: (channel, since, limit) => this.readAfter(channel, since, limit),
+      handler: () => this.handler,
+      warn: (...args) => this.logger.warn(...args),
+    });
+    // A replacement that hangs (Redis still frozen) fails after this long and is retried at the next check.
+    const replaceTimeoutMs = CONNECT_TIMEOUT_MS + this.commandTimeoutMs;
+    this.commandHealth = new ConnectionHealth('command', {
+      probe: (ms) => this.conn.checkCommands(ms),
+      replace: () => this.conn.replaceCommands(),
+    }, replaceTimeoutMs, this.logger);
+    this.subscriberHealth = new ConnectionHealth('subscriber', {
+      probe: (ms) => this.conn.checkSubscribers(ms),
+      replace: () => this.conn.replaceSubscriber(),
+    }, replaceTimeoutMs, this.logger, () => this.missed.recover());
+  }
+
+  /** The command connection (or cluster client): keyed commands only. Replaced when it stops answering. */
+  private get cmd(): RedisCommands {
+    return this.conn.cmd;
+  }
+
+  /** Subscriber connections replaced (failed health check or missed deadline) since start. */
+  get subscriberReplacements(): number {
+    return this.subscriberHealth.replacements;
+  }
+
+  /** Command connections replaced (failed health check or missed deadline) since start. */
+  get commandReplacements(): number {
+    return this.commandHealth.replacements;
   }
 
   async start(handler: BrokerHandler): Promise<void> {
@@ -192,38 +241,21 @@ class RedisBroker implements Broker, NodeRegistry {
     // Memory keeps a subscribed channel alive however long it is idle; here its keys' expiry is pushed back.
     this.every(this.options.metaTtlMs / 3, () => this.keepSubscribedAlive());
     const healthMs = this.options.healthCheckIntervalMs ?? DEFAULT_HEALTH_CHECK_INTERVAL_MS;
-    if (healthMs > 0) this.every(healthMs, () => void this.checkSubscriber(healthMs));
+    if (healthMs > 0) this.every(healthMs, () => this.checkHealth(Math.min(healthMs, this.commandTimeoutMs)));
   }
 
   /**
-   * A pub/sub connection can die silently (peer gone without a FIN, a frozen Redis): node-redis would wait forever
-   * and the node would stop receiving publications. Every check PINGs the subscriber connection(s); one whose PONG
-   * has not come by the next check is treated as lost: not ready, replaced by a fresh connection, every channel
-   * subscribed again. Publications missed meanwhile show up as an offset gap, so subscribers resume from history
-   * (4004), as after a Redis restart.
+   * A connection can die silently (peer gone without a FIN, a frozen Redis): node-redis would wait forever, commands
+   * would hang and the node would stop receiving publications. Every check PINGs the command and the subscriber
+   * connection(s); one whose PONG has not come within `timeoutMs` is treated as lost: not ready, replaced by a fresh
+   * connection (for pub/sub, every channel subscribed again and what was published meanwhile read back). A recovery
+   * that failed is retried here too.
    */
-  private async checkSubscriber(timeoutMs: number): Promise<void> {
-    if (this.closed || this.subscriberHealth === 'checking' || this.subscriberHealth === 'replacing') return;
-    if (this.subscriberHealth === 'ok') {
-      this.subscriberHealth = 'checking';
-      const answered = await this.conn.checkSubscribers(timeoutMs);
-      if (this.closed) return;
-      this.subscriberHealth = 'ok';
-      if (answered) return;
-      this.logger.warn(`redis broker: subscriber connection did not answer PING within ${timeoutMs} ms; replacing it`);
-    }
-    this.subscriberHealth = 'replacing';
-    this.subscriberReplacements++;
-    try {
-      await this.conn.replaceSubscriber();
-      if (this.closed) return;
-      this.subscriberHealth = 'ok';
-      this.logger.warn('redis broker: subscriber connection replaced; channels subscribed again');
-    } catch (err) {
-      if (this.closed) return;
-      this.subscriberHealth = 'failed';
-      this.logger.warn({ err }, 'redis broker: replacing the subscriber connection failed; retrying at the next check');
-    }
+  private checkHealth(timeoutMs: number): void {
+    if (this.closed) return;
+    void this.commandHealth.check(timeoutMs);
+    void this.subscriberHealth.check(timeoutMs);
+    if (this.isReady()) this.missed.retry();
   }
 
   private every(ms: number, fn: () => void): void {
@@ -235,6 +267,9 @@ class RedisBroker implements Broker, NodeRegistry {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.missed.stop();
+    this.commandHealth.stop();
+    this.subscriberHealth.stop();
     for (const t of this.timers) clearInterval(t);
     this.timers.length = 0;
     this.subscribed.clear();
@@ -246,9 +281,9 @@ class RedisBroker implements Broker, NodeRegistry {
     return this.handler !== undefined && !this.closed && this.connected();
   }
 
-  /** Every connection up, and the subscriber not being replaced after a failed health check. */
+  /** Every connection up, and none condemned (being replaced after a failed health check or a missed deadline). */
   private connected(): boolean {
-    return this.conn.isReady() && (this.subscriberHealth === 'ok' || this.subscriberHealth === 'checking');
+    return this.conn.isReady() && this.commandHealth.usable && this.subscriberHealth.usable;
   }
 
   /** Why an operation cannot run now, or undefined when it can. */
@@ -259,24 +294,53 @@ class RedisBroker implements Broker, NodeRegistry {
     return undefined;
   }
 
-  /** Maps a client failure to BrokerUnavailableError; a Redis error reply that is not transient stays a plain Error. */
-  private failure(err: unknown): Error {
+  /**
+   * Maps a client failure: a Redis error reply that is not transient stays a plain Error (a bug); a write whose
+   * connection was lost after it may have been sent becomes BrokerOutcomeUnknownError; anything else (not sent, or a
+   * read) BrokerUnavailableError. The broker's own errors pass through.
+   */
+  private failure(err: unknown, write = false): Error {
+    if (err instanceof BrokerUnavailableError || err instanceof ReplyError) return err;
     if (err instanceof ErrorReply && !TRANSIENT_REPLY.test(err.message)) return new Error(`redis broker: ${err.message}`, { cause: err });
-    return new BrokerUnavailableError(`redis broker: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    const message = `redis broker: ${(err as Error)?.message ?? String(err)}`;
+    // Not sent: offline or closed client, or node-redis' own timeout (which only drops unwritten commands).
+    const unsent = err instanceof ErrorReply || err instanceof ClientOfflineError || err instanceof ClientClosedError || err instanceof TimeoutError;
+    if (write && !unsent) return new BrokerOutcomeUnknownError(`${message} (the connection was lost before the reply: the write may have taken effect)`, { cause: err });
+    return new BrokerUnavailableError(message, { cause: err });
+  }
+
+  /**
+   * Runs a call on the command connection (or, `subscriber`, on the pub/sub one) under the deadline
+   * `commandTimeoutMs`, which holds even after the command was written. When it passes, the connection is condemned
+   * (replaced; the node is not ready meanwhile) and the call rejects: a write with BrokerOutcomeUnknownError, a read
+   * with BrokerUnavailableError.
+   */
+  private async guarded<T>(write: boolean, p: Promise<T>, connection: 'command' | 'subscriber' = 'command'): Promise<T> {
+    try {
+      return await withDeadline(p, this.commandTimeoutMs, () => {
+        const health = connection === 'command' ? this.commandHealth : this.subscriberHealth;
+        health.condemn(`did not answer a command within ${this.commandTimeoutMs} ms (redis.commandTimeout)`);
+        const message = `redis broker: no reply from Redis within ${this.commandTimeoutMs} ms (redis.commandTimeout)`;
+        return write ? new BrokerOutcomeUnknownError(`${message}: the write may or may not have taken effect`) : new BrokerUnavailableError(message);
+      });
+    } catch (err) {
+      throw this.failure(err, write);
+    }
+  }
+
+  /** A script under the deadline; `write`: a failure after it was sent leaves its effect unknown. */
+  private run(script: LuaScript, keys: string[], args: string[], write = false): Promise<unknown> {
+    return this.guarded(write, this.evalScript(script, keys, args));
   }
 
   /** EVALSHA, falling back to EVAL (which also loads the script) when Redis does not know it yet. */
-  private async run(script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
+  private async evalScript(script: LuaScript, keys: string[], args: string[]): Promise<unknown> {
     try {
       return await this.cmd.evalSha(script.sha1, { keys, arguments: args });
     } catch (err) {
-      if (!(err instanceof ErrorReply && err.message.startsWith('NOSCRIPT'))) throw this.failure(err);
+      if (!(err instanceof ErrorReply && err.message.startsWith('NOSCRIPT'))) throw err;
     }
-    try {
-      return await this.cmd.eval(script.source, { keys, arguments: args });
-    } catch (err) {
-      throw this.failure(err);
-    }
+    return this.cmd.eval(script.source, { keys, arguments: args });
   }
 
   async publish(req: PublishRequest): Promise<Publication> {
@@ -303,6 +367,7 @@ class RedisBroker implements Broker, NodeRegistry {
         this.conn.publishCommand,
         ...(isKeyed ? [key, req.op ?? 'upsert', String(keyed.maxKeys), String(keyed.tombstoneTtlMs)] : []),
       ],
+      true,
     )) as [string, number, number, string?];
     if (reply[3] === 'key_limit') {
       throw new ReplyError(ErrorCode.LimitExceeded, `keyed channel holds its most keys (${keyed!.maxKeys}; keyed.maxKeys): delete some or raise the limit`);
@@ -315,22 +380,23 @@ class RedisBroker implements Broker, NodeRegistry {
   subscribe(channel: string): Promise<void> {
     const err = this.unusable();
     if (err) return Promise.reject(err);
-    let p = this.subscribed.get(channel);
-    if (p) return p;
+    const known = this.subscribed.get(channel);
+    if (known) return known.ready;
     // Resolves when Redis confirmed both subscriptions: a history read issued afterwards cannot miss a publication.
     this.staleSubscriptions.delete(channel);
-    p = Promise.all([
+    const ready = this.guarded(false, Promise.all([
       this.conn.subscribe(this.keys.pub(channel), this.onPublicationMessage),
       this.conn.subscribe(this.keys.members(channel), this.onMemberMessage),
-    ]).then(
+    ]), 'subscriber').then(
       () => undefined,
       (e: unknown) => {
-        if (this.subscribed.get(channel) === p) this.subscribed.delete(channel);
-        throw this.failure(e);
+        if (this.subscribed.get(channel) === entry) this.subscribed.delete(channel);
+        throw e;
       },
     );
-    this.subscribed.set(channel, p);
-    return p;
+    const entry: NodeChannel = { ready, epoch: '', offset: 0 };
+    this.subscribed.set(channel, entry);
+    return ready;
   }
 
   async unsubscribe(channel: string): Promise<void> {
@@ -343,15 +409,11 @@ class RedisBroker implements Broker, NodeRegistry {
       this.staleSubscriptions.add(channel);
       return;
     }
-    try {
-      await Promise.all([
-        this.unsubscribeRedis(channel),
-        // The idle clock restarts now, as in the memory broker: a channel watched until now is not idle.
-        this.touch(channel),
-      ]);
-    } catch (e) {
-      throw this.failure(e);
-    }
+    await Promise.all([
+      this.guarded(false, this.unsubscribeRedis(channel), 'subscriber'),
+      // The idle clock restarts now, as in the memory broker: a channel watched until now is not idle.
+      this.touch(channel),
+    ]);
   }
 
   /** Resolves once Redis confirmed: node-redis removes the listeners when the reply arrives. */
@@ -372,7 +434,7 @@ class RedisBroker implements Broker, NodeRegistry {
   private touch(channel: string): Promise<unknown> {
     const ttl = this.options.metaTtlMs;
     // GT: only ever extends, and leaves a key without expiry alone (a keyed channel's meta never expires).
-    return Promise.all([this.cmd.pExpire(this.keys.meta(channel), ttl, 'GT'), this.cmd.pExpire(this.keys.hist(channel), ttl)]);
+    return this.guarded(false, Promise.all([this.cmd.pExpire(this.keys.meta(channel), ttl, 'GT'), this.cmd.pExpire(this.keys.hist(channel), ttl)]));
   }
 
   async history(channel: string, query: HistoryQuery = {}): Promise<HistoryResult> {
@@ -395,7 +457,7 @@ class RedisBroker implements Broker, NodeRegistry {
     )) as [string, number, number, string[]];
     const [epoch, top, earliest, encoded] = reply;
     if (epoch === this.epochCandidate) this.epochCandidate = newEpoch();
-    if (this.subscribed.has(channel)) await this.drainSubscriber(channel);
+    await this.drainSubscriber(channel, epoch, top);
     const publications = encoded.map(decodePublication);
     if (reverse) publications.reverse();
     return { publications, top: { epoch, offset: top }, earliest };
@@ -413,7 +475,7 @@ class RedisBroker implements Broker, NodeRegistry {
     )) as [string, number, number, string[]];
     const [epoch, top, complete, encoded] = reply;
     if (epoch === this.epochCandidate) this.epochCandidate = newEpoch();
-    if (this.subscribed.has(channel)) await this.drainSubscriber(channel);
+    await this.drainSubscriber(channel, epoch, top);
     return { publications: encoded.map(decodePublication), top: { epoch, offset: top }, complete };
   }
 
@@ -422,13 +484,29 @@ class RedisBroker implements Broker, NodeRegistry {
    * included in the history may still be in flight to this node. Redis answers a PING on the subscriber connection
    * after every message it queued there before, so once the PONG is here, each publication up to the history's top
    * has been handed to the handler, and none arrives later as a duplicate. One round trip, only for subscribed channels.
+   * The top read is then a position the node knows it delivered (unless a newer one is known already).
    */
-  private async drainSubscriber(channel: string): Promise<void> {
-    try {
-      await this.conn.barrier(this.keys.pub(channel));
-    } catch (e) {
-      throw this.failure(e);
+  private async drainSubscriber(channel: string, epoch: string, top: number): Promise<void> {
+    const sub = this.subscribed.get(channel);
+    if (!sub) return;
+    await this.guarded(false, this.conn.barrier(this.keys.pub(channel)), 'subscriber');
+    // Only forward within an epoch: a new epoch is learned from live publications and recovery, which report it.
+    if (sub.epoch === '' || (sub.epoch === epoch && sub.offset < top)) {
+      sub.epoch = epoch;
+      sub.offset = top;
     }
+  }
+
+  /** At most `limit` publications of the channel after `since`, oldest first, and its top position (redis-recovery.ts). */
+  private async readAfter(channel: string, since: StreamPosition, limit: number): Promise<{ publications: Publication[]; top: StreamPosition }> {
+    const reply = (await this.run(
+      HISTORY_SCRIPT,
+      [this.keys.meta(channel), this.keys.hist(channel)],
+      [this.epochCandidate, String(this.options.history.ttlMs), String(this.options.metaTtlMs), since.epoch, String(since.offset), String(limit), '0'],
+    )) as [string, number, number, string[]];
+    const [epoch, top, , encoded] = reply;
+    if (epoch === this.epochCandidate) this.epochCandidate = newEpoch();
+    return { publications: encoded.map(decodePublication), top: { epoch, offset: top } };
   }
 
   async addPresence(channel: string, member: Member): Promise<void> {
@@ -442,7 +520,7 @@ class RedisBroker implements Broker, NodeRegistry {
   }
 
   private async writePresence(channel: string, client: string, json: string): Promise<void> {
-    await this.run(ADD_PRESENCE_SCRIPT, [this.keys.presence(channel)], [client, json, String(this.options.presenceTtlMs)]);
+    await this.run(ADD_PRESENCE_SCRIPT, [this.keys.presence(channel)], [client, json, String(this.options.presenceTtlMs)], true);
   }
 
   async removePresence(channel: string, clientId: string): Promise<void> {
@@ -450,11 +528,7 @@ class RedisBroker implements Broker, NodeRegistry {
     const own = this.ownPresence.get(channel);
     if (own?.delete(clientId) && own.size === 0) this.ownPresence.delete(channel);
     if (err) throw err;
-    try {
-      await this.cmd.hDel(this.keys.presence(channel), clientId);
-    } catch (e) {
-      throw this.failure(e);
-    }
+    await this.guarded(true, this.cmd.hDel(this.keys.presence(channel), clientId));
   }
 
   async presence(channel: string): Promise<Member[]> {
@@ -482,32 +556,24 @@ class RedisBroker implements Broker, NodeRegistry {
   async reportNode(report: NodeReport, ttlMs: number): Promise<void> {
     const err = this.unusable();
     if (err) throw err;
-    try {
-      await Promise.all([
-        this.cmd.set(this.keys.node(report.id), JSON.stringify(report), { PX: ttlMs }),
-        this.cmd.sAdd(this.keys.nodes, report.id),
-      ]);
-    } catch (e) {
-      throw this.failure(e);
-    }
+    await this.guarded(true, Promise.all([
+      this.cmd.set(this.keys.node(report.id), JSON.stringify(report), { PX: ttlMs }),
+      this.cmd.sAdd(this.keys.nodes, report.id),
+    ]));
   }
 
   async nodes(): Promise<NodeReport[]> {
     const err = this.unusable();
     if (err) throw err;
-    try {
-      const ids = await this.cmd.sMembers(this.keys.nodes);
-      if (ids.length === 0) return [];
-      const values = await this.cmd.mGet(ids.map((id) => this.keys.node(id)));
-      const live: NodeReport[] = [];
-      const gone: string[] = [];
-      values.forEach((v, i) => (v === null ? gone.push(ids[i]!) : live.push(JSON.parse(v) as NodeReport)));
-      // Nodes whose report expired died without saying goodbye: forget them.
-      if (gone.length > 0) await this.cmd.sRem(this.keys.nodes, gone);
-      return live;
-    } catch (e) {
-      throw this.failure(e);
-    }
+    const ids = await this.guarded(false, this.cmd.sMembers(this.keys.nodes));
+    if (ids.length === 0) return [];
+    const values = await this.guarded(false, this.cmd.mGet(ids.map((id) => this.keys.node(id))));
+    const live: NodeReport[] = [];
+    const gone: string[] = [];
+    values.forEach((v, i) => (v === null ? gone.push(ids[i]!) : live.push(JSON.parse(v) as NodeReport)));
+    // Nodes whose report expired died without saying goodbye: forget them.
+    if (gone.length > 0) await this.guarded(false, this.cmd.sRem(this.keys.nodes, gone));
+    return live;
   }
 
   async publishControl(msg: ControlMessage): Promise<void> {
@@ -517,11 +583,7 @@ class RedisBroker implements Broker, NodeRegistry {
   private async publishRaw(redisChannel: string, message: string): Promise<void> {
     const err = this.unusable();
     if (err) throw err;
-    try {
-      await this.conn.publish(redisChannel, message);
-    } catch (e) {
-      throw this.failure(e);
-    }
+    await this.guarded(true, this.conn.publish(redisChannel, message));
   }
 
   // Pub/sub listeners: arrow properties, so the same function is passed to subscribe and unsubscribe. One JSON.parse
@@ -535,7 +597,8 @@ class RedisBroker implements Broker, NodeRegistry {
       return;
     }
     // Publications of a channel unsubscribed while Redis was down may still come until the reconnect drops it.
-    if (this.subscribed.has(pub.channel)) this.handler?.onPublication(pub);
+    const sub = this.subscribed.get(pub.channel);
+    if (sub && advance(sub, pub)) this.handler?.onPublication(pub);
   };
 
   private readonly onMemberMessage = (message: string): void => {

@@ -62,7 +62,8 @@ export const configSchema = z.strictObject({
     cluster: bool(false, 'Redis is a Redis Cluster (Redis 7.0 or newer): commands are routed by key slot, every key of a channel shares one slot (hash tag), and pub/sub is sharded (SPUBLISH/SSUBSCRIBE). The rest of the cluster is discovered from the `redis.url` seeds.'),
     prefix: str('sb', 'Prefix of every Redis key and pub/sub channel, so several deployments can share one Redis. No `{` or `}` with a cluster.'),
     presenceTtl: duration('60s', 'Presence entries of a node that stops refreshing them (it died) expire after this long.'),
-    healthCheckInterval: duration('5s', 'Every this long each node PINGs its Redis subscriber connection(s); one that has not answered by the next check (it died silently) is replaced and every channel subscribed again, the node being not ready meanwhile. 0 disables the check.'),
+    healthCheckInterval: duration('5s', 'Every this long each node PINGs its Redis command and subscriber connection(s); one that has not answered within this interval or `redis.commandTimeout`, whichever is shorter (it died silently, or Redis is frozen), is replaced, the node being not ready meanwhile; a replaced subscriber subscribes every channel again and reads back what was published meanwhile. 0 disables the check.'),
+    commandTimeout: duration('5s', 'Deadline of every call to Redis (publish, history, presence, state, control messages, node reports, subscribe), holding even after the command was sent. When it passes, the call fails (a write with `outcome_unknown`: it may or may not have taken effect; a read with `unavailable`) and the connection is treated as dead: the node is not ready until a fresh one is connected.'),
     reportChannels: int(1000, 'Most channels a node lists in its node report (those with the most local subscribers), from which `GET /api/channels` answers for every live node; a longer list is cut and the answer says so.', 0, 100000),
   }),
   history: group({
@@ -171,6 +172,10 @@ export const configSchema = z.strictObject({
   if (c.workers > 1 && !c.redis.url) {
     ctx.addIssue({ code: 'custom', path: ['workers'], message: 'several worker processes need the Redis broker (they cannot share the memory broker)',
       params: { fix: 'set redis.url (SWITCHBOARD_REDIS_URL), or run one worker' } });
+  }
+  if (c.redis.commandTimeout < 1) {
+    ctx.addIssue({ code: 'custom', path: ['redis', 'commandTimeout'], message: 'must be at least 1ms (every Redis call needs a deadline)',
+      params: { fix: 'set it to a duration such as "5s"' } });
   }
   if (c.redis.url.includes(',') && !c.redis.cluster) {
     ctx.addIssue({ code: 'custom', path: ['redis', 'url'], message: 'several URLs need redis.cluster: true (they are the seed nodes of a Redis Cluster)',

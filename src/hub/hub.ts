@@ -131,6 +131,15 @@ export class Hub {
     return list.length;
   }
 
+  /** Disconnects every local subscriber of a channel (each once, its other channels included); returns how many. */
+  disconnectChannel(channel: string, d: Disconnect): number {
+    const entry = this.channels.get(channel);
+    if (!entry) return 0;
+    const list = [...new Set([...entry.subs].map((s) => s.subscriber))];
+    for (const s of list) s.disconnect(d);
+    return list.length;
+  }
+
   /** Every local connection (for shutdown). */
   all(): Subscriber[] {
     return [...this.clients.values()];

@@ -36,6 +36,8 @@ export interface MetricGauges {
   historyEvictions?: number;
   /** Redis broker: subscriber connections replaced after failing the health check, since start. */
   brokerSubscriberReplacements?: number;
+  /** Redis broker: command connections replaced after failing the health check or missing a deadline, since start. */
+  brokerCommandReplacements?: number;
   /** Node started and broker available (what `/readyz` answers). */
   ready: boolean;
 }
@@ -154,13 +156,14 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
   const historyBytes = gauge('switchboard.history.bytes', 'Bytes of retained history and keyed state counted against history.maxBytes (memory broker: this process)', 'By');
   const historyEvictions = counter('switchboard.history.evictions', 'Publications evicted from history, oldest first across channels, because retained history reached history.maxBytes (memory broker)', '{publication}');
   const historyChannels = gauge('switchboard.history.channels', 'Channels with a history stream (memory broker: this process)', '{channel}');
-  const subscriberReplacements = counter('switchboard.broker.subscriber_replacements', 'Redis subscriber connections replaced after failing the health check (redis.healthCheckInterval): each one may have missed publications, which subscribers then resume from history', '{connection}');
+  const subscriberReplacements = counter('switchboard.broker.subscriber_replacements', 'Redis subscriber connections replaced after failing the health check (redis.healthCheckInterval) or missing a deadline (redis.commandTimeout): publications missed meanwhile are read back from history, or subscribers resume', '{connection}');
+  const commandReplacements = counter('switchboard.broker.command_replacements', 'Redis command connections replaced after failing the health check (redis.healthCheckInterval) or missing a deadline (redis.commandTimeout)', '{connection}');
   const ready = meter.createObservableGauge('switchboard.ready', { description: '1 when the node is ready (started, broker available), else 0', unit: '1' });
 
   const observables: Observable[] = [
     wsActive, wsActiveAlias, wsSent, wsReceived, active, connects, disconnects, sent, bytesSent, received, bytesReceived, commands,
     publications, deliveries, drops, slowDisconnects, recoveries, brokerErrors, limitsHit, apiRequests, channels, subscriptions, users,
-    historyPublications, historyBytes, historyEvictions, historyChannels, subscriberReplacements, ready,
+    historyPublications, historyBytes, historyEvictions, historyChannels, subscriberReplacements, commandReplacements, ready,
   ];
 
   meter.addBatchObservableCallback((r: BatchObservableResult) => {
@@ -224,6 +227,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
     if (g.historyBytes !== undefined) r.observe(historyBytes, g.historyBytes);
     if (g.historyEvictions !== undefined) r.observe(historyEvictions, g.historyEvictions);
     if (g.brokerSubscriberReplacements !== undefined) r.observe(subscriberReplacements, g.brokerSubscriberReplacements);
+    if (g.brokerCommandReplacements !== undefined) r.observe(commandReplacements, g.brokerCommandReplacements);
     r.observe(ready, g.ready ? 1 : 0);
   }, observables);
 }

@@ -41,6 +41,11 @@ export const ErrorCode = {
   TokenExpired: 'token_expired',
   /** The server is starting or draining, or its broker is unavailable. */
   Unavailable: 'unavailable',
+  /**
+   * The broker got the request but did not answer within its deadline (`redis.commandTimeout`), or the connection
+   * was lost before the reply: a write may or may not have taken effect. Check (e.g. read history) before retrying.
+   */
+  OutcomeUnknown: 'outcome_unknown',
   /** A bug or an unexpected failure on the server. */
   Internal: 'internal',
 } as const;

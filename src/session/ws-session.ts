@@ -1,5 +1,5 @@
 import type { Identity } from '../auth/identity.js';
-import { BrokerUnavailableError } from '../broker/broker.js';
+import { brokerReplyError } from '../broker/broker.js';
 import { ROOT_CONTEXT, SpanKind, trace, type Context, type Span } from '@opentelemetry/api';
 import { inc } from '../observability/counters.js';
 import { errorTypeOf, markError } from '../observability/spans.js';
@@ -228,8 +228,9 @@ export class WsSession extends Session {
       if (t.done) this.send(t.done);
     } catch (err) {
       let reply: ReplyError;
+      const broker = brokerReplyError(err);
       if (err instanceof ReplyError) reply = err;
-      else if (err instanceof BrokerUnavailableError) reply = new ReplyError(ErrorCode.Unavailable, 'broker unavailable; retry later');
+      else if (broker) reply = broker;
       else {
         this.log.error({ err, method }, 'command failed');
         reply = new ReplyError(ErrorCode.Internal, 'internal error');

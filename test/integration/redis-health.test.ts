@@ -3,18 +3,17 @@
  * 1. A frozen Redis (SIGSTOP): the node notices (not ready, logged), and once Redis is back it replaces the subscriber
  *    connection, resubscribes, and delivers again to the WebSocket client that stayed connected.
  * 2. Only the node's connections die (a loopback proxy stops forwarding them, Redis itself is fine and another node
- *    keeps publishing): the node replaces the connection, and the publications it missed show as an offset gap, the
- *    signal on which sessions disconnect (4004) and resume from history.
+ *    keeps publishing): the node replaces both connections and, on a quiet channel where no later publication would
+ *    reveal a gap, reads back from history and delivers the publications it missed.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Broker, HistoryOptions } from '../../src/broker/broker.js';
 import { createRedisBroker } from '../../src/broker/redis.js';
 import { RecordingHandler } from '../broker-contract.js';
 import { startCli, type Cli } from '../helpers/cli.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { startFreezableProxy, type FreezableProxy } from '../helpers/tcp-proxy.js';
 import { waitFor } from '../helpers/wait.js';
 import { connectReady, type Frame, type WsClient } from '../helpers/ws-client.js';
 
@@ -51,7 +50,9 @@ describe('subscriber health check: Redis frozen (SIGSTOP) under a node', () => {
 
     redis.pause();
     await waitFor(async () => (await readyz()) === 503, { timeout: 10_000, interval: 100, label: 'node unready while Redis is frozen' });
-    assert.ok(node.logs.some((l) => /subscriber connection did not answer PING/.test(l.msg)), 'the failed check is logged');
+    // Both connections are checked; either may be the first to make the node unready.
+    await waitFor(() => node.logs.some((l) => /subscriber connection did not answer PING/.test(l.msg)), { timeout: 3000, label: 'the failed subscriber check logged' });
+    await waitFor(() => node.logs.some((l) => /command connection did not answer/.test(l.msg)), { timeout: 3000, label: 'the failed command check logged' });
 
     redis.resume();
     await waitFor(async () => (await readyz()) === 200, { timeout: 15_000, interval: 100, label: 'node ready again' });
@@ -65,36 +66,9 @@ describe('subscriber health check: Redis frozen (SIGSTOP) under a node', () => {
   });
 });
 
-/** A loopback TCP proxy whose current connections can be frozen: bytes stop flowing, nothing is closed. */
-async function startFreezableProxy(targetPort: number) {
-  const pairs: { frozen: boolean; sockets: net.Socket[] }[] = [];
-  const server = net.createServer((down) => {
-    const up = net.connect(targetPort, '127.0.0.1');
-    const pair = { frozen: false, sockets: [down, up] };
-    pairs.push(pair);
-    down.on('data', (d) => pair.frozen || up.write(d));
-    up.on('data', (d) => pair.frozen || down.write(d));
-    for (const s of pair.sockets) {
-      s.on('error', () => pair.sockets.forEach((x) => x.destroy()));
-      s.on('close', () => pair.sockets.forEach((x) => x.destroy()));
-    }
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    /** Every connection open now goes silent; later connections work. */
-    freezeCurrent: () => pairs.forEach((p) => (p.frozen = true)),
-    close: async () => {
-      for (const p of pairs) p.sockets.forEach((s) => s.destroy());
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 describe('subscriber health check: the connection dies silently while Redis lives', () => {
   let redis: RedisServer;
-  let proxy: Awaited<ReturnType<typeof startFreezableProxy>>;
+  let proxy: FreezableProxy;
   const brokers: Broker[] = [];
   before(async () => {
     redis = await startRedisServer();
@@ -106,7 +80,7 @@ describe('subscriber health check: the connection dies silently while Redis live
     await redis.stop();
   });
 
-  it('replaces the dead subscriber, resubscribes, and the missed publications show as a gap', async () => {
+  it('replaces the dead connections, resubscribes, and delivers what was published meanwhile without a later publication', async () => {
     const warnings: string[] = [];
     const common = { prefix: 'sbh', history: HISTORY, metaTtlMs: 600_000, presenceTtlMs: 60_000 };
     const deaf = createRedisBroker({ ...common, url: `redis://127.0.0.1:${proxy.port}`, healthCheckIntervalMs: 200,
@@ -123,14 +97,20 @@ describe('subscriber health check: the connection dies silently while Redis live
 
     proxy.freezeCurrent();
     for (let i = 2; i <= 4; i++) await pub(i);
-    await waitFor(() => !deaf.isReady(), { timeout: 10_000, label: 'the node to notice its dead subscriber' });
-    await waitFor(() => deaf.isReady(), { timeout: 10_000, label: 'the subscriber replaced' });
-    assert.ok(warnings.some((w) => /did not answer PING/.test(w)), warnings.join('\n'));
-    assert.equal((deaf as unknown as { subscriberReplacements: number }).subscriberReplacements, 1);
+    await waitFor(() => !deaf.isReady(), { timeout: 10_000, label: 'the node to notice its dead connections' });
+    await waitFor(() => deaf.isReady(), { timeout: 10_000, label: 'the connections replaced' });
+    assert.ok(warnings.some((w) => /subscriber connection did not answer PING/.test(w)), warnings.join('\n'));
+    const replaced = deaf as unknown as { subscriberReplacements: number; commandReplacements: number };
+    assert.equal(replaced.subscriberReplacements, 1);
+    assert.equal(replaced.commandReplacements, 1, 'the frozen command connection is replaced too');
 
+    // 2..4 were published while the old connection was dead and nothing is published after them: the node reads them
+    // back from history once it has subscribed again, in order, each once.
+    await waitFor(() => rec.offsetsOf('feed').length === 4, { timeout: 5000, label: 'the missed publications', describe: () => String(rec.offsetsOf('feed')) });
+    assert.deepEqual(rec.offsetsOf('feed'), [1, 2, 3, 4]);
+    assert.deepEqual(rec.gaps, []);
     await pub(5);
     await waitFor(() => rec.offsetsOf('feed').includes(5), { timeout: 5000, label: 'delivery on the new connection' });
-    // 2..4 were published while the old connection was dead: the gap 1 -> 5 is what makes sessions resume from history.
-    assert.deepEqual(rec.offsetsOf('feed'), [1, 5]);
+    assert.deepEqual(rec.offsetsOf('feed'), [1, 2, 3, 4, 5]);
   });
 });

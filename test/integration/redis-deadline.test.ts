@@ -1,0 +1,178 @@
+/**
+ * Deadlines that hold after a command was written, and readiness that follows the command connection too.
+ * 1. Broker level, behind a loopback proxy that freezes only some connections (Redis itself stays fine): a write on a
+ *    frozen command connection fails with BrokerOutcomeUnknownError within the deadline, a read with
+ *    BrokerUnavailableError; the connection is treated as dead (not ready, replaced) so later calls work again. A
+ *    frozen command connection without traffic is found by the health check; a frozen subscriber does not hang a
+ *    history read (its barrier has the deadline too).
+ * 2. Node level, Redis frozen (SIGSTOP): an API publish answers 504 `outcome_unknown` within the deadline instead of
+ *    hanging for the freeze, /readyz turns 503, later publishes are refused at once (503 `unavailable`), and after
+ *    SIGCONT everything recovers.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { BrokerOutcomeUnknownError, BrokerUnavailableError, type Broker, type HistoryOptions } from '../../src/broker/broker.js';
+import { createRedisBroker } from '../../src/broker/redis.js';
+import { RecordingHandler } from '../broker-contract.js';
+import { startCli, type Cli } from '../helpers/cli.js';
+import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
+import { startFreezableProxy, type FreezableProxy } from '../helpers/tcp-proxy.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
+import { connectReady, type Frame, type WsClient } from '../helpers/ws-client.js';
+
+const HISTORY: HistoryOptions = { size: 100, ttlMs: 60_000 };
+const quiet = { warn: () => {}, error: () => {} };
+/** Scheduling slack on a loaded test machine, ms. */
+const SLACK = 1500;
+
+interface Replacements {
+  commandReplacements: number;
+  subscriberReplacements: number;
+}
+
+/** Resolves with how long `p` took to reject and what it rejected with; fails when it resolves or takes over `ms`. */
+async function rejectsWithin(p: Promise<unknown>, ms: number, label: string): Promise<{ elapsed: number; err: unknown }> {
+  const t0 = Date.now();
+  const err = await withTimeout(p.then(() => assert.fail(`${label}: resolved`), (e: unknown) => e), ms, label);
+  return { elapsed: Date.now() - t0, err };
+}
+
+describe('redis deadlines: connections frozen behind a proxy, Redis alive', () => {
+  let redis: RedisServer;
+  let proxy: FreezableProxy;
+  const brokers: Broker[] = [];
+  before(async () => {
+    redis = await startRedisServer();
+  });
+  after(async () => {
+    for (const b of brokers) await b.close();
+    await redis.stop();
+  });
+  const viaProxy = async (opts: { commandTimeoutMs: number; healthCheckIntervalMs: number }) => {
+    proxy = await startFreezableProxy(redis.port);
+    const broker = createRedisBroker({ url: `redis://127.0.0.1:${proxy.port}`, prefix: 'sbd', history: HISTORY, metaTtlMs: 600_000, presenceTtlMs: 60_000, logger: quiet, ...opts });
+    brokers.push(broker);
+    await broker.start(new RecordingHandler());
+    return broker;
+  };
+
+  it('a written command that gets no reply fails within the deadline (outcome unknown for a write) and the connection is replaced', async () => {
+    // No health check: only the deadline can notice.
+    const broker = await viaProxy({ commandTimeoutMs: 300, healthCheckIntervalMs: 0 });
+    try {
+      await broker.publish({ channel: 'd', event: 'm', data: '1' });
+      proxy.freezeCurrent('commands');
+      const write = await rejectsWithin(broker.publish({ channel: 'd', event: 'm', data: '2' }), 300 + SLACK, 'publish on a frozen connection');
+      assert.ok(write.err instanceof BrokerOutcomeUnknownError, `outcome unknown, got ${String(write.err)}`);
+      assert.match((write.err as Error).message, /commandTimeout/);
+      assert.ok(write.elapsed >= 250, `not before the deadline (${write.elapsed} ms)`);
+      assert.equal(broker.isReady(), false, 'the connection that missed a deadline is treated as dead at once');
+      await assert.rejects(withTimeout(broker.history('d'), 200, 'a call while it is replaced fails fast'), (e: unknown) => e instanceof BrokerUnavailableError && !(e instanceof BrokerOutcomeUnknownError));
+
+      await waitFor(() => broker.isReady(), { timeout: 5000, label: 'a fresh command connection' });
+      assert.equal((broker as unknown as Replacements).commandReplacements, 1);
+      assert.equal((broker as unknown as Replacements).subscriberReplacements, 0, 'the subscriber was fine');
+      const h = await broker.history('d');
+      assert.ok(h.top.offset >= 1 && h.top.offset <= 2, `publication 2 may or may not have been stored: top ${h.top.offset}`);
+
+      // A read that gets no reply is plainly unavailable: it changed nothing.
+      proxy.freezeCurrent('commands');
+      const read = await rejectsWithin(broker.history('d'), 300 + SLACK, 'history on a frozen connection');
+      assert.ok(read.err instanceof BrokerUnavailableError && !(read.err instanceof BrokerOutcomeUnknownError), String(read.err));
+      await waitFor(() => broker.isReady(), { timeout: 5000, label: 'replaced again' });
+      assert.equal((await broker.publish({ channel: 'd', event: 'm', data: '3' })).epoch, h.top.epoch);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('the health check finds a frozen command connection without any traffic, and replaces it', async () => {
+    const broker = await viaProxy({ commandTimeoutMs: 5000, healthCheckIntervalMs: 200 });
+    try {
+      await broker.subscribe('idle');
+      proxy.freezeCurrent('commands'); // the subscriber connection keeps answering
+      const t0 = Date.now();
+      await waitFor(() => !broker.isReady(), { timeout: 400 + SLACK, label: 'not ready once the command connection stops answering' });
+      assert.ok(Date.now() - t0 <= 400 + SLACK);
+      await waitFor(() => broker.isReady(), { timeout: 5000, label: 'replaced' });
+      assert.deepEqual([(broker as unknown as Replacements).commandReplacements, (broker as unknown as Replacements).subscriberReplacements], [1, 0]);
+      await broker.publish({ channel: 'idle', event: 'm', data: '1' });
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a frozen subscriber connection does not hang a history read of a subscribed channel', async () => {
+    const broker = await viaProxy({ commandTimeoutMs: 300, healthCheckIntervalMs: 0 });
+    try {
+      await broker.subscribe('s');
+      proxy.freezeCurrent('subscribers');
+      // history() waits for a PING on the subscriber connection (so no publication it returns arrives later).
+      const read = await rejectsWithin(broker.history('s'), 300 + SLACK, 'history with a frozen subscriber');
+      assert.ok(read.err instanceof BrokerUnavailableError, String(read.err));
+      assert.equal(broker.isReady(), false);
+      await waitFor(() => broker.isReady(), { timeout: 5000, label: 'subscriber replaced' });
+      assert.equal((broker as unknown as Replacements).subscriberReplacements, 1);
+      await broker.history('s');
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('redis deadlines: Redis frozen (SIGSTOP) under a node', () => {
+  let redis: RedisServer;
+  let node: Cli;
+  let client: WsClient | undefined;
+  const base = () => `http://127.0.0.1:${node.port}`;
+  before(async () => {
+    redis = await startRedisServer();
+    node = await startCli(['--workers', '1', '--shutdown.timeout', '1s'], {
+      SWITCHBOARD_REDIS_URL: redis.url,
+      SWITCHBOARD_REDIS_COMMAND_TIMEOUT: '1s',
+      SWITCHBOARD_REDIS_HEALTH_CHECK_INTERVAL: '300ms',
+      SWITCHBOARD_LIMITS_CONNECT_RATE: '0',
+    });
+  });
+  after(async () => {
+    redis.resume();
+    await client?.close();
+    await node?.kill();
+    await redis.stop();
+  });
+  const readyz = async () => (await fetch(`${base()}/readyz`)).status;
+  const publish = (data: unknown) => fetch(`${base()}/api/publish`, { method: 'POST', body: JSON.stringify({ channel: 'ticks', data }) });
+  const received = () => (client?.pushes ?? []).filter((m: Frame) => m.push === 'publication').map((m) => m.payload as number);
+
+  it('an API publish answers outcome_unknown within the deadline, readiness drops, and all recovers after SIGCONT', async () => {
+    ({ client } = await connectReady(`ws://127.0.0.1:${node.port}/ws?user=ops`));
+    await client.call('subscribe', { channel: 'ticks' });
+    assert.equal((await publish(1)).status, 200);
+    await waitFor(() => received().length === 1, { label: 'first publication' });
+
+    redis.pause();
+    let t0 = Date.now();
+    const frozen = await withTimeout(publish(2), 1000 + SLACK, 'the publish sent to a frozen Redis to answer');
+    const elapsed = Date.now() - t0;
+    assert.equal(frozen.status, 504, `status ${frozen.status} after ${elapsed} ms`);
+    const body = (await frozen.json()) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'outcome_unknown');
+    assert.match(body.error.message, /may or may not have taken effect/);
+    await waitFor(async () => (await readyz()) === 503, { timeout: 1000, interval: 50, label: '/readyz 503 while Redis is frozen' });
+
+    t0 = Date.now();
+    const refused = await withTimeout(publish(3), 1000, 'a publish while not ready is refused at once');
+    assert.equal(refused.status, 503);
+    assert.equal(((await refused.json()) as { error: { code: string } }).error.code, 'unavailable');
+    assert.ok(Date.now() - t0 < 1000, 'refused without waiting');
+
+    redis.resume();
+    await waitFor(async () => (await readyz()) === 200, { timeout: 15_000, interval: 100, label: 'ready again after SIGCONT' });
+    assert.equal((await publish(4)).status, 200);
+    await waitFor(() => received().includes(4), { timeout: 5000, label: 'publication after recovery' });
+    // Publication 2's outcome was unknown: Redis may have run it when thawed (then it is delivered, in order). 3 was
+    // refused before it was sent.
+    const got = received();
+    assert.ok(got.join() === '1,4' || got.join() === '1,2,4', `received ${got.join()}`);
+  });
+});

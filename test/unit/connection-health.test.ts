@@ -1,0 +1,96 @@
+/**
+ * The connection health state machine shared by the Redis command and subscriber connections, with a fake target:
+ * a failed PING or a condemnation makes it unusable until a replacement connects; a late probe answer does not undo a
+ * condemnation; a replacement that hangs fails after its timeout and the next check retries it.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConnectionHealth, type HealthTarget } from '../../src/broker/connection-health.js';
+import { withDeadline } from '../../src/broker/deadline.js';
+
+function deferred<T = void>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+const tick = () => new Promise((r) => setImmediate(r));
+
+class FakeTarget implements HealthTarget {
+  probes: ReturnType<typeof deferred<boolean>>[] = [];
+  replaces: ReturnType<typeof deferred<void>>[] = [];
+  probe(): Promise<boolean> {
+    const d = deferred<boolean>();
+    this.probes.push(d);
+    return d.promise;
+  }
+  replace(): Promise<void> {
+    const d = deferred<void>();
+    this.replaces.push(d);
+    return d.promise;
+  }
+}
+
+const silent = { warn: () => {} };
+
+describe('ConnectionHealth', () => {
+  it('an unanswered PING makes it unusable until the replacement connects', async () => {
+    const t = new FakeTarget();
+    let replaced = 0;
+    const h = new ConnectionHealth('command', t, 1000, silent, () => replaced++);
+    const check = h.check(10);
+    assert.equal(h.usable, true, 'usable while the PING is out');
+    t.probes[0]!.resolve(false);
+    await tick();
+    assert.equal(h.usable, false);
+    assert.equal(t.replaces.length, 1);
+    t.replaces[0]!.resolve();
+    await check;
+    assert.deepEqual([h.usable, h.replacements, replaced], [true, 1, 1]);
+  });
+
+  it('a condemnation during a check wins over the PING answered late', async () => {
+    const t = new FakeTarget();
+    const h = new ConnectionHealth('command', t, 1000, silent);
+    const check = h.check(10);
+    h.condemn('missed a deadline');
+    assert.equal(h.usable, false);
+    t.probes[0]!.resolve(true); // the old connection's PONG, too late
+    await check;
+    assert.equal(h.usable, false, 'still replacing');
+    h.condemn('again'); // no second replacement while one is running
+    assert.equal(t.replaces.length, 1);
+    t.replaces[0]!.resolve();
+    await tick();
+    assert.deepEqual([h.usable, h.replacements], [true, 1]);
+  });
+
+  it('a replacement that hangs fails after its timeout, and the next check replaces again', async () => {
+    const t = new FakeTarget();
+    const h = new ConnectionHealth('subscriber', t, 30, silent);
+    h.condemn('frozen');
+    await new Promise((r) => setTimeout(r, 60));
+    assert.equal(h.usable, false, 'failed: still not usable');
+    const again = h.check(10); // no probe: straight to a new replacement
+    await tick();
+    assert.equal(t.probes.length, 0);
+    assert.equal(t.replaces.length, 2);
+    t.replaces[0]!.resolve(); // the abandoned one connecting late changes nothing
+    await tick();
+    assert.equal(h.usable, false);
+    t.replaces[1]!.resolve();
+    await again;
+    assert.deepEqual([h.usable, h.replacements], [true, 2]);
+  });
+});
+
+describe('withDeadline', () => {
+  it('rejects at the deadline with the given error and ignores a later outcome', async () => {
+    const d = deferred<number>();
+    const t0 = Date.now();
+    await assert.rejects(withDeadline(d.promise, 30, () => new Error('late')), /late/);
+    assert.ok(Date.now() - t0 >= 25);
+    d.reject(new Error('after the deadline')); // no unhandled rejection
+    assert.equal(await withDeadline(Promise.resolve(7), 30, () => new Error('x')), 7);
+  });
+});
