@@ -1,21 +1,23 @@
 import type { Context } from '@opentelemetry/api';
 import type { SwitchboardNode } from '../node.js';
 import { servesDelta } from '../session/keyed.js';
-import { ErrorCode, formatPosition, parsePosition, publicationJson, ReplyError } from '../protocol/index.js';
+import { fitPublications } from '../session/history-page.js';
+import { JsonText } from '../transport/http-util.js';
+import { ErrorCode, formatPosition, parsePosition, ReplyError } from '../protocol/index.js';
 
 /**
  * `GET /api/state?channel=<keyed channel>[&since=epoch:offset | &cursor=<next>][&limit=n]`: one page of a keyed
  * channel's latest value per key, in offset order (docs/api.md). Without `since`, or with one the channel can no
  * longer serve (another epoch, or a delete after it was forgotten), the answer is the full state from the start
  * (`snapshot: "full"`: drop what you hold); else only the keys changed after `since` (`snapshot: "delta"`). A full
- * page carries `next`: ask again with `cursor=<next>`. A shorter page is the end: the state is current as of
- * `epoch:offset`, the position to use as `since` next time.
+ * page, or one cut short by `api.maxReplyBytes`, carries `next`: ask again with `cursor=<next>`. A page without it
+ * is the end: the state is current as of `epoch:offset`, the position to use as `since` next time.
  *
  * `next` is `epoch:offset:complete`: a reader in the middle of a full read holds keys read on earlier pages, so a
  * delete it has not reached yet matters to it even below its cursor; its read goes on unless such a delete was
  * forgotten meanwhile (`complete` moved), where a bare position would have to start over every time.
  */
-export async function keyedStateRoute(node: SwitchboardNode, channel: string, url: URL, ctx: Context): Promise<unknown> {
+export async function keyedStateRoute(node: SwitchboardNode, channel: string, url: URL, ctx: Context): Promise<JsonText> {
   const rules = node.namespaces.rules(channel);
   if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
   if (!rules.keyed) throw new ReplyError(ErrorCode.FeatureDisabled, `channel "${channel}" is not keyed (namespace option "keyed")`);
@@ -33,15 +35,13 @@ export async function keyedStateRoute(node: SwitchboardNode, channel: string, ur
   let page = await node.keyedState(channel, { after: from?.offset ?? 0, limit }, ctx);
   const delta = from !== undefined && servesDelta(from, page, cursor?.complete);
   if (from !== undefined && !delta) page = await node.keyedState(channel, { after: 0, limit }, ctx);
-  const last = page.publications[page.publications.length - 1];
-  return {
-    channel,
-    epoch: page.top.epoch,
-    offset: page.top.offset,
-    snapshot: delta ? 'delta' : 'full',
-    publications: page.publications.map((p) => JSON.parse(publicationJson(p)) as unknown),
-    next: last !== undefined && page.publications.length === limit ? `${formatPosition(last)}:${page.complete}` : null,
-  };
+  // At most api.maxReplyBytes: a page cut short by it carries `next` as a full page does (the cursor after its last entry).
+  const head = '{"channel":' + JSON.stringify(channel) + ',"epoch":"' + page.top.epoch + '","offset":' + page.top.offset + ',"snapshot":"' + (delta ? 'delta' : 'full') + '","publications":[';
+  const longestNext = `,"next":"${formatPosition(page.top)}:${page.complete}"}`;
+  const fit = fitPublications(page.publications, node.config.api.maxReplyBytes - Buffer.byteLength(head, 'utf8') - longestNext.length - 1);
+  const last = fit.next ?? page.publications[page.publications.length - 1];
+  const next = last !== undefined && (fit.next !== undefined || page.publications.length === limit) ? `"${formatPosition(last)}:${page.complete}"` : 'null';
+  return new JsonText(head + fit.items.join(',') + '],"next":' + next + '}');
 }
 
 function parseCursor(text: string): { epoch: string; offset: number; complete: number } {

@@ -98,6 +98,7 @@ export const configSchema = z.strictObject({
   client: group({
     queueMaxBytes: bytes(1048576, 'Bound of each connection\'s outbound queue; when full the client is disconnected as "slow".'),
     maxSubscriptions: int(128, 'Channels one connection may subscribe to.', 1),
+    maxReplyBytes: bytes(1048576, 'Largest reply to one WebSocket command (`history`) in bytes (1 MiB): a longer one is cut after whole publications and says where to continue (`next`). A single publication larger than this still comes, alone.'),
     anonymousUserPrefix: str('anon-', 'Prefix of the generated user id of anonymous connections.'),
     allowAnonymous: bool(false, 'With JWT authentication on, accept connections that bring no token, as anonymous users; namespaces decide what they may do.'),
   }),
@@ -127,6 +128,7 @@ export const configSchema = z.strictObject({
   api: group({
     maxBodySize: bytes(1048576, 'Largest server API request body in bytes.'),
     maxHistoryLimit: int(1000, 'Most publications one history request may return.', 1),
+    maxReplyBytes: bytes(1048576, 'Largest `GET /api/history` and `GET /api/state` response in bytes (1 MiB): a longer one is cut after whole publications and says where to continue (`next`). A single publication larger than this still comes, alone.'),
   }),
   cors: group({
     origins: stringList('Origins allowed to use SSE and the server API; `*` allows any. Empty allows none (same-origin only).', ['https://app.example.com']),

@@ -12,7 +12,6 @@ import {
   Disconnects,
   ErrorCode,
   errorJson,
-  publicationJson,
   PROTOCOL_VERSION,
   ReplyError,
   resultJson,
@@ -28,6 +27,7 @@ import type { NodeServices } from './services.js';
 import { Session, type ConnectionInfo } from './session.js';
 import { TokenBucket } from '../core/token-bucket.js';
 import { checkPublish, checkRead } from './permissions.js';
+import { historyReplyEnvelope, historyReplyFrame, readHistoryPage } from './history-page.js';
 import type { Subscription } from './subscription.js';
 
 /** What the WebSocket transport gives its session. */
@@ -252,10 +252,6 @@ export class WsSession extends Session {
     if (id !== null) this.send(wsTextFrameOf(resultJson(id, result)));
   }
 
-  private replyRaw(id: CommandId, resultJsonText: string): void {
-    if (id !== null) this.send(wsTextFrameOf('{"id":' + JSON.stringify(id) + ',"result":' + resultJsonText + '}'));
-  }
-
   private replyError(id: CommandId, err: ReplyError, dialect: Dialect): void {
     this.send(wsTextFrameOf(errorJson(id, err, dialect)));
   }
@@ -288,11 +284,13 @@ export class WsSession extends Session {
         return this.reply(cmd.id, { members });
       }
       case 'history': {
-        const { channel, since, limit, reverse } = cmd.params;
+        // One reply of at most client.maxReplyBytes, queued only when the outbound queue has room (history-page.ts).
+        const { channel, limit } = cmd.params;
         await checkRead(node, this.identity, channel, this.subscriptions.has(channel));
-        const h = await node.history(channel, { since, limit: limit ?? node.config.api.maxHistoryLimit, reverse }, ctx);
-        const pubs = h.publications.map(publicationJson).join(',');
-        return this.replyRaw(cmd.id, `{"publications":[${pubs}],"epoch":"${h.top.epoch}","offset":${h.top.offset},"earliest":${h.earliest}}`);
+        const query = { ...cmd.params, limit: limit ?? node.config.api.maxHistoryLimit };
+        const page = await readHistoryPage(node, channel, query, node.config.client.maxReplyBytes, historyReplyEnvelope(cmd.id), ctx);
+        if (cmd.id !== null) await this.sendWhenRoom(historyReplyFrame(cmd.id, page));
+        return;
       }
       case 'ping':
         return this.reply(cmd.id, {});
