@@ -262,7 +262,8 @@ function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Com
       if (reverse !== undefined && typeof reverse !== 'boolean') {
         throw new CommandError(ErrorCode.BadRequest, '"reverse" must be a boolean', id);
       }
-      return { id, method, params: { channel, since: sinceField(params, id), before: sinceField(params, id, 'before'), limit, reverse } };
+      const before = sinceField(params, id, 'before');
+      return { id, method, params: { channel, since: sinceField(params, id), limit, reverse, ...(before ? { before } : {}) } };
     }
     case 'ping':
       return { id, method, params: {} };
