@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { createClient } from '../../src/client/index.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { sleep, withTimeout } from '../helpers/wait.js';
 import { connectReady, type WsClient } from '../helpers/ws-client.js';
@@ -124,6 +125,23 @@ describe('reply bound edges (small bounds)', () => {
     const bad = await client.request('history', { channel: 'h:small', before: 'x' });
     assert.equal(bad.error?.code, 'bad_request');
     assert.equal((await srv.api('GET', '/api/history?channel=h:small&before=nope')).body.error.code, 'bad_request');
+  });
+
+  it('the client SDK returns next and reads on with since / before', async () => {
+    const c = createClient({ url: srv.wsUrl, params: { user: 'sdk' } });
+    srv.track({ close: () => c.disconnect() });
+    c.connect();
+    for (const reverse of [false, true]) {
+      const seen: number[] = [];
+      let h = await c.history('h:small', { reverse });
+      for (;;) {
+        seen.push(...h.publications.map((p) => p.offset));
+        if (!h.next) break;
+        h = await c.history('h:small', { reverse, ...(reverse ? { before: h.next } : { since: h.next }) });
+      }
+      const want = Array.from({ length: 31 }, (_, i) => (reverse ? 31 - i : i + 1));
+      assert.deepEqual(seen, want);
+    }
   });
 
   it('GET /api/state pages cut by api.maxReplyBytes carry next, and the cursor reads every key once', async () => {
