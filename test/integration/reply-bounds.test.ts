@@ -48,13 +48,24 @@ describe('history replies are bounded and page (memory broker, 100 x 500 KB)', (
     const { client } = await connectReady(`${srv.wsUrl}?user=pager`);
     srv.track(client);
     const sizes = frameSizes(client);
+    // Publications the broker hands over per reply: a page reads about what it sends, not the channel's whole history.
+    const broker = srv.sb.node.broker;
+    const read = broker.history.bind(broker);
+    let fromBroker = 0;
+    broker.history = async (channel, query) => {
+      const h = await read(channel, query);
+      fromBroker += h.publications.length;
+      return h;
+    };
     for (const reverse of [false, true]) {
       const seen: number[] = [];
       let next: { epoch: string; offset: number } | undefined;
       for (let page = 0; page < COUNT + 1; page++) {
         const params = { channel: 'big', limit: 1000, reverse, ...(next ? { [reverse ? 'before' : 'since']: next } : {}) };
+        fromBroker = 0;
         const r = await client.request('history', params, 10_000);
         assert.ok(r.result, JSON.stringify(r.error));
+        assert.ok(fromBroker <= r.result.publications.length + 2, `${fromBroker} publications read from the broker for a reply of ${r.result.publications.length}`);
         const id = r.id as number;
         // The bound counts the whole frame; the payload is what `ws` hands over (header of at most 10 bytes aside).
         assert.ok(sizes.get(id)! <= MiB, `reply ${id} is ${sizes.get(id)} bytes, over client.maxReplyBytes (1 MiB)`);
@@ -70,6 +81,7 @@ describe('history replies are bounded and page (memory broker, 100 x 500 KB)', (
       const want = Array.from({ length: COUNT }, (_, i) => i + 1);
       assert.deepEqual(seen, reverse ? want.reverse() : want);
     }
+    broker.history = read;
   });
 
   it('GET /api/history: each response is within api.maxReplyBytes, and paging with since / before gets every publication once in order', async () => {
