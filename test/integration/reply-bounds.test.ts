@@ -6,10 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from '../../src/client/index.js';
+import { deleteRedisPrefix, SHARED_REDIS_URL } from '../helpers/redis-prefix.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { sleep, withTimeout } from '../helpers/wait.js';
 import { connectReady, type WsClient } from '../helpers/ws-client.js';
@@ -107,13 +109,18 @@ describe('history replies are bounded and page (memory broker, 100 x 500 KB)', (
   });
 });
 
-describe('reply bound edges (small bounds)', () => {
+for (const broker of ['memory', 'redis'] as const) describe(`reply bound edges (small bounds, ${broker} broker)`, () => {
   let srv: TestServer;
   const NAMESPACES = JSON.stringify([{ name: 'kv', keyed: true, subscribe: 'anonymous' }, { name: 'h' }]);
+  const prefix = `sbtr${randomBytes(4).toString('hex')}`;
   before(async () => {
-    srv = await startServer(['--namespaces', NAMESPACES, '--client.maxReplyBytes', '2000', '--api.maxReplyBytes', '2000']);
+    const redis = broker === 'redis' ? ['--redis.url', SHARED_REDIS_URL, '--redis.prefix', prefix] : [];
+    srv = await startServer(['--namespaces', NAMESPACES, '--client.maxReplyBytes', '2000', '--api.maxReplyBytes', '2000', ...redis]);
   });
-  after(() => srv?.close());
+  after(async () => {
+    await srv?.close();
+    if (broker === 'redis') await deleteRedisPrefix(prefix);
+  });
 
   it('history with since, before and limit together; a publication larger than the bound comes alone', async () => {
     for (let i = 1; i <= 30; i++) await srv.publish('h:small', { i, pad: 'p'.repeat(200) });
