@@ -1,9 +1,9 @@
 import type { Context } from '@opentelemetry/api';
 import type { SwitchboardNode } from '../node.js';
 import { servesDelta } from '../session/keyed.js';
-import { fitPublications } from '../session/history-page.js';
+import { FIRST_READ, fitPublications, nextReadSize } from '../session/history-page.js';
 import { JsonText } from '../transport/http-util.js';
-import { ErrorCode, formatPosition, parsePosition, ReplyError } from '../protocol/index.js';
+import { ErrorCode, formatPosition, parsePosition, ReplyError, type Publication, type StreamPosition } from '../protocol/index.js';
 
 /**
  * `GET /api/state?channel=<keyed channel>[&since=epoch:offset | &cursor=<next>][&limit=n]`: one page of a keyed
@@ -32,16 +32,49 @@ export async function keyedStateRoute(node: SwitchboardNode, channel: string, ur
   if (sinceText !== null && !since) throw new ReplyError(ErrorCode.BadRequest, '"since" must be a position "epoch:offset"');
   const cursor = cursorText === null ? undefined : parseCursor(cursorText);
   const from = since ?? cursor;
-  let page = await node.keyedState(channel, { after: from?.offset ?? 0, limit }, ctx);
-  const delta = from !== undefined && servesDelta(from, page, cursor?.complete);
-  if (from !== undefined && !delta) page = await node.keyedState(channel, { after: 0, limit }, ctx);
-  // At most api.maxReplyBytes: a page cut short by it carries `next` as a full page does (the cursor after its last entry).
-  const head = '{"channel":' + JSON.stringify(channel) + ',"epoch":"' + page.top.epoch + '","offset":' + page.top.offset + ',"snapshot":"' + (delta ? 'delta' : 'full') + '","publications":[';
-  const longestNext = `,"next":"${formatPosition(page.top)}:${page.complete}"}`;
-  const fit = fitPublications(page.publications, node.config.api.maxReplyBytes - Buffer.byteLength(head, 'utf8') - longestNext.length - 1);
-  const last = fit.next ?? page.publications[page.publications.length - 1];
-  const next = last !== undefined && (fit.next !== undefined || page.publications.length === limit) ? `"${formatPosition(last)}:${page.complete}"` : 'null';
-  return new JsonText(head + fit.items.join(',') + '],"next":' + next + '}');
+  return readStatePage(node, channel, from, cursor?.complete, limit, ctx);
+}
+
+/** Bytes the response may grow by after its first read (longer offsets in `offset` and `next`). */
+const SLACK = 40;
+
+/**
+ * One response of at most `api.maxReplyBytes`, read from the broker in steps sized to the bytes left (as history
+ * pages are, session/history-page.ts), so a channel of large values is not read whole. Steps are ordinary cursor
+ * pages: a key changed between them moves to a higher offset and comes in a later step; when the epoch changes or
+ * a delete after the cursor is forgotten between steps, the response ends there and its `next` makes the following
+ * request start over.
+ */
+async function readStatePage(node: SwitchboardNode, channel: string, from: StreamPosition | undefined, knownComplete: number | undefined, limit: number, ctx: Context): Promise<JsonText> {
+  let want = Math.min(limit, FIRST_READ);
+  let page = await node.keyedState(channel, { after: from?.offset ?? 0, limit: want }, ctx);
+  const delta = from !== undefined && servesDelta(from, page, knownComplete);
+  if (from !== undefined && !delta) page = await node.keyedState(channel, { after: 0, limit: want }, ctx);
+  const head = (top: StreamPosition) => '{"channel":' + JSON.stringify(channel) + ',"epoch":"' + top.epoch + '","offset":' + top.offset + ',"snapshot":"' + (delta ? 'delta' : 'full') + '","publications":[';
+  const budget = node.config.api.maxReplyBytes - Buffer.byteLength(head(page.top), 'utf8') - `],"next":"${formatPosition(page.top)}:${page.complete}"}`.length - SLACK;
+  const items: string[] = [];
+  let used = 0;
+  let remaining = limit;
+  let last: Publication | undefined;
+  let end = false;
+  for (;;) {
+    const pubs = page.publications;
+    const fit = fitPublications(pubs, budget - used, items.length === 0);
+    items.push(...fit.items);
+    used += fit.bytes;
+    if (fit.items.length > 0) last = pubs[fit.items.length - 1];
+    if (fit.items.length < pubs.length) break;
+    remaining -= pubs.length;
+    // A step shorter than asked holds the state up to its top: the read is complete.
+    end = pubs.length < want;
+    if (end || remaining === 0 || last === undefined) break;
+    want = nextReadSize(remaining, budget - used, used / items.length);
+    const more = await node.keyedState(channel, { after: last.offset, limit: want }, ctx);
+    if (more.top.epoch !== page.top.epoch || (more.complete !== page.complete && more.complete > last.offset)) break;
+    page = more;
+  }
+  const next = last !== undefined && !end ? `"${formatPosition(last)}:${page.complete}"` : 'null';
+  return new JsonText(head(page.top) + items.join(',') + '],"next":' + next + '}');
 }
 
 function parseCursor(text: string): { epoch: string; offset: number; complete: number } {

@@ -34,7 +34,7 @@ export interface HistoryPage {
  * 100 x 500 KB took ~0.8 s and blocked the event loop up to 140 ms per command; in 2-3 sized reads ~20 ms) while
  * small publications still come in two reads.
  */
-const FIRST_READ = 2;
+export const FIRST_READ = 2;
 
 /**
  * Reads history for one reply of at most `maxBytes` bytes, `envelope` of them taken by the reply around the
@@ -79,9 +79,16 @@ export async function readHistoryPage(
     remaining -= pubs.length;
     if (pubs.length < want || remaining === 0 || last === undefined) return page(items, first, undefined);
     range = q.reverse ? { ...q, before: position(last) } : { ...q, since: position(last) };
-    // One more than the average size says fits, so a read that ends the page usually also shows there is more.
-    want = Math.min(remaining, Math.max(1, Math.floor((budget - used) / (used / items.length)) + 1));
+    want = nextReadSize(remaining, budget - used, used / items.length);
   }
+}
+
+/**
+ * How many publications to read next: one more than `left` bytes hold at `average` bytes each (so a read that ends
+ * the page usually also shows there is more), at least one, at most `remaining`.
+ */
+export function nextReadSize(remaining: number, left: number, average: number): number {
+  return Math.min(remaining, Math.max(1, Math.floor(left / average) + 1));
 }
 
 function page(items: string[], h: HistoryResult, next: Publication | undefined): HistoryPage {
