@@ -287,9 +287,10 @@ export class WsSession extends Session {
         // One reply of at most client.maxReplyBytes, queued only when the outbound queue has room (history-page.ts).
         const { channel, limit } = cmd.params;
         await checkRead(node, this.identity, channel, this.subscriptions.has(channel));
+        if (cmd.id === null) return; // nothing to answer: nothing to read
         const query = { ...cmd.params, limit: limit ?? node.config.api.maxHistoryLimit };
         const page = await readHistoryPage(node, channel, query, node.config.client.maxReplyBytes, historyReplyEnvelope(cmd.id), ctx);
-        if (cmd.id !== null) await this.sendWhenRoom(historyReplyFrame(cmd.id, page));
+        await this.sendWhenRoom(historyReplyFrame(cmd.id, page));
         return;
       }
       case 'ping':
