@@ -33,6 +33,9 @@ import type { Subscription } from './subscription.js';
 /** What the WebSocket transport gives its session. */
 export interface WsTransport extends ByteSink {
   close(code: number, reason: string): void;
+  /** Stops / restarts reading the connection's frames (TCP then pushes back on the client). */
+  pause(): void;
+  resume(): void;
 }
 
 /**
@@ -54,6 +57,9 @@ export class WsSession extends Session {
   private readonly commands: TokenBucket | undefined;
   private readonly pending: PendingCommand[] = [];
   private busy = false;
+  /** Bytes of the command frames waiting in `pending`, and whether reading is paused for them (holdBacklog). */
+  private backlog = 0;
+  private readPaused = false;
   private seed000Joined = false;
 
   constructor(
@@ -131,7 +137,30 @@ export class WsSession extends Session {
       return this.enqueueBad(err instanceof CommandError ? err : new CommandError(ErrorCode.InvalidJson, 'frame could not be decoded'));
     }
     this.pending.push({ ...decoded, size: data.length });
+    this.holdBacklog(data.length);
     if (!this.busy) void this.drain();
+  }
+
+  /**
+   * Commands wait in `pending` while an earlier one runs, and one may wait long: a reply waiting for the client to
+   * read (sendWhenRoom), a paced replay. Past `client.queueMaxBytes` of waiting frames the connection is not read
+   * until half of them ran, so a client that stops reading cannot pile commands up in memory meanwhile (one that
+   * kept sending 400 KB publishes held ~170 MB until the write timeout closed it).
+   */
+  private holdBacklog(n: number): void {
+    this.backlog += n;
+    if (!this.readPaused && this.backlog > this.node.config.client.queueMaxBytes) {
+      this.readPaused = true;
+      this.ws.pause();
+    }
+  }
+
+  private releaseBacklog(n: number): void {
+    this.backlog -= n;
+    if (this.readPaused && this.backlog <= this.node.config.client.queueMaxBytes / 2) {
+      this.readPaused = false;
+      this.ws.resume();
+    }
   }
 
   /** A bad frame is answered at once when nothing is waiting, else after the commands before it (replies keep order). */
@@ -184,6 +213,7 @@ export class WsSession extends Session {
     try {
       while (this.pending.length > 0 && !this.closed) {
         const next = this.pending.shift()!;
+        if ('size' in next) this.releaseBacklog(next.size);
         if (next.raw) {
           this.send(next.raw);
           if (next.close) this.disconnect(next.close);

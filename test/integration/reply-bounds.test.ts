@@ -2,7 +2,8 @@
  * Replies that can carry many publications are bounded in bytes (`client.maxReplyBytes`, `api.maxReplyBytes`) and
  * page: a channel holding 100 publications of 500 KB is read a page of at most 1 MiB at a time, every publication
  * exactly once, in order, oldest first (`since`) and newest first (`before`). Clients that ask for history and never
- * read hold the server's memory to the queue bound plus one reply each, and the event loop stays free (/healthz).
+ * read hold the server's memory to the queue bound plus one reply each, and the event loop stays free (/healthz);
+ * commands sent behind a waiting reply are not read past the queue bound either.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -234,6 +235,10 @@ describe('clients that ask for history and never read (built server in a child p
         client.socket.pause();
         for (let i = 1; i <= 20; i++) client.send({ id: i, method: 'history', params: { channel: 'big', limit: 100 } });
       }
+      // One of them then sends 40 MB of publishes, which wait behind its history replies: the server stops reading it.
+      const flooder = clients[0]!;
+      const data = 'y'.repeat(400_000);
+      for (let i = 0; i < 100; i++) flooder.send({ id: 100 + i, method: 'publish', params: { channel: 'junk', data } });
       let worst = 0;
       let peak = baseline;
       const until = Date.now() + 2000;
@@ -246,6 +251,7 @@ describe('clients that ask for history and never read (built server in a child p
         await sleep(50);
       }
       t.diagnostic(`/healthz worst ${worst.toFixed(0)} ms; RSS ${(baseline / MiB).toFixed(0)} MiB -> peak ${(peak / MiB).toFixed(0)} MiB`);
+      assert.ok(flooder.ws.bufferedAmount > 20_000_000, `the server read ${((40e6 - flooder.ws.bufferedAmount) / 1e6).toFixed(0)} MB of commands it could not run yet`);
       assert.ok(worst < 200, `/healthz took ${worst.toFixed(0)} ms while history replies were pending`);
       assert.ok(peak - baseline < 150 * 1024 * 1024, `RSS grew ${((peak - baseline) / 1024 / 1024).toFixed(0)} MiB (from ${(baseline / 1024 / 1024).toFixed(0)} MiB)`);
     } finally {
