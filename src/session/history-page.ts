@@ -36,6 +36,9 @@ export interface HistoryPage {
  */
 export const FIRST_READ = 2;
 
+/** Bytes a reply's envelope may grow by after its first read (one more digit in `offset` and in `next`). */
+const SLACK = 8;
+
 /**
  * Reads history for one reply of at most `maxBytes` bytes, `envelope` of them taken by the reply around the
  * publications (with the longest `next` it may carry). Publications are added whole, in order, until the next one
@@ -55,29 +58,29 @@ export async function readHistoryPage(
   let range = q;
   let want = Math.min(q.limit, FIRST_READ);
   let remaining = q.limit;
-  let first: HistoryResult | undefined;
+  // The read whose position the reply reports: the latest one used, so no publication in the reply is past it.
+  let cur: HistoryResult | undefined;
   let budget = 0;
   let used = 0;
   const items: string[] = [];
   let last: Publication | undefined;
   for (;;) {
     const h = await readRange(node, channel, { ...range, limit: want }, ctx);
-    if (first === undefined) {
-      first = h;
-      budget = maxBytes - envelope(h.top);
-    }
+    // SLACK: the top, hence `offset` and `next`, may grow a digit in later reads.
+    if (cur === undefined) budget = maxBytes - envelope(h.top) - SLACK;
     const pubs = h.publications;
     // The channel changed between two reads (new epoch, or trimmed past the cursor): this reply ends here.
-    if (last !== undefined && pubs.length > 0 && (h.top.epoch !== first.top.epoch || pubs[0]!.offset !== last.offset + (q.reverse ? -1 : 1))) {
-      return page(items, first, last);
+    if (cur !== undefined && last !== undefined && (h.top.epoch !== cur.top.epoch || (pubs.length > 0 && pubs[0]!.offset !== last.offset + (q.reverse ? -1 : 1)))) {
+      return page(items, cur, last);
     }
+    cur = h;
     const fit = fitPublications(pubs, budget - used, items.length === 0);
     items.push(...fit.items);
     used += fit.bytes;
     if (fit.items.length > 0) last = pubs[fit.items.length - 1];
-    if (fit.items.length < pubs.length) return page(items, first, last);
+    if (fit.items.length < pubs.length) return page(items, cur, last);
     remaining -= pubs.length;
-    if (pubs.length < want || remaining === 0 || last === undefined) return page(items, first, undefined);
+    if (pubs.length < want || remaining === 0 || last === undefined) return page(items, cur, undefined);
     range = q.reverse ? { ...q, before: position(last) } : { ...q, since: position(last) };
     want = nextReadSize(remaining, budget - used, used / items.length);
   }
