@@ -6,13 +6,14 @@ import { inc } from '../observability/counters.js';
 import { errorTypeOf, markError } from '../observability/spans.js';
 import { extractContext } from '../observability/tracing.js';
 import type { SwitchboardNode } from '../node.js';
-import { ErrorCode, TRACEPARENT_PATTERN, isValidChannel, parsePosition, publicationJson, ReplyError, type Publication } from '../protocol/index.js';
+import { ErrorCode, TRACEPARENT_PATTERN, isValidChannel, ReplyError, type Publication } from '../protocol/index.js';
 import { looksForwarded } from '../core/client-address.js';
 import { answerPreflight, corsHeaders, sendError, sendJson } from '../transport/http-util.js';
 import { readJsonBody } from './body.js';
 import { openApiDocument } from './openapi.js';
 import { apiSchemas, describeIssues, issueCode } from './schemas.js';
 import { keyedStateRoute } from './keyed-state.js';
+import { historyRoute } from './history.js';
 
 const STATUS: Record<string, number> = {
   [ErrorCode.InvalidJson]: 400,
@@ -49,7 +50,7 @@ export class ServerApi {
       'POST /api/send': (req) => this.send(req),
       'POST /api/disconnect': (req) => this.disconnect(req),
       'GET /api/presence': (_req, url, ctx) => this.presence(url, ctx),
-      'GET /api/history': (_req, url, ctx) => this.history(url, ctx),
+      'GET /api/history': (_req, url, ctx) => historyRoute(this.node, this.channelParam(url), url, ctx),
       'GET /api/state': (_req, url, ctx) => keyedStateRoute(this.node, this.channelParam(url), url, ctx),
       'GET /api/channels': () => this.channels(),
       'GET /api/online': () => this.online(),
@@ -219,26 +220,6 @@ export class ServerApi {
     if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
     if (!rules.presence) throw new ReplyError(ErrorCode.FeatureDisabled, `presence is turned off for channel "${channel}"`);
     return { channel, members: await this.node.presence(channel, ctx) };
-  }
-
-  private async history(url: URL, ctx: Context): Promise<unknown> {
-    const channel = this.channelParam(url);
-    const max = this.node.config.api.maxHistoryLimit;
-    const limitText = url.searchParams.get('limit');
-    const limit = limitText === null ? max : Number(limitText);
-    if (!Number.isSafeInteger(limit) || limit < 0 || limit > max) throw new ReplyError(ErrorCode.BadRequest, `"limit" must be an integer from 0 to ${max}`);
-    const sinceText = url.searchParams.get('since');
-    const since = sinceText === null ? undefined : parsePosition(sinceText);
-    if (sinceText !== null && !since) throw new ReplyError(ErrorCode.BadRequest, '"since" must be a position "epoch:offset"');
-    const reverse = url.searchParams.get('reverse') === 'true';
-    const h = await this.node.history(channel, { since, limit, reverse }, ctx);
-    return {
-      channel,
-      epoch: h.top.epoch,
-      offset: h.top.offset,
-      earliest: h.earliest,
-      publications: h.publications.map((p) => JSON.parse(publicationJson(p)) as unknown),
-    };
   }
 
   /**

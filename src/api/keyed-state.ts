@@ -1,21 +1,23 @@
 import type { Context } from '@opentelemetry/api';
 import type { SwitchboardNode } from '../node.js';
 import { servesDelta } from '../session/keyed.js';
-import { ErrorCode, formatPosition, parsePosition, publicationJson, ReplyError } from '../protocol/index.js';
+import { FIRST_READ, fitPublications, nextReadSize } from '../session/history-page.js';
+import { JsonText } from '../transport/http-util.js';
+import { ErrorCode, formatPosition, parsePosition, ReplyError, type Publication, type StreamPosition } from '../protocol/index.js';
 
 /**
  * `GET /api/state?channel=<keyed channel>[&since=epoch:offset | &cursor=<next>][&limit=n]`: one page of a keyed
  * channel's latest value per key, in offset order (docs/api.md). Without `since`, or with one the channel can no
  * longer serve (another epoch, or a delete after it was forgotten), the answer is the full state from the start
  * (`snapshot: "full"`: drop what you hold); else only the keys changed after `since` (`snapshot: "delta"`). A full
- * page carries `next`: ask again with `cursor=<next>`. A shorter page is the end: the state is current as of
- * `epoch:offset`, the position to use as `since` next time.
+ * page, or one cut short by `api.maxReplyBytes`, carries `next`: ask again with `cursor=<next>`. A page without it
+ * is the end: the state is current as of `epoch:offset`, the position to use as `since` next time.
  *
  * `next` is `epoch:offset:complete`: a reader in the middle of a full read holds keys read on earlier pages, so a
  * delete it has not reached yet matters to it even below its cursor; its read goes on unless such a delete was
  * forgotten meanwhile (`complete` moved), where a bare position would have to start over every time.
  */
-export async function keyedStateRoute(node: SwitchboardNode, channel: string, url: URL, ctx: Context): Promise<unknown> {
+export async function keyedStateRoute(node: SwitchboardNode, channel: string, url: URL, ctx: Context): Promise<JsonText> {
   const rules = node.namespaces.rules(channel);
   if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
   if (!rules.keyed) throw new ReplyError(ErrorCode.FeatureDisabled, `channel "${channel}" is not keyed (namespace option "keyed")`);
@@ -30,18 +32,49 @@ export async function keyedStateRoute(node: SwitchboardNode, channel: string, ur
   if (sinceText !== null && !since) throw new ReplyError(ErrorCode.BadRequest, '"since" must be a position "epoch:offset"');
   const cursor = cursorText === null ? undefined : parseCursor(cursorText);
   const from = since ?? cursor;
-  let page = await node.keyedState(channel, { after: from?.offset ?? 0, limit }, ctx);
-  const delta = from !== undefined && servesDelta(from, page, cursor?.complete);
-  if (from !== undefined && !delta) page = await node.keyedState(channel, { after: 0, limit }, ctx);
-  const last = page.publications[page.publications.length - 1];
-  return {
-    channel,
-    epoch: page.top.epoch,
-    offset: page.top.offset,
-    snapshot: delta ? 'delta' : 'full',
-    publications: page.publications.map((p) => JSON.parse(publicationJson(p)) as unknown),
-    next: last !== undefined && page.publications.length === limit ? `${formatPosition(last)}:${page.complete}` : null,
-  };
+  return readStatePage(node, channel, from, cursor?.complete, limit, ctx);
+}
+
+/** Bytes the response may grow by after its first read (longer offsets in `offset` and `next`). */
+const SLACK = 40;
+
+/**
+ * One response of at most `api.maxReplyBytes`, read from the broker in steps sized to the bytes left (as history
+ * pages are, session/history-page.ts), so a channel of large values is not read whole. Steps are ordinary cursor
+ * pages: a key changed between them moves to a higher offset and comes in a later step; when the epoch changes or
+ * a delete after the cursor is forgotten between steps, the response ends there and its `next` makes the following
+ * request start over.
+ */
+async function readStatePage(node: SwitchboardNode, channel: string, from: StreamPosition | undefined, knownComplete: number | undefined, limit: number, ctx: Context): Promise<JsonText> {
+  let want = Math.min(limit, FIRST_READ);
+  let page = await node.keyedState(channel, { after: from?.offset ?? 0, limit: want }, ctx);
+  const delta = from !== undefined && servesDelta(from, page, knownComplete);
+  if (from !== undefined && !delta) page = await node.keyedState(channel, { after: 0, limit: want }, ctx);
+  const head = (top: StreamPosition) => '{"channel":' + JSON.stringify(channel) + ',"epoch":"' + top.epoch + '","offset":' + top.offset + ',"snapshot":"' + (delta ? 'delta' : 'full') + '","publications":[';
+  const budget = node.config.api.maxReplyBytes - Buffer.byteLength(head(page.top), 'utf8') - `],"next":"${formatPosition(page.top)}:${page.complete}"}`.length - SLACK;
+  const items: string[] = [];
+  let used = 0;
+  let remaining = limit;
+  let last: Publication | undefined;
+  let end = false;
+  for (;;) {
+    const pubs = page.publications;
+    const fit = fitPublications(pubs, budget - used, items.length === 0);
+    items.push(...fit.items);
+    used += fit.bytes;
+    if (fit.items.length > 0) last = pubs[fit.items.length - 1];
+    if (fit.items.length < pubs.length) break;
+    remaining -= pubs.length;
+    // A step shorter than asked holds the state up to its top: the read is complete.
+    end = pubs.length < want;
+    if (end || remaining === 0 || last === undefined) break;
+    want = nextReadSize(remaining, budget - used, used / items.length);
+    const more = await node.keyedState(channel, { after: last.offset, limit: want }, ctx);
+    if (more.top.epoch !== page.top.epoch || (more.complete !== page.complete && more.complete > last.offset)) break;
+    page = more;
+  }
+  const next = last !== undefined && !end ? `"${formatPosition(last)}:${page.complete}"` : 'null';
+  return new JsonText(head(page.top) + items.join(',') + '],"next":' + next + '}');
 }
 
 function parseCursor(text: string): { epoch: string; offset: number; complete: number } {

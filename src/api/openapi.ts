@@ -88,14 +88,15 @@ export function openApiDocument(config: Config): unknown {
       '/api/presence': { get: { summary: 'Members of a channel.', parameters: [channelQuery], responses: { '200': { description: 'Members' }, ...errors } } },
       '/api/history': {
         get: {
-          summary: 'Publications kept for a channel.',
+          summary: `Publications kept for a channel, at most api.maxReplyBytes (${config.api.maxReplyBytes}) bytes per response: a response cut short carries next.`,
           parameters: [
             channelQuery,
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 0, maximum: config.api.maxHistoryLimit } },
-            { name: 'since', in: 'query', schema: { type: 'string', description: 'epoch:offset' } },
+            { name: 'since', in: 'query', schema: { type: 'string', description: 'epoch:offset; only publications after it (oldest first: continue a cut response with since=<next>)' } },
+            { name: 'before', in: 'query', schema: { type: 'string', description: 'epoch:offset; only publications before it (newest first: continue a cut response with before=<next>)' } },
             { name: 'reverse', in: 'query', schema: { type: 'boolean' } },
           ],
-          responses: { '200': { description: 'History' }, ...errors },
+          responses: { '200': { description: 'History: channel, epoch, offset, earliest, publications, and next (epoch:offset of the last publication) when api.maxReplyBytes cut the response' }, ...errors },
         },
       },
       '/api/state': {
@@ -105,8 +106,9 @@ export function openApiDocument(config: Config): unknown {
             channelQuery,
             { name: 'since', in: 'query', schema: { type: 'string', description: 'epoch:offset; only keys changed after it (a delta), when still possible' } },
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: config.api.maxHistoryLimit, default: Math.min(config.api.maxHistoryLimit, config.keyed.pageSize) } },
+            { name: 'cursor', in: 'query', schema: { type: 'string', description: 'the next of the previous page, to continue a read' } },
           ],
-          responses: { '200': { description: 'State page: epoch, offset, snapshot (full|delta), publications, next' }, ...errors },
+          responses: { '200': { description: `State page: epoch, offset, snapshot (full|delta), publications, next (set when the page is full or cut by api.maxReplyBytes, ${config.api.maxReplyBytes} bytes)` }, ...errors },
         },
       },
       '/api/channels': { get: { summary: 'Channels with subscribers on any live node, subscriber counts summed over nodes.', responses: { '200': { description: 'Channels, the number of nodes counted, and the nodes whose list was cut (redis.reportChannels)' } } } },

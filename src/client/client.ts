@@ -474,7 +474,8 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
 
   async history<T = unknown>(channel: string, options: HistoryOptions = {}): Promise<HistoryResult<T>> {
     const r = await this.call<Record<string, any>>('history', { channel, ...options }, `history of "${channel}"`);
-    return { publications: (r.publications as Record<string, any>[]).map(toPublication) as HistoryResult<T>['publications'], epoch: r.epoch, offset: r.offset, earliest: r.earliest };
+    const publications = (r.publications as Record<string, any>[]).map(toPublication) as HistoryResult<T>['publications'];
+    return { publications, epoch: r.epoch, offset: r.offset, earliest: r.earliest, ...(r.next ? { next: r.next as StreamPosition } : {}) };
   }
 
   async ping(): Promise<void> {

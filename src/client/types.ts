@@ -139,6 +139,8 @@ export interface PublishOptions {
 export interface HistoryOptions {
   /** Only publications after this position. */
   since?: StreamPosition;
+  /** Only publications before this position: pass a cut newest-first result's `next` to read on. */
+  before?: StreamPosition;
   /** At most this many (server default and cap: `api.maxHistoryLimit`, 1000). */
   limit?: number;
   /** Newest first instead of oldest first. */
@@ -151,6 +153,11 @@ export interface HistoryResult<T = unknown> {
   readonly offset: number;
   /** Offset of the oldest publication the server still keeps. */
   readonly earliest: number;
+  /**
+   * Set when the server's reply bound (`client.maxReplyBytes`, 1 MiB) cut the result: the position of its last
+   * publication. Ask again with `since` (oldest first) or `before` (newest first) set to it for the rest.
+   */
+  readonly next?: StreamPosition;
 }
 
 /** Events a subscription emits. */

@@ -101,6 +101,7 @@ export const configSchema = z.strictObject({
     queueMaxBytes: bytes(1048576, 'Bound of each connection\'s outbound queue; when full the client is disconnected as "slow".'),
     maxSubscriptions: int(128, 'Channels one connection may subscribe to.', 1),
     maxPublishSize: bytes(65536, 'Largest publication a client may publish (its data as JSON text, in bytes; 64 KiB), over WebSocket and the seed dialects alike; larger ones are refused with `message_too_large`. Separate from `websocket.maxMessageSize` (the whole frame). The server API is bounded by `api.maxBodySize` instead.'),
+    maxReplyBytes: bytes(1048576, 'Largest reply to one WebSocket command (`history`) in bytes (1 MiB): a longer one is cut after whole publications and says where to continue (`next`). A single publication larger than this still comes, alone.'),
     anonymousUserPrefix: str('anon-', 'Prefix of the generated user id of anonymous connections.'),
     allowAnonymous: bool(false, 'With JWT authentication on, accept connections that bring no token, as anonymous users; namespaces decide what they may do.'),
     directMessages: oneOf(['off', 'authenticated', 'anonymous'], 'authenticated', 'Who may send a message straight to another user\'s connections (`send`, seed 002 `send_to_user`): `off` (nobody; only the server API), `authenticated` (users with a token, or any named user in development mode), or `anonymous` (every connection). The recipient sees the sender in `from`. See docs/security.md.'),
@@ -131,6 +132,7 @@ export const configSchema = z.strictObject({
   api: group({
     maxBodySize: bytes(1048576, 'Largest server API request body in bytes.'),
     maxHistoryLimit: int(1000, 'Most publications one history request may return.', 1),
+    maxReplyBytes: bytes(1048576, 'Largest `GET /api/history` and `GET /api/state` response in bytes (1 MiB): a longer one is cut after whole publications and says where to continue (`next`). A single publication larger than this still comes, alone.'),
   }),
   cors: group({
     origins: stringList('Origins allowed to use SSE and the server API; `*` allows any. Empty allows none (same-origin only).', ['https://app.example.com']),

@@ -52,6 +52,8 @@ export interface SendParams {
 export interface HistoryParams {
   channel: string;
   since?: StreamPosition;
+  /** Only publications before this position: how a newest-first read continues after a reply cut by its byte bound. */
+  before?: StreamPosition;
   limit?: number;
   reverse?: boolean;
 }
@@ -168,11 +170,11 @@ function channelField(
   return v;
 }
 
-function sinceField(params: Record<string, unknown>, id: CommandId): StreamPosition | undefined {
-  const v = params.since;
+function sinceField(params: Record<string, unknown>, id: CommandId, name: 'since' | 'before' = 'since'): StreamPosition | undefined {
+  const v = params[name];
   if (v === undefined || v === null) return undefined;
   if (!isStreamPosition(v)) {
-    throw new CommandError(ErrorCode.BadRequest, '"since" must be {"epoch": string, "offset": integer >= 0}', id);
+    throw new CommandError(ErrorCode.BadRequest, `"${name}" must be {"epoch": string, "offset": integer >= 0}`, id);
   }
   return { epoch: v.epoch, offset: v.offset };
 }
@@ -280,7 +282,8 @@ function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Com
       if (reverse !== undefined && typeof reverse !== 'boolean') {
         throw new CommandError(ErrorCode.BadRequest, '"reverse" must be a boolean', id);
       }
-      return { id, method, params: { channel, since: sinceField(params, id), limit, reverse } };
+      const before = sinceField(params, id, 'before');
+      return { id, method, params: { channel, since: sinceField(params, id), limit, reverse, ...(before ? { before } : {}) } };
     }
     case 'ping':
       return { id, method, params: {} };

@@ -308,6 +308,23 @@ export abstract class Session implements Subscriber {
   }
 
   /**
+   * Queues a command's reply once the outbound queue has room for it (`client.queueMaxBytes`; an empty queue takes
+   * any one reply), waiting for the client to read instead of disconnecting it: a client that asks faster than it
+   * reads is slowed, as a replay is, and its later commands wait behind (they run in order). A client that never
+   * reads holds at most the queue bound plus this one reply (`client.maxReplyBytes`). False when the connection
+   * closed meanwhile (nothing was queued).
+   */
+  protected async sendWhenRoom(buf: Buffer): Promise<boolean> {
+    while (!this.closed && !this.queue.hasRoom(buf.length)) {
+      this.queue.flush();
+      await this.sink.waitDrain();
+    }
+    if (this.closed) return false;
+    this.send(buf);
+    return true;
+  }
+
+  /**
    * Streams a keyed snapshot page by page (`keyed.pageSize` entries per broker read), each entry an ordinary
    * publication with its own offset, then goes live at the top of the last page read. A page shorter than the page
    * size holds the state up to its top; the setup buffer holds everything published since before that read (unless

@@ -12,7 +12,6 @@ import {
   Disconnects,
   ErrorCode,
   errorJson,
-  publicationJson,
   PROTOCOL_VERSION,
   ReplyError,
   resultJson,
@@ -28,11 +27,15 @@ import type { NodeServices } from './services.js';
 import { Session, type ConnectionInfo } from './session.js';
 import { TokenBucket } from '../core/token-bucket.js';
 import { checkDirectMessage, checkPublish, checkPublishSize, checkRead, verifySubscriptionToken } from './permissions.js';
+import { historyReplyEnvelope, historyReplyFrame, readHistoryPage } from './history-page.js';
 import type { Subscription } from './subscription.js';
 
 /** What the WebSocket transport gives its session. */
 export interface WsTransport extends ByteSink {
   close(code: number, reason: string): void;
+  /** Stops / restarts reading the connection's frames (TCP then pushes back on the client). */
+  pause(): void;
+  resume(): void;
 }
 
 /**
@@ -54,6 +57,9 @@ export class WsSession extends Session {
   private readonly commands: TokenBucket | undefined;
   private readonly pending: PendingCommand[] = [];
   private busy = false;
+  /** Bytes of the command frames waiting in `pending`, and whether reading is paused for them (holdBacklog). */
+  private backlog = 0;
+  private readPaused = false;
   /** Seed 000 clients join `compat.seed000Channel` with their first frame (src/session/dialects.ts). */
   private seed000Joined = false;
 
@@ -135,7 +141,30 @@ export class WsSession extends Session {
     // Redis must not make a connection look dead). Replies are matched by id, so this one may overtake theirs.
     if (decoded.dialect === 'native' && decoded.command.method === 'ping') return void this.run({ ...decoded, size: data.length });
     this.pending.push({ ...decoded, size: data.length });
+    this.holdBacklog(data.length);
     if (!this.busy) void this.drain();
+  }
+
+  /**
+   * Commands wait in `pending` while an earlier one runs, and one may wait long: a reply waiting for the client to
+   * read (sendWhenRoom), a paced replay. Past `client.queueMaxBytes` of waiting frames the connection is not read
+   * until half of them ran, so a client that stops reading cannot pile commands up in memory meanwhile (one that
+   * kept sending 400 KB publishes held ~170 MB until the write timeout closed it).
+   */
+  private holdBacklog(n: number): void {
+    this.backlog += n;
+    if (!this.readPaused && this.backlog > this.node.config.client.queueMaxBytes) {
+      this.readPaused = true;
+      this.ws.pause();
+    }
+  }
+
+  private releaseBacklog(n: number): void {
+    this.backlog -= n;
+    if (this.readPaused && this.backlog <= this.node.config.client.queueMaxBytes / 2) {
+      this.readPaused = false;
+      this.ws.resume();
+    }
   }
 
   /** A bad frame is answered at once when nothing is waiting, else after the commands before it (replies keep order). */
@@ -188,6 +217,7 @@ export class WsSession extends Session {
     try {
       while (this.pending.length > 0 && !this.closed) {
         const next = this.pending.shift()!;
+        if ('size' in next) this.releaseBacklog(next.size);
         if (next.raw) {
           this.send(next.raw);
           if (next.close) this.disconnect(next.close);
@@ -277,10 +307,6 @@ export class WsSession extends Session {
     if (id !== null) this.send(wsTextFrameOf(resultJson(id, result)));
   }
 
-  private replyRaw(id: CommandId, resultJsonText: string): void {
-    if (id !== null) this.send(wsTextFrameOf('{"id":' + JSON.stringify(id) + ',"result":' + resultJsonText + '}'));
-  }
-
   private replyError(id: CommandId, err: ReplyError, dialect: Dialect): void {
     this.send(wsTextFrameOf(errorJson(id, err, dialect)));
   }
@@ -329,11 +355,14 @@ export class WsSession extends Session {
         return this.reply(cmd.id, { members });
       }
       case 'history': {
-        const { channel, since, limit, reverse } = cmd.params;
+        // One reply of at most client.maxReplyBytes, queued only when the outbound queue has room (history-page.ts).
+        const { channel, limit } = cmd.params;
         await checkRead(node, this.identity, channel, this.subscriptions.has(channel));
-        const h = await node.history(channel, { since, limit: limit ?? node.config.api.maxHistoryLimit, reverse }, ctx);
-        const pubs = h.publications.map(publicationJson).join(',');
-        return this.replyRaw(cmd.id, `{"publications":[${pubs}],"epoch":"${h.top.epoch}","offset":${h.top.offset},"earliest":${h.earliest}}`);
+        if (cmd.id === null) return; // nothing to answer: nothing to read
+        const query = { ...cmd.params, limit: limit ?? node.config.api.maxHistoryLimit };
+        const page = await readHistoryPage(node, channel, query, node.config.client.maxReplyBytes, historyReplyEnvelope(cmd.id), ctx);
+        await this.sendWhenRoom(historyReplyFrame(cmd.id, page));
+        return;
       }
       case 'ping':
         return this.reply(cmd.id, {});

@@ -185,6 +185,8 @@ export class WebSocketTransport {
       },
       waitDrain: () => waitDrain(socket),
       close: (code, reason) => ws.close(code, reason),
+      pause: () => ws.pause(),
+      resume: () => ws.resume(),
     };
     const session = new WsSession(this.node, identity, sink, this.version, conn);
     const now = Date.now();

@@ -36,7 +36,7 @@ describe('loadConfig defaults', () => {
     assert.deepEqual(c.websocket, { path: '/ws', allowedOrigins: [], pingInterval: 25_000, pongTimeout: 10_000, writeTimeout: 10_000,
       maxMessageSize: 524_288, allowBinary: false, perMessageDeflate: false, maxBadFrames: 10 });
     assert.deepEqual(c.sse, { path: '/events', heartbeatInterval: 15_000, heartbeatEvent: false, retry: 3_000, maxChannels: 32 });
-    assert.deepEqual(c.client, { queueMaxBytes: 1_048_576, maxSubscriptions: 128, maxPublishSize: 65_536, anonymousUserPrefix: 'anon-', allowAnonymous: false, directMessages: 'authenticated' });
+    assert.deepEqual(c.client, { queueMaxBytes: 1_048_576, maxSubscriptions: 128, maxPublishSize: 65_536, maxReplyBytes: 1_048_576, anonymousUserPrefix: 'anon-', allowAnonymous: false, directMessages: 'authenticated' });
     assert.deepEqual(c.channel, { maxLength: 255, presence: true, joinLeave: false, publish: true, subscribe: 'authenticated' });
     assert.deepEqual(c.namespaces, []);
     assert.equal(c.insecure, false);
@@ -46,7 +46,7 @@ describe('loadConfig defaults', () => {
     assert.deepEqual(c.tracing, { writeSampleRate: 0.1, maxWriteSpans: 16 });
     assert.deepEqual(c.metrics, { enabled: true, path: '/metrics', public: false });
     assert.deepEqual(c.delivery, { maxWriteDelay: 20 });
-    assert.deepEqual(c.api, { maxBodySize: 1_048_576, maxHistoryLimit: 1000 });
+    assert.deepEqual(c.api, { maxBodySize: 1_048_576, maxHistoryLimit: 1000, maxReplyBytes: 1_048_576 });
     assert.deepEqual(c.cors, { origins: [] });
     assert.deepEqual(c.shutdown, { timeout: 10_000 });
     assert.deepEqual(c.compat, { seed000Channel: 'broadcast' });

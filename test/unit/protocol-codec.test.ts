@@ -156,6 +156,8 @@ describe('decodeCommand: native commands', () => {
     assert.equal((native({ method: 'history', params: { channel: 'n', limit: 1000 } }) as any).params.limit, 1000);
     assert.equal((native({ method: 'history', params: { channel: 'n', reverse: false } }) as any).params.reverse, false);
     assert.equal((native({ method: 'history', params: { channel: 'n', limit: 5 } }, { maxChannelLength: 255, maxHistoryLimit: 5 }) as any).params.limit, 5);
+    // `before`: where a newest-first read cut by the reply's byte bound goes on.
+    assert.deepEqual((native({ method: 'history', params: { channel: 'n', before: { epoch: EPOCH, offset: 9 }, reverse: true } }) as any).params.before, { epoch: EPOCH, offset: 9 });
   });
 
   it('ping, with or without params', () => {
@@ -227,7 +229,7 @@ describe('decodeCommand: malformed native frames', () => {
     refused({ id: 11, method: 'subscribe', params: { channel: 'c'.repeat(11) } }, ErrorCode.InvalidChannel, 11, 'native', { maxChannelLength: 10, maxHistoryLimit: 1000 });
   });
 
-  it('malformed since → bad_request', () => {
+  it('malformed since (or history before) → bad_request', () => {
     const bad: unknown[] = [
       { epoch: EPOCH, offset: -1 },
       { epoch: EPOCH, offset: 1.5 },
@@ -253,6 +255,7 @@ describe('decodeCommand: malformed native frames', () => {
     for (const since of bad) {
       refused({ id: 12, method: 'subscribe', params: { channel: 'a', since } }, ErrorCode.BadRequest, 12);
       refused({ id: 12, method: 'history', params: { channel: 'a', since } }, ErrorCode.BadRequest, 12);
+      if (since !== null) refused({ id: 12, method: 'history', params: { channel: 'a', before: since } }, ErrorCode.BadRequest, 12);
     }
   });
 
