@@ -4,11 +4,11 @@ import {
   type Broker,
   type BrokerHandler,
   type ControlMessage,
-  type HistoryOptions,
+  type HistoryBounds,
   type HistoryQuery,
-  type HistoryResult,
+  type HistoryPage,
   type Member,
-  type Publication,
+  type ServerPublication,
   type PublishRequest,
   type StatePage,
   type StateQuery,
@@ -18,7 +18,7 @@ import { ErrorCode, ReplyError } from '../protocol/index.js';
 
 export interface MemoryBrokerOptions {
   /** Default history bounds per channel: `size` (count) and `ttlMs` (age, ms). `req.history` overrides them. */
-  history: HistoryOptions;
+  history: HistoryBounds;
   /**
    * A channel's stream state (epoch, offset, history) is dropped after this many ms without a publish and without a
    * node subscription; the next touch then gets a new epoch and offsets restart at 0.
@@ -55,7 +55,7 @@ class Stream {
   /** Offset of the last publication; 0 = nothing published in this epoch. */
   offset = 0;
   /** Kept publications live in `items[head..]`; dead head slots are cleared and compacted away in bulk. */
-  items: (Publication | undefined)[] = [];
+  items: (ServerPublication | undefined)[] = [];
   head = 0;
   /** Latest publication per key, for a channel published with keys (keyed channel); created by its first one. */
   keyed: KeyedLog | undefined;
@@ -64,7 +64,7 @@ class Stream {
     /** Last publish, creation or unsubscribe (ms); the idle-expiry clock starts here. */
     public lastActive: number,
     /** Bounds of the last publish (the broker default until one overrides them). */
-    public bounds: HistoryOptions,
+    public bounds: HistoryBounds,
   ) {}
 
   get kept(): number {
@@ -102,7 +102,7 @@ export class MemoryBroker implements Broker {
   private readonly subscribed = new Set<string>();
   private readonly members = new Map<string, Map<string, Member>>();
   private readonly now: () => number;
-  private readonly defaults: HistoryOptions;
+  private readonly defaults: HistoryBounds;
   private readonly metaTtlMs: number;
   private readonly sweepIntervalMs: number;
   private readonly maxChannels: number;
@@ -194,25 +194,25 @@ export class MemoryBroker implements Broker {
     }
   }
 
-  publish(req: PublishRequest): Promise<Publication> {
+  publish(req: PublishRequest): Promise<ServerPublication> {
     return this.withStream(req.channel, (s, now) => this.append(s, req, now));
   }
 
-  private append(s: Stream, req: PublishRequest, now: number): Publication {
+  private append(s: Stream, req: PublishRequest, now: number): ServerPublication {
     const { key, keyed } = req;
     if (key !== undefined && keyed !== undefined) {
       if (s.keyed) s.keyed.options = keyed;
       else s.keyed = new KeyedLog(keyed);
       s.keyed.admit(key, now); // before the offset is taken: a refused publication leaves no hole in the stream
     }
-    const pub: Publication = {
+    const pub: ServerPublication = {
       channel: req.channel,
       event: req.event,
       data: req.data,
       epoch: s.epoch,
       offset: ++s.offset,
       time: now,
-      meta: req.meta, // always present (maybe undefined) so every Publication has one hidden class
+      meta: req.meta, // always present (maybe undefined) so every ServerPublication has one hidden class
       key,
       op: key === undefined ? undefined : (req.op ?? 'upsert'),
     };
@@ -244,15 +244,15 @@ export class MemoryBroker implements Broker {
     return Promise.resolve();
   }
 
-  history(channel: string, query: HistoryQuery = {}): Promise<HistoryResult> {
+  history(channel: string, query: HistoryQuery = {}): Promise<HistoryPage> {
     return this.withStream(channel, (s, now) => this.read(s, query, now));
   }
 
-  private read(s: Stream, query: HistoryQuery, now: number): HistoryResult {
+  private read(s: Stream, query: HistoryQuery, now: number): HistoryPage {
     s.trim(now); // age-expired entries are never returned, even between sweeps
     const top = { epoch: s.epoch, offset: s.offset };
     const earliest = s.kept > 0 ? s.items[s.head]!.offset : s.offset + 1;
-    const publications: Publication[] = [];
+    const publications: ServerPublication[] = [];
     const { since, limit, reverse = false } = query;
     if (since !== undefined && since.epoch !== s.epoch) return { publications, top, earliest };
     // Kept offsets are contiguous, so the wanted range [from, to] maps straight to array indexes.

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { Broker, HistoryOptions } from '../../src/broker/broker.js';
+import type { Broker, HistoryBounds } from '../../src/broker/broker.js';
 import { createRedisBroker } from '../../src/broker/redis.js';
 import { RecordingHandler } from '../broker-contract.js';
 import { startCli, type Cli } from '../helpers/cli.js';
@@ -18,7 +18,7 @@ import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 import { connectReady, type Frame, type WsClient } from '../helpers/ws-client.js';
 
-const HISTORY: HistoryOptions = { size: 100, ttlMs: 60_000 };
+const HISTORY: HistoryBounds = { size: 100, ttlMs: 60_000 };
 
 describe('subscriber health check: Redis frozen (SIGSTOP) under a node', () => {
   let redis: RedisServer;
