@@ -32,7 +32,10 @@ const REQUIRED = [
   'deploy/grafana/switchboard.json', 'docs/configuration.md',
 ];
 /** Nothing of these belongs in the package. */
-const FORBIDDEN = [/^src\//, /^test\//, /^bench\//, /^scripts\//, /^web\//, /^\.ci\//, /\.map$/, /^node_modules\//, /\.test\./, /^tsconfig/];
+const FORBIDDEN = [
+  /^src\//, /^test\//, /^bench\//, /^scripts\//, /^web\//, /^\.ci\//, /\.map$/, /^node_modules\//, /\.test\./, /^tsconfig/,
+  /^dist\/exe\//, /^dist\/cli\/sea/, // the single executable and its entry (npm run build:exe)
+];
 /** A package larger than this has picked up something it should not (it is ~300 KB). */
 const MAX_TARBALL_BYTES = 1_000_000;
 

@@ -114,10 +114,10 @@ export function check(ok, message) {
  * Starts `serve` with `cli` (an argv prefix, e.g. ['npx', '--no', 'switchboard']) on a free port and waits for
  * /readyz. Returns the server's handle and URL.
  */
-export async function startServer(cli, { cwd, args = [] } = {}) {
+export async function startServer(cli, { cwd, args = [], env } = {}) {
   const port = await freePort();
   const t0 = Date.now();
-  const server = start(cli[0], [...cli.slice(1), 'serve', '--port', String(port), ...args], { cwd });
+  const server = start(cli[0], [...cli.slice(1), 'serve', '--port', String(port), ...args], { cwd, env });
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/readyz (server output so far:\n${server.out.stdout}${server.out.stderr})`, async () => {
     if (server.child.exitCode !== null) throw new Error(`serve exited with ${server.child.exitCode}:\n${server.out.stdout}${server.out.stderr}`);
@@ -130,14 +130,14 @@ export async function startServer(cli, { cwd, args = [] } = {}) {
  * `subscribe` (WebSocket, --count 1) in the background, then `publish` with the same CLI: the subscriber must print
  * the publication and exit 0.
  */
-export async function publishAndSubscribe(cli, url, { cwd, sse = false } = {}) {
-  const channel = `smoke-${process.pid}-${sse ? 'sse' : 'ws'}`;
-  const sub = start(cli[0], [...cli.slice(1), 'subscribe', channel, '--user', 'smoke', '--url', url, '--count', '1', '--timeout', '20s', ...(sse ? ['--sse'] : [])], { cwd });
+export async function publishAndSubscribe(cli, url, { cwd, env, sse = false } = {}) {
+  const channel = `smoke-${process.pid}-${Date.now()}-${sse ? 'sse' : 'ws'}`;
+  const sub = start(cli[0], [...cli.slice(1), 'subscribe', channel, '--user', 'smoke', '--url', url, '--count', '1', '--timeout', '20s', ...(sse ? ['--sse'] : [])], { cwd, env });
   await waitFor(`subscribe to report "subscribed" (stderr so far: ${sub.out.stderr})`, async () => {
     if (sub.child.exitCode !== null) throw new Error(`subscribe exited early with ${sub.child.exitCode}: ${sub.out.stderr}`);
     return sub.out.stderr.includes('"subscribed"');
   });
-  const pub = await run(cli[0], [...cli.slice(1), 'publish', channel, '{"title":"Hello"}', '--url', url], { cwd, timeoutMs: 20_000 });
+  const pub = await run(cli[0], [...cli.slice(1), 'publish', channel, '{"title":"Hello"}', '--url', url], { cwd, env, timeoutMs: 20_000 });
   check(/"offset":1\b/.test(pub.stdout), `publish printed ${pub.stdout}`);
   const timer = setTimeout(() => sub.stop(), 25_000);
   const r = await sub.exited;
