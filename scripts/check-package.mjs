@@ -3,7 +3,8 @@
  * installs it. Packs (the `prepare` script builds dist/), checks the tarball's file list (built code, types, CLI,
  * SDK bundle, demo page, dashboard; no sources, tests or source maps), installs it into an empty folder (its
  * dependencies come from the npm registry), then:
- *   - `npx switchboard --help` and `npx switchboard serve` on a free port (demo page, SDK bundle, /metrics answer);
+ *   - `npx switchboard --help`, `dashboard` (the Grafana dashboard), and `npx switchboard serve` on a free port (demo
+ *     page, SDK bundle, /metrics answer);
  *   - `switchboard subscribe` and `switchboard publish` with the installed CLI, over WebSocket and SSE;
  *   - the README's "Embed it" snippet (between its embed markers), type-checked with TypeScript against the installed
  *     package's types, then run: the app answers and the snippet's publication is in the channel's history;
@@ -87,9 +88,12 @@ async function main() {
 
   // --no: never download a package of that name from the registry; -- so that --help reaches switchboard, not npx.
   const cli = [npx, '--no', '--', 'switchboard'];
-  step('npx switchboard --help');
+  step('npx switchboard --help, dashboard');
   const help = await run(cli[0], [...cli.slice(1), '--help'], { cwd: app });
   check(/serve/.test(help.stdout) && /publish/.test(help.stdout), `--help printed:\n${help.stdout}`);
+
+  const dashboard = JSON.parse((await run(cli[0], [...cli.slice(1), 'dashboard'], { cwd: app })).stdout);
+  check(Array.isArray(dashboard.panels) && dashboard.panels.length > 0, 'switchboard dashboard printed no panels');
 
   step('npx switchboard serve');
   const { server, url } = await startServer(cli, { cwd: app });
