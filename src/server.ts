@@ -33,7 +33,10 @@ export interface SwitchboardOptions {
   /** Attach to this HTTP server instead of creating one; Switchboard then handles only its own paths. */
   server?: Server;
   logger?: Logger;
-  /** A broker other than the default in-memory one (e.g. Redis, later). */
+  /**
+   * A broker instead of the one the config selects (memory, or Redis when `redis.url` is set): `createRedisBroker(...)`,
+   * `createMemoryBroker(...)` or your own implementation of `Broker`.
+   */
   broker?: Broker;
   /**
    * Where the standard OTEL_* variables (tracing exporter, sampler, resource, OTLP metrics) are read. Default:
