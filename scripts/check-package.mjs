@@ -8,6 +8,7 @@
  *   - `switchboard subscribe` and `switchboard publish` with the installed CLI, over WebSocket and SSE;
  *   - the README's "Embed it" snippet (between its embed markers), type-checked with TypeScript against the installed
  *     package's types, then run: the app answers and the snippet's publication is in the channel's history;
+ *   - a custom broker written from the public exports only (package-check/custom-broker.ts), type-checked and run;
  *   - `switchboard/client` and `switchboard/protocol` import.
  * Everything is bounded in time; children are killed and the temp folder removed at the end. Takes ~1 min.
  * `--tarball <file>`: check that tarball instead of packing.
@@ -127,18 +128,21 @@ async function embedSnippet(app) {
   const code = block[1];
   check(/\b3000\b/.test(code) && /from 'switchboard'/.test(code), 'the Embed it snippet no longer imports switchboard and listens on 3000');
 
-  step("tsc --noEmit on README's Embed it snippet");
+  step("tsc on README's Embed it snippet and a custom broker (scripts/package-check/custom-broker.ts)");
   writeFileSync(join(app, 'embed.ts'), code);
+  copyFileSync(join(root, 'scripts/package-check/custom-broker.ts'), join(app, 'custom-broker.ts'));
   writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
     compilerOptions: {
-      target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, skipLibCheck: false,
+      target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, outDir: 'out',
       // @types/node from this repository (a user's app has its own).
       typeRoots: [join(root, 'node_modules/@types')], types: ['node'],
     },
-    files: ['embed.ts'],
+    files: ['embed.ts', 'custom-broker.ts'],
   }));
   const tsc = join(root, 'node_modules/typescript/bin/tsc');
   await run(process.execPath, [tsc, '-p', join(app, 'tsconfig.json')], { cwd: app, timeoutMs: 120_000 });
+  step('node: the custom broker, built from the public exports, serves a Switchboard');
+  await run(process.execPath, [join(app, 'out/custom-broker.js')], { cwd: app, timeoutMs: 30_000 });
 
   step("node: README's Embed it snippet");
   const port = await freePort();
