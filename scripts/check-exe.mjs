@@ -1,6 +1,6 @@
 /**
  * The single-executable check (CI, its own step): builds `switchboard` with scripts/build-exe.mjs into a temp folder
- * (after `npm run build`), copies it ALONE into an empty folder, and runs it there with a PATH that has no `node`:
+ * (after `npm run build`, which it runs when dist/ is not built), copies it ALONE into an empty folder, and runs it there with a PATH that has no `node`:
  *   - `--version`, `--help`, `dashboard` (the embedded Grafana dashboard);
  *   - `serve` on a free port, with tracing on (OTLP exporter loaded): the embedded demo page and its assets,
  *     `/switchboard.min.js`, `/metrics`; start-up time to /readyz measured;
@@ -10,7 +10,7 @@
  * Prints size and start-up time. Bounded in time; children killed and temp folders removed at the end.
  * `--exe <file>`: check that executable instead of building one.
  */
-import { copyFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,10 @@ async function main() {
   let built;
   if (args.includes('--exe')) built = args[args.indexOf('--exe') + 1];
   else {
+    if (!existsSync(join(root, 'dist/web/index.html')) || !existsSync(join(root, 'dist/client/switchboard.min.js'))) {
+      step('npm run build (dist/ is not built)');
+      await run(process.platform === 'win32' ? 'npm.cmd' : 'npm', ['run', 'build', '--silent'], { cwd: root, timeoutMs: 3 * 60_000 });
+    }
     step('build the executable (scripts/build-exe.mjs)');
     built = join(tempDir('sb-exe-build-'), 'switchboard');
     const r = await run(process.execPath, [join(root, 'scripts/build-exe.mjs'), '--out', built, '--json'], { cwd: root, timeoutMs: 3 * 60_000 });
