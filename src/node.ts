@@ -1,5 +1,5 @@
 import type { Authenticator } from './auth/identity.js';
-import type { Broker, BrokerHandler, ControlMessage, HistoryQuery, HistoryResult, NodeRegistry, NodeReport, StatePage, StateQuery } from './broker/broker.js';
+import type { Broker, BrokerHandler, ControlMessage, HistoryQuery, HistoryPage, NodeRegistry, NodeReport, StatePage, StateQuery } from './broker/broker.js';
 import { checkKeyedPublish, type KeyedWrite } from './session/keyed.js';
 
 /** How often a node reports itself to the registry (ms); a report lives three times as long. */
@@ -22,7 +22,7 @@ import {
   directMessageJson,
   memberEventJson,
   type Member,
-  type Publication,
+  type ServerPublication,
   type PublicationMeta,
 } from './protocol/index.js';
 import { FlushScheduler } from './session/flush.js';
@@ -177,7 +177,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
    * wraps it, and its context travels with the publication so every recipient can continue the trace; with tracing
    * off, a caller's own trace context is passed through unchanged.
    */
-  async publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: Context, write?: KeyedWrite): Promise<Publication> {
+  async publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: Context, write?: KeyedWrite): Promise<ServerPublication> {
     const rules = this.namespaces.rules(channel);
     if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
     const keyed = checkKeyedPublish(this.config, rules, channel, write);
@@ -212,7 +212,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   }
 
   /** History through the broker, timed; a `history.read` span under `parent` when tracing. */
-  history(channel: string, query: HistoryQuery, parent?: Context): Promise<HistoryResult> {
+  history(channel: string, query: HistoryQuery, parent?: Context): Promise<HistoryPage> {
     return this.traced('history.read', channel, parent, () => this.timed('history', this.broker.history(channel, query)), (h) => h.publications.length);
   }
 
@@ -241,7 +241,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
     }
   }
 
-  private readonly countPublication = (pub: Publication): Publication => {
+  private readonly countPublication = (pub: ServerPublication): ServerPublication => {
     this.counters.publications++;
     return pub;
   };
@@ -271,7 +271,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
 
   // --- BrokerHandler ------------------------------------------------------------------------------------------
 
-  onPublication(pub: Publication): void {
+  onPublication(pub: ServerPublication): void {
     const tel = this.telemetry;
     if (!tel.tracing || pub.meta?.traceparent === undefined) {
       const n = this.hub.publish(pub);
@@ -311,7 +311,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
     this.counted(pub, n);
   }
 
-  private counted(pub: Publication, recipients: number): void {
+  private counted(pub: ServerPublication, recipients: number): void {
     if (recipients === 0) return;
     this.counters.deliveries += recipients;
     this.telemetry.histograms.fanoutSize.record(recipients);

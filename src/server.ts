@@ -21,7 +21,7 @@ import { SdkBundle } from './transport/sdk-bundle.js';
 import { DemoProducer } from './demo/producer.js';
 import { createTelemetry } from './observability/telemetry.js';
 import { SwitchboardNode } from './node.js';
-import type { Member, Publication } from './protocol/index.js';
+import type { Member, ServerPublication } from './protocol/index.js';
 import { sendError, sendJson } from './transport/http-util.js';
 import { SseTransport } from './transport/sse.js';
 import { WebSocketTransport } from './transport/websocket.js';
@@ -34,7 +34,10 @@ export interface SwitchboardOptions {
   /** Attach to this HTTP server instead of creating one; Switchboard then handles only its own paths. */
   server?: Server;
   logger?: Logger;
-  /** A broker other than the default in-memory one (e.g. Redis, later). */
+  /**
+   * A broker instead of the one the config selects (memory, or Redis when `redis.url` is set): `createRedisBroker(...)`,
+   * `createMemoryBroker(...)` or your own implementation of `Broker`.
+   */
   broker?: Broker;
   /**
    * Where the standard OTEL_* variables (tracing exporter, sampler, resource, OTLP metrics) are read. Default:
@@ -48,16 +51,15 @@ export interface SwitchboardOptions {
 export interface Switchboard {
   readonly config: Config;
   readonly server: Server;
-  readonly node: SwitchboardNode;
   /** Starts the broker and, when Switchboard created the server, listens on config.host:config.port. */
   listen(): Promise<{ host: string; port: number }>;
   /** Graceful shutdown: readiness false, connections told to reconnect elsewhere, queues flushed, server closed. */
   shutdown(): Promise<void>;
-  publish(channel: string, data: unknown, event?: string): Promise<Publication>;
+  publish(channel: string, data: unknown, event?: string): Promise<ServerPublication>;
   sendToUser(user: string, data: unknown, event?: string): Promise<void>;
   disconnectUser(user: string): Promise<void>;
   presence(channel: string): Promise<Member[]>;
-  history(channel: string, limit?: number): Promise<Publication[]>;
+  history(channel: string, limit?: number): Promise<ServerPublication[]>;
 }
 
 /**
@@ -166,7 +168,6 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
   const sb: Switchboard = {
     config,
     server,
-    node,
     async listen() {
       if (ownServer) assertSafeBinding(config, authenticator);
       await start();
@@ -222,7 +223,21 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
       return (await broker.history(channel, limit === undefined ? {} : { limit, reverse: true })).publications;
     },
   };
+  nodes.set(sb, node);
   return sb;
+}
+
+/** The node behind each Switchboard, for nodeOf. */
+const nodes = new WeakMap<Switchboard, SwitchboardNode>();
+
+/**
+ * The internal node of a Switchboard (hub, telemetry, id), for this repository's tests and tools. Not exported from
+ * the package (src/index.ts): the node's classes are internal and change without notice.
+ */
+export function nodeOf(sb: Switchboard): SwitchboardNode {
+  const node = nodes.get(sb);
+  if (!node) throw new Error('not a Switchboard made by createSwitchboard');
+  return node;
 }
 
 /** The Redis broker when `redis.url` is set (or `broker: redis`), else the in-process memory broker. */

@@ -11,13 +11,13 @@ import type {
   Broker,
   BrokerHandler,
   ControlMessage,
-  HistoryOptions,
+  HistoryBounds,
   HistoryQuery,
-  HistoryResult,
+  HistoryPage,
   KeyedOptions,
   KeyOp,
   Member,
-  Publication,
+  ServerPublication,
   StreamPosition,
 } from '../src/broker/broker.js';
 import { BrokerUnavailableError, NO_STREAM_EPOCH } from '../src/broker/broker.js';
@@ -42,14 +42,14 @@ export interface ContractOptions {
 
 /** Records every handler call and lets the tests attach per-channel listeners (a miniature hub). */
 export class RecordingHandler implements BrokerHandler {
-  readonly pubs: Publication[] = [];
+  readonly pubs: ServerPublication[] = [];
   readonly joins: { channel: string; member: Member }[] = [];
   readonly leaves: { channel: string; member: Member }[] = [];
   readonly controls: ControlMessage[] = [];
   /** Channels the broker reported a gap in (onGap), in order. */
   readonly gaps: string[] = [];
-  readonly listeners = new Map<string, Set<(p: Publication) => void>>();
-  onPublication(pub: Publication): void {
+  readonly listeners = new Map<string, Set<(p: ServerPublication) => void>>();
+  onPublication(pub: ServerPublication): void {
     this.pubs.push(pub);
     for (const l of this.listeners.get(pub.channel) ?? []) l(pub);
   }
@@ -82,13 +82,13 @@ export async function waitFor(cond: () => boolean, what: string, timeoutMs = 300
 /** After a positive wait, gives a broker with async delivery time to deliver something it should NOT deliver. */
 const SETTLE_MS = 50;
 /** History big and long enough not to interfere with tests that are not about bounds. */
-const ROOMY: HistoryOptions = { size: 10_000, ttlMs: 600_000 };
+const ROOMY: HistoryBounds = { size: 10_000, ttlMs: 600_000 };
 
 /** Publications compared field by field (a broker may omit `meta` or store it as undefined). */
-function plain(p: Publication): object {
+function plain(p: ServerPublication): object {
   return { channel: p.channel, event: p.event, data: p.data, epoch: p.epoch, offset: p.offset, time: p.time, meta: p.meta ?? null };
 }
-const offsets = (ps: readonly Publication[]): number[] => ps.map((p) => p.offset);
+const offsets = (ps: readonly ServerPublication[]): number[] => ps.map((p) => p.offset);
 const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 /**
@@ -101,8 +101,8 @@ export class ResumingSubscriber {
   last: StreamPosition;
   readonly seen: number[] = [];
   readonly errors: string[] = [];
-  private buffer: Publication[] | undefined;
-  private readonly listener = (p: Publication): void => {
+  private buffer: ServerPublication[] | undefined;
+  private readonly listener = (p: ServerPublication): void => {
     if (this.buffer) this.buffer.push(p);
     else this.deliver(p);
   };
@@ -139,7 +139,7 @@ export class ResumingSubscriber {
     await this.hub.remove(this.channel, this.listener);
   }
 
-  private deliver(p: Publication): void {
+  private deliver(p: ServerPublication): void {
     if (p.offset !== this.last.offset + 1) this.errors.push(`expected ${this.last.offset + 1}, got ${p.offset}`);
     this.last = { epoch: p.epoch, offset: p.offset };
     this.seen.push(p.offset);
@@ -153,14 +153,14 @@ export class MiniHub {
     private readonly broker: Broker,
     private readonly handler: RecordingHandler,
   ) {}
-  add(channel: string, l: (p: Publication) => void): Promise<void> {
+  add(channel: string, l: (p: ServerPublication) => void): Promise<void> {
     let set = this.handler.listeners.get(channel);
     if (!set) this.handler.listeners.set(channel, (set = new Set()));
     set.add(l);
     if (set.size === 1) this.chain = this.chain.then(() => this.broker.subscribe(channel));
     return this.chain; // resolves once the node subscription covering this listener is live
   }
-  remove(channel: string, l: (p: Publication) => void): Promise<void> {
+  remove(channel: string, l: (p: ServerPublication) => void): Promise<void> {
     const set = this.handler.listeners.get(channel);
     if (!set?.delete(l) || set.size > 0) return this.chain;
     this.handler.listeners.delete(channel);
@@ -178,10 +178,10 @@ export function brokerContract(name: string, factory: BrokerFactory, opts: Contr
     const prefix = `ct${randomBytes(3).toString('hex')}`;
     let n = 0;
     const chan = (): string => `${prefix}:c${++n}`;
-    const publish = (channel: string, i: number, history: HistoryOptions = ROOMY): Promise<Publication> =>
+    const publish = (channel: string, i: number, history: HistoryBounds = ROOMY): Promise<ServerPublication> =>
       broker.publish({ channel, event: 'message', data: JSON.stringify({ i }), history });
-    async function publishMany(channel: string, count: number, history: HistoryOptions = ROOMY): Promise<Publication[]> {
-      const out: Publication[] = [];
+    async function publishMany(channel: string, count: number, history: HistoryBounds = ROOMY): Promise<ServerPublication[]> {
+      const out: ServerPublication[] = [];
       for (let i = 1; i <= count; i++) out.push(await publish(channel, i, history));
       return out;
     }
@@ -229,7 +229,7 @@ export function brokerContract(name: string, factory: BrokerFactory, opts: Contr
     it('reads of a channel without stream state answer none:0 and create nothing; a subscriber read creates the epoch once', async () => {
       const ch = chan();
       const empty = { publications: [], top: { epoch: NO_STREAM_EPOCH, offset: 0 }, earliest: 1 };
-      const plainResult = (h: HistoryResult) => ({ ...h, top: { ...h.top } });
+      const plainResult = (h: HistoryPage) => ({ ...h, top: { ...h.top } });
       // Had any of these reads created state, the next read would answer a real epoch.
       assert.deepEqual(plainResult(await broker.history(ch)), empty);
       assert.deepEqual(plainResult(await broker.history(ch, { since: { epoch: 'abcd1234', offset: 3 }, limit: 5, reverse: true })), empty);
@@ -344,7 +344,7 @@ export function brokerContract(name: string, factory: BrokerFactory, opts: Contr
 
     it('bounds history by age (real 300 ms TTL) without changing the epoch', async () => {
       const ch = chan();
-      const short: HistoryOptions = { size: 100, ttlMs: 300 };
+      const short: HistoryBounds = { size: 100, ttlMs: 300 };
       const [a] = await publishMany(ch, 2, short);
       await sleep(200);
       await publish(ch, 3, short);
@@ -480,7 +480,7 @@ export function brokerContract(name: string, factory: BrokerFactory, opts: Contr
 
     describe('keyed channels', () => {
       const KEYED: KeyedOptions = { maxKeys: 1000, tombstoneTtlMs: 600_000 };
-      const kpub = (channel: string, key: string, op: KeyOp, v: unknown = null, keyed: KeyedOptions = KEYED): Promise<Publication> =>
+      const kpub = (channel: string, key: string, op: KeyOp, v: unknown = null, keyed: KeyedOptions = KEYED): Promise<ServerPublication> =>
         broker.publish({ channel, event: 'set', data: JSON.stringify(op === 'delete' ? null : v), history: ROOMY, key, op, keyed });
       /** The whole state, read in pages of `limit` from `after`, as key -> [op, data, offset]. */
       async function readState(channel: string, after = 0, limit = 1000): Promise<{ map: Map<string, [string, string, number]>; top: StreamPosition; complete: number }> {
@@ -626,7 +626,7 @@ export function brokerContract(name: string, factory: BrokerFactory, opts: Contr
 
         it('keeps a publication for exactly ttlMs', async () => {
           const ch = chan();
-          const hist: HistoryOptions = { size: 10, ttlMs: 1000 };
+          const hist: HistoryBounds = { size: 10, ttlMs: 1000 };
           await b.publish({ channel: ch, event: 'message', data: '1', history: hist });
           clock.advance(999);
           assert.equal((await b.history(ch)).publications.length, 1);

@@ -6,7 +6,7 @@ import { inc } from '../observability/counters.js';
 import { errorTypeOf, markError } from '../observability/spans.js';
 import { extractContext } from '../observability/tracing.js';
 import type { SwitchboardNode } from '../node.js';
-import { ErrorCode, TRACEPARENT_PATTERN, isValidChannel, ReplyError, type Publication } from '../protocol/index.js';
+import { ErrorCode, TRACEPARENT_PATTERN, isValidChannel, ReplyError, type ServerPublication } from '../protocol/index.js';
 import { looksForwarded } from '../core/client-address.js';
 import { answerPreflight, corsHeaders, sendError, sendJson } from '../transport/http-util.js';
 import { readJsonBody } from './body.js';
@@ -272,7 +272,7 @@ export class ServerApi {
   }
 }
 
-function position(p: Publication): { channel: string; epoch: string; offset: number } {
+function position(p: ServerPublication): { channel: string; epoch: string; offset: number } {
   return { channel: p.channel, epoch: p.epoch, offset: p.offset };
 }
 

@@ -1,7 +1,7 @@
 import type { Context } from '@opentelemetry/api';
 import type { SwitchboardNode } from '../node.js';
 import { ErrorCode, formatPosition, parsePosition, ReplyError, type StreamPosition } from '../protocol/index.js';
-import { readHistoryPage, type HistoryPage } from '../session/history-page.js';
+import { readHistoryPage, type HistoryReplyPage } from '../session/history-page.js';
 import { JsonText } from '../transport/http-util.js';
 
 /**
@@ -24,7 +24,7 @@ export async function historyRoute(node: SwitchboardNode, channel: string, url: 
   return new JsonText(responseJson(head, page));
 }
 
-function responseJson(head: string, page: HistoryPage): string {
+function responseJson(head: string, page: HistoryReplyPage): string {
   const { top } = page;
   let s = head + ',"epoch":"' + top.epoch + '","offset":' + top.offset + ',"earliest":' + page.earliest + ',"publications":[' + page.items.join(',') + ']';
   if (page.next) s += ',"next":"' + formatPosition(page.next) + '"';

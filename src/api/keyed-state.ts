@@ -3,7 +3,7 @@ import type { SwitchboardNode } from '../node.js';
 import { servesDelta } from '../session/keyed.js';
 import { FIRST_READ, fitPublications, nextReadSize } from '../session/history-page.js';
 import { JsonText } from '../transport/http-util.js';
-import { ErrorCode, formatPosition, parsePosition, ReplyError, type Publication, type StreamPosition } from '../protocol/index.js';
+import { ErrorCode, formatPosition, parsePosition, ReplyError, type ServerPublication, type StreamPosition } from '../protocol/index.js';
 
 /**
  * `GET /api/state?channel=<keyed channel>[&since=epoch:offset | &cursor=<next>][&limit=n]`: one page of a keyed
@@ -55,7 +55,7 @@ async function readStatePage(node: SwitchboardNode, channel: string, from: Strea
   const items: string[] = [];
   let used = 0;
   let remaining = limit;
-  let last: Publication | undefined;
+  let last: ServerPublication | undefined;
   let end = false;
   for (;;) {
     const pubs = page.publications;

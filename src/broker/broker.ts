@@ -1,10 +1,10 @@
-import { ErrorCode, ReplyError, type KeyOp, type Member, type Publication, type PublicationMeta, type StreamPosition } from '../protocol/index.js';
+import { ErrorCode, ReplyError, type KeyOp, type Member, type ServerPublication, type PublicationMeta, type StreamPosition } from '../protocol/index.js';
 export { NO_STREAM_EPOCH } from '../protocol/index.js';
 
-export type { KeyOp, Member, Publication, PublicationMeta, StreamPosition };
+export type { KeyOp, Member, ServerPublication, PublicationMeta, StreamPosition };
 
 /** History bounds of one channel. `size: 0` keeps no history (positions are still assigned). */
-export interface HistoryOptions {
+export interface HistoryBounds {
   /** Most publications kept per channel. */
   readonly size: number;
   /** Publications older than this many milliseconds are dropped. */
@@ -18,7 +18,7 @@ export interface PublishRequest {
   readonly data: string;
   readonly meta?: PublicationMeta;
   /** Overrides the broker's default history bounds for this channel (namespaces set these). */
-  readonly history?: HistoryOptions;
+  readonly history?: HistoryBounds;
   /**
    * Keyed channels (docs/keyed-channels.md): the key this publication sets or deletes, its op, and the channel's
    * keyed bounds. All three or none. The channel's latest-per-key state changes in the same atomic step as the publish.
@@ -49,7 +49,7 @@ export interface StatePage {
    * The latest publication of each key changed after `after` (upserts and unexpired tombstones), in offset order,
    * at most `limit`. A key changed while a reader pages moves to a higher offset and comes again on a later page.
    */
-  readonly publications: Publication[];
+  readonly publications: ServerPublication[];
   /** The channel's top position when the page was read. A page shorter than `limit` holds the state up to it. */
   readonly top: StreamPosition;
   /**
@@ -74,8 +74,8 @@ export interface HistoryQuery {
   readonly open?: boolean;
 }
 
-export interface HistoryResult {
-  readonly publications: Publication[];
+export interface HistoryPage {
+  readonly publications: ServerPublication[];
   /** Newest position of the channel: the offset of its last publication (0 when none) in the current epoch. */
   readonly top: StreamPosition;
   /** Offset of the oldest publication still kept; `top.offset + 1` when none is kept. */
@@ -101,7 +101,7 @@ export type ControlMessage =
  * must not throw. Publications of one channel arrive in offset order.
  */
 export interface BrokerHandler {
-  onPublication(pub: Publication): void;
+  onPublication(pub: ServerPublication): void;
   onJoin(channel: string, member: Member): void;
   onLeave(channel: string, member: Member): void;
   onControl(msg: ControlMessage): void;
@@ -132,7 +132,7 @@ export interface Broker {
    * Assigns the next offset in the channel (and the epoch), appends to history, and delivers the publication to
    * every node subscribed to the channel (this one included, through `onPublication`).
    */
-  publish(req: PublishRequest): Promise<Publication>;
+  publish(req: PublishRequest): Promise<ServerPublication>;
   /** This node wants the channel's publications. Idempotent. */
   subscribe(channel: string): Promise<void>;
   /** This node no longer wants the channel's publications. Idempotent. */
@@ -141,7 +141,7 @@ export interface Broker {
    * Reads the channel's history and positions. A channel without stream state reads as empty at epoch
    * NO_STREAM_EPOCH, offset 0, earliest 1, and nothing is created, unless `query.open` (a subscriber's read).
    */
-  history(channel: string, query?: HistoryQuery): Promise<HistoryResult>;
+  history(channel: string, query?: HistoryQuery): Promise<HistoryPage>;
   /**
    * Reads a page of a keyed channel's latest-per-key state (for a channel never published with keys: empty pages).
    * Creates nothing: a channel without stream state reads as empty at epoch NO_STREAM_EPOCH.

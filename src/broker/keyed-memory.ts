@@ -7,14 +7,14 @@
  * (the old slot keeps its offset, so binary search over `slots` still works). Dead slots are compacted away once
  * they outnumber the live ones: O(1) amortized per change, and a page starts in O(log n) without a scan.
  */
-import { ErrorCode, ReplyError, type Publication } from '../protocol/index.js';
+import { ErrorCode, ReplyError, type ServerPublication } from '../protocol/index.js';
 import type { KeyedOptions, StateQuery } from './broker.js';
 import { publicationBytes } from './memory-stream.js';
 
 interface Slot {
   readonly offset: number;
   /** The key's latest publication; undefined once the key moved on (a dead slot). */
-  pub: Publication | undefined;
+  pub: ServerPublication | undefined;
 }
 
 /** Dead slots are compacted when there are at least this many and they outnumber the live ones. */
@@ -59,7 +59,7 @@ export class KeyedLog {
   }
 
   /** Records `pub` (offset just assigned, key admitted) as its key's latest entry. */
-  write(pub: Publication): void {
+  write(pub: ServerPublication): void {
     const key = pub.key!;
     const old = this.byKey.get(key);
     if (old) this.kill(old);
@@ -82,8 +82,8 @@ export class KeyedLog {
   }
 
   /** Entries with offset > `after`, in offset order, at most `limit`. */
-  page(q: StateQuery): Publication[] {
-    const out: Publication[] = [];
+  page(q: StateQuery): ServerPublication[] {
+    const out: ServerPublication[] = [];
     const { slots } = this;
     // First slot with offset > after (slots' offsets strictly increase, dead ones included).
     let lo = 0;

@@ -2,7 +2,7 @@
  * One channel's stream in the memory broker: positions plus the kept publications, whose offsets are contiguous
  * (trimmed at the head), and the byte count the node-wide history budget works with (retention.ts).
  */
-import type { HistoryOptions, Publication, PublicationMeta } from './broker.js';
+import type { HistoryBounds, ServerPublication, PublicationMeta } from './broker.js';
 import type { KeyedLog } from './keyed-memory.js';
 
 /** The history array is compacted once this many slots at its head are dead (and they are at least half of it). */
@@ -31,7 +31,7 @@ export class Stream {
   /** Offset of the last publication; 0 = nothing published in this epoch. */
   offset = 0;
   /** Kept publications live in `items[head..]`; dead head slots are cleared and compacted away in bulk. */
-  items: (Publication | undefined)[] = [];
+  items: (ServerPublication | undefined)[] = [];
   head = 0;
   /** Bytes of the kept publications (publicationBytes). */
   bytes = 0;
@@ -44,7 +44,7 @@ export class Stream {
     /** Last publish, creation or unsubscribe (ms); the idle-expiry clock starts here. */
     public lastActive: number,
     /** Bounds of the last publish (the broker default until one overrides them). */
-    public bounds: HistoryOptions,
+    public bounds: HistoryBounds,
   ) {
     this.orderedAt = lastActive;
   }
@@ -75,7 +75,7 @@ export class Stream {
     this.bytes = 0;
   }
 
-  push(pub: Publication, bytes: number): void {
+  push(pub: ServerPublication, bytes: number): void {
     this.items.push(pub);
     this.bytes += bytes;
   }

@@ -4,11 +4,11 @@ import {
   type Broker,
   type BrokerHandler,
   type ControlMessage,
-  type HistoryOptions,
+  type HistoryBounds,
   type HistoryQuery,
-  type HistoryResult,
+  type HistoryPage,
   type Member,
-  type Publication,
+  type ServerPublication,
   type PublishRequest,
   type StatePage,
   type StateQuery,
@@ -20,7 +20,7 @@ import { ErrorCode, NO_STREAM_EPOCH, ReplyError } from '../protocol/index.js';
 
 export interface MemoryBrokerOptions {
   /** Default history bounds per channel: `size` (count) and `ttlMs` (age, ms). `req.history` overrides them. */
-  history: HistoryOptions;
+  history: HistoryBounds;
   /**
    * A channel's stream state (epoch, offset, history) is dropped after this many ms without a publish and without a
    * node subscription; the next publish or subscriber then gets a new epoch and offsets restart at 0.
@@ -75,7 +75,7 @@ export interface MemoryBrokerStats {
   readonly evictedChannels: number;
 }
 
-function emptyHistory(): HistoryResult {
+function emptyHistory(): HistoryPage {
   return { publications: [], top: { epoch: NO_STREAM_EPOCH, offset: 0 }, earliest: 1 };
 }
 
@@ -90,7 +90,7 @@ export class MemoryBroker implements Broker {
   private readonly subscribed = new Set<string>();
   private readonly members = new Map<string, Map<string, Member>>();
   private readonly now: () => number;
-  private readonly defaults: HistoryOptions;
+  private readonly defaults: HistoryBounds;
   private readonly metaTtlMs: number;
   private readonly sweepIntervalMs: number;
   private readonly maxChannels: number;
@@ -245,7 +245,7 @@ export class MemoryBroker implements Broker {
     }
   }
 
-  publish(req: PublishRequest): Promise<Publication> {
+  publish(req: PublishRequest): Promise<ServerPublication> {
     return this.run((now) => {
       const s = this.stream(req.channel, now, true)!;
       const pub = this.account(s, () => this.append(s, req, now));
@@ -256,7 +256,7 @@ export class MemoryBroker implements Broker {
     });
   }
 
-  private append(s: Stream, req: PublishRequest, now: number): Publication {
+  private append(s: Stream, req: PublishRequest, now: number): ServerPublication {
     const { key, keyed } = req;
     const bytes = publicationBytes(req);
     if (key !== undefined && keyed !== undefined) {
@@ -268,14 +268,14 @@ export class MemoryBroker implements Broker {
       if (req.op !== 'delete') this.admitKeyedBytes(s.keyed, key, bytes);
       s.keyed.admit(key, now);
     }
-    const pub: Publication = {
+    const pub: ServerPublication = {
       channel: req.channel,
       event: req.event,
       data: req.data,
       epoch: s.epoch,
       offset: ++s.offset,
       time: now,
-      meta: req.meta, // always present (maybe undefined) so every Publication has one hidden class
+      meta: req.meta, // always present (maybe undefined) so every ServerPublication has one hidden class
       key,
       op: key === undefined ? undefined : (req.op ?? 'upsert'),
     };
@@ -332,18 +332,18 @@ export class MemoryBroker implements Broker {
     return Promise.resolve();
   }
 
-  history(channel: string, query: HistoryQuery = {}): Promise<HistoryResult> {
+  history(channel: string, query: HistoryQuery = {}): Promise<HistoryPage> {
     return this.run((now) => {
       const s = this.stream(channel, now, query.open === true);
       return s ? this.account(s, () => this.read(s, query, now)) : emptyHistory();
     });
   }
 
-  private read(s: Stream, query: HistoryQuery, now: number): HistoryResult {
+  private read(s: Stream, query: HistoryQuery, now: number): HistoryPage {
     s.trim(now); // age-expired entries are never returned, even between sweeps
     const top = { epoch: s.epoch, offset: s.offset };
     const earliest = s.earliest;
-    const publications: Publication[] = [];
+    const publications: ServerPublication[] = [];
     const { since, limit, reverse = false } = query;
     if (since !== undefined && since.epoch !== s.epoch) return { publications, top, earliest };
     // Kept offsets are contiguous, so the wanted range [from, to] maps straight to array indexes.

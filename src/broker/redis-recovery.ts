@@ -7,7 +7,7 @@
  * comes live is handed over once, see `advance`). When they cannot all be replayed (history no longer holds them, more
  * than RECOVERY_LIMIT, a new epoch), the handler is told of the gap and the channel's subscribers resume (4004).
  */
-import type { BrokerHandler, Publication, StreamPosition } from './broker.js';
+import type { BrokerHandler, ServerPublication, StreamPosition } from './broker.js';
 
 /** Channels read per round trip. */
 export const RECOVERY_BATCH = 100;
@@ -28,7 +28,7 @@ export interface NodeChannel {
  * Moves the channel's known position to `pub`; false when `pub` was handed over already (recovery read it from
  * history before it came live), so each publication reaches the handler once.
  */
-export function advance(sub: NodeChannel, pub: Publication): boolean {
+export function advance(sub: NodeChannel, pub: ServerPublication): boolean {
   if (pub.epoch === sub.epoch && pub.offset <= sub.offset) return false;
   sub.epoch = pub.epoch;
   sub.offset = pub.offset;
@@ -39,7 +39,7 @@ export interface RecoveryHost {
   /** The node's subscribed channels now. */
   readonly subscribed: ReadonlyMap<string, NodeChannel>;
   /** At most `limit` publications of the channel after `since`, oldest first, and its top position. */
-  readAfter(channel: string, since: StreamPosition, limit: number): Promise<{ publications: Publication[]; top: StreamPosition }>;
+  readAfter(channel: string, since: StreamPosition, limit: number): Promise<{ publications: ServerPublication[]; top: StreamPosition }>;
   handler(): BrokerHandler | undefined;
   warn(...args: unknown[]): void;
 }

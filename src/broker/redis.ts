@@ -16,11 +16,11 @@ import {
   type Broker,
   type BrokerHandler,
   type ControlMessage,
-  type HistoryOptions,
+  type HistoryBounds,
   type HistoryQuery,
-  type HistoryResult,
+  type HistoryPage,
   type Member,
-  type Publication,
+  type ServerPublication,
   type PublishRequest,
   type StatePage,
   type StateQuery,
@@ -55,7 +55,7 @@ export interface RedisBrokerOptions {
   /** Prefix of every key and pub/sub channel (`redis.prefix`, default `sb`). */
   prefix: string;
   /** Default history bounds per channel; `req.history` overrides them per publish. */
-  history: HistoryOptions;
+  history: HistoryBounds;
   /** An idle channel's stream state (epoch, offset, history) expires after this many ms; next touch: new epoch. */
   metaTtlMs: number;
   /** Presence entries not refreshed for this many ms (their node died) are ignored and removed. */
@@ -102,13 +102,13 @@ interface EncodedPublication {
   p: string;
   o: number;
   t: number;
-  m?: Publication['meta'];
+  m?: ServerPublication['meta'];
   k?: string;
   x?: 'u' | 'd';
 }
-function decodePublication(text: string): Publication {
+function decodePublication(text: string): ServerPublication {
   const o = JSON.parse(text) as EncodedPublication;
-  // meta, key and op are always present (maybe undefined) so every Publication has one hidden class, as in memory.
+  // meta, key and op are always present (maybe undefined) so every ServerPublication has one hidden class, as in memory.
   const op = o.k === undefined ? undefined : o.x === 'd' ? 'delete' : 'upsert';
   return { channel: o.c, event: o.e, data: o.d, epoch: o.p, offset: o.o, time: o.t, meta: o.m, key: o.k, op };
 }
@@ -343,7 +343,7 @@ class RedisBroker implements Broker, NodeRegistry {
     return this.cmd.eval(script.source, { keys, arguments: args });
   }
 
-  async publish(req: PublishRequest): Promise<Publication> {
+  async publish(req: PublishRequest): Promise<ServerPublication> {
     const err = this.unusable();
     if (err) throw err;
     const { channel } = req;
@@ -437,7 +437,7 @@ class RedisBroker implements Broker, NodeRegistry {
     return this.guarded(false, Promise.all([this.cmd.pExpire(this.keys.meta(channel), ttl, 'GT'), this.cmd.pExpire(this.keys.hist(channel), ttl)]));
   }
 
-  async history(channel: string, query: HistoryQuery = {}): Promise<HistoryResult> {
+  async history(channel: string, query: HistoryQuery = {}): Promise<HistoryPage> {
     const err = this.unusable();
     if (err) throw err;
     const { since, limit, reverse = false } = query;
@@ -498,7 +498,7 @@ class RedisBroker implements Broker, NodeRegistry {
   }
 
   /** At most `limit` publications of the channel after `since`, oldest first, and its top position (redis-recovery.ts). */
-  private async readAfter(channel: string, since: StreamPosition, limit: number): Promise<{ publications: Publication[]; top: StreamPosition }> {
+  private async readAfter(channel: string, since: StreamPosition, limit: number): Promise<{ publications: ServerPublication[]; top: StreamPosition }> {
     const reply = (await this.run(
       HISTORY_SCRIPT,
       [this.keys.meta(channel), this.keys.hist(channel)],
@@ -589,7 +589,7 @@ class RedisBroker implements Broker, NodeRegistry {
   // Pub/sub listeners: arrow properties, so the same function is passed to subscribe and unsubscribe. One JSON.parse
   // and one Map lookup per message per node; the hub fans out from there.
   private readonly onPublicationMessage = (message: string): void => {
-    let pub: Publication;
+    let pub: ServerPublication;
     try {
       pub = decodePublication(message);
     } catch (err) {

@@ -1,8 +1,12 @@
 /** Data types the SDK hands to the app: what arrives, what commands return, what events carry. */
-import type { StreamPosition } from '../protocol/index.js';
+import type { KeyOp, Member, StreamPosition } from '../protocol/index.js';
 import type { SwitchboardError } from './errors.js';
 
-export type { StreamPosition };
+/**
+ * Shared with the protocol (one declaration each): `KeyOp`, what a keyed-channel publication does to its key (`upsert`
+ * sets it to `data`, `delete` removes it); `Member`, a connection in a channel's presence.
+ */
+export type { KeyOp, Member, StreamPosition };
 
 /** A publication of a channel, parsed from a `publication` push (docs/protocol.md). */
 export interface Publication<T = unknown> {
@@ -23,9 +27,6 @@ export interface Publication<T = unknown> {
   readonly op?: KeyOp;
 }
 
-/** What a keyed-channel publication does to its key: `upsert` sets it to `data`, `delete` removes it. */
-export type KeyOp = 'upsert' | 'delete';
-
 /**
  * A message sent to this user (server API `POST /api/send`, or another client's `send`); it belongs to no channel and
  * has no position.
@@ -40,13 +41,7 @@ export interface DirectMessage<T = unknown> {
   readonly tracestate?: string;
 }
 
-/** A connection in a channel's presence, and the subject of `join` / `leave`. */
-export interface Member {
-  readonly user: string;
-  readonly client: string;
-  readonly info?: unknown;
-}
-
+/** The subject of `join` / `leave`: a `Member` (a connection in a channel's presence) and its channel. */
 export interface MemberEvent extends Member {
   readonly channel: string;
 }

@@ -29,7 +29,8 @@ export class DemoPage {
     config: Config,
     opts: { insecure: boolean; version: string; logger: Logger; sendToUser: (user: string, event: string, data: string) => Promise<void>; dir?: string },
   ) {
-    const files = StaticFiles.load(opts.dir ?? WEB_DIR);
+    // The single executable carries the page inside (src/transport/embedded.ts); an install reads dist/web.
+    const files = opts.dir ? StaticFiles.load(opts.dir) : StaticFiles.embedded('web/') ?? StaticFiles.load(WEB_DIR);
     this.files = files?.get('index.html') ? files : undefined;
     if (!this.files) opts.logger.warn({ dir: opts.dir ?? WEB_DIR }, 'demo page not built (run "npm run build"); "/" answers the JSON index');
     this.notifier = config.demo.producer ? new DemoNotifier(opts.sendToUser) : undefined;

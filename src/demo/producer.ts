@@ -5,7 +5,7 @@
  * it on for one node only.
  */
 import type { Logger } from '../observability/logger.js';
-import type { Publication } from '../protocol/index.js';
+import type { ServerPublication } from '../protocol/index.js';
 
 /** One `data_update` payload. Units: °C, % relative humidity, % CPU; `timestamp` in Unix seconds (as in seed 002). */
 export interface DemoMetrics {
@@ -16,7 +16,7 @@ export interface DemoMetrics {
   seq: number;
 }
 
-type Publish = (channel: string, event: string, data: string) => Promise<Publication>;
+type Publish = (channel: string, event: string, data: string) => Promise<ServerPublication>;
 
 export class DemoProducer {
   private timer: NodeJS.Timeout | undefined;

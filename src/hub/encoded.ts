@@ -1,4 +1,4 @@
-import { encodeSseEventHead, formatPosition, publicationJson, type Publication } from '../protocol/index.js';
+import { encodeSseEventHead, formatPosition, publicationJson, type ServerPublication } from '../protocol/index.js';
 
 /**
  * A WebSocket text frame (RFC 6455 §5.2) from the server: FIN + opcode 1, unmasked, with the 7/16/64-bit length
@@ -37,7 +37,7 @@ export class EncodedPublication {
   private sse: Buffer | undefined;
   private sseHeadText: string | undefined;
 
-  constructor(readonly pub: Publication) {}
+  constructor(readonly pub: ServerPublication) {}
 
   get json(): string {
     return (this.jsonText ??= publicationJson(this.pub));

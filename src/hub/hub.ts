@@ -1,7 +1,7 @@
 import type { Span } from '@opentelemetry/api';
 import type { Disconnect } from '../protocol/index.js';
 import { EncodedPublication } from './encoded.js';
-import type { Publication } from '../protocol/index.js';
+import type { ServerPublication } from '../protocol/index.js';
 
 /** One connection as the hub sees it. Sessions implement it; the hub never knows the transport. */
 export interface Subscriber {
@@ -84,7 +84,7 @@ export class Hub {
    * every k-th recipient (from a random start), at most `maxSamples` of them (0: no limit), is reported to
    * `onSampled` right after its delivery, so a trace can show some real writes without one span per delivery.
    */
-  publish(pub: Publication, sampleStride = 0, onSampled?: (s: Subscriber, size: number) => void, maxSamples = 0): number {
+  publish(pub: ServerPublication, sampleStride = 0, onSampled?: (s: Subscriber, size: number) => void, maxSamples = 0): number {
     const entry = this.channels.get(pub.channel);
     if (!entry) return 0;
     const enc = new EncodedPublication(pub);

@@ -2,8 +2,12 @@ import type { CommandId, Dialect } from './commands.js';
 import type { ErrorBody } from './errors.js';
 import type { StreamPosition } from './position.js';
 
-/** One publication in a channel's stream, as stored by brokers and delivered to clients. */
-export interface Publication {
+/**
+ * One publication in a channel's stream, as the server holds it: stored by brokers, returned by `Switchboard.publish`
+ * and `history`, encoded for clients. Its `data` is JSON text and `time` milliseconds; the client SDK's
+ * `Publication<T>` (switchboard/client) is what a client receives: `data` parsed and `timestamp` in ISO 8601.
+ */
+export interface ServerPublication {
   readonly channel: string;
   /** Event name; `message` unless the publisher chose one. Delivered as `type` (seed field) and SSE `event:`. */
   readonly event: string;
@@ -47,7 +51,7 @@ function isoTime(ms: number): string {
  * per publication whatever the number of recipients.
  * `{"push":"publication","channel","type","payload","epoch","offset","timestamp"[,"traceparent","trace_id","span_id"]}`
  */
-export function publicationJson(p: Publication): string {
+export function publicationJson(p: ServerPublication): string {
   let s =
     '{"push":"publication","channel":' + JSON.stringify(p.channel) +
     ',"type":' + JSON.stringify(p.event) +
@@ -74,7 +78,7 @@ function traceFields(traceparent: string, tracestate: string | undefined): strin
 }
 
 /** A message sent to one user's connections (not part of any channel stream, so no position). */
-export interface DirectMessage {
+export interface ServerDirectMessage {
   /** The sending user, when a client sent it (`send`, seed 002 `send_to_user`); absent when the server API did. */
   readonly from?: string;
   readonly event: string;
@@ -83,7 +87,7 @@ export interface DirectMessage {
   readonly meta?: PublicationMeta;
 }
 
-export function directMessageJson(m: DirectMessage): string {
+export function directMessageJson(m: ServerDirectMessage): string {
   let s = '{"push":"message","type":' + JSON.stringify(m.event) + ',"payload":' + m.data + ',"timestamp":"' + isoTime(m.time) + '"';
   if (m.from !== undefined) s += ',"from":' + JSON.stringify(m.from);
   if (m.meta?.traceparent !== undefined) s += traceFields(m.meta.traceparent, m.meta.tracestate);

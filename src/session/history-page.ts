@@ -1,7 +1,7 @@
 import type { Context } from '@opentelemetry/api';
-import type { HistoryResult } from '../broker/broker.js';
+import type { HistoryPage } from '../broker/broker.js';
 import { wsTextFrameOf } from '../hub/encoded.js';
-import { publicationJson, type CommandId, type Publication, type StreamPosition } from '../protocol/index.js';
+import { publicationJson, type CommandId, type ServerPublication, type StreamPosition } from '../protocol/index.js';
 import type { NodeServices } from './services.js';
 
 /** A history read as a client asks it: `history` command and `GET /api/history` (docs/protocol.md#history). */
@@ -16,8 +16,8 @@ export interface HistoryPageQuery {
 }
 
 /** One reply's worth of a history read, its publications already JSON text. */
-export interface HistoryPage {
-  /** Publication objects as JSON text (the publication push form), in reply order. */
+export interface HistoryReplyPage {
+  /** Publications as JSON text (the publication push form), in reply order. */
   readonly items: string[];
   readonly top: StreamPosition;
   readonly earliest: number;
@@ -54,16 +54,16 @@ export async function readHistoryPage(
   maxBytes: number,
   envelope: (top: StreamPosition) => number,
   ctx?: Context,
-): Promise<HistoryPage> {
+): Promise<HistoryReplyPage> {
   let range = q;
   let want = Math.min(q.limit, FIRST_READ);
   let remaining = q.limit;
   // The read whose position the reply reports: the latest one used, so no publication in the reply is past it.
-  let cur: HistoryResult | undefined;
+  let cur: HistoryPage | undefined;
   let budget = 0;
   let used = 0;
   const items: string[] = [];
-  let last: Publication | undefined;
+  let last: ServerPublication | undefined;
   for (;;) {
     const h = await readRange(node, channel, { ...range, limit: want }, ctx);
     // SLACK: the top, hence `offset` and `next`, may grow a digit in later reads.
@@ -94,7 +94,7 @@ export function nextReadSize(remaining: number, left: number, average: number): 
   return Math.min(remaining, Math.max(1, Math.floor(left / average) + 1));
 }
 
-function page(items: string[], h: HistoryResult, next: Publication | undefined): HistoryPage {
+function page(items: string[], h: HistoryPage, next: ServerPublication | undefined): HistoryReplyPage {
   return { items, top: h.top, earliest: h.earliest, ...(next ? { next: position(next) } : {}) };
 }
 
@@ -103,7 +103,7 @@ function page(items: string[], h: HistoryResult, next: Publication | undefined):
  * take; with `atLeastOne` the first is taken whatever its size. `next` is the position of the last one taken when
  * some were left out.
  */
-export function fitPublications(pubs: readonly Publication[], budget: number, atLeastOne = true): { items: string[]; bytes: number; next?: StreamPosition } {
+export function fitPublications(pubs: readonly ServerPublication[], budget: number, atLeastOne = true): { items: string[]; bytes: number; next?: StreamPosition } {
   const items: string[] = [];
   let bytes = 0;
   for (let i = 0; i < pubs.length; i++) {
@@ -121,7 +121,7 @@ export function fitPublications(pubs: readonly Publication[], budget: number, at
  * contiguous in an epoch, so the newest `limit` before `before` start at `before - limit`. A `before` (or `since`)
  * of another epoch than the current one matches nothing, as `since` alone does.
  */
-async function readRange(node: Pick<NodeServices, 'history'>, channel: string, q: HistoryPageQuery, ctx: Context | undefined): Promise<HistoryResult> {
+async function readRange(node: Pick<NodeServices, 'history'>, channel: string, q: HistoryPageQuery, ctx: Context | undefined): Promise<HistoryPage> {
   const { since, before, limit, reverse } = q;
   if (before === undefined) return node.history(channel, { since, limit, reverse }, ctx);
   if (since !== undefined && since.epoch !== before.epoch) {
@@ -138,14 +138,14 @@ async function readRange(node: Pick<NodeServices, 'history'>, channel: string, q
 }
 
 /** The `history` result object as JSON text; `next` only when the reply was cut (docs/protocol.md#history). */
-export function historyResultJson(page: HistoryPage): string {
+export function historyResultJson(page: HistoryReplyPage): string {
   let s = '{"publications":[' + page.items.join(',') + '],"epoch":"' + page.top.epoch + '","offset":' + page.top.offset + ',"earliest":' + page.earliest;
   if (page.next) s += ',"next":{"epoch":"' + page.next.epoch + '","offset":' + page.next.offset + '}';
   return s + '}';
 }
 
 /** The WebSocket frame of a `history` reply. */
-export function historyReplyFrame(id: CommandId, page: HistoryPage): Buffer {
+export function historyReplyFrame(id: CommandId, page: HistoryReplyPage): Buffer {
   return wsTextFrameOf('{"id":' + JSON.stringify(id) + ',"result":' + historyResultJson(page) + '}');
 }
 
@@ -161,6 +161,6 @@ export function historyReplyEnvelope(id: CommandId): (top: StreamPosition) => nu
   return (top) => head + historyResultJson({ items: [], top, earliest: top.offset + 1, next: top }).length;
 }
 
-function position(p: Publication): StreamPosition {
+function position(p: ServerPublication): StreamPosition {
   return { epoch: p.epoch, offset: p.offset };
 }

@@ -2,13 +2,13 @@ import type { Broker } from '../broker/broker.js';
 import type { Config } from '../config/index.js';
 import type { ChannelSubscription, Hub } from '../hub/hub.js';
 import type { Context } from '@opentelemetry/api';
-import type { HistoryQuery, HistoryResult, StatePage, StateQuery } from '../broker/broker.js';
+import type { HistoryQuery, HistoryPage, StatePage, StateQuery } from '../broker/broker.js';
 import type { KeyedWrite } from './keyed.js';
 import type { Logger } from '../observability/logger.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { Authenticator } from '../auth/identity.js';
 import type { Namespaces } from '../core/namespaces.js';
-import type { Member, Publication, PublicationMeta } from '../protocol/index.js';
+import type { Member, ServerPublication, PublicationMeta } from '../protocol/index.js';
 import type { FlushScheduler } from './flush.js';
 
 /** Something with credentials that expire (a connection: its token, its subscription tokens). */
@@ -37,11 +37,11 @@ export interface NodeServices {
   /** Removes a local subscription; the broker subscription goes when the channel's last local subscriber leaves. */
   leaveChannel(channel: string, sub: ChannelSubscription): void;
   /** Publishes; `write` (key and op) is required for keyed channels and refused for others. */
-  publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: Context, write?: KeyedWrite): Promise<Publication>;
+  publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: Context, write?: KeyedWrite): Promise<ServerPublication>;
   /** Reads a page of a keyed channel's state through the broker, timed and counted. */
   keyedState(channel: string, query: StateQuery, parent?: Context): Promise<StatePage>;
   /** Reads history through the broker, timed and counted. */
-  history(channel: string, query: HistoryQuery, parent?: Context): Promise<HistoryResult>;
+  history(channel: string, query: HistoryQuery, parent?: Context): Promise<HistoryPage>;
   /** Reads presence through the broker, timed and counted. */
   presence(channel: string, parent?: Context): Promise<Member[]>;
   /** A direct message to every connection of `userId`; `from` names the sending user when a client sent it. */

@@ -22,7 +22,7 @@ import { OutboundQueue, type ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
 import { Subscription } from './subscription.js';
 import { checkSubscribe } from './permissions.js';
-import type { Publication } from '../protocol/index.js';
+import type { ServerPublication } from '../protocol/index.js';
 import { firstSnapshotPage, type KeyedCatchUp } from './keyed.js';
 
 /** Where a connection comes from, for logs and spans. */
@@ -38,7 +38,7 @@ export interface ConnectionInfo {
 export interface PreparedSubscription {
   readonly sub: Subscription;
   readonly result: SubscribeResult;
-  readonly replay: Publication[];
+  readonly replay: ServerPublication[];
   /** Keyed channels: a snapshot to stream instead of a replay. */
   readonly catchUp?: KeyedCatchUp;
 }
@@ -292,7 +292,7 @@ export abstract class Session implements Subscriber {
    * publications stay buffered meanwhile. The subscription's position moves before framing, so a multi-channel SSE
    * id names this publication. False when the subscription ended meanwhile.
    */
-  private async sendPaced(p: PreparedSubscription, pub: Publication): Promise<boolean> {
+  private async sendPaced(p: PreparedSubscription, pub: ServerPublication): Promise<boolean> {
     const enc = new EncodedPublication(pub);
     const { sub } = p;
     const size = this.framePublication(enc, sub).length + REFRAME_SLACK;

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { sendError } from './http-util.js';
-import { loadStaticFile, sendStatic, type StaticFile } from './static.js';
+import { embeddedStaticFile, loadStaticFile, sendStatic, type StaticFile } from './static.js';
 
 /** dist/client/switchboard.min.js from dist/transport (compiled) or src/transport (tsx): `../../dist/client/`. */
 export const SDK_BUNDLE_FILE = fileURLToPath(new URL('../../dist/client/switchboard.min.js', import.meta.url));
@@ -20,9 +20,13 @@ const PUBLIC_SCRIPT = Object.freeze({
 export class SdkBundle {
   private constructor(private readonly file: StaticFile) {}
 
-  /** Undefined when the bundle was not built (tsc only): the path then answers 404 like any unknown path. */
+  /**
+   * The built bundle (embedded in the single executable, else read from `file`). Undefined when it was not built (tsc
+   * only): the path then answers 404 like any unknown path.
+   */
   static load(file = SDK_BUNDLE_FILE): SdkBundle | undefined {
-    const f = loadStaticFile(file, 'switchboard.min.js');
+    const embedded = file === SDK_BUNDLE_FILE ? embeddedStaticFile('client/switchboard.min.js', 'switchboard.min.js') : undefined;
+    const f = embedded ?? loadStaticFile(file, 'switchboard.min.js');
     return f ? new SdkBundle(f) : undefined;
   }
 

@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { embeddedFiles } from './embedded.js';
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -69,6 +70,18 @@ export class StaticFiles {
     return new StaticFiles(files);
   }
 
+  /** The single executable's embedded files under `prefix` (names relative to it); undefined when there are none. */
+  static embedded(prefix: string): StaticFiles | undefined {
+    const e = embeddedFiles();
+    if (!e) return undefined;
+    const files = new Map<string, StaticFile>();
+    for (const name of e.names) {
+      const body = name.startsWith(prefix) ? e.read(name) : undefined;
+      if (body) files.set(name.slice(prefix.length), fileOf(name.slice(prefix.length), body));
+    }
+    return files.size > 0 ? new StaticFiles(files) : undefined;
+  }
+
   get(name: string): StaticFile | undefined {
     return this.files.get(name);
   }
@@ -87,6 +100,12 @@ export class StaticFiles {
 export function loadStaticFile(path: string, name: string): StaticFile | undefined {
   if (!existsSync(path) || statSync(path).size > MAX_FILE_BYTES) return undefined;
   return fileOf(name, readFileSync(path));
+}
+
+/** One of the single executable's embedded files, served as `name`; undefined when not running as one. */
+export function embeddedStaticFile(embeddedName: string, name: string): StaticFile | undefined {
+  const body = embeddedFiles()?.read(embeddedName);
+  return body ? fileOf(name, body) : undefined;
 }
 
 export function sendStatic(req: IncomingMessage, res: ServerResponse, file: StaticFile, extra: Readonly<Record<string, string>> = {}): void {

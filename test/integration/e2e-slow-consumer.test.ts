@@ -8,6 +8,7 @@ import { startServer, type TestServer } from '../helpers/server.js';
 import { openEventSource, rawSse } from '../helpers/sse-client.js';
 import { waitFor } from '../helpers/wait.js';
 import { connectReady, type Frame } from '../helpers/ws-client.js';
+import { nodeOf } from '../../src/server.js';
 
 const QUEUE = 65536;
 /** At least ~2 MB in ~1 KB publications... */
@@ -37,7 +38,7 @@ async function publishPaced(srv: TestServer, channel: string, fastCount: () => n
 }
 
 /** Connections of `user` the server still knows (hub index, as /api/online reports). */
-const connectionsOf = (srv: TestServer, user: string) => srv.sb.node.hub.connectionsOf(user);
+const connectionsOf = (srv: TestServer, user: string) => nodeOf(srv.sb).hub.connectionsOf(user);
 
 async function healthy(srv: TestServer): Promise<void> {
   const r = await srv.api('GET', '/healthz');

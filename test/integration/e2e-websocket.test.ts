@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 import { connectReady, connectWs, type Frame, type WsClient } from '../helpers/ws-client.js';
+import { nodeOf } from '../../src/server.js';
 
 const isPub = (channel: string) => (m: Frame) => m.push === 'publication' && m.channel === channel;
 
@@ -257,7 +258,7 @@ describe('websocket: bad frames', () => {
     c.send('z'.repeat(2049));
     const closed = await c.waitClosed();
     assert.equal(closed.code, 1009);
-    await waitFor(() => srv.sb.node.hub.connectionsOf('huge') === 0, { label: 'server to forget the connection' });
+    await waitFor(() => nodeOf(srv.sb).hub.connectionsOf('huge') === 0, { label: 'server to forget the connection' });
   });
 });
 

@@ -23,7 +23,7 @@ import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import WebSocket from 'ws';
 import { loadConfig } from '../../src/config/index.js';
-import { createSwitchboard } from '../../src/server.js';
+import { createSwitchboard, nodeOf } from '../../src/server.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { signingKey, type SigningKey } from '../helpers/tokens.js';
 import { sleep, waitFor, withTimeout } from '../helpers/wait.js';
@@ -121,7 +121,7 @@ describe('hostile: a subscriber that stops reading on a busy channel', () => {
       if (n - fastOffsets.length > WINDOW) await waitFor(() => n - fastOffsets.length <= WINDOW, { timeout: 5000, interval: 1, label: `fast client at ${n}` });
       await srv.sb.publish('firehose', { n, pad });
       if (n % 250 === 0) peak = Math.max(peak, heldBytes() - baseline);
-      if (!slowGoneAt && srv.sb.node.hub.connectionsOf('slow') === 0) slowGoneAt = n;
+      if (!slowGoneAt && nodeOf(srv.sb).hub.connectionsOf('slow') === 0) slowGoneAt = n;
     }
     await waitFor(() => fastOffsets.length === count, { timeout: 10_000, label: 'fast client to get everything', describe: () => `${fastOffsets.length}/${count}` });
     t.diagnostic(`published ${count} × ${PAYLOAD / 1024} KB; slow client gone after ${slowGoneAt}; peak held growth ${(peak / MB).toFixed(1)} MB`);

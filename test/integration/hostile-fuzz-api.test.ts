@@ -19,6 +19,7 @@ import fc from 'fast-check';
 import { CHANNEL_PATTERN, RESERVED_EVENTS, TRACEPARENT_PATTERN } from '../../src/protocol/index.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { sleep } from '../helpers/wait.js';
+import { nodeOf } from '../../src/server.js';
 
 const MAX_BODY = 65536;
 const API_KEY = 'fuzz-key-0123456789';
@@ -273,7 +274,7 @@ describe('hostile fuzz: server API bodies', () => {
     await srv.close();
   });
 
-  const server500s = () => [...srv.sb.node.telemetry.counters.apiRequests.entries()].filter(([k]) => k.endsWith('|500'));
+  const server500s = () => [...nodeOf(srv.sb).telemetry.counters.apiRequests.entries()].filter(([k]) => k.endsWith('|500'));
 
   it('every generated body gets 200 (when valid) or its documented 4xx, never a 500', async (t) => {
     const tally = new Map<string, number>();

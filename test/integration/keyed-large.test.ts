@@ -11,6 +11,7 @@ import { KeyedView, follow, serverState, subscribeView, byKey } from '../helpers
 import { startServer, type TestServer } from '../helpers/server.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { connectReady } from '../helpers/ws-client.js';
+import { nodeOf } from '../../src/server.js';
 
 const KEYS = 50_000;
 const NAMESPACES = JSON.stringify([{ name: 'kv', keyed: true, subscribe: 'anonymous' }]);
@@ -24,7 +25,7 @@ describe('large keyed snapshot', () => {
 
   it('streams 50,000 keys in small frames to a client that pauses, without a slow disconnect', { timeout: 120_000 }, async () => {
     const ch = 'kv:large';
-    const node = srv.sb.node;
+    const node = nodeOf(srv.sb);
     const model = new Map<string, string>();
     const put = async (key: string, v: unknown) => {
       const data = JSON.stringify({ v, label: `item ${key}`, pad: 'x'.repeat(40) });

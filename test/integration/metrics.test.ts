@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/index.js';
-import { createSwitchboard } from '../../src/server.js';
+import { createSwitchboard, nodeOf } from '../../src/server.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { openEventSource } from '../helpers/sse-client.js';
 import { sleep, waitFor } from '../helpers/wait.js';
@@ -207,7 +207,7 @@ describe('GET /metrics', () => {
     const families = parsePrometheus(text);
     const target = families.get('target_info')?.samples[0]?.labels;
     assert.equal(target?.service_name, 'switchboard');
-    assert.equal(target?.service_instance_id, srv.sb.node.id);
+    assert.equal(target?.service_instance_id, nodeOf(srv.sb).id);
     assert.match(target?.service_version ?? '', /^\d+\.\d+\.\d+/);
     assert.equal(families.get('switchboard_ready')?.samples[0]?.value, 1);
     // Counters carry the _total suffix and the counter type; gauges do not.
@@ -383,11 +383,11 @@ describe('GET /metrics: slow consumer', () => {
     await slow.call('subscribe', { channel: 'metrics:firehose' });
     slow.socket.pause(); // stops reading: the kernel buffers fill, then the server's queue
     let published = 0;
-    while (published < MAX_COUNT && srv.sb.node.hub.connectionsOf('metrics-slow') > 0) {
+    while (published < MAX_COUNT && nodeOf(srv.sb).hub.connectionsOf('metrics-slow') > 0) {
       await srv.sb.publish('metrics:firehose', { n: ++published, pad: PAD });
       if (published % 50 === 0) await sleep(1); // let the writes reach the socket
     }
-    assert.equal(srv.sb.node.hub.connectionsOf('metrics-slow'), 0, `still connected after ${published} publications`);
+    assert.equal(nodeOf(srv.sb).hub.connectionsOf('metrics-slow'), 0, `still connected after ${published} publications`);
 
     const s = await scrapeUntil(srv, 'the slow disconnect', (x) => n(x.value('switchboard_slow_disconnects_total')) > n(before.value('switchboard_slow_disconnects_total')));
     assert.equal(n(s.value('switchboard_slow_disconnects_total')) - n(before.value('switchboard_slow_disconnects_total')), 1);
@@ -439,7 +439,7 @@ describe('OTLP metrics push', () => {
     const last = received.at(-1)!;
     assert.equal(last.path, '/v1/metrics');
     assert.equal(last.contentType, 'application/json'); // exporter-metrics-otlp-http speaks OTLP/HTTP JSON
-    for (const text of ['switchboard.publications', 'switchboard.connections.active', 'nodejs.eventloop.delay.p99', 'switchboard-push-test', sb.node.id]) {
+    for (const text of ['switchboard.publications', 'switchboard.connections.active', 'nodejs.eventloop.delay.p99', 'switchboard-push-test', nodeOf(sb).id]) {
       assert.ok(last.body.includes(Buffer.from(text)), `push carries ${text}`);
     }
   });

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
-import { BrokerUnavailableError, type Broker, type HistoryOptions, type Member } from '../../src/broker/broker.js';
+import { BrokerUnavailableError, type Broker, type HistoryBounds, type Member } from '../../src/broker/broker.js';
 import { createRedisBroker, type RedisBrokerOptions } from '../../src/broker/redis.js';
 import { RecordingHandler, brokerContract, waitFor } from '../broker-contract.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
@@ -16,7 +16,7 @@ import { withTimeout } from '../helpers/wait.js';
 import { deleteRedisPrefix } from '../helpers/redis-prefix.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
-const HISTORY: HistoryOptions = { size: 100, ttlMs: 60_000 };
+const HISTORY: HistoryBounds = { size: 100, ttlMs: 60_000 };
 const quiet = { warn: () => {}, error: () => {} };
 
 /** Fails the whole file at once, with the fix, when the shared Redis is not there (rather than 15 timeouts). */

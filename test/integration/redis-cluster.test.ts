@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
-import type { Broker, HistoryOptions, Member } from '../../src/broker/broker.js';
+import type { Broker, HistoryBounds, Member } from '../../src/broker/broker.js';
 import { keySlot } from '../../src/broker/redis-cluster.js';
 import { createRedisBroker, type RedisBrokerOptions } from '../../src/broker/redis.js';
 import { RecordingHandler, brokerContract, waitFor } from '../broker-contract.js';
@@ -17,7 +17,7 @@ import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-clu
 import { waitFor as waitUntil } from '../helpers/wait.js';
 import { connectReady, type Frame } from '../helpers/ws-client.js';
 
-const HISTORY: HistoryOptions = { size: 100, ttlMs: 60_000 };
+const HISTORY: HistoryBounds = { size: 100, ttlMs: 60_000 };
 const quiet = { warn: () => {}, error: () => {} };
 const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
 const skip = !hasRedisServer && process.env.CI !== 'true' ? 'redis-server is not installed' : false;

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { BrokerOutcomeUnknownError, BrokerUnavailableError, type Broker, type HistoryOptions } from '../../src/broker/broker.js';
+import { BrokerOutcomeUnknownError, BrokerUnavailableError, type Broker, type HistoryBounds } from '../../src/broker/broker.js';
 import { createRedisBroker } from '../../src/broker/redis.js';
 import { RecordingHandler } from '../broker-contract.js';
 import { startCli, type Cli } from '../helpers/cli.js';
@@ -20,7 +20,7 @@ import { startFreezableProxy, type FreezableProxy } from '../helpers/tcp-proxy.j
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { connectReady, type Frame, type WsClient } from '../helpers/ws-client.js';
 
-const HISTORY: HistoryOptions = { size: 100, ttlMs: 60_000 };
+const HISTORY: HistoryBounds = { size: 100, ttlMs: 60_000 };
 const quiet = { warn: () => {}, error: () => {} };
 /** Scheduling slack on a loaded test machine, ms. */
 const SLACK = 1500;

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Broker, HistoryOptions } from '../../src/broker/broker.js';
+import type { Broker, HistoryBounds } from '../../src/broker/broker.js';
 import { createRedisBroker } from '../../src/broker/redis.js';
 import { RecordingHandler } from '../broker-contract.js';
 import { startCli, type Cli } from '../helpers/cli.js';
@@ -17,8 +17,8 @@ import { startFreezableProxy, type FreezableProxy } from '../helpers/tcp-proxy.j
 import { waitFor } from '../helpers/wait.js';
 import { connectReady, type Frame, type WsClient } from '../helpers/ws-client.js';
 
-const HISTORY: HistoryOptions = { size: 100, ttlMs: 60_000 };
-const NO_HISTORY: HistoryOptions = { size: 0, ttlMs: 60_000 };
+const HISTORY: HistoryBounds = { size: 100, ttlMs: 60_000 };
+const NO_HISTORY: HistoryBounds = { size: 0, ttlMs: 60_000 };
 const quiet = { warn: () => {}, error: () => {} };
 
 describe('publications missed while the pub/sub connection reconnects', () => {

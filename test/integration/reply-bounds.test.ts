@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from '../../src/client/index.js';
+import { nodeOf } from '../../src/server.js';
 import { deleteRedisPrefix, SHARED_REDIS_URL } from '../helpers/redis-prefix.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { sleep, withTimeout } from '../helpers/wait.js';
@@ -52,7 +53,7 @@ describe('history replies are bounded and page (memory broker, 100 x 500 KB)', (
     srv.track(client);
     const sizes = frameSizes(client);
     // Publications the broker hands over per reply: a page reads about what it sends, not the channel's whole history.
-    const broker = srv.sb.node.broker;
+    const broker = nodeOf(srv.sb).broker;
     const read = broker.history.bind(broker);
     let fromBroker = 0;
     broker.history = async (channel, query) => {
@@ -170,7 +171,7 @@ for (const broker of ['memory', 'redis'] as const) describe(`reply bound edges (
       assert.equal(r.status, 200);
     }
     // Entries the broker hands over per response: about what the response holds, not `limit`.
-    const b = srv.sb.node.broker;
+    const b = nodeOf(srv.sb).broker;
     const state = b.state.bind(b);
     let fromBroker = 0;
     b.state = async (channel, query) => {

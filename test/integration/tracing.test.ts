@@ -9,7 +9,7 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opent
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 import { createTracing, extractContext, resolveTracingSettings, traceContextOf, traceparentOf, tracestateOf, TracingConfigError } from '../../src/observability/tracing.js';
-import { createSwitchboard, VERSION, type Switchboard } from '../../src/server.js';
+import { createSwitchboard, VERSION, type Switchboard, nodeOf } from '../../src/server.js';
 import { startOtlpReceiver, type OtlpReceiver } from '../helpers/otlp-receiver.js';
 import { rawSse } from '../helpers/sse-client.js';
 import { Cleanup, waitFor, withTimeout, type Closable } from '../helpers/wait.js';
@@ -686,7 +686,7 @@ describe('tracing: off', () => {
   it('creates no spans, and passes a publisher\'s traceparent to clients unchanged', async () => {
     const srv = await startTraced({ memory: false });
     try {
-      assert.equal(srv.sb.node.telemetry.tracing, false);
+      assert.equal(nodeOf(srv.sb).telemetry.tracing, false);
       const { client: ws } = await connectReady(`${srv.wsUrl}?user=off`);
       srv.track(ws);
       await ws.call('subscribe', { channel: 'off' });
@@ -746,7 +746,7 @@ describe('tracing: a server exports to an OTLP/HTTP collector', () => {
       assert.equal(byName('websocket.write_message').parentSpanId, byName('hub.broadcast').spanId);
       assert.equal(byName('event_stream.publish').attributes['messaging.destination.name'], channel);
       assert.equal(mine[0]!.resource['service.version'], VERSION);
-      assert.equal(mine[0]!.resource['service.instance.id'], srv.sb.node.id);
+      assert.equal(mine[0]!.resource['service.instance.id'], nodeOf(srv.sb).id);
     });
   }
 });

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { loadConfig, type Config } from '../../src/config/index.js';
-import { createSwitchboard, type Switchboard } from '../../src/server.js';
+import { createSwitchboard, type Switchboard, nodeOf } from '../../src/server.js';
 import { waitFor } from '../helpers/wait.js';
 import { connectReady } from '../helpers/ws-client.js';
 import { openEventSource } from '../helpers/sse-client.js';
@@ -194,7 +194,7 @@ describe('deploy/ and docs/operations.md against a real server', () => {
     await resumer.close(1000);
     es.close();
     await client.close(1000);
-    await waitFor(() => sb.node.hub.stats().connections === 0, { label: 'clients to leave' });
+    await waitFor(() => nodeOf(sb).hub.stats().connections === 0, { label: 'clients to leave' });
     scraped = await scrape(base + podConfig.metrics.path);
   });
   after(() => sb?.shutdown());

@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KeyedLog } from '../../src/broker/keyed-memory.js';
-import type { KeyOp, Publication } from '../../src/protocol/index.js';
+import type { KeyOp, ServerPublication } from '../../src/protocol/index.js';
 import { ReplyError } from '../../src/protocol/index.js';
 
 let offset = 0;
-const pub = (key: string, op: KeyOp, time = 0): Publication => ({ channel: 'c', event: 'e', data: op === 'delete' ? 'null' : String(offset + 1), epoch: 'e1', offset: ++offset, time, key, op });
+const pub = (key: string, op: KeyOp, time = 0): ServerPublication => ({ channel: 'c', event: 'e', data: op === 'delete' ? 'null' : String(offset + 1), epoch: 'e1', offset: ++offset, time, key, op });
 
 describe('KeyedLog', () => {
   it('pages match a model from every offset while updates compact the log', () => {

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { NO_STREAM_EPOCH, type Broker, type Publication } from '../../src/broker/broker.js';
+import { NO_STREAM_EPOCH, type Broker, type ServerPublication } from '../../src/broker/broker.js';
 import { publicationBytes } from '../../src/broker/memory-stream.js';
 import { MemoryBroker, createMemoryBroker, type MemoryBrokerOptions } from '../../src/broker/memory.js';
 import { ManualClock, RecordingHandler, brokerContract } from '../broker-contract.js';
@@ -94,7 +94,7 @@ describe('memory broker', () => {
     broker = make({ maxBytes: MAX });
     await broker.start(rec);
     const roomy = { size: 10_000, ttlMs: 600_000 };
-    const all: Publication[] = [];
+    const all: ServerPublication[] = [];
     const rand = prng(7);
     for (let i = 0; i < 3000; i++) {
       const channel = `ch${rand(50)}`;

@@ -22,7 +22,7 @@ import {
   type DecodeLimits,
   type Decoded,
   type Dialect,
-  type Publication,
+  type ServerPublication,
 } from '../../src/protocol/index.js';
 
 const ALL_CODES = new Set<string>(Object.values(ErrorCode));
@@ -520,7 +520,7 @@ describe('encoders', () => {
   const TIME = Date.UTC(2025, 0, 2, 3, 4, 5, 678);
   const ISO = '2025-01-02T03:04:05.678Z';
   const TRACEPARENT = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
-  const pub = (over: Partial<Publication> = {}): Publication => ({
+  const pub = (over: Partial<ServerPublication> = {}): ServerPublication => ({
     channel: 'news',
     event: 'message',
     data: '{"hello":[1,2]}',
