@@ -116,11 +116,12 @@ describe('fan-out cost', () => {
 
     const changed = [...writes].filter(([s, n]) => n !== (before.get(s) ?? 0)).map(([s, n]) => n - (before.get(s) ?? 0));
     assert.equal(changed.length, 16, 'every subscriber connection was written to, and no other');
-    assert.ok(roundsUsed >= 1 && roundsUsed <= 2, `the burst was flushed in ${roundsUsed} rounds`);
-    assert.ok(
-      changed.every((n) => n <= roundsUsed),
-      `at most one write per connection per flush round (${roundsUsed} rounds), not one per publication: writes per connection ${changed.join(',')}`,
-    );
+    // Coalesced: one write per connection (two if the burst straddled a round), against M = 40 if each publication
+    // were written on its own.
+    assert.ok(Math.max(...changed) <= 2, `one write per connection per flush round, not one per publication: writes per connection ${changed.join(',')}`);
+    // ...and by the node's scheduler, whose rounds are what the write window (delivery.maxWriteDelay) paces.
+    assert.ok(roundsUsed >= 1 && roundsUsed <= 2, `the burst was flushed in ${roundsUsed} rounds of the node's scheduler`);
+    assert.ok(changed.every((n) => n <= roundsUsed), `at most one write per connection per round (${roundsUsed} rounds): ${changed.join(',')}`);
     const expected = Array.from({ length: M }, (_, i) => i + 1);
     for (const c of ws) assert.deepEqual(wsOffsets(c, ch), expected);
     for (const r of sse) assert.deepEqual(sseOffsets(r, ch), expected);
