@@ -68,7 +68,8 @@ describe('fan-out cost', () => {
   let srv: TestServer;
   let writes: Map<Socket, number>;
   before(async () => {
-    srv = await startServer();
+    // No pings or heartbeats: the only writes in a measured window are the deliveries.
+    srv = await startServer(['--websocket.pingInterval', '0', '--sse.heartbeatInterval', '0']);
     writes = countServerWrites(srv);
   });
   after(() => srv.close());
