@@ -29,8 +29,8 @@ export function wsTextFrameOf(json: string): Buffer {
 
 /**
  * Publication encodings built by this process, per kind: with the encode-once cache each is built at most once per
- * publication, however many connections receive it. Plain integers (an increment per build, never per recipient),
- * read by tests that check fan-out cost and available to metrics.
+ * publication, however many connections receive it. Plain integers (an increment per build, never per recipient);
+ * test/integration/delivery-cost.test.ts reads them to prove the sharing on real sockets.
  */
 export const encodeCounts = { json: 0, wsFrame: 0, sseHead: 0, sseEvent: 0 };
 
