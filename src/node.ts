@@ -8,6 +8,7 @@ import type { Config } from './config/index.js';
 import { ClientAddress } from './core/client-address.js';
 import { newNodeId } from './core/ids.js';
 import { Hub, type ChannelSubscription } from './hub/hub.js';
+import { encodeCounts } from './hub/encoded.js';
 import { ROOT_CONTEXT, SpanKind, trace, type Context } from '@opentelemetry/api';
 import type { Logger } from './observability/logger.js';
 import { inc } from './observability/counters.js';
@@ -371,6 +372,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
       users: h.users,
       ...(b ? { historyChannels: b.channels, historyPublications: b.publications } : {}),
       brokerSubscriberReplacements: typeof replaced === 'number' ? replaced : 0, // 0: the memory broker has no connection to replace
+      encodings: encodeCounts,
       ready: this.isReady(),
     };
   }
