@@ -118,13 +118,17 @@ describe('hub', () => {
     const all = sampled(1);
     assert.deepEqual(all.ids, conns.map((c) => c.id), 'stride 1: every recipient, in delivery order');
     assert.ok(all.sizes.every((s) => s === all.sizes[0] && s > 0), 'the JSON size of the publication');
+    const firsts = new Set<number>();
     for (let run = 0; run < 20; run++) {
       const { ids } = sampled(3);
       const at = ids.map((id) => Number(id.slice(1)));
+      firsts.add(at[0]!);
       assert.ok(at.length === 3 || at.length === 4, `10 recipients, stride 3: ${at}`);
       assert.ok(at[0]! < 3, `the first sample is among the first 3: ${at}`);
       for (let i = 1; i < at.length; i++) assert.equal(at[i]! - at[i - 1]!, 3, `then every 3rd: ${at}`);
     }
+    // A random first one, so that the same connections are not always the traced ones ((1/3)^19 odds of a false alarm).
+    assert.ok(firsts.size > 1, `the first sample varies between publications: ${[...firsts]}`);
     assert.equal(sampled(1, 2).ids.length, 2, 'maxSamples caps them');
     assert.equal(sampled(0).ids.length, 0, 'stride 0: none');
     assert.ok(conns.every((c) => c.pubs.length === 23), 'everyone got every publication (23)');
