@@ -8,6 +8,7 @@ import type { Config } from './config/index.js';
 import { ClientAddress } from './core/client-address.js';
 import { newNodeId } from './core/ids.js';
 import { Hub, type ChannelSubscription } from './hub/hub.js';
+import { encodeCounts } from './hub/encoded.js';
 import { ROOT_CONTEXT, SpanKind, trace, type Context } from '@opentelemetry/api';
 import type { Logger } from './observability/logger.js';
 import { inc } from './observability/counters.js';
@@ -370,6 +371,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
       ...(b ? { historyChannels: b.channels, historyPublications: b.publications, historyBytes: b.bytes, historyEvictions: b.evictedPublications } : {}),
       brokerSubscriberReplacements: typeof replaced === 'number' ? replaced : 0, // 0: the memory broker has no connection to replace
       brokerCommandReplacements: typeof commandReplacements === 'number' ? commandReplacements : 0,
+      encodings: encodeCounts,
       ready: this.isReady(),
     };
   }

@@ -79,7 +79,25 @@ export async function waitFor(cond: () => boolean, what: string, timeoutMs = 300
   }
 }
 
-/** After a positive wait, gives a broker with async delivery time to deliver something it should NOT deliver. */
+/**
+ * Margin past an expiry instant before checking it took effect: time stamps are whole milliseconds and a broker's
+ * clock (Redis `TIME`) may be read a moment apart from this process's.
+ */
+const CLOCK_SLACK_MS = 30;
+
+/**
+ * Waits until this process's clock passes `ms` (Unix ms): real-TTL tests wait for an expiry instant computed from a
+ * publication's own time stamp, not for a fixed sleep after the previous step.
+ */
+async function clockPast(ms: number): Promise<void> {
+  const wait = ms - Date.now();
+  if (wait > 0) await sleep(wait);
+}
+
+/**
+ * After a positive wait, gives a broker with async delivery time to deliver something it should NOT deliver: a
+ * sleep that is the point (nothing arrives within it), not a wait for something to happen.
+ */
 const SETTLE_MS = 50;
 /** History big and long enough not to interfere with tests that are not about bounds. */
 const ROOMY: HistoryBounds = { size: 10_000, ttlMs: 600_000 };
@@ -344,15 +362,18 @@ export function brokerContract(name: string, factory: BrokerFactory, opts: Contr
 
     it('bounds history by age (real 300 ms TTL) without changing the epoch', async () => {
       const ch = chan();
-      const short: HistoryBounds = { size: 100, ttlMs: 300 };
-      const [a] = await publishMany(ch, 2, short);
-      await sleep(200);
-      await publish(ch, 3, short);
-      await sleep(200); // offsets 1-2 are ~400 ms old, offset 3 ~200 ms
+      const TTL = 300;
+      const short: HistoryBounds = { size: 100, ttlMs: TTL };
+      const [a, b] = await publishMany(ch, 2, short);
+      // Offset 3 is published 200 ms after offset 2, so for 200 ms only it is kept. Each wait is for an expiry
+      // (a publication's own time stamp + TTL), so a slow publish or a late timer cannot shift what is expected.
+      await clockPast(b!.time + 200);
+      const c = await publish(ch, 3, short);
+      await clockPast(b!.time + TTL + CLOCK_SLACK_MS);
       let h = await broker.history(ch);
       assert.deepEqual(offsets(h.publications), [3]);
       assert.equal(h.earliest, 3);
-      await sleep(250);
+      await clockPast(c.time + TTL + CLOCK_SLACK_MS);
       h = await broker.history(ch);
       assert.deepEqual(h.publications, []);
       assert.deepEqual(h.top, { epoch: a!.epoch, offset: 3 });
@@ -566,11 +587,11 @@ export function brokerContract(name: string, factory: BrokerFactory, opts: Contr
         const short: KeyedOptions = { maxKeys: 100, tombstoneTtlMs: 300 };
         await kpub(ch, 'a', 'upsert', 1, short);
         await kpub(ch, 'b', 'upsert', 1, short);
-        await kpub(ch, 'b', 'delete', null, short); // 3
+        const del = await kpub(ch, 'b', 'delete', null, short); // 3
         let s = await readState(ch);
         assert.deepEqual([...s.map.keys()], ['a', 'b']);
         assert.equal(s.complete, 0);
-        await sleep(450);
+        await clockPast(del.time + 300 + CLOCK_SLACK_MS); // the tombstone's expiry
         s = await readState(ch);
         assert.deepEqual([...s.map.keys()], ['a']);
         assert.equal(s.complete, 3);

@@ -38,6 +38,8 @@ export interface MetricGauges {
   brokerSubscriberReplacements?: number;
   /** Redis broker: command connections replaced after failing the health check or missing a deadline, since start. */
   brokerCommandReplacements?: number;
+  /** Publication encodings built in this process since start, by format (`json`, `wsFrame`, `sseHead`, `sseEvent`). */
+  encodings?: Readonly<Record<string, number>>;
   /** Node started and broker available (what `/readyz` answers). */
   ready: boolean;
 }
@@ -143,6 +145,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
   const commands = counter('switchboard.commands', 'Client commands handled, by method and outcome (ok or an error code)', '{command}');
   const publications = counter('switchboard.publications', 'Publications accepted by this node (server API, clients, library)', '{publication}');
   const deliveries = counter('switchboard.deliveries', 'Publications delivered to local subscribers (one per recipient)', '{delivery}');
+  const encodings = counter('switchboard.publication.encodings', 'Publication encodings built, by format: one per publication and format however many local recipients (this process)', '{encoding}');
   const drops = counter('switchboard.drops', 'Messages dropped because a connection queue was full', '{message}');
   const slowDisconnects = counter('switchboard.slow_disconnects', 'Connections ended as slow consumers (outbound queue over client.queueMaxBytes)', '{connection}');
   const recoveries = counter('switchboard.recoveries', 'Subscribe-with-resume outcomes: recovered, or failed by reason', '{recovery}');
@@ -162,7 +165,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
 
   const observables: Observable[] = [
     wsActive, wsActiveAlias, wsSent, wsReceived, active, connects, disconnects, sent, bytesSent, received, bytesReceived, commands,
-    publications, deliveries, drops, slowDisconnects, recoveries, brokerErrors, limitsHit, apiRequests, channels, subscriptions, users,
+    publications, deliveries, encodings, drops, slowDisconnects, recoveries, brokerErrors, limitsHit, apiRequests, channels, subscriptions, users,
     historyPublications, historyBytes, historyEvictions, historyChannels, subscriberReplacements, commandReplacements, ready,
   ];
 
@@ -200,6 +203,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
     }
     r.observe(publications, c.publications);
     r.observe(deliveries, c.deliveries);
+    if (g.encodings) for (const [format, v] of Object.entries(g.encodings)) r.observe(encodings, v, { format });
     r.observe(drops, c.drops);
     r.observe(slowDisconnects, c.slowDisconnects);
     r.observe(recoveries, c.recoveriesSucceeded, { outcome: 'recovered' });

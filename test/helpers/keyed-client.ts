@@ -8,7 +8,10 @@
  * - `caught_up`: position = its epoch/offset (a snapshot's top can be above its last entry); from then on live.
  */
 import WebSocket from 'ws';
+import type { TestServer } from './server.js';
+import { waitFor } from './wait.js';
 import type { Frame, WsClient } from './ws-client.js';
+import { nodeOf } from '../../src/server.js';
 
 /** [key, value] entries sorted by key: the order every keyed test compares maps in. */
 export function byKey<T>(entries: Iterable<[string, T]>): [string, T][] {
@@ -132,4 +135,17 @@ export async function serverState(baseUrl: string, channel: string, limit = 1000
     }
     cursor = body.next;
   }
+}
+
+/**
+ * Waits until the server has forgotten the tombstones of `channel` at offsets up to `offset` (their `tombstoneTtl`
+ * passed): the broker's state then reports `complete >= offset`. A wait on that fact rather than a sleep sized on
+ * the TTL, so a slow machine cannot make the test read the state before they are gone.
+ */
+export async function tombstonesExpired(srv: TestServer, channel: string, offset: number, timeoutMs = 5000): Promise<void> {
+  await waitFor(async () => (await nodeOf(srv.sb).keyedState(channel, { after: 0, limit: 1 })).complete >= offset, {
+    timeout: timeoutMs,
+    interval: 20,
+    label: `the tombstones of ${channel} up to offset ${offset} to expire`,
+  });
 }

@@ -323,7 +323,7 @@ describe('server API', () => {
       const e = await api('POST', '/api/send', { body: { user: 'send-alice', data: 'x', event: 'alert' } });
       assert.equal(e.status, 200);
       assert.equal((await a1.wait((f) => f.push === 'message' && f.type === 'alert')).payload, 'x');
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 50)); // the point: nothing reaches b within this window
       assert.equal(b.frames.filter((f) => f.push === 'message').length, 0);
     });
 

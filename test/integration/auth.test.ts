@@ -164,7 +164,7 @@ describe('JWT authentication end to end', () => {
       assert.equal(r.body.error.code, 'unauthorized');
       const es = cleanup.add(openEventSource(`${base}/events?channel=news`));
       await waitFor(() => es.es.readyState === es.es.CLOSED, { label: 'EventSource closed' });
-      await sleep(300);
+      await sleep(300); // the point: no retry within this window
       assert.equal(es.attempts.length, 1, 'no retry after 401');
       assert.equal(es.opens, 0);
     });
@@ -223,7 +223,7 @@ describe('JWT authentication end to end', () => {
       const closed = await lapsing.waitClosed(6000);
       assert.deepEqual(closed, { code: 4005, reason: 'token expired' });
       assert.ok(Date.now() >= exp * 1000, 'not closed before exp');
-      await sleep(1200);
+      await sleep(1200); // the point: still open after the next expiry check (once a second) past the old exp
       assert.equal(refreshed.isClosed, false);
       assert.deepEqual(await refreshed.call('ping'), {});
     });

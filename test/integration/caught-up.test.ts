@@ -6,16 +6,24 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Session } from '../../src/session/session.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { httpGet, rawSse, type RawEvent, type RawSse } from '../helpers/sse-client.js';
-import { sleep } from '../helpers/wait.js';
+import { tombstonesExpired } from '../helpers/keyed-client.js';
+import { waitFor } from '../helpers/wait.js';
 import { connectReady, type Frame, type WsClient } from '../helpers/ws-client.js';
+import { nodeOf } from '../../src/server.js';
 
 const NAMESPACES = JSON.stringify([
   { name: 'kv', keyed: true, subscribe: 'anonymous', publish: true, historySize: 3 },
   { name: 'gone', keyed: true, subscribe: 'anonymous', publish: true, historySize: 1, tombstoneTtl: '200ms' },
   { name: 'plain', subscribe: 'anonymous', publish: true },
 ]);
+
+/** The server's session of connection `id` (its subscriptions show how far a catch-up got). */
+function sessionOf(srv: TestServer, id: string): Session | undefined {
+  return nodeOf(srv.sb).hub.all().find((s): s is Session => s.id === id && s instanceof Session);
+}
 
 /** Frames of `channel` that matter for the order: the reply to `id`, its publications and its `caught_up`. */
 function streamOf(c: WsClient, channel: string, id: number | string): Frame[] {
@@ -56,7 +64,10 @@ describe('caught_up after every catch-up', () => {
     const c = await client();
     c.socket.pause();
     c.send({ id: 'sub', method: 'subscribe', params: { channel: ch } });
-    await sleep(200);
+    // The changes below must come after the snapshot's first page was read (the reply's offset is that page's top):
+    // the server's subscription has its epoch from then on.
+    const id = c.messages.find((m) => m.push === 'connected')!.client as string;
+    await waitFor(() => (sessionOf(srv, id)?.subscriptions.get(ch)?.epoch ?? '') !== '', { label: 'the first snapshot page read' });
     // Keys of the first pages change while the rest streams: they come again, above the reply's offset.
     for (let i = 0; i < 8; i++) await put(ch, `k${i}`, { v: 1 });
     await put(ch, 'k159', null, 'delete');
@@ -93,7 +104,7 @@ describe('caught_up after every catch-up', () => {
     const ch = 'gone:empty';
     await put(ch, 'a', 1);
     await put(ch, 'a', null, 'delete');
-    await sleep(400); // the tombstone (200 ms) expired: nothing left to send
+    await tombstonesExpired(srv, ch, 2); // the tombstone (200 ms) expired: nothing left to send
     const st = await srv.api('GET', `/api/state?channel=${ch}`);
     assert.deepEqual([st.body.publications.length, st.body.offset], [0, 2]);
     const c = await client();

@@ -85,7 +85,7 @@ describe('client tokens', () => {
     await c.ready();
     await waitFor(() => c.state === 'disconnected', { timeout: 10_000, label: 'stopped' });
     assert.deepEqual(of(rec, 'disconnected'), [{ code: 4005, reason: 'token expired', reconnect: false }]);
-    await sleep(100);
+    await sleep(100); // the point: no reconnect attempt in 5x minReconnectDelay
     assert.equal(of(rec, 'connecting').length, 1);
   });
 

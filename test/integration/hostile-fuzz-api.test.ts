@@ -18,7 +18,7 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { CHANNEL_PATTERN, RESERVED_EVENTS, TRACEPARENT_PATTERN } from '../../src/protocol/index.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { sleep } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 import { nodeOf } from '../../src/server.js';
 
 const MAX_BODY = 65536;
@@ -379,14 +379,19 @@ describe('hostile fuzz: server API bodies', () => {
 
   it('a client that aborts mid-body is not an internal error (no 500 counted, nothing logged as "api request failed")', async () => {
     const before = server500s();
+    const publishes = () => [...nodeOf(srv.sb).telemetry.counters.apiRequests].filter(([k]) => k.startsWith('POST /api/publish|')).reduce((n, [, v]) => n + v, 0);
+    const answeredBefore = publishes();
     for (let i = 0; i < 3; i++) {
       const s = connect(srv.port, '127.0.0.1');
       await new Promise<void>((resolve, reject) => s.once('connect', resolve).once('error', reject));
+      // Aborted once the server is reading the body: its request head was parsed and handed to the API.
+      const started = new Promise<void>((resolve) => srv.sb.server.once('request', () => resolve()));
       s.write(`POST /api/publish HTTP/1.1\r\nHost: x\r\nX-API-Key: ${API_KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"channel":`);
-      await sleep(50);
+      await withTimeout(started, 3000, 'the server to start reading the request');
       s.destroy();
     }
-    await sleep(100);
+    // Every request is counted once its handling ended (whatever the outcome): then the check below is final.
+    await waitFor(() => publishes() >= answeredBefore + 3, { label: 'the three aborted requests handled', describe: () => String(publishes() - answeredBefore) });
     // Found by this test: readJsonBody (src/api/body.ts) rejected with the request's 'aborted' error, which handle()
     // treated as unexpected — logged at error level as "api request failed" and counted as a 500, at a client's will.
     assert.deepEqual(server500s(), before, 'an aborted upload was counted as a 500 (and logged as an internal error)');

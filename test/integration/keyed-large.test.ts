@@ -48,7 +48,7 @@ describe('large keyed snapshot', () => {
     client.socket.pause(); // stop reading: the server must pace the snapshot, not queue 5 MB or drop the client
     // Updates while the snapshot waits: more than the setup buffer (1000) holds, so it restarts and re-reads.
     for (let i = 0; i < 1500; i++) await put(`key-${(i * 7919) % KEYS}`, `u${i}`);
-    await sleep(1000);
+    await sleep(1000); // the point: a paused reader is not dropped as slow within this time
     assert.equal(client.isClosed, false, 'not disconnected while paused');
     client.socket.resume();
     const reply = await subscribed;

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { KeyedView, follow, serverState, subscribeView } from '../helpers/keyed-client.js';
+import { KeyedView, follow, serverState, subscribeView, tombstonesExpired } from '../helpers/keyed-client.js';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 import { connectReady, type Frame, type WsClient } from '../helpers/ws-client.js';
 
 const NAMESPACES = JSON.stringify([
@@ -108,10 +108,10 @@ describe('keyed channels over WebSocket and the API', () => {
     const view = new KeyedView(ch);
     const first = await catchUp(view);
     await first.c.close();
-    await ok(del(ch, 'b'));
+    const deleted = await ok(del(ch, 'b'));
     await ok(put(ch, 'c', 1));
     await ok(put(ch, 'd', 1));
-    await sleep(450); // b's tombstone (300 ms) is gone: a delta could not tell this client b was deleted
+    await tombstonesExpired(srv, ch, deleted.offset); // b's tombstone (300 ms) is gone: a delta could not tell this client b was deleted
     const { reply } = await catchUp(view);
     assert.deepEqual([reply.recovered, reply.reason, reply.snapshot], [false, 'too_old', 'full']);
     assert.deepEqual(view.entries(), [['a', '1'], ['c', '1'], ['d', '1']]);

@@ -255,6 +255,8 @@ describe('GET /metrics', () => {
     const delta = (name: string, labels?: Labels) => n(published.value(name, labels)) - n(connected.value(name, labels));
     assert.equal(delta('switchboard_publications_total'), 3);
     assert.equal(delta('switchboard_deliveries_total'), 3);
+    assert.equal(delta('switchboard_publication_encodings_total', { format: 'wsFrame' }), 3, 'one frame per publication');
+    assert.equal(delta('switchboard_publication_encodings_total', { format: 'json' }), 3);
     assert.ok(delta('switchboard_messages_sent_total', WS) >= 3);
     assert.ok(delta('ws_messages_sent_total') >= 3);
     assert.ok(delta('switchboard_bytes_sent_total', WS) > 3 * 20, 'bytes of three publication frames');

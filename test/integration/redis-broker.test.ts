@@ -170,7 +170,7 @@ describe('redis broker', () => {
     const { broker } = await node({ metaTtlMs: 300 });
     const first = await pub(broker, 'idle');
     await pub(broker, 'idle');
-    await sleep(450);
+    await sleep(450); // the clock passes metaTtl (300 ms): Redis expires the idle channel's keys by itself
     const h = await broker.history('idle', { open: true });
     assert.notEqual(h.top.epoch, first.epoch);
     assert.deepEqual([h.top.offset, h.earliest, h.publications.length], [0, 1, 0]);
@@ -183,7 +183,7 @@ describe('redis broker', () => {
     const hw = await broker.history('watched');
     assert.deepEqual([hw.top.epoch, hw.top.offset, hw.publications.length], [w.epoch, 1, 1]);
     await broker.unsubscribe('watched');
-    await sleep(450);
+    await sleep(450); // past metaTtl again, now unwatched
     assert.notEqual((await broker.history('watched')).top.epoch, w.epoch, 'idle since the unsubscribe');
   });
 
@@ -248,7 +248,7 @@ describe('redis broker: Redis lost and restarted', () => {
     await pub(broker, 'dropped');
     await waitFor(() => rec.pubs.length === 2, 'delivery after the restart (re-subscribed)', 3000);
     assert.deepEqual(rec.pubs[1], after);
-    await sleep(50);
+    await sleep(50); // the point: nothing for 'dropped' arrives within this window
     assert.deepEqual(rec.offsetsOf('dropped'), [], 'unsubscribed while down: not re-subscribed');
     const h = await broker.history('ch', { since: { epoch: before.epoch, offset: before.offset } });
     assert.deepEqual([h.top.epoch, h.publications.length], [after.epoch, 0]);

@@ -8,8 +8,9 @@ import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { isLoopback } from '../../src/api/api.js';
 import { ConfigError } from '../../src/config/index.js';
-import { createSwitchboard, type Switchboard } from '../../src/server.js';
+import { nodeOf, createSwitchboard, type Switchboard } from '../../src/server.js';
 import { mintHs256 } from '../helpers/tokens.js';
+import { waitFor } from '../helpers/wait.js';
 
 const SECRET = 'security-test-secret-0123456789abcdef';
 
@@ -140,7 +141,8 @@ describe('connection admission limits', () => {
       const d = await sseStatus(`http://127.0.0.1:${port}/events?channel=x`);
       assert.equal(d.status, 429);
       a.ws!.close();
-      await new Promise((r) => setTimeout(r, 100));
+      // The slot is given back when the server's socket closes, before the session leaves the hub.
+      await waitFor(() => (nodeOf(sb).hub.stats().connectionsByTransport.websocket ?? 0) === 0, { label: 'the server to close the first WebSocket' });
       const e = await upgrade(`ws://127.0.0.1:${port}/ws`);
       assert.equal(e.status, 101);
       e.ws!.close();

@@ -649,13 +649,14 @@ describe('tracing: per-recipient write sampling (tracing.writeSampleRate)', () =
       const sse = srv.track(await rawSse(`${srv.url}/events?channel=${channel}`));
       await sse.waitEvent((e) => e.event === 'connected');
       const t = newTraceparent();
+      const rounds = nodeOf(srv.sb).scheduler.rounds;
       await srv.publish(channel, { n: 1 }, { traceparent: tpOf(t) });
       for (const c of clients) await c.nextPush((m: Frame) => m.push === 'publication');
       await sse.waitEvent((e) => e.event === 'message');
       const broadcast = await waitSpans(srv, named('hub.broadcast', (s) => s.spanContext().traceId === t.traceId), 'hub.broadcast');
       assert.equal(broadcast.attributes.delivered, 4);
-      // Write spans end when the bytes are handed to the socket, which the clients have seen by now; allow a turn.
-      await new Promise((r) => setTimeout(r, 20));
+      // Write spans end in the flush round that hands the bytes to the sockets: wait for that round to be over.
+      await waitFor(() => nodeOf(srv.sb).scheduler.rounds > rounds, { label: 'the flush round of the publication' });
       return srv.exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === t.traceId && (s.name === 'websocket.write_message' || s.name === 'sse.send_message'));
     } finally {
       await srv.close();

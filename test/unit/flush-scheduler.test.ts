@@ -1,0 +1,69 @@
+/**
+ * The node-wide write scheduler (session/flush.ts): connections marked during one turn are flushed together in one
+ * round, and after a slow round the next one waits (up to `delivery.maxWriteDelay`) so more publications share it.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { FlushScheduler, type Flushable } from '../../src/session/flush.js';
+import { waitFor } from '../helpers/wait.js';
+
+/** A connection whose flush takes `busyMs` of CPU (a slow round: many sockets written). */
+class FakeConnection implements Flushable {
+  flushedAt: number[] = [];
+  private resolveFlushed!: () => void;
+  /** Resolves at the first flush. */
+  readonly flushed = new Promise<void>((r) => (this.resolveFlushed = r));
+  constructor(private readonly busyMs = 0) {}
+  flush(): void {
+    this.resolveFlushed();
+    const until = performance.now() + this.busyMs;
+    while (performance.now() < until) {
+      /* spin: a round that costs CPU */
+    }
+    this.flushedAt.push(performance.now());
+  }
+}
+
+describe('flush scheduler', () => {
+  it('flushes every connection marked in one turn in a single round, once each', async () => {
+    const s = new FlushScheduler(20);
+    const conns = Array.from({ length: 50 }, () => new FakeConnection());
+    for (const c of conns) s.mark(c);
+    assert.equal(s.rounds, 0, 'nothing is written synchronously');
+    await waitFor(() => s.rounds > 0, { label: 'a round' });
+    await new Promise<void>((r) => setImmediate(r));
+    assert.equal(s.rounds, 1);
+    assert.deepEqual(conns.map((c) => c.flushedAt.length), conns.map(() => 1));
+  });
+
+  it('after a 30 ms round, holds the next round back so connections marked meanwhile share it', async () => {
+    const s = new FlushScheduler(100);
+    const slow = new FakeConnection(30);
+    s.mark(slow);
+    await slow.flushed; // resumes right after the round (a microtask of the round's turn)
+    const firstEnd = slow.flushedAt[0]!;
+    const late = Array.from({ length: 5 }, () => new FakeConnection());
+    s.mark(late[0]!);
+    assert.equal(s.delayedRounds, 1, 'the round after a slow one waits');
+    // Marked over the next few milliseconds (publications arriving while the window is open): same round.
+    for (const c of late.slice(1)) {
+      await new Promise<void>((r) => setTimeout(r, 1));
+      if (s.rounds === 1) s.mark(c);
+    }
+    await waitFor(() => s.rounds === 2, { label: 'the delayed round' });
+    const flushed = late.filter((c) => c.flushedAt.length > 0);
+    assert.ok(flushed.length >= 3, `several connections shared the delayed round: ${flushed.length}`);
+    assert.ok(flushed.every((c) => c.flushedAt.length === 1));
+    const waited = flushed[0]!.flushedAt[0]! - firstEnd;
+    assert.ok(waited >= 20 && waited < 100, `the delayed round started about one slow-round duration later: ${waited.toFixed(1)} ms`);
+  });
+
+  it('never delays with maxWriteDelay 0', async () => {
+    const s = new FlushScheduler(0);
+    const slow = new FakeConnection(10);
+    s.mark(slow);
+    await slow.flushed;
+    s.mark(new FakeConnection());
+    assert.equal(s.delayedRounds, 0);
+  });
+});
