@@ -15,21 +15,24 @@ import { sdkSseSubscriber, sdkWsPublisher, sdkWsSubscriber } from './lib/sdk-cli
 import { printReport } from './lib/report.js';
 
 const USAGE = `usage: node chaos/run.js [--short] [--duration S] [--deliveries N] [--seed N] [--clients N] [--channels N]
-                         [--per-client N] [--publishers N] [--rate N] [--history N] [--drain S] [--out DIR]
+                         [--per-client N] [--quiet N] [--publishers N] [--rate N] [--payload N] [--history N]
+                         [--drain S] [--out DIR]
   --short          CI mode: 100 s of publishing (whole run under 3 min), unless --duration says otherwise
   --duration S     seconds of publishing under faults (default 900; the run stops earlier at --deliveries)
   --deliveries N   stop publishing once subscribers delivered N publications (default 1000000; 0: no limit)
   --seed N         seed of the fault schedule and client choices (default: from the clock; printed)
   --clients N      subscribers of each kind: SDK WebSocket, SDK SSE, raw WebSocket, raw SSE (default 6)
-  --channels N     channels (default 8); --per-client N: channels per subscriber (default 3)
+  --channels N     busy channels (default 8); --per-client N: channels per subscriber (default 3)
+  --quiet N        quiet channels besides, one publication every 2 s each (default 2); every subscriber takes one
   --publishers N   publishers of each kind: HTTP API and WebSocket (default 2)
   --rate N         publications per second, all publishers together (default 300)
+  --payload N      padding of each payload: 0 to N random bytes (default 256)
   --history N      history.size of the nodes (default 1000)
   --drain S        longest wait at the end for subscribers to catch up (default 30)
   --out DIR        node logs (default .chaos-out)`;
 
 function parseArgs(argv) {
-  const o = { short: false, duration: null, deliveries: null, seed: null, clients: 6, channels: 8, perClient: 3, publishers: 2, rate: 300, history: 1000, drain: 30, out: '.chaos-out' };
+  const o = { short: false, duration: null, deliveries: null, seed: null, clients: 6, channels: 8, quiet: 2, payload: 256, perClient: 3, publishers: 2, rate: 300, history: 1000, drain: 30, out: '.chaos-out' };
   const num = (a, v) => {
     const n = Number(v);
     if (!Number.isFinite(n) || n < 0) usage(`${a} needs a number ≥ 0, got ${v}`);
@@ -44,6 +47,8 @@ function parseArgs(argv) {
     else if (a === '--seed') o.seed = num(a, v());
     else if (a === '--clients') o.clients = Math.max(1, num(a, v()));
     else if (a === '--channels') o.channels = Math.max(1, num(a, v()));
+    else if (a === '--quiet') o.quiet = num(a, v());
+    else if (a === '--payload') o.payload = num(a, v());
     else if (a === '--per-client') o.perClient = Math.max(1, num(a, v()));
     else if (a === '--publishers') o.publishers = Math.max(1, num(a, v()));
     else if (a === '--rate') o.rate = Math.max(1, num(a, v()));
@@ -78,7 +83,7 @@ async function main() {
   const out = path.resolve(ROOT, o.out);
   mkdirSync(out, { recursive: true });
   log(`seed ${o.seed}; ${o.duration} s of publishing at ${o.rate}/s${o.deliveries ? ` (or until ${o.deliveries} deliveries)` : ''}; ` +
-    `${o.clients} subscribers of each of 4 kinds on ${o.perClient} of ${o.channels} channels; ${o.publishers} HTTP + ${o.publishers} WebSocket publishers`);
+    `${o.clients} subscribers of each of 4 kinds on ${o.perClient} of ${o.channels} busy channels and 1 of ${o.quiet} quiet ones; ${o.publishers} HTTP + ${o.publishers} WebSocket publishers`);
 
   const rng = createRng(o.seed);
   const cluster = new Cluster({ logDir: out, historySize: o.history, log });
@@ -99,7 +104,13 @@ async function main() {
   await cluster.start();
   log(`Redis on port ${cluster.redisPort}, nodes on ports ${cluster.ports.join(', ')} (logs in ${o.out}/chaos.{a,b}.log)`);
 
-  const channels = Array.from({ length: o.channels }, (_, i) => `chaos.${i}`);
+  const busy = Array.from({ length: o.channels }, (_, i) => `chaos.${i}`);
+  // Quiet channels: a publication that slips past a node (e.g. while its pub/sub connection reconnects) is noticed
+  // only when the next one arrives, seconds later, or never if it was the last.
+  const quiet = Array.from({ length: o.quiet }, (_, i) => `chaos.quiet${i}`);
+  const channels = [...busy, ...quiet];
+  const quietShare = Math.min(0.5, (o.quiet * 0.5) / o.rate);
+  const pickChannel = () => (quiet.length && rng.next() < quietShare ? rng.pick(quiet) : rng.pick(busy));
   let stopped = false;
   const ctx = {
     ledger: new Ledger(),
@@ -114,7 +125,7 @@ async function main() {
   const subscribers = [];
   const kinds = [['sdk-ws', sdkWsSubscriber], ['sdk-sse', sdkSseSubscriber], ['raw-ws', rawWsSubscriber], ['raw-sse', rawSseSubscriber]];
   for (const [kind, make] of kinds) {
-    for (let i = 0; i < o.clients; i++) subscribers.push(make({ name: `${kind}-${i}`, channels: rng.sample(channels, o.perClient), ctx }));
+    for (let i = 0; i < o.clients; i++) subscribers.push(make({ name: `${kind}-${i}`, channels: [...rng.sample(busy, o.perClient), ...(quiet.length ? [rng.pick(quiet)] : [])], ctx }));
   }
   const waitUntil = async (cond, ms) => {
     const end = Date.now() + ms;
@@ -130,7 +141,7 @@ async function main() {
     publisherClients.push(sdkWsPublisher({ name: `ws${i}`, ctx }));
   }
   const rate = o.rate / publisherClients.length;
-  const loops = publisherClients.map((p) => runPublisher(p, { channels, rate, ctx, timeoutMs: 6000 }));
+  const loops = publisherClients.map((p) => runPublisher(p, { pickChannel, rate, payload: o.payload, ctx, timeoutMs: 6000 }));
   const faults = startFaults({ cluster, clients: [...subscribers, ...publisherClients.filter((p) => p.kind !== 'http-publisher')], rng, log, stats: ctx.stats, publishSeconds: o.duration });
 
   const delivered = () => ctx.streams.reduce((a, s) => a + s.count, 0);

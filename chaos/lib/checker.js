@@ -18,7 +18,9 @@
 const SAMPLES = 10;
 
 export class Ledger {
-  constructor() {
+  /** @param now  clock in ms (tests pass their own) */
+  constructor(now = Date.now) {
+    this.now = now;
     /** channel → { epochs: Map(epoch → { firstAt, top, ids: Map(offset → id) }), last } */
     this.channels = new Map();
     this.acked = 0;
@@ -35,7 +37,7 @@ export class Ledger {
     const c = this.ch(channel);
     let e = c.epochs.get(epoch);
     if (!e) {
-      c.epochs.set(epoch, (e = { firstAt: Date.now(), top: 0, ids: new Map() }));
+      c.epochs.set(epoch, (e = { firstAt: this.now(), top: 0, ids: new Map() }));
       c.last = epoch;
     }
     const prev = e.ids.get(offset);
@@ -87,7 +89,7 @@ export class StreamLog {
       this.reasons[r] = (this.reasons[r] ?? 0) + 1;
     }
     if (this.cur) this.cur.closed = true;
-    this.cur = { epoch, start: offset, last: offset, at: Date.now(), closed: false };
+    this.cur = { epoch, start: offset, last: offset, at: this.ledger.now(), closed: false };
     this.segments.push(this.cur);
   }
 
@@ -118,7 +120,7 @@ export class StreamLog {
   }
 
   note(what, detail) {
-    if (this.samples.length < SAMPLES) this.samples.push({ what, client: this.client, channel: this.channel, at: Date.now(), ...detail });
+    if (this.samples.length < SAMPLES) this.samples.push({ what, client: this.client, channel: this.channel, at: new Date(this.ledger.now()).toISOString(), ...detail });
   }
 
   /** True when this subscriber holds everything acknowledged on its channel (the drain at the end waits for it). */
@@ -132,13 +134,14 @@ export class StreamLog {
     return !c.epochs.has(seg.epoch) && seg.at > c.epochs.get(c.last).firstAt;
   }
 
-  /** { owed, lost, covered, lostSamples } from the ledger (at the end of the run). */
+  /** { lost, covered, lostSamples } from the ledger (at the end of the run). */
   account() {
     const c = this.ledger.channels.get(this.channel);
-    const out = { owed: 0, lost: 0, covered: 0, lostSamples: [] };
-    if (!c || !this.segments.length) {
+    const out = { lost: 0, covered: 0, lostSamples: [] };
+    if (!c) return out;
+    if (!this.segments.length) {
       // Never subscribed: everything acknowledged is owed (it never got a signal either).
-      for (const e of c?.epochs.values() ?? []) out.owed += out.lost += e.ids.size;
+      for (const e of c.epochs.values()) out.lost += e.ids.size;
       return out;
     }
     const first = this.segments[0];
@@ -169,7 +172,6 @@ export class StreamLog {
           out.covered++;
           continue;
         }
-        out.owed++;
         out.lost++;
         if (out.lostSamples.length < SAMPLES) out.lostSamples.push({ client: this.client, kind: this.kind, channel: this.channel, epoch, offset: o, id, stale });
       }

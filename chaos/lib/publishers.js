@@ -32,24 +32,26 @@ export function httpPublisher({ name, ctx, timeoutMs }) {
 }
 
 /**
- * Runs `pub.send` in a loop at `rate` publications per second. The payload is `{ id }`, unique per publication
- * (`<publisher>.<seq>`), so the checker can tell which publication sits at a delivered position.
+ * Runs `pub.send` in a loop at `rate` publications per second, to `pickChannel()`. The payload is `{ id, pad }`: `id`
+ * is unique per publication (`<publisher>.<seq>`), so the checker can tell which publication sits at a delivered
+ * position; `pad` is 0 to `payload` bytes of filler, so history holds publications of varied sizes.
  */
-export function runPublisher(pub, { channels, rate, ctx, timeoutMs }) {
+export function runPublisher(pub, { pickChannel, rate, payload, ctx, timeoutMs }) {
   let stopped = false;
   let seq = 0;
   const interval = 1000 / rate;
   const loop = async () => {
     let next = performance.now();
     while (!stopped) {
-      const channel = ctx.rng.pick(channels);
+      const channel = pickChannel();
       const id = `${pub.name}.${++seq}`;
+      const data = payload ? { id, pad: 'x'.repeat(ctx.rng.int(0, payload)) } : { id };
       try {
-        const r = await withTimeout(pub.send(channel, { id }), timeoutMs);
+        const r = await withTimeout(pub.send(channel, data), timeoutMs);
         ctx.ledger.ack(channel, r.epoch, r.offset, id);
       } catch (err) {
         ctx.ledger.failed++;
-        const code = err?.code ?? err?.name ?? 'error';
+        const code = err?.code ?? err?.cause?.code ?? err?.name ?? 'error';
         ctx.stats.publishErrors[code] = (ctx.stats.publishErrors[code] ?? 0) + 1;
         await sleep(100);
       }
