@@ -14,7 +14,7 @@ function setup() {
     for (let o = from; o <= to; o++) ledger.ack('c', epoch, o, `p.${epoch}.${o}`);
   };
   const deliver = (epoch, from, to) => {
-    for (let o = from; o <= to; o++) log.publication(epoch, o, `p.${epoch}.${o}`);
+    for (let o = from; o <= to; o++) log.publication(epoch, o, { id: `p.${epoch}.${o}` });
   };
   return { ledger, log, tick, ack, deliver };
 }
@@ -65,7 +65,7 @@ test('duplicates, out-of-order and mismatched payloads are counted', () => {
   deliver('e1', 3, 3);
   deliver('e1', 2, 2); // below 3: out of order
   deliver('e1', 3, 3); // again: duplicate
-  log.publication('e1', 4, 'someone-else');
+  log.publication('e1', 4, { id: 'someone-else' });
   assert.equal(log.outOfOrder, 1);
   assert.equal(log.duplicated, 1);
   assert.equal(log.mismatched, 1);

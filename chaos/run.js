@@ -6,6 +6,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Ledger } from './lib/checker.js';
+import { Latency } from './lib/latency.js';
 import { Cluster, peakRss, ROOT } from './lib/procs.js';
 import { startFaults } from './lib/faults.js';
 import { httpPublisher, runPublisher } from './lib/publishers.js';
@@ -16,7 +17,7 @@ import { printReport } from './lib/report.js';
 
 const USAGE = `usage: node chaos/run.js [--short] [--duration S] [--deliveries N] [--seed N] [--clients N] [--channels N]
                          [--per-client N] [--quiet N] [--publishers N] [--rate N] [--payload N] [--history N]
-                         [--drain S] [--out DIR]
+                         [--drain S] [--out DIR] [--sabotage N]
   --short          CI mode: 100 s of publishing (whole run under 3 min), unless --duration says otherwise
   --duration S     seconds of publishing under faults (default 900; the run stops earlier at --deliveries)
   --deliveries N   stop publishing once subscribers delivered N publications (default 1000000; 0: no limit)
@@ -29,10 +30,11 @@ const USAGE = `usage: node chaos/run.js [--short] [--duration S] [--deliveries N
   --payload N      padding of each payload: 0 to N random bytes (default 256)
   --history N      history.size of the nodes (default 1000)
   --drain S        longest wait at the end for subscribers to catch up (default 30)
-  --out DIR        node logs (default .chaos-out)`;
+  --out DIR        node logs (default .chaos-out)
+  --sabotage N     self-test: raw subscribers swallow one publication in N and repeat one in N; the run must FAIL`;
 
 function parseArgs(argv) {
-  const o = { short: false, duration: null, deliveries: null, seed: null, clients: 6, channels: 8, quiet: 2, payload: 256, perClient: 3, publishers: 2, rate: 300, history: 1000, drain: 30, out: '.chaos-out' };
+  const o = { short: false, duration: null, deliveries: null, seed: null, clients: 6, channels: 8, quiet: 2, payload: 256, perClient: 3, publishers: 2, rate: 300, history: 1000, drain: 30, out: '.chaos-out', sabotage: 0 };
   const num = (a, v) => {
     const n = Number(v);
     if (!Number.isFinite(n) || n < 0) usage(`${a} needs a number ≥ 0, got ${v}`);
@@ -55,6 +57,7 @@ function parseArgs(argv) {
     else if (a === '--history') o.history = num(a, v());
     else if (a === '--drain') o.drain = num(a, v());
     else if (a === '--out') o.out = v();
+    else if (a === '--sabotage') o.sabotage = num(a, v());
     else if (a === '--help' || a === '-h') usage();
     else usage(`unknown flag ${a}`);
   }
@@ -115,10 +118,13 @@ async function main() {
   const ctx = {
     ledger: new Ledger(),
     streams: [],
+    ack: new Latency(),
+    delivery: new Latency(),
     rng,
     ports: cluster.ports,
     pickPort: () => rng.pick(cluster.ports),
     stopped: () => stopped,
+    sabotage: o.sabotage,
     stats: { subscribeErrors: 0, clientGaps: 0, early: 0, badLastEventId: 0, publishErrors: {}, faults: {}, faultLog: [] },
   };
 

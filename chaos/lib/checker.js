@@ -59,7 +59,9 @@ export class Ledger {
 const inRanges = (ranges, o) => ranges.some(([a, b]) => o >= a && o <= b);
 
 export class StreamLog {
-  constructor(client, kind, channel, ledger) {
+  /** @param latency  optional Latency recorder of delivery delays (payload `t` = publish time, ms) */
+  constructor(client, kind, channel, ledger, latency) {
+    this.latency = latency;
     this.client = client;
     this.kind = kind;
     this.channel = channel;
@@ -93,8 +95,11 @@ export class StreamLog {
     this.segments.push(this.cur);
   }
 
-  publication(epoch, offset, id) {
+  /** A publication handed to the application; `data` is its payload ({ id, t, pad }). */
+  publication(epoch, offset, data) {
+    const id = data?.id;
     this.count++;
+    if (this.latency && typeof data?.t === 'number') this.latency.record(Date.now() - data.t);
     const seg = this.cur;
     let ranges = this.delivered.get(epoch);
     if (!ranges) this.delivered.set(epoch, (ranges = []));
@@ -173,7 +178,7 @@ export class StreamLog {
           continue;
         }
         out.lost++;
-        if (out.lostSamples.length < SAMPLES) out.lostSamples.push({ client: this.client, kind: this.kind, channel: this.channel, epoch, offset: o, id, stale });
+        if (out.lostSamples.length < SAMPLES) out.lostSamples.push({ what: 'lost', client: this.client, kind: this.kind, channel: this.channel, epoch, offset: o, id, stale });
       }
     }
     return out;

@@ -32,9 +32,9 @@ export function httpPublisher({ name, ctx, timeoutMs }) {
 }
 
 /**
- * Runs `pub.send` in a loop at `rate` publications per second, to `pickChannel()`. The payload is `{ id, pad }`: `id`
+ * Runs `pub.send` in a loop at `rate` publications per second, to `pickChannel()`. The payload is `{ id, t, pad }`: `id`
  * is unique per publication (`<publisher>.<seq>`), so the checker can tell which publication sits at a delivered
- * position; `pad` is 0 to `payload` bytes of filler, so history holds publications of varied sizes.
+ * position; `t` is the publish time (ms, for delivery latency); `pad` is 0 to `payload` bytes of filler, so history holds publications of varied sizes.
  */
 export function runPublisher(pub, { pickChannel, rate, payload, ctx, timeoutMs }) {
   let stopped = false;
@@ -45,13 +45,15 @@ export function runPublisher(pub, { pickChannel, rate, payload, ctx, timeoutMs }
     while (!stopped) {
       const channel = pickChannel();
       const id = `${pub.name}.${++seq}`;
-      const data = payload ? { id, pad: 'x'.repeat(ctx.rng.int(0, payload)) } : { id };
+      const t = Date.now();
+      const data = payload ? { id, t, pad: 'x'.repeat(ctx.rng.int(0, payload)) } : { id, t };
       try {
         const r = await withTimeout(pub.send(channel, data), timeoutMs);
+        ctx.ack.record(Date.now() - t);
         ctx.ledger.ack(channel, r.epoch, r.offset, id);
       } catch (err) {
         ctx.ledger.failed++;
-        const code = err?.code ?? err?.cause?.code ?? err?.name ?? 'error';
+        const code = err?.name === 'TimeoutError' ? 'timeout' : err?.code ?? err?.cause?.code ?? err?.name ?? 'error';
         ctx.stats.publishErrors[code] = (ctx.stats.publishErrors[code] ?? 0) + 1;
         await sleep(100);
       }

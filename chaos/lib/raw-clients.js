@@ -10,7 +10,7 @@ import { StreamLog } from './checker.js';
 /** Per-channel state shared by both raw clients. */
 function channelStates(name, kind, channels, ctx) {
   return channels.map((ch) => {
-    const log = new StreamLog(name, kind, ch, ctx.ledger);
+    const log = new StreamLog(name, kind, ch, ctx.ledger, ctx.delivery);
     ctx.streams.push(log);
     return { ch, log, pos: null, since: null, live: false };
   });
@@ -32,7 +32,7 @@ function onPublication(s, m, ctx) {
   }
   const { epoch, offset } = s.pos;
   if (m.epoch === epoch && m.offset <= offset) {
-    s.log.publication(m.epoch, m.offset, m.payload?.id); // the server repeated itself: the checker counts it
+    s.log.publication(m.epoch, m.offset, m.payload); // the server repeated itself: the checker counts it
     return 'ok';
   }
   if (m.epoch !== epoch || m.offset !== offset + 1) {
@@ -40,7 +40,10 @@ function onPublication(s, m, ctx) {
     return 'gap';
   }
   s.pos = { epoch: m.epoch, offset: m.offset };
-  s.log.publication(m.epoch, m.offset, m.payload?.id);
+  // --sabotage N (a self-test of the checker): one publication in N is swallowed, one in N handed over twice.
+  if (ctx.sabotage && ctx.rng.next() < 1 / ctx.sabotage) return 'ok';
+  s.log.publication(m.epoch, m.offset, m.payload);
+  if (ctx.sabotage && ctx.rng.next() < 1 / ctx.sabotage) s.log.publication(m.epoch, m.offset, m.payload);
   return 'ok';
 }
 

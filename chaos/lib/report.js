@@ -34,6 +34,8 @@ export function printReport({ o, ctx, peaks, publishSeconds, drainSeconds, drain
   const { ledger, stats } = ctx;
   console.log(`\nacknowledged ${ledger.acked}, publish failures ${ledger.failed} ${JSON.stringify(stats.publishErrors)}, position conflicts ${ledger.conflicts}`);
   console.log(`resets by reason ${JSON.stringify(reasons)}; raw-client gaps healed by resuming ${stats.clientGaps}; refused subscribes ${stats.subscribeErrors}`);
+  console.log(`publish → acknowledgement ${JSON.stringify(ctx.ack.summary())}`);
+  console.log(`publish → delivery ${JSON.stringify(ctx.delivery.summary())}`);
   console.log(`faults ${JSON.stringify(stats.faults)}: ${stats.faultLog.map((f) => `${f.kind}@${f.at}s`).join(', ')}`);
   console.log('peak RSS (VmHWM): ' + Object.entries(peaks).map(([k, v]) => `${k} ${(v / MB).toFixed(1)} MB`).join(', '));
   console.log(`publishing ${publishSeconds.toFixed(0)} s, drain ${drainSeconds.toFixed(1)} s${drained ? '' : ' (timed out)'}, total ${totalSeconds.toFixed(0)} s, seed ${o.seed}`);
@@ -57,6 +59,8 @@ export function printReport({ o, ctx, peaks, publishSeconds, drainSeconds, drain
     reset_reasons: reasons,
     client_gaps: stats.clientGaps,
     faults: stats.faults,
+    ack_latency: ctx.ack.summary(),
+    delivery_latency: ctx.delivery.summary(),
     peak_rss_mb: Object.fromEntries(Object.entries(peaks).map(([k, v]) => [k, Math.round((v / MB) * 10) / 10])),
     publish_seconds: Math.round(publishSeconds),
     duration_seconds: Math.round(totalSeconds),

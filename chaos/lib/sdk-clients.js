@@ -23,7 +23,7 @@ function watch(sub, log, ctx) {
     log.subscribed({ ...s, reason });
     reason = undefined;
   });
-  sub.on('publication', (p) => log.publication(p.epoch, p.offset, p.data?.id));
+  sub.on('publication', (p) => log.publication(p.epoch, p.offset, p.data));
   sub.on('error', () => {
     ctx.stats.subscribeErrors++;
     setTimeout(() => {
@@ -43,7 +43,7 @@ export function sdkWsSubscriber({ name, channels, ctx }) {
   const client = createClient({ url: `ws://127.0.0.1:${ctx.ports[0]}/ws`, params: { user: name }, WebSocket: ChaosWs, ...SDK_OPTIONS });
   client.on('error', () => {});
   for (const ch of channels) {
-    const log = new StreamLog(name, 'sdk-ws', ch, ctx.ledger);
+    const log = new StreamLog(name, 'sdk-ws', ch, ctx.ledger, ctx.delivery);
     ctx.streams.push(log);
     const sub = client.newSubscription(ch);
     watch(sub, log, ctx);
@@ -64,7 +64,7 @@ export function sdkSseSubscriber({ name, channels, ctx }) {
   const client = createSseClient({ url: `http://127.0.0.1:${ctx.ports[0]}/events`, params: { user: name }, transport: 'fetch', fetch: chaosFetch, ...SDK_OPTIONS });
   client.on('error', () => {});
   for (const ch of channels) {
-    const log = new StreamLog(name, 'sdk-sse', ch, ctx.ledger);
+    const log = new StreamLog(name, 'sdk-sse', ch, ctx.ledger, ctx.delivery);
     ctx.streams.push(log);
     const sub = client.newSubscription(ch);
     watch(sub, log, ctx);
