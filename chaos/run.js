@@ -97,6 +97,13 @@ async function main() {
     process.exit(2);
   }, (o.duration + o.drain + 120) * 1000);
   process.on('exit', () => cluster.killSync());
+  for (const ev of ['uncaughtException', 'unhandledRejection']) {
+    process.on(ev, (err) => {
+      console.error(`chaos: harness error (${ev}):`, err?.stack ?? err);
+      cluster.killSync();
+      process.exit(2);
+    });
+  }
   for (const sig of ['SIGINT', 'SIGTERM']) {
     process.on(sig, () => {
       cluster.killSync();

@@ -33,7 +33,8 @@ export function printReport({ o, ctx, peaks, publishSeconds, drainSeconds, drain
 
   const { ledger, stats } = ctx;
   console.log(`\nacknowledged ${ledger.acked}, publish failures ${ledger.failed} ${JSON.stringify(stats.publishErrors)}, position conflicts ${ledger.conflicts}`);
-  console.log(`resets by reason ${JSON.stringify(reasons)}; raw-client gaps healed by resuming ${stats.clientGaps}; refused subscribes ${stats.subscribeErrors}`);
+  console.log(`resets by reason ${JSON.stringify(reasons)}; raw-client gaps healed by resuming ${stats.clientGaps}; refused subscribes ${stats.subscribeErrors}; ` +
+    `publications before their subscribe result ${stats.early}; bad_last_event_id ${stats.badLastEventId}`);
   console.log(`publish → acknowledgement ${JSON.stringify(ctx.ack.summary())}`);
   console.log(`publish → delivery ${JSON.stringify(ctx.delivery.summary())}`);
   console.log(`faults ${JSON.stringify(stats.faults)}: ${stats.faultLog.map((f) => `${f.kind}@${f.at}s`).join(', ')}`);
@@ -58,6 +59,7 @@ export function printReport({ o, ctx, peaks, publishSeconds, drainSeconds, drain
     reset_covered: total.covered,
     reset_reasons: reasons,
     client_gaps: stats.clientGaps,
+    early: stats.early,
     faults: stats.faults,
     ack_latency: ctx.ack.summary(),
     delivery_latency: ctx.delivery.summary(),
