@@ -13,11 +13,12 @@ import { httpPublisher, runPublisher } from './lib/publishers.js';
 import { rawSseSubscriber, rawWsSubscriber } from './lib/raw-clients.js';
 import { createRng } from './lib/rng.js';
 import { sdkSseSubscriber, sdkWsPublisher, sdkWsSubscriber } from './lib/sdk-clients.js';
+import { quietTail } from './lib/quiet-tail.js';
 import { printReport } from './lib/report.js';
 
 const USAGE = `usage: node chaos/run.js [--short] [--duration S] [--deliveries N] [--seed N] [--clients N] [--channels N]
                          [--per-client N] [--quiet N] [--publishers N] [--rate N] [--payload N] [--history N]
-                         [--drain S] [--out DIR] [--sabotage N]
+                         [--drain S] [--tail N] [--out DIR] [--sabotage N]
   --short          CI mode: 100 s of publishing (whole run under 3 min), unless --duration says otherwise
   --duration S     seconds of publishing under faults (default 900; the run stops earlier at --deliveries)
   --deliveries N   stop publishing once subscribers delivered N publications (default 1000000; 0: no limit)
@@ -30,11 +31,13 @@ const USAGE = `usage: node chaos/run.js [--short] [--duration S] [--deliveries N
   --payload N      padding of each payload: 0 to N random bytes (default 256)
   --history N      history.size of the nodes (default 1000)
   --drain S        longest wait at the end for subscribers to catch up (default 30)
+  --tail N         channels of the quiet tail (default 8; 0 skips it): every subscriber takes them all, and their only
+                   publications come after a last Redis restart at the very end
   --out DIR        node logs (default .chaos-out)
   --sabotage N     self-test: raw subscribers swallow one publication in N and repeat one in N; the run must FAIL`;
 
 function parseArgs(argv) {
-  const o = { short: false, duration: null, deliveries: null, seed: null, clients: 6, channels: 8, quiet: 2, payload: 256, perClient: 3, publishers: 2, rate: 300, history: 1000, drain: 30, out: '.chaos-out', sabotage: 0 };
+  const o = { short: false, duration: null, deliveries: null, seed: null, clients: 6, channels: 8, quiet: 2, payload: 256, perClient: 3, publishers: 2, rate: 300, history: 1000, drain: 30, tail: 8, out: '.chaos-out', sabotage: 0 };
   const num = (a, v) => {
     const n = Number(v);
     if (!Number.isFinite(n) || n < 0) usage(`${a} needs a number ≥ 0, got ${v}`);
@@ -56,6 +59,7 @@ function parseArgs(argv) {
     else if (a === '--rate') o.rate = Math.max(1, num(a, v()));
     else if (a === '--history') o.history = num(a, v());
     else if (a === '--drain') o.drain = num(a, v());
+    else if (a === '--tail') o.tail = num(a, v());
     else if (a === '--out') o.out = v();
     else if (a === '--sabotage') o.sabotage = num(a, v());
     else if (a === '--help' || a === '-h') usage();
@@ -86,7 +90,7 @@ async function main() {
   const out = path.resolve(ROOT, o.out);
   mkdirSync(out, { recursive: true });
   log(`seed ${o.seed}; ${o.duration} s of publishing at ${o.rate}/s${o.deliveries ? ` (or until ${o.deliveries} deliveries)` : ''}; ` +
-    `${o.clients} subscribers of each of 4 kinds on ${o.perClient} of ${o.channels} busy channels and 1 of ${o.quiet} quiet ones; ${o.publishers} HTTP + ${o.publishers} WebSocket publishers`);
+    `${o.clients} subscribers of each of 4 kinds on ${o.perClient} of ${o.channels} busy channels, 1 of ${o.quiet} quiet ones and ${o.tail} tail channels; ${o.publishers} HTTP + ${o.publishers} WebSocket publishers`);
 
   const rng = createRng(o.seed);
   const cluster = new Cluster({ logDir: out, historySize: o.history, log });
@@ -95,7 +99,7 @@ async function main() {
     console.error('chaos: hard deadline passed, stopping');
     cluster.killSync();
     process.exit(2);
-  }, (o.duration + o.drain + 120) * 1000);
+  }, (o.duration + 2 * o.drain + 150) * 1000);
   process.on('exit', () => cluster.killSync());
   for (const ev of ['uncaughtException', 'unhandledRejection']) {
     process.on(ev, (err) => {
@@ -118,7 +122,7 @@ async function main() {
   // Quiet channels: a publication that slips past a node (e.g. while its pub/sub connection reconnects) is noticed
   // only when the next one arrives, seconds later, or never if it was the last.
   const quiet = Array.from({ length: o.quiet }, (_, i) => `chaos.quiet${i}`);
-  const channels = [...busy, ...quiet];
+  const tail = Array.from({ length: o.tail }, (_, i) => `chaos.tail${i}`);
   const quietShare = Math.min(0.5, (o.quiet * 0.5) / o.rate);
   const pickChannel = () => (quiet.length && rng.next() < quietShare ? rng.pick(quiet) : rng.pick(busy));
   let stopped = false;
@@ -138,7 +142,7 @@ async function main() {
   const subscribers = [];
   const kinds = [['sdk-ws', sdkWsSubscriber], ['sdk-sse', sdkSseSubscriber], ['raw-ws', rawWsSubscriber], ['raw-sse', rawSseSubscriber]];
   for (const [kind, make] of kinds) {
-    for (let i = 0; i < o.clients; i++) subscribers.push(make({ name: `${kind}-${i}`, channels: [...rng.sample(busy, o.perClient), ...(quiet.length ? [rng.pick(quiet)] : [])], ctx }));
+    for (let i = 0; i < o.clients; i++) subscribers.push(make({ name: `${kind}-${i}`, channels: [...rng.sample(busy, o.perClient), ...(quiet.length ? [rng.pick(quiet)] : []), ...tail], ctx }));
   }
   const waitUntil = async (cond, ms) => {
     const end = Date.now() + ms;
@@ -178,10 +182,18 @@ async function main() {
   for (const [i, n] of cluster.nodes.entries()) if (!n.pid) await cluster.startNode(i);
   await Promise.all(loops.map((l) => l.stop()));
   log(`publishers stopped; draining (up to ${o.drain} s)`);
-  const drainStart = Date.now();
-  const drained = await waitUntil(() => ctx.streams.every((s) => s.caughtUp()), o.drain * 1000);
-  const drainSeconds = (Date.now() - drainStart) / 1000;
-  log(drained ? `every subscriber caught up after ${drainSeconds.toFixed(1)} s` : `drain timed out: ${ctx.streams.filter((s) => !s.caughtUp()).length} subscriptions behind`);
+  const drain = async () => {
+    const start = Date.now();
+    const ok = await waitUntil(() => ctx.streams.every((s) => s.caughtUp()), o.drain * 1000);
+    const secs = (Date.now() - start) / 1000;
+    log(ok ? `every subscriber caught up after ${secs.toFixed(1)} s` : `drain timed out: ${ctx.streams.filter((s) => !s.caughtUp()).length} subscriptions behind`);
+    return { ok, secs };
+  };
+  let { ok: drained, secs: drainSeconds } = await drain();
+  if (tail.length) {
+    await quietTail({ cluster, channels: tail, ctx, log });
+    ({ ok: drained, secs: drainSeconds } = await drain());
+  }
 
   stopped = true;
   clearInterval(sampler);
