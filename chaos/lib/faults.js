@@ -1,11 +1,12 @@
-// The fault schedule, drawn from the seeded generator: clients cut at random all along, and rounds of the three
+// The fault schedule, drawn from the seeded generator: clients cut at random all along, and rounds of the four
 // server faults in random order, `gap` seconds apart, each ending with the system restored:
 // - node-kill:     SIGKILL one node, start it again on the same port after 0.5–3 s (its clients reconnect to either node);
 // - redis-freeze:  SIGSTOP Redis for 2–6 s, then SIGCONT (connections stay open, nothing is answered);
-// - redis-restart: SIGKILL Redis and start it again empty after 0.2–2 s (every channel gets a new epoch).
+// - redis-restart: SIGKILL Redis and start it again empty after 0.2–2 s (every channel gets a new epoch);
+// - redis-freeze-restart: SIGSTOP Redis for 1–4 s, SIGKILL it while frozen, start it again empty after 0.2–2 s.
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export const FAULTS = ['node-kill', 'redis-freeze', 'redis-restart'];
+export const FAULTS = ['node-kill', 'redis-freeze', 'redis-restart', 'redis-freeze-restart'];
 
 export function startFaults({ cluster, clients, rng, log, stats, publishSeconds, firstAt = 10, gap = [12, 25], dropEvery = [0.2, 1.5] }) {
   let stopped = false;
@@ -36,9 +37,18 @@ export function startFaults({ cluster, clients, rng, log, stats, publishSeconds,
       cluster.redis.freeze();
       await sleep(ms);
       cluster.redis.thaw();
-    } else {
+    } else if (kind === 'redis-restart') {
       const down = rng.range(200, 2000);
       log(`fault: kill -9 Redis, restart empty after ${Math.round(down)} ms`);
+      await cluster.redis.kill();
+      await sleep(down);
+      await cluster.startRedis();
+    } else {
+      const frozen = rng.range(1000, 4000);
+      const down = rng.range(200, 2000);
+      log(`fault: SIGSTOP Redis for ${Math.round(frozen)} ms, kill -9 it frozen, restart empty after ${Math.round(down)} ms`);
+      cluster.redis.freeze();
+      await sleep(frozen);
       await cluster.redis.kill();
       await sleep(down);
       await cluster.startRedis();

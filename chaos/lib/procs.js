@@ -89,8 +89,9 @@ class Managed {
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     this.sample();
     const gone = once(c, 'exit');
-    if (this.frozen) this.thaw();
+    // SIGKILL ends a stopped process too; no SIGCONT first, which would let a frozen Redis run what it had buffered.
     process.kill(c.pid, 'SIGKILL');
+    this.frozen = false;
     await gone;
   }
   freeze() {
@@ -121,7 +122,7 @@ export class Cluster {
     this.redis = new Managed('redis', () => {
       const c = spawn('redis-server', ['--port', String(rport), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
       // Kills this redis-server when the runner disappears without cleaning up (SIGKILL).
-      spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -CONT ${c.pid}; kill -9 ${c.pid}`], { stdio: 'ignore', detached: true }).unref();
+      spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; kill -9 ${c.pid}`], { stdio: 'ignore', detached: true }).unref();
       return c;
     });
     await this.startRedis();
@@ -189,13 +190,12 @@ export class Cluster {
     await Promise.all(this.all().map((p) => p.kill().catch(() => {})));
   }
 
-  /** Synchronous last resort (process 'exit'): SIGCONT then SIGKILL whatever still runs. */
+  /** Synchronous last resort (process 'exit'): SIGKILL whatever still runs. */
   killSync() {
     for (const p of this.all()) {
       const pid = p.pid;
       if (!pid) continue;
       try {
-        process.kill(pid, 'SIGCONT');
         process.kill(pid, 'SIGKILL');
       } catch {}
     }
