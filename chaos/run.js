@@ -154,11 +154,11 @@ async function main() {
 
   const publisherClients = [];
   for (let i = 0; i < o.publishers; i++) {
-    publisherClients.push(httpPublisher({ name: `http${i}`, ctx, timeoutMs: 5000 }));
+    publisherClients.push(httpPublisher({ name: `http${i}`, ctx, timeoutMs: 10_000 }));
     publisherClients.push(sdkWsPublisher({ name: `ws${i}`, ctx }));
   }
   const rate = o.rate / publisherClients.length;
-  const loops = publisherClients.map((p) => runPublisher(p, { pickChannel, rate, payload: o.payload, ctx, timeoutMs: 6000 }));
+  const loops = publisherClients.map((p) => runPublisher(p, { pickChannel, rate, payload: o.payload, ctx, timeoutMs: 11_000 }));
   const faults = startFaults({ cluster, clients: [...subscribers, ...publisherClients.filter((p) => p.kind !== 'http-publisher')], rng, log, stats: ctx.stats, publishSeconds: o.duration,
     // --short: closer together, so that each of the four server faults happens within 100 s.
     gap: o.short ? [8, 14] : [12, 25] });

@@ -1,7 +1,7 @@
 // The fault schedule, drawn from the seeded generator: clients cut at random all along, and rounds of the four
 // server faults in random order, `gap` seconds apart, each ending with the system restored:
 // - node-kill:     SIGKILL one node, start it again on the same port after 0.5–3 s (its clients reconnect to either node);
-// - redis-freeze:  SIGSTOP Redis for 2–6 s, then SIGCONT (connections stay open, nothing is answered);
+// - redis-freeze:  SIGSTOP Redis for 2–8 s (past the nodes' 5 s command deadline and health check), then SIGCONT (connections stay open, nothing is answered);
 // - redis-restart: SIGKILL Redis and start it again empty after 0.2–2 s (every channel gets a new epoch);
 // - redis-freeze-restart: SIGSTOP Redis for 1–4 s, SIGKILL it while frozen, start it again empty after 0.2–2 s.
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -32,7 +32,7 @@ export function startFaults({ cluster, clients, rng, log, stats, publishSeconds,
       await sleep(down);
       await cluster.startNode(i);
     } else if (kind === 'redis-freeze') {
-      const ms = rng.range(2000, 6000);
+      const ms = rng.range(2000, 8000);
       log(`fault: SIGSTOP Redis for ${Math.round(ms)} ms`);
       cluster.redis.freeze();
       await sleep(ms);

@@ -83,7 +83,9 @@ export function sdkWsPublisher({ name, ctx }) {
       current = this;
     }
   }
-  const client = createClient({ url: `ws://127.0.0.1:${ctx.ports[0]}/ws`, params: { user: name }, WebSocket: ChaosWs, ...SDK_OPTIONS });
+  // A publish waits up to 10 s for its reply: longer than the server's own Redis command deadline (5 s), so the
+  // acknowledgement latency shows whether a publication in flight when Redis froze got an answer at the deadline.
+  const client = createClient({ url: `ws://127.0.0.1:${ctx.ports[0]}/ws`, params: { user: name }, WebSocket: ChaosWs, ...SDK_OPTIONS, timeout: 10_000 });
   client.on('error', () => {});
   client.connect();
   return {
