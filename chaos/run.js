@@ -19,7 +19,7 @@ import { printReport } from './lib/report.js';
 const USAGE = `usage: node chaos/run.js [--short] [--duration S] [--deliveries N] [--seed N] [--clients N] [--channels N]
                          [--per-client N] [--quiet N] [--publishers N] [--rate N] [--payload N] [--history N]
                          [--drain S] [--tail N] [--out DIR] [--sabotage N]
-  --short          CI mode: 100 s of publishing (whole run under 3 min), unless --duration says otherwise
+  --short          CI mode: 90 s of publishing, drains of at most 15 s (the whole run under 3 min with the build)
   --duration S     seconds of publishing under faults (default 900; the run stops earlier at --deliveries)
   --deliveries N   stop publishing once subscribers delivered N publications (default 1000000; 0: no limit)
   --seed N         seed of the fault schedule and client choices (default: from the clock; printed)
@@ -30,14 +30,14 @@ const USAGE = `usage: node chaos/run.js [--short] [--duration S] [--deliveries N
   --rate N         publications per second, all publishers together (default 300)
   --payload N      padding of each payload: 0 to N random bytes (default 256)
   --history N      history.size of the nodes (default 1000)
-  --drain S        longest wait at the end for subscribers to catch up (default 30)
+  --drain S        longest wait for subscribers to catch up, at the end and in the quiet tail (default 30; 15 in --short)
   --tail N         channels of the quiet tail (default 8; 0 skips it): every subscriber takes them all, and their only
-                   publications come after a last Redis restart at the very end
+                   publications come at the very end: after a last Redis restart, then after an 11 s freeze
   --out DIR        node logs (default .chaos-out)
   --sabotage N     self-test: raw subscribers swallow one publication in N and repeat one in N; the run must FAIL`;
 
 function parseArgs(argv) {
-  const o = { short: false, duration: null, deliveries: null, seed: null, clients: 6, channels: 8, quiet: 2, payload: 256, perClient: 3, publishers: 2, rate: 300, history: 1000, drain: 30, tail: 8, out: '.chaos-out', sabotage: 0 };
+  const o = { short: false, duration: null, deliveries: null, seed: null, clients: 6, channels: 8, quiet: 2, payload: 256, perClient: 3, publishers: 2, rate: 300, history: 1000, drain: null, tail: 8, out: '.chaos-out', sabotage: 0 };
   const num = (a, v) => {
     const n = Number(v);
     if (!Number.isFinite(n) || n < 0) usage(`${a} needs a number ≥ 0, got ${v}`);
@@ -65,7 +65,8 @@ function parseArgs(argv) {
     else if (a === '--help' || a === '-h') usage();
     else usage(`unknown flag ${a}`);
   }
-  o.duration ??= o.short ? 100 : 900;
+  o.duration ??= o.short ? 90 : 900;
+  o.drain ??= o.short ? 15 : 30;
   o.deliveries ??= o.short ? 0 : 1_000_000;
   o.seed ??= Date.now() % 1_000_000;
   o.perClient = Math.min(o.perClient, o.channels);
@@ -99,7 +100,7 @@ async function main() {
     console.error('chaos: hard deadline passed, stopping');
     cluster.killSync();
     process.exit(2);
-  }, (o.duration + 2 * o.drain + 150) * 1000);
+  }, (o.duration + 3 * o.drain + 180) * 1000);
   process.on('exit', () => cluster.killSync());
   for (const ev of ['uncaughtException', 'unhandledRejection']) {
     process.on(ev, (err) => {
@@ -193,7 +194,7 @@ async function main() {
   };
   let { ok: drained, secs: drainSeconds } = await drain();
   if (tail.length) {
-    await quietTail({ cluster, channels: tail, ctx, log });
+    await quietTail({ cluster, channels: tail, ctx, log, drain });
     ({ ok: drained, secs: drainSeconds } = await drain());
   }
 
