@@ -161,7 +161,7 @@ async function main() {
   const rate = o.rate / publisherClients.length;
   const loops = publisherClients.map((p) => runPublisher(p, { pickChannel, rate, payload: o.payload, ctx, timeoutMs: 11_000 }));
   const faults = startFaults({ cluster, clients: [...subscribers, ...publisherClients.filter((p) => p.kind !== 'http-publisher')], rng, log, stats: ctx.stats, publishSeconds: o.duration,
-    // --short: closer together, so that each of the four server faults happens within 100 s.
+    // --short: closer together, so that each of the four server faults happens within 90 s.
     gap: o.short ? [8, 14] : [12, 25] });
 
   const delivered = () => ctx.streams.reduce((a, s) => a + s.count, 0);
