@@ -14,9 +14,9 @@ trap 'rm -rf "$ROOT"' EXIT
 
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || { echo "the installed nodejs package is not Node >= 20" >&2; exit 1; }
 debootstrap --variant=minbase bookworm "$ROOT" "$MIRROR"
-# The nodejs package's files (binary, npm, corepack), without headers and docs.
-dpkg -L nodejs | while read -r f; do [ -f "$f" ] || [ -L "$f" ] && echo "$f"; done | grep -v -e '^/usr/include/' -e '^/usr/share/' |
-  tar -C / -cf - -T - | tar -C "$ROOT" -xf -
+# The nodejs package's programs: node, and npm with corepack as installed now (npm may have been updated in place,
+# so the whole /usr/lib/node_modules rather than dpkg's file list).
+tar -C / -cf - usr/bin/node usr/bin/npm usr/bin/npx usr/bin/corepack usr/lib/node_modules | tar -C "$ROOT" -xf -
 rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/*
 tar -C "$ROOT" -cf - . | "$ENGINE" import --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' --change 'CMD ["node"]' - "$IMAGE"
 echo "built $IMAGE"
