@@ -4,7 +4,7 @@
 # `nodejs` package (Node 20, e.g. from deb.nodesource.com). Imported into podman (or docker) as $IMAGE.
 # Then: podman build --build-arg NODE_IMAGE=$IMAGE ... (see docs/operations.md, "Container image").
 #
-# Usage: sudo deploy/container/make-base-image.sh [image-name]   (needs debootstrap, dpkg and podman or docker)
+# Usage: sudo deploy/container/make-base-image.sh [image-name]   (needs debootstrap, and podman or docker)
 set -eu
 IMAGE=${1:-localhost/switchboard-node-base:20-bookworm}
 ENGINE=${CONTAINER_ENGINE:-podman}
