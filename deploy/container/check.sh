@@ -61,12 +61,14 @@ e logs "$NAME" 2>&1 | grep -q 'shutdown complete' || fail "no drain in the logs"
 e rm "$NAME" >/dev/null
 
 echo "== HTTPS + HTTP/2 from mounted files"
+mkdir "$WORK/tls"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
-  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
-chmod 644 "$WORK/tls.key" # readable by UID 1000 in the container (a Secret volume sets this with defaultMode)
-e run -d $RUN_FLAGS --name "$NAME" --network host -v "$WORK:/tls:ro" -e SWITCHBOARD_PORT="$PORT" -e SWITCHBOARD_INSECURE=true \
+  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout "$WORK/tls/tls.key" -out "$WORK/tls/tls.crt" 2>/dev/null
+# Readable by UID 1000 in the container (on Kubernetes: the Secret volume's defaultMode and fsGroup).
+chmod 755 "$WORK" "$WORK/tls" && chmod 644 "$WORK/tls/tls.key"
+e run -d $RUN_FLAGS --name "$NAME" --network host -v "$WORK/tls:/tls:ro" -e SWITCHBOARD_PORT="$PORT" -e SWITCHBOARD_INSECURE=true \
   -e SWITCHBOARD_TLS_CERT=/tls/tls.crt -e SWITCHBOARD_TLS_KEY=/tls/tls.key "$IMAGE" >/dev/null 2>&1 || fail "run with TLS"
-waitfor 20 curl -sf --cacert "$WORK/tls.crt" "https://localhost:$PORT/readyz" || fail "https /readyz"
-[ "$(curl -s --http2 --cacert "$WORK/tls.crt" -o /dev/null -w '%{http_version}' "https://localhost:$PORT/healthz")" = 2 ] || fail "not HTTP/2"
+waitfor 20 curl -sf --cacert "$WORK/tls/tls.crt" "https://localhost:$PORT/readyz" || fail "https /readyz"
+[ "$(curl -s --http2 --cacert "$WORK/tls/tls.crt" -o /dev/null -w '%{http_version}' "https://localhost:$PORT/healthz")" = 2 ] || fail "not HTTP/2"
 e healthcheck run "$NAME" >/dev/null 2>&1 || [ "$ENGINE" = docker ] || fail "healthcheck over https"
 echo "OK: $IMAGE"

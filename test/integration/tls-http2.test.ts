@@ -50,7 +50,8 @@ async function h2Json(session: ClientHttp2Session, method: string, path: string,
   req.on('data', (s: string) => (text += s));
   const headers = await withTimeout(new Promise<IncomingHttpHeaders>((r) => req.once('response', r)), 3000, `${method} ${path}`);
   await withTimeout(new Promise((r) => req.once('end', r)), 3000, `${method} ${path} body`);
-  return { status: Number(headers[':status']), body: JSON.parse(text), headers };
+  const json = String(headers['content-type'] ?? '').includes('json');
+  return { status: Number(headers[':status']), body: json ? JSON.parse(text) : text, headers };
 }
 
 const publications = (s: H2Sse) => s.events.filter((e) => e.event === 'message');
@@ -91,6 +92,12 @@ describe('tls + http2: SSE, API, curl and WebSocket on one TLS port', () => {
       await waitFor(() => streams.every((s) => publications(s).length === 1), { label: 'the publication on all 10 streams' });
       assert.equal(JSON.parse(publications(streams[0]!)[0]!.data!).payload.n, 1);
       assert.equal((session.socket as unknown as { alpnProtocol: string }).alpnProtocol, 'h2');
+      // The other endpoints answer over HTTP/2 too (loopback caller: no API key needed).
+      assert.equal((await h2Json(session, 'GET', '/api/openapi.json')).status, 200);
+      const metrics = await h2Json(session, 'GET', '/metrics');
+      assert.equal(metrics.status, 200);
+      assert.match(String(metrics.body), /switchboard_/);
+      assert.equal((await h2Json(session, 'GET', '/nope')).status, 404);
       for (const s of streams) s.close();
       await sleep(50); // warnings are emitted on the next tick
       assert.deepEqual(warnings.filter((w) => /header/i.test(w)), []);
