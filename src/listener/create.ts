@@ -75,7 +75,12 @@ export function createListener(config: Config, logger: Logger): Listener {
     // A client that connects and never finishes the handshake is dropped after this long (Node's default: 120 s).
     handshakeTimeout: config.limits.handshakeTimeout,
   });
-  server.on('tlsClientError', (err: NodeJS.ErrnoException) => logger.debug({ code: err.code }, 'tls handshake failed'));
+  // A failed or timed-out handshake: drop the socket. Without this, https.Server hands it to the 'clientError'
+  // listener, whose HTTP 400 cannot be sent before the handshake, and the socket would stay open.
+  server.prependListener('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+    logger.debug({ code: err.code }, 'tls handshake failed');
+    socket.destroy();
+  });
   const sessions = h2 ? handOverH2(server, config, logger) : undefined;
   const reloader = config.tls.reloadInterval > 0
     ? new CertificateReloader(config.tls.cert, config.tls.key, (p) => server.setSecureContext({ cert: p.cert, key: p.key }), logger)

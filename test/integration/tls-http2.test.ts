@@ -8,7 +8,8 @@ import { execFile, spawn, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { connect as h2connect, createServer as createH2Server, type ClientHttp2Session, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/index.js';
 import { createSwitchboard } from '../../src/server.js';
@@ -279,6 +280,29 @@ describe('tls + http2: options and start-up errors', () => {
     } finally {
       idle.destroy();
       busy.destroy();
+      await srv.sb.shutdown();
+    }
+  });
+
+  it('cuts off slow clients after limits.handshakeTimeout: an unfinished TLS handshake, and unfinished HTTP/1.1 headers over TLS', async () => {
+    const srv = await startTlsServer(cert, ['--limits.handshakeTimeout', '500ms']);
+    try {
+      const closedWithin = (socket: Socket, ms: number, label: string) =>
+        withTimeout(new Promise<number>((resolve) => {
+          const t0 = Date.now();
+          socket.on('error', () => {});
+          socket.once('close', () => resolve(Date.now() - t0));
+        }), ms, label);
+      // TCP connected, no ClientHello ever sent (Node's own default would wait 120 s).
+      const raw = netConnect({ host: '127.0.0.1', port: srv.port });
+      await closedWithin(raw, 3000, 'silent TLS client closed');
+      // Handshake done (HTTP/1.1 by ALPN), request headers never finished: the https.Server's headersTimeout.
+      const slow = tlsConnect({ host: '127.0.0.1', port: srv.port, servername: 'localhost', ca: [cert.pem], ALPNProtocols: ['http/1.1'] });
+      await withTimeout(new Promise((r) => slow.once('secureConnect', r)), 3000, 'handshake');
+      slow.resume(); // read the 400 the server answers, so the end of the stream is seen
+      slow.write('GET /events?channel=slow&user=s HTTP/1.1\r\nHost: localhost\r\n');
+      await closedWithin(slow, 3000, 'slow-header client closed');
+    } finally {
       await srv.sb.shutdown();
     }
   });
