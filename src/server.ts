@@ -72,6 +72,14 @@ export interface Switchboard {
 export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard {
   const config = isConfig(options.config) ? options.config : loadConfig({ values: options.config ?? {} });
   const logger = options.logger ?? createLogger(config.logLevel);
+  const ownServer = options.server === undefined;
+  if (!ownServer && config.tls.cert) {
+    throw new ConfigError([optionProblem('tls.cert', 'config', 'applies to the server Switchboard creates, not to the one given in options.server', 'configure TLS on your own server, or leave tls.cert empty')]);
+  }
+  // Plain HTTP, or HTTPS with HTTP/2 (tls.*, http2.*), with limits.handshakeTimeout against slow clients. Made
+  // first: a certificate that does not load stops here, before a broker or exporter is created.
+  const listener: Listener | undefined = options.server ? undefined : createListener(config, logger);
+  const server: Server | HttpsServer = options.server ?? (listener as Listener).server;
   const broker = options.broker ?? createBroker(config, logger);
   const authenticator = createAuthenticator(config);
   const nodeId = newNodeId();
@@ -89,19 +97,12 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
   const ws = new WebSocketTransport(node, VERSION, admission);
   const sse = new SseTransport(node, admission);
   const api = new ServerApi(node);
-  const ownServer = options.server === undefined;
   const sdkBundle = config.sdk.serve ? SdkBundle.load() : undefined;
   // The demo page takes `/` only on a server Switchboard owns (an embedding app keeps its own `/`).
   const demoPage = ownServer && config.demo.enabled
     ? new DemoPage(config, { insecure: authenticator.insecure, version: VERSION, logger, sendToUser: (u, e, d) => node.sendToUser(u, e, d) })
     : undefined;
   const producer = config.demo.producer ? new DemoProducer((c, e, d) => node.publish(c, e, d), config.demo.channel, config.demo.producerInterval, logger) : undefined;
-  if (!ownServer && config.tls.cert) {
-    throw new ConfigError([optionProblem('tls.cert', 'config', 'applies to the server Switchboard creates, not to the one given in options.server', 'configure TLS on your own server, or leave tls.cert empty')]);
-  }
-  // Plain HTTP, or HTTPS with HTTP/2 (tls.*, http2.*); headersTimeout etc. from limits.handshakeTimeout.
-  const listener: Listener | undefined = ownServer ? createListener(config, logger) : undefined;
-  const server = options.server ?? listener!.server;
 
   const route = (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -141,7 +142,7 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
   if (listener) {
     listener.onRequest(onRequest);
     // Slow-header clients (slowloris) on upgrade, SSE and API requests are cut off after limits.handshakeTimeout
-    // (set at creation above).
+    // (set by createListener).
   } else {
     // Embedded: Switchboard's routes answer first; the app's own listeners see everything else.
     const appListeners = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
@@ -186,8 +187,8 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
         });
       });
       const a = server.address() as AddressInfo;
-      const tls = listener?.scheme === 'https' ? { scheme: 'https', protocols: listener.protocols, certificate: listener.certificate } : {};
-      logger.info({ host: a.address, port: a.port, broker: broker.kind, version: VERSION, ...tls }, 'switchboard listening');
+      const tls = listener?.certificate ? { protocols: listener.protocols, certificate: listener.certificate } : {};
+      logger.info({ host: a.address, port: a.port, scheme: listener?.scheme ?? 'http', broker: broker.kind, version: VERSION, ...tls }, 'switchboard listening');
       return { host: a.address, port: a.port };
     },
     shutdown() {

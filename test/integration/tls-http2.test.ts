@@ -11,6 +11,7 @@ import { connect as h2connect, createServer as createH2Server, type ClientHttp2S
 import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import { createServer as createHttpServer } from 'node:http';
 import { loadConfig } from '../../src/config/index.js';
 import { createSwitchboard } from '../../src/server.js';
 import { captureLogs } from '../helpers/log-capture.js';
@@ -252,6 +253,23 @@ describe('tls + http2: options and start-up errors', () => {
     assert.throws(build(cert.cert, `${tmp.dir}/nope.key`), (e: Error) => /"tls\.key".*cannot be read/.test(e.message));
     assert.throws(build(cert.cert, other.key), (e: Error) => e.name === 'ConfigError' && /do not load as a certificate and its key/.test(e.message));
     assert.throws(() => loadConfig({ values: { tls: { cert: cert.cert } } }), /tls\.cert and tls\.key are set together/);
+    // An embedding app's own server: TLS is the app's to configure.
+    const server = createHttpServer();
+    assert.throws(() => createSwitchboard({ server, config: loadConfig({ values: { tls: { cert: cert.cert, key: cert.key } } }) }), /"tls\.cert".*options\.server/);
+  });
+
+  it('logs the scheme, protocols and certificate when it starts listening', async () => {
+    const logs = captureLogs('info');
+    const srv = await startTlsServer(cert, ['--log-level', 'info'], { logger: logs.logger });
+    try {
+      const line = logs.lines.find((l) => l.msg === 'switchboard listening')!;
+      assert.equal(line.scheme, 'https');
+      assert.deepEqual(line.protocols, ['h2', 'http/1.1']);
+      assert.equal(line.certificate.subject, 'CN=localhost');
+      assert.match(line.certificate.validTo, /GMT$/);
+    } finally {
+      await srv.sb.shutdown();
+    }
   });
 
   it('http2.enabled=false: HTTPS stays HTTP/1.1 (ALPN offers no h2)', async () => {
