@@ -101,6 +101,8 @@ describe('tls + http2: SSE, API, curl and WebSocket on one TLS port', () => {
       assert.match(String(metrics.body), /switchboard_/);
       assert.equal((await h2Json(session, 'GET', '/nope')).status, 404);
       for (const s of streams) s.close();
+      // Closing a stream ends its session and frees its admission slot (per-IP and per-user counts).
+      await waitFor(() => srv.sb.node.hub.stats().connections === 0, { label: 'streams closed on the server' });
       await sleep(50); // warnings are emitted on the next tick
       assert.deepEqual(warnings.filter((w) => /header/i.test(w)), []);
     } finally {
@@ -133,6 +135,26 @@ describe('tls + http2: SSE, API, curl and WebSocket on one TLS port', () => {
     } finally {
       proto.write = original;
       session.close();
+    }
+  });
+
+  it('ends an HTTP/2 SSE stream whose reader stops reading once client.queueMaxBytes is passed (flow control is the backpressure)', async () => {
+    const session = h2connect(srv.url, { ca: [cert.pem] });
+    try {
+      const req = session.request({ ':path': '/events?channel=h2-slow&user=slow' });
+      req.on('error', () => {});
+      await withTimeout(new Promise((r) => req.once('response', r)), 3000, 'response');
+      req.pause(); // no more WINDOW_UPDATEs: the server's stream buffers, then its queue fills
+      const before = srv.sb.node.hub.stats().connections;
+      assert.ok(before >= 1);
+      const payload = 'x'.repeat(4096);
+      for (let i = 0; i < 400 && srv.sb.node.hub.stats().connections >= before; i++) {
+        await srv.sb.publish('h2-slow', { i, payload });
+        if (i % 20 === 19) await sleep(10);
+      }
+      await waitFor(() => srv.sb.node.hub.stats().connections < before, { timeout: 5000, label: 'slow HTTP/2 reader disconnected' });
+    } finally {
+      session.destroy();
     }
   });
 
