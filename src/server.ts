@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
@@ -25,6 +26,7 @@ import type { Member, ServerPublication } from './protocol/index.js';
 import { sendError, sendJson } from './transport/http-util.js';
 import { SseTransport } from './transport/sse.js';
 import { WebSocketTransport } from './transport/websocket.js';
+import { createListener, type Listener } from './listener/create.js';
 
 export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
@@ -50,7 +52,11 @@ export interface SwitchboardOptions {
 
 export interface Switchboard {
   readonly config: Config;
-  readonly server: Server;
+  /**
+   * The server listening on config.port: the one given in the options, an http.Server, or with `tls.cert` an
+   * https.Server (whose HTTP/2 connections are served by an internal HTTP/2 server, see docs/security.md).
+   */
+  readonly server: Server | HttpsServer;
   /** Starts the broker and, when Switchboard created the server, listens on config.host:config.port. */
   listen(): Promise<{ host: string; port: number }>;
   /** Graceful shutdown: readiness false, connections told to reconnect elsewhere, queues flushed, server closed. */
@@ -69,6 +75,14 @@ export interface Switchboard {
 export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard {
   const config = isConfig(options.config) ? options.config : loadConfig({ values: options.config ?? {} });
   const logger = options.logger ?? createLogger(config.logLevel);
+  const ownServer = options.server === undefined;
+  if (!ownServer && config.tls.cert) {
+    throw new ConfigError([optionProblem('tls.cert', 'config', 'applies to the server Switchboard creates, not to the one given in options.server', 'configure TLS on your own server, or leave tls.cert empty')]);
+  }
+  // Plain HTTP, or HTTPS with HTTP/2 (tls.*, http2.*), with limits.handshakeTimeout against slow clients. Made
+  // first: a certificate that does not load stops here, before a broker or exporter is created.
+  const listener: Listener | undefined = options.server ? undefined : createListener(config, logger);
+  const server: Server | HttpsServer = options.server ?? (listener as Listener).server;
   const broker = options.broker ?? createBroker(config, logger);
   const authenticator = createAuthenticator(config);
   const nodeId = newNodeId();
@@ -86,21 +100,12 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
   const ws = new WebSocketTransport(node, VERSION, admission);
   const sse = new SseTransport(node, admission);
   const api = new ServerApi(node);
-  const ownServer = options.server === undefined;
   const sdkBundle = config.sdk.serve ? SdkBundle.load() : undefined;
   // The demo page takes `/` only on a server Switchboard owns (an embedding app keeps its own `/`).
   const demoPage = ownServer && config.demo.enabled
     ? new DemoPage(config, { insecure: authenticator.insecure, version: VERSION, logger, sendToUser: (u, e, d) => node.sendToUser(u, e, d) })
     : undefined;
   const producer = config.demo.producer ? new DemoProducer((c, e, d) => node.publish(c, e, d), config.demo.channel, config.demo.producerInterval, logger) : undefined;
-  // connectionsCheckingInterval is how often Node enforces headersTimeout (default 30 s, fixed at creation).
-  const server =
-    options.server ??
-    createServer({
-      headersTimeout: config.limits.handshakeTimeout,
-      requestTimeout: Math.max(config.limits.handshakeTimeout, 60_000),
-      connectionsCheckingInterval: Math.max(100, Math.min(config.limits.handshakeTimeout / 2, 30_000)),
-    });
 
   const route = (req: IncomingMessage, res: ServerResponse): boolean => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -137,10 +142,10 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
     if (url.pathname === config.websocket.path) return ws.handleUpgrade(req, socket, head, url);
     if (ownServer) socket.destroy();
   };
-  if (ownServer) {
-    server.on('request', onRequest);
+  if (listener) {
+    listener.onRequest(onRequest);
     // Slow-header clients (slowloris) on upgrade, SSE and API requests are cut off after limits.handshakeTimeout
-    // (set at creation above).
+    // (set by createListener).
   } else {
     // Embedded: Switchboard's routes answer first; the app's own listeners see everything else.
     const appListeners = server.listeners('request') as ((req: IncomingMessage, res: ServerResponse) => void)[];
@@ -149,7 +154,8 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
       if (!route(req, res)) for (const l of appListeners) l.call(server, req, res);
     });
   }
-  server.on('upgrade', onUpgrade);
+  if (listener) listener.onUpgrade(onUpgrade);
+  else server.on('upgrade', onUpgrade);
   server.on('clientError', (err, socket) => {
     // Only the code: the error carries the raw request bytes, tokens and Authorization headers included.
     logger.debug({ code: (err as NodeJS.ErrnoException).code }, 'http client error');
@@ -183,7 +189,8 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
         });
       });
       const a = server.address() as AddressInfo;
-      logger.info({ host: a.address, port: a.port, broker: broker.kind, version: VERSION }, 'switchboard listening');
+      const tls = listener?.certificate ? { protocols: listener.protocols, certificate: listener.certificate } : {};
+      logger.info({ host: a.address, port: a.port, scheme: listener?.scheme ?? 'http', broker: broker.kind, version: VERSION, ...tls }, 'switchboard listening');
       return { host: a.address, port: a.port };
     },
     shutdown() {
@@ -197,7 +204,7 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
         ws.close();
         sse.close();
         admission.close();
-        if (ownServer) server.closeAllConnections();
+        listener?.closeAllConnections();
         await node.stop();
         logger.info('shutdown complete');
       })());

@@ -45,6 +45,16 @@ export const configSchema = z.strictObject({
   logLevel: oneOf(LOG_LEVELS, 'info', 'Log level (pino). `LOG_LEVEL` is honoured too, below `SWITCHBOARD_LOG_LEVEL`.'),
   apiKey: str('', 'When non-empty, the server HTTP API requires `Authorization: apikey <key>` or `X-API-Key: <key>`. Required (with JWT auth) when the server listens beyond loopback.', 'change-me'),
   insecure: bool(false, 'Let a server bound beyond loopback run without JWT auth and an API key (development mode: user ids from `?user=`; without a key the server API still answers only loopback callers). Never in production.'),
+  tls: group({
+    cert: str('', 'PEM certificate file (with its chain) for HTTPS and WSS on `port`. Set with `tls.key`; then browsers get HTTP/2 (see `http2.*`). Read again when it changes (`tls.reloadInterval`), without dropping connections. See docs/security.md.', '/etc/switchboard/tls/tls.crt'),
+    key: str('', 'PEM private key file of `tls.cert`. Keep it readable only by the server\'s user.', '/etc/switchboard/tls/tls.key'),
+    reloadInterval: duration('10s', 'How often the certificate and key files are checked for a change (size, mtime, inode; symlink swaps as in a Kubernetes secret count). A changed pair that loads is used for new connections; a bad one is logged once and the previous kept. 0: never reloaded.'),
+  }),
+  http2: group({
+    enabled: bool(true, 'With `tls.cert`: offer HTTP/2 (ALPN `h2`) for SSE and the server API, with HTTP/1.1 on the same port for other clients and WebSocket upgrades. Off: HTTPS is HTTP/1.1 only (browsers then open at most 6 streams per origin).'),
+    maxConcurrentStreams: int(100, 'Most concurrent streams (SSE streams and API requests) a client may open on one HTTP/2 connection.', 1, 10000),
+    idleTimeout: duration('2m', 'An HTTP/2 connection with no open stream and no traffic for this long is closed (GOAWAY). 0: never.'),
+  }),
   jwt: group({
     secret: secret('HMAC secret for connection tokens (HS256/HS384/HS512), at least 32 bytes. Setting it turns JWT authentication on.'),
     previousSecret: secret('The previous HMAC secret (at least 32 bytes), still accepted while clients move to tokens signed with the new one.'),
@@ -182,6 +192,10 @@ export const configSchema = z.strictObject({
   if (c.redis.url.includes(',') && !c.redis.cluster) {
     ctx.addIssue({ code: 'custom', path: ['redis', 'url'], message: 'several URLs need redis.cluster: true (they are the seed nodes of a Redis Cluster)',
       params: { fix: 'set redis.cluster (SWITCHBOARD_REDIS_CLUSTER=1), or give one URL' } });
+  }
+  if ((c.tls.cert === '') !== (c.tls.key === '')) {
+    ctx.addIssue({ code: 'custom', path: ['tls', c.tls.cert === '' ? 'cert' : 'key'], message: 'tls.cert and tls.key are set together',
+      params: { fix: 'set both (SWITCHBOARD_TLS_CERT and SWITCHBOARD_TLS_KEY) to PEM files, or neither' } });
   }
   if (c.broker === 'redis' && !c.redis.url) {
     ctx.addIssue({ code: 'custom', path: ['broker'], message: 'the redis broker needs redis.url',

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerHttp2Stream } from 'node:http2';
 import type { SwitchboardNode } from '../node.js';
 import { Disconnects, encodeSseEvent, isValidChannel, parseStreamToken, type StreamPosition } from '../protocol/index.js';
 import { ROOT_CONTEXT, SpanKind, trace, type Span } from '@opentelemetry/api';
@@ -121,7 +122,8 @@ export class SseTransport {
       ...cors,
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
+      // Connection-specific headers are forbidden in HTTP/2 (RFC 9113 §8.2.2).
+      ...(req.httpVersionMajor < 2 ? { connection: 'keep-alive' } : {}),
       'x-accel-buffering': 'no',
       // The connection span's context, so a client can tie its own spans to this stream (seed 004).
       ...(span ? { traceparent: traceparentOf(span) ?? '' } : {}),
@@ -138,10 +140,17 @@ export class SseTransport {
       return;
     }
     res.flushHeaders();
-    req.socket.setNoDelay(true);
-    req.socket.setTimeout(0);
+    const stream = http2StreamOf(req, res);
+    if (stream) {
+      // One stream of a shared connection: the connection's socket is not this stream's to configure.
+      stream.setTimeout(0);
+    } else {
+      req.socket.setNoDelay(true);
+      req.socket.setTimeout(0);
+    }
 
-    const write = rawBodyWriter(res);
+    const write = stream ? http2BodyWriter(stream) : rawBodyWriter(res);
+    const sink = stream ?? res;
     const traceContext = span ? trace.setSpan(ROOT_CONTEXT, span) : undefined;
     const session = new SseSession(
       node,
@@ -149,9 +158,9 @@ export class SseTransport {
       {
         write,
         get writableLength() {
-          return res.writableLength;
+          return sink.writableLength;
         },
-        waitDrain: () => waitDrain(res),
+        waitDrain: () => waitDrain(sink),
         end: () => res.end(),
         destroy: () => res.destroy(),
       },
@@ -204,8 +213,21 @@ function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** The HTTP/2 stream under a compatibility-API response (`Http2ServerResponse.stream`), or undefined on HTTP/1.1. */
+function http2StreamOf(req: IncomingMessage, res: ServerResponse): ServerHttp2Stream | undefined {
+  return req.httpVersionMajor >= 2 ? (res as unknown as { stream?: ServerHttp2Stream }).stream : undefined;
+}
+
 /**
- * The stream's body writer. Once the headers are on the socket, events go straight to it as HTTP/1.1 chunks
+ * The body writer of a stream served over HTTP/2: each flush is one write on the HTTP/2 stream (Node frames it as
+ * DATA; there is no chunked encoding and no socket of its own to write to).
+ */
+function http2BodyWriter(stream: ServerHttp2Stream): (buf: Buffer) => boolean {
+  return (buf) => stream.destroyed || stream.writableEnded || stream.write(buf);
+}
+
+/**
+ * The HTTP/1.1 stream's body writer. Once the headers are on the socket, events go straight to it as HTTP/1.1 chunks
  * (size line, data, CRLF in one buffer): one socket write per flush, without `res.write`'s per-call work.
  * `res.end()` still writes the closing chunk. If the headers are not on the socket yet (a pipelined request
  * waiting behind another response), `res.write` keeps the order.

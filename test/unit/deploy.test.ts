@@ -308,6 +308,22 @@ describe('deploy/ and docs/operations.md against a real server', () => {
     assert.ok(container.resources?.requests?.memory && container.resources?.limits?.memory, 'memory request and limit');
   });
 
+  it('the Deployment names the image the Dockerfile builds as the docs show, with its user, directory and command', () => {
+    const { version } = JSON.parse(read('package.json')) as { version: string };
+    assert.equal(container.image, `switchboard:${version}`);
+    for (const doc of ['docs/operations.md', 'deploy/kubernetes/README.md']) {
+      assert.ok(read(doc).includes(`docker build -t switchboard:${version} .`), `${doc} shows how to build switchboard:${version}`);
+    }
+    const dockerfile = read('Dockerfile');
+    const last = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    const directive = (name: string) => last.match(new RegExp(`^${name} (.+)$`, 'm'))?.[1];
+    assert.equal(directive('WORKDIR'), container.workingDir);
+    assert.equal(directive('USER'), `${pod.spec.securityContext.runAsUser}:${pod.spec.securityContext.runAsGroup}`);
+    assert.deepEqual((JSON.parse(directive('CMD')!) as string[]).slice(0, 3), container.command.slice(0, 3));
+    assert.match(last, /^HEALTHCHECK .*healthcheck\.mjs/m);
+    assert.ok(existsSync(root + 'deploy/container/healthcheck.mjs'));
+  });
+
   it('the Service selects the pods and targets the named container port', () => {
     assert.equal(service.kind, 'Service');
     for (const [k, v] of Object.entries(service.spec.selector as Record<string, string>)) assert.equal(pod.metadata.labels[k], v, `selector ${k}`);
