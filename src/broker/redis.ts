@@ -353,7 +353,7 @@ class RedisBroker implements Broker, NodeRegistry {
     const keys = [this.keys.meta(channel), this.keys.hist(channel)];
     // Keyed: the state keys join KEYS and four ARGV go last (keyed-redis-scripts.ts, KEYED_ADMIT).
     if (isKeyed) keys.push(this.keys.keyedState(channel), this.keys.keyedOrder(channel), this.keys.keyedTombs(channel));
-    const reply = (await this.run(
+    const reply = (await this.mayCreate(this.run(
       PUBLISH_SCRIPT,
       keys,
       [
@@ -368,7 +368,7 @@ class RedisBroker implements Broker, NodeRegistry {
         ...(isKeyed ? [key, req.op ?? 'upsert', String(keyed.maxKeys), String(keyed.tombstoneTtlMs)] : []),
       ],
       true,
-    )) as [string, number, number, string?];
+    ))) as [string, number, number, string?];
     if (reply[3] === 'key_limit') {
       throw new ReplyError(ErrorCode.LimitExceeded, `keyed channel holds its most keys (${keyed!.maxKeys}; keyed.maxKeys): delete some or raise the limit`);
     }
@@ -441,7 +441,7 @@ class RedisBroker implements Broker, NodeRegistry {
     const err = this.unusable();
     if (err) throw err;
     const { since, limit, reverse = false } = query;
-    const reply = (await this.run(
+    const reply = (await this.mayCreate(this.run(
       HISTORY_SCRIPT,
       [this.keys.meta(channel), this.keys.hist(channel)],
       [
@@ -454,7 +454,7 @@ class RedisBroker implements Broker, NodeRegistry {
         reverse ? '1' : '0',
         query.open === true ? '1' : '0',
       ],
-    )) as [string, number, number, string[]];
+    ))) as [string, number, number, string[]];
     const [epoch, top, earliest, encoded] = reply;
     if (epoch === this.epochCandidate) this.epochCandidate = newEpoch();
     await this.drainSubscriber(channel, epoch, top);
@@ -468,15 +468,29 @@ class RedisBroker implements Broker, NodeRegistry {
     const err = this.unusable();
     if (err) throw err;
     const k = this.keys;
-    const reply = (await this.run(
+    const reply = (await this.mayCreate(this.run(
       STATE_SCRIPT,
       [k.meta(channel), k.hist(channel), k.keyedState(channel), k.keyedOrder(channel), k.keyedTombs(channel)],
       [this.epochCandidate, String(this.options.metaTtlMs), String(Math.max(0, Math.floor(query.after))), String(Math.max(1, Math.floor(query.limit))), String(DEFAULT_TOMBSTONE_TTL_MS)],
-    )) as [string, number, number, string[]];
+    ))) as [string, number, number, string[]];
     const [epoch, top, complete, encoded] = reply;
     if (epoch === this.epochCandidate) this.epochCandidate = newEpoch();
     await this.drainSubscriber(channel, epoch, top);
     return { publications: encoded.map(decodePublication), top: { epoch, offset: top }, complete };
+  }
+
+  /**
+   * A script call that may create a stream with the epoch candidate. Used when the reply names it; and when no reply
+   * comes (timeout, lost connection) the script may have run and used it all the same: the candidate is replaced, so
+   * a stream recreated later (e.g. after Redis restarts empty) never gets an epoch that clients already hold
+   * positions in.
+   */
+  private mayCreate<T>(call: Promise<T>): Promise<T> {
+    const candidate = this.epochCandidate;
+    return call.catch((err: unknown) => {
+      if (this.epochCandidate === candidate) this.epochCandidate = newEpoch();
+      throw err;
+    });
   }
 
   /**
@@ -499,11 +513,11 @@ class RedisBroker implements Broker, NodeRegistry {
 
   /** At most `limit` publications of the channel after `since`, oldest first, and its top position (redis-recovery.ts). */
   private async readAfter(channel: string, since: StreamPosition, limit: number): Promise<{ publications: ServerPublication[]; top: StreamPosition }> {
-    const reply = (await this.run(
+    const reply = (await this.mayCreate(this.run(
       HISTORY_SCRIPT,
       [this.keys.meta(channel), this.keys.hist(channel)],
       [this.epochCandidate, String(this.options.history.ttlMs), String(this.options.metaTtlMs), since.epoch, String(since.offset), String(limit), '0'],
-    )) as [string, number, number, string[]];
+    ))) as [string, number, number, string[]];
     const [epoch, top, , encoded] = reply;
     if (epoch === this.epochCandidate) this.epochCandidate = newEpoch();
     return { publications: encoded.map(decodePublication), top: { epoch, offset: top } };

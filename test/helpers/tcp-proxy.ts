@@ -11,6 +11,8 @@ export type ProxyTarget = 'all' | 'commands' | 'subscribers';
 
 interface Pair {
   frozen: boolean;
+  /** Requests still reach Redis, but its replies are dropped: a command runs and its answer never arrives. */
+  muted: boolean;
   subscriber: boolean;
   readonly sockets: net.Socket[];
 }
@@ -19,6 +21,8 @@ export interface FreezableProxy {
   readonly port: number;
   /** The matching connections open now go silent (in both directions); later connections work. */
   freezeCurrent(target?: ProxyTarget): void;
+  /** The matching connections open now still deliver requests to Redis, but its replies are dropped. */
+  muteReplies(target?: ProxyTarget): void;
   /** Closes the matching connections open now (the client sees the socket close and reconnects). */
   killCurrent(target?: ProxyTarget): void;
   /** New connections are accepted but not forwarded until `release()` (a reconnect kept waiting). */
@@ -33,13 +37,13 @@ export async function startFreezableProxy(targetPort: number): Promise<Freezable
   const matches = (p: Pair, t: ProxyTarget) => t === 'all' || (t === 'subscribers') === p.subscriber;
   const forward = (down: net.Socket) => {
     const up = net.connect(targetPort, '127.0.0.1');
-    const pair: Pair = { frozen: false, subscriber: false, sockets: [down, up] };
+    const pair: Pair = { frozen: false, muted: false, subscriber: false, sockets: [down, up] };
     pairs.push(pair);
     down.on('data', (d: Buffer) => {
       if (!pair.subscriber && /SUBSCRIBE/i.test(d.toString('latin1'))) pair.subscriber = true;
       if (!pair.frozen) up.write(d);
     });
-    up.on('data', (d: Buffer) => pair.frozen || down.write(d));
+    up.on('data', (d: Buffer) => pair.frozen || pair.muted || down.write(d));
     down.resume();
     for (const s of pair.sockets) {
       s.on('error', () => pair.sockets.forEach((x) => x.destroy()));
@@ -57,6 +61,7 @@ export async function startFreezableProxy(targetPort: number): Promise<Freezable
   return {
     port: (server.address() as net.AddressInfo).port,
     freezeCurrent: (target = 'all') => pairs.forEach((p) => matches(p, target) && (p.frozen = true)),
+    muteReplies: (target = 'all') => pairs.forEach((p) => matches(p, target) && (p.muted = true)),
     killCurrent: (target = 'all') => pairs.forEach((p) => matches(p, target) && p.sockets.forEach((s) => s.destroy())),
     hold: () => {
       held ??= [];

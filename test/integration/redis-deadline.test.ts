@@ -12,6 +12,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { BrokerOutcomeUnknownError, BrokerUnavailableError, type Broker, type HistoryBounds } from '../../src/broker/broker.js';
+import { createClient } from 'redis';
 import { createRedisBroker } from '../../src/broker/redis.js';
 import { RecordingHandler } from '../broker-contract.js';
 import { startCli, type Cli } from '../helpers/cli.js';
@@ -55,6 +56,32 @@ describe('redis deadlines: connections frozen behind a proxy, Redis alive', () =
     await broker.start(new RecordingHandler());
     return broker;
   };
+
+  it('a stream created by a command whose reply was lost never comes back with the same epoch', async () => {
+    // The script ran (the stream exists with the node's epoch candidate) but its reply never came: the candidate must
+    // not be used again, or a stream recreated after Redis lost it (a restart) would carry an epoch clients hold
+    // positions in, and their resumes would be served the new stream's publications as if nothing had happened.
+    const broker = await viaProxy({ commandTimeoutMs: 300, healthCheckIntervalMs: 0 });
+    const direct = createClient({ url: redis.url });
+    await direct.connect();
+    try {
+      await broker.publish({ channel: 'warm', event: 'm', data: '0' }); // the scripts are loaded in Redis
+      proxy.muteReplies('commands');
+      const lost = await rejectsWithin(broker.publish({ channel: 'reborn', event: 'm', data: '1' }), 300 + SLACK, 'publish whose reply is lost');
+      assert.ok(lost.err instanceof BrokerOutcomeUnknownError);
+      const meta = await direct.hGetAll('sbd:{ch:reborn}:meta');
+      assert.equal(meta.offset, '1', 'the script ran: the stream exists');
+      // Redis loses the channel (as after a restart without persistence), then the node creates it again.
+      await direct.del(['sbd:{ch:reborn}:meta', 'sbd:{ch:reborn}:hist']);
+      await waitFor(() => broker.isReady(), { timeout: 5000, label: 'a fresh command connection' });
+      const again = await broker.publish({ channel: 'reborn', event: 'm', data: '2' });
+      assert.equal(again.offset, 1);
+      assert.notEqual(again.epoch, meta.epoch, 'a new epoch for the recreated stream');
+    } finally {
+      await direct.quit();
+      await proxy.close();
+    }
+  });
 
   it('a written command that gets no reply fails within the deadline (outcome unknown for a write) and the connection is replaced', async () => {
     // No health check: only the deadline can notice.
