@@ -163,7 +163,7 @@ export const configSchema = z.strictObject({
 }).superRefine((c, ctx) => {
   if (c.demo.producer && c.demo.producerInterval < 100) {
     ctx.addIssue({ code: 'custom', path: ['demo', 'producerInterval'], message: 'must be at least 100ms (the producer publishes once per interval)',
-      params: { fix: 'set it to a duration such as "1s"' } });
+      params: { fix: 'set it to a duration such as "1s"', related: ['demo.producer'] } });
   }
   // Both endpoints hang off one HTTP server: the same path would make one of them unreachable.
   if (c.workers > 1 && !c.redis.url) {
@@ -180,11 +180,11 @@ export const configSchema = z.strictObject({
   }
   if (c.metrics.path === c.websocket.path || c.metrics.path === c.sse.path) {
     ctx.addIssue({ code: 'custom', path: ['metrics', 'path'], message: `must differ from websocket.path and sse.path`,
-      params: { fix: 'set it to another path such as "/metrics"' } });
+      params: { fix: 'set it to another path such as "/metrics"', related: ['websocket.path', 'sse.path'] } });
   }
   if (c.websocket.path === c.sse.path) {
     ctx.addIssue({ code: 'custom', path: ['sse', 'path'], message: `must differ from websocket.path "${c.websocket.path}"`,
-      params: { fix: 'set it to another path such as "/events"' } });
+      params: { fix: 'set it to another path such as "/events"', related: ['websocket.path'] } });
   }
 });
 
