@@ -176,6 +176,26 @@ describe('switchboard subscribe', () => {
   });
 });
 
+describe('switchboard subscribe against a server that checks tokens', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer(['--jwt.secret', SECRET]);
+  });
+  after(() => server.close());
+
+  for (const transport of ['websocket', 'sse']) {
+    it(`a refused token prints the server's reason and exits 1 instead of retrying (${transport})`, async () => {
+      const r = await cli(['subscribe', 'news', '--token', 'not-a-jwt', '--timeout', '5s', '--url', server.url, ...(transport === 'sse' ? ['--sse'] : [])]);
+      assert.equal(r.code, 1, r.stderr);
+      const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.equal(lines[0].status, 'error');
+      assert.equal(lines[0].code, 'unauthorized');
+      assert.match(String(lines[0].message), /^HTTP 401: malformed token/);
+      assert.deepEqual(lines.slice(1), [{ status: 'disconnected', code: 3009, reason: 'HTTP 401', reconnect: false }]);
+    });
+  }
+});
+
 describe('switchboard publish and subscribe on a keyed channel', () => {
   let server: TestServer;
   before(async () => {
