@@ -162,6 +162,20 @@ describe('docs/cli.md, pasted', () => {
   });
 });
 
+describe('switchboard token <user>, as the docs and the demo page show it', () => {
+  it('works as written in docs/operations.md, docs/cli.md and the demo page\'s token hint', async () => {
+    const shown = [doc('docs/operations.md'), doc('docs/cli.md'), doc('web/demo/index.html')]
+      .flatMap((text) => [...text.matchAll(/switchboard token [^`)<\n]*/g)].map((m) => m[0].trim()))
+      .filter((c) => !/^switchboard token (--|<)/.test(c) && !c.endsWith('"'));
+    assert.ok(shown.length >= 3, `found ${shown.join(' | ')}`);
+    for (const command of new Set(shown)) {
+      const r = await sh(command, 1, { env: { SWITCHBOARD_JWT_SECRET: 'docs-token-secret-0123456789abcdef0123' } });
+      assert.equal(r.code, 0, `${command}: ${r.stderr}`);
+      assert.match(r.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/, command);
+    }
+  });
+});
+
 describe("docs/api.md's curl commands, pasted", () => {
   let server: TestServer;
   before(async () => {

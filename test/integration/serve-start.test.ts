@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -132,6 +133,11 @@ describe('switchboard serve start-up output', () => {
     const r = run(['serve', '--port', '0'], { NO_COLOR: '1' }, true);
     const [, port] = await r.until(/listening on http:\/\/127\.0\.0\.1:(\d+) — demo at \/, development mode: no auth[^\n]*\r?\n/);
     await r.until(/tracing off \(set OTEL_EXPORTER_OTLP_ENDPOINT[^\n]*\n/);
+    // The README shows these two lines as they are printed (on port 8080).
+    const readme = readFileSync(`${ROOT}README.md`, 'utf8');
+    const shown = /```\n(listening on [^\n]*\ntracing [^\n]*)\n```/.exec(readme);
+    assert.ok(shown, 'README shows the start lines');
+    assert.ok(r.output().replace(/\r/g, '').includes(shown[1].replace(':8080 ', `:${port} `)), `README's start lines are what serve prints:\n${r.output()}`);
     const res = await fetch(`http://127.0.0.1:${port}/healthz`);
     assert.equal(res.status, 200);
     await r.stop();
