@@ -56,13 +56,27 @@ export function newest(path) {
   return max;
 }
 
-/** The steps whose inputs changed since their last successful run, or whose output is missing. */
+const stampFile = (step) => join(STAMPS, step.name.replace(/\s/g, '-'));
+
+/**
+ * The steps whose inputs changed since their last successful run, or whose output is missing. A step with no stamp
+ * whose output is newer than all its inputs was built by `npm run build`: it is current (and stamped now).
+ */
 export function staleSteps() {
   return STEPS.filter((step) => {
-    if (!existsSync(join(root, step.output))) return true;
-    const stamp = newest(join(STAMPS, step.name.replace(/\s/g, '-')));
-    return stamp === 0 || step.inputs.some((input) => newest(join(root, input)) > stamp);
+    const output = newest(join(root, step.output));
+    if (output === 0) return true;
+    const inputs = Math.max(...step.inputs.map((input) => newest(join(root, input))));
+    const stamp = newest(stampFile(step));
+    if (stamp === 0 && output >= inputs) return void writeStamp(step, new Date(output)), false;
+    return stamp === 0 || inputs > stamp;
   });
+}
+
+function writeStamp(step, time) {
+  mkdirSync(STAMPS, { recursive: true });
+  writeFileSync(stampFile(step), `${time.toISOString()}\n`);
+  utimesSync(stampFile(step), time, time);
 }
 
 /** Runs the stale steps in order; false when one failed (its stamp is left as it was, so it runs again next time). */
@@ -74,10 +88,7 @@ export function buildIfStale({ quiet = false } = {}) {
     if (!step.run()) return false;
     if (!quiet) process.stdout.write(`built: ${step.name} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     // The stamp carries the start time: a file saved during the build is newer, so the next check rebuilds.
-    mkdirSync(STAMPS, { recursive: true });
-    const file = join(STAMPS, step.name.replace(/\s/g, '-'));
-    writeFileSync(file, `${started.toISOString()}\n`);
-    utimesSync(file, started, started);
+    writeStamp(step, started);
   }
   return true;
 }

@@ -55,6 +55,8 @@ describe('npm start builds only what changed', () => {
       assert.deepEqual(build(dir), ['typescript', 'sdk bundle', 'demo page']);
       assert.equal(readFileSync(join(dir, 'dist/cli/main.js'), 'utf8').includes('main = 1'), true);
       assert.deepEqual(build(dir), [], 'nothing changed: nothing is built');
+      rmSync(join(dir, 'dist/.build'), { recursive: true });
+      assert.deepEqual(build(dir), [], 'outputs newer than their inputs (npm run build) are current without stamps');
       touch(dir, 'web/demo/index.html');
       assert.deepEqual(build(dir), ['demo page']);
       touch(dir, 'src/cli/main.ts');
