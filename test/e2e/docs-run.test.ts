@@ -205,7 +205,7 @@ describe('statements issue #12 found untrue', () => {
     const ops = doc('docs/operations.md');
     assert.match(ops, /with `apiKey` set it needs the key[^.]*and answers `401` without it/);
     const scrape = findBlock(ops, (b) => b.lang === 'yaml' && b.text.includes('static_configs'), 'the static scrape config');
-    const job = (parseYaml(scrape.text) as { scrape_configs: Array<Record<string, any>> }).scrape_configs[0];
+    const job = (parseYaml(scrape.text) as { scrape_configs: Array<{ metrics_path: string; authorization: { type: string; credentials_file: string } }> }).scrape_configs[0];
     assert.equal(job.authorization.type, 'Bearer');
     assert.ok(job.authorization.credentials_file);
     const key = 'docs-metrics-key-0123456789';
