@@ -43,8 +43,7 @@ interface Run {
 }
 
 /** Starts `command` (argv) in its own process group; `tty`: inside `script`, so its stdout is a terminal. */
-function run(args: string[], env: Record<string, string> = {}, tty = false): Run {
-  const argv = [process.execPath, MAIN, ...args];
+function run(args: string[], env: Record<string, string> = {}, tty = false, argv = [process.execPath, MAIN, ...args]): Run {
   const child = tty
     ? spawn('script', ['-qfec', argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' '), '/dev/null'], { cwd: ROOT, env: { ...cleanEnv, ...env }, detached: true })
     : spawn(argv[0], argv.slice(1), { cwd: ROOT, env: { ...cleanEnv, ...env }, detached: true });
@@ -156,5 +155,18 @@ describe('switchboard serve start-up output', () => {
     await pretty.until(/listening on http:\/\/127\.0\.0\.1:\d+ — /);
     await pretty.stop();
     assert.doesNotMatch(pretty.output(), /\{"level"/);
+  });
+});
+
+describe("README's quick start", () => {
+  const upToDate = spawnSync(process.execPath, ['scripts/build-if-stale.mjs', '--check'], { cwd: ROOT, encoding: 'utf8' }).status === 0;
+  it('npm start on a current build starts the server without building anything', { skip: !upToDate && 'dist is older than the sources (run npm run build)' }, async () => {
+    const started = Date.now();
+    const r = run([], {}, false, ['npm', 'start', '--silent', '--', '--port', '0']);
+    await r.until(/"msg":"switchboard listening"/);
+    const ms = Date.now() - started;
+    await r.stop();
+    assert.doesNotMatch(r.output(), /building:/);
+    assert.ok(ms < 15_000, `npm start took ${ms} ms`);
   });
 });
