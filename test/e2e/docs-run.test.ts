@@ -115,6 +115,21 @@ describe("README's Try it, pasted", () => {
     assert.equal(normalize(out.stdout), normalize(prints.text));
   });
 
+  it('the WebSocket one-liner subscribes and receives what is published', async () => {
+    const readme = doc('README.md');
+    const block = findBlock(readme, (b) => b.lang === 'sh' && b.text.includes("import WebSocket from 'ws'"), 'the WebSocket block');
+    let subscribed!: () => void;
+    const ready = new Promise<void>((resolve) => (subscribed = resolve));
+    const ws = sh(block.text, server.port, {
+      untilOut: /"push":"publication".*"payload":\{"title":"over ws"\}/,
+      onOut: (out) => /"id":1,"result"/.test(out) && subscribed(),
+    });
+    await withTimeout(ready, 10_000, 'the subscribe reply');
+    await server.publish('news', { title: 'over ws' }, 'headline');
+    const out = await ws;
+    assert.match(out.stdout, /"push":"connected"/);
+  });
+
   it("the first page's publish commands (curl and the CLI) work as written", async () => {
     const readme = doc('README.md');
     const block = findBlock(readme, (b) => b.lang === 'sh' && b.text.includes('dist/cli/main.js publish'), 'the first-page publish block');
