@@ -12,7 +12,7 @@ import { Admission } from './transport/admission.js';
 import { createMemoryBroker } from './broker/memory.js';
 import { createRedisBroker } from './broker/redis.js';
 import type { Broker } from './broker/broker.js';
-import { ConfigError, loadConfig, type Config } from './config/index.js';
+import { ConfigError, configSource, loadConfig, type Config } from './config/index.js';
 import { optionProblem } from './config/errors.js';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { newNodeId } from './core/ids.js';
@@ -290,7 +290,7 @@ function assertSafeBinding(config: Config, authenticator: Authenticator): void {
   throw new ConfigError([
     optionProblem(
       'host',
-      'config',
+      configSource(config, 'host'), // "flag --host", "env SWITCHBOARD_HOST", "file …": where the operator set it
       `listening on ${config.host} (beyond loopback) needs ${missing.join(' and ')}`,
       'set SWITCHBOARD_JWT_SECRET and SWITCHBOARD_API_KEY, or pass --insecure for a development server on a trusted network',
     ),

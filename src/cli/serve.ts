@@ -1,28 +1,50 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { loadConfig, type Config } from '../config/index.js';
+import { createLogger } from '../observability/logger.js';
 import type { Switchboard } from '../server.js';
 import type { Command } from './command.js';
 import { optionsHelp } from './help.js';
+import { listenErrorLine, probePort } from './listen-error.js';
+import { prettyDestination } from './pretty-log.js';
+import { listeningLine, tracingState } from './start-banner.js';
 
 /** Past shutdown.timeout the server should have closed everything; this much more and we stop waiting. */
 const SHUTDOWN_GRACE_MS = 5_000;
 
 /**
  * Loads the config, starts the server and owns process signals: the first SIGTERM/SIGINT drains (shutdown()) and exits
- * 0, a second one exits 1 at once. Prints nothing itself: the server logs its address.
+ * 0, a second one exits 1 at once. Logs JSON, or on a terminal (logFormat auto/pretty) readable lines and a start
+ * line with the URL to open. A port in use (or not allowed) is one line on stderr and exit code 1, not a stack.
  */
 export async function serve(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Promise<Switchboard | undefined> {
   const config = loadConfig({ argv, env });
   const workers = workerCount(config);
   if (workers > 1 && cluster.isPrimary) {
+    // Workers bind through the primary: a busy port would fail every worker, and each would be replaced forever.
+    const busy = await probePort(config);
+    if (busy) return void fail(busy);
     runPrimary(workers, config);
     return undefined;
   }
+  const pretty = config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY === true);
+  const logger = createLogger(config.logLevel, pretty
+    ? prettyDestination(process.stdout, { color: process.stdout.isTTY === true && !env.NO_COLOR, hide: new Set(['switchboard listening']) })
+    : undefined);
+  const tracing = tracingState(env);
   // Loaded lazily so `--help` and `check-config` never pay for (or break on) the server's imports.
   const { createSwitchboard } = await import('../server.js');
-  const app = createSwitchboard({ config });
-  await app.listen();
+  const app = createSwitchboard({ config, logger });
+  let port: number;
+  try {
+    ({ port } = await app.listen());
+  } catch (err) {
+    const line = listenErrorLine(err, config);
+    if (line) return void fail(line);
+    throw err;
+  }
+  if (pretty) process.stdout.write(`${listeningLine(config, port)}\n${tracing.line}\n`);
+  else logger.info({ tracing: tracing.on, exporters: tracing.exporters, url: tracing.url, sampler: tracing.sampler }, tracing.line);
   let stopping = false;
   const onSignal = () => {
     if (stopping) process.exit(1); // a second signal: the operator is done waiting for the drain
@@ -40,6 +62,12 @@ export async function serve(argv: readonly string[], env: Readonly<Record<string
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
   return app;
+}
+
+/** Exit 1 with one line: the server could not listen (nothing to drain yet). */
+function fail(line: string): never {
+  process.stderr.write(`switchboard: ${line}\n`);
+  process.exit(1);
 }
 
 /** `workers`, with 0 meaning one per core when Redis is configured, else 1. */

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { WebSocket } from 'ws';
 import { createClient, createSseClient, type Publication, type StreamPosition } from '../client/index.js';
 import { parseDuration } from '../config/fields.js';
 import { parsePosition } from '../protocol/index.js';
@@ -65,7 +66,9 @@ async function subscribe(args: readonly string[], env: Readonly<Record<string, s
     ...(remote.token ? { token: remote.token } : {}),
     ...(values.user ? { params: { user: values.user } } : {}),
   };
-  const client = values.sse ? createSseClient(common) : createClient(common);
+  // `ws` rather than a runtime's global WebSocket: it shows a refused upgrade's status and reason (a 401 with why),
+  // so a bad token ends the command with the server's words instead of endless 1006 retries.
+  const client = values.sse ? createSseClient(common) : createClient({ ...common, WebSocket });
   const status = (what: string, detail: Record<string, unknown> = {}): void => {
     process.stderr.write(`${JSON.stringify({ status: what, ...detail })}\n`);
   };

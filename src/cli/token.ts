@@ -7,15 +7,15 @@ import { runClientCommand } from './run-client.js';
 
 /** The server refuses shorter HMAC secrets (jwt.secret); minting with one would only make tokens it rejects. */
 const MIN_SECRET_BYTES = 32;
-const USAGE = '--user <id> [--ttl 1h] [--secret <s>] [--channels a,b] [--info <json>] [--audience <aud>] [--issuer <iss>]';
+const USAGE = '<user> [--ttl 1h] [--secret <s>] [--channels a,b] [--info <json>] [--audience <aud>] [--issuer <iss>]';
 
-/** `switchboard token --user alice`: an HS256 connection token for development, printed alone on stdout. */
+/** `switchboard token alice` (or `--user alice`): an HS256 connection token for development, printed alone on stdout. */
 export const tokenCommand: Command = {
   name: 'token',
   usage: USAGE,
   summary: 'mint a development JWT (HS256) for a user, signed with the server\'s jwt.secret',
   details: () => `Options:
-  --user <id>          the token's "sub" (required)
+  <user>               the token's "sub" (required; --user <id> works too)
   --ttl <duration>     lifetime such as 30s, 15m, 1h, 7d (default 1h)
   --secret <s>         HMAC secret, at least ${MIN_SECRET_BYTES} bytes (default: env SWITCHBOARD_JWT_SECRET, the server's own)
   --channels a,b       "channels" claim: channels the token lets the user subscribe to
@@ -25,7 +25,7 @@ export const tokenCommand: Command = {
 
 Example:
   export SWITCHBOARD_JWT_SECRET=$(openssl rand -hex 32)
-  switchboard token --user alice --ttl 15m
+  switchboard token alice --ttl 15m
 `,
   run: (args, env) => runClientCommand('token', () => token(args, env)),
 };
@@ -39,8 +39,13 @@ async function token(args: readonly string[], env: Readonly<Record<string, strin
       channels: { type: 'string' }, info: { type: 'string' }, audience: { type: 'string' }, issuer: { type: 'string' },
     },
   });
-  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}". Usage: switchboard token ${USAGE}`);
-  if (!values.user) throw new UsageError(`--user is required. Usage: switchboard token ${USAGE}`);
+  // The user is the one positional (`token alice`); --user is kept for scripts written against the first version.
+  if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}". Usage: switchboard token ${USAGE}`);
+  if (positionals.length === 1 && values.user !== undefined && values.user !== positionals[0]) {
+    throw new UsageError(`two users given ("${positionals[0]}" and --user "${values.user}"). Usage: switchboard token ${USAGE}`);
+  }
+  const user = positionals[0] ?? values.user;
+  if (!user) throw new UsageError(`a user is required, e.g. switchboard token alice. Usage: switchboard token ${USAGE}`);
   const secret = values.secret ?? env.SWITCHBOARD_JWT_SECRET ?? '';
   if (!secret) throw new UsageError('no secret: pass --secret or set SWITCHBOARD_JWT_SECRET (the server\'s jwt.secret)');
   if (Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
@@ -57,7 +62,7 @@ async function token(args: readonly string[], env: Readonly<Record<string, strin
       throw new UsageError(`--info is not valid JSON: ${values.info.slice(0, 80)}`);
     }
   }
-  const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(values.user)
+  const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setSubject(user)
     .setIssuedAt().setExpirationTime(Math.floor((Date.now() + ttlMs) / 1000));
   if (values.audience) jwt.setAudience(values.audience);
   if (values.issuer) jwt.setIssuer(values.issuer);

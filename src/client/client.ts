@@ -7,7 +7,7 @@ import type { StreamPosition, SubscribeResult } from '../protocol/index.js';
 import { backoffDelay } from './backoff.js';
 import { ClientCodes, serverSaysReconnect } from './codes.js';
 import { Emitter } from './emitter.js';
-import { ClientClosedError, ConnectionLostError, ServerError, SwitchboardError, TimeoutError } from './errors.js';
+import { ClientClosedError, ConnectionLostError, httpRefusal, ServerError, SwitchboardError, TimeoutError } from './errors.js';
 import { buildUrl, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
 import { subscriptionFor, type KeyedSubscription } from './keyed.js';
 import { isPublicationPush, toDirectMessage, toMemberEvent, toPublication } from './publication.js';
@@ -16,7 +16,7 @@ import { TokenSource } from './token.js';
 import type {
   ClientEvents, ClientState, ConnectedContext, HistoryOptions, HistoryResult, Member, PublishOptions, PublishResult,
 } from './types.js';
-import { OPEN, resolveWebSocket, type WebSocketLike } from './websocket-impl.js';
+import { OPEN, onUpgradeRefused, resolveWebSocket, type WebSocketLike } from './websocket-impl.js';
 
 /** The WebSocket client's public surface. */
 export interface Client {
@@ -170,6 +170,22 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
     };
     // The close event follows an error and carries what we report.
     ws.onerror = () => undefined;
+    onUpgradeRefused(ws, (status, body) => {
+      if (ws === this.ws) this.refused(ws, status, body);
+    });
+  }
+
+  /**
+   * Node (`ws`): the server refused the upgrade with an HTTP status. Reported as the SSE client reports it: an error
+   * with the server's reason, then code 3009; 401 retries only with a token function, 408/429/5xx retry, other 4xx
+   * do not (the same URL and token would be refused again).
+   */
+  private refused(ws: WebSocketLike, status: number, body: string): void {
+    this.detach(ws, ClientCodes.HttpError, `HTTP ${status}`);
+    this.emit('error', { error: httpRefusal(status, body) });
+    if (status === 401) this.tokens.stale = true;
+    const again = status === 401 ? this.tokens.refreshable : status === 408 || status === 429 || status >= 500;
+    this.ended(ClientCodes.HttpError, `HTTP ${status}`, again);
   }
 
   /** Gives up on the current socket (dead, or refusing) without waiting for its close handshake. */

@@ -19,7 +19,10 @@ export const ClientCodes = {
   ChannelsChanged: 3007,
   /** SSE: no bytes (not even a heartbeat) for `heartbeatTimeout` ms. Reconnects. */
   HeartbeatTimeout: 3008,
-  /** SSE: the server refused the stream with an HTTP error status. Reconnects unless 4xx other than 408/429. */
+  /**
+   * The server refused with an HTTP error status: an SSE stream, or a WebSocket upgrade in Node (browsers only see
+   * 1006 there). Reconnects unless 4xx other than 408/429 (401: only when the token is a function).
+   */
   HttpError: 3009,
   /** SSE: a gap or epoch change in the live stream: the stream is reopened from the last positions. Reconnects. */
   Resync: 3010,

@@ -67,3 +67,17 @@ export class UnsupportedError extends SwitchboardError {
     super('unsupported', message);
   }
 }
+
+/**
+ * The error of a refused HTTP request (an SSE stream, or a WebSocket upgrade in Node): the server's `{"error":
+ * {"code","message"}}` body as a ServerError, else (a proxy's page) just the status.
+ */
+export function httpRefusal(status: number, body: string): SwitchboardError {
+  try {
+    const parsed = JSON.parse(body) as { error?: { code?: string; message?: string } };
+    if (parsed.error?.code) return new ServerError(parsed.error.code, `HTTP ${status}: ${parsed.error.message ?? ''}`);
+  } catch {
+    // Not a Switchboard error body: reported by status.
+  }
+  return new SwitchboardError('http_error', `HTTP ${status}`);
+}

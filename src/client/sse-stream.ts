@@ -3,7 +3,7 @@
  * Both report through the same handlers and neither reconnects by itself: the SSE client owns reconnects, so
  * backoff, tokens and resume positions follow one set of rules.
  */
-import { ServerError, SwitchboardError } from './errors.js';
+import { httpRefusal, SwitchboardError } from './errors.js';
 import { SseParser } from './sse-parser.js';
 
 export interface SseStreamHandlers {
@@ -60,13 +60,7 @@ export function openFetchStream(fetchImpl: FetchLike, url: string, headers: Reco
 }
 
 async function httpError(res: { status: number; text(): Promise<string> }): Promise<SwitchboardError> {
-  try {
-    const body = JSON.parse(await res.text()) as { error?: { code?: string; message?: string } };
-    if (body.error?.code) return new ServerError(body.error.code, `HTTP ${res.status}: ${body.error.message ?? ''}`);
-  } catch {
-    // Not a Switchboard error body (a proxy's page): reported by status.
-  }
-  return new SwitchboardError('http_error', `HTTP ${res.status}`);
+  return httpRefusal(res.status, await res.text().catch(() => ''));
 }
 
 /** The part of the WHATWG EventSource the SDK uses. */

@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { z } from 'zod';
 import { ConfigError, optionProblem, problem, type ConfigProblem } from './errors.js';
+import { dedupe, describeIssue, show, type Settings } from './issues.js';
 import { configOptions, configSchema, type Config, type ConfigOption } from './schema.js';
 import { closest } from './suggest.js';
 
@@ -36,9 +36,17 @@ const groups = new Set(configOptions.filter((o) => o.path.includes('.')).map((o)
 const paths = configOptions.map((o) => o.path);
 const lastSegment = (path: string) => path.slice(path.lastIndexOf('.') + 1);
 
-/** A value as the user wrote it (string from env/flags, anything from a file) and where it came from. */
-interface Setting { readonly raw: unknown; readonly source: string }
-type Settings = Map<string, Setting>;
+/** Where each option of a loaded Config came from (options left at their default are absent). */
+const sourcesOf = new WeakMap<Config, ReadonlyMap<string, string>>();
+
+/**
+ * Where `path` of a Config returned by loadConfig was set, e.g. "flag --host", "env SWITCHBOARD_HOST",
+ * "file ./switchboard.yaml"; "default" when it was not set (or the Config was not made by loadConfig).
+ * Lets later checks (the server's safe-binding rule) name the real source in their errors.
+ */
+export function configSource(config: Config, path: string): string {
+  return sourcesOf.get(config)?.get(path) ?? 'default';
+}
 
 export function loadConfig(input: LoadConfigInput = {}): Config {
   const env = input.env ?? {};
@@ -52,10 +60,13 @@ export function loadConfig(input: LoadConfigInput = {}): Config {
   for (const [path, setting] of flags.settings) settings.set(path, setting);
   if (input.values !== undefined) flatten(input.values as Record<string, unknown>, '', 'code', settings, problems);
   // Validate what is known even when something is unknown: every problem is reported in one go.
-  const result = configSchema.safeParse(nest(settings));
-  if (!result.success) problems.push(...dedupe(result.error.issues).map((i) => describeIssue(i, settings)));
+  const validated = nest(settings);
+  const result = configSchema.safeParse(validated);
+  if (!result.success) problems.push(...dedupe(result.error.issues).map((i) => describeIssue(i, settings, validated)));
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
-  return deepFreeze(result.data);
+  const config = deepFreeze(result.data);
+  sourcesOf.set(config, new Map([...settings].map(([path, s]) => [path, s.source])));
+  return config;
 }
 
 /** Strings (env, flags, and strings in files) become the option's type; anything unparseable is left for the schema to reject. */
@@ -161,7 +172,7 @@ function flatten(obj: Record<string, unknown>, prefix: string, source: string, s
   for (const [key, value] of Object.entries(obj)) {
     const path = prefix + key;
     if (byPath.has(path)) settings.set(path, { raw: value, source });
-    else if (!groups.has(path)) problems.push(unknownOption(path, source, path, (p) => p));
+    else if (!groups.has(path)) problems.push(unknownOption(path, source, path, (p) => p, isPlainObject(value)));
     else if (isPlainObject(value)) flatten(value, `${path}.`, source, settings, problems);
     else if (value !== null) { // "history:" with nothing under it is an empty group
       const first = configOptions.find((o) => o.path.startsWith(`${path}.`))!;
@@ -171,10 +182,16 @@ function flatten(obj: Record<string, unknown>, prefix: string, source: string, s
   }
 }
 
-function unknownOption(shown: string, source: string, path: string, format: (p: string) => string): ConfigProblem {
-  const guess = closest(path, paths, lastSegment);
-  return optionProblem(shown, source, 'unknown option',
-    guess ? `rename it to "${format(guess)}"` : 'remove it; docs/configuration.md lists every option');
+/**
+ * `isGroup`: the value is a mapping (`histroy: { size: 5 }` in a file), so the closest group name is the likely fix;
+ * otherwise an option name is, then a group.
+ */
+function unknownOption(shown: string, source: string, path: string, format: (p: string) => string, isGroup = false): ConfigProblem {
+  const group = closest(path, [...groups]);
+  const guess = isGroup ? group : closest(path, paths, lastSegment) ?? group;
+  const what = guess !== undefined && groups.has(guess) ? `"${format(guess)}" (a group of options)` : `"${format(guess ?? '')}"`;
+  return optionProblem(shown, source, isGroup ? 'unknown group of options' : 'unknown option',
+    guess ? `rename it to ${what}` : 'remove it; docs/configuration.md lists every option');
 }
 
 function nest(settings: Settings): Record<string, unknown> {
@@ -186,39 +203,6 @@ function nest(settings: Settings): Record<string, unknown> {
     node[keys[keys.length - 1]] = coerce(byPath.get(path)!, raw);
   }
   return root;
-}
-
-/** One problem per option: a union or refine can report the same path twice. */
-function dedupe(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
-  const seen = new Set<string>();
-  return issues.filter((i) => !seen.has(optionPath(i)) && seen.add(optionPath(i)));
-}
-
-/** The option an issue is about: an element of a list option (`proxy.trusted.1`) is the option (`proxy.trusted`). */
-function optionPath(issue: z.core.$ZodIssue): string {
-  const keys = [...issue.path];
-  while (typeof keys.at(-1) === 'number') keys.pop();
-  return keys.join('.');
-}
-
-function describeIssue(issue: z.core.$ZodIssue, settings: Settings): ConfigProblem {
-  const path = optionPath(issue);
-  const option = byPath.get(path);
-  const setting = settings.get(path);
-  const source = setting?.source ?? 'default';
-  // Secrets are never echoed: a wrong value may still be close to the real one.
-  const secret = /secret|apikey/i.test(path);
-  const got = secret ? '(a value, not shown)' : show(setting ? setting.raw : option?.default);
-  const fix = issue.code === 'custom' ? (issue.params as { fix?: string } | undefined)?.fix : undefined;
-  if (fix) return optionProblem(path, source, `${issue.message}, got ${got}`, fix);
-  if (!option) return optionProblem(path || '(root)', source, issue.message, 'see docs/configuration.md');
-  const example = option.example === undefined ? '' : ` such as ${show(option.example)}`;
-  return optionProblem(path, source, `expected ${option.expect}, got ${got}`, `set it to ${option.hint}${example}`);
-}
-
-function show(value: unknown): string {
-  const s = JSON.stringify(value) ?? String(value);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

@@ -43,6 +43,7 @@ export const configSchema = z.strictObject({
   port: int(8080, 'HTTP port for WebSocket, SSE and the server API. `PORT` is honoured too, below `SWITCHBOARD_PORT`. 0 picks a free port.', 0, 65535),
   host: nonEmpty('127.0.0.1', 'Bind address. Use `0.0.0.0` to accept connections from other hosts.'),
   logLevel: oneOf(LOG_LEVELS, 'info', 'Log level (pino). `LOG_LEVEL` is honoured too, below `SWITCHBOARD_LOG_LEVEL`.'),
+  logFormat: oneOf(['auto', 'json', 'pretty'], 'auto', '`switchboard serve` log format: `json` (one JSON object per line, for log collectors), `pretty` (one readable line per entry, and a start line with the URL to open), or `auto`: pretty when stdout is a terminal, else JSON. Embedded servers log JSON unless given a logger.'),
   apiKey: str('', 'When non-empty, the server HTTP API requires `Authorization: apikey <key>` or `X-API-Key: <key>`. Required (with JWT auth) when the server listens beyond loopback.', 'change-me'),
   insecure: bool(false, 'Let a server bound beyond loopback run without JWT auth and an API key (development mode: user ids from `?user=`; without a key the server API still answers only loopback callers). Never in production.'),
   tls: group({
@@ -178,7 +179,7 @@ export const configSchema = z.strictObject({
 }).superRefine((c, ctx) => {
   if (c.demo.producer && c.demo.producerInterval < 100) {
     ctx.addIssue({ code: 'custom', path: ['demo', 'producerInterval'], message: 'must be at least 100ms (the producer publishes once per interval)',
-      params: { fix: 'set it to a duration such as "1s"' } });
+      params: { fix: 'set it to a duration such as "1s"', related: ['demo.producer'] } });
   }
   // Both endpoints hang off one HTTP server: the same path would make one of them unreachable.
   if (c.workers > 1 && !c.redis.url) {
@@ -203,11 +204,11 @@ export const configSchema = z.strictObject({
   }
   if (c.metrics.path === c.websocket.path || c.metrics.path === c.sse.path) {
     ctx.addIssue({ code: 'custom', path: ['metrics', 'path'], message: `must differ from websocket.path and sse.path`,
-      params: { fix: 'set it to another path such as "/metrics"' } });
+      params: { fix: 'set it to another path such as "/metrics"', related: ['websocket.path', 'sse.path'] } });
   }
   if (c.websocket.path === c.sse.path) {
     ctx.addIssue({ code: 'custom', path: ['sse', 'path'], message: `must differ from websocket.path "${c.websocket.path}"`,
-      params: { fix: 'set it to another path such as "/events"' } });
+      params: { fix: 'set it to another path such as "/events"', related: ['websocket.path'] } });
   }
 });
 

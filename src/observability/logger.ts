@@ -1,8 +1,12 @@
-import { pino, type Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
-/** Structured JSON logs on stdout. Message contents are never logged: ids, channels and sizes only. */
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { service: 'switchboard' }, timestamp: pino.stdTimeFunctions.isoTime });
+/**
+ * Structured JSON logs on stdout (or `destination`, e.g. the CLI's human-readable printer on a terminal). Message
+ * contents are never logged: ids, channels and sizes only.
+ */
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const options = { level, base: { service: 'switchboard' }, timestamp: pino.stdTimeFunctions.isoTime };
+  return destination ? pino(options, destination) : pino(options);
 }

@@ -42,7 +42,7 @@ export class SseTransport {
       }
       sendError(res, status, code, message, { ...cors, ...extra });
     };
-    if (req.method !== 'GET') return fail(405, 'method_not_allowed', 'use GET', 'protocol', { allow: 'GET' });
+    if (req.method !== 'GET') return fail(405, 'method_not_allowed', 'use GET', 'protocol', { allow: 'GET, OPTIONS' });
     const channels = url.searchParams.getAll('channel');
     if (channels.length === 0) return fail(400, 'bad_request', 'give at least one channel: /events?channel=news', 'protocol');
     if (channels.length > cfg.sse.maxChannels) {

@@ -7,9 +7,8 @@
  * reports `recoveryFailed` (epoch changed) and the page says so and reloads — the lossless path is demo-redis.test.ts.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { browserSkip, chatTexts, ensureDemoBuilt, launchBrowser, openPage, say, seen, type TestPage } from '../helpers/browser.js';
+import { browserSuite, chatTexts, ensureDemoBuilt, launchBrowser, openPage, say, seen, type TestPage } from '../helpers/browser.js';
 import { startCli, type Cli } from '../helpers/cli.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { mintHs256 } from '../helpers/tokens.js';
@@ -21,7 +20,7 @@ const FLAGS = ['--demo.producer', '--demo.producerInterval', '200ms', '--limits.
 
 const streamCount = async (p: Page) => Number(await p.textContent('#stream-count'));
 
-describe('demo page in chromium (memory broker)', { skip: browserSkip() }, () => {
+browserSuite('demo page in chromium (memory broker)', ({ it, before, after }) => {
   let browser: Browser;
   let server: Cli;
   const pages: TestPage[] = [];
@@ -174,7 +173,7 @@ describe('demo page in chromium (memory broker)', { skip: browserSkip() }, () =>
   });
 });
 
-describe('demo page in chromium (JWT authentication)', { skip: browserSkip() }, () => {
+browserSuite('demo page in chromium (JWT authentication)', ({ it, before, after }) => {
   const secret = 'a-demo-test-secret-of-at-least-32-bytes!';
   let browser: Browser;
   let srv: TestServer;

@@ -7,15 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { browserSkip, chatNotices, chatTexts, ensureDemoBuilt, launchBrowser, openPage, say, seen, type TestPage } from '../helpers/browser.js';
+import { browserSuite, chatNotices, chatTexts, ensureDemoBuilt, launchBrowser, openPage, say, seen, type TestPage } from '../helpers/browser.js';
 import { startCli, type Cli } from '../helpers/cli.js';
 import { deleteRedisPrefix } from '../helpers/redis-prefix.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
-describe('demo page in chromium (Redis broker): kill -9 and restart without loss', { skip: browserSkip() }, () => {
+browserSuite('demo page in chromium (Redis broker): kill -9 and restart without loss', ({ it, before, after }) => {
   const prefix = 'sbdemo' + randomBytes(4).toString('hex');
   const env = { SWITCHBOARD_REDIS_URL: REDIS_URL, SWITCHBOARD_REDIS_PREFIX: prefix, SWITCHBOARD_LIMITS_CONNECT_RATE: '0' };
   const flags = ['--workers', '1', '--shutdown.timeout', '1s'];

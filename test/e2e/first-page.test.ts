@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
-import { browserSkip, launchBrowser, openPage } from '../helpers/browser.js';
+import { browserSuite, launchBrowser, openPage } from '../helpers/browser.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -60,7 +60,7 @@ describe('the SDK bundle served by the server', () => {
   });
 });
 
-describe("README's first real-time page in chromium", { skip: browserSkip() }, () => {
+browserSuite("README's first real-time page in chromium", ({ it, before, after }) => {
   let browser: Browser;
   let server: TestServer;
   let site: Server;

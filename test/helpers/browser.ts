@@ -6,19 +6,43 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 // Functions passed to the page run in the browser; the test program is compiled without DOM types.
 declare const document: any;
 declare const window: any;
 
-export const CHROMIUM = '/usr/bin/chromium';
+/** Debian's chromium; CHROMIUM_PATH names another (or a missing one, to see the skips counted). */
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** `skip` option for a browser suite: never skipped in CI (`CI=true`); locally only when chromium is missing. */
 export function browserSkip(): string | false {
   if (process.env.CI === 'true' || existsSync(CHROMIUM)) return false;
   return `${CHROMIUM} is missing (apt-get install chromium)`;
+}
+
+/** What a browser suite's body gets: node:test's own functions, or stand-ins that skip when there is no browser. */
+export interface BrowserSuiteApi {
+  it: typeof it;
+  before: typeof before;
+  after: typeof after;
+}
+
+/**
+ * `describe` for a suite that needs chromium. Without one (and not in CI) each of its tests is registered as a
+ * skipped test, so the run's summary counts them (node:test counts nothing inside a skipped `describe`), and its
+ * hooks do not run (they would launch the browser).
+ */
+export function browserSuite(name: string, body: (api: BrowserSuiteApi) => void): void {
+  const skip = browserSkip();
+  if (!skip) return void describe(name, () => body({ it, before, after }));
+  describe(name, () => body({
+    it: ((testName: string) => it(testName, { skip })) as typeof it,
+    before: (() => undefined) as typeof before,
+    after: (() => undefined) as typeof after,
+  }));
 }
 
 export function launchBrowser(): Promise<Browser> {

@@ -72,7 +72,7 @@ describe('switchboard publish and token', () => {
   });
 
   it('token mints a JWT the server accepts, with the claims asked for', async () => {
-    const r = await cli(['token', '--user', 'alice', '--ttl', '10m', '--channels', 'news,alerts', '--info', '{"name":"Alice"}'],
+    const r = await cli(['token', 'alice', '--ttl', '10m', '--channels', 'news,alerts', '--info', '{"name":"Alice"}'],
       { SWITCHBOARD_JWT_SECRET: SECRET });
     assert.equal(r.code, 0, r.stderr);
     const token = r.stdout.trim();
@@ -90,7 +90,9 @@ describe('switchboard publish and token', () => {
 
   it('token refuses a missing user, a short secret and a bad ttl (exit 2)', async () => {
     const cases: Array<[string[], RegExp]> = [
-      [['token', '--secret', SECRET], /--user is required/],
+      [['token', '--secret', SECRET], /a user is required, e.g. switchboard token alice/],
+      [['token', 'a', 'b', '--secret', SECRET], /unexpected argument "b"/],
+      [['token', 'a', '--user', 'b', '--secret', SECRET], /two users given/],
       [['token', '--user', 'a', '--secret', 'short'], /the secret is 5 bytes; the server needs at least 32/],
       [['token', '--user', 'a', '--secret', SECRET, '--ttl', 'soon'], /--ttl "soon" is not a duration/],
       [['token', '--user', 'a'], /no secret: pass --secret or set SWITCHBOARD_JWT_SECRET/],
@@ -172,6 +174,26 @@ describe('switchboard subscribe', () => {
     assert.equal(code, 1);
     assert.match(stderr, /"status":"error","code":"invalid_channel"/);
   });
+});
+
+describe('switchboard subscribe against a server that checks tokens', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer(['--jwt.secret', SECRET]);
+  });
+  after(() => server.close());
+
+  for (const transport of ['websocket', 'sse']) {
+    it(`a refused token prints the server's reason and exits 1 instead of retrying (${transport})`, async () => {
+      const r = await cli(['subscribe', 'news', '--token', 'not-a-jwt', '--timeout', '5s', '--url', server.url, ...(transport === 'sse' ? ['--sse'] : [])]);
+      assert.equal(r.code, 1, r.stderr);
+      const lines = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.equal(lines[0].status, 'error');
+      assert.equal(lines[0].code, 'unauthorized');
+      assert.match(String(lines[0].message), /^HTTP 401: malformed token/);
+      assert.deepEqual(lines.slice(1), [{ status: 'disconnected', code: 3009, reason: 'HTTP 401', reconnect: false }]);
+    });
+  }
 });
 
 describe('switchboard publish and subscribe on a keyed channel', () => {

@@ -89,6 +89,35 @@ describe('client tokens', () => {
     assert.equal(of(rec, 'connecting').length, 1);
   });
 
+  it('Node: a refused upgrade (401) is reported with the server\'s reason and stops a fixed-token client (3009, no reconnect)', async () => {
+    const c = createClient({ url: srv.wsUrl, token: 'not-a-jwt', minReconnectDelay: 20 });
+    srv.track({ close: () => c.disconnect() });
+    const rec = record(c, CLIENT_EVENTS);
+    c.connect();
+    await waitFor(() => c.state === 'disconnected', { timeout: 5000, label: 'stopped' });
+    const [error] = of(rec, 'error').map((e) => e.error);
+    assert.equal(error.code, 'unauthorized');
+    assert.match(error.message, /^HTTP 401: malformed token/);
+    assert.deepEqual(of(rec, 'disconnected'), [{ code: 3009, reason: 'HTTP 401', reconnect: false }]);
+    await sleep(100);
+    assert.equal(of(rec, 'connecting').length, 1);
+  });
+
+  it('Node: after a refused upgrade (401) a token function is asked again and the client connects', async () => {
+    let calls = 0;
+    const c = createClient({
+      url: srv.wsUrl, minReconnectDelay: 20,
+      getToken: () => (++calls === 1 ? 'not-a-jwt' : mintHs256(SECRET, { sub: 'second-try' }, { ttl: 60 })),
+    });
+    srv.track({ close: () => c.disconnect() });
+    const rec = record(c, CLIENT_EVENTS);
+    c.connect();
+    await c.ready(5000);
+    assert.equal(calls, 2);
+    assert.deepEqual(of(rec, 'disconnected'), [{ code: 3009, reason: 'HTTP 401', reconnect: true }]);
+    c.disconnect();
+  });
+
   it('SSE: after 4005 the client gets a fresh token and resumes with Last-Event-ID', async () => {
     let calls = 0;
     const s = createSseClient({

@@ -231,6 +231,47 @@ describe('unknown options', () => {
   });
 });
 
+describe('issue #12: config errors read alike, whatever their source', () => {
+  it('a mistyped group in a file suggests the closest group, as flags and env do', () => {
+    const f = file('group-typo.yaml', 'histroy:\n  size: 5\n');
+    assert.equal(configError(() => loadConfig({ file: f })),
+      `config option "histroy" (from file ${f}): unknown group of options. Fix: rename it to "history" (a group of options).`);
+    assert.match(configError(() => loadConfig({ values: { websockte: { pingInterval: 5 } } })), /rename it to "websocket" \(a group of options\)/);
+  });
+  it('a field inside a structured option from a file names the file, not "default", in plain words', () => {
+    const f = file('ns.yaml', 'namespaces:\n  - name: chat\n    publish: "yes"\n  - name: news\n    pubish: true\n  - subscribe: everyone\n');
+    const lines = configError(() => loadConfig({ file: f })).split('\n');
+    assert.deepEqual(lines, [
+      `config option "namespaces[0].publish" (from file ${f}): expected true or false, got "yes". Fix: correct it (docs/configuration.md describes "namespaces").`,
+      `config option "namespaces[1]" (from file ${f}): unknown field "pubish". Fix: rename "pubish" to "publish" (fields: name, subscribe, publish, presence, joinLeave, historySize, historyTtl, maxSubscribers, keyed, maxKeys, tombstoneTtl).`,
+      `config option "namespaces[2].name" (from file ${f}): missing (expected a string). Fix: add "name".`,
+      `config option "namespaces[2].subscribe" (from file ${f}): expected one of anonymous, authenticated, token, got "everyone". Fix: set it to one of those.`,
+    ]);
+    for (const line of lines) assert.doesNotMatch(line, /Invalid input|Invalid option|received|from default/);
+    assert.match(configError(() => loadConfig({ argv: ['--namespaces', '[{"name":"a","presence":1}]'] })),
+      /^config option "namespaces\[0\]\.presence" \(from flag --namespaces\): expected true or false, got 1\./);
+  });
+  it('a clash with an option set elsewhere names where that one was set', () => {
+    const f = file('clash.yaml', 'websocket:\n  path: /metrics\n');
+    assert.match(configError(() => loadConfig({ file: f })),
+      new RegExp(`^config option "metrics.path" \\(from default; websocket.path from file ${f.replace(/[.\\/]/g, '\\$&')}\\): must differ`));
+  });
+  it('the server\'s beyond-loopback refusal names where host came from (flag, env, file), not "config"', async () => {
+    const { createSwitchboard } = await import('../../src/server.js');
+    const f = file('host.yaml', 'host: 0.0.0.0\n');
+    for (const [input, source] of [
+      [{ argv: ['--host', '0.0.0.0'] }, 'flag --host'],
+      [{ env: { SWITCHBOARD_HOST: '0.0.0.0' } }, 'env SWITCHBOARD_HOST'],
+      [{ file: f }, `file ${f}`],
+    ] as const) {
+      const sb = createSwitchboard({ env: {}, config: loadConfig({ ...input, values: { port: 0, logLevel: 'silent' } }) });
+      await assert.rejects(() => sb.listen(), (err: Error) => err instanceof ConfigError
+        && err.message.startsWith(`config option "host" (from ${source}): listening on 0.0.0.0 (beyond loopback) needs`));
+      await sb.shutdown();
+    }
+  });
+});
+
 describe('config files', () => {
   it('reads YAML (.yaml and .yml), nested or dotted', () => {
     assert.equal(loadConfig({ file: file('a.yml', 'history.size: 3\nsse:\n  retry: 1s\n') }).sse.retry, 1000);

@@ -1,0 +1,286 @@
+/**
+ * The docs, run: code blocks meant to be pasted (README's "Try it", the CLI examples, docs/api.md's curl commands) run
+ * as written in bash against a real server, with `localhost:8080` pointed at the test's port and `switchboard`
+ * meaning dist/cli/main.js; and the statements issue #12 found wrong are checked against the server's behaviour.
+ * A doc edit that stops being true, or a code change that makes a doc untrue, fails here.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { parse as parseYaml } from 'yaml';
+import { startServer, type TestServer } from '../helpers/server.js';
+import { withTimeout } from '../helpers/wait.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const doc = (path: string) => readFileSync(join(ROOT, path), 'utf8');
+const cleanEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SWITCHBOARD_') && !k.startsWith('OTEL_')));
+
+interface Block { lang: string; text: string; after: string; before: string }
+
+/** Fenced code blocks of a markdown text, with the prose just before each and the next block's text. */
+function blocks(md: string): Block[] {
+  const out: Block[] = [];
+  const re = /^```(\w*)\n([\s\S]*?)^```$/gm;
+  let m: RegExpExecArray | null;
+  let last = 0;
+  while ((m = re.exec(md))) {
+    out.push({ lang: m[1], text: m[2], before: md.slice(last, m.index), after: '' });
+    last = m.index + m[0].length;
+  }
+  out.forEach((b, i) => (b.after = out[i + 1]?.text ?? ''));
+  return out;
+}
+
+function findBlock(md: string, pred: (b: Block) => boolean, what: string): Block {
+  const b = blocks(md).find(pred);
+  assert.ok(b, `the doc has ${what}`);
+  return b;
+}
+
+interface Shell { code: number | null; stdout: string; stderr: string }
+
+/**
+ * Runs doc text in bash: `localhost:8080` is the test server, `switchboard` the built CLI. `untilOut`: resolve (and
+ * kill the command) once stdout matches, for commands that run until stopped (`curl -N`).
+ */
+function sh(script: string, port: number, opts: { untilOut?: RegExp; onOut?: (stdout: string) => void; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<Shell> {
+  const prelude = `set -o pipefail\nswitchboard() { node ${JSON.stringify(join(ROOT, 'dist/cli/main.js'))} "$@"; }\n`;
+  const body = script.replace(/localhost:8080|127\.0\.0\.1:8080/g, `localhost:${port}`);
+  const child = spawn('bash', ['-c', prelude + body], {
+    cwd: ROOT, detached: true, env: { ...cleanEnv, SWITCHBOARD_URL: `http://localhost:${port}`, ...opts.env },
+  });
+  let stdout = '';
+  let stderr = '';
+  return withTimeout(new Promise<Shell>((resolve) => {
+    const done = (code: number | null) => resolve({ code, stdout, stderr });
+    child.stdout.setEncoding('utf8').on('data', (s: string) => {
+      stdout += s;
+      opts.onOut?.(stdout);
+      if (opts.untilOut?.test(stdout)) {
+        process.kill(-child.pid!, 'SIGTERM');
+        done(0);
+      }
+    });
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.once('exit', (code) => done(code));
+  }), opts.timeoutMs ?? 20_000, `bash: ${body.slice(0, 80)}`).catch((err: unknown) => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // gone
+    }
+    throw err;
+  });
+}
+
+/** Values that differ per run (ids, positions' epochs, times) as placeholders, so a doc's example compares equal. */
+function normalize(text: string): string {
+  return text
+    .replace(/"epoch":"[0-9a-f]+"/g, '"epoch":"E"')
+    .replace(/^id: [0-9a-f]+:/gm, 'id: E:')
+    .replace(/"(client|user|timestamp)":"[^"]*"/g, '"$1":"…"')
+    .replace(/"version":"[^"]*"/g, '"version":"V"')
+    .replace(/\r/g, '')
+    .trim();
+}
+
+describe("README's Try it, pasted", () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.close());
+
+  it('the first terminal prints what the README shows, and the publish answers what it shows', async () => {
+    const readme = doc('README.md');
+    const subscribe = findBlock(readme, (b) => b.lang === 'sh' && b.text.includes('curl -N'), 'the curl -N block');
+    const publish = findBlock(readme, (b) => b.lang === 'sh' && b.text.includes('/api/publish') && b.text.includes('# →'), 'the publish block');
+    const prints = findBlock(readme, (b) => /The first terminal prints:\s*$/.test(b.before), 'the "first terminal prints" block');
+    let caughtUp!: () => void;
+    const live = new Promise<void>((resolve) => (caughtUp = resolve));
+    const sse = sh(subscribe.text, server.port, {
+      untilOut: /\nid: [0-9a-f]+:1\n\n/,
+      onOut: (out) => /event: caught_up\n.*\n\n/.test(out) && caughtUp(),
+    });
+    await withTimeout(live, 10_000, 'the stream to be live (caught_up)');
+    const pub = await sh(publish.text.replace(/#.*$/gm, ''), server.port);
+    assert.equal(pub.code, 0, pub.stderr);
+    const shown = /# → (.*)/.exec(publish.text)![1];
+    assert.equal(normalize(pub.stdout), normalize(shown));
+    const out = await sse;
+    assert.equal(normalize(out.stdout), normalize(prints.text));
+  });
+
+  it('the WebSocket one-liner subscribes and receives what is published', async () => {
+    const readme = doc('README.md');
+    const block = findBlock(readme, (b) => b.lang === 'sh' && b.text.includes("import WebSocket from 'ws'"), 'the WebSocket block');
+    let subscribed!: () => void;
+    const ready = new Promise<void>((resolve) => (subscribed = resolve));
+    const ws = sh(block.text, server.port, {
+      untilOut: /"push":"publication".*"payload":\{"title":"over ws"\}/,
+      onOut: (out) => /"id":1,"result"/.test(out) && subscribed(),
+    });
+    await withTimeout(ready, 10_000, 'the subscribe reply');
+    await server.publish('news', { title: 'over ws' }, 'headline');
+    const out = await ws;
+    assert.match(out.stdout, /"push":"connected"/);
+  });
+
+  it("the first page's publish commands (curl and the CLI) work as written", async () => {
+    const readme = doc('README.md');
+    const block = findBlock(readme, (b) => b.lang === 'sh' && b.text.includes('dist/cli/main.js publish'), 'the first-page publish block');
+    const r = await sh(`set -e\n${block.text}`, server.port);
+    assert.equal(r.code, 0, r.stderr);
+    // curl prints no newline after the answer: the two positions follow each other.
+    const positions = [...r.stdout.matchAll(/\{[^{}]*\}/g)].map((m) => JSON.parse(m[0]) as { channel: string; offset: number });
+    assert.deepEqual(positions.map((p) => p.channel), ['news', 'news']);
+    assert.equal(positions[1].offset, positions[0].offset + 1);
+  });
+});
+
+describe('docs/cli.md, pasted', () => {
+  it('the keyed example runs on the server started with the config file it names', async () => {
+    const cli = doc('docs/cli.md');
+    const block = findBlock(cli, (b) => b.lang === 'sh' && b.text.includes('prices:eu'), 'the keyed block');
+    const config = /switchboard serve --config (\S+)/.exec(block.text);
+    assert.ok(config, 'the example starts the server with a config file');
+    const server = await startServer(['--config', join(ROOT, config[1])]);
+    try {
+      const lines = block.text.split('\n').filter((l) => l.startsWith('switchboard ') && !l.startsWith('switchboard serve'));
+      const [set, del, sub] = lines;
+      for (const line of [set, del, set]) {
+        const r = await sh(line, server.port);
+        assert.equal(r.code, 0, `${line}: ${r.stderr}`);
+      }
+      // The subscriber prints the current state first (one line per key): one key here.
+      const r = await sh(sub.replace(/--count \d+/, '--count 1'), server.port);
+      assert.equal(r.code, 0, r.stderr);
+      const state = JSON.parse(r.stdout) as { channel: string; key: string; op: string; data: unknown };
+      assert.deepEqual([state.channel, state.key, state.op, state.data], ['prices:eu', 'AAPL', 'upsert', { bid: 189.2 }]);
+      // And without the file the doc's warning is what happens.
+      const plain = await startServer();
+      try {
+        const refused = await sh(set, plain.port);
+        assert.equal(refused.code, 1);
+        assert.match(refused.stderr, /400 invalid_key: channel "prices:eu" is not keyed/);
+        assert.match(cli, /400 invalid_key: channel "prices:eu" is not keyed/);
+      } finally {
+        await plain.close();
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('switchboard token <user>, as the docs and the demo page show it', () => {
+  it('works as written in docs/operations.md, docs/cli.md and the demo page\'s token hint', async () => {
+    const shown = [doc('docs/operations.md'), doc('docs/cli.md'), doc('web/demo/index.html')]
+      .flatMap((text) => [...text.matchAll(/switchboard token [^`)<\n]*/g)].map((m) => m[0].trim()))
+      .filter((c) => !/^switchboard token (--|<)/.test(c) && !c.endsWith('"'));
+    assert.ok(shown.length >= 3, `found ${shown.join(' | ')}`);
+    for (const command of new Set(shown)) {
+      const r = await sh(command, 1, { env: { SWITCHBOARD_JWT_SECRET: 'docs-token-secret-0123456789abcdef0123' } });
+      assert.equal(r.code, 0, `${command}: ${r.stderr}`);
+      assert.match(r.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/, command);
+    }
+  });
+});
+
+describe("docs/api.md's curl commands, pasted", () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer(['--config', join(ROOT, 'examples/keyed.yaml'), '--cors.origins', 'http://localhost:3000']);
+  });
+  after(() => server.close());
+
+  it('every curl command reaches the server and gets the kind of answer the doc shows', async () => {
+    const api = doc('docs/api.md');
+    const commands = blocks(api).filter((b) => b.lang === 'sh')
+      .flatMap((b) => b.text.replace(/\\\n\s*/g, ' ').split('\n').map((l) => ({ line: l.trim(), after: b.after })))
+      .filter((c) => c.line.startsWith('curl '));
+    assert.ok(commands.length >= 20, `found ${commands.length} curl commands`);
+    for (const { line } of commands) {
+      const r = await sh(line.replace(/\s+#.*$/, ''), server.port);
+      assert.equal(r.code, 0, `${line}: ${r.stderr}`);
+      assert.ok(r.stdout.length > 0, `${line}: no answer`);
+      if (!/\bcurl -s?i/.test(line) && !/localhost:8080\/\s/.test(`${line} `)) {
+        assert.doesNotThrow(() => JSON.parse(r.stdout), `${line}: not JSON: ${r.stdout.slice(0, 200)}`);
+      }
+    }
+  });
+});
+
+describe('statements issue #12 found untrue', () => {
+  it('docs/operations.md: /metrics answers 401 without the API key when apiKey is set; the scrape config carries it', async () => {
+    const ops = doc('docs/operations.md');
+    assert.match(ops, /with `apiKey` set it needs the key[^.]*and answers `401` without it/);
+    const scrape = findBlock(ops, (b) => b.lang === 'yaml' && b.text.includes('static_configs'), 'the static scrape config');
+    const job = (parseYaml(scrape.text) as { scrape_configs: Array<{ metrics_path: string; authorization: { type: string; credentials_file: string } }> }).scrape_configs[0];
+    assert.equal(job.authorization.type, 'Bearer');
+    assert.ok(job.authorization.credentials_file);
+    const key = 'docs-metrics-key-0123456789';
+    const server = await startServer(['--apiKey', key]);
+    try {
+      const keyFile = join(mkdtempSync(join(tmpdir(), 'sb-scrape-')), 'key');
+      writeFileSync(keyFile, `${key}\n`);
+      // What Prometheus sends for that job: the file's content (trimmed) as a bearer token.
+      const credentials = readFileSync(keyFile, 'utf8').trim();
+      const ok = await fetch(`${server.url}${job.metrics_path}`, { headers: { authorization: `${job.authorization.type} ${credentials}` } });
+      assert.equal(ok.status, 200);
+      assert.match(await ok.text(), /switchboard_/);
+      const without = await fetch(`${server.url}${job.metrics_path}`);
+      assert.equal(without.status, 401);
+      await without.body?.cancel();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('docs/client.md and docs/protocol.md: the SSE path answers a CORS preflight with 204, other methods 405', async () => {
+    assert.match(doc('docs/client.md'), /The server answers it with `204`/);
+    const protocol = doc('docs/protocol.md');
+    assert.match(protocol, /`OPTIONS` \(a CORS preflight[^)]*\) gets\s+`204`/);
+    assert.match(protocol, /405 `method_not_allowed` with\s+`Allow: GET, OPTIONS`/);
+    const server = await startServer(['--cors.origins', 'http://app.test']);
+    try {
+      const pre = await fetch(`${server.url}/events?channel=news`, {
+        method: 'OPTIONS',
+        headers: { origin: 'http://app.test', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization, last-event-id' },
+      });
+      assert.equal(pre.status, 204);
+      assert.equal(pre.headers.get('access-control-allow-origin'), 'http://app.test');
+      assert.match(pre.headers.get('access-control-allow-headers') ?? '', /authorization, last-event-id/);
+      const post = await fetch(`${server.url}/events?channel=news`, { method: 'POST' });
+      assert.equal(post.status, 405);
+      assert.equal(post.headers.get('allow'), 'GET, OPTIONS');
+      await post.body?.cancel();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('docs/api.md: GET / serves the demo page by default, and the JSON index with the demo off', async () => {
+    const api = doc('docs/api.md');
+    assert.match(api, /`GET \/` serves the \[demo page\]/);
+    const index = findBlock(api, (b) => b.lang === 'sh' && /curl -s localhost:8080\/\s/.test(`${b.text} `), 'the GET / example');
+    const on = await startServer();
+    const off = await startServer(['--demo.enabled', 'false']);
+    try {
+      const page = await fetch(`${on.url}/`);
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+      await page.body?.cancel();
+      const json = await fetch(`${off.url}/`);
+      assert.match(json.headers.get('content-type') ?? '', /json/);
+      assert.equal(normalize(await json.text()), normalize(index.after));
+    } finally {
+      await on.close();
+      await off.close();
+    }
+  });
+});
