@@ -9,7 +9,7 @@ import { resolveTracingSettings } from '../observability/tracing.js';
 export function openUrl(config: Config, port: number): string {
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const shown = host.includes(':') ? `[${host}]` : host;
-  return `http://${shown}:${port}`;
+  return `${config.tls.cert ? 'https' : 'http'}://${shown}:${port}`;
 }
 
 /** e.g. "listening on http://127.0.0.1:8080 — demo at /, development mode: no auth". */
