@@ -88,3 +88,16 @@ export async function startServer(flags: string[] = []): Promise<TestServer> {
     },
   };
 }
+
+/**
+ * An embedded server in production mode (a JWT secret and an API key set), on 127.0.0.1 and a random port, with
+ * `config` merged over those defaults (a group given there replaces the default's group). For permission tests.
+ */
+export async function startJwtServer(secret: string, config: Record<string, unknown> = {}): Promise<{ sb: Switchboard; wsUrl: string }> {
+  const sb = createSwitchboard({
+    env: {},
+    config: { port: 0, host: '127.0.0.1', logLevel: 'silent', apiKey: 'k', jwt: { secret }, limits: { connectRate: 0 }, ...config },
+  });
+  const { port } = await sb.listen();
+  return { sb, wsUrl: `ws://127.0.0.1:${port}/ws` };
+}

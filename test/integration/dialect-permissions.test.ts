@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { createSwitchboard, type Switchboard } from '../../src/server.js';
+import type { Switchboard } from '../../src/server.js';
+import { startJwtServer } from '../helpers/server.js';
 import { mintHs256 } from '../helpers/tokens.js';
 import { connectReady, seedOutcome, type WsClient } from '../helpers/ws-client.js';
 
@@ -24,23 +25,9 @@ after(async () => {
 });
 
 async function start(extra: Record<string, unknown>): Promise<{ sb: Switchboard; url: string }> {
-  const sb = createSwitchboard({
-    env: {},
-    config: {
-      port: 0,
-      host: '127.0.0.1',
-      logLevel: 'silent',
-      apiKey: 'k',
-      jwt: { secret: SECRET },
-      client: { allowAnonymous: true },
-      limits: { connectRate: 0 },
-      namespaces: NAMESPACES,
-      ...extra,
-    },
-  });
+  const { sb, wsUrl } = await startJwtServer(SECRET, { client: { allowAnonymous: true }, namespaces: NAMESPACES, ...extra });
   servers.push(sb);
-  const { port } = await sb.listen();
-  return { sb, url: `ws://127.0.0.1:${port}/ws` };
+  return { sb, url: wsUrl };
 }
 
 async function connect(url: string, user?: string): Promise<WsClient> {

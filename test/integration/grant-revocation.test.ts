@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createSwitchboard, type Switchboard } from '../../src/server.js';
+import type { Switchboard } from '../../src/server.js';
+import { startJwtServer } from '../helpers/server.js';
 import { mintHs256, nowSec } from '../helpers/tokens.js';
 import { connectReady, type WsClient } from '../helpers/ws-client.js';
 
@@ -18,20 +19,10 @@ describe('revoked and expired channel grants', () => {
   let wsUrl: string;
   const clients: WsClient[] = [];
   before(async () => {
-    sb = createSwitchboard({
-      env: {},
-      config: {
-        port: 0,
-        host: '127.0.0.1',
-        logLevel: 'silent',
-        apiKey: 'k',
-        jwt: { secret: SECRET, clockTolerance: 0 },
-        limits: { connectRate: 0 },
-        namespaces: [{ name: 'private', subscribe: 'token', publish: true }],
-      },
-    });
-    const { port } = await sb.listen();
-    wsUrl = `ws://127.0.0.1:${port}/ws`;
+    ({ sb, wsUrl } = await startJwtServer(SECRET, {
+      jwt: { secret: SECRET, clockTolerance: 0 },
+      namespaces: [{ name: 'private', subscribe: 'token', publish: true }],
+    }));
   });
   after(async () => {
     for (const c of clients) await c.close();

@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createSwitchboard, type Switchboard } from '../../src/server.js';
+import type { Switchboard } from '../../src/server.js';
+import { startJwtServer } from '../helpers/server.js';
 import { mintHs256 } from '../helpers/tokens.js';
 import { connectReady, seedOutcome, type WsClient } from '../helpers/ws-client.js';
 
@@ -79,27 +80,16 @@ describe('namespace permission matrix (JWT auth, anonymous allowed)', () => {
   const clients: WsClient[] = [];
 
   before(async () => {
-    sb = createSwitchboard({
-      env: {},
-      config: {
-        port: 0,
-        host: '127.0.0.1',
-        logLevel: 'silent',
-        apiKey: 'k',
-        jwt: { secret: SECRET },
-        client: { allowAnonymous: true },
-        limits: { connectRate: 0 },
-        namespaces: [
-          { name: 'public', subscribe: 'anonymous' },
-          { name: 'chat', publish: true },
-          { name: 'private', subscribe: 'token', publish: false },
-          { name: 'quiet', presence: false },
-          { name: 'inbox-unused' },
-        ],
-      },
-    });
-    const { port } = await sb.listen();
-    wsUrl = `ws://127.0.0.1:${port}/ws`;
+    ({ sb, wsUrl } = await startJwtServer(SECRET, {
+      client: { allowAnonymous: true },
+      namespaces: [
+        { name: 'public', subscribe: 'anonymous' },
+        { name: 'chat', publish: true },
+        { name: 'private', subscribe: 'token', publish: false },
+        { name: 'quiet', presence: false },
+        { name: 'inbox-unused' },
+      ],
+    }));
   });
   after(async () => {
     for (const c of clients) c.close();
