@@ -41,16 +41,21 @@ export function sdkWsSubscriber({ name, channels, ctx }) {
     }
   }
   const client = createClient({ url: `ws://127.0.0.1:${ctx.ports[0]}/ws`, params: { user: name }, WebSocket: ChaosWs, ...SDK_OPTIONS });
+  follow(client, name, 'sdk-ws', channels, ctx);
+  return { name, kind: 'sdk-ws', drop: () => current?.terminate(), close: () => client.disconnect() };
+}
+
+/** Subscribes the SDK client to each channel, each with its own stream log, and connects it. */
+function follow(client, name, kind, channels, ctx) {
   client.on('error', () => {});
   for (const ch of channels) {
-    const log = new StreamLog(name, 'sdk-ws', ch, ctx.ledger, ctx.delivery);
+    const log = new StreamLog(name, kind, ch, ctx.ledger, ctx.delivery);
     ctx.streams.push(log);
     const sub = client.newSubscription(ch);
     watch(sub, log, ctx);
     sub.subscribe();
   }
   client.connect();
-  return { name, kind: 'sdk-ws', drop: () => current?.terminate(), close: () => client.disconnect() };
 }
 
 export function sdkSseSubscriber({ name, channels, ctx }) {
@@ -62,15 +67,7 @@ export function sdkSseSubscriber({ name, channels, ctx }) {
     return fetch(retarget(url, ctx.pickPort()), { ...init, signal: ac.signal });
   };
   const client = createSseClient({ url: `http://127.0.0.1:${ctx.ports[0]}/events`, params: { user: name }, transport: 'fetch', fetch: chaosFetch, ...SDK_OPTIONS });
-  client.on('error', () => {});
-  for (const ch of channels) {
-    const log = new StreamLog(name, 'sdk-sse', ch, ctx.ledger, ctx.delivery);
-    ctx.streams.push(log);
-    const sub = client.newSubscription(ch);
-    watch(sub, log, ctx);
-    sub.subscribe();
-  }
-  client.connect();
+  follow(client, name, 'sdk-sse', channels, ctx);
   return { name, kind: 'sdk-sse', drop: () => abort?.abort(), close: () => client.disconnect() };
 }
 

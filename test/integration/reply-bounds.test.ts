@@ -40,6 +40,37 @@ function frameSizes(client: WsClient): Map<number, number> {
   return sizes;
 }
 
+/**
+ * Counts the publications the broker hands the node through `method` (history or state) from now on: a bounded
+ * reply must read about what it sends, not the channel's whole history.
+ */
+function countBrokerReads(srv: TestServer, method: 'history' | 'state'): { count: number; restore(): void } {
+  const broker = nodeOf(srv.sb).broker;
+  const history = broker.history;
+  const state = broker.state;
+  const reads = {
+    count: 0,
+    restore: () => {
+      broker.history = history;
+      broker.state = state;
+    },
+  };
+  if (method === 'history') {
+    broker.history = async (channel, query) => {
+      const h = await history.call(broker, channel, query);
+      reads.count += h.publications.length;
+      return h;
+    };
+  } else {
+    broker.state = async (channel, query) => {
+      const page = await state.call(broker, channel, query);
+      reads.count += page.publications.length;
+      return page;
+    };
+  }
+  return reads;
+}
+
 describe('history replies are bounded and page (memory broker, 100 x 500 KB)', () => {
   let srv: TestServer;
   before(async () => {
@@ -53,23 +84,16 @@ describe('history replies are bounded and page (memory broker, 100 x 500 KB)', (
     srv.track(client);
     const sizes = frameSizes(client);
     // Publications the broker hands over per reply: a page reads about what it sends, not the channel's whole history.
-    const broker = nodeOf(srv.sb).broker;
-    const read = broker.history.bind(broker);
-    let fromBroker = 0;
-    broker.history = async (channel, query) => {
-      const h = await read(channel, query);
-      fromBroker += h.publications.length;
-      return h;
-    };
+    const reads = countBrokerReads(srv, 'history');
     for (const reverse of [false, true]) {
       const seen: number[] = [];
       let next: { epoch: string; offset: number } | undefined;
       for (let page = 0; page < COUNT + 1; page++) {
         const params = { channel: 'big', limit: 1000, reverse, ...(next ? { [reverse ? 'before' : 'since']: next } : {}) };
-        fromBroker = 0;
+        reads.count = 0;
         const r = await client.request('history', params, 10_000);
         assert.ok(r.result, JSON.stringify(r.error));
-        assert.ok(fromBroker <= r.result.publications.length + 2, `${fromBroker} publications read from the broker for a reply of ${r.result.publications.length}`);
+        assert.ok(reads.count <= r.result.publications.length + 2, `${reads.count} publications read from the broker for a reply of ${r.result.publications.length}`);
         const id = r.id as number;
         // The bound counts the whole frame; the payload is what `ws` hands over (header of at most 10 bytes aside).
         assert.ok(sizes.get(id)! <= MiB, `reply ${id} is ${sizes.get(id)} bytes, over client.maxReplyBytes (1 MiB)`);
@@ -85,7 +109,7 @@ describe('history replies are bounded and page (memory broker, 100 x 500 KB)', (
       const want = Array.from({ length: COUNT }, (_, i) => i + 1);
       assert.deepEqual(seen, reverse ? want.reverse() : want);
     }
-    broker.history = read;
+    reads.restore();
   });
 
   it('GET /api/history: each response is within api.maxReplyBytes, and paging with since / before gets every publication once in order', async () => {
@@ -171,30 +195,23 @@ for (const broker of ['memory', 'redis'] as const) describe(`reply bound edges (
       assert.equal(r.status, 200);
     }
     // Entries the broker hands over per response: about what the response holds, not `limit`.
-    const b = nodeOf(srv.sb).broker;
-    const state = b.state.bind(b);
-    let fromBroker = 0;
-    b.state = async (channel, query) => {
-      const page = await state(channel, query);
-      fromBroker += page.publications.length;
-      return page;
-    };
+    const reads = countBrokerReads(srv, 'state');
     const keys: string[] = [];
     let cursor: string | null = null;
     for (let page = 0; page < 41; page++) {
-      fromBroker = 0;
+      reads.count = 0;
       const res = await fetch(`${srv.url}/api/state?channel=kv:big&limit=100${cursor ? `&cursor=${cursor}` : ''}`);
       const text = await res.text();
       assert.equal(res.status, 200, text);
       assert.ok(Buffer.byteLength(text) <= 2000, `page of ${Buffer.byteLength(text)} bytes`);
       const body = JSON.parse(text);
-      assert.ok(fromBroker <= body.publications.length + 2, `${fromBroker} entries read from the broker for a page of ${body.publications.length}`);
+      assert.ok(reads.count <= body.publications.length + 2, `${reads.count} entries read from the broker for a page of ${body.publications.length}`);
       for (const p of body.publications) keys.push(p.key);
       cursor = body.next;
       if (!cursor) break;
     }
     assert.deepEqual(keys, Array.from({ length: 40 }, (_, i) => `k${i}`));
-    b.state = state;
+    reads.restore();
   });
 });
 
