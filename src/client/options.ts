@@ -64,7 +64,7 @@ export function checkCommon(o: CommonOptions, schemes: readonly string[]): Requi
   if (!schemes.includes(url.protocol.slice(0, -1))) throw new OptionError('url', `must use ${schemes.join(' or ')}, got ${url.protocol}`);
   if (o.token !== undefined && typeof o.token !== 'string') throw new OptionError('token', 'must be a string');
   if (o.getToken !== undefined && typeof o.getToken !== 'function') throw new OptionError('getToken', 'must be a function returning a token');
-  if (o.tracing !== undefined && typeof o.tracing?.connection !== 'function') throw new OptionError('tracing', 'must be a tracing hook: otelTracing(otel) from switchboard/client/otel');
+  if (o.tracing !== undefined && typeof o.tracing?.connection !== 'function') throw new OptionError('tracing', 'must be otelTracing(otel) from switchboard/client/otel');
   const minReconnectDelay = checkMs('minReconnectDelay', o.minReconnectDelay, 500);
   const maxReconnectDelay = checkMs('maxReconnectDelay', o.maxReconnectDelay, 20_000);
   if (maxReconnectDelay < minReconnectDelay) throw new OptionError('maxReconnectDelay', 'must be >= minReconnectDelay');

@@ -51,7 +51,8 @@ export interface OtlpReceiver {
   close(): Promise<void>;
 }
 
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+/** `port`: default 0 (a free one); docs/operations.md runs it on 4318 as a stand-in collector. */
+export async function startOtlpReceiver(opts: { port?: number } = {}): Promise<OtlpReceiver> {
   const requests: ReceivedRequest[] = [];
   const server: Server = createServer((req, res) => {
     res.setHeader('access-control-allow-origin', '*');
@@ -88,7 +89,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   const spans = () => requests.flatMap((r) => r.spans);
