@@ -262,8 +262,12 @@ describe('client tracing: sampling', () => {
   });
 
   it('maxReceiveSpansPerSecond caps a burst', async () => {
+    const start = Date.now();
     const { spans } = await receives({ maxReceiveSpansPerSecond: 2 }, 6);
-    assert.ok(spans.length >= 2 && spans.length <= 4, `${spans.length} spans (2 per second, the burst may span a second boundary)`);
+    // 2 per wall-clock second: a slow run may cross a second boundary or two (test/unit/client-receive-sampler.test.ts checks the window exactly).
+    const seconds = Math.floor(Date.now() / 1000) - Math.floor(start / 1000) + 1;
+    assert.ok(spans.length >= 2 && spans.length <= Math.min(6, 2 * seconds), `${spans.length} spans over ${seconds} s`);
+    if (seconds === 1) assert.equal(spans.length, 2);
   });
 
   it('refuses bad options with the option\'s name', () => {
