@@ -42,7 +42,7 @@ export class ServerApi {
 
   constructor(private readonly node: SwitchboardNode) {
     const cfg = node.config;
-    this.schemas = apiSchemas(cfg.channel.maxLength);
+    this.schemas = apiSchemas({ maxChannelLength: cfg.channel.maxLength, maxKeyLength: cfg.keyed.maxKeyLength });
     this.keyDigest = cfg.apiKey ? digest(cfg.apiKey) : undefined;
     this.routes = {
       'POST /api/publish': (req, _url, ctx) => this.publish(req, ctx),
@@ -154,7 +154,7 @@ export class ServerApi {
     const raw = await readJsonBody(req, this.node.config.api.maxBodySize);
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ReplyError(ErrorCode.BadRequest, 'request body must be a JSON object');
     const r = schema.safeParse(raw);
-    if (!r.success) throw new ReplyError(issueCode(r.error, raw as Record<string, unknown>), describeIssues(r.error));
+    if (!r.success) throw new ReplyError(issueCode(r.error), describeIssues(r.error));
     return r.data;
   }
 

@@ -2,7 +2,9 @@
 export * from './position.js';
 export * from './errors.js';
 export * from './names.js';
+export * from './fields.js';
 export * from './commands.js';
+export * from './replies.js';
 export * from './frames.js';
 export * from './sse.js';
 

@@ -3,6 +3,7 @@ import type { HistoryPage } from '../broker/broker.js';
 import { wsTextFrameOf } from '../hub/encoded.js';
 import { publicationJson, type CommandId, type ServerPublication, type StreamPosition } from '../protocol/index.js';
 import type { NodeServices } from './services.js';
+import { publicationJsonIn } from './dialects/index.js';
 
 /** A history read as a client asks it: `history` command and `GET /api/history` (docs/protocol.md#history). */
 export interface HistoryPageQuery {
@@ -48,7 +49,7 @@ const SLACK = 8;
  * publications costs one reply's worth of work, not the whole of it.
  */
 export async function readHistoryPage(
-  node: Pick<NodeServices, 'history'>,
+  node: Pick<NodeServices, 'history' | 'config'>,
   channel: string,
   q: HistoryPageQuery,
   maxBytes: number,
@@ -64,6 +65,7 @@ export async function readHistoryPage(
   let used = 0;
   const items: string[] = [];
   let last: ServerPublication | undefined;
+  const toJson = publicationJsonIn(channel, node.config.compat.seed000Channel);
   for (;;) {
     const h = await readRange(node, channel, { ...range, limit: want }, ctx);
     // SLACK: the top, hence `offset` and `next`, may grow a digit in later reads.
@@ -74,7 +76,7 @@ export async function readHistoryPage(
       return page(items, cur, last);
     }
     cur = h;
-    const fit = fitPublications(pubs, budget - used, items.length === 0);
+    const fit = fitPublications(pubs, budget - used, items.length === 0, toJson);
     items.push(...fit.items);
     used += fit.bytes;
     if (fit.items.length > 0) last = pubs[fit.items.length - 1];
@@ -103,11 +105,16 @@ function page(items: string[], h: HistoryPage, next: ServerPublication | undefin
  * take; with `atLeastOne` the first is taken whatever its size. `next` is the position of the last one taken when
  * some were left out.
  */
-export function fitPublications(pubs: readonly ServerPublication[], budget: number, atLeastOne = true): { items: string[]; bytes: number; next?: StreamPosition } {
+export function fitPublications(
+  pubs: readonly ServerPublication[],
+  budget: number,
+  atLeastOne = true,
+  toJson: (p: ServerPublication) => string = publicationJson,
+): { items: string[]; bytes: number; next?: StreamPosition } {
   const items: string[] = [];
   let bytes = 0;
   for (let i = 0; i < pubs.length; i++) {
-    const json = publicationJson(pubs[i]!);
+    const json = toJson(pubs[i]!);
     const size = Buffer.byteLength(json, 'utf8') + 1;
     if ((i > 0 || !atLeastOne) && bytes + size > budget) return { items, bytes, ...(i > 0 ? { next: position(pubs[i - 1]!) } : {}) };
     bytes += size;

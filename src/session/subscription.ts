@@ -21,7 +21,7 @@ export class Subscription implements ChannelSubscription {
   restarts = 0;
   /**
    * Whether going live is announced with a `caught_up` push (docs/protocol.md). True for native subscriptions;
-   * the seed vocabularies (dialects.ts) subscribe without it, as their clients know no such push.
+   * the seed vocabularies (dialects/) subscribe without it, as their clients know no such push.
    */
   announce = true;
   /** What allowed it (src/session/permissions.ts): re-checked when the connection's token is refreshed. */
