@@ -1,9 +1,7 @@
 import type { Identity } from '../auth/identity.js';
 import { brokerReplyError } from '../broker/broker.js';
-import { ROOT_CONTEXT, SpanKind, trace, type Context, type Span } from '@opentelemetry/api';
 import { inc } from '../observability/counters.js';
-import { errorTypeOf, markError } from '../observability/spans.js';
-import { extractContext } from '../observability/tracing.js';
+import type { TraceContext } from '../core/trace-context.js';
 import { type EncodedPublication, wsTextFrameOf } from '../hub/encoded.js';
 import {
   CommandError,
@@ -15,7 +13,6 @@ import {
   PROTOCOL_VERSION,
   ReplyError,
   resultJson,
-  type Command,
   type CommandId,
   type Decoded,
   type Dialect,
@@ -24,6 +21,7 @@ import {
 import { translate, type Step } from './dialects.js';
 import type { ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
+import type { CommandTrace } from './connection-telemetry.js';
 import { Session, type ConnectionInfo } from './session.js';
 import { TokenBucket } from '../core/token-bucket.js';
 import { checkDirectMessage, checkPublish, checkPublishSize, checkRead, verifySubscriptionToken } from './permissions.js';
@@ -193,18 +191,8 @@ export class WsSession extends Session {
   }
 
   private badFrame(err: CommandError): void {
-    const tel = this.node.telemetry;
-    inc(tel.counters.commands, `invalid|${err.code}`);
-    if (tel.tracing) {
-      const link = trace.getSpanContext(this.traceContext);
-      const span = tel.tracer.startSpan('websocket.handle_message', {
-        kind: SpanKind.SERVER,
-        attributes: { 'client.id': this.id, 'user.id': this.userId, outcome: err.code },
-        links: link ? [{ context: link }] : [],
-      });
-      markError(span, 'protocol', err.code);
-      span.end();
-    }
+    inc(this.node.counters.commands, `invalid|${err.code}`);
+    this.node.connectionTelemetry.badFrame(this, err.code);
     this.replyError(err.id, err, err.dialect);
     if (++this.badFrames >= this.node.config.websocket.maxBadFrames) {
       this.log.info({ event: 'bad_protocol', bad_frames: this.badFrames }, 'too many bad frames; closing');
@@ -240,20 +228,20 @@ export class WsSession extends Session {
    */
   private async run(next: Decoded & { size: number }): Promise<void> {
     const { command, dialect, size } = next;
-    const tel = this.node.telemetry;
+    const counters = this.node.counters;
     let method: string = command.method;
-    let span: Span | undefined;
+    let traced: CommandTrace | undefined;
     let outcome = 'ok';
     try {
       const t = translate(command, { userId: this.userId, seed000Channel: this.node.config.compat.seed000Channel, seed000Joined: this.seed000Joined });
       const main = t.steps[t.steps.length - 1]?.command;
       if (main) method = main.method;
-      if (tel.tracing) span = this.commandSpan(main ?? command, dialect, size);
-      const ctx = span ? trace.setSpan(ROOT_CONTEXT, span) : undefined;
+      traced = this.node.connectionTelemetry.command(this, main ?? command, dialect, size);
+      const ctx = traced?.context;
       for (const step of t.steps) {
         method = step.command.method;
         await this.execute(step, dialect, ctx);
-        if (step !== t.steps[t.steps.length - 1]) inc(tel.counters.commands, `${method}|ok`);
+        if (step !== t.steps[t.steps.length - 1]) inc(counters.commands, `${method}|ok`);
       }
       if (t.done) this.send(t.done);
     } catch (err) {
@@ -266,41 +254,11 @@ export class WsSession extends Session {
         reply = new ReplyError(ErrorCode.Internal, 'internal error');
       }
       outcome = reply.code;
-      if (span) markError(span, errorTypeOf(reply.code), reply.code);
+      traced?.failed(reply.code);
       this.replyError(command.id, reply, dialect);
     }
-    inc(tel.counters.commands, `${method}|${outcome}`);
-    if (span) {
-      span.setAttribute('outcome', outcome);
-      span.end();
-    }
-  }
-
-  /**
-   * `websocket.handle_message` for one command: a child of the trace the client sent with it (publish may carry a
-   * `traceparent`), else a new trace linked to the connection's span (a long connection is not one huge trace).
-   */
-  private commandSpan(command: Command, dialect: Dialect, size: number): Span {
-    const tel = this.node.telemetry;
-    const p = command.method === 'publish' ? command.params : undefined;
-    const parent = p?.traceparent ? extractContext(p.traceparent, p.tracestate) : ROOT_CONTEXT;
-    const link = trace.getSpanContext(this.traceContext);
-    return tel.tracer.startSpan(
-      'websocket.handle_message',
-      {
-        kind: SpanKind.SERVER,
-        attributes: {
-          'client.id': this.id,
-          'user.id': this.userId,
-          'message.type': command.method,
-          'message.size': size,
-          ...(dialect === 'native' ? {} : { 'message.dialect': dialect }),
-          ...('channel' in command.params ? { 'messaging.destination.name': command.params.channel } : {}),
-        },
-        links: link && !p?.traceparent ? [{ context: link }] : [],
-      },
-      parent,
-    );
+    inc(counters.commands, `${method}|${outcome}`);
+    traced?.end(outcome);
   }
 
   private reply(id: CommandId, result: unknown): void {
@@ -312,7 +270,7 @@ export class WsSession extends Session {
   }
 
   /** One native command, after every check it needs. Translated steps (no id) get no success reply. */
-  private async execute(step: Step, dialect: Dialect, ctx: Context | undefined): Promise<void> {
+  private async execute(step: Step, dialect: Dialect, ctx: TraceContext | undefined): Promise<void> {
     const node = this.node;
     const cmd = step.command;
     switch (cmd.method) {
