@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { TraceContext } from '../core/trace-context.js';
-import type { ErrorType } from '../observability/spans.js';
+import type { ErrorType } from '../observability/error-type.js';
 
 /** A connection handshake being traced (`websocket.upgrade`, `sse.connect`). */
 export interface HandshakeTrace {
