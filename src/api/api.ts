@@ -1,10 +1,12 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ROOT_CONTEXT, SpanKind, trace, type Context, type Span } from '@opentelemetry/api';
+import { SpanKind, type Span } from '@opentelemetry/api';
 import { brokerReplyError } from '../broker/broker.js';
 import { inc } from '../observability/counters.js';
 import { errorTypeOf, markError } from '../observability/spans.js';
 import { extractContext } from '../observability/tracing.js';
+import { remoteTraceContext, spanTraceContext } from '../observability/trace-context.js';
+import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
 import { ErrorCode, TRACEPARENT_PATTERN, isValidChannel, ReplyError, type ServerPublication } from '../protocol/index.js';
 import { looksForwarded } from '../core/client-address.js';
@@ -32,7 +34,7 @@ const STATUS: Record<string, number> = {
   [ErrorCode.Internal]: 500,
 };
 
-type Handler = (req: IncomingMessage, url: URL, ctx: Context) => Promise<unknown>;
+type Handler = (req: IncomingMessage, url: URL, ctx: TraceContext | undefined) => Promise<unknown>;
 
 /** The server HTTP API under `/api/` (docs/api.md). JSON in, JSON out, errors as `{"error": {"code", "message"}}`. */
 export class ServerApi {
@@ -72,7 +74,7 @@ export class ServerApi {
     const tel = this.node.telemetry;
     const started = performance.now();
     const span = tel.tracing ? this.requestSpan(req, method, routeName) : undefined;
-    const ctx = span ? trace.setSpan(ROOT_CONTEXT, span) : ROOT_CONTEXT;
+    const ctx = span ? spanTraceContext(span) : undefined;
     let status = 200;
     const fail = (st: number, code: string, message: string) => {
       status = st;
@@ -162,7 +164,7 @@ export class ServerApi {
     if (!this.node.isReady()) throw new ReplyError(ErrorCode.Unavailable, 'server is not ready (starting, draining or broker unavailable)');
   }
 
-  private async publish(req: IncomingMessage, ctx: Context): Promise<unknown> {
+  private async publish(req: IncomingMessage, ctx: TraceContext | undefined): Promise<unknown> {
     const b = await this.body(req, this.schemas.publish);
     this.ensureReady();
     const traceparent = b.traceparent ?? headerString(req.headers.traceparent);
@@ -171,14 +173,14 @@ export class ServerApi {
     const tracing = this.node.telemetry.tracing;
     // With tracing on, the request span (a child of the caller's traceparent header) parents the publish span; a
     // traceparent in the body names the publisher's own context instead.
-    const parent = tracing && b.traceparent ? extractContext(b.traceparent, b.tracestate) : ctx;
+    const parent = tracing && b.traceparent ? remoteTraceContext(b.traceparent, b.tracestate) : ctx;
     if (b.op !== undefined && b.key === undefined) throw new ReplyError(ErrorCode.InvalidKey, '"op" needs a "key"');
     const write = b.key === undefined ? undefined : { key: b.key, op: b.op ?? 'upsert' };
     const pub = await this.node.publish(b.channel, b.event, dataJson(b.data ?? null), meta, tracing ? parent : undefined, write);
     return position(pub);
   }
 
-  private async broadcast(req: IncomingMessage, ctx: Context): Promise<unknown> {
+  private async broadcast(req: IncomingMessage, ctx: TraceContext | undefined): Promise<unknown> {
     const b = await this.body(req, this.schemas.broadcast);
     this.ensureReady();
     const data = dataJson(b.data);
@@ -214,7 +216,7 @@ export class ServerApi {
     return channel;
   }
 
-  private async presence(url: URL, ctx: Context): Promise<unknown> {
+  private async presence(url: URL, ctx: TraceContext | undefined): Promise<unknown> {
     const channel = this.channelParam(url);
     const rules = this.node.namespaces.rules(channel);
     if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);

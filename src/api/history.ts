@@ -1,4 +1,4 @@
-import type { Context } from '@opentelemetry/api';
+import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
 import { ErrorCode, formatPosition, historyLimitProblem, parsePosition, ReplyError, type StreamPosition } from '../protocol/index.js';
 import { readHistoryPage, type HistoryReplyPage } from '../session/history-page.js';
@@ -9,7 +9,7 @@ import { JsonText } from '../transport/http-util.js';
  * The response holds at most `api.maxReplyBytes` bytes: when that cuts it short, `next` is the position of its last
  * publication; ask again with `since=<next>` (oldest first) or `before=<next>` (newest first).
  */
-export async function historyRoute(node: SwitchboardNode, channel: string, url: URL, ctx: Context): Promise<JsonText> {
+export async function historyRoute(node: SwitchboardNode, channel: string, url: URL, ctx: TraceContext | undefined): Promise<JsonText> {
   const max = node.config.api.maxHistoryLimit;
   const limitText = url.searchParams.get('limit');
   const limit = limitText === null ? max : Number(limitText);

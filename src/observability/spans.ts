@@ -1,7 +1,7 @@
 import { SpanStatusCode, type Span } from '@opentelemetry/api';
+import type { ErrorType } from './error-type.js';
 
-/** The seeds' error classes: where a failure came from, recorded as `error.type` on spans and in logs. */
-export type ErrorType = 'connection' | 'protocol' | 'auth' | 'business';
+export type { ErrorType } from './error-type.js';
 
 /** Marks a span failed with its class and stable code (never message contents). */
 export function markError(span: Span, type: ErrorType, code: string, message?: string): void {

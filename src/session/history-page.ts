@@ -1,4 +1,4 @@
-import type { Context } from '@opentelemetry/api';
+import type { TraceContext } from '../core/trace-context.js';
 import type { HistoryPage } from '../broker/broker.js';
 import { wsTextFrameOf } from '../hub/encoded.js';
 import { publicationJson, type CommandId, type ServerPublication, type StreamPosition } from '../protocol/index.js';
@@ -54,7 +54,7 @@ export async function readHistoryPage(
   q: HistoryPageQuery,
   maxBytes: number,
   envelope: (top: StreamPosition) => number,
-  ctx?: Context,
+  ctx?: TraceContext,
 ): Promise<HistoryReplyPage> {
   let range = q;
   let want = Math.min(q.limit, FIRST_READ);
@@ -128,7 +128,7 @@ export function fitPublications(
  * contiguous in an epoch, so the newest `limit` before `before` start at `before - limit`. A `before` (or `since`)
  * of another epoch than the current one matches nothing, as `since` alone does.
  */
-async function readRange(node: Pick<NodeServices, 'history'>, channel: string, q: HistoryPageQuery, ctx: Context | undefined): Promise<HistoryPage> {
+async function readRange(node: Pick<NodeServices, 'history'>, channel: string, q: HistoryPageQuery, ctx: TraceContext | undefined): Promise<HistoryPage> {
   const { since, before, limit, reverse } = q;
   if (before === undefined) return node.history(channel, { since, limit, reverse }, ctx);
   if (since !== undefined && since.epoch !== before.epoch) {

@@ -1,9 +1,7 @@
 import type { Identity } from '../auth/identity.js';
 import { brokerReplyError } from '../broker/broker.js';
-import { ROOT_CONTEXT, SpanKind, trace, type Context, type Span } from '@opentelemetry/api';
 import { inc } from '../observability/counters.js';
-import { errorTypeOf, markError } from '../observability/spans.js';
-import { extractContext } from '../observability/tracing.js';
+import type { TraceContext } from '../core/trace-context.js';
 import { type EncodedPublication, wsTextFrameOf } from '../hub/encoded.js';
 import {
   connectedJson,
@@ -13,13 +11,13 @@ import {
   PROTOCOL_VERSION,
   ReplyError,
   resultJson,
-  type Command,
   type CommandId,
   type Disconnect,
 } from '../protocol/index.js';
 import { DialectError, Dialects, publicationShape, type Decoded, type Dialect, type Step } from './dialects/index.js';
 import type { ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
+import type { CommandTrace } from './connection-telemetry.js';
 import { Session, type ConnectionInfo } from './session.js';
 import { TokenBucket } from '../core/token-bucket.js';
 import { checkDirectMessage, checkPublish, checkPublishSize, checkRead, verifySubscriptionToken } from './permissions.js';
@@ -191,18 +189,8 @@ export class WsSession extends Session {
   }
 
   private badFrame(err: DialectError): void {
-    const tel = this.node.telemetry;
-    inc(tel.counters.commands, `invalid|${err.code}`);
-    if (tel.tracing) {
-      const link = trace.getSpanContext(this.traceContext);
-      const span = tel.tracer.startSpan('websocket.handle_message', {
-        kind: SpanKind.SERVER,
-        attributes: { 'client.id': this.id, 'user.id': this.userId, outcome: err.code },
-        links: link ? [{ context: link }] : [],
-      });
-      markError(span, 'protocol', err.code);
-      span.end();
-    }
+    inc(this.node.counters.commands, `invalid|${err.code}`);
+    this.node.connectionTelemetry.badFrame(this, err.code);
     this.replyError(err.id, err, err.dialect);
     if (++this.badFrames >= this.node.config.websocket.maxBadFrames) {
       this.log.info({ event: 'bad_protocol', bad_frames: this.badFrames }, 'too many bad frames; closing');
@@ -238,19 +226,19 @@ export class WsSession extends Session {
    */
   private async run(next: Decoded & { size: number }): Promise<void> {
     const { dialect, size, steps } = next;
-    const tel = this.node.telemetry;
+    const counters = this.node.counters;
     // Every translation has at least one step; the last is the one the frame is about (seed 000's join comes first).
     const main = steps[steps.length - 1]!.command;
     let method: string = main.method;
-    let span: Span | undefined;
+    let traced: CommandTrace | undefined;
     let outcome = 'ok';
     try {
-      if (tel.tracing) span = this.commandSpan(main, dialect, size);
-      const ctx = span ? trace.setSpan(ROOT_CONTEXT, span) : undefined;
+      traced = this.node.connectionTelemetry.command(this, main, dialect.name, size);
+      const ctx = traced?.context;
       for (const step of steps) {
         method = step.command.method;
         await this.execute(step, dialect, ctx);
-        if (step !== steps[steps.length - 1]) inc(tel.counters.commands, `${method}|ok`);
+        if (step !== steps[steps.length - 1]) inc(counters.commands, `${method}|ok`);
       }
       if (next.reply !== undefined) this.send(wsTextFrameOf(next.reply));
     } catch (err) {
@@ -263,41 +251,11 @@ export class WsSession extends Session {
         reply = new ReplyError(ErrorCode.Internal, 'internal error');
       }
       outcome = reply.code;
-      if (span) markError(span, errorTypeOf(reply.code), reply.code);
+      traced?.failed(reply.code);
       this.replyError(main.id, reply, dialect);
     }
-    inc(tel.counters.commands, `${method}|${outcome}`);
-    if (span) {
-      span.setAttribute('outcome', outcome);
-      span.end();
-    }
-  }
-
-  /**
-   * `websocket.handle_message` for one command: a child of the trace the client sent with it (publish may carry a
-   * `traceparent`), else a new trace linked to the connection's span (a long connection is not one huge trace).
-   */
-  private commandSpan(command: Command, dialect: Dialect, size: number): Span {
-    const tel = this.node.telemetry;
-    const p = command.method === 'publish' ? command.params : undefined;
-    const parent = p?.traceparent ? extractContext(p.traceparent, p.tracestate) : ROOT_CONTEXT;
-    const link = trace.getSpanContext(this.traceContext);
-    return tel.tracer.startSpan(
-      'websocket.handle_message',
-      {
-        kind: SpanKind.SERVER,
-        attributes: {
-          'client.id': this.id,
-          'user.id': this.userId,
-          'message.type': command.method,
-          'message.size': size,
-          ...(dialect === this.dialects.native ? {} : { 'message.dialect': dialect.name }),
-          ...('channel' in command.params ? { 'messaging.destination.name': command.params.channel } : {}),
-        },
-        links: link && !p?.traceparent ? [{ context: link }] : [],
-      },
-      parent,
-    );
+    inc(counters.commands, `${method}|${outcome}`);
+    traced?.end(outcome);
   }
 
   private reply(id: CommandId, result: unknown): void {
@@ -309,7 +267,7 @@ export class WsSession extends Session {
   }
 
   /** One native command, after every check it needs. Translated steps (no id) get no success reply. */
-  private async execute(step: Step, dialect: Dialect, ctx: Context | undefined): Promise<void> {
+  private async execute(step: Step, dialect: Dialect, ctx: TraceContext | undefined): Promise<void> {
     const node = this.node;
     const cmd = step.command;
     switch (cmd.method) {
