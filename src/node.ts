@@ -1,18 +1,13 @@
 import type { Authenticator } from './auth/identity.js';
-import type { Broker, BrokerHandler, ControlMessage, HistoryQuery, HistoryPage, NodeRegistry, NodeReport, StatePage, StateQuery } from './broker/broker.js';
+import type { Broker, BrokerHandler, ControlMessage, HistoryQuery, HistoryPage, StatePage, StateQuery } from './broker/broker.js';
 import { checkKeyedPublish, type KeyedWrite } from './session/keyed.js';
-
-/** How often a node reports itself to the registry (ms); a report lives three times as long. */
-const REPORT_INTERVAL_MS = 2000;
 import type { Config } from './config/index.js';
 import { ClientAddress } from './core/client-address.js';
 import { newNodeId } from './core/ids.js';
 import { Hub, type ChannelSubscription } from './hub/hub.js';
-import { encodeCounts } from './hub/encoded.js';
 import { ROOT_CONTEXT, SpanKind, trace, type Context } from '@opentelemetry/api';
 import type { Logger } from './observability/logger.js';
 import { inc } from './observability/counters.js';
-import type { MetricGauges } from './observability/metrics.js';
 import type { Telemetry } from './observability/telemetry.js';
 import { extractContext, traceContextOf } from './observability/tracing.js';
 import { markError } from './observability/spans.js';
@@ -51,7 +46,6 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   /** Connections with credentials or subscriptions that expire, checked once a second. */
   private readonly expiring = new Set<Expiring>();
   private readonly expiryTimer: NodeJS.Timeout;
-  private reportTimer: NodeJS.Timeout | undefined;
   /** Every k-th recipient of a publication gets a write span (k = 1 / tracing.writeSampleRate); 0: none. */
   private readonly writeSampleStride: number;
 
@@ -113,39 +107,6 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   async start(): Promise<void> {
     await this.broker.start(this);
     this.state = 'ready';
-    const registry = this.registry;
-    if (registry) {
-      const report = () => {
-        registry.reportNode(this.report(), REPORT_INTERVAL_MS * 3).catch((err: unknown) => this.logger.debug({ err }, 'node report failed'));
-      };
-      report();
-      this.reportTimer = setInterval(report, REPORT_INTERVAL_MS);
-      this.reportTimer.unref();
-    }
-  }
-
-  /** The broker's registry of live nodes, when it has one (Redis): aggregated online users and stats. */
-  get registry(): NodeRegistry | undefined {
-    const b = this.broker as Broker & Partial<NodeRegistry>;
-    return b.reportNode && b.nodes ? (b as Broker & NodeRegistry) : undefined;
-  }
-
-  /** This node's users and stats, as reported to the others. */
-  report(): NodeReport {
-    const users: Record<string, number> = {};
-    for (const u of this.hub.userIds()) users[u] = this.hub.connectionsOf(u);
-    return { id: this.id, users, stats: this.stats(), ...this.reportedChannels() };
-  }
-
-  /** This node's channels with local subscriber counts, bounded by `redis.reportChannels` (the busiest kept). */
-  private reportedChannels(): { channels: Record<string, number>; channelsTruncated: boolean } {
-    const cap = this.config.redis.reportChannels;
-    let list = this.hub.channelList();
-    const channelsTruncated = list.length > cap;
-    if (channelsTruncated) list = list.sort((a, b) => b.subscribers - a.subscribers).slice(0, cap);
-    const channels: Record<string, number> = {};
-    for (const c of list) channels[c.channel] = c.subscribers;
-    return { channels, channelsTruncated };
   }
 
   isReady(): boolean {
@@ -353,43 +314,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   async stop(): Promise<void> {
     this.state = 'stopped';
     clearInterval(this.expiryTimer);
-    if (this.reportTimer) clearInterval(this.reportTimer);
     await this.broker.close();
     await this.telemetry.shutdown();
-  }
-
-  /** Gauges read by the metrics exporter on each collection. */
-  gauges(): MetricGauges {
-    const h = this.hub.stats();
-    const b = (this.broker as { stats?: () => { channels: number; publications: number; bytes?: number; evictedPublications?: number } }).stats?.();
-    const { subscriberReplacements: replaced, commandReplacements } = this.broker as { subscriberReplacements?: unknown; commandReplacements?: unknown };
-    return {
-      connectionsByTransport: h.connectionsByTransport,
-      channels: h.channels,
-      subscriptions: h.subscriptions,
-      users: h.users,
-      ...(b ? { historyChannels: b.channels, historyPublications: b.publications, historyBytes: b.bytes, historyEvictions: b.evictedPublications } : {}),
-      brokerSubscriberReplacements: typeof replaced === 'number' ? replaced : 0, // 0: the memory broker has no connection to replace
-      brokerCommandReplacements: typeof commandReplacements === 'number' ? commandReplacements : 0,
-      encodings: encodeCounts,
-      ready: this.isReady(),
-    };
-  }
-
-  stats(): Record<string, unknown> {
-    return {
-      node: this.id,
-      state: this.state,
-      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      broker: this.broker.kind,
-      ...this.hub.stats(),
-      messagesIn: this.counters.messagesReceived,
-      publications: this.counters.publications,
-      deliveries: this.counters.deliveries,
-      drops: this.counters.drops,
-      slowDisconnects: this.counters.slowDisconnects,
-      writeRounds: this.scheduler.rounds,
-      delayedWriteRounds: this.scheduler.delayedRounds,
-    };
   }
 }
