@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Server as HttpsServer } from 'node:https';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ROOT_CONTEXT } from '@opentelemetry/api';
@@ -10,7 +11,8 @@ import type { SwitchboardNode } from './node.js';
 import type { Member, ServerPublication } from './protocol/index.js';
 import { wire } from './wiring/wiring.js';
 
-export { VERSION } from './version.js';
+/** The package version (package.json), reported by `/`, the WebSocket `connected` frame and the telemetry resource. */
+export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 export interface SwitchboardOptions {
   /** A parsed config (from loadConfig), or options merged over the defaults (`{ port: 0, history: { size: 500 } }`). */
@@ -72,7 +74,7 @@ export interface Switchboard {
 export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard {
   const config = isConfig(options.config) ? options.config : loadConfig({ values: options.config ?? {} });
   const logger = options.logger ?? createLogger(config.logLevel);
-  const w = wire({ ...options, config, logger, env: options.env ?? process.env });
+  const w = wire({ ...options, config, logger, version: VERSION, env: options.env ?? process.env });
   const node = w.node;
   // Calls from the app carry no trace context: with tracing on, their spans start a trace, like a publish does.
   const ctx = () => (node.telemetry.tracing ? ROOT_CONTEXT : undefined);

@@ -26,13 +26,14 @@ import { Admission } from '../transport/admission.js';
 import { SdkBundle } from '../transport/sdk-bundle.js';
 import { SseTransport } from '../transport/sse.js';
 import { WebSocketTransport } from '../transport/websocket.js';
-import { VERSION } from '../version.js';
 import { createAuthenticator, createBroker } from './factories.js';
 import { assertSafeBinding } from './safe-binding.js';
 
 export interface WiringOptions {
   readonly config: Config;
   readonly logger: Logger;
+  /** The package version, reported by `/`, the WebSocket `connected` frame and the telemetry resource. */
+  readonly version: string;
   /** The app's server to attach to (embedded); undefined: Switchboard creates and listens on its own. */
   readonly server?: Server;
   /** A broker instead of the one the config selects. */
@@ -56,7 +57,7 @@ export interface Wiring {
 }
 
 export function wire(options: WiringOptions): Wiring {
-  const { config, logger } = options;
+  const { config, logger, version } = options;
   const ownServer = options.server === undefined;
   if (!ownServer && config.tls.cert) {
     throw new ConfigError([optionProblem('tls.cert', 'config', 'applies to the server Switchboard creates, not to the one given in options.server', 'configure TLS on your own server, or leave tls.cert empty')]);
@@ -72,7 +73,7 @@ export function wire(options: WiringOptions): Wiring {
   const telemetry = createTelemetry({
     config,
     env: options.env,
-    serviceVersion: VERSION,
+    serviceVersion: version,
     nodeId,
     spanProcessors: options.spanProcessors,
     gauges: () => (node ? nodeGauges(node) : undefined),
@@ -80,18 +81,18 @@ export function wire(options: WiringOptions): Wiring {
   const n = (node = new SwitchboardNode(config, broker, logger, authenticator, telemetry, nodeId));
   const reporter = new RegistryReporter(n);
   const admission = new Admission(config);
-  const ws = new WebSocketTransport(n, VERSION, admission);
+  const ws = new WebSocketTransport(n, version, admission);
   const sse = new SseTransport(n, admission);
   const api = new ServerApi(n, reporter);
   // The demo page takes `/` only on a server Switchboard owns (an embedding app keeps its own `/`).
   const demoPage = ownServer && config.demo.enabled
-    ? new DemoPage(config, { insecure: authenticator.insecure, version: VERSION, logger, sendToUser: (u, e, d) => n.sendToUser(u, e, d) })
+    ? new DemoPage(config, { insecure: authenticator.insecure, version, logger, sendToUser: (u, e, d) => n.sendToUser(u, e, d) })
     : undefined;
   const producer = config.demo.producer ? new DemoProducer((c, e, d) => n.publish(c, e, d), config.demo.channel, config.demo.producerInterval, logger) : undefined;
   const routes = switchboardRoutes({
     config,
     ownServer,
-    version: VERSION,
+    version,
     node: n,
     api,
     sse,
@@ -132,7 +133,7 @@ export function wire(options: WiringOptions): Wiring {
       });
       const a = server.address() as AddressInfo;
       const tls = listener?.certificate ? { protocols: listener.protocols, certificate: listener.certificate } : {};
-      logger.info({ host: a.address, port: a.port, scheme: listener?.scheme ?? 'http', broker: broker.kind, version: VERSION, ...tls }, 'switchboard listening');
+      logger.info({ host: a.address, port: a.port, scheme: listener?.scheme ?? 'http', broker: broker.kind, version, ...tls }, 'switchboard listening');
       return { host: a.address, port: a.port };
     },
     shutdown() {
