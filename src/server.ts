@@ -69,7 +69,7 @@ export interface Switchboard {
 
 /**
  * Builds a Switchboard node with its HTTP endpoints: WebSocket (`websocket.path`), SSE (`sse.path`), the server
- * API (`/api/*`), `/healthz` and `/readyz` (every path: src/http/routes.ts).
+ * API (`/api/*`), `/healthz` and `/readyz` (every path: src/wiring/routes.ts).
  */
 export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard {
   const config = isConfig(options.config) ? options.config : loadConfig({ values: options.config ?? {} });

@@ -41,7 +41,7 @@ export type ApiHandler = (req: IncomingMessage, url: URL, ctx: Context) => Promi
 
 /**
  * The server HTTP API under `/api/` (docs/api.md). JSON in, JSON out, errors as `{"error": {"code", "message"}}`.
- * Its endpoints are listed in the server's route table (src/http/routes.ts); this class gives each the same
+ * Its endpoints are listed in the server's route table (src/wiring/routes.ts); this class gives each the same
  * handling: CORS preflight, the API key, a span and metrics per request, errors as JSON.
  */
 export class ServerApi {

@@ -8,7 +8,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { Listener } from '../listener/create.js';
 import type { Logger } from '../observability/logger.js';
-import type { RouteTable } from './router.js';
+import type { RouteTable } from '../http/router.js';
 
 export function attachRoutes(server: Server | HttpsServer, listener: Listener | undefined, table: RouteTable, logger: Logger): void {
   if (listener) {

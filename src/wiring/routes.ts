@@ -2,7 +2,7 @@
  * Every HTTP path Switchboard answers, in one table (docs/api.md, docs/operations.md). Looked up in order: exact
  * paths, then prefixes. On a server Switchboard created itself, the demo page, the `/` index and a JSON 404 follow;
  * embedded in an app's server (options.server), the table ends after Switchboard's own paths and every other request
- * goes to the app (src/http/attach.ts).
+ * goes to the app (src/wiring/attach.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerApi } from '../api/api.js';
@@ -13,7 +13,7 @@ import { sendError, sendJson } from '../transport/http-util.js';
 import type { SdkBundle } from '../transport/sdk-bundle.js';
 import type { SseTransport } from '../transport/sse.js';
 import type { WebSocketTransport } from '../transport/websocket.js';
-import { RouteTable, type Route, type RouteHandler } from './router.js';
+import { RouteTable, type Route, type RouteHandler } from '../http/router.js';
 
 export interface RouteTargets {
   readonly config: Config;
