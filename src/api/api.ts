@@ -16,7 +16,7 @@ import { keyedStateRoute } from './keyed-state.js';
 import { historyRoute } from './history.js';
 import { checkedPresence, validChannel } from './channel-reads.js';
 import type { Route, RouteHandler } from '../http/router.js';
-import { nodeStats } from '../node/node-stats.js';
+import { channelCounts, nodesStats, onlineUsers } from './nodes.js';
 import type { RegistryReporter } from '../node/registry-reporter.js';
 
 const STATUS: Record<string, number> = {
@@ -244,54 +244,14 @@ export class ServerApi {
   /** `GET /api/openapi.json`. */
   readonly openApi: ApiHandler = async () => openApiDocument(this.node.config);
 
-  /**
-   * Users online: across every live node when the broker keeps a node registry (Redis; nodes report every 2 s),
-   * else this node's.
-   */
-  readonly online: ApiHandler = async () => {
-    const registry = this.reporter.registry;
-    const reports = registry ? await registry.nodes() : [this.reporter.report()];
-    const users = new Map<string, number>();
-    // This node's own view is current; the others' are their latest reports.
-    for (const r of reports) {
-      if (r.id === this.node.id) continue;
-      for (const [u, n] of Object.entries(r.users)) users.set(u, (users.get(u) ?? 0) + n);
-    }
-    for (const [u, n] of Object.entries(this.reporter.report().users)) users.set(u, (users.get(u) ?? 0) + n);
-    return {
-      count: users.size,
-      nodes: Math.max(1, reports.length),
-      users: [...users].map(([user, connections]) => ({ user, connections })),
-    };
-  };
+  /** `GET /api/online`. */
+  readonly online: ApiHandler = () => onlineUsers(this.node, this.reporter);
 
-  /**
-   * Channels with subscribers on any live node (from the node reports, every 2 s; this node's own view is current),
-   * subscriber counts summed over nodes. Each node lists at most `redis.reportChannels` channels: `truncated` names
-   * the nodes that had more, so the list (and the counts) may miss their quieter channels.
-   */
-  readonly channels: ApiHandler = async () => {
-    const registry = this.reporter.registry;
-    const own = this.reporter.report();
-    const reports = registry ? (await registry.nodes()).filter((r) => r.id !== own.id) : [];
-    reports.push(own);
-    const counts = new Map<string, number>();
-    for (const r of reports) for (const [c, n] of Object.entries(r.channels ?? {})) counts.set(c, (counts.get(c) ?? 0) + n);
-    return {
-      channels: [...counts].map(([channel, subscribers]) => ({ channel, subscribers })),
-      nodes: reports.length,
-      truncated: reports.filter((r) => r.channelsTruncated).map((r) => r.id),
-    };
-  };
+  /** `GET /api/channels`. */
+  readonly channels: ApiHandler = () => channelCounts(this.reporter);
 
-  /** This node's stats, plus every live node's latest when the broker keeps a node registry. */
-  readonly stats: ApiHandler = async () => {
-    const local = nodeStats(this.node);
-    const registry = this.reporter.registry;
-    if (!registry) return local;
-    const reports = await registry.nodes();
-    return { ...local, nodes: reports.map((r) => (r.id === this.node.id ? local : r.stats)) };
-  };
+  /** `GET /api/stats`. */
+  readonly stats: ApiHandler = () => nodesStats(this.node, this.reporter);
 }
 
 function position(p: ServerPublication): { channel: string; epoch: string; offset: number } {
