@@ -21,6 +21,7 @@ import { SwitchboardNode } from '../node.js';
 import { nodeGauges } from '../node/node-stats.js';
 import { RegistryReporter } from '../node/registry-reporter.js';
 import type { Logger } from '../observability/logger.js';
+import type { MetricGauges } from '../observability/metrics.js';
 import { createTelemetry } from '../observability/telemetry.js';
 import { Admission } from '../transport/admission.js';
 import { SdkBundle } from '../transport/sdk-bundle.js';
@@ -69,16 +70,18 @@ export function wire(options: WiringOptions): Wiring {
   const broker = options.broker ?? createBroker(config, logger);
   const authenticator = createAuthenticator(config);
   const nodeId = newNodeId();
-  let node: SwitchboardNode | undefined;
+  // Telemetry comes first (the node takes it); its gauges read the node once it exists.
+  let gauges: (() => MetricGauges) | undefined;
   const telemetry = createTelemetry({
     config,
     env: options.env,
     serviceVersion: version,
     nodeId,
     spanProcessors: options.spanProcessors,
-    gauges: () => (node ? nodeGauges(node) : undefined),
+    gauges: () => gauges?.(),
   });
-  const n = (node = new SwitchboardNode(config, broker, logger, authenticator, telemetry, nodeId));
+  const n = new SwitchboardNode(config, broker, logger, authenticator, telemetry, nodeId);
+  gauges = () => nodeGauges(n);
   const reporter = new RegistryReporter(n);
   const admission = new Admission(config);
   const ws = new WebSocketTransport(n, version, admission);
