@@ -1,19 +1,14 @@
 import type { Authenticator } from './auth/identity.js';
-import type { Broker, BrokerHandler, ControlMessage, HistoryQuery, HistoryPage, NodeRegistry, NodeReport, PublishRequest, StatePage, StateQuery } from './broker/broker.js';
+import type { Broker, BrokerHandler, ControlMessage, HistoryQuery, HistoryPage, PublishRequest, StatePage, StateQuery } from './broker/broker.js';
 import { checkKeyedPublish, type KeyedWrite } from './session/keyed.js';
-
-/** How often a node reports itself to the registry (ms); a report lives three times as long. */
-const REPORT_INTERVAL_MS = 2000;
 import type { Config } from './config/index.js';
 import { ClientAddress } from './core/client-address.js';
 import { newNodeId } from './core/ids.js';
 import type { TraceContext } from './core/trace-context.js';
 import { Hub, type ChannelSubscription, type Subscriber } from './hub/hub.js';
-import { encodeCounts } from './hub/encoded.js';
 import type { Logger } from './observability/logger.js';
 import { inc } from './observability/counters.js';
 import { LimitLog, type LimitLogged } from './observability/limit-log.js';
-import type { MetricGauges } from './observability/metrics.js';
 import type { PublishTracing } from './observability/publish-tracing.js';
 import type { Telemetry } from './observability/telemetry.js';
 import { createTracingPorts } from './observability/tracing-ports.js';
@@ -56,7 +51,6 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
   private readonly limits: LimitLog;
   /** Connections with credentials or subscriptions that expire, checked once a second. */
   private readonly expiry: ExpiryWatch;
-  private reportTimer: NodeJS.Timeout | undefined;
   /** Spans per publication (no-op when tracing is off). */
   private readonly publishTracing: PublishTracing;
   /** Spans at connection lifecycle edges, for sessions (no-op when tracing is off). */
@@ -119,39 +113,6 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
   async start(): Promise<void> {
     await this.broker.start(this);
     this.state = 'ready';
-    const registry = this.registry;
-    if (registry) {
-      const report = () => {
-        registry.reportNode(this.report(), REPORT_INTERVAL_MS * 3).catch((err: unknown) => this.logger.debug({ err }, 'node report failed'));
-      };
-      report();
-      this.reportTimer = setInterval(report, REPORT_INTERVAL_MS);
-      this.reportTimer.unref();
-    }
-  }
-
-  /** The broker's registry of live nodes, when it has one (Redis): aggregated online users and stats. */
-  get registry(): NodeRegistry | undefined {
-    const b = this.broker as Broker & Partial<NodeRegistry>;
-    return b.reportNode && b.nodes ? (b as Broker & NodeRegistry) : undefined;
-  }
-
-  /** This node's users and stats, as reported to the others. */
-  report(): NodeReport {
-    const users: Record<string, number> = {};
-    for (const u of this.hub.userIds()) users[u] = this.hub.connectionsOf(u);
-    return { id: this.id, users, stats: this.stats(), ...this.reportedChannels() };
-  }
-
-  /** This node's channels with local subscriber counts, bounded by `redis.reportChannels` (the busiest kept). */
-  private reportedChannels(): { channels: Record<string, number>; channelsTruncated: boolean } {
-    const cap = this.config.redis.reportChannels;
-    let list = this.hub.channelList();
-    const channelsTruncated = list.length > cap;
-    if (channelsTruncated) list = list.sort((a, b) => b.subscribers - a.subscribers).slice(0, cap);
-    const channels: Record<string, number> = {};
-    for (const c of list) channels[c.channel] = c.subscribers;
-    return { channels, channelsTruncated };
   }
 
   isReady(): boolean {
@@ -306,43 +267,7 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
   async stop(): Promise<void> {
     this.state = 'stopped';
     this.expiry.stop();
-    if (this.reportTimer) clearInterval(this.reportTimer);
     await this.broker.close();
     await this.telemetry.shutdown();
-  }
-
-  /** Gauges read by the metrics exporter on each collection. */
-  gauges(): MetricGauges {
-    const h = this.hub.stats();
-    const b = (this.broker as { stats?: () => { channels: number; publications: number; bytes?: number; evictedPublications?: number } }).stats?.();
-    const { subscriberReplacements: replaced, commandReplacements } = this.broker as { subscriberReplacements?: unknown; commandReplacements?: unknown };
-    return {
-      connectionsByTransport: h.connectionsByTransport,
-      channels: h.channels,
-      subscriptions: h.subscriptions,
-      users: h.users,
-      ...(b ? { historyChannels: b.channels, historyPublications: b.publications, historyBytes: b.bytes, historyEvictions: b.evictedPublications } : {}),
-      brokerSubscriberReplacements: typeof replaced === 'number' ? replaced : 0, // 0: the memory broker has no connection to replace
-      brokerCommandReplacements: typeof commandReplacements === 'number' ? commandReplacements : 0,
-      encodings: encodeCounts,
-      ready: this.isReady(),
-    };
-  }
-
-  stats(): Record<string, unknown> {
-    return {
-      node: this.id,
-      state: this.state,
-      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      broker: this.broker.kind,
-      ...this.hub.stats(),
-      messagesIn: this.counters.messagesReceived,
-      publications: this.counters.publications,
-      deliveries: this.counters.deliveries,
-      drops: this.counters.drops,
-      slowDisconnects: this.counters.slowDisconnects,
-      writeRounds: this.scheduler.rounds,
-      delayedWriteRounds: this.scheduler.delayedRounds,
-    };
   }
 }

@@ -8,7 +8,7 @@ import { extractContext } from '../observability/tracing.js';
 import { remoteTraceContext, spanTraceContext } from '../observability/trace-context.js';
 import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
-import { ErrorCode, TRACEPARENT_PATTERN, isValidChannel, ReplyError, type ServerPublication } from '../protocol/index.js';
+import { ErrorCode, TRACEPARENT_PATTERN, ReplyError, type ServerPublication } from '../protocol/index.js';
 import { looksForwarded } from '../core/client-address.js';
 import { answerPreflight, corsHeaders, sendError, sendJson } from '../transport/http-util.js';
 import { readJsonBody } from './body.js';
@@ -16,6 +16,10 @@ import { openApiDocument } from './openapi.js';
 import { apiSchemas, describeIssues, issueCode } from './schemas.js';
 import { keyedStateRoute } from './keyed-state.js';
 import { historyRoute } from './history.js';
+import { checkedPresence, validChannel } from './channel-reads.js';
+import type { Route, RouteHandler } from '../http/router.js';
+import { channelCounts, nodesStats, onlineUsers } from './nodes.js';
+import type { RegistryReporter } from '../node/registry-reporter.js';
 
 const STATUS: Record<string, number> = {
   [ErrorCode.InvalidJson]: 400,
@@ -34,43 +38,51 @@ const STATUS: Record<string, number> = {
   [ErrorCode.Internal]: 500,
 };
 
-type Handler = (req: IncomingMessage, url: URL, ctx: TraceContext | undefined) => Promise<unknown>;
+/** One endpoint's work: its JSON answer, or a thrown ReplyError (or broker error) that becomes the error answer. */
+export type ApiHandler = (req: IncomingMessage, url: URL, ctx: TraceContext | undefined) => Promise<unknown>;
 
-/** The server HTTP API under `/api/` (docs/api.md). JSON in, JSON out, errors as `{"error": {"code", "message"}}`. */
+/**
+ * The server HTTP API under `/api/` (docs/api.md). JSON in, JSON out, errors as `{"error": {"code", "message"}}`.
+ * Its endpoints are listed in the server's route table (src/wiring/routes.ts); this class gives each the same
+ * handling: CORS preflight, the API key, a span and metrics per request, errors as JSON.
+ */
 export class ServerApi {
-  private readonly routes: Partial<Record<string, Handler>>;
   private readonly schemas;
   private readonly keyDigest: Buffer | undefined;
 
-  constructor(private readonly node: SwitchboardNode) {
+  constructor(
+    private readonly node: SwitchboardNode,
+    private readonly reporter: RegistryReporter,
+  ) {
     const cfg = node.config;
     this.schemas = apiSchemas({ maxChannelLength: cfg.channel.maxLength, maxKeyLength: cfg.keyed.maxKeyLength });
     this.keyDigest = cfg.apiKey ? digest(cfg.apiKey) : undefined;
-    this.routes = {
-      'POST /api/publish': (req, _url, ctx) => this.publish(req, ctx),
-      'POST /api/broadcast': (req, _url, ctx) => this.broadcast(req, ctx),
-      'POST /api/send': (req) => this.send(req),
-      'POST /api/disconnect': (req) => this.disconnect(req),
-      'GET /api/presence': (_req, url, ctx) => this.presence(url, ctx),
-      'GET /api/history': (_req, url, ctx) => historyRoute(this.node, this.channelParam(url), url, ctx),
-      'GET /api/state': (_req, url, ctx) => keyedStateRoute(this.node, this.channelParam(url), url, ctx),
-      'GET /api/channels': () => this.channels(),
-      'GET /api/online': () => this.online(),
-      'GET /api/stats': () => this.stats(),
-      'GET /api/openapi.json': async () => openApiDocument(this.node.config),
-    };
   }
 
-  async handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  /**
+   * The route of one endpoint: `handlers` by method; any other method gets 405 (OPTIONS: the CORS preflight).
+   * `open`: no API key needed (the OpenAPI document).
+   */
+  endpoint(path: string, handlers: Readonly<Record<string, ApiHandler>>, open = false): Route {
+    const methods: Record<string, RouteHandler> = {};
+    for (const [method, h] of Object.entries(handlers)) methods[method] = (req, res, url) => void this.handle(req, res, url, path, h, open);
+    methods['*'] = (req, res, url) => void this.handle(req, res, url, path, undefined, open);
+    return { path, methods };
+  }
+
+  /** Every other path under `prefix` (`/api/`): 404, or the CORS preflight. Counted under the route `unknown`. */
+  unknownEndpoints(prefix: string): Route {
+    return { path: prefix, prefix: true, methods: { '*': (req, res, url) => void this.handle(req, res, url, 'unknown', undefined, false) } };
+  }
+
+  // Only known paths become labels and span names (`routeName`), so a scanner cannot blow up metric cardinality.
+  private async handle(req: IncomingMessage, res: ServerResponse, url: URL, routeName: string, route: ApiHandler | undefined, open: boolean): Promise<void> {
     const cors = corsHeaders(req, this.node.config.cors.origins);
     if (req.method === 'OPTIONS') {
       answerPreflight(res, cors, 'GET, POST, OPTIONS', 'content-type, authorization, x-api-key, traceparent, tracestate, last-event-id');
       return;
     }
     const method = req.method ?? 'GET';
-    const route = this.routes[`${method} ${url.pathname}`];
-    // Only known paths become labels and span names, so a scanner cannot blow up metric cardinality.
-    const routeName = route ? url.pathname : Object.keys(this.routes).some((k) => k.endsWith(' ' + url.pathname)) ? url.pathname : 'unknown';
     const tel = this.node.telemetry;
     const started = performance.now();
     const span = tel.tracing ? this.requestSpan(req, method, routeName) : undefined;
@@ -86,7 +98,7 @@ export class ServerApi {
         if (routeName !== 'unknown') return fail(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}`);
         return fail(404, ErrorCode.NotFound, `no API endpoint ${url.pathname}; see /api/openapi.json`);
       }
-      if (url.pathname !== '/api/openapi.json' && !this.authorized(req)) {
+      if (!open && !this.authorized(req)) {
         req.resume();
         return fail(401, ErrorCode.Unauthorized, this.keyDigest
           ? 'missing or wrong API key: send "Authorization: apikey <key>" or "X-API-Key: <key>"'
@@ -164,7 +176,8 @@ export class ServerApi {
     if (!this.node.isReady()) throw new ReplyError(ErrorCode.Unavailable, 'server is not ready (starting, draining or broker unavailable)');
   }
 
-  private async publish(req: IncomingMessage, ctx: TraceContext | undefined): Promise<unknown> {
+  /** `POST /api/publish`. */
+  readonly publish: ApiHandler = async (req, _url, ctx) => {
     const b = await this.body(req, this.schemas.publish);
     this.ensureReady();
     const traceparent = b.traceparent ?? headerString(req.headers.traceparent);
@@ -178,9 +191,10 @@ export class ServerApi {
     const write = b.key === undefined ? undefined : { key: b.key, op: b.op ?? 'upsert' };
     const pub = await this.node.publish(b.channel, b.event, dataJson(b.data ?? null), meta, tracing ? parent : undefined, write);
     return position(pub);
-  }
+  };
 
-  private async broadcast(req: IncomingMessage, ctx: TraceContext | undefined): Promise<unknown> {
+  /** `POST /api/broadcast`. */
+  readonly broadcast: ApiHandler = async (req, _url, ctx) => {
     const b = await this.body(req, this.schemas.broadcast);
     this.ensureReady();
     const data = dataJson(b.data);
@@ -193,85 +207,53 @@ export class ServerApi {
       ),
     );
     return { results };
-  }
+  };
 
-  private async send(req: IncomingMessage): Promise<unknown> {
+  /** `POST /api/send`. */
+  readonly send: ApiHandler = async (req) => {
     const b = await this.body(req, this.schemas.send);
     this.ensureReady();
     await this.node.sendToUser(b.user, b.event, dataJson(b.data));
     return {};
-  }
+  };
 
-  private async disconnect(req: IncomingMessage): Promise<unknown> {
+  /** `POST /api/disconnect`. */
+  readonly disconnect: ApiHandler = async (req) => {
     const b = await this.body(req, this.schemas.disconnect);
     this.ensureReady();
     await this.node.disconnectUser(b.user, b.code, b.reason);
     return {};
-  }
+  };
 
   private channelParam(url: URL): string {
     const channel = url.searchParams.get('channel');
     if (channel === null) throw new ReplyError(ErrorCode.BadRequest, 'query parameter "channel" is required');
-    if (!isValidChannel(channel, this.node.config.channel.maxLength)) throw new ReplyError(ErrorCode.InvalidChannel, 'invalid channel name');
-    return channel;
+    return validChannel(this.node, channel);
   }
 
-  private async presence(url: URL, ctx: TraceContext | undefined): Promise<unknown> {
+  /** `GET /api/presence`. */
+  readonly presence: ApiHandler = async (_req, url, ctx) => {
     const channel = this.channelParam(url);
-    const rules = this.node.namespaces.rules(channel);
-    if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
-    if (!rules.presence) throw new ReplyError(ErrorCode.FeatureDisabled, `presence is turned off for channel "${channel}"`);
-    return { channel, members: await this.node.presence(channel, ctx) };
-  }
+    return { channel, members: await checkedPresence(this.node, channel, ctx) };
+  };
 
-  /**
-   * Users online: across every live node when the broker keeps a node registry (Redis; nodes report every 2 s),
-   * else this node's.
-   */
-  private async online(): Promise<unknown> {
-    const registry = this.node.registry;
-    const reports = registry ? await registry.nodes() : [this.node.report()];
-    const users = new Map<string, number>();
-    // This node's own view is current; the others' are their latest reports.
-    for (const r of reports) {
-      if (r.id === this.node.id) continue;
-      for (const [u, n] of Object.entries(r.users)) users.set(u, (users.get(u) ?? 0) + n);
-    }
-    for (const [u, n] of Object.entries(this.node.report().users)) users.set(u, (users.get(u) ?? 0) + n);
-    return {
-      count: users.size,
-      nodes: Math.max(1, reports.length),
-      users: [...users].map(([user, connections]) => ({ user, connections })),
-    };
-  }
+  /** `GET /api/history`. */
+  readonly history: ApiHandler = (_req, url, ctx) => historyRoute(this.node, this.channelParam(url), url, ctx);
 
-  /**
-   * Channels with subscribers on any live node (from the node reports, every 2 s; this node's own view is current),
-   * subscriber counts summed over nodes. Each node lists at most `redis.reportChannels` channels: `truncated` names
-   * the nodes that had more, so the list (and the counts) may miss their quieter channels.
-   */
-  private async channels(): Promise<unknown> {
-    const registry = this.node.registry;
-    const own = this.node.report();
-    const reports = registry ? (await registry.nodes()).filter((r) => r.id !== own.id) : [];
-    reports.push(own);
-    const counts = new Map<string, number>();
-    for (const r of reports) for (const [c, n] of Object.entries(r.channels ?? {})) counts.set(c, (counts.get(c) ?? 0) + n);
-    return {
-      channels: [...counts].map(([channel, subscribers]) => ({ channel, subscribers })),
-      nodes: reports.length,
-      truncated: reports.filter((r) => r.channelsTruncated).map((r) => r.id),
-    };
-  }
+  /** `GET /api/state`. */
+  readonly state: ApiHandler = (_req, url, ctx) => keyedStateRoute(this.node, this.channelParam(url), url, ctx);
 
-  /** This node's stats, plus every live node's latest when the broker keeps a node registry. */
-  private async stats(): Promise<unknown> {
-    const local = this.node.stats();
-    const registry = this.node.registry;
-    if (!registry) return local;
-    const reports = await registry.nodes();
-    return { ...local, nodes: reports.map((r) => (r.id === this.node.id ? local : r.stats)) };
-  }
+  /** `GET /api/openapi.json`. */
+  readonly openApi: ApiHandler = async () => openApiDocument(this.node.config);
+
+  /** `GET /api/online`. */
+  readonly online: ApiHandler = () => onlineUsers(this.node, this.reporter);
+
+  /** `GET /api/channels`. */
+  readonly channels: ApiHandler = () => channelCounts(this.reporter);
+
+  /** `GET /api/stats`. */
+  readonly stats: ApiHandler = () => nodesStats(this.node, this.reporter);
 }
 
 function position(p: ServerPublication): { channel: string; epoch: string; offset: number } {

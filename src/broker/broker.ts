@@ -157,6 +157,32 @@ export interface Broker {
   publishLeave(channel: string, member: Member): Promise<void>;
   /** Sends a control message to every node (this one included). */
   publishControl(msg: ControlMessage): Promise<void>;
+
+  // Optional capabilities: the node uses them when present and copes without them.
+
+  /**
+   * The registry of live nodes, for a broker shared by several nodes (Redis). Absent: this node is alone, and the
+   * API's `online`, `channels` and `stats` answer for it only.
+   */
+  readonly registry?: NodeRegistry;
+  /** Counts read by the metrics exporter on each scrape and by tests; O(1). Absent: no broker gauges. */
+  stats?(): BrokerStats;
+}
+
+/** What a broker counts about itself (every field optional: a broker reports what it has). */
+export interface BrokerStats {
+  /** Channels with stream state kept in this process (memory broker). */
+  readonly channels?: number;
+  /** Publications kept in history across channels, in this process. */
+  readonly publications?: number;
+  /** Bytes counted against `history.maxBytes` (kept history plus keyed state). */
+  readonly bytes?: number;
+  /** Publications evicted from history by `history.maxBytes`, since start. */
+  readonly evictedPublications?: number;
+  /** Subscriber connections replaced (failed health check or missed deadline), since start (Redis). */
+  readonly subscriberReplacements?: number;
+  /** Command connections replaced (failed health check or missed deadline), since start (Redis). */
+  readonly commandReplacements?: number;
 }
 
 /** What a node tells the others about itself (node registry): its users, channels and stats. */
@@ -172,8 +198,8 @@ export interface NodeReport {
 }
 
 /**
- * A broker shared by several nodes may keep a registry of live nodes: each reports itself periodically, and reports
- * of a node that stopped reporting (it died) vanish after `ttlMs`.
+ * A broker shared by several nodes may keep a registry of live nodes (`Broker.registry`): each reports itself
+ * periodically, and reports of a node that stopped reporting (it died) vanish after `ttlMs`.
  */
 export interface NodeRegistry {
   reportNode(report: NodeReport, ttlMs: number): Promise<void>;

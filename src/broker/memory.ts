@@ -3,6 +3,7 @@ import {
   BrokerUnavailableError,
   type Broker,
   type BrokerHandler,
+  type BrokerStats,
   type ControlMessage,
   type HistoryBounds,
   type HistoryQuery,
@@ -62,7 +63,7 @@ function newEpoch(previous?: string): string {
 const REORDER_INTERVAL_MS = 1000;
 
 /** What the broker holds, for metrics and tests. */
-export interface MemoryBrokerStats {
+export interface MemoryBrokerStats extends BrokerStats {
   /** Channels with stream state. */
   readonly channels: number;
   /** Publications kept in history across channels. */
@@ -434,7 +435,7 @@ export class MemoryBroker implements Broker {
     this.retention.compact(this.keptCount);
   }
 
-  /** Counts for metrics and tests, O(1). */
+  /** Counts for metrics and tests, O(1). No connection is ever replaced, so no replacement counts. */
   stats(): MemoryBrokerStats {
     return {
       channels: this.streams.size,

@@ -26,6 +26,7 @@ import {
   type StateQuery,
   type NodeRegistry,
   type NodeReport,
+  type BrokerStats,
 } from './broker.js';
 import { createClusterConnection } from './redis-cluster.js';
 import { CONNECT_TIMEOUT_MS, createSingleConnection, type RedisCommands, type RedisConnection } from './redis-connection.js';
@@ -206,6 +207,16 @@ class RedisBroker implements Broker, NodeRegistry {
   /** The command connection (or cluster client): keyed commands only. Replaced when it stops answering. */
   private get cmd(): RedisCommands {
     return this.conn.cmd;
+  }
+
+  /** Every node reports itself here (`sb:{nodes}:<id>`), so any node can answer for all of them. */
+  get registry(): NodeRegistry {
+    return this;
+  }
+
+  /** Connection replacements for the metrics exporter; history lives in Redis, so no history counts here. */
+  stats(): BrokerStats {
+    return { subscriberReplacements: this.subscriberReplacements, commandReplacements: this.commandReplacements };
   }
 
   /** Subscriber connections replaced (failed health check or missed deadline) since start. */

@@ -9,3 +9,6 @@ export interface TraceContext {
   /** Its W3C `tracestate`; undefined when empty. */
   readonly tracestate: string | undefined;
 }
+
+/** The parent of a span that starts a new trace (a call with no caller's context, made while tracing is on). */
+export const NEW_TRACE: TraceContext = Object.freeze({ traceparent: undefined, tracestate: undefined });
