@@ -19,8 +19,10 @@ import type { ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
 import type { CommandTrace } from './connection-telemetry.js';
 import { Session, type ConnectionInfo } from './session.js';
-import { TokenBucket } from '../core/token-bucket.js';
-import { checkDirectMessage, checkPublish, checkPublishSize, checkRead, verifySubscriptionToken } from './permissions.js';
+import { CommandQueue } from './command-queue.js';
+import { CommandRate } from './command-rate.js';
+import { claimsLost, refreshedIdentity, refreshSubscription } from './refresh.js';
+import { checkDirectMessage, checkPublish, checkPublishSize, checkRead } from './permissions.js';
 import { historyReplyEnvelope, historyReplyFrame, readHistoryPage } from './history-page.js';
 import type { Subscription } from './subscription.js';
 
@@ -32,28 +34,23 @@ export interface WsTransport extends ByteSink {
   resume(): void;
 }
 
-/**
- * A WebSocket connection speaking the native JSON protocol (docs/protocol.md) and the seed vocabularies. Commands
- * are handled one at a time in arrival order, so replies and their side effects keep the client's order.
- */
-/** A decoded command waiting its turn, or a bad frame whose error reply must keep its place in the order. */
-type PendingCommand =
-  | (Decoded & { size: number; error?: undefined; raw?: undefined })
-  | { error: DialectError; raw?: undefined }
-  | { raw: Buffer; close?: Disconnect; error?: undefined };
+/** A decoded command waiting its turn, with its frame's size. */
+type Pending = Decoded & { size: number };
 
+/** `{expires}` (Unix seconds) of a refresh reply, or `{}` for a token without expiry. */
+function expiresReply(at: number | undefined): { expires?: number } {
+  return at ? { expires: Math.floor(at / 1000) } : {};
+}
+
+/**
+ * A WebSocket connection: reads frames in any vocabulary it speaks (src/session/dialects/, each translated into
+ * native commands before anything is checked), runs them one at a time in arrival order (command-queue.ts) within
+ * the command rate (command-rate.ts), and dispatches each native command to its checks and node operation.
+ */
 export class WsSession extends Session {
   private badFrames = 0;
-  /** Commands refused for rate; the per-connection command bucket (undefined: no limit). */
-  private refused = 0;
-  /** Set once the connection is to be closed for flooding: its further frames are not read. */
-  private flooded = false;
-  private readonly commands: TokenBucket | undefined;
-  private readonly pending: PendingCommand[] = [];
-  private busy = false;
-  /** Bytes of the command frames waiting in `pending`, and whether reading is paused for them (holdBacklog). */
-  private backlog = 0;
-  private readPaused = false;
+  private readonly rate: CommandRate;
+  private readonly commands: CommandQueue<Pending, DialectError>;
   /** The vocabularies this connection may speak, each translated into native commands (src/session/dialects/). */
   private readonly dialects: Dialects;
 
@@ -79,8 +76,22 @@ export class WsSession extends Session {
         connectedJson({ client: this.id, user: this.userId, version, protocol: PROTOCOL_VERSION, ping: pingSeconds, ...(exp ? { expires: Math.floor(exp / 1000) } : {}) }),
       ),
     );
-    const rate = node.config.limits.commandRate;
-    this.commands = rate > 0 ? new TokenBucket(rate, rate * 2) : undefined;
+    const limits = node.config.limits;
+    this.rate = new CommandRate(limits.commandRate, limits.commandRejectLimit);
+    this.commands = new CommandQueue<Pending, DialectError>(
+      {
+        isClosed: () => this.closed,
+        run: (c) => this.run(c),
+        badFrame: (e) => this.badFrame(e),
+        sendRaw: (frame, close) => {
+          this.send(frame);
+          if (close) this.disconnect(close);
+        },
+        pause: () => ws.pause(),
+        resume: () => ws.resume(),
+      },
+      node.config.client.queueMaxBytes,
+    );
     node.watchExpiry(this);
   }
 
@@ -118,74 +129,38 @@ export class WsSession extends Session {
 
   /** A text frame (or a binary one, when allowed) from the client. */
   handleFrame(data: Buffer, isBinary: boolean): void {
-    if (this.closed || this.flooded) return;
+    if (this.closed || this.rate.flooded) return;
     const cfg = this.node.config.websocket;
+    const native = this.dialects.native;
     if (isBinary && !cfg.allowBinary) {
-      return this.enqueueBad(new DialectError(ErrorCode.BinaryNotAllowed, 'binary frames are not accepted; send JSON text frames', null, this.dialects.native));
+      return this.commands.bad(new DialectError(ErrorCode.BinaryNotAllowed, 'binary frames are not accepted; send JSON text frames', null, native));
     }
     if (data.length > cfg.maxMessageSize) {
-      return this.enqueueBad(new DialectError(ErrorCode.MessageTooLarge, `frame of ${data.length} bytes exceeds websocket.maxMessageSize (${cfg.maxMessageSize})`, null, this.dialects.native));
+      return this.commands.bad(new DialectError(ErrorCode.MessageTooLarge, `frame of ${data.length} bytes exceeds websocket.maxMessageSize (${cfg.maxMessageSize})`, null, native));
     }
-    if (this.commands && !this.commands.take()) return this.rateLimited();
+    if (!this.rate.take()) return this.rateLimited();
     let decoded: Decoded;
     try {
       decoded = this.dialects.decode(data.toString('utf8'));
     } catch (err) {
-      return this.enqueueBad(err instanceof DialectError ? err : new DialectError(ErrorCode.InvalidJson, 'frame could not be decoded', null, this.dialects.native));
+      return this.commands.bad(err instanceof DialectError ? err : new DialectError(ErrorCode.InvalidJson, 'frame could not be decoded', null, native));
     }
     // `ping` needs no broker: it is answered at once, not behind a command still waiting for the broker (a frozen
     // Redis must not make a connection look dead). Replies are matched by id, so this one may overtake theirs.
-    if (decoded.dialect === this.dialects.native && decoded.steps[0]?.command.method === 'ping') return void this.run({ ...decoded, size: data.length });
-    this.pending.push({ ...decoded, size: data.length });
-    this.holdBacklog(data.length);
-    if (!this.busy) void this.drain();
+    if (decoded.dialect === native && decoded.steps[0]?.command.method === 'ping') return void this.run({ ...decoded, size: data.length });
+    this.commands.command({ ...decoded, size: data.length }, data.length);
   }
 
   /**
-   * Commands wait in `pending` while an earlier one runs, and one may wait long: a reply waiting for the client to
-   * read (sendWhenRoom), a paced replay. Past `client.queueMaxBytes` of waiting frames the connection is not read
-   * until half of them ran, so a client that stops reading cannot pile commands up in memory meanwhile (one that
-   * kept sending 400 KB publishes held ~170 MB until the write timeout closed it).
-   */
-  private holdBacklog(n: number): void {
-    this.backlog += n;
-    if (!this.readPaused && this.backlog > this.node.config.client.queueMaxBytes) {
-      this.readPaused = true;
-      this.ws.pause();
-    }
-  }
-
-  private releaseBacklog(n: number): void {
-    this.backlog -= n;
-    if (this.readPaused && this.backlog <= this.node.config.client.queueMaxBytes / 2) {
-      this.readPaused = false;
-      this.ws.resume();
-    }
-  }
-
-  /** A bad frame is answered at once when nothing is waiting, else after the commands before it (replies keep order). */
-  private enqueueBad(err: DialectError): void {
-    if (!this.busy && this.pending.length === 0) return this.badFrame(err);
-    this.pending.push({ error: err });
-  }
-
-  /**
-   * Over `limits.commandRate`: the command is refused with `too_many_requests` (the reply costs the server little);
-   * a client that keeps going past `limits.commandRejectLimit` refusals is closed with 4006.
+   * Over `limits.commandRate`: the command is refused with `too_many_requests` (the reply costs the server little),
+   * in its turn behind earlier commands; past `limits.commandRejectLimit` refusals the connection is closed (4006)
+   * after the replies already owed, and frames after that are ignored.
    */
   private rateLimited(): void {
-    this.node.limitHit('command_rate', this, { rate: this.node.config.limits.commandRate });
-    const reply = wsTextFrameOf(errorJson(null, { code: ErrorCode.TooManyRequests, message: `more than ${this.node.config.limits.commandRate} commands per second (limits.commandRate)` }));
-    // Past the limit of refusals the connection is closed, after the replies already owed; frames after that are ignored.
-    const close = ++this.refused >= this.node.config.limits.commandRejectLimit ? Disconnects.RateLimited : undefined;
-    if (close) this.flooded = true;
-    // Behind earlier commands still running, like every other reply.
-    if (this.busy || this.pending.length > 0) {
-      this.pending.push({ raw: reply, close });
-    } else {
-      this.send(reply);
-      if (close) this.disconnect(close);
-    }
+    const rate = this.rate.rate;
+    this.node.limitHit('command_rate', this, { rate });
+    const reply = wsTextFrameOf(errorJson(null, { code: ErrorCode.TooManyRequests, message: `more than ${rate} commands per second (limits.commandRate)` }));
+    this.commands.raw(reply, this.rate.refuse() ? Disconnects.RateLimited : undefined);
   }
 
   private badFrame(err: DialectError): void {
@@ -195,28 +170,6 @@ export class WsSession extends Session {
     if (++this.badFrames >= this.node.config.websocket.maxBadFrames) {
       this.log.info({ event: 'bad_protocol', bad_frames: this.badFrames }, 'too many bad frames; closing');
       this.disconnect(Disconnects.BadProtocol);
-    }
-  }
-
-  private async drain(): Promise<void> {
-    this.busy = true;
-    try {
-      while (this.pending.length > 0 && !this.closed) {
-        const next = this.pending.shift()!;
-        if ('size' in next) this.releaseBacklog(next.size);
-        if (next.raw) {
-          this.send(next.raw);
-          if (next.close) this.disconnect(next.close);
-          continue;
-        }
-        if (next.error) {
-          this.badFrame(next.error);
-          continue;
-        }
-        await this.run(next);
-      }
-    } finally {
-      this.busy = false;
     }
   }
 
@@ -318,48 +271,21 @@ export class WsSession extends Session {
       }
       case 'ping':
         return this.reply(cmd.id, {});
-      case 'refresh':
-        if (cmd.params.channel !== undefined) return this.refreshSubscription(cmd.id, cmd.params.channel, cmd.params.token);
-        return this.refreshToken(cmd.id, cmd.params.token);
-    }
-  }
-
-  /**
-   * A fresh connection token before the current one expires: same user required; the new expiry applies, and
-   * the token's `channels` grant replaces the old one.
-   */
-  private async refreshToken(id: CommandId, token: string): Promise<void> {
-    const refresh = this.node.authenticator.refresh;
-    if (!refresh) throw new ReplyError(ErrorCode.FeatureDisabled, 'this server has no token authentication');
-    const r = await refresh.call(this.node.authenticator, token);
-    if (!r.ok) {
-      const code = r.code === 'token_expired' ? ErrorCode.TokenExpired : r.code === 'unavailable' ? ErrorCode.Unavailable : ErrorCode.Unauthorized;
-      throw new ReplyError(code, r.message);
-    }
-    if (r.identity.userId !== this.userId) throw new ReplyError(ErrorCode.PermissionDenied, 'the token is for another user');
-    this.identity = { ...r.identity, info: this.info };
-    this.node.watchExpiry(this);
-    const exp = r.identity.expiresAt;
-    this.reply(id, exp ? { expires: Math.floor(exp / 1000) } : {});
-    // Subscriptions that only the old token's `channels` claim allowed end when the new one no longer grants them.
-    for (const sub of [...this.subscriptions.values()]) {
-      if (sub.grantedBy === 'claim' && !this.identity.channels?.includes(sub.channel)) {
-        this.revoke(sub, ErrorCode.PermissionDenied, `the refreshed token no longer grants channel "${sub.channel}"`);
+      case 'refresh': {
+        const { channel, token } = cmd.params;
+        if (channel !== undefined) {
+          const sub = await refreshSubscription(node, this.identity, channel, token, () => this.subscriptions.get(channel));
+          node.watchExpiry(this);
+          return this.reply(cmd.id, expiresReply(sub.expiresAt));
+        }
+        this.identity = await refreshedIdentity(node, this.identity, token);
+        node.watchExpiry(this);
+        this.reply(cmd.id, expiresReply(this.identity.expiresAt));
+        for (const sub of claimsLost(this.subscriptions.values(), this.identity)) {
+          this.revoke(sub, ErrorCode.PermissionDenied, `the refreshed token no longer grants channel "${sub.channel}"`);
+        }
+        return;
       }
     }
   }
-
-  /** A fresh subscription token for a subscribed channel: its expiry becomes the subscription's. */
-  private async refreshSubscription(id: CommandId, channel: string, token: string): Promise<void> {
-    const sub = this.subscriptions.get(channel);
-    if (!sub) throw new ReplyError(ErrorCode.NotSubscribed, `not subscribed to ${channel}`);
-    if (sub.rules.subscribe !== 'token') throw new ReplyError(ErrorCode.BadRequest, `channel "${channel}" needs no subscription token`);
-    const grant = await verifySubscriptionToken(this.node, this.identity, channel, token);
-    if (this.subscriptions.get(channel) !== sub) throw new ReplyError(ErrorCode.NotSubscribed, `not subscribed to ${channel}`);
-    sub.grantedBy = 'token';
-    sub.expiresAt = grant.expiresAt;
-    this.node.watchExpiry(this);
-    this.reply(id, grant.expiresAt !== undefined ? { expires: Math.floor(grant.expiresAt / 1000) } : {});
-  }
-
 }
