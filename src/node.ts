@@ -68,7 +68,8 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
   ) {
     const h = telemetry.histograms.publishToWrite;
     this.scheduler = new FlushScheduler(config.delivery.maxWriteDelay, (acceptedAt) => h.record((Date.now() - acceptedAt) / 1000));
-    const tracing = createTracingPorts(telemetry);
+    // `clients.total` on connection spans: this node's connections at that moment.
+    const tracing = createTracingPorts(telemetry, () => this.hub.connectionCount);
     this.publishTracing = tracing.publish;
     this.connectionTelemetry = tracing.connections;
     this.transportTelemetry = tracing.handshakes;
@@ -211,8 +212,23 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
     );
   }
 
-  sendToUser(user: string, event: string, data: string, meta?: PublicationMeta, from?: string): Promise<void> {
-    return this.broker.publishControl({ kind: 'user-message', user, event, data, time: Date.now(), ...(meta ? { meta } : {}), ...(from !== undefined ? { from } : {}) });
+  /**
+   * A direct message through the broker to every node. Traced: a `notification.send` producer span (child of
+   * `parent`, else of the trace `meta` names) whose context the message carries, as a publication carries its
+   * publish span's; with tracing off, a caller's own `meta` is passed through unchanged.
+   */
+  sendToUser(user: string, event: string, data: string, meta?: PublicationMeta, from?: string, parent?: TraceContext): Promise<void> {
+    return this.publishTracing.direct(user, event, data, meta, parent, (m) =>
+      this.broker.publishControl({ kind: 'user-message', user, event, data, time: Date.now(), ...(m ? { meta: m } : {}), ...(from !== undefined ? { from } : {}) }),
+    );
+  }
+
+  /**
+   * The demo producer's publish (src/demo/producer.ts): a root `stream.push_data` span per tick around it, as
+   * seed 002's stream service has, so the periodic stream is one trace per sample.
+   */
+  pushData(channel: string, event: string, data: string): Promise<ServerPublication> {
+    return this.publishTracing.pushData(channel, event, (parent) => this.publish(channel, event, data, undefined, parent));
   }
 
   disconnectUser(user: string, code = Disconnects.ForceDisconnect.code, reason = Disconnects.ForceDisconnect.reason): Promise<void> {

@@ -180,16 +180,10 @@ export class ServerApi {
   readonly publish: ApiHandler = async (req, _url, ctx) => {
     const b = await this.body(req, this.schemas.publish);
     this.ensureReady();
-    const traceparent = b.traceparent ?? headerString(req.headers.traceparent);
-    const tracestate = b.tracestate ?? traceStateHeader(req.headers.tracestate);
-    const meta = traceparent ? { traceparent, ...(tracestate ? { tracestate } : {}) } : undefined;
-    const tracing = this.node.telemetry.tracing;
-    // With tracing on, the request span (a child of the caller's traceparent header) parents the publish span; a
-    // traceparent in the body names the publisher's own context instead.
-    const parent = tracing && b.traceparent ? remoteTraceContext(b.traceparent, b.tracestate) : ctx;
+    const { meta, parent } = this.traceOf(req, b, ctx);
     if (b.op !== undefined && b.key === undefined) throw new ReplyError(ErrorCode.InvalidKey, '"op" needs a "key"');
     const write = b.key === undefined ? undefined : { key: b.key, op: b.op ?? 'upsert' };
-    const pub = await this.node.publish(b.channel, b.event, dataJson(b.data ?? null), meta, tracing ? parent : undefined, write);
+    const pub = await this.node.publish(b.channel, b.event, dataJson(b.data ?? null), meta, parent, write);
     return position(pub);
   };
 
@@ -209,13 +203,29 @@ export class ServerApi {
     return { results };
   };
 
-  /** `POST /api/send`. */
-  readonly send: ApiHandler = async (req) => {
+  /**
+   * `POST /api/send`. Trace fields as for a publish: the body's `traceparent` (else the header's) travels with the
+   * message; with tracing on, a `notification.send` span (under the request span, or the body's context) is what
+   * the recipients receive instead.
+   */
+  readonly send: ApiHandler = async (req, _url, ctx) => {
     const b = await this.body(req, this.schemas.send);
     this.ensureReady();
-    await this.node.sendToUser(b.user, b.event, dataJson(b.data));
+    const { meta, parent } = this.traceOf(req, b, ctx);
+    await this.node.sendToUser(b.user, b.event, dataJson(b.data), meta, undefined, parent);
     return {};
   };
+
+  /** A body's trace fields (else the request's headers) as message meta, and the parent of the node's span. */
+  private traceOf(req: IncomingMessage, b: { traceparent?: string; tracestate?: string }, ctx: TraceContext | undefined): { meta: { traceparent: string; tracestate?: string } | undefined; parent: TraceContext | undefined } {
+    const traceparent = b.traceparent ?? headerString(req.headers.traceparent);
+    const tracestate = b.tracestate ?? traceStateHeader(req.headers.tracestate);
+    const meta = traceparent ? { traceparent, ...(tracestate ? { tracestate } : {}) } : undefined;
+    if (!this.node.telemetry.tracing) return { meta, parent: undefined };
+    // The request span (a child of the caller's traceparent header) parents the node's span; a traceparent in the
+    // body names the caller's own context instead.
+    return { meta, parent: b.traceparent ? remoteTraceContext(b.traceparent, b.tracestate) : ctx };
+  }
 
   /** `POST /api/disconnect`. */
   readonly disconnect: ApiHandler = async (req) => {

@@ -22,6 +22,8 @@ export async function onlineUsers(node: Pick<StatsSource, 'id'>, reporter: Repor
     count: users.size,
     nodes: Math.max(1, reports.length),
     users: [...users].map(([user, connections]) => ({ user, connections })),
+    // Seed 002's field: the same users, as a list of ids (what its clients read).
+    online_users: [...users.keys()],
   };
 }
 

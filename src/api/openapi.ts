@@ -71,7 +71,7 @@ export function openApiDocument(config: Config): unknown {
       '/api/send': {
         post: {
           summary: 'Send a message to every connection of a user (not stored in history).',
-          requestBody: { required: true, ...json({ type: 'object', required: ['user', 'data'], properties: { user: { type: 'string' }, event: { type: 'string' }, data: {} } }) },
+          requestBody: { required: true, ...json({ type: 'object', required: ['user', 'data'], properties: { user: { type: 'string' }, event: { type: 'string' }, data: {}, traceparent: { type: 'string' }, tracestate: { type: 'string' } } }) },
           responses: { '200': { description: 'Sent', ...json({ type: 'object' }) }, ...errors },
         },
       },

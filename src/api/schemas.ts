@@ -75,7 +75,7 @@ export function apiSchemas(limits: ApiLimits | number) {
         return { ...b, op: b.op as KeyOp | undefined };
       }),
     broadcast: z.strictObject({ channels: z.array(channel).min(1).max(1000), event, data }),
-    send: z.strictObject({ user, event, data }),
+    send: z.strictObject({ user, event, data, traceparent, tracestate: optional<string>(tracestateProblem) }),
     disconnect: z.strictObject({ user, code: z.number().int().min(4000).max(4999).optional(), reason }),
   };
 }

@@ -125,6 +125,11 @@ export class Hub {
     return list.length;
   }
 
+  /** Local connections, all transports (the seeds' `clients.total`). */
+  get connectionCount(): number {
+    return this.clients.size;
+  }
+
   /** Every local connection (for shutdown). */
   all(): Subscriber[] {
     return [...this.clients.values()];

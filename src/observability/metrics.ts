@@ -134,6 +134,9 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
   const wsActiveAlias = gauge('websocket.active_connections', 'Open WebSocket connections (alias of ws.connections.active)', '{connection}');
   const wsSent = counter('ws.messages.sent', 'WebSocket frames queued to clients', '{message}');
   const wsReceived = counter('ws.messages.received', 'WebSocket frames received from clients', '{message}');
+  // Seed 002's names for the same two counts: read from the same integers on collection, no second count per frame.
+  const wsSentAlias = counter('websocket.messages.sent', 'WebSocket frames queued to clients (alias of ws.messages.sent)', '{message}');
+  const wsReceivedAlias = counter('websocket.messages.received', 'WebSocket frames received from clients (alias of ws.messages.received)', '{message}');
 
   const active = gauge('switchboard.connections.active', 'Open client connections, by transport', '{connection}');
   const connects = counter('switchboard.connections', 'Client connections accepted, by transport', '{connection}');
@@ -164,7 +167,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
   const ready = meter.createObservableGauge('switchboard.ready', { description: '1 when the node is ready (started, broker available), else 0', unit: '1' });
 
   const observables: Observable[] = [
-    wsActive, wsActiveAlias, wsSent, wsReceived, active, connects, disconnects, sent, bytesSent, received, bytesReceived, commands,
+    wsActive, wsActiveAlias, wsSent, wsReceived, wsSentAlias, wsReceivedAlias, active, connects, disconnects, sent, bytesSent, received, bytesReceived, commands,
     publications, deliveries, encodings, drops, slowDisconnects, recoveries, brokerErrors, limitsHit, apiRequests, channels, subscriptions, users,
     historyPublications, historyBytes, historyEvictions, historyChannels, subscriberReplacements, commandReplacements, ready,
   ];
@@ -181,8 +184,11 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
     const ws = g.connectionsByTransport.websocket ?? 0;
     r.observe(wsActive, ws);
     r.observe(wsActiveAlias, ws);
-    r.observe(wsSent, c.messagesSent.get('websocket') ?? 0);
+    const wsFramesSent = c.messagesSent.get('websocket') ?? 0;
+    r.observe(wsSent, wsFramesSent);
+    r.observe(wsSentAlias, wsFramesSent);
     r.observe(wsReceived, c.messagesReceived);
+    r.observe(wsReceivedAlias, c.messagesReceived);
 
     for (const t of KNOWN_TRANSPORTS) {
       if (!(t in g.connectionsByTransport)) r.observe(active, 0, { transport: t });

@@ -1,12 +1,12 @@
 import { ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api';
 import type { PublishRequest } from '../broker/broker.js';
 import type { TraceContext } from '../core/trace-context.js';
-import type { ServerPublication } from '../protocol/index.js';
+import type { PublicationMeta, ServerPublication } from '../protocol/index.js';
 import { WriteSpanSampler } from './delivery-tracing.js';
 import type { BroadcastHub, PublishTracing } from './publish-tracing.js';
 import { markError } from './spans.js';
 import type { Telemetry } from './telemetry.js';
-import { otelContextOf } from './trace-context.js';
+import { otelContextOf, spanTraceContext } from './trace-context.js';
 import { extractContext, traceContextOf } from './tracing.js';
 
 /** PublishTracing with OpenTelemetry spans (tracing on). */
@@ -33,6 +33,9 @@ export class PublishSpans implements PublishTracing {
           'messaging.message.body.size': Buffer.byteLength(data),
           'message.type': event,
           'message.size': Buffer.byteLength(data),
+          // The seeds' names: the event stream is the channel.
+          'stream.id': channel,
+          'event.type': event,
         },
       },
       parent ? otelContextOf(parent) : meta?.traceparent ? extractContext(meta.traceparent, meta.tracestate) : ROOT_CONTEXT,
@@ -68,6 +71,7 @@ export class PublishSpans implements PublishTracing {
     // A publication that carries no trace context (published with tracing off elsewhere) is fanned out untraced.
     if (pub.meta?.traceparent === undefined) return hub.publish(pub);
     const tel = this.tel;
+    const subscribers = hub.subscriberCount(pub.channel);
     const span = tel.tracer.startSpan(
       'hub.broadcast',
       {
@@ -79,7 +83,10 @@ export class PublishSpans implements PublishTracing {
           'messaging.message.id': `${pub.epoch}:${pub.offset}`,
           'message.type': pub.event,
           'message.size': Buffer.byteLength(pub.data),
-          'clients.count': hub.subscriberCount(pub.channel),
+          'clients.count': subscribers,
+          'subscribers.count': subscribers,
+          'stream.id': pub.channel,
+          'event.type': pub.event,
         },
       },
       extractContext(pub.meta.traceparent, pub.meta.tracestate),
@@ -88,8 +95,49 @@ export class PublishSpans implements PublishTracing {
     const sampler = new WriteSpanSampler(tel.tracer, trace.setSpan(ROOT_CONTEXT, span), this.writeSampleStride, tel.maxWriteSpans);
     const n = hub.publish(pub, sampler);
     const dropped = tel.counters.drops - dropsBefore;
-    span.setAttributes({ delivered: n - dropped, dropped });
+    // One event per publication per node, after the fan-out (seed 000's chat room marks the same moment).
+    span.setAttributes({ delivered: n - dropped, dropped, 'messages.sent': n - dropped });
+    span.addEvent('message_broadcasted');
     span.end();
     return n;
+  }
+
+  async direct(user: string, event: string, data: string, meta: PublicationMeta | undefined, parent: TraceContext | undefined, send: (meta: PublicationMeta | undefined) => Promise<void>): Promise<void> {
+    const span = this.tel.tracer.startSpan(
+      'notification.send',
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          'messaging.system': 'switchboard',
+          'messaging.operation.type': 'publish',
+          'messaging.operation.name': 'send',
+          'user.id': user,
+          'message.type': event,
+          'event.type': event,
+          'message.size': Buffer.byteLength(data),
+        },
+      },
+      parent ? otelContextOf(parent) : meta?.traceparent ? extractContext(meta.traceparent, meta.tracestate) : ROOT_CONTEXT,
+    );
+    try {
+      await send({ ...meta, ...traceContextOf(span) });
+    } catch (err) {
+      markError(span, 'connection', 'broker_publish_failed');
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  async pushData<T>(channel: string, event: string, run: (parent: TraceContext | undefined) => Promise<T>): Promise<T> {
+    const span = this.tel.tracer.startSpan('stream.push_data', { kind: SpanKind.PRODUCER, attributes: { 'stream.id': channel, 'event.type': event } }, ROOT_CONTEXT);
+    try {
+      return await run(spanTraceContext(span));
+    } catch (err) {
+      markError(span, 'connection', 'publish_failed');
+      throw err;
+    } finally {
+      span.end();
+    }
   }
 }

@@ -1,7 +1,7 @@
 import type { PublishRequest } from '../broker/broker.js';
 import type { TraceContext } from '../core/trace-context.js';
 import type { Hub } from '../hub/hub.js';
-import type { ServerPublication } from '../protocol/index.js';
+import type { PublicationMeta, ServerPublication } from '../protocol/index.js';
 
 /** What a traced broadcast needs of the hub: the fan-out, and how many it will reach (a span attribute). */
 export type BroadcastHub = Pick<Hub, 'publish' | 'subscriberCount'>;
@@ -22,6 +22,14 @@ export interface PublishTracing {
   read<T>(name: string, channel: string, parent: TraceContext | undefined, run: () => Promise<T>, count: (v: T) => number): Promise<T>;
   /** Fans `pub` out through `hub`; returns how many recipients. Traced publications get a `hub.broadcast` span. */
   broadcast(pub: ServerPublication, hub: BroadcastHub): number;
+  /**
+   * Sends a direct message to `user` with `send`. Traced: under a `notification.send` producer span, child of
+   * `parent` (else of the trace `meta` names), whose context `send` gets as the message's meta; untraced, `send`
+   * gets `meta` unchanged.
+   */
+  direct(user: string, event: string, data: string, meta: PublicationMeta | undefined, parent: TraceContext | undefined, send: (meta: PublicationMeta | undefined) => Promise<void>): Promise<void>;
+  /** Runs one demo-stream publish under a root `stream.push_data` span (its context is `run`'s parent). */
+  pushData<T>(channel: string, event: string, run: (parent: TraceContext | undefined) => Promise<T>): Promise<T>;
 }
 
 /** Tracing off: every call goes straight through (no span, no closure, no copy of the publication). */
@@ -29,4 +37,6 @@ export const noPublishTracing: PublishTracing = {
   publish: (req, _data, _parent, send) => send(req),
   read: (_name, _channel, _parent, run) => run(),
   broadcast: (pub, hub) => hub.publish(pub),
+  direct: (_user, _event, _data, meta, _parent, send) => send(meta),
+  pushData: (_channel, _event, run) => run(undefined),
 };

@@ -3,10 +3,14 @@ import type { ErrorType } from './error-type.js';
 
 export type { ErrorType } from './error-type.js';
 
-/** Marks a span failed with its class and stable code (never message contents). */
+/**
+ * Marks a span failed with its class and stable code (never message contents). The code goes under both
+ * `switchboard.error.code` and the seeds' `error.code`, so queries written from either vocabulary find it.
+ */
 export function markError(span: Span, type: ErrorType, code: string, message?: string): void {
   span.setAttribute('error.type', type);
   span.setAttribute('switchboard.error.code', code);
+  span.setAttribute('error.code', code);
   span.setStatus({ code: SpanStatusCode.ERROR, message: message ?? code });
 }
 

@@ -9,8 +9,8 @@ import type { Telemetry } from './telemetry.js';
  * (session/connection-telemetry.ts) and handshakes (transport/telemetry.ts). With tracing off, no-op forms that
  * allocate nothing, so call sites need not test `telemetry.tracing` themselves.
  */
-export function createTracingPorts(tel: Telemetry) {
+export function createTracingPorts(tel: Telemetry, clientsTotal: () => number) {
   if (!tel.tracing) return { publish: noPublishTracing, connections: noConnectionSpans, handshakes: noHandshakeSpans };
   const publish: PublishTracing = new PublishSpans(tel);
-  return { publish, connections: new ConnectionSpans(tel.tracer), handshakes: new HandshakeSpans(tel.tracer) };
+  return { publish, connections: new ConnectionSpans(tel.tracer, clientsTotal), handshakes: new HandshakeSpans(tel.tracer, clientsTotal) };
 }

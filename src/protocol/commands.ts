@@ -62,6 +62,9 @@ export interface SendParams {
   event: string;
   /** JSON text of the data. */
   data: string;
+  /** W3C trace context of the caller, carried to the recipients like a publication's. */
+  traceparent?: string;
+  tracestate?: string;
 }
 export interface HistoryParams {
   channel: string;
@@ -266,7 +269,9 @@ export function decodeFrame(frame: Record<string, unknown>, limits: DecodeLimits
       }
       const event = eventField(params, id);
       check('"data"', dataProblem(params.data), id);
-      return { id, method, params: { user, event, data: jsonText(params.data, id) } };
+      const traceparent = traceparentField(params, id);
+      const tracestate = optionalString(params, 'tracestate', id, MAX_TRACESTATE_LENGTH);
+      return { id, method, params: { user, event, data: jsonText(params.data, id), ...(traceparent ? { traceparent } : {}), ...(tracestate ? { tracestate } : {}) } };
     }
     case 'refresh': {
       const token = optionalString(params, 'token', id, 8192);

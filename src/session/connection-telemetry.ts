@@ -1,5 +1,8 @@
 import type { TraceContext } from '../core/trace-context.js';
 import type { Command } from '../protocol/index.js';
+import type { FrameInfo } from './dialects/dialect.js';
+
+export type { FrameInfo, FrameKind } from './dialects/dialect.js';
 
 /** A connection as its telemetry sees it. Sessions implement it. */
 export interface TracedConnection {
@@ -20,6 +23,14 @@ export interface CommandTrace {
   end(outcome: string): void;
 }
 
+/** A subscribe or unsubscribe being traced (`event_stream.subscribe` / `event_stream.unsubscribe`). */
+export interface ChannelTrace {
+  /** It failed with this reply error code; ends the span. */
+  failed(code: string): void;
+  /** Done; `subscribers` is the channel's local subscriber count after it (`subscribers.count`). Ends the span. */
+  end(subscribers: number): void;
+}
+
 /**
  * Lifecycle edges of a connection, reported by its session (and by the node for `connected`), for spans. Counting
  * and logging stay with the session (plain counters, its logger); this port carries only what needs the tracer,
@@ -30,8 +41,17 @@ export interface ConnectionTelemetry {
   connected(c: TracedConnection): void;
   /** A subscribe with a position: whether it resumed gap-free, how many it replays, else why not. */
   recovery(c: TracedConnection, channel: string, recovered: boolean, missed: number, reason: string | undefined): void;
-  /** A command starts (`websocket.handle_message`); `dialect` is the vocabulary it came in (`native`, `seed000`, ...). Undefined when it is not traced. */
-  command(c: TracedConnection, command: Command, dialect: string, size: number): CommandTrace | undefined;
+  /**
+   * A frame's command starts: `websocket.handle_message`, or the seed's name for a legacy chat frame
+   * (`chat_room.join` ...; `frame` says which, docs/operations.md). `command` is the frame's main native command,
+   * `dialect` the vocabulary it came in (`native`, `seed000`, ...), `size` its bytes. Undefined when not traced.
+   */
+  command(c: TracedConnection, command: Command, dialect: string, size: number, frame: FrameInfo): CommandTrace | undefined;
+  /**
+   * A subscribe or unsubscribe of `channel` caused by the command or handshake whose trace is `parent`. Undefined
+   * when `parent` is (not traced): the unsubscribes of a closing connection get no span of their own.
+   */
+  channel(c: TracedConnection, op: 'subscribe' | 'unsubscribe', channel: string, parent: TraceContext | undefined): ChannelTrace | undefined;
   /** A frame that could not be read as a command, answered with `code`. */
   badFrame(c: TracedConnection, code: string): void;
   /** The connection ended with close `code` and `reason` after `durationMs`. */

@@ -65,6 +65,9 @@ export interface NodeServices {
   publishJoin(channel: string, member: Member): Promise<void>;
   /** Announces a member's leave, timed. */
   publishLeave(channel: string, member: Member): Promise<void>;
-  /** A direct message to every connection of `userId`; `from` names the sending user when a client sent it. */
-  sendToUser(userId: string, event: string, data: string, meta?: PublicationMeta, from?: string): Promise<void>;
+  /**
+   * A direct message to every connection of `userId`; `from` names the sending user when a client sent it. Traced
+   * like a publish: a `notification.send` span under `parent` whose context the message carries.
+   */
+  sendToUser(userId: string, event: string, data: string, meta?: PublicationMeta, from?: string, parent?: TraceContext): Promise<void>;
 }

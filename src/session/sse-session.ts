@@ -11,6 +11,7 @@ import {
 } from '../protocol/index.js';
 import type { ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
+import type { ChannelTrace } from './connection-telemetry.js';
 import { Session, type ConnectionInfo, type PreparedSubscription } from './session.js';
 import type { Subscription } from './subscription.js';
 import { publicationShape } from './dialects/index.js';
@@ -59,17 +60,28 @@ export class SseSession extends Session {
     this.channels = channels;
     this.send(Buffer.from('retry: ' + cfg.retry + '\n' + encodeSseComment('switchboard'), 'utf8'));
     const prepared: PreparedSubscription[] = [];
+    // One `event_stream.subscribe` span per channel under the stream's `sse.connect` (when traced), ended once the
+    // channel is live.
+    const traces: (ChannelTrace | undefined)[] = [];
+    const telemetry = this.node.connectionTelemetry;
     for (let i = 0; i < channels.length; i++) {
+      const traced = telemetry.channel(this, 'subscribe', channels[i]!, this.traceContext);
+      traces.push(traced);
       try {
         prepared.push(await this.prepareSubscription(channels[i]!, since?.[i], undefined, snapshot));
       } catch (err) {
         const e = err instanceof ReplyError ? err : new ReplyError(ErrorCode.Internal, 'internal error');
+        traced?.failed(e.code);
+        for (let j = 0; j < i; j++) traces[j]?.end(this.node.subscriberCount(channels[j]!));
         if (!(err instanceof ReplyError)) this.log.error({ err }, 'sse subscribe failed');
         this.send(this.framePush('stream_error', JSON.stringify({ code: e.code, message: e.message, channel: channels[i] })));
         this.disconnect(Disconnects.Normal);
         return;
       }
-      if (this.closed) return;
+      if (this.closed) {
+        for (let j = 0; j <= i; j++) traces[j]?.end(this.node.subscriberCount(channels[j]!));
+        return;
+      }
     }
     const results = prepared.map((p) => p.result);
     const connected = {
@@ -80,7 +92,10 @@ export class SseSession extends Session {
       channels: results,
     };
     this.send(Buffer.from(encodeSseEvent({ event: 'connected', data: JSON.stringify(connected), id: this.streamToken() }), 'utf8'));
-    for (const p of prepared) await this.activateSubscription(p);
+    for (let i = 0; i < prepared.length; i++) {
+      await this.activateSubscription(prepared[i]!);
+      traces[i]?.end(this.node.subscriberCount(channels[i]!));
+    }
     this.startHeartbeat();
   }
 

@@ -178,7 +178,7 @@ export class WsSession extends Session {
    * under one `websocket.handle_message` span; counted per native method and outcome.
    */
   private async run(next: Decoded & { size: number }): Promise<void> {
-    const { dialect, size, steps } = next;
+    const { dialect, size, steps, frame } = next;
     const counters = this.node.counters;
     // Every translation has at least one step; the last is the one the frame is about (seed 000's join comes first).
     const main = steps[steps.length - 1]!.command;
@@ -186,7 +186,7 @@ export class WsSession extends Session {
     let traced: CommandTrace | undefined;
     let outcome = 'ok';
     try {
-      traced = this.node.connectionTelemetry.command(this, main, dialect.name, size);
+      traced = this.node.connectionTelemetry.command(this, main, dialect.name, size, frame);
       const ctx = traced?.context;
       for (const step of steps) {
         method = step.command.method;
@@ -225,20 +225,32 @@ export class WsSession extends Session {
     const cmd = step.command;
     switch (cmd.method) {
       case 'subscribe': {
+        const channel = cmd.params.channel;
         // A dialect's join (seed 000's): a connection already subscribed to the channel has joined.
-        if (step.join && this.subscriptions.has(cmd.params.channel)) return step.join.joined();
-        const p = await this.prepareSubscription(cmd.params.channel, cmd.params.since, cmd.params.token, cmd.params.snapshot);
-        // Joined only once the subscription was allowed: a refused join is tried again on the next seed 000 frame.
-        step.join?.joined();
-        if (!this.isCurrent(p)) return;
-        // Seed clients know no `caught_up` push (nor any reply).
-        p.sub.announce = dialect.announcesCatchUp;
-        this.reply(cmd.id, p.result);
-        return this.activateSubscription(p);
+        if (step.join && this.subscriptions.has(channel)) return step.join.joined();
+        const traced = node.connectionTelemetry.channel(this, 'subscribe', channel, ctx);
+        try {
+          const p = await this.prepareSubscription(channel, cmd.params.since, cmd.params.token, cmd.params.snapshot);
+          // Joined only once the subscription was allowed: a refused join is tried again on the next seed 000 frame.
+          step.join?.joined();
+          if (!this.isCurrent(p)) return traced?.end(node.subscriberCount(channel));
+          // Seed clients know no `caught_up` push (nor any reply).
+          p.sub.announce = dialect.announcesCatchUp;
+          this.reply(cmd.id, p.result);
+          await this.activateSubscription(p);
+          traced?.end(node.subscriberCount(channel));
+        } catch (err) {
+          traced?.failed(err instanceof ReplyError ? err.code : ErrorCode.Internal);
+          throw err;
+        }
+        return;
       }
-      case 'unsubscribe':
+      case 'unsubscribe': {
+        const traced = node.connectionTelemetry.channel(this, 'unsubscribe', cmd.params.channel, ctx);
         this.unsubscribe(cmd.params.channel);
+        traced?.end(node.subscriberCount(cmd.params.channel));
         return this.reply(cmd.id, {});
+      }
       case 'publish': {
         const { channel, event, data, traceparent, tracestate, key, op } = cmd.params;
         checkPublish(node, this.identity, channel, this.subscriptions.has(channel));
@@ -248,9 +260,11 @@ export class WsSession extends Session {
         return this.reply(cmd.id, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset });
       }
       case 'send': {
+        const { user, event, data, traceparent, tracestate } = cmd.params;
         checkDirectMessage(node, this.identity);
-        checkPublishSize(node, cmd.params.data);
-        await node.sendToUser(cmd.params.user, cmd.params.event, cmd.params.data, undefined, this.userId);
+        checkPublishSize(node, data);
+        const meta = traceparent ? { traceparent, tracestate } : undefined;
+        await node.sendToUser(user, event, data, meta, this.userId, ctx);
         return this.reply(cmd.id, {});
       }
       case 'presence': {

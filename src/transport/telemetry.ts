@@ -25,4 +25,9 @@ export interface TransportTelemetry {
   upgrade(req: IncomingMessage, ip: string, route: string): HandshakeTrace | undefined;
   /** `sse.connect` for an event-stream request. */
   streamConnect(req: IncomingMessage, ip: string, route: string): HandshakeTrace | undefined;
+  /**
+   * A connection's bytes could not be read as WebSocket frames (`websocket.read_error`); `connection` is its
+   * handshake's trace, `code` the WebSocket library's error code.
+   */
+  readError(connection: TraceContext | undefined, clientId: string, code: string): void;
 }

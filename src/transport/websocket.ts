@@ -180,7 +180,11 @@ export class WebSocketTransport {
     ws.on('pong', () => {
       l.lastPongAt = Date.now();
     });
-    ws.on('error', (err) => session.log.debug({ err }, 'websocket error'));
+    ws.on('error', (err) => {
+      session.log.debug({ err }, 'websocket error');
+      // A frame that could not be read (invalid UTF-8, bad opcode, oversized): ws closes the connection after it.
+      this.node.transportTelemetry.readError(session.traceContext, session.id, (err as NodeJS.ErrnoException).code ?? 'read_error');
+    });
     ws.on('close', (code, reason) => {
       this.live.delete(l);
       session.cleanup(code, reason.toString());

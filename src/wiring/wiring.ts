@@ -91,7 +91,7 @@ export function wire(options: WiringOptions): Wiring {
   const demoPage = ownServer && config.demo.enabled
     ? new DemoPage(config, { insecure: authenticator.insecure, version, logger, sendToUser: (u, e, d) => n.sendToUser(u, e, d) })
     : undefined;
-  const producer = config.demo.producer ? new DemoProducer((c, e, d) => n.publish(c, e, d), config.demo.channel, config.demo.producerInterval, logger) : undefined;
+  const producer = config.demo.producer ? new DemoProducer((c, e, d) => n.pushData(c, e, d), config.demo.channel, config.demo.producerInterval, logger) : undefined;
   const routes = switchboardRoutes({
     config,
     ownServer,

@@ -39,9 +39,26 @@ export interface DialectJoin {
   joined(): void;
 }
 
+/**
+ * What a frame is, in its own vocabulary, for its command's span: the legacy chat frames are named as the seeds
+ * name them (chat_room.join, ...), and a seed client's trace fields parent the span.
+ */
+export type FrameKind = 'command' | 'room_join' | 'room_leave' | 'room_send' | 'hub_message';
+
+export interface FrameInfo {
+  readonly kind: FrameKind;
+  /** The frame's own type: the native method, seed 002's `type`, seed 000's `action` (span attribute `event.type`). */
+  readonly type: string;
+  /** W3C trace context the frame carried (a seed's `trace_id`/`span_id`/`trace_flags`), to parent its span on. */
+  readonly traceparent?: string;
+  readonly tracestate?: string;
+}
+
 /** A frame as native steps, run in order (the first error stops the rest). */
 export interface Translation {
   readonly steps: readonly Step[];
+  /** What the frame is (span name, `event.type`, carried trace context). */
+  readonly frame: FrameInfo;
   /** JSON text to send once every step succeeded (seed 000's pong). */
   readonly reply?: string;
 }

@@ -4,7 +4,7 @@ import { NativeDialect } from './native.js';
 import { Seed000Dialect } from './seed000.js';
 import { Seed002Dialect } from './seed002.js';
 
-export type { Dialect, DialectContext, DialectJoin, Step, Translation } from './dialect.js';
+export type { Dialect, DialectContext, DialectJoin, FrameInfo, FrameKind, Step, Translation } from './dialect.js';
 export { isSeed000Chat, publicationJsonIn, publicationShape, seed000ChatJson } from './seed000.js';
 
 /** A frame as native steps, with the adapter that translated it (it answers the steps' errors). */
@@ -45,7 +45,7 @@ export class Dialects {
         }
       }
       const t = dialect.translate(frame);
-      return { dialect, steps: t.steps, ...(t.reply === undefined ? {} : { reply: t.reply }) };
+      return { dialect, steps: t.steps, frame: t.frame, ...(t.reply === undefined ? {} : { reply: t.reply }) };
     } catch (err) {
       if (err instanceof CommandError) throw new DialectError(err.code, err.message, err.id, dialect);
       throw err; // a bug: the session answers it as an undecodable frame

@@ -14,6 +14,7 @@ export class NativeDialect implements Dialect {
   }
 
   translate(frame: Record<string, unknown>): Translation {
-    return { steps: [{ command: decodeFrame(frame, this.limits) }] };
+    const command = decodeFrame(frame, this.limits);
+    return { steps: [{ command }], frame: { kind: 'command', type: command.method } };
   }
 }

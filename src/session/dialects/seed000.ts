@@ -1,5 +1,6 @@
 import { EncodedPublication } from '../../hub/encoded.js';
 import { CommandError, ErrorCode, jsonText, publicationJson, type CommandId, type ErrorBody, type ServerPublication } from '../../protocol/index.js';
+import { seedTraceContext } from '../../protocol/seed-trace.js';
 import type { Dialect, DialectContext, DialectJoin, Step, Translation } from './dialect.js';
 
 /**
@@ -23,11 +24,16 @@ export class Seed000Dialect implements Dialect, DialectJoin {
 
   translate(frame: Record<string, unknown>): Translation {
     const action = frame.action;
-    if (action === 'ping') return { steps: [...this.join(), { command: { id: null, method: 'ping', params: {} } }], reply: PONG };
+    // The trace fields a seed 000 client sends (TracedMessage) parent the frame's span and its publication.
+    const trace = seedTraceContext(frame);
+    if (action === 'ping') return { steps: [...this.join(), { command: { id: null, method: 'ping', params: {} } }], reply: PONG, frame: { kind: 'command', type: action, ...trace } };
     if (action === 'chat') {
       if (!('data' in frame)) throw new CommandError(ErrorCode.BadRequest, '"data" is required');
       const data = jsonText(frame.data, null);
-      return { steps: [...this.join(), { command: { id: null, method: 'publish', params: { channel: this.c.seed000Channel, event: 'chat', data } } }] };
+      return {
+        steps: [...this.join(), { command: { id: null, method: 'publish', params: { channel: this.c.seed000Channel, event: 'chat', data, ...trace } } }],
+        frame: { kind: 'room_send', type: action, ...trace },
+      };
     }
     if (typeof action !== 'string') throw new CommandError(ErrorCode.BadRequest, '"action" must be a string');
     throw new CommandError(ErrorCode.UnknownMethod, `unknown action ${JSON.stringify(action.slice(0, 64))}`);

@@ -1,4 +1,5 @@
 import { channelField, CommandError, ErrorCode, objectField, type CommandId, type ErrorBody } from '../../protocol/index.js';
+import { seedTraceContext } from '../../protocol/seed-trace.js';
 import type { Dialect, DialectContext, Translation } from './dialect.js';
 
 /**
@@ -24,15 +25,17 @@ export class Seed002Dialect implements Dialect {
     if (typeof type !== 'string') throw new CommandError(ErrorCode.BadRequest, '"type" must be a string');
     const payload = objectField(frame, 'payload', null);
     const room = () => channelField(payload, 'room_id', null, this.c.limits);
+    // Seed 002 messages carry `trace_id` / `span_id`: they parent the frame's span and travel with what it sends.
+    const trace = seedTraceContext(frame);
     switch (type) {
       case 'join_room':
-        return { steps: [{ command: { id: null, method: 'subscribe', params: { channel: room() } } }] };
+        return { steps: [{ command: { id: null, method: 'subscribe', params: { channel: room() } } }], frame: { kind: 'room_join', type, ...trace } };
       case 'leave_room':
-        return { steps: [{ command: { id: null, method: 'unsubscribe', params: { channel: room() } } }] };
+        return { steps: [{ command: { id: null, method: 'unsubscribe', params: { channel: room() } } }], frame: { kind: 'room_leave', type, ...trace } };
       case 'send_to_room': {
         const channel = room();
         const data = payloadJson({ ...payload, user_id: this.c.userId });
-        return { steps: [{ command: { id: null, method: 'publish', params: { channel, event: 'chat_message', data } } }] };
+        return { steps: [{ command: { id: null, method: 'publish', params: { channel, event: 'chat_message', data, ...trace } } }], frame: { kind: 'room_send', type, ...trace } };
       }
       case 'send_to_user': {
         const user = payload.user_id;
@@ -40,7 +43,7 @@ export class Seed002Dialect implements Dialect {
           throw new CommandError(ErrorCode.BadRequest, '"payload.user_id" must be a non-empty string');
         }
         const data = payloadJson({ ...payload, from_user_id: this.c.userId });
-        return { steps: [{ command: { id: null, method: 'send', params: { user, event: 'direct_message', data } } }] };
+        return { steps: [{ command: { id: null, method: 'send', params: { user, event: 'direct_message', data, ...trace } } }], frame: { kind: 'hub_message', type, ...trace } };
       }
       default:
         throw new CommandError(ErrorCode.UnknownMethod, `unknown type ${JSON.stringify(type.slice(0, 64))}`);
