@@ -12,6 +12,7 @@ import { ErrorCode, TRACEPARENT_PATTERN, ReplyError, type ServerPublication } fr
 import { looksForwarded } from '../core/client-address.js';
 import { answerPreflight, corsHeaders, sendError, sendJson } from '../transport/http-util.js';
 import { readJsonBody } from './body.js';
+import { noteRequestTrace } from '../http/request-trace.js';
 import { openApiDocument } from './openapi.js';
 import { apiSchemas, describeIssues, issueCode } from './schemas.js';
 import { keyedStateRoute } from './keyed-state.js';
@@ -87,6 +88,7 @@ export class ServerApi {
     const started = performance.now();
     const span = tel.tracing ? this.requestSpan(req, method, routeName) : undefined;
     const ctx = span ? spanTraceContext(span) : undefined;
+    if (ctx) noteRequestTrace(req, ctx);
     let status = 200;
     const fail = (st: number, code: string, message: string) => {
       status = st;

@@ -44,6 +44,7 @@ export const configSchema = z.strictObject({
   host: nonEmpty('127.0.0.1', 'Bind address. Use `0.0.0.0` to accept connections from other hosts.'),
   logLevel: oneOf(LOG_LEVELS, 'info', 'Log level (pino). `LOG_LEVEL` is honoured too, below `SWITCHBOARD_LOG_LEVEL`.'),
   logFormat: oneOf(['auto', 'json', 'pretty'], 'auto', '`switchboard serve` log format: `json` (one JSON object per line, for log collectors), `pretty` (one readable line per entry, and a start line with the URL to open), or `auto`: pretty when stdout is a terminal, else JSON. Embedded servers log JSON unless given a logger.'),
+  accessLog: oneOf(['off', 'info', 'debug'], 'info', 'HTTP access log: one line per HTTP request Switchboard answers (server API, SSE streams, metrics, health checks, demo page) with method, route, status, duration, bytes, client address and trace id, logged at this level when the response ends (an SSE stream: when it ends). `debug` keeps the lines out of the default `info` log; `off` writes none. WebSocket frames and SSE events are never logged one by one. See docs/operations.md.'),
   apiKey: str('', 'When non-empty, the server HTTP API requires `Authorization: apikey <key>` or `X-API-Key: <key>`. Required (with JWT auth) when the server listens beyond loopback.', 'change-me'),
   insecure: bool(false, 'Let a server bound beyond loopback run without JWT auth and an API key (development mode: user ids from `?user=`; without a key the server API still answers only loopback callers). Never in production.'),
   tls: group({

@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { RouteObserver } from './access-log.js';
 
 /** Answers one request; `url` is parsed once by the table. */
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => void;
@@ -28,6 +29,8 @@ export class RouteTable {
   constructor(
     private readonly routes: readonly Route[],
     private readonly upgrades: readonly UpgradeRoute[] = [],
+    /** Sees every request a route answers, with the route's path (the access log, config `accessLog`). */
+    private readonly observer?: RouteObserver,
   ) {}
 
   /** Answers the request when a route matches; false when none does (an embedding app's listeners get it). */
@@ -39,6 +42,7 @@ export class RouteTable {
       if (r.prefix ? !path.startsWith(r.path) : path !== r.path) continue;
       const handler = r.methods[method] ?? r.methods['*'];
       if (!handler) continue;
+      this.observer?.(req, res, r.path);
       handler(req, res, url);
       return true;
     }

@@ -8,6 +8,7 @@ import { SseSession, type ResumeProblem } from '../session/sse-session.js';
 import { answerPreflight, corsHeaders, sendError, waitDrain } from './http-util.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
+import { noteRequestTrace } from '../http/request-trace.js';
 
 /**
  * The SSE endpoint: `GET /events?channel=a&channel=b`. Resume with the `Last-Event-ID` header, or the
@@ -32,6 +33,7 @@ export class SseTransport {
     const ip = node.clientAddress.of(req);
     const route = url.pathname;
     const span = node.transportTelemetry.streamConnect(req, ip, route);
+    if (span) noteRequestTrace(req, span.context);
     const fail = (status: number, code: string, message: string, type: ErrorType, extra: Record<string, string> = {}) => {
       span?.refused(status, type, code);
       sendError(res, status, code, message, { ...cors, ...extra });

@@ -14,6 +14,7 @@ import type { SdkBundle } from '../transport/sdk-bundle.js';
 import type { SseTransport } from '../transport/sse.js';
 import type { WebSocketTransport } from '../transport/websocket.js';
 import { RouteTable, type Route, type RouteHandler } from '../http/router.js';
+import type { RouteObserver } from '../http/access-log.js';
 
 export interface RouteTargets {
   readonly config: Config;
@@ -30,6 +31,8 @@ export interface RouteTargets {
   readonly sdkBundle?: Pick<SdkBundle, 'handle'>;
   /** The demo page (`demo.enabled`, own server only). */
   readonly demoPage?: Pick<DemoPage, 'handle' | 'built'>;
+  /** Sees every request a route answers (the access log, config `accessLog`). */
+  readonly observer?: RouteObserver;
 }
 
 export function switchboardRoutes(t: RouteTargets): RouteTable {
@@ -82,7 +85,7 @@ export function switchboardRoutes(t: RouteTargets): RouteTable {
     };
     routes.push(any('/', index), any('/favicon.ico', index), { path: '/', prefix: true, methods: { '*': notFound } });
   }
-  return new RouteTable(routes, [{ path: c.websocket.path, handle: (req, socket, head, url) => t.ws.handleUpgrade(req, socket, head, url) }]);
+  return new RouteTable(routes, [{ path: c.websocket.path, handle: (req, socket, head, url) => t.ws.handleUpgrade(req, socket, head, url) }], t.observer);
 }
 
 function notFound(req: IncomingMessage, res: ServerResponse): void {

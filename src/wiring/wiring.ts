@@ -15,6 +15,7 @@ import { newNodeId } from '../core/ids.js';
 import { DemoPage } from '../demo/page.js';
 import { DemoProducer } from '../demo/producer.js';
 import { attachRoutes } from './attach.js';
+import { accessLog } from '../http/access-log.js';
 import { switchboardRoutes } from './routes.js';
 import { createListener, type Listener } from '../listener/create.js';
 import { SwitchboardNode } from '../node.js';
@@ -101,6 +102,7 @@ export function wire(options: WiringOptions): Wiring {
     sse,
     ws,
     metrics: telemetry.metricsHandler,
+    observer: accessLog(logger, config.accessLog, (req) => n.clientAddress.of(req)),
     sdkBundle: config.sdk.serve ? SdkBundle.load() : undefined,
     demoPage,
   });

@@ -618,8 +618,9 @@ describe('tracing: the instrumented server', () => {
     assert.equal(push.traceparent, `00-${t.traceId}-${publish.spanContext().spanId}-01`);
   });
 
-  // docs/operations.md: event_stream.publish is a child of websocket.handle_message, the seeds' frames included.
-  it('a seed-format publish (seed 002 send_to_room) is traced like a native one: event_stream.publish under websocket.handle_message', async () => {
+  // docs/operations.md: event_stream.publish is a child of the frame's command span, the seeds' frames included; a
+  // seed chat frame's command span has the seed's name (chat_room.send) instead of websocket.handle_message.
+  it('a seed-format publish (seed 002 send_to_room) is traced like a native one: event_stream.publish under its command span (chat_room.send)', async () => {
     const room = `seedroom-${randomUUID().slice(0, 8)}`;
     const { client: ws } = await connectReady(`${srv.wsUrl}?user=fay`);
     srv.track(ws);
@@ -627,7 +628,7 @@ describe('tracing: the instrumented server', () => {
     ws.send({ type: 'send_to_room', payload: { room_id: room, content: 'hi' } });
     const push = await ws.next((m: Frame) => m.channel === room && m.push === 'publication');
     const publish = await waitSpans(srv, named('event_stream.publish', (s) => s.attributes['messaging.destination.name'] === room), 'event_stream.publish (seed 002)');
-    const handle = await waitSpans(srv, named('websocket.handle_message', (s) => s.spanContext().spanId === parentOf(publish)), 'its websocket.handle_message');
+    const handle = await waitSpans(srv, named('chat_room.send', (s) => s.spanContext().spanId === parentOf(publish)), 'its chat_room.send');
     assert.equal(handle.attributes['message.dialect'], 'seed002');
     assert.equal(handle.spanContext().traceId, publish.spanContext().traceId);
     assert.match(String(push.traceparent), new RegExp(`^00-${publish.spanContext().traceId}-`));

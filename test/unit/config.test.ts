@@ -30,6 +30,7 @@ describe('loadConfig defaults', () => {
     assert.equal(c.port, 8080);
     assert.equal(c.host, '127.0.0.1');
     assert.equal(c.logLevel, 'info');
+    assert.equal(c.accessLog, 'info');
     assert.equal(c.apiKey, '');
     assert.equal(c.broker, 'memory');
     assert.deepEqual(c.history, { size: 100, ttl: 300_000, metaTtl: 86_400_000, maxChannels: 1_000_000, maxBytes: 0 });
