@@ -6,7 +6,7 @@ import { inc } from '../observability/counters.js';
 import { errorTypeOf, markError } from '../observability/spans.js';
 import { extractContext } from '../observability/tracing.js';
 import type { SwitchboardNode } from '../node.js';
-import { ErrorCode, TRACEPARENT_PATTERN, isValidChannel, ReplyError, type ServerPublication } from '../protocol/index.js';
+import { ErrorCode, TRACEPARENT_PATTERN, httpStatusOf, isValidChannel, ReplyError, type ServerPublication } from '../protocol/index.js';
 import { looksForwarded } from '../core/client-address.js';
 import { answerPreflight, corsHeaders, sendError, sendJson } from '../transport/http-util.js';
 import { readJsonBody } from './body.js';
@@ -14,23 +14,6 @@ import { openApiDocument } from './openapi.js';
 import { apiSchemas, describeIssues, issueCode } from './schemas.js';
 import { keyedStateRoute } from './keyed-state.js';
 import { historyRoute } from './history.js';
-
-const STATUS: Record<string, number> = {
-  [ErrorCode.InvalidJson]: 400,
-  [ErrorCode.BadRequest]: 400,
-  [ErrorCode.InvalidChannel]: 400,
-  [ErrorCode.InvalidEvent]: 400,
-  [ErrorCode.InvalidKey]: 400,
-  [ErrorCode.MessageTooLarge]: 413,
-  [ErrorCode.Unauthorized]: 401,
-  [ErrorCode.PermissionDenied]: 403,
-  [ErrorCode.NotFound]: 404,
-  [ErrorCode.FeatureDisabled]: 404,
-  [ErrorCode.LimitExceeded]: 429,
-  [ErrorCode.Unavailable]: 503,
-  [ErrorCode.OutcomeUnknown]: 504,
-  [ErrorCode.Internal]: 500,
-};
 
 type Handler = (req: IncomingMessage, url: URL, ctx: Context) => Promise<unknown>;
 
@@ -81,7 +64,7 @@ export class ServerApi {
     };
     try {
       if (!route) {
-        if (routeName !== 'unknown') return fail(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}`);
+        if (routeName !== 'unknown') return fail(405, ErrorCode.MethodNotAllowed, `${method} is not allowed on ${url.pathname}`);
         return fail(404, ErrorCode.NotFound, `no API endpoint ${url.pathname}; see /api/openapi.json`);
       }
       if (url.pathname !== '/api/openapi.json' && !this.authorized(req)) {
@@ -93,9 +76,9 @@ export class ServerApi {
       const body = await route(req, url, ctx);
       sendJson(res, 200, body, cors);
     } catch (err) {
-      if (err instanceof ReplyError) return fail(STATUS[err.code] ?? 400, err.code, err.message);
+      if (err instanceof ReplyError) return fail(httpStatusOf(err.code, 400), err.code, err.message);
       const broker = brokerReplyError(err);
-      if (broker) return fail(STATUS[broker.code] ?? 503, broker.code, broker.message);
+      if (broker) return fail(httpStatusOf(broker.code, 503), broker.code, broker.message);
       this.node.logger.error({ err, route: routeName }, 'api request failed');
       fail(500, ErrorCode.Internal, 'internal error');
     } finally {

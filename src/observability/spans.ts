@@ -1,7 +1,11 @@
 import { SpanStatusCode, type Span } from '@opentelemetry/api';
+import { errorClassOf, type ErrorClass } from '../protocol/errors.js';
 
-/** The seeds' error classes: where a failure came from, recorded as `error.type` on spans and in logs. */
-export type ErrorType = 'connection' | 'protocol' | 'auth' | 'business';
+/**
+ * Where a failure came from, recorded as `error.type` on spans and in logs. Each reply code's class is in the one
+ * error table (src/protocol/errors.ts).
+ */
+export type ErrorType = ErrorClass;
 
 /** Marks a span failed with its class and stable code (never message contents). */
 export function markError(span: Span, type: ErrorType, code: string, message?: string): void {
@@ -10,27 +14,8 @@ export function markError(span: Span, type: ErrorType, code: string, message?: s
   span.setStatus({ code: SpanStatusCode.ERROR, message: message ?? code });
 }
 
-/** Which class a reply error code belongs to. */
-export function errorTypeOf(code: string): ErrorType {
-  switch (code) {
-    case 'invalid_json':
-    case 'bad_request':
-    case 'unknown_method':
-    case 'message_too_large':
-    case 'binary_not_allowed':
-    case 'invalid_channel':
-    case 'invalid_event':
-      return 'protocol';
-    case 'unauthorized':
-    case 'permission_denied':
-      return 'auth';
-    case 'unavailable':
-    case 'internal':
-      return 'connection';
-    default:
-      return 'business';
-  }
-}
+/** Which class a reply error code belongs to (the error table's `class`; `business` for a code outside it). */
+export const errorTypeOf: (code: string) => ErrorType = errorClassOf;
 
 /** Close codes that end a connection normally (not recorded as errors). */
 export function isNormalClose(code: number): boolean {
