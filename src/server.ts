@@ -7,7 +7,7 @@ import { getHeapStatistics } from 'node:v8';
 import { ServerApi } from './api/api.js';
 import { InsecureQueryAuthenticator, type Authenticator } from './auth/identity.js';
 import { createJwtAuthenticator } from './auth/jwt.js';
-import { isLoopback } from './api/api.js';
+import { isLoopbackAddress as isLoopback } from './core/loopback.js';
 import { Admission } from './transport/admission.js';
 import { createMemoryBroker } from './broker/memory.js';
 import { createRedisBroker } from './broker/redis.js';

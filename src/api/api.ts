@@ -8,6 +8,7 @@ import { extractContext } from '../observability/tracing.js';
 import type { SwitchboardNode } from '../node.js';
 import { ErrorCode, TRACEPARENT_PATTERN, httpStatusOf, isValidChannel, ReplyError, type ServerPublication } from '../protocol/index.js';
 import { looksForwarded } from '../core/client-address.js';
+import { isLoopbackAddress } from '../core/loopback.js';
 import { answerPreflight, corsHeaders, sendError, sendJson } from '../transport/http-util.js';
 import { readJsonBody } from './body.js';
 import { openApiDocument } from './openapi.js';
@@ -129,8 +130,8 @@ export class ServerApi {
    */
   private localCaller(req: IncomingMessage): boolean {
     const ca = this.node.clientAddress;
-    if (ca.viaTrustedProxy(req)) return isLoopback(ca.of(req));
-    return isLoopback(ca.peer(req)) && !looksForwarded(req);
+    if (ca.viaTrustedProxy(req)) return isLoopbackAddress(ca.of(req));
+    return isLoopbackAddress(ca.peer(req)) && !looksForwarded(req);
   }
 
   private async body<T>(req: IncomingMessage, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: import('zod').ZodError } }): Promise<T> {
@@ -266,12 +267,6 @@ function dataJson(data: unknown): string {
   } catch {
     throw new ReplyError(ErrorCode.BadRequest, 'data: nested too deeply');
   }
-}
-
-/** 127.0.0.0/8, ::1 and IPv4-mapped loopback. */
-export function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
 function digest(s: string): Buffer {
