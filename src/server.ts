@@ -23,7 +23,7 @@ import { DemoProducer } from './demo/producer.js';
 import { createTelemetry } from './observability/telemetry.js';
 import { SwitchboardNode } from './node.js';
 import type { Member, ServerPublication } from './protocol/index.js';
-import { sendError, sendJson } from './transport/http-util.js';
+import { sendError, sendJson } from './http/responses.js';
 import { SseTransport } from './transport/sse.js';
 import { WebSocketTransport } from './transport/websocket.js';
 import { createListener, type Listener } from './listener/create.js';

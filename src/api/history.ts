@@ -2,7 +2,7 @@ import type { Context } from '@opentelemetry/api';
 import type { SwitchboardNode } from '../node.js';
 import { ErrorCode, formatPosition, parsePosition, ReplyError, type StreamPosition } from '../protocol/index.js';
 import { readHistoryPage, type HistoryReplyPage } from '../session/history-page.js';
-import { JsonText } from '../transport/http-util.js';
+import { JsonText } from '../http/responses.js';
 
 /**
  * `GET /api/history?channel=c[&since=epoch:offset][&before=epoch:offset][&limit=n][&reverse=true]` (docs/api.md).

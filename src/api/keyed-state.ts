@@ -1,8 +1,7 @@
 import type { Context } from '@opentelemetry/api';
 import type { SwitchboardNode } from '../node.js';
-import { servesDelta } from '../session/keyed.js';
-import { FIRST_READ, fitPublications, nextReadSize } from '../session/history-page.js';
-import { JsonText } from '../transport/http-util.js';
+import { FIRST_READ, fitPublications, nextReadSize, servesDelta } from '../broker/pages.js';
+import { JsonText } from '../http/responses.js';
 import { ErrorCode, formatPosition, parsePosition, ReplyError, type ServerPublication, type StreamPosition } from '../protocol/index.js';
 
 /**

@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
-import { sendError, sendJson } from '../transport/http-util.js';
+import { sendError, sendJson } from '../http/responses.js';
 import { SECURITY_HEADERS, StaticFiles } from '../transport/static.js';
 import { DemoNotifier } from './notify.js';
 import type { DemoPageConfig } from './page-config.js';

@@ -1,7 +1,8 @@
 import type { Context } from '@opentelemetry/api';
 import type { HistoryPage } from '../broker/broker.js';
+import { FIRST_READ, fitPublications, nextReadSize } from '../broker/pages.js';
 import { wsTextFrameOf } from '../hub/encoded.js';
-import { publicationJson, type CommandId, type ServerPublication, type StreamPosition } from '../protocol/index.js';
+import type { CommandId, ServerPublication, StreamPosition } from '../protocol/index.js';
 import type { NodeServices } from './services.js';
 
 /** A history read as a client asks it: `history` command and `GET /api/history` (docs/protocol.md#history). */
@@ -27,14 +28,6 @@ export interface HistoryReplyPage {
    */
   readonly next?: StreamPosition;
 }
-
-/**
- * Publications asked of the broker by a page's first read. Later reads are sized by the average publication seen so
- * far to what the remaining bytes can hold, so a channel of large publications is not read whole (Redis: reading
- * 100 x 500 KB took ~0.8 s and blocked the event loop up to 140 ms per command; in 2-3 sized reads ~20 ms) while
- * small publications still come in two reads.
- */
-export const FIRST_READ = 2;
 
 /** Bytes a reply's envelope may grow by after its first read (one more digit in `offset` and in `next`). */
 const SLACK = 8;
@@ -86,34 +79,8 @@ export async function readHistoryPage(
   }
 }
 
-/**
- * How many publications to read next: one more than `left` bytes hold at `average` bytes each (so a read that ends
- * the page usually also shows there is more), at least one, at most `remaining`.
- */
-export function nextReadSize(remaining: number, left: number, average: number): number {
-  return Math.min(remaining, Math.max(1, Math.floor(left / average) + 1));
-}
-
 function page(items: string[], h: HistoryPage, next: ServerPublication | undefined): HistoryReplyPage {
   return { items, top: h.top, earliest: h.earliest, ...(next ? { next: position(next) } : {}) };
-}
-
-/**
- * The first publications of `pubs` whose JSON text (plus a comma each) fits in `budget` bytes, and the bytes they
- * take; with `atLeastOne` the first is taken whatever its size. `next` is the position of the last one taken when
- * some were left out.
- */
-export function fitPublications(pubs: readonly ServerPublication[], budget: number, atLeastOne = true): { items: string[]; bytes: number; next?: StreamPosition } {
-  const items: string[] = [];
-  let bytes = 0;
-  for (let i = 0; i < pubs.length; i++) {
-    const json = publicationJson(pubs[i]!);
-    const size = Buffer.byteLength(json, 'utf8') + 1;
-    if ((i > 0 || !atLeastOne) && bytes + size > budget) return { items, bytes, ...(i > 0 ? { next: position(pubs[i - 1]!) } : {}) };
-    bytes += size;
-    items.push(json);
-  }
-  return { items, bytes };
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { sendError } from './http-util.js';
+import { sendError } from '../http/responses.js';
 import { embeddedStaticFile, loadStaticFile, sendStatic, type StaticFile } from './static.js';
 
 /** dist/client/switchboard.min.js from dist/transport (compiled) or src/transport (tsx): `../../dist/client/`. */

@@ -8,7 +8,9 @@ import { extractContext, traceparentOf } from '../observability/tracing.js';
 import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import { SseSession, type ResumeProblem } from '../session/sse-session.js';
-import { answerPreflight, corsHeaders, sendError, waitDrain } from './http-util.js';
+import { answerPreflight, corsHeaders } from '../http/cors.js';
+import { waitDrain } from '../http/drain.js';
+import { sendError } from '../http/responses.js';
 
 /**
  * The SSE endpoint: `GET /events?channel=a&channel=b`. Resume with the `Last-Event-ID` header, or the

@@ -11,7 +11,8 @@ import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import type { ConnectionInfo } from '../session/session.js';
 import { WsSession, type WsTransport } from '../session/ws-session.js';
-import { refuseUpgrade, waitDrain } from './http-util.js';
+import { waitDrain } from '../http/drain.js';
+import { refuseUpgrade } from '../http/responses.js';
 
 /** Per-connection liveness state, checked by one timer for all connections (no timer per connection). */
 interface Liveness {
