@@ -13,7 +13,8 @@ import {
   type StateQuery,
 } from './broker.js';
 import { KeyedLog } from './keyed-memory.js';
-import { publicationBytes, Stream } from './memory-stream.js';
+import { publicationBytes } from './memory-bytes.js';
+import { Stream } from './memory-stream.js';
 import { RetentionQueue } from './retention.js';
 import { ErrorCode, NO_STREAM_EPOCH, ReplyError } from '../protocol/index.js';
 import { newEpoch } from '../core/ids.js';
