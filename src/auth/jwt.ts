@@ -11,6 +11,7 @@ import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import type { Config } from '../config/index.js';
 import { isLoopbackHost } from '../core/loopback.js';
+import type { ErrorCode } from '../protocol/errors.js';
 import { isValidChannel } from '../protocol/names.js';
 import type { AuthResult, Authenticator, Identity, SubscriptionGrant } from './identity.js';
 import { extractToken } from './token.js';
@@ -59,7 +60,7 @@ class TokenRejected extends Error {
   override readonly name = 'TokenRejected';
   constructor(
     message: string,
-    readonly code: 'unauthorized' | 'token_expired' | 'unavailable' = 'unauthorized',
+    readonly code: Extract<ErrorCode, 'unauthorized' | 'token_expired' | 'unavailable'> = 'unauthorized',
     readonly status = 401,
   ) {
     super(message);
