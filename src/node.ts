@@ -1,5 +1,5 @@
 import type { Authenticator } from './auth/identity.js';
-import type { Broker, BrokerHandler, ControlMessage, HistoryQuery, HistoryPage, NodeRegistry, NodeReport, StatePage, StateQuery } from './broker/broker.js';
+import type { Broker, BrokerHandler, ControlMessage, HistoryQuery, HistoryPage, NodeRegistry, NodeReport, PublishRequest, StatePage, StateQuery } from './broker/broker.js';
 import { checkKeyedPublish, type KeyedWrite } from './session/keyed.js';
 
 /** How often a node reports itself to the registry (ms); a report lives three times as long. */
@@ -7,15 +7,16 @@ const REPORT_INTERVAL_MS = 2000;
 import type { Config } from './config/index.js';
 import { ClientAddress } from './core/client-address.js';
 import { newNodeId } from './core/ids.js';
-import { Hub, type ChannelSubscription } from './hub/hub.js';
+import type { TraceContext } from './core/trace-context.js';
+import { Hub, type ChannelSubscription, type Subscriber } from './hub/hub.js';
 import { encodeCounts } from './hub/encoded.js';
-import { ROOT_CONTEXT, SpanKind, trace, type Context } from '@opentelemetry/api';
 import type { Logger } from './observability/logger.js';
 import { inc } from './observability/counters.js';
+import { LimitLog, type LimitLogged } from './observability/limit-log.js';
 import type { MetricGauges } from './observability/metrics.js';
+import type { PublishTracing } from './observability/publish-tracing.js';
 import type { Telemetry } from './observability/telemetry.js';
-import { extractContext, traceContextOf } from './observability/tracing.js';
-import { markError } from './observability/spans.js';
+import { createTracingPorts } from './observability/tracing-ports.js';
 import {
   Disconnects,
   ErrorCode,
@@ -29,7 +30,12 @@ import {
 } from './protocol/index.js';
 import { FlushScheduler } from './session/flush.js';
 import { Namespaces } from './core/namespaces.js';
-import type { Expiring, NodeServices } from './session/services.js';
+import type { ConnectionTelemetry } from './session/connection-telemetry.js';
+import { ExpiryWatch, type Expiring } from './session/expiry.js';
+import type { NodeServices } from './session/services.js';
+import type { Session } from './session/session.js';
+import type { TransportHost } from './transport/host.js';
+import type { TransportTelemetry } from './transport/telemetry.js';
 
 export type NodeState = 'starting' | 'ready' | 'draining' | 'stopped';
 
@@ -37,7 +43,7 @@ export type NodeState = 'starting' | 'ready' | 'draining' | 'stopped';
  * One Switchboard node: owns the broker, the hub and the write scheduler, and connects them. Transports hand it
  * sessions; the HTTP API calls its operations.
  */
-export class SwitchboardNode implements NodeServices, BrokerHandler {
+export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandler {
   readonly hub = new Hub();
   readonly scheduler: FlushScheduler;
   readonly startedAt = Date.now();
@@ -47,14 +53,17 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   readonly namespaces: Namespaces;
   /** Client addresses, read through trusted proxies (`proxy.trusted`). */
   readonly clientAddress: ClientAddress;
-  /** When a refusal was last logged, per limit (refusal lines are sampled to one per second per limit). */
-  private readonly refusalLogged = new Map<string, number>();
+  /** Limit hits: counted, and logged once per connection or once per second per limit. */
+  private readonly limits: LimitLog;
   /** Connections with credentials or subscriptions that expire, checked once a second. */
-  private readonly expiring = new Set<Expiring>();
-  private readonly expiryTimer: NodeJS.Timeout;
+  private readonly expiry: ExpiryWatch;
   private reportTimer: NodeJS.Timeout | undefined;
-  /** Every k-th recipient of a publication gets a write span (k = 1 / tracing.writeSampleRate); 0: none. */
-  private readonly writeSampleStride: number;
+  /** Spans per publication (no-op when tracing is off). */
+  private readonly publishTracing: PublishTracing;
+  /** Spans at connection lifecycle edges, for sessions (no-op when tracing is off). */
+  readonly connectionTelemetry: ConnectionTelemetry;
+  /** Handshake spans, for transports (no-op when tracing is off). */
+  readonly transportTelemetry: TransportTelemetry;
 
   constructor(
     readonly config: Config,
@@ -66,45 +75,42 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   ) {
     const h = telemetry.histograms.publishToWrite;
     this.scheduler = new FlushScheduler(config.delivery.maxWriteDelay, (acceptedAt) => h.record((Date.now() - acceptedAt) / 1000));
-    const rate = telemetry.tracing ? telemetry.writeSampleRate : 0;
-    this.writeSampleStride = rate > 0 ? Math.max(1, Math.round(1 / rate)) : 0;
+    const tracing = createTracingPorts(telemetry);
+    this.publishTracing = tracing.publish;
+    this.connectionTelemetry = tracing.connections;
+    this.transportTelemetry = tracing.handshakes;
     this.namespaces = new Namespaces(config);
     this.clientAddress = new ClientAddress(config.proxy.trusted);
-    this.expiryTimer = setInterval(() => this.expire(), 1000);
-    this.expiryTimer.unref();
+    this.limits = new LimitLog(telemetry.counters, logger);
+    this.expiry = new ExpiryWatch(config.jwt.clockTolerance);
   }
 
   /** Counts a limit hit; logs it once per connection (when there is one) so a flood does not flood the logs. */
-  limitHit(limit: string, session?: { log: Logger; loggedLimits?: Set<string> }, fields: Record<string, unknown> = {}): void {
-    inc(this.counters.limitsHit, limit);
-    if (!session) {
-      // Refused connections have no connection to log once for: at most one line per limit per second, so a client
-      // hammering an endpoint cannot flood the log (the metric still counts every hit).
-      const now = Date.now();
-      if (now - (this.refusalLogged.get(limit) ?? 0) < 1000) return;
-      this.refusalLogged.set(limit, now);
-      this.logger.warn({ event: 'rate_limited', limit, ...fields }, 'limit reached');
-      return;
-    }
-    const seen = (session.loggedLimits ??= new Set());
-    if (seen.has(limit)) return;
-    seen.add(limit);
-    session.log.warn({ event: 'rate_limited', limit, ...fields }, 'limit reached');
+  limitHit(limit: string, session?: LimitLogged, fields?: Record<string, unknown>): void {
+    this.limits.hit(limit, session, fields);
   }
 
   /** Checks `s` once a second until its `expire` says nothing of it expires any more (JWT `exp`, subscription tokens). */
   watchExpiry(s: Expiring): void {
-    this.expiring.add(s);
+    this.expiry.watch(s);
   }
 
-  unwatchExpiry(s: Expiring): void {
-    this.expiring.delete(s);
+  // --- Connection lifecycle: the node alone registers a connection (attach, called by its transport once the
+  // handshake succeeded) and unregisters it (detach, called by the session's cleanup when it ends). ---------------
+
+  /** What a transport hands the sessions it makes. */
+  get services(): NodeServices {
+    return this;
   }
 
-  /** Ends what expired, allowing the same clock skew as the token check (jwt.clockTolerance). */
-  private expire(): void {
-    const now = Date.now() - this.config.jwt.clockTolerance;
-    for (const s of this.expiring) if (!s.expire(now)) this.expiring.delete(s);
+  attach(session: Session): void {
+    this.hub.register(session);
+    this.connectionTelemetry.connected(session);
+  }
+
+  detach(s: Subscriber & Expiring): void {
+    this.hub.unregister(s);
+    this.expiry.unwatch(s);
   }
 
   get counters() {
@@ -155,6 +161,10 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
 
   // --- NodeServices -------------------------------------------------------------------------------------------
 
+  subscriberCount(channel: string): number {
+    return this.hub.subscriberCount(channel);
+  }
+
   joinChannel(channel: string, sub: ChannelSubscription): Promise<void> {
     if (this.hub.addSubscription(channel, sub)) {
       const p = this.broker.subscribe(channel);
@@ -179,68 +189,46 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
    * wraps it, and its context travels with the publication so every recipient can continue the trace; with tracing
    * off, a caller's own trace context is passed through unchanged.
    */
-  async publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: Context, write?: KeyedWrite): Promise<ServerPublication> {
+  async publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: TraceContext, write?: KeyedWrite): Promise<ServerPublication> {
     const rules = this.namespaces.rules(channel);
     if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
     const keyed = checkKeyedPublish(this.config, rules, channel, write);
     const req = { channel, event, data: write?.op === 'delete' ? 'null' : data, meta, history: rules.history, ...keyed };
-    if (!this.telemetry.tracing) return this.timed('publish', this.broker.publish(req)).then(this.countPublication);
-    const span = this.telemetry.tracer.startSpan(
-      'event_stream.publish',
-      {
-        kind: SpanKind.PRODUCER,
-        attributes: {
-          'messaging.system': 'switchboard',
-          'messaging.operation.type': 'publish',
-          'messaging.operation.name': 'publish',
-          'messaging.destination.name': channel,
-          'messaging.message.body.size': Buffer.byteLength(data),
-          'message.type': event,
-          'message.size': Buffer.byteLength(data),
-        },
-      },
-      parent ?? (meta?.traceparent ? extractContext(meta.traceparent, meta.tracestate) : ROOT_CONTEXT),
-    );
-    try {
-      const pub = await this.timed('publish', this.broker.publish({ ...req, meta: { ...meta, ...traceContextOf(span) } }));
-      span.setAttribute('messaging.message.id', `${pub.epoch}:${pub.offset}`);
-      return this.countPublication(pub);
-    } catch (err) {
-      markError(span, 'connection', 'broker_publish_failed');
-      throw err;
-    } finally {
-      span.end();
-    }
+    return this.publishTracing.publish(req, data, parent, this.brokerPublish).then(this.countPublication);
   }
 
+  /** The broker publish, timed (made once: the publish path allocates no closure for it). */
+  private readonly brokerPublish = (req: PublishRequest): Promise<ServerPublication> => this.timed('publish', this.broker.publish(req));
+
   /** History through the broker, timed; a `history.read` span under `parent` when tracing. */
-  history(channel: string, query: HistoryQuery, parent?: Context): Promise<HistoryPage> {
-    return this.traced('history.read', channel, parent, () => this.timed('history', this.broker.history(channel, query)), (h) => h.publications.length);
+  history(channel: string, query: HistoryQuery, parent?: TraceContext): Promise<HistoryPage> {
+    return this.publishTracing.read('history.read', channel, parent, () => this.timed('history', this.broker.history(channel, query)), (h) => h.publications.length);
   }
 
   /** A page of a keyed channel's state through the broker, timed; a `state.read` span under `parent` when tracing. */
-  keyedState(channel: string, query: StateQuery, parent?: Context): Promise<StatePage> {
-    return this.traced('state.read', channel, parent, () => this.timed('state', this.broker.state(channel, query)), (p) => p.publications.length);
+  keyedState(channel: string, query: StateQuery, parent?: TraceContext): Promise<StatePage> {
+    return this.publishTracing.read('state.read', channel, parent, () => this.timed('state', this.broker.state(channel, query)), (p) => p.publications.length);
   }
 
   /** Presence through the broker, timed; a `presence.get` span under `parent` when tracing. */
-  presence(channel: string, parent?: Context): Promise<Member[]> {
-    return this.traced('presence.get', channel, parent, () => this.timed('presence', this.broker.presence(channel)), (m) => m.length);
+  presence(channel: string, parent?: TraceContext): Promise<Member[]> {
+    return this.publishTracing.read('presence.get', channel, parent, () => this.timed('presence', this.broker.presence(channel)), (m) => m.length);
   }
 
-  private async traced<T>(name: string, channel: string, parent: Context | undefined, run: () => Promise<T>, count: (v: T) => number): Promise<T> {
-    if (!parent || !this.telemetry.tracing) return run();
-    const span = this.telemetry.tracer.startSpan(name, { attributes: { 'messaging.destination.name': channel } }, parent);
-    try {
-      const v = await run();
-      span.setAttribute('result.count', count(v));
-      return v;
-    } catch (err) {
-      markError(span, 'connection', 'broker_failed');
-      throw err;
-    } finally {
-      span.end();
-    }
+  addPresence(channel: string, member: Member): Promise<void> {
+    return this.timed('presence_add', this.broker.addPresence(channel, member));
+  }
+
+  removePresence(channel: string, clientId: string): Promise<void> {
+    return this.timed('presence_remove', this.broker.removePresence(channel, clientId));
+  }
+
+  publishJoin(channel: string, member: Member): Promise<void> {
+    return this.timed('join', this.broker.publishJoin(channel, member));
+  }
+
+  publishLeave(channel: string, member: Member): Promise<void> {
+    return this.timed('leave', this.broker.publishLeave(channel, member));
   }
 
   private readonly countPublication = (pub: ServerPublication): ServerPublication => {
@@ -274,43 +262,8 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
   // --- BrokerHandler ------------------------------------------------------------------------------------------
 
   onPublication(pub: ServerPublication): void {
-    const tel = this.telemetry;
-    if (!tel.tracing || pub.meta?.traceparent === undefined) {
-      const n = this.hub.publish(pub);
-      this.counted(pub, n);
-      return;
-    }
-    const span = tel.tracer.startSpan(
-      'hub.broadcast',
-      {
-        kind: SpanKind.CONSUMER,
-        attributes: {
-          'messaging.system': 'switchboard',
-          'messaging.operation.type': 'process',
-          'messaging.destination.name': pub.channel,
-          'messaging.message.id': `${pub.epoch}:${pub.offset}`,
-          'message.type': pub.event,
-          'message.size': Buffer.byteLength(pub.data),
-          'clients.count': this.hub.subscriberCount(pub.channel),
-        },
-      },
-      extractContext(pub.meta.traceparent, pub.meta.tracestate),
-    );
-    const dropsBefore = this.counters.drops;
-    const parent = trace.setSpan(ROOT_CONTEXT, span);
-    const n = this.hub.publish(pub, this.writeSampleStride, (subscriber, size) => {
-      const w = tel.tracer.startSpan(
-        subscriber.transport === 'sse' ? 'sse.send_message' : 'websocket.write_message',
-        // Two attributes only: a write span is the one span whose count scales with recipients.
-        { attributes: { 'client.id': subscriber.id, 'message.size': size } },
-        parent,
-      );
-      subscriber.traceWrite(w);
-    }, tel.maxWriteSpans);
-    const dropped = this.counters.drops - dropsBefore;
-    span.setAttributes({ delivered: n - dropped, dropped });
-    span.end();
-    this.counted(pub, n);
+    // Tracing off: straight to the hub's fan-out loop. On: a `hub.broadcast` span and sampled write spans.
+    this.counted(pub, this.publishTracing.broadcast(pub, this.hub));
   }
 
   private counted(pub: ServerPublication, recipients: number): void {
@@ -353,7 +306,7 @@ export class SwitchboardNode implements NodeServices, BrokerHandler {
 
   async stop(): Promise<void> {
     this.state = 'stopped';
-    clearInterval(this.expiryTimer);
+    this.expiry.stop();
     if (this.reportTimer) clearInterval(this.reportTimer);
     await this.broker.close();
     await this.telemetry.shutdown();

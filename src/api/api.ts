@@ -1,10 +1,12 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ROOT_CONTEXT, SpanKind, trace, type Context, type Span } from '@opentelemetry/api';
+import { SpanKind, type Span } from '@opentelemetry/api';
 import { brokerReplyError } from '../broker/broker.js';
 import { inc } from '../observability/counters.js';
 import { errorTypeOf, markError } from '../observability/spans.js';
 import { extractContext } from '../observability/tracing.js';
+import { remoteTraceContext, spanTraceContext } from '../observability/trace-context.js';
+import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
 import { ErrorCode, TRACEPARENT_PATTERN, httpStatusOf, isValidChannel, ReplyError, type ServerPublication } from '../protocol/index.js';
 import { looksForwarded } from '../core/client-address.js';
@@ -17,7 +19,7 @@ import { apiSchemas, describeIssues, issueCode } from './schemas.js';
 import { keyedStateRoute } from './keyed-state.js';
 import { historyRoute } from './history.js';
 
-type Handler = (req: IncomingMessage, url: URL, ctx: Context) => Promise<unknown>;
+type Handler = (req: IncomingMessage, url: URL, ctx: TraceContext | undefined) => Promise<unknown>;
 
 /** The server HTTP API under `/api/` (docs/api.md). JSON in, JSON out, errors as `{"error": {"code", "message"}}`. */
 export class ServerApi {
@@ -27,7 +29,7 @@ export class ServerApi {
 
   constructor(private readonly node: SwitchboardNode) {
     const cfg = node.config;
-    this.schemas = apiSchemas(cfg.channel.maxLength);
+    this.schemas = apiSchemas({ maxChannelLength: cfg.channel.maxLength, maxKeyLength: cfg.keyed.maxKeyLength });
     this.keyDigest = cfg.apiKey ? digest(cfg.apiKey) : undefined;
     this.routes = {
       'POST /api/publish': (req, _url, ctx) => this.publish(req, ctx),
@@ -57,7 +59,7 @@ export class ServerApi {
     const tel = this.node.telemetry;
     const started = performance.now();
     const span = tel.tracing ? this.requestSpan(req, method, routeName) : undefined;
-    const ctx = span ? trace.setSpan(ROOT_CONTEXT, span) : ROOT_CONTEXT;
+    const ctx = span ? spanTraceContext(span) : undefined;
     let status = 200;
     const fail = (st: number, code: string, message: string) => {
       status = st;
@@ -139,7 +141,7 @@ export class ServerApi {
     const raw = await readJsonBody(req, this.node.config.api.maxBodySize);
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ReplyError(ErrorCode.BadRequest, 'request body must be a JSON object');
     const r = schema.safeParse(raw);
-    if (!r.success) throw new ReplyError(issueCode(r.error, raw as Record<string, unknown>), describeIssues(r.error));
+    if (!r.success) throw new ReplyError(issueCode(r.error), describeIssues(r.error));
     return r.data;
   }
 
@@ -147,7 +149,7 @@ export class ServerApi {
     if (!this.node.isReady()) throw new ReplyError(ErrorCode.Unavailable, 'server is not ready (starting, draining or broker unavailable)');
   }
 
-  private async publish(req: IncomingMessage, ctx: Context): Promise<unknown> {
+  private async publish(req: IncomingMessage, ctx: TraceContext | undefined): Promise<unknown> {
     const b = await this.body(req, this.schemas.publish);
     this.ensureReady();
     const traceparent = b.traceparent ?? headerString(req.headers.traceparent);
@@ -156,14 +158,14 @@ export class ServerApi {
     const tracing = this.node.telemetry.tracing;
     // With tracing on, the request span (a child of the caller's traceparent header) parents the publish span; a
     // traceparent in the body names the publisher's own context instead.
-    const parent = tracing && b.traceparent ? extractContext(b.traceparent, b.tracestate) : ctx;
+    const parent = tracing && b.traceparent ? remoteTraceContext(b.traceparent, b.tracestate) : ctx;
     if (b.op !== undefined && b.key === undefined) throw new ReplyError(ErrorCode.InvalidKey, '"op" needs a "key"');
     const write = b.key === undefined ? undefined : { key: b.key, op: b.op ?? 'upsert' };
     const pub = await this.node.publish(b.channel, b.event, dataJson(b.data ?? null), meta, tracing ? parent : undefined, write);
     return position(pub);
   }
 
-  private async broadcast(req: IncomingMessage, ctx: Context): Promise<unknown> {
+  private async broadcast(req: IncomingMessage, ctx: TraceContext | undefined): Promise<unknown> {
     const b = await this.body(req, this.schemas.broadcast);
     this.ensureReady();
     const data = dataJson(b.data);
@@ -199,7 +201,7 @@ export class ServerApi {
     return channel;
   }
 
-  private async presence(url: URL, ctx: Context): Promise<unknown> {
+  private async presence(url: URL, ctx: TraceContext | undefined): Promise<unknown> {
     const channel = this.channelParam(url);
     const rules = this.node.namespaces.rules(channel);
     if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);

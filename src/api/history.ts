@@ -1,6 +1,6 @@
-import type { Context } from '@opentelemetry/api';
+import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
-import { ErrorCode, formatPosition, parsePosition, ReplyError, type StreamPosition } from '../protocol/index.js';
+import { ErrorCode, formatPosition, historyLimitProblem, parsePosition, ReplyError, type StreamPosition } from '../protocol/index.js';
 import { readHistoryPage, type HistoryReplyPage } from '../session/history-page.js';
 import { JsonText } from '../http/responses.js';
 
@@ -9,11 +9,13 @@ import { JsonText } from '../http/responses.js';
  * The response holds at most `api.maxReplyBytes` bytes: when that cuts it short, `next` is the position of its last
  * publication; ask again with `since=<next>` (oldest first) or `before=<next>` (newest first).
  */
-export async function historyRoute(node: SwitchboardNode, channel: string, url: URL, ctx: Context): Promise<JsonText> {
+export async function historyRoute(node: SwitchboardNode, channel: string, url: URL, ctx: TraceContext | undefined): Promise<JsonText> {
   const max = node.config.api.maxHistoryLimit;
   const limitText = url.searchParams.get('limit');
   const limit = limitText === null ? max : Number(limitText);
-  if (!Number.isSafeInteger(limit) || limit < 0 || limit > max) throw new ReplyError(ErrorCode.BadRequest, `"limit" must be an integer from 0 to ${max}`);
+  // The WebSocket `history` command's rule (protocol/fields.ts).
+  const problem = historyLimitProblem(limit, max);
+  if (problem) throw new ReplyError(problem.code, `"limit" ${problem.message}`);
   const since = positionParam(url, 'since');
   const before = positionParam(url, 'before');
   const reverse = url.searchParams.get('reverse') === 'true';

@@ -1,4 +1,4 @@
-import type { Context } from '@opentelemetry/api';
+import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
 import { FIRST_READ, fitPublications, nextReadSize, servesDelta } from '../broker/pages.js';
 import { JsonText } from '../http/responses.js';
@@ -16,7 +16,7 @@ import { ErrorCode, formatPosition, parsePosition, ReplyError, type ServerPublic
  * delete it has not reached yet matters to it even below its cursor; its read goes on unless such a delete was
  * forgotten meanwhile (`complete` moved), where a bare position would have to start over every time.
  */
-export async function keyedStateRoute(node: SwitchboardNode, channel: string, url: URL, ctx: Context): Promise<JsonText> {
+export async function keyedStateRoute(node: SwitchboardNode, channel: string, url: URL, ctx: TraceContext | undefined): Promise<JsonText> {
   const rules = node.namespaces.rules(channel);
   if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
   if (!rules.keyed) throw new ReplyError(ErrorCode.FeatureDisabled, `channel "${channel}" is not keyed (namespace option "keyed")`);
@@ -44,7 +44,7 @@ const SLACK = 40;
  * a delete after the cursor is forgotten between steps, the response ends there and its `next` makes the following
  * request start over.
  */
-async function readStatePage(node: SwitchboardNode, channel: string, from: StreamPosition | undefined, knownComplete: number | undefined, limit: number, ctx: Context): Promise<JsonText> {
+async function readStatePage(node: SwitchboardNode, channel: string, from: StreamPosition | undefined, knownComplete: number | undefined, limit: number, ctx: TraceContext | undefined): Promise<JsonText> {
   let want = Math.min(limit, FIRST_READ);
   let page = await node.keyedState(channel, { after: from?.offset ?? 0, limit: want }, ctx);
   const delta = from !== undefined && servesDelta(from, page, knownComplete);

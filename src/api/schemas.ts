@@ -1,21 +1,78 @@
 import { z } from 'zod';
-import { CHANNEL_PATTERN, ErrorCode, EVENT_RULE, isValidEvent, TRACEPARENT_PATTERN } from '../protocol/index.js';
+import {
+  channelProblem,
+  dataProblem,
+  REQUIRED,
+  ErrorCode,
+  eventProblem,
+  keyProblem,
+  opProblem,
+  tracestateProblem,
+  traceparentProblem,
+  type FieldProblem,
+  type KeyOp,
+} from '../protocol/index.js';
+
+/** The bounds the API's field rules need (the WebSocket decoder's, from the same configuration). */
+export interface ApiLimits {
+  /** `channel.maxLength` */
+  maxChannelLength: number;
+  /** `keyed.maxKeyLength`; default 256. */
+  maxKeyLength?: number;
+}
+
+/**
+ * A field checked by the protocol's own rule (protocol/fields.ts), the one the WebSocket decoder applies: same
+ * limits, same code (carried in the issue's `params.code`, read by `issueCode`), same message.
+ */
+function rule<T>(problem: (v: unknown) => FieldProblem | undefined, whenAbsent?: T) {
+  // `.optional()` before the transform: zod then runs it for an absent key too (absent is the rule's call).
+  return z
+    .unknown()
+    .optional()
+    .transform((v, ctx): T => {
+      const value = v === undefined && whenAbsent !== undefined ? whenAbsent : v;
+      const p = problem(value);
+      if (p) ctx.addIssue({ code: 'custom', message: p.message, params: { code: p.code } });
+      return value as T;
+    });
+}
+
+/** An optional field: absent is fine, present must pass the rule. */
+function optional<T>(problem: (v: unknown) => FieldProblem | undefined) {
+  return rule<T | undefined>((v) => (v === undefined ? undefined : problem(v)));
+}
 
 /** Request bodies of the server API. Unknown fields are refused so typos surface. */
-export function apiSchemas(maxChannelLength: number) {
-  const channel = z.string().min(1).max(maxChannelLength).regex(CHANNEL_PATTERN, 'letters, digits and _-.:#@/=, only');
-  const event = z.string().refine(isValidEvent, `must be ${EVENT_RULE}`).default('message');
+export function apiSchemas(limits: ApiLimits | number) {
+  const { maxChannelLength, maxKeyLength } = typeof limits === 'number' ? { maxChannelLength: limits, maxKeyLength: undefined } : limits;
+  const channel = rule<string>((v) => (v === undefined ? REQUIRED : channelProblem(v, maxChannelLength)));
+  // Absent: `message`, as on the WebSocket.
+  const event = rule<string>(eventProblem, 'message');
   const user = z.string().min(1).max(128);
-  const data = z.unknown().refine((v) => v !== undefined, { message: 'is required (any JSON value)' });
-  const traceparent = z.string().regex(TRACEPARENT_PATTERN, 'must be a W3C trace context such as 00-<32 hex>-<16 hex>-01').optional();
+  const data = rule<unknown>(dataProblem);
+  const traceparent = optional<string>(traceparentProblem);
   // A WebSocket close reason holds at most 123 bytes; `ws` throws on a longer one.
   const reason = z.string().max(100).refine((r) => Buffer.byteLength(r, 'utf8') <= 123, 'must be at most 123 bytes in UTF-8').optional();
   return {
     // Keyed channels: `key` and `op` (docs/keyed-channels.md); a delete needs no data.
     publish: z
-      .strictObject({ channel, event, data: z.unknown().optional(), traceparent, tracestate: z.string().max(512).optional(), key: z.string().optional(), op: z.enum(['upsert', 'delete']).optional() })
-      .superRefine((b, ctx) => {
-        if (b.data === undefined && b.op !== 'delete') ctx.addIssue({ code: 'custom', path: ['data'], message: 'is required (any JSON value)' });
+      .strictObject({
+        channel,
+        event,
+        data: z.unknown().optional(),
+        traceparent,
+        tracestate: optional<string>(tracestateProblem),
+        key: optional<string>((v) => keyProblem(v, maxKeyLength)),
+        op: z.unknown().optional(),
+      })
+      .transform((b, ctx) => {
+        const problems: [string, FieldProblem | undefined][] = [['op', opProblem(b.op, b.key)]];
+        if (b.op !== 'delete') problems.push(['data', dataProblem(b.data)]);
+        for (const [field, p] of problems) {
+          if (p) ctx.addIssue({ code: 'custom', path: [field], message: p.message, params: { code: p.code } });
+        }
+        return { ...b, op: b.op as KeyOp | undefined };
       }),
     broadcast: z.strictObject({ channels: z.array(channel).min(1).max(1000), event, data }),
     send: z.strictObject({ user, event, data }),
@@ -35,12 +92,12 @@ export function describeIssues(err: z.ZodError): string {
     .join('; ');
 }
 
-/** The code of a refused body: a present but malformed channel or event name gets its own code, as on the WebSocket. */
-export function issueCode(err: z.ZodError, body: Record<string, unknown>): ErrorCode {
-  const [field, index] = err.issues[0]?.path ?? [];
-  if (field === 'event' && body.event !== undefined) return ErrorCode.InvalidEvent;
-  if (field === 'key' || (field === 'op' && body.key === undefined)) return ErrorCode.InvalidKey;
-  if (field === 'channel' && body.channel !== undefined) return ErrorCode.InvalidChannel;
-  if (field === 'channels' && typeof index === 'number') return ErrorCode.InvalidChannel;
+/** The code of a refused body: the protocol rule's code for a field it refused, else `bad_request`. */
+export function issueCode(err: z.ZodError): ErrorCode {
+  const issue = err.issues[0];
+  if (issue?.code === 'custom') {
+    const code = (issue.params as { code?: unknown } | undefined)?.code;
+    if (typeof code === 'string' && (Object.values(ErrorCode) as string[]).includes(code)) return code as ErrorCode;
+  }
   return ErrorCode.BadRequest;
 }

@@ -25,13 +25,18 @@ export function nextReadSize(remaining: number, left: number, average: number): 
 /**
  * The first publications of `pubs` whose JSON text (plus a comma each) fits in `budget` bytes, and the bytes they
  * take; with `atLeastOne` the first is taken whatever its size. `next` is the position of the last one taken when
- * some were left out.
+ * some were left out. `toJson`: the publication's JSON text in the reader's dialect (default: native).
  */
-export function fitPublications(pubs: readonly ServerPublication[], budget: number, atLeastOne = true): { items: string[]; bytes: number; next?: StreamPosition } {
+export function fitPublications(
+  pubs: readonly ServerPublication[],
+  budget: number,
+  atLeastOne = true,
+  toJson: (p: ServerPublication) => string = publicationJson,
+): { items: string[]; bytes: number; next?: StreamPosition } {
   const items: string[] = [];
   let bytes = 0;
   for (let i = 0; i < pubs.length; i++) {
-    const json = publicationJson(pubs[i]!);
+    const json = toJson(pubs[i]!);
     const size = Buffer.byteLength(json, 'utf8') + 1;
     if ((i > 0 || !atLeastOne) && bytes + size > budget) return { items, bytes, ...(i > 0 ? { next: position(pubs[i - 1]!) } : {}) };
     bytes += size;

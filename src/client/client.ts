@@ -13,6 +13,7 @@ import { subscriptionFor, type KeyedSubscription } from './keyed.js';
 import { isPublicationPush, toDirectMessage, toMemberEvent, toPublication } from './publication.js';
 import type { SubscriptionImpl, Subscription, SubscriptionHost, SubscriptionOptions } from './subscription.js';
 import { TokenSource } from './token.js';
+import type { ConnectionTracing } from './tracing.js';
 import type {
   ClientEvents, ClientState, ConnectedContext, HistoryOptions, HistoryResult, Member, PublishOptions, PublishResult,
 } from './types.js';
@@ -66,7 +67,10 @@ export function createClient(options: ClientOptions): Client {
 /** A command waiting for its reply. Internal ones (subscribe, refresh) are not retried across connections. */
 interface Request {
   readonly id: number;
+  readonly method: string;
   readonly frame: string;
+  /** The trace context the frame carries (publish), for the tracing hook. */
+  readonly traceparent: string | undefined;
   readonly what: string;
   readonly internal: boolean;
   sent: boolean;
@@ -79,6 +83,8 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
   state: ClientState = 'disconnected';
   info: ConnectedContext | undefined;
   private ws: WebSocketLike | undefined;
+  /** The tracing hook's view of the current attempt (only with the `tracing` option). */
+  private trace: ConnectionTracing | undefined;
   /** Bumped by every attempt and by disconnect(): async steps of an older attempt see the change and stop. */
   private generation = 0;
   private attempt = 0;
@@ -151,6 +157,7 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
     }
     if (gen !== this.generation) return;
     let ws: WebSocketLike;
+    this.trace = this.opts.tracing?.connection('websocket', this.opts.url);
     try {
       ws = new Ctor(url);
     } catch (err) {
@@ -182,7 +189,9 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
    */
   private refused(ws: WebSocketLike, status: number, body: string): void {
     this.detach(ws, ClientCodes.HttpError, `HTTP ${status}`);
-    this.emit('error', { error: httpRefusal(status, body) });
+    const error = httpRefusal(status, body);
+    this.trace?.failed(error);
+    this.emit('error', { error });
     if (status === 401) this.tokens.stale = true;
     const again = status === 401 ? this.tokens.refreshable : status === 408 || status === 429 || status >= 500;
     this.ended(ClientCodes.HttpError, `HTTP ${status}`, again);
@@ -217,6 +226,8 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
     clearTimeout(this.pingTimer);
     clearTimeout(this.refreshTimer);
     this.pingSentAt = 0;
+    this.trace?.closed(code, reason);
+    this.trace = undefined;
     if (reconnect === undefined) {
       reconnect = serverSaysReconnect(code);
       if (code === 4005) reconnect = this.tokens.refreshable;
@@ -259,6 +270,8 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
       return;
     }
     if (msg === null || typeof msg !== 'object') return;
+    const t = this.trace;
+    if (t && (msg.push === 'publication' || msg.push === 'message')) return t.received(msg, data, () => this.onPush(msg));
     if (typeof msg.push === 'string') return this.onPush(msg);
     if (msg.id !== undefined && msg.id !== null) {
       const r = this.requests.get(msg.id);
@@ -329,6 +342,7 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
     const info: { -readonly [K in keyof ConnectedContext]: ConnectedContext[K] } = { client: p.client, user: p.user, version: p.version, protocol: p.protocol, ping: p.ping };
     if (typeof p.expires === 'number') info.expires = p.expires;
     this.info = info;
+    this.trace?.connected(info.client, info.user);
     this.emit('connected', this.info);
     if (this.state !== 'connected') return; // a listener disconnected
     if (typeof p.expires === 'number') this.scheduleRefresh(p.expires);
@@ -518,7 +532,7 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
     onFail: (err: SwitchboardError) => void,
   ): number {
     const id = this.nextId++;
-    const r: Request = { id, frame: JSON.stringify({ id, method, params }), what, internal, sent: false, timer: undefined, onReply, onFail };
+    const r: Request = { id, method, frame: JSON.stringify({ id, method, params }), traceparent: params.traceparent as string | undefined, what, internal, sent: false, timer: undefined, onReply, onFail };
     r.timer = setTimeout(() => {
       this.requests.delete(id);
       onFail(new TimeoutError(what, this.opts.timeout));
@@ -529,7 +543,10 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
   }
 
   private write(r: Request): void {
-    if (this.sendRaw(r.frame)) r.sent = true;
+    if (!this.sendRaw(r.frame)) return;
+    r.sent = true;
+    // Liveness pings are not requests: no span every 25 s.
+    this.trace?.sent(r.method, r.frame, r.traceparent);
   }
 
   private sendRaw(frame: string): boolean {

@@ -1,5 +1,6 @@
 /** Client options: defaults and validation in one place. A bad option throws OptionError naming it. */
 import { OptionError } from './errors.js';
+import type { ClientTracing } from './tracing.js';
 import type { TraceContext } from './types.js';
 import type { WebSocketConstructor } from './websocket-impl.js';
 
@@ -26,6 +27,8 @@ export interface CommonOptions extends TokenOptions {
   maxReconnectDelay?: number;
   /** Time limit for connecting, for command replies and for `getToken`. Default 10 000. */
   timeout?: number;
+  /** Client-side spans (connect, send, receive, close): `otelTracing(otel)` from `switchboard/client/otel`. Default: none. */
+  tracing?: ClientTracing;
 }
 
 export interface ClientOptions extends CommonOptions {
@@ -41,8 +44,8 @@ export interface ClientOptions extends CommonOptions {
   traceContext?: () => TraceContext | undefined;
 }
 
-export type ResolvedClientOptions = Required<Omit<ClientOptions, 'token' | 'getToken' | 'WebSocket' | 'traceContext' | 'params'>> &
-  Pick<ClientOptions, 'token' | 'getToken' | 'WebSocket' | 'traceContext'> & { params: Record<string, string> };
+export type ResolvedClientOptions = Required<Omit<ClientOptions, 'token' | 'getToken' | 'WebSocket' | 'traceContext' | 'tracing' | 'params'>> &
+  Pick<ClientOptions, 'token' | 'getToken' | 'WebSocket' | 'traceContext' | 'tracing'> & { params: Record<string, string> };
 
 export function checkMs(name: string, v: unknown, fallback: number): number {
   if (v === undefined) return fallback;
@@ -50,7 +53,7 @@ export function checkMs(name: string, v: unknown, fallback: number): number {
   return v;
 }
 
-export function checkCommon(o: CommonOptions, schemes: readonly string[]): Required<Omit<CommonOptions, 'token' | 'getToken'>> {
+export function checkCommon(o: CommonOptions, schemes: readonly string[]): Required<Omit<CommonOptions, 'token' | 'getToken' | 'tracing'>> {
   if (typeof o !== 'object' || o === null) throw new OptionError('options', 'must be an object with at least "url"');
   let url: URL;
   try {
@@ -61,6 +64,7 @@ export function checkCommon(o: CommonOptions, schemes: readonly string[]): Requi
   if (!schemes.includes(url.protocol.slice(0, -1))) throw new OptionError('url', `must use ${schemes.join(' or ')}, got ${url.protocol}`);
   if (o.token !== undefined && typeof o.token !== 'string') throw new OptionError('token', 'must be a string');
   if (o.getToken !== undefined && typeof o.getToken !== 'function') throw new OptionError('getToken', 'must be a function returning a token');
+  if (o.tracing !== undefined && typeof o.tracing?.connection !== 'function') throw new OptionError('tracing', 'must be otelTracing(otel) from switchboard/client/otel');
   const minReconnectDelay = checkMs('minReconnectDelay', o.minReconnectDelay, 500);
   const maxReconnectDelay = checkMs('maxReconnectDelay', o.maxReconnectDelay, 20_000);
   if (maxReconnectDelay < minReconnectDelay) throw new OptionError('maxReconnectDelay', 'must be >= minReconnectDelay');
@@ -79,6 +83,7 @@ export function resolveClientOptions(o: ClientOptions): ResolvedClientOptions {
     getToken: o.getToken,
     WebSocket: o.WebSocket,
     traceContext: o.traceContext,
+    tracing: o.tracing,
     pingInterval: checkMs('pingInterval', o.pingInterval, 25_000),
     pingTimeout: checkMs('pingTimeout', o.pingTimeout, 10_000),
     refreshBefore: checkMs('refreshBefore', o.refreshBefore, 30_000),

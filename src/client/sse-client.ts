@@ -16,6 +16,7 @@ import { openEventSource, openFetchStream, type EventSourceConstructor, type Fet
 import { subscriptionFor, type KeyedReceiveSubscription } from './keyed.js';
 import type { SubscriptionImpl, ReceiveSubscription, SubscriptionHost, SubscriptionOptions } from './subscription.js';
 import { TokenSource } from './token.js';
+import type { ConnectionTracing } from './tracing.js';
 import type { ClientEvents, ClientState, ConnectedContext } from './types.js';
 
 export interface SseClientOptions extends CommonOptions {
@@ -85,6 +86,8 @@ class SseClientImpl extends Emitter<ClientEvents> implements SseClient, Subscrip
   private readonly tokens: TokenSource;
   private readonly subs = new Map<string, SubscriptionImpl>();
   private stream: SseStream | undefined;
+  /** The tracing hook's view of the current attempt (only with the `tracing` option). */
+  private trace: ConnectionTracing | undefined;
   /** Positions sent with the current stream, per channel (undefined: fresh). */
   private sent = new Map<string, StreamPosition | undefined>();
   private generation = 0;
@@ -182,6 +185,7 @@ class SseClientImpl extends Emitter<ClientEvents> implements SseClient, Subscrip
       },
     };
     const credentials = this.o.withCredentials === true;
+    const t = (this.trace = this.o.tracing?.connection('sse', this.common.url));
     try {
       if (this.transport === 'eventsource') {
         const Ctor = this.o.EventSource ?? (globalThis as { EventSource?: EventSourceConstructor }).EventSource;
@@ -196,6 +200,8 @@ class SseClientImpl extends Emitter<ClientEvents> implements SseClient, Subscrip
         const headers: Record<string, string> = { accept: 'text/event-stream', ...this.o.headers };
         if (token) headers.authorization = `Bearer ${token}`;
         if (resume) headers['last-event-id'] = resume;
+        // The server's sse.connect span continues the client's (EventSource cannot send headers).
+        if (t?.traceparent && !headers.traceparent) headers.traceparent = t.traceparent;
         this.stream = openFetchStream(f, buildUrl(this.common.url, this.common.params, query), headers, credentials, handlers);
       }
     } catch (err) {
@@ -234,7 +240,10 @@ class SseClientImpl extends Emitter<ClientEvents> implements SseClient, Subscrip
       if (d.code === 4005) this.tokens.stale = true;
       return this.ended(d.code, d.reason, d.code === 4005 ? this.tokens.refreshable : d.reconnect);
     }
-    if (err) this.emit('error', { error: err });
+    if (err) {
+      this.trace?.failed(err);
+      this.emit('error', { error: err });
+    }
     if (status !== undefined) {
       // 401: maybe an expired token; 408/429/5xx: try later; other 4xx: this URL will not work.
       if (status === 401) this.tokens.stale = true;
@@ -247,6 +256,8 @@ class SseClientImpl extends Emitter<ClientEvents> implements SseClient, Subscrip
 
   private ended(code: number, reason: string, reconnect: boolean, immediate = false): void {
     clearTimeout(this.heartbeatTimer);
+    this.trace?.closed(code, reason);
+    this.trace = undefined;
     for (const sub of this.subs.values()) if (sub.state === 'subscribed') sub.setSubscribing();
     this.info = undefined;
     this.state = reconnect ? 'connecting' : 'disconnected';
@@ -297,6 +308,12 @@ class SseClientImpl extends Emitter<ClientEvents> implements SseClient, Subscrip
         this.subs.get(p.channel)?.member(type, p);
         return;
     }
+    const t = this.trace;
+    if (t && (p.push === 'publication' || p.push === 'message')) t.received(p, data, () => this.onPush(p));
+    else this.onPush(p);
+  }
+
+  private onPush(p: Record<string, any>): void {
     if (p.push === 'message') return this.emit('message', toDirectMessage(p));
     if (p.push !== 'publication' || !isPublicationPush(p)) return;
     const sub = this.subs.get(p.channel);
@@ -307,6 +324,7 @@ class SseClientImpl extends Emitter<ClientEvents> implements SseClient, Subscrip
     this.state = 'connected';
     this.attempt = 0;
     this.info = { client: String(p.client), user: String(p.user) };
+    this.trace?.connected(this.info.client, this.info.user);
     this.emit('connected', this.info);
     if (p.error?.code) this.emit('error', { error: new ServerError(String(p.error.code), String(p.error.message)) });
     const results = Array.isArray(p.channels) ? (p.channels as SubscribeResult[]) : [];

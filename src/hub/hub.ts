@@ -1,27 +1,11 @@
-import type { Span } from '@opentelemetry/api';
 import type { Disconnect } from '../protocol/index.js';
 import { EncodedPublication } from './encoded.js';
 import type { ServerPublication } from '../protocol/index.js';
+import type { DeliverySampler } from './sampler.js';
+import type { ChannelSubscription, Subscriber } from './subscriber.js';
 
-/** One connection as the hub sees it. Sessions implement it; the hub never knows the transport. */
-export interface Subscriber {
-  readonly id: string;
-  readonly userId: string;
-  readonly transport: string;
-  /** A message for this user (send-to-user): its event name and the JSON text of the push. */
-  deliverDirect(event: string, json: string): void;
-  /** A join/leave push (`event` is `join` or `leave`) for a channel this subscriber is in. */
-  deliverMemberEvent(channel: string, event: string, json: string): void;
-  disconnect(d: Disconnect): void;
-  /** A span to end when this subscriber's next queued bytes are written (sampled delivery tracing). */
-  traceWrite(span: Span): void;
-}
-
-/** One subscriber's membership in one channel; receives the channel's publications in offset order. */
-export interface ChannelSubscription {
-  readonly subscriber: Subscriber;
-  deliver(enc: EncodedPublication): void;
-}
+export type { ChannelSubscription, Subscriber, WriteWatch } from './subscriber.js';
+export type { DeliverySampler } from './sampler.js';
 
 interface ChannelEntry {
   readonly subs: Set<ChannelSubscription>;
@@ -80,23 +64,24 @@ export class Hub {
   }
 
   /**
-   * Fans a publication out to this node's subscribers of its channel; returns how many. With `sampleStride` k > 0,
-   * every k-th recipient (from a random start), at most `maxSamples` of them (0: no limit), is reported to
-   * `onSampled` right after its delivery, so a trace can show some real writes without one span per delivery.
+   * Fans a publication out to this node's subscribers of its channel; returns how many. With a `sampler` whose
+   * stride k > 0, every k-th recipient (from a random start), at most `sampler.max` of them (0: no limit), is reported
+   * to it right after its delivery. Without one (tracing off) this is one loop of `deliver`.
    */
-  publish(pub: ServerPublication, sampleStride = 0, onSampled?: (s: Subscriber, size: number) => void, maxSamples = 0): number {
+  publish(pub: ServerPublication, sampler?: DeliverySampler): number {
     const entry = this.channels.get(pub.channel);
     if (!entry) return 0;
     const enc = new EncodedPublication(pub);
-    if (sampleStride > 0 && onSampled) {
-      let countdown = 1 + Math.floor(Math.random() * sampleStride);
-      let left = maxSamples > 0 ? maxSamples : Infinity;
+    const stride = sampler === undefined ? 0 : sampler.stride;
+    if (stride > 0) {
+      let countdown = 1 + Math.floor(Math.random() * stride);
+      let left = sampler!.max > 0 ? sampler!.max : Infinity;
       for (const sub of entry.subs) {
         sub.deliver(enc);
         if (--countdown === 0 && left > 0) {
-          countdown = sampleStride;
+          countdown = stride;
           left--;
-          onSampled(sub.subscriber, enc.json.length);
+          sampler!.sampled(sub.subscriber, enc.json.length);
         }
       }
     } else {

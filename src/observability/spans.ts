@@ -1,11 +1,8 @@
 import { SpanStatusCode, type Span } from '@opentelemetry/api';
-import { errorClassOf, type ErrorClass } from '../protocol/errors.js';
+import { errorClassOf } from '../protocol/errors.js';
+import type { ErrorType } from './error-type.js';
 
-/**
- * Where a failure came from, recorded as `error.type` on spans and in logs. Each reply code's class is in the one
- * error table (src/protocol/errors.ts).
- */
-export type ErrorType = ErrorClass;
+export type { ErrorType } from './error-type.js';
 
 /** Marks a span failed with its class and stable code (never message contents). */
 export function markError(span: Span, type: ErrorType, code: string, message?: string): void {

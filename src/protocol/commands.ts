@@ -1,6 +1,20 @@
 import { ErrorCode, ReplyError } from './errors.js';
+import {
+  channelProblem,
+  dataProblem,
+  eventProblem,
+  historyLimitProblem,
+  keyProblem,
+  MAX_TRACESTATE_LENGTH,
+  opProblem,
+  REQUIRED,
+  stringProblem,
+  traceparentProblem,
+  type FieldLimits,
+  type FieldProblem,
+} from './fields.js';
 import type { KeyOp } from './frames.js';
-import { DEFAULT_MAX_KEY_LENGTH, EVENT_RULE, isValidChannel, isValidEvent, isValidKey, KEY_RULE, TRACEPARENT_PATTERN } from './names.js';
+import { DEFAULT_MAX_KEY_LENGTH } from './names.js';
 import { isStreamPosition, type StreamPosition } from './position.js';
 
 /**
@@ -66,19 +80,9 @@ export type Command =
   | { id: CommandId; method: 'history'; params: HistoryParams }
   | { id: CommandId; method: 'ping'; params: Record<string, never> }
   | { id: CommandId; method: 'refresh'; params: RefreshParams }
-  | { id: CommandId; method: 'send'; params: SendParams }
-  // Seed 002 vocabulary (`{"type": ..., "payload": {...}}`), translated into native commands by the session's
-  // dialect adapter (src/session/dialects.ts) before any check.
-  | { id: CommandId; method: 'seed.send_to_user'; params: { userId: string; payload: Record<string, unknown> } }
-  | { id: CommandId; method: 'seed.send_to_room'; params: { channel: string; payload: Record<string, unknown> } }
-  // Seed 000 vocabulary (`{"action": "ping" | "chat", "data": ...}`).
-  | { id: CommandId; method: 'seed.ping'; params: Record<string, never> }
-  | { id: CommandId; method: 'seed.chat'; params: { data: string } };
+  | { id: CommandId; method: 'send'; params: SendParams };
 
 export type Method = Command['method'];
-
-/** The commands of the native protocol: what every dialect is translated into before it is checked and run. */
-export type NativeCommand = Exclude<Command, { method: `seed.${string}` }>;
 
 /** What went wrong, with the id to answer when the frame got far enough to have one. */
 export class CommandError extends ReplyError {
@@ -86,37 +90,27 @@ export class CommandError extends ReplyError {
     code: ErrorCode,
     message: string,
     readonly id: CommandId = null,
-    /** Which vocabulary the frame used, so the error is answered in kind. */
-    readonly dialect: Dialect = 'native',
   ) {
     super(code, message);
   }
 }
 
-export type Dialect = 'native' | 'seed002' | 'seed000';
-
-export interface DecodeLimits {
-  /** Longest channel name accepted. */
-  maxChannelLength: number;
-  /** Largest `limit` a history command may ask for. */
-  maxHistoryLimit: number;
-  /** Longest key of a keyed channel (`keyed.maxKeyLength`); default 256. */
-  maxKeyLength?: number;
-}
+/** The bounds a decoder checks fields against (fields.ts). */
+export type DecodeLimits = FieldLimits;
 
 const DEFAULT_LIMITS: DecodeLimits = { maxChannelLength: 255, maxHistoryLimit: 1000 };
 
-/** The decoded command and the dialect it came in. */
-export interface Decoded {
-  command: Command;
-  dialect: Dialect;
+/**
+ * Decodes one text frame of the native protocol. Throws CommandError with a stable code for every malformed input;
+ * never throws anything else (a frame is untrusted input). Frames of other vocabularies are told apart and
+ * translated by the session's dialect adapters (src/session/dialects/), which call `parseFrame` and `decodeFrame`.
+ */
+export function decodeCommand(text: string, limits: DecodeLimits = DEFAULT_LIMITS): Command {
+  return decodeFrame(parseFrame(text), limits);
 }
 
-/**
- * Decodes one text frame. Throws CommandError with a stable code for every malformed input; never throws anything
- * else (a frame is untrusted input).
- */
-export function decodeCommand(text: string, limits: DecodeLimits = DEFAULT_LIMITS): Decoded {
+/** A frame's JSON, which must be an object. */
+export function parseFrame(text: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -126,14 +120,10 @@ export function decodeCommand(text: string, limits: DecodeLimits = DEFAULT_LIMIT
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new CommandError(ErrorCode.InvalidJson, 'frame must be a JSON object');
   }
-  const frame = value as Record<string, unknown>;
-  if ('method' in frame) return { command: decodeNative(frame, limits), dialect: 'native' };
-  if ('type' in frame) return { command: decodeSeed002(frame, limits), dialect: 'seed002' };
-  if ('action' in frame) return { command: decodeSeed000(frame), dialect: 'seed000' };
-  throw new CommandError(ErrorCode.BadRequest, 'frame needs a "method" field', readId(frame));
+  return value as Record<string, unknown>;
 }
 
-function readId(frame: Record<string, unknown>): CommandId {
+export function readId(frame: Record<string, unknown>): CommandId {
   const id = frame.id;
   if (id === undefined || id === null) return null;
   if (typeof id === 'number' && Number.isSafeInteger(id)) return id;
@@ -141,33 +131,26 @@ function readId(frame: Record<string, unknown>): CommandId {
   throw new CommandError(ErrorCode.BadRequest, '"id" must be an integer or a string of at most 64 characters');
 }
 
-function objectField(obj: Record<string, unknown>, key: string, id: CommandId, dialect: Dialect): Record<string, unknown> {
+/** An optional object field (`params`, seed 002's `payload`); absent is an empty object. */
+export function objectField(obj: Record<string, unknown>, key: string, id: CommandId): Record<string, unknown> {
   const v = obj[key];
   if (v === undefined) return {};
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    throw new CommandError(ErrorCode.BadRequest, `"${key}" must be an object`, id, dialect);
+    throw new CommandError(ErrorCode.BadRequest, `"${key}" must be an object`, id);
   }
   return v as Record<string, unknown>;
 }
 
-function channelField(
-  params: Record<string, unknown>,
-  key: string,
-  id: CommandId,
-  limits: DecodeLimits,
-  dialect: Dialect = 'native',
-): string {
+/** A required channel name under `key` (`channel`, seed 002's `room_id`). */
+export function channelField(params: Record<string, unknown>, key: string, id: CommandId, limits: DecodeLimits): string {
   const v = params[key];
-  if (v === undefined) throw new CommandError(ErrorCode.BadRequest, `"${key}" is required`, id, dialect);
-  if (!isValidChannel(v, limits.maxChannelLength)) {
-    throw new CommandError(
-      ErrorCode.InvalidChannel,
-      `"${key}" must be 1-${limits.maxChannelLength} characters of letters, digits and _-.:#@/=,`,
-      id,
-      dialect,
-    );
-  }
-  return v;
+  check(`"${key}"`, v === undefined ? REQUIRED : channelProblem(v, limits.maxChannelLength), id);
+  return v as string;
+}
+
+/** Throws the field's problem as a CommandError whose message starts with the field's name. */
+function check(name: string, problem: FieldProblem | undefined, id: CommandId): void {
+  if (problem) throw new CommandError(problem.code, `${name} ${problem.message}`, id);
 }
 
 function sinceField(params: Record<string, unknown>, id: CommandId, name: 'since' | 'before' = 'since'): StreamPosition | undefined {
@@ -182,18 +165,16 @@ function sinceField(params: Record<string, unknown>, id: CommandId, name: 'since
 function optionalString(params: Record<string, unknown>, key: string, id: CommandId, max: number): string | undefined {
   const v = params[key];
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v.length > max) {
-    throw new CommandError(ErrorCode.BadRequest, `"${key}" must be a string of at most ${max} characters`, id);
-  }
-  return v;
+  check(`"${key}"`, stringProblem(v, max), id);
+  return v as string;
 }
 
 /** JSON text of parsed data. Data nested a few thousand levels deep parses, but overflows JSON.stringify's stack. */
-function jsonText(value: unknown, id: CommandId, dialect: Dialect): string {
+export function jsonText(value: unknown, id: CommandId, name = 'data'): string {
   try {
     return JSON.stringify(value);
   } catch {
-    throw new CommandError(ErrorCode.BadRequest, '"data" is nested too deeply', id, dialect);
+    throw new CommandError(ErrorCode.BadRequest, `"${name}" is nested too deeply`, id);
   }
 }
 
@@ -207,30 +188,26 @@ function optionalBoolean(params: Record<string, unknown>, key: string, id: Comma
 function traceparentField(params: Record<string, unknown>, id: CommandId): string | undefined {
   const v = params.traceparent;
   if (v === undefined) return undefined;
-  if (typeof v !== 'string' || !TRACEPARENT_PATTERN.test(v)) {
-    throw new CommandError(ErrorCode.BadRequest, '"traceparent" must be a W3C trace context such as 00-<32 hex>-<16 hex>-01', id);
-  }
-  return v;
+  check('"traceparent"', traceparentProblem(v), id);
+  return v as string;
 }
 
 /** `key` and `op` of a keyed publish: `op` alone is refused, `delete` needs no `data`. */
 function keyFields(params: Record<string, unknown>, id: CommandId, limits: DecodeLimits): { key?: string; op?: KeyOp } {
   const { key, op } = params;
-  if (op !== undefined && op !== 'upsert' && op !== 'delete') throw new CommandError(ErrorCode.BadRequest, '"op" must be "upsert" or "delete"', id);
-  if (key === undefined) {
-    if (op !== undefined) throw new CommandError(ErrorCode.InvalidKey, '"op" needs a "key"', id);
-    return {};
-  }
-  const max = limits.maxKeyLength ?? DEFAULT_MAX_KEY_LENGTH;
-  if (!isValidKey(key, max)) throw new CommandError(ErrorCode.InvalidKey, `"key" must be 1-${max} ${KEY_RULE}`, id);
-  return { key, op: op ?? 'upsert' };
+  check('"op"', opProblem(op, key), id);
+  if (key === undefined) return {};
+  check('"key"', keyProblem(key, limits.maxKeyLength ?? DEFAULT_MAX_KEY_LENGTH), id);
+  return { key: key as string, op: (op as KeyOp | undefined) ?? 'upsert' };
 }
 
-function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Command {
+/** A parsed frame of the native protocol (`{"id", "method", "params"}`) as a Command. */
+export function decodeFrame(frame: Record<string, unknown>, limits: DecodeLimits = DEFAULT_LIMITS): Command {
+  if (!('method' in frame)) throw new CommandError(ErrorCode.BadRequest, 'frame needs a "method" field', readId(frame));
   const id = readId(frame);
   const method = frame.method;
   if (typeof method !== 'string') throw new CommandError(ErrorCode.BadRequest, '"method" must be a string', id);
-  const params = objectField(frame, 'params', id, 'native');
+  const params = objectField(frame, 'params', id);
   switch (method) {
     case 'subscribe': {
       const snapshot = optionalBoolean(params, 'snapshot', id);
@@ -249,23 +226,20 @@ function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Com
       return { id, method, params: { channel: channelField(params, 'channel', id, limits) } };
     case 'publish': {
       const channel = channelField(params, 'channel', id, limits);
-      const event = params.event === undefined ? 'message' : params.event;
-      if (!isValidEvent(event)) {
-        throw new CommandError(ErrorCode.InvalidEvent, `"event" must be ${EVENT_RULE}`, id);
-      }
+      const event = eventField(params, id);
       const keyed = keyFields(params, id, limits);
       // A delete carries no value: its data is null whatever was sent.
       const isDelete = keyed.op === 'delete';
-      if (!isDelete && !('data' in params)) throw new CommandError(ErrorCode.BadRequest, '"data" is required', id);
+      if (!isDelete) check('"data"', dataProblem(params.data), id);
       return {
         id,
         method,
         params: {
           channel,
           event,
-          data: isDelete ? 'null' : jsonText(params.data, id, 'native'),
+          data: isDelete ? 'null' : jsonText(params.data, id),
           traceparent: traceparentField(params, id),
-          tracestate: optionalString(params, 'tracestate', id, 512),
+          tracestate: optionalString(params, 'tracestate', id, MAX_TRACESTATE_LENGTH),
           ...keyed,
         },
       };
@@ -275,15 +249,13 @@ function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Com
     case 'history': {
       const channel = channelField(params, 'channel', id, limits);
       const limit = params.limit;
-      if (limit !== undefined && (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 0 || limit > limits.maxHistoryLimit)) {
-        throw new CommandError(ErrorCode.BadRequest, `"limit" must be an integer from 0 to ${limits.maxHistoryLimit}`, id);
-      }
+      if (limit !== undefined) check('"limit"', historyLimitProblem(limit, limits.maxHistoryLimit), id);
       const reverse = params.reverse;
       if (reverse !== undefined && typeof reverse !== 'boolean') {
         throw new CommandError(ErrorCode.BadRequest, '"reverse" must be a boolean', id);
       }
       const before = sinceField(params, id, 'before');
-      return { id, method, params: { channel, since: sinceField(params, id), limit, reverse, ...(before ? { before } : {}) } };
+      return { id, method, params: { channel, since: sinceField(params, id), limit: limit as number | undefined, reverse, ...(before ? { before } : {}) } };
     }
     case 'ping':
       return { id, method, params: {} };
@@ -292,10 +264,9 @@ function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Com
       if (typeof user !== 'string' || user.length === 0 || user.length > 255) {
         throw new CommandError(ErrorCode.BadRequest, '"user" must be a non-empty string of at most 255 characters', id);
       }
-      const event = params.event === undefined ? 'message' : params.event;
-      if (!isValidEvent(event)) throw new CommandError(ErrorCode.InvalidEvent, `"event" must be ${EVENT_RULE}`, id);
-      if (!('data' in params)) throw new CommandError(ErrorCode.BadRequest, '"data" is required', id);
-      return { id, method, params: { user, event, data: jsonText(params.data, id, 'native') } };
+      const event = eventField(params, id);
+      check('"data"', dataProblem(params.data), id);
+      return { id, method, params: { user, event, data: jsonText(params.data, id) } };
     }
     case 'refresh': {
       const token = optionalString(params, 'token', id, 8192);
@@ -308,38 +279,9 @@ function decodeNative(frame: Record<string, unknown>, limits: DecodeLimits): Com
   }
 }
 
-function decodeSeed002(frame: Record<string, unknown>, limits: DecodeLimits): Command {
-  const d: Dialect = 'seed002';
-  const type = frame.type;
-  if (typeof type !== 'string') throw new CommandError(ErrorCode.BadRequest, '"type" must be a string', null, d);
-  const payload = objectField(frame, 'payload', null, d);
-  switch (type) {
-    case 'join_room':
-      return { id: null, method: 'subscribe', params: { channel: channelField(payload, 'room_id', null, limits, d) } };
-    case 'leave_room':
-      return { id: null, method: 'unsubscribe', params: { channel: channelField(payload, 'room_id', null, limits, d) } };
-    case 'send_to_room':
-      return { id: null, method: 'seed.send_to_room', params: { channel: channelField(payload, 'room_id', null, limits, d), payload } };
-    case 'send_to_user': {
-      const userId = payload.user_id;
-      if (typeof userId !== 'string' || userId.length === 0 || userId.length > 255) {
-        throw new CommandError(ErrorCode.BadRequest, '"payload.user_id" must be a non-empty string', null, d);
-      }
-      return { id: null, method: 'seed.send_to_user', params: { userId, payload } };
-    }
-    default:
-      throw new CommandError(ErrorCode.UnknownMethod, `unknown type ${JSON.stringify(type.slice(0, 64))}`, null, d);
-  }
-}
-
-function decodeSeed000(frame: Record<string, unknown>): Command {
-  const d: Dialect = 'seed000';
-  const action = frame.action;
-  if (action === 'ping') return { id: null, method: 'seed.ping', params: {} };
-  if (action === 'chat') {
-    if (!('data' in frame)) throw new CommandError(ErrorCode.BadRequest, '"data" is required', null, d);
-    return { id: null, method: 'seed.chat', params: { data: jsonText(frame.data, null, d) } };
-  }
-  if (typeof action !== 'string') throw new CommandError(ErrorCode.BadRequest, '"action" must be a string', null, d);
-  throw new CommandError(ErrorCode.UnknownMethod, `unknown action ${JSON.stringify(action.slice(0, 64))}`, null, d);
+/** `event`, `message` when absent. */
+function eventField(params: Record<string, unknown>, id: CommandId): string {
+  const event = params.event === undefined ? 'message' : params.event;
+  check('"event"', eventProblem(event), id);
+  return event as string;
 }

@@ -1,5 +1,3 @@
-import type { CommandId, Dialect } from './commands.js';
-import type { ErrorBody } from './errors.js';
 import type { StreamPosition } from './position.js';
 
 /**
@@ -31,8 +29,6 @@ export interface PublicationMeta {
   /** W3C trace context of the publisher, delivered to clients so they can continue the trace. */
   readonly traceparent?: string;
   readonly tracestate?: string;
-  /** Seed 000 clients read `action`/`data`: publications they made carry both shapes. */
-  readonly seed000?: boolean;
 }
 
 /** A channel member in presence and in join/leave pushes. */
@@ -60,10 +56,7 @@ export function publicationJson(p: ServerPublication): string {
     ',"timestamp":"' + isoTime(p.time) + '"';
   if (p.key !== undefined) s += ',"key":' + JSON.stringify(p.key) + ',"op":"' + (p.op ?? 'upsert') + '"';
   const m = p.meta;
-  if (m !== undefined) {
-    if (m.traceparent !== undefined) s += traceFields(m.traceparent, m.tracestate);
-    if (m.seed000) s += ',"action":' + JSON.stringify(p.event) + ',"data":' + p.data;
-  }
+  if (m?.traceparent !== undefined) s += traceFields(m.traceparent, m.tracestate);
   return s + '}';
 }
 
@@ -129,18 +122,6 @@ export interface ConnectedInfo {
 
 export function connectedJson(info: ConnectedInfo): string {
   return JSON.stringify({ push: 'connected', ...info });
-}
-
-export function resultJson(id: CommandId, result: unknown): string {
-  return '{"id":' + JSON.stringify(id) + ',"result":' + JSON.stringify(result ?? {}) + '}';
-}
-
-/** An error reply in the dialect the command came in. */
-export function errorJson(id: CommandId, error: ErrorBody, dialect: Dialect = 'native'): string {
-  const body = { code: error.code, message: error.message };
-  if (dialect === 'seed002') return JSON.stringify({ type: 'error', payload: body, timestamp: new Date().toISOString() });
-  if (dialect === 'seed000') return JSON.stringify({ action: 'error', data: body });
-  return JSON.stringify({ id, error: body });
 }
 
 /** What the subscribe reply and the SSE `connected` event say about each channel. */

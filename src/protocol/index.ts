@@ -4,7 +4,9 @@ export * from './errors.js';
 export * from './disconnects.js';
 export * from './reconnect.js';
 export * from './names.js';
+export * from './fields.js';
 export * from './commands.js';
+export * from './replies.js';
 export * from './frames.js';
 export * from './sse.js';
 

@@ -1,9 +1,10 @@
-import type { Context } from '@opentelemetry/api';
+import type { TraceContext } from '../core/trace-context.js';
 import type { HistoryPage } from '../broker/broker.js';
 import { FIRST_READ, fitPublications, nextReadSize } from '../broker/pages.js';
 import { wsTextFrameOf } from '../hub/encoded.js';
 import type { CommandId, ServerPublication, StreamPosition } from '../protocol/index.js';
 import type { NodeServices } from './services.js';
+import { publicationJsonIn } from './dialects/index.js';
 
 /** A history read as a client asks it: `history` command and `GET /api/history` (docs/protocol.md#history). */
 export interface HistoryPageQuery {
@@ -41,12 +42,12 @@ const SLACK = 8;
  * publications costs one reply's worth of work, not the whole of it.
  */
 export async function readHistoryPage(
-  node: Pick<NodeServices, 'history'>,
+  node: Pick<NodeServices, 'history' | 'config'>,
   channel: string,
   q: HistoryPageQuery,
   maxBytes: number,
   envelope: (top: StreamPosition) => number,
-  ctx?: Context,
+  ctx?: TraceContext,
 ): Promise<HistoryReplyPage> {
   let range = q;
   let want = Math.min(q.limit, FIRST_READ);
@@ -57,6 +58,7 @@ export async function readHistoryPage(
   let used = 0;
   const items: string[] = [];
   let last: ServerPublication | undefined;
+  const toJson = publicationJsonIn(channel, node.config.compat.seed000Channel);
   for (;;) {
     const h = await readRange(node, channel, { ...range, limit: want }, ctx);
     // SLACK: the top, hence `offset` and `next`, may grow a digit in later reads.
@@ -67,7 +69,7 @@ export async function readHistoryPage(
       return page(items, cur, last);
     }
     cur = h;
-    const fit = fitPublications(pubs, budget - used, items.length === 0);
+    const fit = fitPublications(pubs, budget - used, items.length === 0, toJson);
     items.push(...fit.items);
     used += fit.bytes;
     if (fit.items.length > 0) last = pubs[fit.items.length - 1];
@@ -88,7 +90,7 @@ function page(items: string[], h: HistoryPage, next: ServerPublication | undefin
  * contiguous in an epoch, so the newest `limit` before `before` start at `before - limit`. A `before` (or `since`)
  * of another epoch than the current one matches nothing, as `since` alone does.
  */
-async function readRange(node: Pick<NodeServices, 'history'>, channel: string, q: HistoryPageQuery, ctx: Context | undefined): Promise<HistoryPage> {
+async function readRange(node: Pick<NodeServices, 'history'>, channel: string, q: HistoryPageQuery, ctx: TraceContext | undefined): Promise<HistoryPage> {
   const { since, before, limit, reverse } = q;
   if (before === undefined) return node.history(channel, { since, limit, reverse }, ctx);
   if (since !== undefined && since.epoch !== before.epoch) {

@@ -9,13 +9,9 @@ import { servesDelta } from '../broker/pages.js';
 import type { Config } from '../config/index.js';
 import type { ChannelRules } from '../core/namespaces.js';
 import { ErrorCode, isValidKey, KEY_RULE, ReplyError, type KeyOp, type StreamPosition } from '../protocol/index.js';
-import type { NodeServices } from './services.js';
+import type { KeyedWrite, NodeServices } from './services.js';
 
-/** The key and op of a publication to a keyed channel. */
-export interface KeyedWrite {
-  readonly key: string;
-  readonly op: KeyOp;
-}
+export type { KeyedWrite } from './services.js';
 
 /** The broker fields of a publish: key, op and bounds for a keyed channel, nothing for another. Throws `invalid_key`. */
 export function checkKeyedPublish(

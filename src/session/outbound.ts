@@ -1,5 +1,10 @@
-import type { Span } from '@opentelemetry/api';
 import type { FlushScheduler, Flushable } from './flush.js';
+
+/** Told once the bytes queued before it are written, or dropped with the connection (the hub's WriteWatch). */
+export interface WriteWatch {
+  written(): void;
+  dropped(): void;
+}
 
 /** Where flushed messages and bytes are counted (one tally per transport, read by the metrics exporter). */
 export interface SendTally {
@@ -37,8 +42,8 @@ export class OutboundQueue implements Flushable {
    * server's CPU at moderate load; the exact figure is read again whenever this estimate says the queue is full.
    */
   private sinkPending = 0;
-  /** Sampled write spans, ended when the bytes queued with them are written. */
-  private spans: Span[] | null = null;
+  /** Sampled deliveries' watches (their write spans), told when the bytes queued before them are written. */
+  private watches: WriteWatch[] | null = null;
 
   constructor(
     private readonly sink: ByteSink,
@@ -47,14 +52,10 @@ export class OutboundQueue implements Flushable {
     private readonly tally: SendTally,
   ) {}
 
-  /** Ends `span` when the bytes queued so far are written. */
-  traceWrite(span: Span): void {
-    if (this.closed) {
-      span.setAttribute('dropped', true);
-      span.end();
-      return;
-    }
-    (this.spans ??= []).push(span);
+  /** Tells `watch` when the bytes queued so far are written (or dropped, if the queue closed first). */
+  watchWrite(watch: WriteWatch): void {
+    if (this.closed) return watch.dropped();
+    (this.watches ??= []).push(watch);
   }
 
   /** Queues bytes; false when the bound would be passed (nothing queued then). */
@@ -100,9 +101,9 @@ export class OutboundQueue implements Flushable {
     const t = this.tally;
     t.messages.set(t.key, (t.messages.get(t.key) ?? 0) + n);
     t.bytes.set(t.key, (t.bytes.get(t.key) ?? 0) + bytes);
-    if (this.spans !== null) {
-      for (const span of this.spans) span.end();
-      this.spans = null;
+    if (this.watches !== null) {
+      for (const w of this.watches) w.written();
+      this.watches = null;
     }
   }
 
@@ -111,12 +112,9 @@ export class OutboundQueue implements Flushable {
     this.closed = true;
     this.chunks = [];
     this.bytes = 0;
-    if (this.spans !== null) {
-      for (const span of this.spans) {
-        span.setAttribute('dropped', true);
-        span.end();
-      }
-      this.spans = null;
+    if (this.watches !== null) {
+      for (const w of this.watches) w.dropped();
+      this.watches = null;
     }
   }
 }

@@ -1,49 +1,70 @@
-import type { Broker } from '../broker/broker.js';
 import type { Config } from '../config/index.js';
-import type { ChannelSubscription, Hub } from '../hub/hub.js';
-import type { Context } from '@opentelemetry/api';
+import type { ChannelSubscription, Subscriber } from '../hub/hub.js';
 import type { HistoryQuery, HistoryPage, StatePage, StateQuery } from '../broker/broker.js';
-import type { KeyedWrite } from './keyed.js';
+import type { TraceContext } from '../core/trace-context.js';
+import type { Counters } from '../observability/counters.js';
 import type { Logger } from '../observability/logger.js';
-import type { Telemetry } from '../observability/telemetry.js';
+import type { LimitLogged } from '../observability/limit-log.js';
 import type { Authenticator } from '../auth/identity.js';
 import type { Namespaces } from '../core/namespaces.js';
-import type { Member, ServerPublication, PublicationMeta } from '../protocol/index.js';
+import type { KeyOp, Member, ServerPublication, PublicationMeta } from '../protocol/index.js';
+import type { ConnectionTelemetry } from './connection-telemetry.js';
+import type { Expiring } from './expiry.js';
 import type { FlushScheduler } from './flush.js';
 
-/** Something with credentials that expire (a connection: its token, its subscription tokens). */
-export interface Expiring {
-  /** Ends what expired at `now` (ms since the Unix epoch); false when nothing of it can expire any more. */
-  expire(now: number): boolean;
+export type { Expiring } from './expiry.js';
+
+/** The key and op of a publication to a keyed channel. */
+export interface KeyedWrite {
+  readonly key: string;
+  readonly op: KeyOp;
 }
 
-/** What a session needs from its node. The node implements it; sessions never construct collaborators. */
+/**
+ * What a session needs from its node, and nothing more: no broker, hub or tracer. The node implements it; sessions
+ * never construct collaborators. Broker operations go through the node, so each is timed and traced once.
+ */
 export interface NodeServices {
   readonly config: Config;
-  readonly hub: Hub;
-  readonly broker: Broker;
   readonly scheduler: FlushScheduler;
   readonly logger: Logger;
-  readonly telemetry: Telemetry;
+  /** Plain counters (metrics read them on scrape). */
+  readonly counters: Counters;
+  /** Spans at a connection's lifecycle edges (no-op when tracing is off). */
+  readonly connectionTelemetry: ConnectionTelemetry;
   readonly namespaces: Namespaces;
   readonly authenticator: Authenticator;
   /** Counts a limit hit and logs it once per connection. */
-  limitHit(limit: string, session?: { log: Logger; loggedLimits?: Set<string> }, fields?: Record<string, unknown>): void;
+  limitHit(limit: string, session?: LimitLogged, fields?: Record<string, unknown>): void;
   /** Calls `s.expire(now)` about once a second while it answers true (a connection with something that expires). */
   watchExpiry(s: Expiring): void;
-  unwatchExpiry(s: Expiring): void;
+  /**
+   * The end of a connection's registration: it leaves the node's indexes (hub, expiry watch). The node registered
+   * it when its transport accepted it (`attach`); a session calls this once, from its cleanup.
+   */
+  detach(s: Subscriber & Expiring): void;
+  /** This node's local subscribers of a channel (for the namespace's maxSubscribers). */
+  subscriberCount(channel: string): number;
   /** Adds a local subscription and resolves once the node receives the channel's publications from the broker. */
   joinChannel(channel: string, sub: ChannelSubscription): Promise<void>;
   /** Removes a local subscription; the broker subscription goes when the channel's last local subscriber leaves. */
   leaveChannel(channel: string, sub: ChannelSubscription): void;
   /** Publishes; `write` (key and op) is required for keyed channels and refused for others. */
-  publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: Context, write?: KeyedWrite): Promise<ServerPublication>;
+  publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: TraceContext, write?: KeyedWrite): Promise<ServerPublication>;
   /** Reads a page of a keyed channel's state through the broker, timed and counted. */
-  keyedState(channel: string, query: StateQuery, parent?: Context): Promise<StatePage>;
+  keyedState(channel: string, query: StateQuery, parent?: TraceContext): Promise<StatePage>;
   /** Reads history through the broker, timed and counted. */
-  history(channel: string, query: HistoryQuery, parent?: Context): Promise<HistoryPage>;
+  history(channel: string, query: HistoryQuery, parent?: TraceContext): Promise<HistoryPage>;
   /** Reads presence through the broker, timed and counted. */
-  presence(channel: string, parent?: Context): Promise<Member[]>;
+  presence(channel: string, parent?: TraceContext): Promise<Member[]>;
+  /** Adds a member to a channel's presence, timed. */
+  addPresence(channel: string, member: Member): Promise<void>;
+  /** Removes a connection from a channel's presence, timed. */
+  removePresence(channel: string, clientId: string): Promise<void>;
+  /** Announces a member's join to the channel's subscribers on every node, timed. */
+  publishJoin(channel: string, member: Member): Promise<void>;
+  /** Announces a member's leave, timed. */
+  publishLeave(channel: string, member: Member): Promise<void>;
   /** A direct message to every connection of `userId`; `from` names the sending user when a client sent it. */
   sendToUser(userId: string, event: string, data: string, meta?: PublicationMeta, from?: string): Promise<void>;
 }

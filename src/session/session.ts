@@ -1,11 +1,10 @@
-import { ROOT_CONTEXT, trace, type Context, type Span } from '@opentelemetry/api';
 import type { Identity } from '../auth/identity.js';
 import { inc } from '../observability/counters.js';
 import type { Logger } from '../observability/logger.js';
-import { isNormalClose, markError } from '../observability/spans.js';
 import { newConnectionId } from '../core/ids.js';
+import type { TraceContext } from '../core/trace-context.js';
 import { EncodedPublication } from '../hub/encoded.js';
-import type { Subscriber } from '../hub/hub.js';
+import type { Subscriber, WriteWatch } from '../hub/hub.js';
 import {
   caughtUpJson,
   unsubscribedJson,
@@ -20,7 +19,8 @@ import {
 } from '../protocol/index.js';
 import { OutboundQueue, type ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
-import { Subscription } from './subscription.js';
+import { Subscription, type SubscriptionOwner } from './subscription.js';
+import type { TracedConnection } from './connection-telemetry.js';
 import { checkSubscribe } from './permissions.js';
 import type { ServerPublication } from '../protocol/index.js';
 import { firstSnapshotPage, type KeyedCatchUp } from './keyed.js';
@@ -31,8 +31,8 @@ export interface ConnectionInfo {
   readonly ip: string;
   /** The endpoint path (`/ws`, `/events`). */
   readonly route: string;
-  /** Context of the connection's upgrade/connect span, when tracing. */
-  readonly traceContext?: Context;
+  /** The connection's upgrade/connect span, when tracing. */
+  readonly traceContext?: TraceContext;
 }
 
 export interface PreparedSubscription {
@@ -55,7 +55,7 @@ function expiresOf(sub: Subscription): { expires?: number } {
  * The transport-independent part of a connection: identity, subscriptions with gap-free resume, and the bounded
  * outbound queue. WebSocket and SSE sessions differ in how bytes are framed and in what the client may send.
  */
-export abstract class Session implements Subscriber {
+export abstract class Session implements Subscriber, SubscriptionOwner, TracedConnection {
   readonly id = newConnectionId();
   readonly userId: string;
   readonly info: unknown;
@@ -86,7 +86,7 @@ export abstract class Session implements Subscriber {
     this.identity = identity;
     this.userId = identity.userId;
     this.info = identity.info;
-    const c = node.telemetry.counters;
+    const c = node.counters;
     this.queue = new OutboundQueue(sink, node.scheduler, node.config.client.queueMaxBytes, {
       messages: c.messagesSent,
       bytes: c.bytesSent,
@@ -107,13 +107,13 @@ export abstract class Session implements Subscriber {
     }));
   }
 
-  /** The context for spans caused by this connection (children of its connect span), when tracing. */
-  protected get traceContext(): Context {
-    return this.conn.traceContext ?? ROOT_CONTEXT;
+  /** The connection's handshake span, for the spans it causes (children or links), when tracing. */
+  get traceContext(): TraceContext | undefined {
+    return this.conn.traceContext;
   }
 
-  traceWrite(span: Span): void {
-    this.queue.traceWrite(span);
+  watchWrite(watch: WriteWatch): void {
+    this.queue.watchWrite(watch);
   }
 
   /** Frames a publication for this transport. */
@@ -130,7 +130,7 @@ export abstract class Session implements Subscriber {
   /** Queues bytes; a full queue disconnects the client as slow. */
   protected send(buf: Buffer): void {
     if (this.queue.push(buf)) return;
-    this.node.telemetry.counters.drops++;
+    this.node.counters.drops++;
     this.disconnect(Disconnects.Slow);
   }
 
@@ -177,7 +177,7 @@ export abstract class Session implements Subscriber {
     const right = await checkSubscribe(this.node, this.identity, channel, token);
     const { rules } = right;
     if (this.subscriptions.has(channel)) throw new ReplyError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
-    if (rules.maxSubscribers > 0 && this.node.hub.subscriberCount(channel) >= rules.maxSubscribers) {
+    if (rules.maxSubscribers > 0 && this.node.subscriberCount(channel) >= rules.maxSubscribers) {
       this.node.limitHit('channel_subscribers', this);
       throw new ReplyError(ErrorCode.LimitExceeded, `channel "${channel}" has its most subscribers (maxSubscribers of its namespace)`);
     }
@@ -241,18 +241,13 @@ export abstract class Session implements Subscriber {
   }
 
   private countRecovery(channel: string, since: StreamPosition, recovered: boolean, reason: string | undefined, missed: number): void {
-    const tel = this.node.telemetry;
-    if (recovered) tel.counters.recoveriesSucceeded++;
+    const counters = this.node.counters;
+    if (recovered) counters.recoveriesSucceeded++;
     else {
-      inc(tel.counters.recoveriesFailed, reason!);
+      inc(counters.recoveriesFailed, reason!);
       this.log.info({ event: 'recovery_failed', channel, reason, since: `${since.epoch}:${since.offset}` }, 'resume not possible without a gap; client told');
     }
-    if (!tel.tracing) return;
-    const span = tel.tracer.startSpan('subscription.recover', {
-      attributes: { 'messaging.destination.name': channel, 'client.id': this.id, recovered, missed: recovered ? missed : 0, ...(reason ? { reason } : {}) },
-    }, this.traceContext);
-    if (!recovered) markError(span, 'business', reason!);
-    span.end();
+    this.node.connectionTelemetry.recovery(this, channel, recovered, missed, reason);
   }
 
   /** True when the prepared subscription is still this connection's (not unsubscribed or closed meanwhile). */
@@ -275,15 +270,15 @@ export abstract class Session implements Subscriber {
       sub.goLive(result.epoch, Math.max(sub.offset, result.offset));
     }
     if (sub.rules.presence) {
-      await this.node.broker.addPresence(sub.channel, this.member);
+      await this.node.addPresence(sub.channel, this.member);
       // Closed while presence was being added: cleanup's removal ran first, so undo the late add.
       if (!this.isCurrent(p)) {
-        await this.node.broker.removePresence(sub.channel, this.id);
+        await this.node.removePresence(sub.channel, this.id);
         return;
       }
     }
     // Closed while presence was added: cleanup already announced the leave, so no join after it.
-    if (sub.rules.joinLeave && this.isCurrent(p)) await this.node.broker.publishJoin(sub.channel, this.member);
+    if (sub.rules.joinLeave && this.isCurrent(p)) await this.node.publishJoin(sub.channel, this.member);
   }
 
   /**
@@ -397,8 +392,8 @@ export abstract class Session implements Subscriber {
     this.node.leaveChannel(sub.channel, sub);
     if (!sub.live) return;
     const log = (err: unknown) => this.node.logger.warn({ err, channel: sub.channel }, 'presence cleanup failed');
-    if (sub.rules.presence) this.node.broker.removePresence(sub.channel, this.id).catch(log);
-    if (announce && sub.rules.joinLeave) this.node.broker.publishLeave(sub.channel, this.member).catch(log);
+    if (sub.rules.presence) this.node.removePresence(sub.channel, this.id).catch(log);
+    if (announce && sub.rules.joinLeave) this.node.publishLeave(sub.channel, this.member).catch(log);
   }
 
   /** Ends the connection: writes what is queued, closes the transport, leaves every index. Idempotent. */
@@ -407,7 +402,7 @@ export abstract class Session implements Subscriber {
     this.closeCode = d.code;
     this.closeReason = d.reason;
     if (d === Disconnects.Slow) {
-      this.node.telemetry.counters.slowDisconnects++;
+      this.node.counters.slowDisconnects++;
       this.log.warn({ event: 'slow_consumer', queue_max_bytes: this.node.config.client.queueMaxBytes }, 'client reads too slowly; disconnected');
     }
     this.closeTransport(d);
@@ -427,33 +422,18 @@ export abstract class Session implements Subscriber {
     }
     this.queue.close();
     for (const sub of [...this.subscriptions.values()]) this.dropSubscription(sub, true);
-    this.node.hub.unregister(this);
-    this.node.unwatchExpiry(this);
+    // The node registered this connection when its transport accepted it (attach); it unregisters it here.
+    this.node.detach(this);
     this.onClosed();
     this.recordClose();
   }
 
   private recordClose(): void {
     const code = this.closeCode!;
-    const tel = this.node.telemetry;
     const durationMs = Date.now() - this.connectedAt;
-    inc(tel.counters.disconnects, `${this.transport}|${code}`);
+    inc(this.node.counters.disconnects, `${this.transport}|${code}`);
     this.log.info({ event: 'disconnect', code, reason: this.closeReason, duration_ms: durationMs }, 'disconnected');
-    if (!tel.tracing) return;
-    const prefix = this.transport === 'sse' ? 'sse.remove_client' : 'websocket.unregister_client';
-    const link = trace.getSpanContext(this.traceContext);
-    const span = tel.tracer.startSpan(prefix, {
-      attributes: {
-        'client.id': this.id,
-        'user.id': this.userId,
-        'connection.duration_s': durationMs / 1000,
-        'websocket.close.code': code,
-        'websocket.close.reason': this.closeReason,
-      },
-      links: link ? [{ context: link }] : [],
-    });
-    if (!isNormalClose(code)) markError(span, 'connection', String(code), this.closeReason || undefined);
-    span.end();
+    this.node.connectionTelemetry.closed(this, code, this.closeReason, durationMs);
   }
 
   /** Hook for transports (timers). */

@@ -13,6 +13,7 @@ import type { ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
 import { Session, type ConnectionInfo, type PreparedSubscription } from './session.js';
 import type { Subscription } from './subscription.js';
+import { publicationShape } from './dialects/index.js';
 
 export interface SseTransport extends ByteSink {
   /** Ends the response after the queued bytes. */
@@ -95,6 +96,7 @@ export class SseSession extends Session {
   }
 
   protected framePublication(enc: EncodedPublication, _sub: Subscription): Buffer {
+    enc = publicationShape(enc, this.node.config.compat.seed000Channel);
     // One channel: the id is the publication's own position, and the whole event is shared by all recipients.
     if (this.channels.length === 1) return enc.sseEvent();
     return Buffer.from(enc.sseHead() + 'id: ' + this.streamToken() + '\n\n', 'utf8');

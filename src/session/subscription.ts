@@ -1,7 +1,22 @@
-import type { ChannelSubscription } from '../hub/hub.js';
+import type { ChannelSubscription, Subscriber } from '../hub/hub.js';
 import type { EncodedPublication } from '../hub/encoded.js';
 import type { ChannelRules } from '../core/namespaces.js';
-import type { Session } from './session.js';
+
+/**
+ * What a subscription needs of its connection (Session implements it). Declared here so that subscription.ts does
+ * not import session.ts, which imports it.
+ */
+export interface SubscriptionOwner extends Subscriber {
+  /** Live publications buffered during one subscription's setup, at most. */
+  readonly maxPendingPublications: number;
+  /** The setup buffer overflowed (and the subscription cannot restart its catch-up). */
+  onSetupOverflow(sub: Subscription): void;
+  /** A publication is missing or the stream changed: the client must resume. */
+  onGap(sub: Subscription): void;
+  sendPublication(enc: EncodedPublication, sub: Subscription): void;
+  /** The end of the subscription's catch-up. */
+  sendCaughtUp(sub: Subscription): void;
+}
 
 /**
  * One connection's subscription to one channel. While the subscription is being set up (history being read for a
@@ -21,7 +36,7 @@ export class Subscription implements ChannelSubscription {
   restarts = 0;
   /**
    * Whether going live is announced with a `caught_up` push (docs/protocol.md). True for native subscriptions;
-   * the seed vocabularies (dialects.ts) subscribe without it, as their clients know no such push.
+   * the seed vocabularies (dialects/) subscribe without it, as their clients know no such push.
    */
   announce = true;
   /** What allowed it (src/session/permissions.ts): re-checked when the connection's token is refreshed. */
@@ -30,7 +45,7 @@ export class Subscription implements ChannelSubscription {
   expiresAt: number | undefined;
 
   constructor(
-    readonly session: Session,
+    readonly session: SubscriptionOwner,
     readonly channel: string,
     /** Position of this channel among the connection's channels (SSE stream ids list positions in this order). */
     readonly index: number,
@@ -38,7 +53,7 @@ export class Subscription implements ChannelSubscription {
     readonly rules: ChannelRules,
   ) {}
 
-  get subscriber(): Session {
+  get subscriber(): Subscriber {
     return this.session;
   }
 

@@ -1,29 +1,23 @@
 import type { Identity } from '../auth/identity.js';
 import { brokerReplyError } from '../broker/broker.js';
-import { ROOT_CONTEXT, SpanKind, trace, type Context, type Span } from '@opentelemetry/api';
 import { inc } from '../observability/counters.js';
-import { errorTypeOf, markError } from '../observability/spans.js';
-import { extractContext } from '../observability/tracing.js';
+import type { TraceContext } from '../core/trace-context.js';
 import { type EncodedPublication, wsTextFrameOf } from '../hub/encoded.js';
 import {
-  CommandError,
   connectedJson,
-  decodeCommand,
   Disconnects,
   ErrorCode,
   errorJson,
   PROTOCOL_VERSION,
   ReplyError,
   resultJson,
-  type Command,
   type CommandId,
-  type Decoded,
-  type Dialect,
   type Disconnect,
 } from '../protocol/index.js';
-import { translate, type Step } from './dialects.js';
+import { DialectError, Dialects, publicationShape, type Decoded, type Dialect, type Step } from './dialects/index.js';
 import type { ByteSink } from './outbound.js';
 import type { NodeServices } from './services.js';
+import type { CommandTrace } from './connection-telemetry.js';
 import { Session, type ConnectionInfo } from './session.js';
 import { TokenBucket } from '../core/token-bucket.js';
 import { checkDirectMessage, checkPublish, checkPublishSize, checkRead, verifySubscriptionToken } from './permissions.js';
@@ -45,7 +39,7 @@ export interface WsTransport extends ByteSink {
 /** A decoded command waiting its turn, or a bad frame whose error reply must keep its place in the order. */
 type PendingCommand =
   | (Decoded & { size: number; error?: undefined; raw?: undefined })
-  | { error: CommandError; raw?: undefined }
+  | { error: DialectError; raw?: undefined }
   | { raw: Buffer; close?: Disconnect; error?: undefined };
 
 export class WsSession extends Session {
@@ -60,8 +54,8 @@ export class WsSession extends Session {
   /** Bytes of the command frames waiting in `pending`, and whether reading is paused for them (holdBacklog). */
   private backlog = 0;
   private readPaused = false;
-  /** Seed 000 clients join `compat.seed000Channel` with their first frame (src/session/dialects.ts). */
-  private seed000Joined = false;
+  /** The vocabularies this connection may speak, each translated into native commands (src/session/dialects/). */
+  private readonly dialects: Dialects;
 
   constructor(
     node: NodeServices,
@@ -71,6 +65,12 @@ export class WsSession extends Session {
     conn: ConnectionInfo,
   ) {
     super(node, identity, ws, 'websocket', conn);
+    const cfg = node.config;
+    this.dialects = new Dialects({
+      userId: this.userId,
+      seed000Channel: cfg.compat.seed000Channel,
+      limits: { maxChannelLength: cfg.channel.maxLength, maxHistoryLimit: cfg.api.maxHistoryLimit, maxKeyLength: cfg.keyed.maxKeyLength },
+    });
     const interval = node.config.websocket.pingInterval;
     const pingSeconds = interval > 0 ? Math.max(1, Math.round(interval / 1000)) : 0;
     const exp = identity.expiresAt;
@@ -104,7 +104,7 @@ export class WsSession extends Session {
   }
 
   protected framePublication(enc: EncodedPublication, _sub: Subscription): Buffer {
-    return enc.wsFrame();
+    return publicationShape(enc, this.node.config.compat.seed000Channel).wsFrame();
   }
 
   protected framePush(_event: string, json: string): Buffer {
@@ -121,25 +121,21 @@ export class WsSession extends Session {
     if (this.closed || this.flooded) return;
     const cfg = this.node.config.websocket;
     if (isBinary && !cfg.allowBinary) {
-      return this.enqueueBad(new CommandError(ErrorCode.BinaryNotAllowed, 'binary frames are not accepted; send JSON text frames'));
+      return this.enqueueBad(new DialectError(ErrorCode.BinaryNotAllowed, 'binary frames are not accepted; send JSON text frames', null, this.dialects.native));
     }
     if (data.length > cfg.maxMessageSize) {
-      return this.enqueueBad(new CommandError(ErrorCode.MessageTooLarge, `frame of ${data.length} bytes exceeds websocket.maxMessageSize (${cfg.maxMessageSize})`));
+      return this.enqueueBad(new DialectError(ErrorCode.MessageTooLarge, `frame of ${data.length} bytes exceeds websocket.maxMessageSize (${cfg.maxMessageSize})`, null, this.dialects.native));
     }
     if (this.commands && !this.commands.take()) return this.rateLimited();
     let decoded: Decoded;
     try {
-      decoded = decodeCommand(data.toString('utf8'), {
-        maxChannelLength: this.node.config.channel.maxLength,
-        maxHistoryLimit: this.node.config.api.maxHistoryLimit,
-        maxKeyLength: this.node.config.keyed.maxKeyLength,
-      });
+      decoded = this.dialects.decode(data.toString('utf8'));
     } catch (err) {
-      return this.enqueueBad(err instanceof CommandError ? err : new CommandError(ErrorCode.InvalidJson, 'frame could not be decoded'));
+      return this.enqueueBad(err instanceof DialectError ? err : new DialectError(ErrorCode.InvalidJson, 'frame could not be decoded', null, this.dialects.native));
     }
     // `ping` needs no broker: it is answered at once, not behind a command still waiting for the broker (a frozen
     // Redis must not make a connection look dead). Replies are matched by id, so this one may overtake theirs.
-    if (decoded.dialect === 'native' && decoded.command.method === 'ping') return void this.run({ ...decoded, size: data.length });
+    if (decoded.dialect === this.dialects.native && decoded.steps[0]?.command.method === 'ping') return void this.run({ ...decoded, size: data.length });
     this.pending.push({ ...decoded, size: data.length });
     this.holdBacklog(data.length);
     if (!this.busy) void this.drain();
@@ -168,7 +164,7 @@ export class WsSession extends Session {
   }
 
   /** A bad frame is answered at once when nothing is waiting, else after the commands before it (replies keep order). */
-  private enqueueBad(err: CommandError): void {
+  private enqueueBad(err: DialectError): void {
     if (!this.busy && this.pending.length === 0) return this.badFrame(err);
     this.pending.push({ error: err });
   }
@@ -192,19 +188,9 @@ export class WsSession extends Session {
     }
   }
 
-  private badFrame(err: CommandError): void {
-    const tel = this.node.telemetry;
-    inc(tel.counters.commands, `invalid|${err.code}`);
-    if (tel.tracing) {
-      const link = trace.getSpanContext(this.traceContext);
-      const span = tel.tracer.startSpan('websocket.handle_message', {
-        kind: SpanKind.SERVER,
-        attributes: { 'client.id': this.id, 'user.id': this.userId, outcome: err.code },
-        links: link ? [{ context: link }] : [],
-      });
-      markError(span, 'protocol', err.code);
-      span.end();
-    }
+  private badFrame(err: DialectError): void {
+    inc(this.node.counters.commands, `invalid|${err.code}`);
+    this.node.connectionTelemetry.badFrame(this, err.code);
     this.replyError(err.id, err, err.dialect);
     if (++this.badFrames >= this.node.config.websocket.maxBadFrames) {
       this.log.info({ event: 'bad_protocol', bad_frames: this.badFrames }, 'too many bad frames; closing');
@@ -235,27 +221,26 @@ export class WsSession extends Session {
   }
 
   /**
-   * One decoded frame: translated into native steps (src/session/dialects.ts), each checked and run like the native
-   * command it is, under one `websocket.handle_message` span; counted per native method and outcome.
+   * One decoded frame: native steps (src/session/dialects/), each checked and run like the native command it is,
+   * under one `websocket.handle_message` span; counted per native method and outcome.
    */
   private async run(next: Decoded & { size: number }): Promise<void> {
-    const { command, dialect, size } = next;
-    const tel = this.node.telemetry;
-    let method: string = command.method;
-    let span: Span | undefined;
+    const { dialect, size, steps } = next;
+    const counters = this.node.counters;
+    // Every translation has at least one step; the last is the one the frame is about (seed 000's join comes first).
+    const main = steps[steps.length - 1]!.command;
+    let method: string = main.method;
+    let traced: CommandTrace | undefined;
     let outcome = 'ok';
     try {
-      const t = translate(command, { userId: this.userId, seed000Channel: this.node.config.compat.seed000Channel, seed000Joined: this.seed000Joined });
-      const main = t.steps[t.steps.length - 1]?.command;
-      if (main) method = main.method;
-      if (tel.tracing) span = this.commandSpan(main ?? command, dialect, size);
-      const ctx = span ? trace.setSpan(ROOT_CONTEXT, span) : undefined;
-      for (const step of t.steps) {
+      traced = this.node.connectionTelemetry.command(this, main, dialect.name, size);
+      const ctx = traced?.context;
+      for (const step of steps) {
         method = step.command.method;
         await this.execute(step, dialect, ctx);
-        if (step !== t.steps[t.steps.length - 1]) inc(tel.counters.commands, `${method}|ok`);
+        if (step !== steps[steps.length - 1]) inc(counters.commands, `${method}|ok`);
       }
-      if (t.done) this.send(t.done);
+      if (next.reply !== undefined) this.send(wsTextFrameOf(next.reply));
     } catch (err) {
       let reply: ReplyError;
       const broker = brokerReplyError(err);
@@ -266,41 +251,11 @@ export class WsSession extends Session {
         reply = new ReplyError(ErrorCode.Internal, 'internal error');
       }
       outcome = reply.code;
-      if (span) markError(span, errorTypeOf(reply.code), reply.code);
-      this.replyError(command.id, reply, dialect);
+      traced?.failed(reply.code);
+      this.replyError(main.id, reply, dialect);
     }
-    inc(tel.counters.commands, `${method}|${outcome}`);
-    if (span) {
-      span.setAttribute('outcome', outcome);
-      span.end();
-    }
-  }
-
-  /**
-   * `websocket.handle_message` for one command: a child of the trace the client sent with it (publish may carry a
-   * `traceparent`), else a new trace linked to the connection's span (a long connection is not one huge trace).
-   */
-  private commandSpan(command: Command, dialect: Dialect, size: number): Span {
-    const tel = this.node.telemetry;
-    const p = command.method === 'publish' ? command.params : undefined;
-    const parent = p?.traceparent ? extractContext(p.traceparent, p.tracestate) : ROOT_CONTEXT;
-    const link = trace.getSpanContext(this.traceContext);
-    return tel.tracer.startSpan(
-      'websocket.handle_message',
-      {
-        kind: SpanKind.SERVER,
-        attributes: {
-          'client.id': this.id,
-          'user.id': this.userId,
-          'message.type': command.method,
-          'message.size': size,
-          ...(dialect === 'native' ? {} : { 'message.dialect': dialect }),
-          ...('channel' in command.params ? { 'messaging.destination.name': command.params.channel } : {}),
-        },
-        links: link && !p?.traceparent ? [{ context: link }] : [],
-      },
-      parent,
-    );
+    inc(counters.commands, `${method}|${outcome}`);
+    traced?.end(outcome);
   }
 
   private reply(id: CommandId, result: unknown): void {
@@ -308,26 +263,23 @@ export class WsSession extends Session {
   }
 
   private replyError(id: CommandId, err: ReplyError, dialect: Dialect): void {
-    this.send(wsTextFrameOf(errorJson(id, err, dialect)));
+    this.send(wsTextFrameOf(dialect.errorJson(id, err)));
   }
 
   /** One native command, after every check it needs. Translated steps (no id) get no success reply. */
-  private async execute(step: Step, dialect: Dialect, ctx: Context | undefined): Promise<void> {
+  private async execute(step: Step, dialect: Dialect, ctx: TraceContext | undefined): Promise<void> {
     const node = this.node;
     const cmd = step.command;
     switch (cmd.method) {
       case 'subscribe': {
-        // Seed 000's join: a connection already subscribed to the channel has joined.
-        if (step.join && this.subscriptions.has(cmd.params.channel)) {
-          this.seed000Joined = true;
-          return;
-        }
+        // A dialect's join (seed 000's): a connection already subscribed to the channel has joined.
+        if (step.join && this.subscriptions.has(cmd.params.channel)) return step.join.joined();
         const p = await this.prepareSubscription(cmd.params.channel, cmd.params.since, cmd.params.token, cmd.params.snapshot);
         // Joined only once the subscription was allowed: a refused join is tried again on the next seed 000 frame.
-        if (step.join) this.seed000Joined = true;
+        step.join?.joined();
         if (!this.isCurrent(p)) return;
         // Seed clients know no `caught_up` push (nor any reply).
-        p.sub.announce = dialect === 'native';
+        p.sub.announce = dialect.announcesCatchUp;
         this.reply(cmd.id, p.result);
         return this.activateSubscription(p);
       }
@@ -338,7 +290,7 @@ export class WsSession extends Session {
         const { channel, event, data, traceparent, tracestate, key, op } = cmd.params;
         checkPublish(node, this.identity, channel, this.subscriptions.has(channel));
         checkPublishSize(node, data);
-        const meta = traceparent || step.meta ? { ...step.meta, ...(traceparent ? { traceparent, tracestate } : {}) } : undefined;
+        const meta = traceparent ? { traceparent, tracestate } : undefined;
         const pub = await node.publish(channel, event, data, meta, ctx, key === undefined ? undefined : { key, op: op ?? 'upsert' });
         return this.reply(cmd.id, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset });
       }

@@ -1,16 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerHttp2Stream } from 'node:http2';
-import type { SwitchboardNode } from '../node.js';
 import { Disconnects, encodeSseEvent, isValidChannel, parseStreamToken, type StreamPosition } from '../protocol/index.js';
-import { ROOT_CONTEXT, SpanKind, trace, type Span } from '@opentelemetry/api';
-import { markError, type ErrorType } from '../observability/spans.js';
-import { extractContext, traceparentOf } from '../observability/tracing.js';
+import type { ErrorType } from '../observability/error-type.js';
 import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import { SseSession, type ResumeProblem } from '../session/sse-session.js';
 import { answerPreflight, corsHeaders } from '../http/cors.js';
 import { waitDrain } from '../http/drain.js';
 import { sendError } from '../http/responses.js';
+import type { TransportHost } from './host.js';
+import type { HandshakeTrace } from './telemetry.js';
 
 /**
  * The SSE endpoint: `GET /events?channel=a&channel=b`. Resume with the `Last-Event-ID` header, or the
@@ -20,14 +19,13 @@ export class SseTransport {
   private readonly open = new Set<ServerResponse>();
 
   constructor(
-    private readonly node: SwitchboardNode,
+    private readonly node: TransportHost,
     private readonly admission: Admission,
   ) {}
 
   handle(req: IncomingMessage, res: ServerResponse, url: URL): void {
     const node = this.node;
     const cfg = node.config;
-    const tel = node.telemetry;
     const cors = corsHeaders(req, cfg.cors.origins);
     if (req.method === 'OPTIONS') {
       // A page on another origin reading the stream with fetch sends Authorization / Last-Event-ID: a preflight first.
@@ -35,13 +33,9 @@ export class SseTransport {
     }
     const ip = node.clientAddress.of(req);
     const route = url.pathname;
-    const span = tel.tracing ? this.connectSpan(req, ip, route) : undefined;
+    const span = node.transportTelemetry.streamConnect(req, ip, route);
     const fail = (status: number, code: string, message: string, type: ErrorType, extra: Record<string, string> = {}) => {
-      if (span) {
-        span.setAttribute('http.response.status_code', status);
-        markError(span, type, code);
-        span.end();
-      }
+      span?.refused(status, type, code);
       sendError(res, status, code, message, { ...cors, ...extra });
     };
     if (req.method !== 'GET') return fail(405, 'method_not_allowed', 'use GET', 'protocol', { allow: 'GET, OPTIONS' });
@@ -88,7 +82,7 @@ export class SseTransport {
       cors: Record<string, string>;
       ip: string;
       route: string;
-      span: Span | undefined;
+      span: HandshakeTrace | undefined;
       fail: (status: number, code: string, message: string, type: ErrorType, extra?: Record<string, string>) => void;
       slot: Reservation;
       snapshot: boolean | undefined;
@@ -96,7 +90,6 @@ export class SseTransport {
   ): void {
     const node = this.node;
     const cfg = node.config;
-    const tel = node.telemetry;
     const { cors, ip, route, span, fail, slot, snapshot } = c;
     if (res.destroyed) {
       span?.end();
@@ -128,17 +121,13 @@ export class SseTransport {
       ...(req.httpVersionMajor < 2 ? { connection: 'keep-alive' } : {}),
       'x-accel-buffering': 'no',
       // The connection span's context, so a client can tie its own spans to this stream (seed 004).
-      ...(span ? { traceparent: traceparentOf(span) ?? '' } : {}),
+      ...(span ? { traceparent: span.context.traceparent ?? '' } : {}),
     });
     if (!node.isReady()) {
       // Not 503: EventSource gives up for good on any non-200 answer. A stream that says "reconnect" and ends
       // makes it retry after `retry` ms, by which time a load balancer routes it to a ready node.
       res.end(encodeSseEvent({ retry: cfg.sse.retry, event: 'disconnect', data: JSON.stringify(Disconnects.Shutdown) }));
-      if (span) {
-        span.setAttribute('http.response.status_code', 200);
-        markError(span, 'connection', 'unavailable');
-        span.end();
-      }
+      span?.refused(200, 'connection', 'unavailable');
       return;
     }
     res.flushHeaders();
@@ -153,9 +142,8 @@ export class SseTransport {
 
     const write = stream ? http2BodyWriter(stream) : rawBodyWriter(res);
     const sink = stream ?? res;
-    const traceContext = span ? trace.setSpan(ROOT_CONTEXT, span) : undefined;
     const session = new SseSession(
-      node,
+      node.services,
       auth.identity,
       {
         write,
@@ -166,39 +154,23 @@ export class SseTransport {
         end: () => res.end(),
         destroy: () => res.destroy(),
       },
-      { ip, route, traceContext },
+      { ip, route, traceContext: span?.context },
     );
-    node.hub.register(session);
+    node.attach(session);
     this.open.add(res);
     res.on('close', () => {
       this.open.delete(res);
       session.cleanup();
     });
     session.log.info({ event: 'connect', channels: channels.length, resumed: since !== undefined }, 'connected');
-    if (span) {
-      span.setAttributes({ 'http.response.status_code': 200, 'client.id': session.id, 'user.id': session.userId, 'sse.channels': channels.length });
-      tel.tracer.startSpan('sse.add_client', { attributes: { 'client.id': session.id, 'user.id': session.userId } }, traceContext).end();
-    }
+    span?.accepted({ 'http.response.status_code': 200, 'client.id': session.id, 'user.id': session.userId, 'sse.channels': channels.length });
     session.open(channels, since, problem, snapshot).then(
       () => span?.end(),
       (err: unknown) => {
         session.log.error({ err }, 'sse stream failed');
-        if (span) {
-          markError(span, 'connection', 'internal');
-          span.end();
-        }
+        span?.failed('connection', 'internal');
         res.destroy();
       },
-    );
-  }
-
-  /** `sse.connect`: the stream request as a server span, continuing the client's trace when it sent `traceparent`. */
-  private connectSpan(req: IncomingMessage, ip: string, route: string): Span {
-    const tp = headerValue(req.headers.traceparent);
-    return this.node.telemetry.tracer.startSpan(
-      'sse.connect',
-      { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method ?? 'GET', 'http.route': route, 'client.address': ip } },
-      tp ? extractContext(tp, headerValue(req.headers.tracestate)) : ROOT_CONTEXT,
     );
   }
 

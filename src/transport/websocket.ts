@@ -2,17 +2,16 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { SwitchboardNode } from '../node.js';
 import { Disconnects } from '../protocol/index.js';
-import { ROOT_CONTEXT, SpanKind, trace, type Span } from '@opentelemetry/api';
-import { markError, type ErrorType } from '../observability/spans.js';
-import { extractContext } from '../observability/tracing.js';
+import type { ErrorType } from '../observability/error-type.js';
 import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import type { ConnectionInfo } from '../session/session.js';
 import { WsSession, type WsTransport } from '../session/ws-session.js';
 import { waitDrain } from '../http/drain.js';
 import { refuseUpgrade } from '../http/responses.js';
+import type { TransportHost } from './host.js';
+import type { HandshakeTrace } from './telemetry.js';
 
 /** Per-connection liveness state, checked by one timer for all connections (no timer per connection). */
 interface Liveness {
@@ -48,7 +47,7 @@ export class WebSocketTransport {
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    private readonly node: SwitchboardNode,
+    private readonly node: TransportHost,
     private readonly version: string,
     private readonly admission: Admission,
   ) {
@@ -66,16 +65,11 @@ export class WebSocketTransport {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
-    const tel = this.node.telemetry;
     const ip = this.node.clientAddress.of(req);
     const route = url.pathname;
-    const span = tel.tracing ? this.upgradeSpan(req, ip, route) : undefined;
+    const span = this.node.transportTelemetry.upgrade(req, ip, route);
     const refuse = (status: number, code: string, message: string, type: ErrorType) => {
-      if (span) {
-        span.setAttribute('http.response.status_code', status);
-        markError(span, type, code);
-        span.end();
-      }
+      span?.refused(status, type, code);
       refuseUpgrade(socket, status, code, message);
     };
     if (!this.node.isReady()) return refuse(503, 'unavailable', 'server is not ready (starting or draining)', 'connection');
@@ -107,10 +101,9 @@ export class WebSocketTransport {
     socket: Duplex,
     head: Buffer,
     auth: AuthResult,
-    c: { ip: string; route: string; span: Span | undefined; refuse: (status: number, code: string, message: string, type: ErrorType) => void; slot: Reservation },
+    c: { ip: string; route: string; span: HandshakeTrace | undefined; refuse: (status: number, code: string, message: string, type: ErrorType) => void; slot: Reservation },
   ): void {
     const { ip, route, span, refuse, slot } = c;
-    const tel = this.node.telemetry;
     if (socket.destroyed) {
       slot.release();
       span?.end();
@@ -126,12 +119,10 @@ export class WebSocketTransport {
       return refuse(429, 'limit_exceeded', this.admission.message(byUser), 'business');
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const traceContext = span ? trace.setSpan(ROOT_CONTEXT, span) : undefined;
-      const session = this.accept(ws, auth.identity, { ip, route, traceContext });
+      const session = this.accept(ws, auth.identity, { ip, route, traceContext: span?.context });
       void session.autoSubscribe();
       if (span) {
-        span.setAttributes({ 'http.response.status_code': 101, 'client.id': session.id, 'user.id': session.userId });
-        tel.tracer.startSpan('websocket.register_client', { attributes: { 'client.id': session.id, 'user.id': session.userId } }, traceContext).end();
+        span.accepted({ 'http.response.status_code': 101, 'client.id': session.id, 'user.id': session.userId });
         span.end();
       }
     });
@@ -163,20 +154,6 @@ export class WebSocketTransport {
     return 'http';
   }
 
-  /** `websocket.upgrade`: the handshake, as a server span continuing the client's trace when it sent `traceparent`. */
-  private upgradeSpan(req: IncomingMessage, ip: string, route: string): Span {
-    const tp = req.headers.traceparent;
-    const ts = req.headers.tracestate;
-    return this.node.telemetry.tracer.startSpan(
-      'websocket.upgrade',
-      {
-        kind: SpanKind.SERVER,
-        attributes: { 'http.request.method': 'GET', 'http.route': route, 'client.address': ip, 'network.protocol.name': 'websocket' },
-      },
-      typeof tp === 'string' ? extractContext(tp, typeof ts === 'string' ? ts : undefined) : ROOT_CONTEXT,
-    );
-  }
-
   private accept(ws: WebSocket, identity: { userId: string; info?: unknown }, conn: ConnectionInfo): WsSession {
     const socket = (ws as unknown as { _socket: Socket })._socket;
     const sink: WsTransport = {
@@ -189,12 +166,12 @@ export class WebSocketTransport {
       pause: () => ws.pause(),
       resume: () => ws.resume(),
     };
-    const session = new WsSession(this.node, identity, sink, this.version, conn);
+    const session = new WsSession(this.node.services, identity, sink, this.version, conn);
     const now = Date.now();
     const l: Liveness = { session, ws, socket, lastPingAt: now, lastPongAt: now, stalledSince: 0 };
     this.live.add(l);
-    this.node.hub.register(session);
-    const counters = this.node.telemetry.counters;
+    this.node.attach(session);
+    const counters = this.node.counters;
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       l.lastPongAt = Date.now();
       counters.messagesReceived++;

@@ -2,7 +2,8 @@
  * A minimal OTLP/HTTP trace receiver on 127.0.0.1 and a random port, for checking that spans really leave the
  * process: it accepts `POST /v1/traces` (any path is recorded), decodes `application/json` and
  * `application/x-protobuf` bodies (gzip too) into one normalized shape, and answers 200 with an empty
- * ExportTraceServiceResponse. The protobuf side is a small wire-format walker over the few fields we read
+ * ExportTraceServiceResponse. It allows any origin (CORS, preflight included), so a page in a browser can export to it
+ * as to a collector with `cors.allowed_origins: ['*']`. The protobuf side is a small wire-format walker over the few fields we read
  * (ExportTraceServiceRequest → ResourceSpans → ScopeSpans → Span), not a general decoder.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
@@ -50,9 +51,19 @@ export interface OtlpReceiver {
   close(): Promise<void>;
 }
 
-export async function startOtlpReceiver(): Promise<OtlpReceiver> {
+/** `port`: default 0 (a free one); docs/operations.md runs it on 4318 as a stand-in collector. */
+export async function startOtlpReceiver(opts: { port?: number } = {}): Promise<OtlpReceiver> {
   const requests: ReceivedRequest[] = [];
   const server: Server = createServer((req, res) => {
+    res.setHeader('access-control-allow-origin', '*');
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        'access-control-allow-methods': 'POST',
+        'access-control-allow-headers': String(req.headers['access-control-request-headers'] ?? 'content-type'),
+        'access-control-max-age': '600',
+      }).end();
+      return;
+    }
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -78,7 +89,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   const spans = () => requests.flatMap((r) => r.spans);

@@ -18,7 +18,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { CommandError, decodeCommand, ErrorCode, RESERVED_EVENTS, type Decoded } from '../../src/protocol/index.js';
+import { ErrorCode, RESERVED_EVENTS } from '../../src/protocol/index.js';
+import { DialectError } from '../../src/session/dialects/index.js';
+import { decodeAny as decodeCommand, type DecodedFrame as Decoded } from '../helpers/frames.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { connectReady, type Frame, type WsClient } from '../helpers/ws-client.js';
@@ -145,8 +147,8 @@ function predict(bytes: Buffer, binary: boolean): Expect {
   try {
     return { type: 'valid', decoded: decodeCommand(bytes.toString('utf8'), { maxChannelLength: 255, maxHistoryLimit: 1000 }) };
   } catch (err) {
-    assert.ok(err instanceof CommandError, `decoder threw ${String(err)}`);
-    return { type: 'bad', code: err.code, id: err.id, dialect: err.dialect };
+    assert.ok(err instanceof DialectError, `decoder threw ${String(err)}`);
+    return { type: 'bad', code: err.code, id: err.id, dialect: err.dialect.name };
   }
 }
 

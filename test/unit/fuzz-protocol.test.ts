@@ -1,9 +1,10 @@
 /**
- * Property-based fuzzing of the frame decoder (`decodeCommand`), the first code every untrusted WebSocket frame
- * reaches. The contract under test: for ANY text, decodeCommand either returns a well-formed Command or throws a
- * CommandError whose code is one of ErrorCode — never another exception (TypeError, RangeError from a stack
- * overflow, ...), never a half-valid command. And the converse: every correct frame, generated from an arbitrary of
- * commands (native and both seed vocabularies, unknown fields included), decodes to exactly what was generated.
+ * Property-based fuzzing of the frame decoder (the session's dialect adapters, src/session/dialects/, over the
+ * protocol's `decodeFrame`), the first code every untrusted WebSocket frame reaches. The contract under test: for ANY
+ * text, the decoder either returns well-formed native commands or throws a DialectError whose code is one of
+ * ErrorCode — never another exception (TypeError, RangeError from a stack overflow, ...), never a half-valid
+ * command. And the converse: every correct frame, generated from an arbitrary of commands (native and both seed
+ * vocabularies, unknown fields included), decodes to exactly the native command it stands for.
  *
  * Inputs per run (fast-check `numRuns`, each property bounded in time by `interruptAfterTimeLimit` so a slow machine
  * cuts the run short instead of timing out): see RUNS below, about 15,000 in total, ~3 s on 2 cores.
@@ -14,23 +15,21 @@ import { after, describe, it as nodeIt } from 'node:test';
 import fc from 'fast-check';
 import {
   CHANNEL_PATTERN,
-  CommandError,
-  decodeCommand,
   EPOCH_PATTERN,
   ErrorCode,
   EVENT_PATTERN,
   RESERVED_EVENTS,
   TRACEPARENT_PATTERN,
   type DecodeLimits,
-  type Decoded,
 } from '../../src/protocol/index.js';
+import { DialectError as CommandError } from '../../src/session/dialects/index.js';
+import { decodeAny as decodeCommand, FRAME_USER, SEED000_CHANNEL, type DecodedFrame as Decoded } from '../helpers/frames.js';
 
 const LIMITS: DecodeLimits = { maxChannelLength: 255, maxHistoryLimit: 1000 };
 const CODES = new Set<string>(Object.values(ErrorCode));
 const DIALECTS = new Set(['native', 'seed002', 'seed000']);
-/** Native methods a client may send (docs/protocol.md). A decoded command outside these and the seed ones is a finding. */
+/** Native methods a client may send (docs/protocol.md). A decoded command outside these is a finding. */
 const NATIVE_METHODS = ['subscribe', 'unsubscribe', 'publish', 'presence', 'history', 'ping', 'refresh', 'send'] as const;
-const SEED_METHODS = ['seed.send_to_user', 'seed.send_to_room', 'seed.ping', 'seed.chat'];
 
 /** numRuns per property. */
 const RUNS = {
@@ -95,23 +94,20 @@ function isJsonText(v: unknown): boolean {
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Checks, independently of the decoder, that a decoded command is one the session can execute safely. */
+/** Checks, independently of the decoder, that every native step of a decoded frame is one the session can execute safely. */
 function assertWellFormed(d: Decoded, input: string): void {
-  // Lazy: a decoded seed payload may be nested too deeply for JSON.stringify (the session refuses it when it runs).
-  const where = () => {
-    let shown: string;
-    try {
-      shown = JSON.stringify(d).slice(0, 300);
-    } catch {
-      shown = `${d.command.method} (too deep to show)`;
-    }
-    return `decoded ${shown} from ${JSON.stringify(input.slice(0, 300))}`;
-  };
+  const where = () => `decoded ${JSON.stringify(d.decoded.steps.map((s) => s.command)).slice(0, 300)} (${d.dialect}) from ${JSON.stringify(input.slice(0, 300))}`;
   const ok = (cond: boolean, what: string) => {
     if (!cond) assert.fail(`${what}: ${where()}`);
   };
   ok(DIALECTS.has(d.dialect), 'dialect');
-  const c = d.command as { id: unknown; method: unknown; params: Record<string, unknown> };
+  ok(d.decoded.steps.length > 0, 'no steps');
+  for (const step of d.decoded.steps) assertStep(step.command as { id: unknown; method: unknown; params: Record<string, unknown> }, d.dialect, ok);
+}
+
+function assertStep(c: { id: unknown; method: unknown; params: Record<string, unknown> }, dialect: string, ok: (cond: boolean, what: string) => void): void {
+  // Translated steps are never answered by id.
+  if (dialect !== 'native') ok(c.id === null, 'a seed step with an id');
   ok(isValidId(c.id), 'id');
   ok(isPlainObject(c.params), 'params');
   const p = c.params;
@@ -137,7 +133,6 @@ function assertWellFormed(d: Decoded, input: string): void {
       ok(p.reverse === undefined || typeof p.reverse === 'boolean', 'malformed');
       break;
     case 'ping':
-    case 'seed.ping':
       break;
     case 'refresh':
       ok(typeof p.token === 'string' && p.token.length > 0 && p.token.length <= 8192, 'malformed');
@@ -148,22 +143,16 @@ function assertWellFormed(d: Decoded, input: string): void {
       ok(typeof p.event === 'string' && EVENT_PATTERN.test(p.event) && !RESERVED_EVENTS.has(p.event), 'event');
       ok(isJsonText(p.data), 'data');
       break;
-    case 'seed.send_to_room':
-      ok(isChannel(p.channel) && isPlainObject(p.payload), 'malformed');
-      assert.equal(d.dialect, 'seed002');
-      break;
-    case 'seed.send_to_user':
-      ok(typeof p.userId === 'string' && p.userId.length > 0 && p.userId.length <= 255 && isPlainObject(p.payload), 'malformed');
-      assert.equal(d.dialect, 'seed002');
-      break;
-    case 'seed.chat':
-      ok(isJsonText(p.data), 'malformed');
-      assert.equal(d.dialect, 'seed000');
-      break;
     default:
       ok(false, 'decoded an unknown method');
   }
-  if (typeof c.method === 'string' && SEED_METHODS.includes(c.method)) ok(d.dialect !== 'native', 'seed method from a native frame');
+  // What each seed may stand for: seed 000 only pings, joins and chats on its channel; seed 002's data carries its sender.
+  if (dialect === 'seed000') {
+    ok(c.method === 'ping' || ((c.method === 'subscribe' || c.method === 'publish') && p.channel === SEED000_CHANNEL), 'seed 000 step');
+    if (c.method === 'publish') ok(p.event === 'chat', 'seed 000 chat event');
+  }
+  if (dialect === 'seed002' && c.method === 'publish') ok(p.event === 'chat_message' && JSON.parse(p.data as string).user_id === FRAME_USER, 'seed 002 send_to_room');
+  if (dialect === 'seed002' && c.method === 'send') ok(p.event === 'direct_message' && JSON.parse(p.data as string).from_user_id === FRAME_USER, 'seed 002 send_to_user');
 }
 
 /**
@@ -180,7 +169,7 @@ function decodeChecked(text: string): Decoded | CommandError {
       assert.fail(`decodeCommand threw ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)} (not a CommandError) for ${JSON.stringify(text.slice(0, 300))}`);
     }
     assert.ok(CODES.has(err.code), `unknown error code ${err.code}`);
-    assert.ok(DIALECTS.has(err.dialect), `unknown dialect ${err.dialect}`);
+    assert.ok(DIALECTS.has(err.dialect.name), `unknown dialect ${err.dialect.name}`);
     assert.ok(isValidId(err.id), `error id ${JSON.stringify(err.id)} is not a valid id`);
     assert.equal(typeof err.message, 'string');
     assert.ok(err.message.length < 1000, `error message of ${err.message.length} characters echoes the input`);
@@ -271,7 +260,7 @@ const seed000FrameArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
 const validFrameArb = fc.oneof({ weight: 4, arbitrary: nativeFrameArb }, { weight: 1, arbitrary: seed002FrameArb }, { weight: 1, arbitrary: seed000FrameArb });
 
 /** What a correct frame must decode to, built from the frame as the server parses it. */
-function expectedDecode(frame: Record<string, unknown>): Decoded {
+function expectedDecode(frame: Record<string, unknown>): Pick<Decoded, 'dialect' | 'command'> {
   const f = JSON.parse(JSON.stringify(frame)) as Record<string, any>;
   if ('method' in f) {
     const id = f.id ?? null;
@@ -307,13 +296,13 @@ function expectedDecode(frame: Record<string, unknown>): Decoded {
       case 'leave_room':
         return { dialect: 'seed002', command: { id: null, method: 'unsubscribe', params: { channel: p.room_id } } };
       case 'send_to_room':
-        return { dialect: 'seed002', command: { id: null, method: 'seed.send_to_room', params: { channel: p.room_id, payload: p } } };
+        return { dialect: 'seed002', command: { id: null, method: 'publish', params: { channel: p.room_id, event: 'chat_message', data: JSON.stringify({ ...p, user_id: FRAME_USER }) } } };
       case 'send_to_user':
-        return { dialect: 'seed002', command: { id: null, method: 'seed.send_to_user', params: { userId: p.user_id, payload: p } } };
+        return { dialect: 'seed002', command: { id: null, method: 'send', params: { user: p.user_id, event: 'direct_message', data: JSON.stringify({ ...p, from_user_id: FRAME_USER }) } } };
     }
   }
-  if (f.action === 'ping') return { dialect: 'seed000', command: { id: null, method: 'seed.ping', params: {} } };
-  return { dialect: 'seed000', command: { id: null, method: 'seed.chat', params: { data: JSON.stringify(f.data) } } };
+  if (f.action === 'ping') return { dialect: 'seed000', command: { id: null, method: 'ping', params: {} } };
+  return { dialect: 'seed000', command: { id: null, method: 'publish', params: { channel: SEED000_CHANNEL, event: 'chat', data: JSON.stringify(f.data) } } };
 }
 
 /** Deeply nested JSON built by fast-check itself (arrays and objects of random shape, depth up to ~15). */
@@ -582,7 +571,7 @@ describe('fuzz: single-field mutations of correct frames are refused with the do
         assert.ok(r instanceof CommandError, `accepted (${shown})`);
         assert.equal(r.code, m.expect.code, `code for ${shown} (message: ${r.message})`);
         assert.equal(r.id, m.expect.id, `id for ${shown}`);
-        assert.equal(r.dialect, 'native');
+        assert.equal(r.dialect.name, 'native');
       }),
       params(RUNS.mutations),
     );
@@ -607,7 +596,7 @@ describe('fuzz: single-field mutations of correct frames are refused with the do
         const r = decodeChecked(text);
         assert.ok(r instanceof CommandError, `accepted ${text}`);
         assert.equal(r.code, code, `code for ${text}`);
-        assert.equal(r.dialect, dialect, `dialect for ${text}`);
+        assert.equal(r.dialect.name, dialect, `dialect for ${text}`);
         assert.equal(r.id, null);
       }),
       params(1000),

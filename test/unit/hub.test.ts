@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Span } from '@opentelemetry/api';
-import { Hub, type ChannelSubscription, type Subscriber } from '../../src/hub/hub.js';
+import { Hub, type ChannelSubscription, type DeliverySampler, type Subscriber, type WriteWatch } from '../../src/hub/hub.js';
 import type { EncodedPublication } from '../../src/hub/encoded.js';
 import type { Disconnect, ServerPublication } from '../../src/protocol/index.js';
 
@@ -28,7 +27,7 @@ class Conn implements Subscriber {
   disconnect(d: Disconnect): void {
     this.disconnected = d;
   }
-  traceWrite(_span: Span): void {}
+  watchWrite(_watch: WriteWatch): void {}
   /** A subscription of this connection that records what it is delivered. */
   sub(): ChannelSubscription {
     return { subscriber: this, deliver: (enc) => this.pubs.push(enc) };
@@ -101,17 +100,22 @@ describe('hub', () => {
     assert.deepEqual(other.pubs, []);
   });
 
-  it('samples every k-th recipient for write spans, at most maxSamples', () => {
+  it('reports every k-th recipient to its DeliverySampler, at most `max` of them', () => {
     const hub = new Hub();
     const conns = Array.from({ length: 10 }, (_, i) => new Conn(`c${i}`, 'u'));
     for (const c of conns) hub.addSubscription('ch', c.sub());
     const sampled = (stride: number, max = 0): { ids: string[]; sizes: number[] } => {
       const ids: string[] = [];
       const sizes: number[] = [];
-      const n = hub.publish(pub('ch', 1), stride, (s, size) => {
-        ids.push(s.id);
-        sizes.push(size);
-      }, max);
+      const sampler: DeliverySampler = {
+        stride,
+        max,
+        sampled: (s, size) => {
+          ids.push(s.id);
+          sizes.push(size);
+        },
+      };
+      const n = hub.publish(pub('ch', 1), sampler);
       assert.equal(n, 10, 'sampling never changes who is delivered to');
       return { ids, sizes };
     };
@@ -129,9 +133,10 @@ describe('hub', () => {
     }
     // A random first one, so that the same connections are not always the traced ones ((1/3)^19 odds of a false alarm).
     assert.ok(firsts.size > 1, `the first sample varies between publications: ${[...firsts]}`);
-    assert.equal(sampled(1, 2).ids.length, 2, 'maxSamples caps them');
+    assert.equal(sampled(1, 2).ids.length, 2, 'max caps them');
     assert.equal(sampled(0).ids.length, 0, 'stride 0: none');
-    assert.ok(conns.every((c) => c.pubs.length === 23), 'everyone got every publication (23)');
+    assert.equal(hub.publish(pub('ch', 1)), 10, 'no sampler (tracing off): delivered, nothing reported');
+    assert.ok(conns.every((c) => c.pubs.length === 24), 'everyone got every publication (24)');
   });
 
   it('sends member events to the channel except the member, direct messages and disconnects to a user', () => {
