@@ -1,7 +1,7 @@
 import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
 import { ErrorCode, formatPosition, historyLimitProblem, parsePosition, ReplyError, type StreamPosition } from '../protocol/index.js';
-import { readHistoryPage, type HistoryReplyPage } from '../session/history-page.js';
+import { readHistoryPage, type HistoryReplyPage } from '../broker/pages.js';
 import { JsonText } from '../http/responses.js';
 
 /**

@@ -21,7 +21,8 @@ import type { CommandTrace } from './connection-telemetry.js';
 import { Session, type ConnectionInfo } from './session.js';
 import { TokenBucket } from '../core/token-bucket.js';
 import { checkDirectMessage, checkPublish, checkPublishSize, checkRead, verifySubscriptionToken } from './permissions.js';
-import { historyReplyEnvelope, historyReplyFrame, readHistoryPage } from './history-page.js';
+import { readHistoryPage } from '../broker/pages.js';
+import { historyReplyEnvelope, historyReplyFrame } from './history-page.js';
 import type { Subscription } from './subscription.js';
 
 /** What the WebSocket transport gives its session. */
