@@ -96,6 +96,5 @@ export default {
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     doNotFollow: { path: 'node_modules' },
-    includeOnly: '^(src/|node_modules/@opentelemetry/)',
   },
 };
