@@ -18,6 +18,7 @@ import {
   ReplyError,
   directMessageJson,
   memberEventJson,
+  reconnects,
   type Member,
   type ServerPublication,
   type PublicationMeta,
@@ -251,7 +252,7 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
     if (msg.kind === 'user-message') {
       this.hub.sendToUser(msg.user, msg.event, directMessageJson(msg));
     } else if (msg.kind === 'disconnect-user') {
-      this.hub.disconnectUser(msg.user, { code: msg.code, reason: msg.reason, reconnect: msg.code < 4500 });
+      this.hub.disconnectUser(msg.user, { code: msg.code, reason: msg.reason, reconnect: reconnects(msg.code) });
     }
   }
 

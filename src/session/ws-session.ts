@@ -23,7 +23,8 @@ import { CommandQueue } from './command-queue.js';
 import { CommandRate } from './command-rate.js';
 import { claimsLost, refreshedIdentity, refreshSubscription } from './refresh.js';
 import { checkDirectMessage, checkPublish, checkPublishSize, checkRead } from './permissions.js';
-import { historyReplyEnvelope, historyReplyFrame, readHistoryPage } from './history-page.js';
+import { readHistoryPage } from '../broker/pages.js';
+import { historyReplyEnvelope, historyReplyFrame } from './history-page.js';
 import type { Subscription } from './subscription.js';
 
 /** What the WebSocket transport gives its session. */

@@ -5,7 +5,9 @@ import type { ErrorType } from '../observability/error-type.js';
 import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import { SseSession, type ResumeProblem } from '../session/sse-session.js';
-import { answerPreflight, corsHeaders, sendError, waitDrain } from './http-util.js';
+import { answerPreflight, corsHeaders } from '../http/cors.js';
+import { waitDrain } from '../http/drain.js';
+import { sendError } from '../http/responses.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
 

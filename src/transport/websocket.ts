@@ -8,7 +8,8 @@ import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import type { ConnectionInfo } from '../session/session.js';
 import { WsSession, type WsTransport } from '../session/ws-session.js';
-import { refuseUpgrade, waitDrain } from './http-util.js';
+import { waitDrain } from '../http/drain.js';
+import { refuseUpgrade } from '../http/responses.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
 
