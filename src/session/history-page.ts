@@ -1,6 +1,6 @@
 import type { TraceContext } from '../core/trace-context.js';
 import type { HistoryPage } from '../broker/broker.js';
-import { wsTextFrameOf } from '../hub/encoded.js';
+import { wsTextFrameOf } from '../delivery/encoded.js';
 import { publicationJson, type CommandId, type ServerPublication, type StreamPosition } from '../protocol/index.js';
 import type { NodeServices } from './services.js';
 import { publicationJsonIn } from './dialects/index.js';

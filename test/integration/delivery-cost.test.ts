@@ -1,12 +1,12 @@
 /**
  * What fan-out costs, counted on real sockets of a real server: a publication is encoded once per wire format
- * however many connections receive it (hub/encoded.ts), and the publications of one event-loop turn leave in one
- * socket write per connection (the node-wide flush round of session/flush.ts), not one write per publication.
+ * however many connections receive it (delivery/encoded.ts), and the publications of one event-loop turn leave in one
+ * socket write per connection (the node-wide flush round of delivery/flush.ts), not one write per publication.
  */
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { encodeCounts } from '../../src/hub/encoded.js';
+import { encodeCounts } from '../../src/delivery/encoded.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { rawSse, type RawSse } from '../helpers/sse-client.js';
 import { waitFor } from '../helpers/wait.js';

@@ -1,12 +1,12 @@
 /**
- * The server's hand-built WebSocket text frames (hub/encoded.ts), read back by the `ws` package's own frame parser
+ * The server's hand-built WebSocket text frames (delivery/encoded.ts), read back by the `ws` package's own frame parser
  * (the one a Node client uses), at every payload-length boundary of RFC 6455 §5.2: 7-bit up to 125 bytes, 16-bit
  * from 126 to 65,535, 64-bit from 65,536.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createRequire } from 'node:module';
-import { wsTextFrameOf } from '../../src/hub/encoded.js';
+import { wsTextFrameOf } from '../../src/delivery/encoded.js';
 
 /** The `ws` package's frame parser: exported at run time, not declared by @types/ws. */
 interface FrameReceiver {

@@ -1,4 +1,4 @@
-import { EncodedPublication } from '../../hub/encoded.js';
+import { EncodedPublication } from '../../delivery/encoded.js';
 import { CommandError, ErrorCode, jsonText, publicationJson, type CommandId, type ErrorBody, type ServerPublication } from '../../protocol/index.js';
 import type { Dialect, DialectContext, DialectJoin, Step, Translation } from './dialect.js';
 
