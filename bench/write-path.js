@@ -1,14 +1,16 @@
-// Outbound write path, direct against public API (bench/lib/write-path-server.js), alternating in one run:
-// server CPU per delivery (µs, /proc/PID/stat) and write syscalls (/proc/PID/io syscw: write and writev calls of
-// every thread) per delivery and per connection flush (flush rounds from /api/stats × connections).
+// WebSocket write path: pre-built frames written to the socket against ws.send per message
+// (bench/lib/write-path-server.js), alternating in one run. Measures server CPU per delivery (µs, /proc/PID/stat) and
+// write syscalls (/proc/PID/io syscw: write and writev calls of every thread) per delivery and per connection flush
+// (flush rounds from /api/stats × connections).
 //
-//   npm run build --silent && node bench/write-path.js [--rounds 3] [--conns 1000] [--only saturation-ws,moderate-sse]
-//                                               [--max-write-delay MS]
+//   npm run build --silent && node bench/write-path.js [--rounds 3] [--conns 1000] [--only saturation-ws,moderate-ws]
+//                                                      [--max-write-delay MS]
 //
-// Scenarios as in bench/run.js: saturation-ws and saturation-sse (200 publications asked at 200/s), moderate-sse (100
-// at 20/s); saturation-sse only when named in --only. Each
-// (round, scenario, variant) gets a fresh server; the variant order flips every round. Prints per-run figures, the
-// median of each, and the median of the per-round ratios public / direct.
+// Scenarios as in bench/run.js: saturation-ws (200 publications asked at 200/s), moderate-ws (100 at 20/s). The SSE
+// ones (moderate-sse, saturation-sse) run when named in --only, but both variants take the same path now (see
+// bench/lib/write-path-server.js): a noise check. Each (round, scenario, variant) gets a fresh server; the variant
+// order flips every round. Prints per-run figures, the median of each, and the median of the per-round ratios
+// public / direct.
 import { fork, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -30,10 +32,11 @@ const CONNS = Number(flag('conns', 1000));
 const MAX_WRITE_DELAY = flag('max-write-delay', undefined);
 const SCENARIOS = {
   'saturation-ws': { mode: 'ws', pubs: 200, rate: 200 },
+  'moderate-ws': { mode: 'ws', pubs: 100, rate: 20 },
   'moderate-sse': { mode: 'sse', pubs: 100, rate: 20 },
   'saturation-sse': { mode: 'sse', pubs: 200, rate: 200 },
 };
-const only = flag('only', 'saturation-ws,moderate-sse').split(',');
+const only = flag('only', 'saturation-ws,moderate-ws').split(',');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const children = new Set();
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));

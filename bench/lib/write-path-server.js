@@ -1,11 +1,11 @@
-// `switchboard serve` with the outbound write path chosen for bench/write-path.js:
+// `switchboard serve` with the WebSocket write path chosen for bench/write-path.js:
 //   node bench/lib/write-path-server.js direct|public serve --port P ...
-// direct: the shipped paths (WebSocket frames and HTTP/1.1 chunks written straight to the socket).
-// public: SSE bodies through res.write in a cork of the socket (the sse-body-writer fallback, forced), and
-//   WebSocket messages through ws.send(payload), one call per message (the public-API alternative to writing pre-built frames; the frames a
-//   flush holds are split back into payloads here, a few header reads per message).
+// direct: the shipped path (pre-built frames written straight to the upgrade socket, transport/ws-socket-writer.ts).
+// public: ws.send(payload), one call per message, the public-API alternative to writing pre-built frames (the frames
+//   a flush holds are split back into payloads here, a few header reads per message).
+// SSE has one path only since it writes through res.write (transport/sse-body-writer.ts); the script compared it
+// with the former direct path at commit 2255087 ("public" there forced res.write).
 import { WebSocketServer } from 'ws';
-import { forcePublicBodyWrites } from '../../dist/transport/sse-body-writer.js';
 import { WsSocketWriter } from '../../dist/transport/ws-socket-writer.js';
 
 const variant = process.argv.splice(2, 1)[0];
@@ -15,7 +15,6 @@ if (variant !== 'direct' && variant !== 'public') {
 }
 
 if (variant === 'public') {
-  forcePublicBodyWrites(true);
   const wsOfSocket = new WeakMap();
   const handleUpgrade = WebSocketServer.prototype.handleUpgrade;
   WebSocketServer.prototype.handleUpgrade = function (req, socket, head, cb) {
