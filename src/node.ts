@@ -23,7 +23,7 @@ import {
   type ServerPublication,
   type PublicationMeta,
 } from './protocol/index.js';
-import { FlushScheduler } from './session/flush.js';
+import { FlushScheduler } from './delivery/flush.js';
 import { Namespaces } from './core/namespaces.js';
 import type { ConnectionTelemetry } from './session/connection-telemetry.js';
 import { ExpiryWatch, type Expiring } from './session/expiry.js';

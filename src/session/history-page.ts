@@ -3,7 +3,7 @@
  * broker/pages.ts (readHistoryPage), which the server API's /api/history uses too.
  */
 import type { HistoryReplyPage } from '../broker/pages.js';
-import { wsTextFrameOf } from '../hub/encoded.js';
+import { wsTextFrameOf } from '../delivery/encoded.js';
 import type { CommandId, StreamPosition } from '../protocol/index.js';
 
 /** The `history` result object as JSON text; `next` only when the reply was cut (docs/protocol.md#history). */

@@ -1,4 +1,4 @@
-import { EncodedPublication } from '../../hub/encoded.js';
+import { EncodedPublication } from '../../delivery/encoded.js';
 import { CommandError, ErrorCode, jsonText, type CommandId, type ErrorBody } from '../../protocol/index.js';
 import { isSeed000Chat, seed000ChatJson } from '../../protocol/seed000.js';
 import type { Dialect, DialectContext, DialectJoin, Step, Translation } from './dialect.js';
