@@ -18,11 +18,12 @@ import {
   ReplyError,
   directMessageJson,
   memberEventJson,
+  reconnects,
   type Member,
   type ServerPublication,
   type PublicationMeta,
 } from './protocol/index.js';
-import { FlushScheduler } from './session/flush.js';
+import { FlushScheduler } from './delivery/flush.js';
 import { Namespaces } from './core/namespaces.js';
 import type { ConnectionTelemetry } from './session/connection-telemetry.js';
 import { ExpiryWatch, type Expiring } from './session/expiry.js';
@@ -267,7 +268,7 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
     if (msg.kind === 'user-message') {
       this.hub.sendToUser(msg.user, msg.event, directMessageJson(msg));
     } else if (msg.kind === 'disconnect-user') {
-      this.hub.disconnectUser(msg.user, { code: msg.code, reason: msg.reason, reconnect: msg.code < 4500 });
+      this.hub.disconnectUser(msg.user, { code: msg.code, reason: msg.reason, reconnect: reconnects(msg.code) });
     }
   }
 

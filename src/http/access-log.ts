@@ -6,7 +6,6 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { TRACEPARENT_PATTERN } from '../protocol/index.js';
 import { requestTrace } from './request-trace.js';
 
 /** The two pino levels an access line may be written at, or `off`. */
@@ -61,11 +60,14 @@ export function accessLog(logger: AccessLogger, level: AccessLogLevel, clientIp:
   };
 }
 
+/** W3C `traceparent` (version-traceid-parentid-flags); the same rule as protocol/'s, which http/ does not import. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
 /** The request's own span's trace (tracing on), else the trace its caller's `traceparent` header names. */
 function traceIdOf(req: IncomingMessage): string | undefined {
   const own = requestTrace(req)?.traceparent;
   const header = req.headers.traceparent;
-  const tp = own ?? (typeof header === 'string' && TRACEPARENT_PATTERN.test(header) ? header : undefined);
+  const tp = own ?? (typeof header === 'string' && TRACEPARENT.test(header) ? header : undefined);
   return tp?.slice(3, 35);
 }
 

@@ -8,15 +8,16 @@ import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import type { ConnectionInfo } from '../session/session.js';
 import { WsSession, type WsTransport } from '../session/ws-session.js';
-import { refuseUpgrade, waitDrain } from './http-util.js';
+import { refuseUpgrade } from '../http/responses.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
+import { WsSocketWriter } from './ws-socket-writer.js';
 
 /** Per-connection liveness state, checked by one timer for all connections (no timer per connection). */
 interface Liveness {
   session: WsSession;
   ws: WebSocket;
-  socket: Socket;
+  socket: Duplex;
   lastPingAt: number;
   lastPongAt: number;
   /** Since when the socket has had unsent bytes (0: none pending). */
@@ -118,7 +119,7 @@ export class WebSocketTransport {
       return refuse(429, 'limit_exceeded', this.admission.message(byUser), 'business');
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = this.accept(ws, auth.identity, { ip, route, traceContext: span?.context });
+      const session = this.accept(ws, socket, auth.identity, { ip, route, traceContext: span?.context });
       void session.autoSubscribe();
       if (span) {
         span.accepted({ 'http.response.status_code': 101, 'client.id': session.id, 'user.id': session.userId });
@@ -153,14 +154,14 @@ export class WebSocketTransport {
     return 'http';
   }
 
-  private accept(ws: WebSocket, identity: { userId: string; info?: unknown }, conn: ConnectionInfo): WsSession {
-    const socket = (ws as unknown as { _socket: Socket })._socket;
+  private accept(ws: WebSocket, socket: Duplex, identity: { userId: string; info?: unknown }, conn: ConnectionInfo): WsSession {
+    const out = new WsSocketWriter(socket);
     const sink: WsTransport = {
-      write: (buf) => socket.destroyed || socket.write(buf),
+      write: (buf) => out.write(buf),
       get writableLength() {
-        return socket.writableLength;
+        return out.writableLength;
       },
-      waitDrain: () => waitDrain(socket),
+      waitDrain: () => out.waitDrain(),
       close: (code, reason) => ws.close(code, reason),
       pause: () => ws.pause(),
       resume: () => ws.resume(),
