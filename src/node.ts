@@ -6,6 +6,7 @@ import { ClientAddress } from './core/client-address.js';
 import { newNodeId } from './core/ids.js';
 import type { TraceContext } from './core/trace-context.js';
 import { Hub, type ChannelSubscription, type Subscriber } from './hub/hub.js';
+import { ConnectionQueries, type NodeConnections } from './node/connection-query.js';
 import type { Logger } from './observability/logger.js';
 import { inc } from './observability/counters.js';
 import { LimitLog, type LimitLogged } from './observability/limit-log.js';
@@ -57,6 +58,8 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
   readonly connectionTelemetry: ConnectionTelemetry;
   /** Handshake spans, for transports (no-op when tracing is off). */
   readonly transportTelemetry: TransportTelemetry;
+  /** A user's connections on every node (operator reads), over the broker's control channel. */
+  private readonly connectionQueries: ConnectionQueries;
 
   constructor(
     readonly config: Config,
@@ -76,6 +79,7 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
     this.clientAddress = new ClientAddress(config.proxy.trusted);
     this.limits = new LimitLog(telemetry.counters, logger);
     this.expiry = new ExpiryWatch(config.jwt.clockTolerance);
+    this.connectionQueries = new ConnectionQueries(id, (m) => broker.publishControl(m), (u) => this.hub.connectionsOfUser(u).map((s) => s.view()));
   }
 
   /** Counts a limit hit; logs it once per connection (when there is one) so a flood does not flood the logs. */
@@ -219,6 +223,21 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
     return this.broker.publishControl({ kind: 'disconnect-user', user, code, reason });
   }
 
+  /** Disconnects one connection by id, on whichever node holds it (no error when none does). */
+  disconnectClient(client: string, code = Disconnects.ForceDisconnect.code, reason = Disconnects.ForceDisconnect.reason): Promise<void> {
+    return this.broker.publishControl({ kind: 'disconnect-client', client, code, reason });
+  }
+
+  /**
+   * The user's connections: this node's, and those of the other live nodes the broker's registry says hold the
+   * user (Redis), asked over the control channel; nodes that did not answer within 1 s are listed in `missing`.
+   */
+  async userConnections(user: string): Promise<{ nodes: NodeConnections[]; missing: string[] }> {
+    const registry = this.broker.registry;
+    const others = registry ? (await registry.nodes()).filter((r) => r.id !== this.id && (r.users[user] ?? 0) > 0).map((r) => r.id) : [];
+    return this.connectionQueries.ask(user, others);
+  }
+
   // --- BrokerHandler ------------------------------------------------------------------------------------------
 
   onPublication(pub: ServerPublication): void {
@@ -252,6 +271,10 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
       this.hub.sendToUser(msg.user, msg.event, directMessageJson(msg));
     } else if (msg.kind === 'disconnect-user') {
       this.hub.disconnectUser(msg.user, { code: msg.code, reason: msg.reason, reconnect: msg.code < 4500 });
+    } else if (msg.kind === 'disconnect-client') {
+      this.hub.disconnectClient(msg.client, { code: msg.code, reason: msg.reason, reconnect: msg.code < 4500 });
+    } else {
+      this.connectionQueries.onControl(msg);
     }
   }
 
