@@ -6,7 +6,8 @@
 import { byId, clock, h } from '../demo/dom.js';
 import { ApiError, call, q } from './api.js';
 
-interface Publication { channel: string; event: string; data: unknown; offset: number; time?: number }
+/** A publication as the wire carries it (docs/protocol.md): `type` is the event, `payload` the data. */
+interface Publication { channel: string; type: string; payload: unknown; offset: number; timestamp?: string }
 interface Member { user: string; client: string }
 
 /** Lines kept in the tail (the oldest go first). */
@@ -94,8 +95,8 @@ export class Channels {
     es.addEventListener('publication', (e) => add(line(JSON.parse((e as MessageEvent<string>).data) as Publication)));
     for (const kind of ['join', 'leave']) {
       es.addEventListener(kind, (e) => {
-        const m = JSON.parse((e as MessageEvent<string>).data) as { member?: Member; user?: string };
-        add(h('li', { class: 'member' }, h('span', { class: 'event' }, kind), ' ', m.member?.user ?? m.user ?? ''));
+        const m = JSON.parse((e as MessageEvent<string>).data) as { user?: string };
+        add(h('li', { class: 'member' }, h('span', { class: 'event' }, kind), ' ', m.user ?? ''));
       });
     }
   }
@@ -145,9 +146,9 @@ export class Channels {
 
 function line(p: Publication): HTMLElement {
   return h('li', { 'data-offset': p.offset },
-    h('span', { class: 'time' }, p.time ? clock(p.time) : `#${p.offset}`), ' ',
-    h('span', { class: 'event' }, p.event), ' ',
-    h('code', {}, JSON.stringify(p.data)));
+    h('span', { class: 'time' }, p.timestamp ? clock(p.timestamp) : `#${p.offset}`), ' ',
+    h('span', { class: 'event' }, p.type), ' ',
+    h('code', {}, JSON.stringify(p.payload)));
 }
 
 export function messageOf(err: unknown): string {
