@@ -6,6 +6,7 @@ import { ClientAddress } from './core/client-address.js';
 import { newNodeId } from './core/ids.js';
 import type { TraceContext } from './core/trace-context.js';
 import { Hub, type ChannelSubscription, type Subscriber } from './hub/hub.js';
+import { ConnectionQueries, type NodeConnections } from './node/connection-query.js';
 import type { Logger } from './observability/logger.js';
 import { LimitLog, type LimitLogged } from './observability/limit-log.js';
 import type { Telemetry } from './observability/telemetry.js';
@@ -54,6 +55,8 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
   readonly transportTelemetry: TransportTelemetry;
   /** The broker's handler: fan-out, member events, gaps, control messages (src/node/broker-events.ts). */
   readonly events: BrokerEvents;
+  /** A user's connections on every node (operator reads), over the broker's control channel. */
+  private readonly connectionQueries: ConnectionQueries;
 
   constructor(
     readonly config: Config,
@@ -74,7 +77,8 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
     this.clientAddress = new ClientAddress(config.proxy.trusted);
     this.limits = new LimitLog(telemetry.counters, logger);
     this.expiry = new ExpiryWatch(config.jwt.clockTolerance);
-    this.events = new BrokerEvents(this.hub, this.publishTracing, telemetry, this.scheduler, logger);
+    this.connectionQueries = new ConnectionQueries(id, (m) => broker.publishControl(m), (u) => this.hub.connectionsOfUser(u).map((s) => s.view()));
+    this.events = new BrokerEvents(this.hub, this.publishTracing, telemetry, this.scheduler, logger, (m) => this.connectionQueries.onControl(m));
   }
 
   /** Counts a limit hit; logs it once per connection (when there is one) so a flood does not flood the logs. */
@@ -158,6 +162,21 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
 
   disconnectUser(user: string, code = Disconnects.ForceDisconnect.code, reason = Disconnects.ForceDisconnect.reason): Promise<void> {
     return this.broker.publishControl({ kind: 'disconnect-user', user, code, reason });
+  }
+
+  /** Disconnects one connection by id, on whichever node holds it (no error when none does). */
+  disconnectClient(client: string, code = Disconnects.ForceDisconnect.code, reason = Disconnects.ForceDisconnect.reason): Promise<void> {
+    return this.broker.publishControl({ kind: 'disconnect-client', client, code, reason });
+  }
+
+  /**
+   * The user's connections: this node's, and those of the other live nodes the broker's registry says hold the
+   * user (Redis), asked over the control channel; nodes that did not answer within 1 s are listed in `missing`.
+   */
+  async userConnections(user: string): Promise<{ nodes: NodeConnections[]; missing: string[] }> {
+    const registry = this.broker.registry;
+    const others = registry ? (await registry.nodes()).filter((r) => r.id !== this.id && (r.users[user] ?? 0) > 0).map((r) => r.id) : [];
+    return this.connectionQueries.ask(user, others);
   }
 
   // --- Lifecycle ----------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import { newConnectionId } from '../core/ids.js';
 import type { TraceContext } from '../core/trace-context.js';
 import { EncodedPublication } from '../delivery/encoded.js';
-import type { Subscriber, WriteWatch } from '../hub/hub.js';
+import type { ConnectionView, Subscriber, WriteWatch } from '../hub/hub.js';
 import {
   caughtUpJson,
   unsubscribedJson,
@@ -114,6 +114,10 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
 
   watchWrite(watch: WriteWatch): void {
     this.queue.watchWrite(watch);
+  }
+
+  view(): ConnectionView {
+    return { client: this.id, user: this.userId, transport: this.transport, ip: this.conn.ip, since: this.connectedAt, channels: [...this.subscriptions.keys()] };
   }
 
   /** Frames a publication for this transport. */

@@ -50,6 +50,7 @@ describe('loadConfig defaults', () => {
     assert.deepEqual(c.cors, { origins: [] });
     assert.deepEqual(c.shutdown, { timeout: 10_000 });
     assert.deepEqual(c.compat, { seed000Channel: 'broadcast' });
+    assert.deepEqual(c.admin, { enabled: false, secret: '', sessionTtl: 28_800_000, maxSessions: 64, signInAttempts: 5, signInAddresses: 4096, maxStreams: 16, statsInterval: 2_000 });
   });
 
   it('is deeply frozen', () => {
