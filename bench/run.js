@@ -7,7 +7,7 @@
 // 5000 connections each), publishes from this process, and tears everything down.
 // Progress goes to stderr; the results table (markdown) goes to stdout and to <out>/results.md, raw figures to
 // <out>/results.json. See bench/README.md.
-import { fork } from 'node:child_process';
+import { execSync, fork } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -90,11 +90,11 @@ function scenarios(quick) {
     // one process holds under the same 20,000-descriptor limit.
     'connections-100k': {
       kind: 'scale', mode: 'mixed', conns: quick ? 20000 : 100000, channels: quick ? 200 : 1000, perGen: 16700,
-      pubChannels: quick ? 20 : 100, rounds: 5, rate: 100,
+      pubChannels: quick ? 20 : 100, rounds: 5, rate: 100, timeoutMs: 15 * 60_000,
     },
     'connections-1proc': {
       kind: 'scale', mode: 'mixed', conns: quick ? 5000 : 19500, channels: quick ? 50 : 195, perGen: 16700,
-      pubChannels: quick ? 10 : 20, rounds: 5, rate: 100,
+      pubChannels: quick ? 10 : 20, rounds: 5, rate: 100, timeoutMs: 10 * 60_000,
     },
   };
 }
@@ -195,6 +195,26 @@ const GROUPS = {
   // Switchboard beside the bare baseline and the servers users would pick instead; ratios are Switchboard / each.
   peers: ['switchboard', 'baseline', 'nchan', 'socketio'],
 };
+
+/** A process may hold this many file descriptors here (hard limit; root without CAP_SYS_RESOURCE cannot raise it). */
+function fdHardLimit() {
+  try {
+    const v = execSync('ulimit -Hn', { shell: '/bin/sh', encoding: 'utf8' }).trim();
+    return v === 'unlimited' ? Infinity : Number(v) || Infinity;
+  } catch {
+    return Infinity;
+  }
+}
+
+/** Why a scale scenario cannot run against a target: more connections than its processes may hold descriptors. */
+function tooManyFds(scn, t) {
+  if (scn.kind !== 'scale') return null;
+  const procs = (t.workers ?? 1) * (t.nodes ?? 1);
+  const perProc = fdHardLimit() - 200; // the server's own files, listeners, Redis, IPC
+  if (scn.conns <= procs * perProc) return null;
+  return `${scn.conns} connections need ${Math.ceil(scn.conns / perProc)} server processes at ${fdHardLimit()} descriptors each ` +
+    `(ulimit -Hn); ${t.label} has ${procs} (try --target workers-6)`;
+}
 
 /** Why a peer's npm package cannot be loaded here (a devDependency: `npm install`), or null. */
 function moduleMissing(name) {
@@ -866,7 +886,7 @@ async function main() {
     drainTimeoutMs: DRAIN_TIMEOUT_MS,
   };
   // Hard stop for the whole run, whatever happens.
-  const budget = Object.keys(scns).length * targets.length * opts.rounds * SCENARIO_TIMEOUT_MS + 60_000;
+  const budget = Object.values(scns).reduce((a, scn) => a + (scn.timeoutMs ?? SCENARIO_TIMEOUT_MS), 0) * targets.length * opts.rounds + 60_000;
   setTimeout(() => {
     console.error(`run exceeded ${budget / 1000} s; aborting`);
     killAll('SIGKILL');
@@ -884,7 +904,8 @@ async function main() {
         continue;
       }
       // A peer that is not installed, or has no such transport, is skipped with the reason (not a failure).
-      const skipped = t.missing?.() ?? (t.modes && !t.modes.includes(scn.mode) ? `${t.label} has no ${scn.mode.toUpperCase()} transport` : null);
+      const skipped = t.missing?.() ?? (t.modes && !t.modes.includes(scn.mode) ? `${t.label} has no ${scn.mode.toUpperCase()} transport` : null) ??
+        tooManyFds(scn, t);
       if (skipped) {
         if (round === 1) {
           results.push({ scenario: name, target, skipped });
@@ -897,7 +918,7 @@ async function main() {
         let r;
         const idleOther = await waitQuiet(opts.quietWait);
         try {
-          r = await withTimeout(runOne(name, scn, target, opts.out), SCENARIO_TIMEOUT_MS, `${name}/${target}`);
+          r = await withTimeout(runOne(name, scn, target, opts.out), scn.timeoutMs ?? SCENARIO_TIMEOUT_MS, `${name}/${target}`);
         } catch (e) {
           log(`${name} / ${TARGETS[target].label}: FAILED: ${e.message}`);
           r = { scenario: name, target, error: e.message };
