@@ -90,8 +90,9 @@ function onPublication(c, t) {
     while ((ch = t.charCodeAt(k++)) >= 48 && ch <= 57) off = off * 10 + ch - 48;
   } else if (t.startsWith(RAW_PREFIX)) {
     // A peer that delivers the published data as it is (Nchan): {"sent":..,"seq":..}; seq stands for the offset.
-    sent = +t.slice(7, t.indexOf(',', 7));
-    const s = t.indexOf('"seq":', 7);
+    const at = RAW_PREFIX.length;
+    sent = +t.slice(at, t.indexOf(',', at));
+    const s = t.indexOf('"seq":', at);
     off = s < 0 ? NaN : +t.slice(s + 6, t.indexOf(',', s + 6));
   } else {
     let o;
