@@ -16,7 +16,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Histogram } from './lib/hist.js';
-import { clockTicks, cpuMicros, cpuModel, machineBusyMicros, rssBytes } from './lib/proc.js';
+import { clockTicks, cpuMicros, cpuModel, machineBusyMicros, rssBytes, schedStat } from './lib/proc.js';
 import { dropPrefix, dropStale, redisPid, REDIS_URL, runPrefix } from './lib/redis.js';
 import { SCALEOUT_GROUP, scaleoutTargets, scaleoutVerdicts } from './lib/scaleout.js';
 import { cpuDelta, httpGet, ServerSet } from './lib/server-set.js';
@@ -575,6 +575,10 @@ async function runOne(name, scnDef, target, outDir) {
       // Switchboard's flush rounds, and those its write window delayed (null for the others).
       const rounds0 = procs.length === 1 ? await writeRounds(port) : null;
       const cpu0 = set.cpu();
+      // Run-queue wait of the server's main thread (first process; nginx's worker for Nchan): loop time lost to
+      // other processes, as opposed to time the loop spent on its own work.
+      const loopPid = t.tree ? procs.at(-1).pid : procs[0].pid;
+      const sched0 = schedStat(loopPid);
       const redis0 = rpid ? cpuMicros(rpid) : 0;
       const busy0 = machineBusyMicros();
       const self0 = process.cpuUsage();
@@ -585,6 +589,7 @@ async function runOne(name, scnDef, target, outDir) {
       const remaining = DRAIN_TIMEOUT_MS - (now() - pub.lastDone);
       const complete = pub.errors.length === 0 && (await waitComplete(gens, 'measure', Math.max(0, remaining)));
       const cpu = cpuDelta(cpu0, set.cpu());
+      const sched1 = schedStat(loopPid);
       const redisUs = rpid ? cpuMicros(rpid) - redis0 : null;
       const busy1 = machineBusyMicros();
       const self1 = process.cpuUsage(self0);
@@ -624,6 +629,8 @@ async function runOne(name, scnDef, target, outDir) {
         machineCpuPct: ((busy1 - busy0) / 1000 / ms) * 100,
         otherCpuPct: Math.max(0, (otherUs / 1000 / ms) * 100),
         latencyMs: s,
+        runqueueWaitPct: ((sched1.waitNs - sched0.waitNs) / 1e6 / ms) * 100,
+        mainThreadCpuPct: ((sched1.cpuNs - sched0.cpuNs) / 1e6 / ms) * 100,
         writeRounds: rounds1 ? rounds1.rounds - rounds0.rounds : undefined,
         delayedWriteRounds: rounds1 ? rounds1.delayed - rounds0.delayed : undefined,
         lost: rep.lost, dup: rep.dup, unexpected: rep.unexpected, unparsed: rep.unparsed,
@@ -716,6 +723,8 @@ const METRICS = {
     ['write rounds (delayed by the window)', (r) => (r.writeRounds == null ? null : `${r.writeRounds} (${r.delayedWriteRounds})`),
       (r) => r.writeRounds != null],
     ['server CPU % (publish phase)', (r) => r.serverCpuPct],
+    // The main thread (event loop) of the first server process: on a CPU, and runnable but waiting for one.
+    ['loop thread on CPU / waiting for a CPU (%)', (r) => (r.runqueueWaitPct == null ? null : `${fmt(r.mainThreadCpuPct)} / ${fmt(r.runqueueWaitPct)}`)],
     // Rows shown only when some target of the run has the figure (the Redis and multi-process targets).
     ['Redis CPU µs / delivery', (r) => r.redisCpuUsPerDelivery, (r) => r.redisCpuUsPerDelivery != null],
     ['server + Redis CPU µs / delivery', (r) => (r.cpuUsPerDelivery == null ? null : r.cpuUsPerDelivery + (r.redisCpuUsPerDelivery ?? 0)),
