@@ -87,14 +87,15 @@ function scenarios(quick) {
     // 20,000 descriptors here), each from its own 127.0.0.x; half WebSocket, half SSE; 100 per channel. Then
     // `rounds` publications to each of the first `pubChannels` channels (a subset), paced at `rate`/s.
     // connections-100k needs a server of several processes (`--target workers-6`); connections-1proc is the most
-    // one process holds under the same 20,000-descriptor limit.
+    // one process holds under the same 20,000-descriptor limit. 50 connection attempts at a time per load generator:
+    // with 200 a busy machine timed connections out (the client then resets them).
     'connections-100k': {
       kind: 'scale', mode: 'mixed', conns: quick ? 20000 : 100000, channels: quick ? 200 : 1000, perGen: 16700,
-      pubChannels: quick ? 20 : 100, rounds: 5, rate: 100, timeoutMs: 15 * 60_000,
+      pubChannels: quick ? 20 : 100, rounds: 5, rate: 100, timeoutMs: 15 * 60_000, concurrency: 50,
     },
     'connections-1proc': {
       kind: 'scale', mode: 'mixed', conns: quick ? 5000 : 19500, channels: quick ? 50 : 195, perGen: 16700,
-      pubChannels: quick ? 10 : 20, rounds: 5, rate: 100, timeoutMs: 10 * 60_000,
+      pubChannels: quick ? 10 : 20, rounds: 5, rate: 100, timeoutMs: 10 * 60_000, concurrency: 50,
     },
   };
 }
@@ -418,7 +419,7 @@ async function connectAll(gens, scn) {
       // 'mixed': WebSocket and SSE load generators alternate. Scale runs connect each from its own 127.0.0.x.
       cmd: 'start', mode: scn.mode === 'mixed' ? (i % 2 ? 'sse' : 'ws') : scn.mode, ports: scn.ports, count, idBase: i * per,
       dialect: scn.dialect, localAddress: scn.kind === 'scale' ? `127.0.0.${2 + i}` : undefined,
-      channels: scn.channels || 1, channelName: 'bench', concurrency: 200, connectTimeoutMs: 30_000,
+      channels: scn.channels || 1, channelName: 'bench', concurrency: scn.concurrency ?? 200, connectTimeoutMs: 30_000,
     });
   });
   const ticker = setInterval(() => {
@@ -490,6 +491,15 @@ async function collect(gens, offsets, offsetsByChannel) {
   };
 }
 
+/** VmRSS of a process, or null once it is gone. */
+function rssOf(pid) {
+  try {
+    return rssBytes(pid);
+  } catch {
+    return null;
+  }
+}
+
 /** Switchboard's write-round counters from GET /api/stats, or null (another server, or no such fields). */
 async function writeRounds(port) {
   try {
@@ -523,7 +533,7 @@ async function runOne(name, scnDef, target, outDir) {
     if (procs.length > 1) log(`  processes: ${procs.map((p) => `${p.role} ${p.pid}`).join(', ')}`);
     await sleep(500);
     const rss0 = set.rss();
-    const rss0By = new Map(procs.map(({ pid }) => [pid, rssBytes(pid)]));
+    const rss0By = new Map(procs.map(({ pid }) => [pid, rssOf(pid)]));
     const cpuConn0 = set.cpu();
     const sock0 = set.sockets();
     const nGens = Math.ceil(scn.conns / (scn.perGen ?? maxPerLoadgen));
@@ -548,11 +558,13 @@ async function runOne(name, scnDef, target, outDir) {
     if (scn.kind === 'idle') return res;
     if (scn.kind === 'scale') {
       // Each process's own memory per connection (a --workers primary holds no connection: left out).
-      const rssBy = new Map(procs.map(({ pid }) => [pid, rssBytes(pid)]));
+      // A worker that died meanwhile (replaced by its primary) reads as null.
+      const rssBy = new Map(procs.map(({ pid }) => [pid, rssOf(pid)]));
+      if (set.workersChanged()) log('  WARNING: a worker died during the connect phase and was replaced; see the server log');
       res.connectRate = conn.connected / (conn.connectMs / 1000);
       res.perProcess = procs.map(({ role, pid }) => ({
         role, pid, conns: connsByPid.get(pid), rssBytes: rssBy.get(pid),
-        rssPerConnBytes: connsByPid.get(pid) > 100 ? (rssBy.get(pid) - rss0By.get(pid)) / connsByPid.get(pid) : null,
+        rssPerConnBytes: connsByPid.get(pid) > 100 && rssBy.get(pid) != null ? (rssBy.get(pid) - rss0By.get(pid)) / connsByPid.get(pid) : null,
       }));
       log(`  ${fmt(res.connectRate)} connections/s; RSS per connection ${fmt(res.rssPerConnBytes / 1024)} KiB` +
         (procs.length > 1 ? ` (${res.perProcess.map((p) => `${p.role} ${p.conns} conns ${fmt(p.rssPerConnBytes == null ? null : p.rssPerConnBytes / 1024)} KiB`).join(', ')})` : ''));
