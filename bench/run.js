@@ -162,6 +162,12 @@ const TARGETS = {
     args: sbArgs,
     missing: () => (existsSync(path.join(BEFORE_DIST, 'cli/main.js')) ? null : `no build at ${BEFORE_DIST} (BENCH_BEFORE_DIST)`),
   },
+  // History off (history.size 0): what keeping the last 100 publications per channel costs the fan-out (GC).
+  'switchboard-nohistory': {
+    label: 'SB, history 0',
+    script: path.join(ROOT, 'dist/cli/main.js'),
+    args: (port) => [...sbArgs(port), '--history.size', '0'],
+  },
   baseline: {
     label: 'baseline',
     script: path.join(HERE, 'baseline-server.js'),
@@ -193,6 +199,7 @@ const GROUPS = {
   // Where Switchboard's latency tail comes from: the write window on and off, beside the baseline.
   window: ['switchboard', 'switchboard-nowindow', 'baseline'],
   'before-after': ['switchboard-before', 'switchboard', 'baseline'],
+  history: ['switchboard', 'switchboard-nohistory', 'baseline'],
   // Switchboard beside the bare baseline and the servers users would pick instead; ratios are Switchboard / each.
   peers: ['switchboard', 'baseline', 'nchan', 'socketio'],
 };
