@@ -6,6 +6,7 @@ import { ClientAddress } from './core/client-address.js';
 import { newNodeId } from './core/ids.js';
 import type { TraceContext } from './core/trace-context.js';
 import { Hub, type ChannelSubscription, type Subscriber } from './hub/hub.js';
+import { noNodeEvents, type NodeEvents } from './node/events.js';
 import type { Logger } from './observability/logger.js';
 import { inc } from './observability/counters.js';
 import { LimitLog, type LimitLogged } from './observability/limit-log.js';
@@ -57,6 +58,11 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
   readonly connectionTelemetry: ConnectionTelemetry;
   /** Handshake spans, for transports (no-op when tracing is off). */
   readonly transportTelemetry: TransportTelemetry;
+  /**
+   * Presence members by `channel client` while someone listens to events, so a removal (which names only the
+   * connection) can say whose it was. Bounded like presence itself: connections × client.maxSubscriptions.
+   */
+  private readonly members = new Map<string, Member>();
 
   constructor(
     readonly config: Config,
@@ -65,6 +71,8 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
     readonly authenticator: Authenticator,
     readonly telemetry: Telemetry,
     readonly id: string = newNodeId(),
+    /** Where lifecycle events go (webhooks); nowhere by default. */
+    private readonly events: NodeEvents = noNodeEvents,
   ) {
     const h = telemetry.histograms.publishToWrite;
     this.scheduler = new FlushScheduler(config.delivery.maxWriteDelay, (acceptedAt) => h.record((Date.now() - acceptedAt) / 1000));
@@ -99,10 +107,11 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
   attach(session: Session): void {
     this.hub.register(session);
     this.connectionTelemetry.connected(session);
+    this.events.clientConnected(session);
   }
 
   detach(s: Subscriber & Expiring): void {
-    this.hub.unregister(s);
+    if (this.hub.unregister(s)) this.events.clientDisconnected(s);
     this.expiry.unwatch(s);
   }
 
@@ -127,6 +136,7 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
 
   joinChannel(channel: string, sub: ChannelSubscription): Promise<void> {
     if (this.hub.addSubscription(channel, sub)) {
+      this.events.localChannel(channel, true);
       const p = this.broker.subscribe(channel);
       this.brokerSubs.set(channel, p);
       p.catch((err: unknown) => {
@@ -140,6 +150,7 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
 
   leaveChannel(channel: string, sub: ChannelSubscription): void {
     if (!this.hub.removeSubscription(channel, sub)) return;
+    this.events.localChannel(channel, false);
     this.brokerSubs.delete(channel);
     this.broker.unsubscribe(channel).catch((err: unknown) => this.logger.warn({ err, channel }, 'broker unsubscribe failed'));
   }
@@ -154,7 +165,8 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
     if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
     const keyed = checkKeyedPublish(this.config, rules, channel, write);
     const req = { channel, event, data: write?.op === 'delete' ? 'null' : data, meta, history: rules.history, ...keyed };
-    return this.publishTracing.publish(req, data, parent, this.brokerPublish).then(this.countPublication);
+    const p = this.publishTracing.publish(req, data, parent, this.brokerPublish).then(this.countPublication);
+    return rules.webhookPublications ? p.then(this.reportPublication) : p;
   }
 
   /** The broker publish, timed (made once: the publish path allocates no closure for it). */
@@ -176,11 +188,28 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
   }
 
   addPresence(channel: string, member: Member): Promise<void> {
-    return this.timed('presence_add', this.broker.addPresence(channel, member));
+    const p = this.timed('presence_add', this.broker.addPresence(channel, member));
+    if (this.events === noNodeEvents) return p;
+    return p.then(() => {
+      const key = channel + ' ' + member.client;
+      if (this.members.has(key)) return; // a refresh, not an arrival
+      this.members.set(key, member);
+      this.events.memberAdded(channel, member);
+    });
   }
 
   removePresence(channel: string, clientId: string): Promise<void> {
-    return this.timed('presence_remove', this.broker.removePresence(channel, clientId));
+    const p = this.timed('presence_remove', this.broker.removePresence(channel, clientId));
+    if (this.events === noNodeEvents) return p;
+    // Reported whether or not the broker answered: the connection has left either way (its entry expires otherwise).
+    const report = () => {
+      const key = channel + ' ' + clientId;
+      const member = this.members.get(key);
+      if (!member) return;
+      this.members.delete(key);
+      this.events.memberRemoved(channel, member);
+    };
+    return p.finally(report);
   }
 
   publishJoin(channel: string, member: Member): Promise<void> {
@@ -193,6 +222,11 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
 
   private readonly countPublication = (pub: ServerPublication): ServerPublication => {
     this.counters.publications++;
+    return pub;
+  };
+
+  private readonly reportPublication = (pub: ServerPublication): ServerPublication => {
+    this.events.published(pub);
     return pub;
   };
 

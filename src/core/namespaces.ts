@@ -13,6 +13,8 @@ export interface ChannelRules {
   readonly history: { readonly size: number; readonly ttlMs: number };
   /** Most subscribers of one channel on this node; 0: no limit. */
   readonly maxSubscribers: number;
+  /** Publications go to the webhooks as `publication` events (`webhookPublications`). */
+  readonly webhookPublications: boolean;
   /** Set for keyed channels (namespace option `keyed`): every publication carries a key; its latest value is kept. */
   readonly keyed?: KeyedRules;
 }
@@ -45,6 +47,7 @@ export class Namespaces {
       joinLeave: config.channel.joinLeave,
       history: h,
       maxSubscribers: 0,
+      webhookPublications: config.channel.webhookPublications,
     };
     for (const ns of config.namespaces as readonly NamespaceConfig[]) {
       this.byName.set(ns.name, {
@@ -55,6 +58,7 @@ export class Namespaces {
         joinLeave: ns.joinLeave,
         history: { size: ns.historySize ?? h.size, ttlMs: ns.historyTtl ?? h.ttlMs },
         maxSubscribers: ns.maxSubscribers,
+        webhookPublications: ns.webhookPublications,
         ...(ns.keyed
           ? { keyed: { maxKeys: ns.maxKeys ?? config.keyed.maxKeys, tombstoneTtlMs: ns.tombstoneTtl ?? config.keyed.tombstoneTtl } }
           : {}),
