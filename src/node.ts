@@ -149,6 +149,8 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
   }
 
   leaveChannel(channel: string, sub: ChannelSubscription): void {
+    // A member leaves before its channel can be vacated (the session removes presence after this call).
+    if (this.members.size > 0) this.memberGone(channel, sub.subscriber.id);
     if (!this.hub.removeSubscription(channel, sub)) return;
     this.events.localChannel(channel, false);
     this.brokerSubs.delete(channel);
@@ -199,17 +201,18 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
   }
 
   removePresence(channel: string, clientId: string): Promise<void> {
-    const p = this.timed('presence_remove', this.broker.removePresence(channel, clientId));
-    if (this.events === noNodeEvents) return p;
-    // Reported whether or not the broker answered: the connection has left either way (its entry expires otherwise).
-    const report = () => {
-      const key = channel + ' ' + clientId;
-      const member = this.members.get(key);
-      if (!member) return;
-      this.members.delete(key);
-      this.events.memberRemoved(channel, member);
-    };
-    return p.finally(report);
+    // Reported at once, whatever the broker answers: the connection has left (its entry expires otherwise).
+    if (this.members.size > 0) this.memberGone(channel, clientId);
+    return this.timed('presence_remove', this.broker.removePresence(channel, clientId));
+  }
+
+  /** Reports the member's removal if it was reported added (once). */
+  private memberGone(channel: string, clientId: string): void {
+    const key = channel + ' ' + clientId;
+    const member = this.members.get(key);
+    if (!member) return;
+    this.members.delete(key);
+    this.events.memberRemoved(channel, member);
   }
 
   publishJoin(channel: string, member: Member): Promise<void> {
