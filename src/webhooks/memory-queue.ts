@@ -21,7 +21,7 @@ export class MemoryWebhookQueue implements WebhookQueue {
   private readonly dropped: DroppedEvents;
   private waiters: (() => void)[] = [];
 
-  constructor(private readonly targets: readonly string[], private readonly maxQueue: number, private readonly counters: Counters, logger: Logger) {
+  constructor(private readonly targets: readonly string[], private readonly maxQueue: number, private readonly counters: Counters, private readonly logger: Logger) {
     for (const t of targets) this.cursors.set(t, 0);
     this.dropped = new DroppedEvents(counters, logger, 'memory');
   }
@@ -94,6 +94,8 @@ export class MemoryWebhookQueue implements WebhookQueue {
   }
 
   async close(): Promise<void> {
+    const left = this.depth();
+    if (left > 0) this.logger.warn({ event: 'webhook_events_lost', pending: left }, 'webhooks: events not delivered before shutdown are lost (the memory broker keeps them in this process only)');
     const w = this.waiters;
     this.waiters = [];
     for (const wake of w) wake();

@@ -128,9 +128,10 @@ export class RedisWebhookQueue implements WebhookQueue {
     if (this.closed) return;
     if (op.kind === 'enter') this.local.add(op.channel!);
     else if (op.kind === 'leave') this.local.delete(op.channel!);
-    // Only events count against the bound: a dropped enter or leave would leave occupancy wrong for good.
-    if (op.kind === 'event' && this.pending.length >= this.o.maxQueue) {
-      this.dropped.add(1, this.o.maxQueue);
+    if (this.pending.length >= this.o.maxQueue) {
+      // Only events are lost. A dropped enter or leave heals itself: the lease renewal enters a channel that is still
+      // local, and a channel no longer renewed is vacated by the sweep once its lease expires.
+      if (op.kind === 'event') this.dropped.add(1, this.o.maxQueue);
       return;
     }
     if (op.kind === 'event') this.o.counters.webhookEvents++;
