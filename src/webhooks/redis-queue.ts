@@ -98,7 +98,7 @@ export class RedisWebhookQueue implements WebhookQueue {
   }
 
   async start(): Promise<void> {
-    await this.client.connect();
+    await this.call(this.client.connect());
     const third = (ms: number) => Math.max(50, Math.floor(ms / 3));
     this.every(third(this.o.lockTtlMs), () => this.tickLock());
     this.every(third(this.o.leaseTtlMs), () => {
@@ -148,7 +148,7 @@ export class RedisWebhookQueue implements WebhookQueue {
     try {
       while (this.pending.length > 0) {
         const batch = this.pending.slice(0, APPEND_BATCH);
-        const args = [String(this.o.maxQueue), this.o.nodeId, String(Date.now() + this.o.leaseTtlMs), this.keys.occ];
+        const args = [String(this.o.maxQueue), this.o.nodeId, String(this.o.leaseTtlMs), this.keys.occ];
         for (const op of batch) args.push(op.kind, op.channel ?? '', op.json);
         const [dropped, length] = (await this.script(APPEND_SCRIPT, [this.keys.events, this.keys.leases], args)) as [number, number];
         // Written: a failure after this point would write the batch twice (receivers drop repeats by id).
@@ -176,7 +176,7 @@ export class RedisWebhookQueue implements WebhookQueue {
     try {
       const base = `${this.o.nodeId}-s${++this.sweeps}`;
       await this.script(SWEEP_SCRIPT, [this.keys.events, this.keys.leases],
-        [String(Date.now()), String(SWEEP_BATCH), this.keys.occ, base, String(this.o.maxQueue)]);
+        ['', String(SWEEP_BATCH), this.keys.occ, base, String(this.o.maxQueue)]);
     } catch (err) {
       if (!this.redisDown) this.o.logger.warn({ err }, 'webhooks: sweeping expired occupancy leases failed');
     }

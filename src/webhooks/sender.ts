@@ -21,6 +21,7 @@ export interface SenderOptions {
 
 export class WebhookSender {
   private stopped = false;
+  private readWarnedAt = 0;
   private running: Promise<void> | undefined;
   /** Aborts the request in flight and cuts a backoff short on stop. */
   private readonly stop$ = new AbortController();
@@ -49,7 +50,11 @@ export class WebhookSender {
       try {
         batch = this.queue.mayDeliver() ? await this.queue.read(this.target, this.o.batchSize) : undefined;
       } catch (err) {
-        this.logger.warn({ err, url: this.target }, 'webhooks: reading the queue failed');
+        // At most once per 10 s: while Redis is unreachable this fails on every poll.
+        if (Date.now() - this.readWarnedAt > 10_000) {
+          this.readWarnedAt = Date.now();
+          this.logger.warn({ err, url: this.target }, 'webhooks: reading the queue failed; retrying');
+        }
       }
       if (batch) await this.deliver(batch);
       else await this.queue.waitForEvents();

@@ -7,17 +7,20 @@
  * - `leases`: sorted set of `<node id> <channel>` scored by when it expires (ms), renewed by the live node, swept
  *   when its node died (its channel then vacated, if it was the last);
  * - `lock`: the node that delivers; `cursor:<hash of URL>`: the last stream id that URL acknowledged.
+ * Lease times come from Redis' clock (TIME), so nodes' clocks may disagree without vacating a live node's channel.
  * Channel keys are built inside the scripts from the `occ:` prefix: fine on one Redis server, and the reason webhooks
  * refuse a Redis Cluster (config/schema.ts).
  */
 
 /**
- * KEYS: events, leases. ARGV: maxQueue, node id, lease expiry (ms), `occ:` prefix, then triples (kind, channel,
+ * KEYS: events, leases. ARGV: maxQueue, node id, lease duration (ms), `occ:` prefix, then triples (kind, channel,
  * event JSON) with kind `event`, `enter` or `leave`. Returns {dropped, stream length}.
  */
 export const APPEND_SCRIPT = `
 local maxLen = tonumber(ARGV[1])
-local node, expiry, occPrefix = ARGV[2], ARGV[3], ARGV[4]
+local node, occPrefix = ARGV[2], ARGV[4]
+local t = redis.call('TIME')
+local expiry = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[3])
 local dropped = 0
 local function add(json)
   if redis.call('XLEN', KEYS[1]) >= maxLen then dropped = dropped + 1 end
@@ -31,7 +34,7 @@ for i = 5, #ARGV, 3 do
     local occ = occPrefix .. ch
     local member = node .. ' ' .. ch
     if kind == 'enter' then
-      redis.call('ZADD', KEYS[2], expiry, member)
+      redis.call('ZADD', KEYS[2], string.format('%d', expiry), member)
       if redis.call('SADD', occ, node) == 1 and redis.call('SCARD', occ) == 1 then add(json) end
     else
       redis.call('ZREM', KEYS[2], member)
@@ -43,12 +46,14 @@ return {dropped, redis.call('XLEN', KEYS[1])}
 `;
 
 /**
- * Leases of dead nodes: removes up to ARGV[2] expired ones (score <= ARGV[1], now in ms) and queues
- * `channel_vacated` for each channel left without a node. KEYS: events, leases. ARGV: now, limit, `occ:` prefix,
+ * Leases of dead nodes: removes up to ARGV[2] expired ones (score <= now, Redis' clock in ms) and queues
+ * `channel_vacated` for each channel left without a node. KEYS: events, leases. ARGV: unused, limit, `occ:` prefix,
  * id base (event ids are `<base>-<i>`), maxQueue. Returns how many channels were vacated.
  */
 export const SWEEP_SCRIPT = `
-local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', string.format('%d', now), 'LIMIT', 0, tonumber(ARGV[2]))
 local n = 0
 for i, m in ipairs(expired) do
   redis.call('ZREM', KEYS[2], m)
@@ -57,7 +62,7 @@ for i, m in ipairs(expired) do
   local occ = ARGV[3] .. ch
   if redis.call('SREM', occ, node) == 1 and redis.call('SCARD', occ) == 0 then
     n = n + 1
-    local json = '{"id":"' .. ARGV[4] .. '-' .. i .. '","name":"channel_vacated","time":' .. ARGV[1] .. ',"channel":' .. cjson.encode(ch) .. '}'
+    local json = '{"id":"' .. ARGV[4] .. '-' .. i .. '","name":"channel_vacated","time":' .. string.format('%d', now) .. ',"channel":' .. cjson.encode(ch) .. '}'
     redis.call('XADD', KEYS[1], 'MAXLEN', tonumber(ARGV[5]), '*', 'e', json)
   end
 end
