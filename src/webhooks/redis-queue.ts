@@ -18,7 +18,7 @@ import type { Counters } from '../observability/counters.js';
 import type { Logger } from '../observability/logger.js';
 import { DroppedEvents } from './dropped.js';
 import type { QueuedBatch, QueueOp, WebhookQueue } from './queue.js';
-import { ACK_SCRIPT, APPEND_SCRIPT, RELEASE_SCRIPT, RENEW_SCRIPT, SWEEP_SCRIPT } from './webhook-scripts.js';
+import { ACK_SCRIPT, APPEND_SCRIPT, RELEASE_SCRIPT, RENEW_LEASES_SCRIPT, RENEW_SCRIPT, SWEEP_SCRIPT } from './webhook-scripts.js';
 
 export interface RedisWebhookQueueOptions {
   readonly url: string;
@@ -36,12 +36,12 @@ export interface RedisWebhookQueueOptions {
   readonly commandTimeoutMs: number;
   readonly counters: Counters;
   readonly logger: Logger;
-  /** Builds a `channel_occupied` event, for a lease renewal that finds the channel vacated (after an outage). */
-  readonly occupiedEvent: (channel: string) => string;
 }
 
 /** Ops written per script call. */
 const APPEND_BATCH = 200;
+/** Leases renewed per call. */
+const RENEW_BATCH = 500;
 /** Expired leases swept per call. */
 const SWEEP_BATCH = 100;
 /** While idle, the delivering node reads the stream this often (ms): other nodes' events arrive there. */
@@ -75,7 +75,8 @@ export class RedisWebhookQueue implements WebhookQueue {
   private cursors: Map<string, string> | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private streamLength = 0;
-  private sweeps = 0;
+  /** Scripts that build event ids in Redis; their ids are `<node>-r<n>-<i>` (renewal) or `<node>-s<n>-<i>` (sweep). */
+  private idRuns = 0;
   private closed = false;
   private redisDown = false;
   private readonly dropped: DroppedEvents;
@@ -102,7 +103,7 @@ export class RedisWebhookQueue implements WebhookQueue {
     const third = (ms: number) => Math.max(50, Math.floor(ms / 3));
     this.every(third(this.o.lockTtlMs), () => this.tickLock());
     this.every(third(this.o.leaseTtlMs), () => {
-      this.renewLeases();
+      void this.renewLeases();
       void this.sweep();
     });
     await this.tickLock();
@@ -166,15 +167,27 @@ export class RedisWebhookQueue implements WebhookQueue {
     }
   };
 
-  /** Re-enters every local channel: renews its lease, and re-occupies it if a sweep took it during an outage. */
-  private renewLeases(): void {
-    if (this.pending.length > 0) return; // still writing: the next round renews
-    for (const channel of this.local) this.push({ kind: 'enter', channel, json: this.o.occupiedEvent(channel) });
+  /**
+   * Renews the lease of every local channel, and re-occupies one a sweep took during an outage. Outside the pending
+   * buffer, so many channels cannot crowd events out of it. A channel whose `enter` is still pending may be occupied
+   * here first; its `enter` then changes nothing (no second event).
+   */
+  private async renewLeases(): Promise<void> {
+    const channels = [...this.local];
+    try {
+      for (let i = 0; i < channels.length; i += RENEW_BATCH) {
+        const base = `${this.o.nodeId}-r${++this.idRuns}`;
+        await this.script(RENEW_LEASES_SCRIPT, [this.keys.events, this.keys.leases],
+          [String(this.o.maxQueue), this.o.nodeId, String(this.o.leaseTtlMs), this.keys.occ, base, ...channels.slice(i, i + RENEW_BATCH)]);
+      }
+    } catch (err) {
+      if (!this.redisDown) this.o.logger.warn({ err }, 'webhooks: renewing occupancy leases failed');
+    }
   }
 
   private async sweep(): Promise<void> {
     try {
-      const base = `${this.o.nodeId}-s${++this.sweeps}`;
+      const base = `${this.o.nodeId}-s${++this.idRuns}`;
       await this.script(SWEEP_SCRIPT, [this.keys.events, this.keys.leases],
         ['', String(SWEEP_BATCH), this.keys.occ, base, String(this.o.maxQueue)]);
     } catch (err) {

@@ -69,6 +69,31 @@ end
 return n
 `;
 
+/**
+ * Renews this node's leases of the channels it has subscribers of, and enters again a channel a sweep took from it
+ * (Redis was unreachable longer than the lease), queueing `channel_occupied` if the channel had no node left.
+ * KEYS: events, leases. ARGV: maxQueue, node id, lease duration (ms), `occ:` prefix, id base, then channels.
+ * Returns how many channels were occupied again.
+ */
+export const RENEW_LEASES_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expiry = string.format('%d', now + tonumber(ARGV[3]))
+local node = ARGV[2]
+local n = 0
+for i = 6, #ARGV do
+  local ch = ARGV[i]
+  redis.call('ZADD', KEYS[2], expiry, node .. ' ' .. ch)
+  local occ = ARGV[4] .. ch
+  if redis.call('SADD', occ, node) == 1 and redis.call('SCARD', occ) == 1 then
+    n = n + 1
+    local json = '{"id":"' .. ARGV[5] .. '-' .. i .. '","name":"channel_occupied","time":' .. string.format('%d', now) .. ',"channel":' .. cjson.encode(ch) .. '}'
+    redis.call('XADD', KEYS[1], 'MAXLEN', tonumber(ARGV[1]), '*', 'e', json)
+  end
+end
+return n
+`;
+
 /** KEYS: lock. ARGV: node id, ttl ms. Extends the lock if this node holds it: 1, else 0. */
 export const RENEW_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end

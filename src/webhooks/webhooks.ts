@@ -77,7 +77,6 @@ export function createWebhooks(config: Config, redis: boolean, nodeId: string, c
       commandTimeoutMs: config.redis.commandTimeout,
       counters,
       logger,
-      occupiedEvent: (channel) => channelEvent(ids.next(), 'channel_occupied', Date.now(), channel),
     })
     : new MemoryWebhookQueue(w.url, w.maxQueue, counters, logger);
   return new Webhooks(queue, ids, config, counters, logger);
