@@ -32,7 +32,7 @@ describe('webhook occupancy across nodes (Redis)', () => {
     await q.start();
     return q;
   };
-  const events = async () => ((await redis.xRange(`${PREFIX}:wh:events`, "-", "+")) ?? []).map((e) => {
+  const events = async () => ((await redis.xRange(`${PREFIX}:wh:events`, '-', '+')) ?? []).map((e) => {
     const j = JSON.parse(e.message.e!) as { name: string; channel: string };
     return `${j.name}:${j.channel}`;
   });
