@@ -190,14 +190,16 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
   }
 
   addPresence(channel: string, member: Member): Promise<void> {
-    const p = this.timed('presence_add', this.broker.addPresence(channel, member));
-    if (this.events === noNodeEvents) return p;
-    return p.then(() => {
+    // Reported when the session adds it (not when the broker answers), so a leave that comes before the answer is
+    // still reported after the arrival and before the channel is vacated.
+    if (this.events !== noNodeEvents) {
       const key = channel + ' ' + member.client;
-      if (this.members.has(key)) return; // a refresh, not an arrival
-      this.members.set(key, member);
-      this.events.memberAdded(channel, member);
-    });
+      if (!this.members.has(key)) {
+        this.members.set(key, member);
+        this.events.memberAdded(channel, member);
+      }
+    }
+    return this.timed('presence_add', this.broker.addPresence(channel, member));
   }
 
   removePresence(channel: string, clientId: string): Promise<void> {

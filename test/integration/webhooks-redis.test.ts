@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { createClient } from 'redis';
 import { startCli, type Cli } from '../helpers/cli.js';
+import { startServer } from '../helpers/server.js';
 import { deleteRedisPrefix, SHARED_REDIS_URL } from '../helpers/redis-prefix.js';
 import { waitFor } from '../helpers/wait.js';
 import { WebhookReceiver } from '../helpers/webhook-receiver.js';
@@ -31,7 +32,7 @@ describe('webhooks on Redis: a node killed mid-queue', () => {
   });
 
   it('loses nothing: the other node delivers every event once, in order per channel', async () => {
-    await redis.connect();
+    if (!redis.isOpen) await redis.connect();
     const port = await WebhookReceiver.freePort();
     const env = {
       SWITCHBOARD_REDIS_URL: SHARED_REDIS_URL,
@@ -88,5 +89,22 @@ describe('webhooks on Redis: a node killed mid-queue', () => {
     assert.deepEqual(receiver.named('client_disconnected').map((e) => e.user), ['bob']); // alice's node died without a word
     assert.equal(receiver.events.length, 36);
     assert.ok(b.logs.some((l) => l.event === 'webhooks_delivering'), 'node B took the delivery over');
+  });
+
+  it('a graceful shutdown writes its last events (disconnects, vacated channels) to the stream before it stops', async () => {
+    const prefix = `${PREFIX}-graceful`;
+    const port = await WebhookReceiver.freePort(); // nobody listens: everything stays queued
+    try {
+      const srv = await startServer(['--redis.url', SHARED_REDIS_URL, '--redis.prefix', prefix, '--webhooks.url', `http://127.0.0.1:${port}/`,
+        '--webhooks.secret', SECRET, '--webhooks.retryMin', '10s']);
+      const { client } = await connectReady(`${srv.wsUrl}?user=carol`);
+      await client.call('subscribe', { channel: 'quiet' });
+      await srv.close(); // drains: carol is disconnected by the server
+      if (!redis.isOpen) await redis.connect();
+      const names = ((await redis.xRange(`${prefix}:wh:events`, '-', '+')) ?? []).map((e) => (JSON.parse(e.message.e!) as { name: string }).name);
+      assert.deepEqual(names, ['client_connected', 'channel_occupied', 'member_added', 'member_removed', 'channel_vacated', 'client_disconnected']);
+    } finally {
+      await deleteRedisPrefix(prefix);
+    }
   });
 });
