@@ -66,6 +66,8 @@ export class RedisWebhookQueue implements WebhookQueue {
   /** Ops not yet written to Redis, in order. */
   private pending: QueueOp[] = [];
   private appending = false;
+  /** The lease renewal is due (set every third of redis.presenceTtl, done by the append loop). */
+  private renewDue = false;
   private appendTimer: NodeJS.Timeout | undefined;
   /** Channels this node has entered (kept to renew their leases). */
   private readonly local = new Set<string>();
@@ -103,7 +105,8 @@ export class RedisWebhookQueue implements WebhookQueue {
     const third = (ms: number) => Math.max(50, Math.floor(ms / 3));
     this.every(third(this.o.lockTtlMs), () => this.tickLock());
     this.every(third(this.o.leaseTtlMs), () => {
-      void this.renewLeases();
+      this.renewDue = true;
+      this.kick();
       void this.sweep();
     });
     await this.tickLock();
@@ -138,21 +141,35 @@ export class RedisWebhookQueue implements WebhookQueue {
     if (op.kind === 'event') this.o.counters.webhookEvents++;
     this.pending.push(op);
     this.o.counters.webhookQueueDepth = this.depth();
-    if (!this.appending && this.appendTimer === undefined) this.appendTimer = setTimeout(this.append, 0);
+    this.kick();
   }
 
-  /** Writes the pending ops in order, a batch per script call, one call at a time; retries a failed batch. */
+  private kick(): void {
+    if (!this.appending && this.appendTimer === undefined && !this.closed) this.appendTimer = setTimeout(this.append, 0);
+  }
+
+  /**
+   * Writes the pending ops in order, a batch per script call, one call at a time; retries a failed batch. The lease
+   * renewal runs here too, between batches: one writer, so a `leave` queued after the renewal read the local
+   * channels is written after it (a renewal can never re-occupy a channel this node just left).
+   */
   private readonly append = async (): Promise<void> => {
     this.appendTimer = undefined;
     if (this.appending) return;
     this.appending = true;
     try {
-      while (this.pending.length > 0) {
+      while (this.pending.length > 0 || this.renewDue) {
+        if (this.renewDue) {
+          await this.renewLeases();
+          this.renewDue = false;
+          continue;
+        }
         const batch = this.pending.slice(0, APPEND_BATCH);
         const args = [String(this.o.maxQueue), this.o.nodeId, String(this.o.leaseTtlMs), this.keys.occ];
         for (const op of batch) args.push(op.kind, op.channel ?? '', op.json);
         const [dropped, length] = (await this.script(APPEND_SCRIPT, [this.keys.events, this.keys.leases], args)) as [number, number];
-        // Written: a failure after this point would write the batch twice (receivers drop repeats by id).
+        // A call that failed after Redis ran it is retried: its events are written twice (same ids; receivers drop
+        // repeats) and its enters and leaves change nothing the second time.
         this.pending.splice(0, batch.length);
         this.streamLength = length;
         this.o.counters.webhookQueueDepth = this.depth();
@@ -168,20 +185,16 @@ export class RedisWebhookQueue implements WebhookQueue {
   };
 
   /**
-   * Renews the lease of every local channel, and re-occupies one a sweep took during an outage. Outside the pending
-   * buffer, so many channels cannot crowd events out of it. A channel whose `enter` is still pending may be occupied
-   * here first; its `enter` then changes nothing (no second event).
+   * Renews the lease of every local channel, and re-occupies one a sweep took during an outage. Not through the
+   * pending buffer, so many channels cannot crowd events out of it. A channel whose `enter` is still pending may be
+   * occupied here first; its `enter` then changes nothing (no second event). Throws when Redis fails (retried).
    */
   private async renewLeases(): Promise<void> {
     const channels = [...this.local];
-    try {
-      for (let i = 0; i < channels.length; i += RENEW_BATCH) {
-        const base = `${this.o.nodeId}-r${++this.idRuns}`;
-        await this.script(RENEW_LEASES_SCRIPT, [this.keys.events, this.keys.leases],
-          [String(this.o.maxQueue), this.o.nodeId, String(this.o.leaseTtlMs), this.keys.occ, base, ...channels.slice(i, i + RENEW_BATCH)]);
-      }
-    } catch (err) {
-      if (!this.redisDown) this.o.logger.warn({ err }, 'webhooks: renewing occupancy leases failed');
+    for (let i = 0; i < channels.length; i += RENEW_BATCH) {
+      const base = `${this.o.nodeId}-r${++this.idRuns}`;
+      await this.script(RENEW_LEASES_SCRIPT, [this.keys.events, this.keys.leases],
+        [String(this.o.maxQueue), this.o.nodeId, String(this.o.leaseTtlMs), this.keys.occ, base, ...channels.slice(i, i + RENEW_BATCH)]);
     }
   }
 
