@@ -9,6 +9,7 @@
  *   session                         <- all of the above, never a transport
  *   transport                       <- all of the above and session, never the node class (it gets a host port)
  *   api, demo, admin                HTTP edges: never a transport or a session
+ *   webhooks                        <- the node's lifecycle port (node/events.ts), broker's deadline, observability
  *   client (the SDK)                <- protocol only
  *
  * One exception, by design: observability/ may name (type-only) the ports it implements, which the layers using
@@ -34,6 +35,8 @@ const LAYERS = {
   demo: ['protocol', 'core', 'http', 'config', 'observability'],
   // The operator console: an HTTP edge over the server API and the node's operator reads.
   admin: ['protocol', 'core', 'http', 'config', 'broker', 'hub', 'auth', 'observability', 'delivery', 'api', 'node.ts', 'node'],
+  // Webhooks listen to the node's lifecycle port (node/events.ts); the wiring connects them.
+  webhooks: ['protocol', 'core', 'config', 'broker', 'observability', 'node'],
   client: ['protocol'],
 };
 

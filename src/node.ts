@@ -7,6 +7,7 @@ import { newNodeId } from './core/ids.js';
 import type { TraceContext } from './core/trace-context.js';
 import { Hub, type ChannelSubscription, type Subscriber } from './hub/hub.js';
 import { ConnectionQueries, type NodeConnections } from './node/connection-query.js';
+import { noNodeEvents, type NodeEvents } from './node/events.js';
 import type { Logger } from './observability/logger.js';
 import { LimitLog, type LimitLogged } from './observability/limit-log.js';
 import type { Telemetry } from './observability/telemetry.js';
@@ -17,6 +18,7 @@ import {
   Disconnects,
   ErrorCode,
   ReplyError,
+  type Member,
   type ServerPublication,
   type PublicationMeta,
 } from './protocol/index.js';
@@ -57,6 +59,11 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
   readonly events: BrokerEvents;
   /** A user's connections on every node (operator reads), over the broker's control channel. */
   private readonly connectionQueries: ConnectionQueries;
+  /**
+   * Presence members by `channel client` while someone listens to lifecycle events, so a removal (which names only
+   * the connection) can say whose it was. Bounded like presence itself: connections × client.maxSubscriptions.
+   */
+  private readonly members = new Map<string, Member>();
 
   constructor(
     readonly config: Config,
@@ -65,6 +72,8 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
     readonly authenticator: Authenticator,
     telemetry: Telemetry,
     readonly id: string = newNodeId(),
+    /** Where lifecycle events go (webhooks); nowhere by default. */
+    private readonly lifecycle: NodeEvents = noNodeEvents,
   ) {
     const tracing = createTracingPorts(telemetry);
     // Spans per publication and per traced read (no-op when tracing is off).
@@ -102,10 +111,11 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
   attach(session: Session): void {
     this.hub.register(session);
     this.connectionTelemetry.connected(session);
+    this.lifecycle.clientConnected(session);
   }
 
   detach(s: Subscriber & Expiring): void {
-    this.hub.unregister(s);
+    if (this.hub.unregister(s)) this.lifecycle.clientDisconnected(s);
     this.expiry.unwatch(s);
   }
 
@@ -126,6 +136,7 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
 
   joinChannel(channel: string, sub: ChannelSubscription): Promise<void> {
     if (this.hub.addSubscription(channel, sub)) {
+      this.lifecycle.localChannel(channel, true);
       const p = this.broker.subscribe(channel);
       this.brokerSubs.set(channel, p);
       p.catch((err: unknown) => {
@@ -138,7 +149,10 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
   }
 
   leaveChannel(channel: string, sub: ChannelSubscription): void {
+    // A member leaves before its channel can be vacated (the session removes presence after this call).
+    if (this.members.size > 0) this.memberGone(channel, sub.subscriber.id);
     if (!this.hub.removeSubscription(channel, sub)) return;
+    this.lifecycle.localChannel(channel, false);
     this.brokerSubs.delete(channel);
     this.broker.unsubscribe(channel).catch((err: unknown) => this.logger.warn({ err, channel }, 'broker unsubscribe failed'));
   }
@@ -153,7 +167,41 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
     if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
     const keyed = checkKeyedPublish(this.config, rules, channel, write);
     const req = { channel, event, data: write?.op === 'delete' ? 'null' : data, meta, history: rules.history, ...keyed };
-    return this.publishTracing.publish(req, data, parent, this.brokerPublish).then(this.countPublication);
+    const p = this.publishTracing.publish(req, data, parent, this.brokerPublish).then(this.countPublication);
+    return rules.webhookPublications ? p.then(this.reportPublication) : p;
+  }
+
+  private readonly reportPublication = (pub: ServerPublication): ServerPublication => {
+    this.lifecycle.published(pub);
+    return pub;
+  };
+
+  override addPresence(channel: string, member: Member): Promise<void> {
+    // Reported when the session adds it (not when the broker answers), so a leave that comes before the answer is
+    // still reported after the arrival and before the channel is vacated.
+    if (this.lifecycle !== noNodeEvents) {
+      const key = channel + ' ' + member.client;
+      if (!this.members.has(key)) {
+        this.members.set(key, member);
+        this.lifecycle.memberAdded(channel, member);
+      }
+    }
+    return super.addPresence(channel, member);
+  }
+
+  override removePresence(channel: string, clientId: string): Promise<void> {
+    // Reported at once, whatever the broker answers: the connection has left (its entry expires otherwise).
+    if (this.members.size > 0) this.memberGone(channel, clientId);
+    return super.removePresence(channel, clientId);
+  }
+
+  /** Reports the member's removal if it was reported added (once). */
+  private memberGone(channel: string, clientId: string): void {
+    const key = channel + ' ' + clientId;
+    const member = this.members.get(key);
+    if (!member) return;
+    this.members.delete(key);
+    this.lifecycle.memberRemoved(channel, member);
   }
 
   sendToUser(user: string, event: string, data: string, meta?: PublicationMeta, from?: string): Promise<void> {

@@ -26,6 +26,8 @@ export const namespaceSchema = z.strictObject({
   maxSubscribers: z.number().int().min(0).default(0),
   /** Keyed channels (docs/keyed-channels.md): every publication carries a key; the latest value per key is kept. */
   keyed: z.boolean().optional(),
+  /** Send each publication of the namespace's channels to the webhooks (`webhooks.url`) as a `publication` event. */
+  webhookPublications: z.boolean().default(false),
   /** Keyed channels: most keys per channel; the global `keyed.maxKeys` when absent. */
   maxKeys: z.number().int().min(1).optional(),
   /** Keyed channels: how long a deleted key's tombstone is kept; the global `keyed.tombstoneTtl` when absent. */
@@ -123,6 +125,7 @@ export const configSchema = z.strictObject({
     joinLeave: bool(false, 'Send join/leave events to the members of a channel.'),
     publish: bool(true, 'Whether clients may publish to channels of the default namespace (channels without a declared namespace prefix).'),
     subscribe: oneOf(['anonymous', 'authenticated'], 'authenticated', 'Who may subscribe to channels of the default namespace.'),
+    webhookPublications: bool(false, 'Send each publication of the default namespace\'s channels to the webhooks (`webhooks.url`) as a `publication` event. Namespaces set their own (`webhookPublications`).'),
   }),
   namespaces: jsonValue(z.array(namespaceSchema).max(1000), [], 'list of namespaces',
     'Namespaces by channel prefix (`chat:room1` is in namespace `chat`), each with its own rules: `subscribe` (`anonymous`, `authenticated` or `token`), `publish`, `presence`, `joinLeave`, `historySize`, `historyTtl`, `maxSubscribers`, and `keyed` (with `maxKeys`, `tombstoneTtl`; see docs/keyed-channels.md). When any is declared, a channel with an undeclared prefix is refused (`unknown_namespace`). Channels without a prefix use the default namespace (`channel.*`). See docs/security.md.',
@@ -150,6 +153,16 @@ export const configSchema = z.strictObject({
   }),
   proxy: group({
     trusted: addressList('Reverse proxies and load balancers (IP addresses or CIDR ranges such as `10.0.0.0/8`) whose `X-Forwarded-For` is believed: behind them the client address — for per-IP limits, logs and spans — is the last address in that header that is not itself a trusted proxy. Empty: the socket\'s peer is the client. See docs/security.md.', ['10.0.0.0/8', '127.0.0.1']),
+  }),
+  webhooks: group({
+    url: stringList('URLs that receive the server\'s events (`client_connected`, `channel_occupied`, `member_added`, ...) as signed, batched POSTs, comma-separated in env and flags. Empty: no webhooks. Each URL gets every event, in order per channel, at least once. Needs `webhooks.secret`. See docs/webhooks.md.', ['https://app.example.com/switchboard/events']),
+    secret: secret('HMAC-SHA256 key (at least 32 bytes) that signs each webhook request (`X-Switchboard-Signature` over the timestamp and the body), so the receiver can tell it came from this server.'),
+    batchSize: int(100, 'Most events in one webhook request.', 1, 10000),
+    maxQueue: int(100000, 'Most events waiting for delivery (memory broker: in this process; Redis broker: in the shared Redis stream, and as many again per node while Redis is unreachable). Past it new events are dropped, counted (`switchboard_webhook_events_dropped_total`) and logged.', 1),
+    timeout: duration('10s', 'Deadline of one webhook request; one that has not answered 2xx by then is retried.'),
+    retryMin: duration('500ms', 'First delay before a failed webhook request is retried; it doubles on each failure, up to `webhooks.retryMax` (with jitter).'),
+    retryMax: duration('1m', 'Longest delay between retries of a webhook request. Retries go on until it succeeds: events are never given up.'),
+    lockTtl: duration('10s', 'Redis broker: one node at a time delivers the shared queue (so each URL gets events in order); it holds a lock renewed every third of this. When it dies, another node takes over after at most this long and resumes where delivery stopped.'),
   }),
   metrics: group({
     enabled: bool(true, 'Serve Prometheus metrics at `metrics.path`.'),
@@ -219,6 +232,20 @@ export const configSchema = z.strictObject({
   if (c.metrics.path === c.websocket.path || c.metrics.path === c.sse.path) {
     ctx.addIssue({ code: 'custom', path: ['metrics', 'path'], message: `must differ from websocket.path and sse.path`,
       params: { fix: 'set it to another path such as "/metrics"', related: ['websocket.path', 'sse.path'] } });
+  }
+  if (c.webhooks.url.length > 0 && !c.webhooks.secret) {
+    ctx.addIssue({ code: 'custom', path: ['webhooks', 'secret'], message: 'webhooks need a signing secret (receivers verify each request with it)',
+      params: { fix: 'set webhooks.secret (SWITCHBOARD_WEBHOOKS_SECRET) to a random string of at least 32 bytes (openssl rand -hex 32)', related: ['webhooks.url'] } });
+  }
+  if (c.webhooks.url.length > 0 && c.redis.cluster) {
+    ctx.addIssue({ code: 'custom', path: ['webhooks', 'url'], message: 'webhooks are not supported on a Redis Cluster yet (their queue is one stream on one Redis server)',
+      params: { fix: 'use a single Redis server, or leave webhooks.url empty', related: ['redis.cluster'] } });
+  }
+  for (const u of c.webhooks.url) {
+    if (!/^https?:\/\/[^/]/.test(u)) {
+      ctx.addIssue({ code: 'custom', path: ['webhooks', 'url'], message: `"${u}" is not an http(s) URL`,
+        params: { fix: 'give URLs such as "https://app.example.com/switchboard/events", separated by commas' } });
+    }
   }
   if (c.websocket.path === c.sse.path) {
     ctx.addIssue({ code: 'custom', path: ['sse', 'path'], message: `must differ from websocket.path "${c.websocket.path}"`,

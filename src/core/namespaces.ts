@@ -11,6 +11,8 @@ export interface ChannelRules {
   readonly history: { readonly size: number; readonly ttlMs: number };
   /** Most subscribers of one channel on this node; 0: no limit. */
   readonly maxSubscribers: number;
+  /** Publications go to the webhooks as `publication` events (`webhookPublications`). */
+  readonly webhookPublications: boolean;
   /** Set for keyed channels (namespace option `keyed`): every publication carries a key; its latest value is kept. */
   readonly keyed?: KeyedRules;
 }
@@ -36,6 +38,7 @@ export interface NamespaceSettings {
   readonly historySize?: number | undefined;
   readonly historyTtl?: number | undefined;
   readonly maxSubscribers: number;
+  readonly webhookPublications: boolean;
   readonly keyed?: boolean | undefined;
   readonly maxKeys?: number | undefined;
   readonly tombstoneTtl?: number | undefined;
@@ -46,7 +49,7 @@ export interface NamespaceSettings {
  * nothing of ours; the frozen `Config` fits it (the compiler checks that where the node builds `Namespaces`).
  */
 export interface ChannelSettings {
-  readonly channel: { readonly subscribe: SubscribeRule; readonly publish: boolean; readonly presence: boolean; readonly joinLeave: boolean };
+  readonly channel: { readonly subscribe: SubscribeRule; readonly publish: boolean; readonly presence: boolean; readonly joinLeave: boolean; readonly webhookPublications: boolean };
   readonly history: { readonly size: number; readonly ttl: number };
   readonly keyed: { readonly maxKeys: number; readonly tombstoneTtl: number };
   readonly namespaces: readonly NamespaceSettings[];
@@ -72,6 +75,7 @@ export class Namespaces {
       joinLeave: config.channel.joinLeave,
       history: h,
       maxSubscribers: 0,
+      webhookPublications: config.channel.webhookPublications,
     };
     for (const ns of config.namespaces) {
       this.byName.set(ns.name, {
@@ -82,6 +86,7 @@ export class Namespaces {
         joinLeave: ns.joinLeave,
         history: { size: ns.historySize ?? h.size, ttlMs: ns.historyTtl ?? h.ttlMs },
         maxSubscribers: ns.maxSubscribers,
+        webhookPublications: ns.webhookPublications,
         ...(ns.keyed
           ? { keyed: { maxKeys: ns.maxKeys ?? config.keyed.maxKeys, tombstoneTtlMs: ns.tombstoneTtl ?? config.keyed.tombstoneTtl } }
           : {}),

@@ -30,15 +30,19 @@ export class Hub {
     this.byTransport.set(s.transport, (this.byTransport.get(s.transport) ?? 0) + 1);
   }
 
-  /** Removes the connection from the id and user indexes. Its channel subscriptions are removed by the session. */
-  unregister(s: Subscriber): void {
-    if (!this.clients.delete(s.id)) return;
+  /**
+   * Removes the connection from the id and user indexes; false when it was not registered. Its channel
+   * subscriptions are removed by the session.
+   */
+  unregister(s: Subscriber): boolean {
+    if (!this.clients.delete(s.id)) return false;
     const set = this.byUser.get(s.userId);
     if (set) {
       set.delete(s);
       if (set.size === 0) this.byUser.delete(s.userId);
     }
     this.byTransport.set(s.transport, (this.byTransport.get(s.transport) ?? 1) - 1);
+    return true;
   }
 
   /** Adds a subscription; returns true when it is the channel's first on this node (the node must subscribe the broker). */

@@ -29,6 +29,7 @@ import { Admission } from '../transport/admission.js';
 import { SdkBundle } from '../transport/sdk-bundle.js';
 import { SseTransport } from '../transport/sse.js';
 import { WebSocketTransport } from '../transport/websocket.js';
+import { createWebhooks } from '../webhooks/webhooks.js';
 import { createAuthenticator, createBroker } from './factories.js';
 import { assertSafeBinding } from './safe-binding.js';
 
@@ -82,7 +83,9 @@ export function wire(options: WiringOptions): Wiring {
     spanProcessors: options.spanProcessors,
     gauges: () => gauges?.(),
   });
-  const n = new SwitchboardNode(config, broker, logger, authenticator, telemetry, nodeId);
+  // Webhooks listen to the node's events; on the Redis broker their queue is a shared Redis stream.
+  const webhooks = createWebhooks(config, broker.kind === 'redis' && config.redis.url !== '', nodeId, telemetry.counters, logger);
+  const n = new SwitchboardNode(config, broker, logger, authenticator, telemetry, nodeId, webhooks);
   gauges = () => nodeGauges(n);
   const reporter = new RegistryReporter(n);
   const admission = new Admission(config);
@@ -113,7 +116,8 @@ export function wire(options: WiringOptions): Wiring {
   attachRoutes(server, listener, routes, logger);
 
   let started: Promise<void> | undefined;
-  const start = () => (started ??= n.start().then(() => {
+  const start = () => (started ??= n.start().then(async () => {
+    await webhooks?.start();
     reporter.start();
     producer?.start();
     if (authenticator.insecure) {
@@ -159,6 +163,8 @@ export function wire(options: WiringOptions): Wiring {
         admission.close();
         listener?.closeAllConnections();
         reporter.stop();
+        // After the connections ended: their disconnects and vacated channels are queued (Redis: written) first.
+        await webhooks?.stop();
         await n.stop();
         logger.info('shutdown complete');
       })());
