@@ -1,4 +1,6 @@
 import type { Authenticator } from './auth/identity.js';
+import { ProxyBackend } from './auth/proxy/backend.js';
+import { ChannelProxies } from './auth/proxy/channel-proxies.js';
 import type { Broker, BrokerHandler, ControlMessage, HistoryQuery, HistoryPage, PublishRequest, StatePage, StateQuery } from './broker/broker.js';
 import { checkKeyedPublish, type KeyedWrite } from './session/keyed.js';
 import type { Config } from './config/index.js';
@@ -55,6 +57,8 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
   private readonly publishTracing: PublishTracing;
   /** Spans at connection lifecycle edges, for sessions (no-op when tracing is off). */
   readonly connectionTelemetry: ConnectionTelemetry;
+  /** The subscribe, publish and rpc proxies (docs/proxy.md). */
+  readonly proxies: ChannelProxies;
   /** Handshake spans, for transports (no-op when tracing is off). */
   readonly transportTelemetry: TransportTelemetry;
 
@@ -65,7 +69,9 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
     readonly authenticator: Authenticator,
     readonly telemetry: Telemetry,
     readonly id: string = newNodeId(),
+    proxyBackend: ProxyBackend = new ProxyBackend(config.proxy),
   ) {
+    this.proxies = new ChannelProxies(proxyBackend, config.proxy.cacheMaxBytes);
     const h = telemetry.histograms.publishToWrite;
     this.scheduler = new FlushScheduler(config.delivery.maxWriteDelay, (acceptedAt) => h.record((Date.now() - acceptedAt) / 1000));
     const tracing = createTracingPorts(telemetry);

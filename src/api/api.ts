@@ -35,6 +35,9 @@ const STATUS: Record<string, number> = {
   [ErrorCode.LimitExceeded]: 429,
   [ErrorCode.Unavailable]: 503,
   [ErrorCode.OutcomeUnknown]: 504,
+  [ErrorCode.BackendUnavailable]: 502,
+  [ErrorCode.BackendTimeout]: 504,
+  [ErrorCode.BackendInvalid]: 502,
   [ErrorCode.Internal]: 500,
 };
 

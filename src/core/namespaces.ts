@@ -15,6 +15,24 @@ export interface ChannelRules {
   readonly maxSubscribers: number;
   /** Set for keyed channels (namespace option `keyed`): every publication carries a key; its latest value is kept. */
   readonly keyed?: KeyedRules;
+  /** The backend proxies (docs/proxy.md) that decide for this namespace; an absent one is off. */
+  readonly proxy: ProxyUrls;
+}
+
+/** URLs of a namespace's backend proxies: its own, else the global `proxy.<kind>.url`; absent when off. */
+export interface ProxyUrls {
+  readonly subscribe?: string;
+  readonly publish?: string;
+  readonly rpc?: string;
+}
+
+/** A namespace's choice (`""`: off) over the global default (`""`: off). */
+function proxyUrls(own: { subscribe?: string; publish?: string; rpc?: string } | undefined, global: Config['proxy']): ProxyUrls {
+  const pick = (kind: 'subscribe' | 'publish' | 'rpc') => {
+    const url = own?.[kind] ?? global[kind].url;
+    return url === '' ? {} : { [kind]: url };
+  };
+  return Object.freeze({ ...pick('subscribe'), ...pick('publish'), ...pick('rpc') });
 }
 
 /** Bounds of a keyed channel's state (docs/keyed-channels.md). */
@@ -45,6 +63,7 @@ export class Namespaces {
       joinLeave: config.channel.joinLeave,
       history: h,
       maxSubscribers: 0,
+      proxy: proxyUrls(undefined, config.proxy),
     };
     for (const ns of config.namespaces as readonly NamespaceConfig[]) {
       this.byName.set(ns.name, {
@@ -55,6 +74,7 @@ export class Namespaces {
         joinLeave: ns.joinLeave,
         history: { size: ns.historySize ?? h.size, ttlMs: ns.historyTtl ?? h.ttlMs },
         maxSubscribers: ns.maxSubscribers,
+        proxy: proxyUrls(ns.proxy, config.proxy),
         ...(ns.keyed
           ? { keyed: { maxKeys: ns.maxKeys ?? config.keyed.maxKeys, tombstoneTtlMs: ns.tombstoneTtl ?? config.keyed.tombstoneTtl } }
           : {}),

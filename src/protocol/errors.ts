@@ -46,6 +46,15 @@ export const ErrorCode = {
    * was lost before the reply: a write may or may not have taken effect. Check (e.g. read history) before retrying.
    */
   OutcomeUnknown: 'outcome_unknown',
+  /**
+   * The application's backend (a proxy, docs/proxy.md) could not be reached, answered with an HTTP status other than
+   * 200, or too many proxy calls were in flight (`proxy.maxConcurrency`): nothing was decided; retry later.
+   */
+  BackendUnavailable: 'backend_unavailable',
+  /** The backend did not answer within `proxy.timeout`. An `rpc` may or may not have run there. */
+  BackendTimeout: 'backend_timeout',
+  /** The backend's answer was not JSON of the documented shape, or was over `proxy.maxResponseSize`. */
+  BackendInvalid: 'backend_invalid',
   /** A bug or an unexpected failure on the server. */
   Internal: 'internal',
 } as const;
