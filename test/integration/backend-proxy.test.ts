@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { createClient, ServerError } from '../../src/client/index.js';
 import { createSwitchboard, type Switchboard } from '../../src/server.js';
 import { downUrl, startBackend, type BackendCall, type TestBackend } from '../helpers/proxy-backend.js';
-import { withTimeout } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 import { connectReady, seedOutcome, type WsClient } from '../helpers/ws-client.js';
 
 const SECRET = 'proxy-shared-secret';
@@ -138,8 +138,9 @@ describe('backend proxies', () => {
     assert.equal(call.body.transport, 'websocket');
     assert.equal(call.body.ip, '127.0.0.1');
     assert.equal(call.headers['x-switchboard-proxy-secret'], SECRET);
-    const members = await client.call('presence', { channel: 'news:welcome' });
-    assert.deepEqual(members.members[0].info, { name: 'Alice' });
+    // Presence is added just after the `subscribed` push: wait for it.
+    const members = await waitFor(async () => (await client.call('presence', { channel: 'news:welcome' })).members[0], { label: 'presence' });
+    assert.deepEqual(members.info, { name: 'Alice' });
   });
 
   it('connect: a refusal is the upgrade\'s answer, with the backend\'s code', async () => {
