@@ -9,6 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { createClient, ServerError } from '../../src/client/index.js';
 import { createSwitchboard, type Switchboard } from '../../src/server.js';
+import { startOtlpReceiver } from '../helpers/otlp-receiver.js';
+import { startTracedServer } from '../helpers/traced-server.js';
 import { downUrl, startBackend, type BackendCall, type TestBackend } from '../helpers/proxy-backend.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
 import { connectReady, seedOutcome, type WsClient } from '../helpers/ws-client.js';
@@ -246,5 +248,50 @@ describe('backend proxies', () => {
     assert.match(text, /switchboard_proxy_calls_total\{kind="connect",outcome="ok"\} [1-9]/);
     assert.match(text, /switchboard_proxy_calls_total\{kind="subscribe",outcome="refused"\} [1-9]/);
     assert.match(text, /switchboard_proxy_calls_total\{kind="rpc",outcome="backend_timeout"\} [1-9]/);
+  });
+});
+
+describe('backend proxies over SSE and with tracing on', () => {
+  it('SSE: the connect proxy reads the cookie, the subscribe proxy refuses a channel with stream_error', async () => {
+    const main = await startBackend(app);
+    backends.push(main);
+    const s = await start(
+      { connect: { url: `${main.url}/connect`, cookies: ['session'] }, subscribe: { url: `${main.url}/subscribe` } },
+      [{ name: 'news' }],
+    );
+    const base = s.wsUrl.replace('ws://', 'http://').replace('/ws', '/events');
+    const read = async (channel: string) => {
+      const res = await fetch(`${base}?channel=${channel}`, { headers: { cookie: 'session=alice-session' } });
+      const reader = res.body!.getReader();
+      let text = '';
+      while (!/event: (connected|stream_error)\n.*\n\n/s.test(text)) text += new TextDecoder().decode((await reader.read()).value);
+      await reader.cancel();
+      return text;
+    };
+    assert.match(await read('news:sports'), /event: connected\ndata: \{[^\n]*"user":"alice"/);
+    assert.match(await read('news:secret'), /event: stream_error\ndata: \{"code":"permission_denied","message":"alice may not read news:secret"/);
+    assert.equal(main.callsTo('/subscribe').at(-1)!.body.transport, 'sse');
+  });
+
+  it('the backend gets the handshake\'s and the command\'s trace context (traceparent)', async () => {
+    const receiver = await startOtlpReceiver();
+    const main = await startBackend(app);
+    backends.push(main);
+    const s = await startTracedServer(receiver.url, [
+      '--proxy.connect.url', `${main.url}/connect`, '--proxy.connect.cookies', 'session', '--proxy.publish.url', `${main.url}/publish`,
+    ]);
+    try {
+      const { client } = await connectReady(s.wsUrl, 3000, { headers: { cookie: 'session=alice-session' } });
+      s.track(client);
+      const tp = /^00-([0-9a-f]{32})-[0-9a-f]{16}-0[01]$/;
+      assert.match(String(main.callsTo('/connect')[0]!.headers.traceparent), tp, 'connect: the handshake span');
+      const traceId = 'a'.repeat(32);
+      await client.call('publish', { channel: 'room', data: { text: 'x' }, traceparent: `00-${traceId}-${'b'.repeat(16)}-01` });
+      const sent = String(main.callsTo('/publish')[0]!.headers.traceparent);
+      assert.equal(tp.exec(sent)?.[1], traceId, `publish: a span of the client's trace, got ${sent}`);
+    } finally {
+      await s.close();
+      await receiver.close();
+    }
   });
 });
