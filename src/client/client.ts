@@ -236,7 +236,8 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
     this.trace = undefined;
     if (reconnect === undefined) {
       reconnect = serverSaysReconnect(code);
-      if (code === 4005) reconnect = this.tokens.refreshable;
+      // A fixed token that expired is the end; a getToken, or no token at all (cookies, connect proxy), reconnects.
+      if (code === 4005) reconnect = this.tokens.refreshable || this.tokens.tokenless;
       // 4005, or an attempt refused before `connected` (perhaps a 401): fetch a fresh token next time.
       if (code === 4005 || !wasConnected) this.tokens.stale = true;
     }

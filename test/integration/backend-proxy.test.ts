@@ -27,6 +27,7 @@ function app(call: BackendCall): unknown {
         return { result: { user: 'alice', info: { name: 'Alice' }, channels: ['news:welcome'], expires: Math.floor(Date.now() / 1000) + 3600 } };
       }
       if (b.data?.ticket === 'carol-ticket') return { result: { user: 'carol' } };
+      if (b.data?.ticket === 'dave-2s') return { result: { user: 'dave', expires: Math.floor(Date.now() / 1000) + 2 } };
       return { error: { code: 'unauthorized', message: 'no session' } };
     }
     case '/subscribe':
@@ -54,7 +55,7 @@ const backends: TestBackend[] = [];
 async function start(proxy: Record<string, unknown>, namespaces: unknown[] = []): Promise<Server> {
   const sb = createSwitchboard({
     env: {},
-    config: { port: 0, host: '127.0.0.1', logLevel: 'silent', apiKey: 'k', limits: { connectRate: 0 }, proxy: { secret: SECRET, timeout: TIMEOUT_MS, ...proxy }, namespaces },
+    config: { port: 0, host: '127.0.0.1', logLevel: 'silent', apiKey: 'k', limits: { connectRate: 0 }, jwt: { clockTolerance: 0 }, proxy: { secret: SECRET, timeout: TIMEOUT_MS, ...proxy }, namespaces },
   });
   servers.push(sb);
   const { port } = await sb.listen();
@@ -212,6 +213,22 @@ describe('backend proxies', () => {
       // A method in an undeclared namespace is refused before any backend is asked.
       await assert.rejects(c.rpc('nope:x'), (e: unknown) => e instanceof ServerError && e.code === 'unknown_namespace');
       await assert.rejects(c.rpc('deny'), (e: unknown) => e instanceof ServerError && e.code === 'permission_denied' && e.message.includes('no rpc for you'));
+    } finally {
+      c.disconnect();
+    }
+  });
+
+  it('an expiry from the backend ends the connection (4005); the SDK without tokens reconnects, and the backend is asked again', async () => {
+    const c = createClient({ url: srv.wsUrl, params: { data: JSON.stringify({ ticket: 'dave-2s' }) }, minReconnectDelay: 20, maxReconnectDelay: 100 });
+    const codes: number[] = [];
+    c.on('disconnected', (d) => codes.push(d.code));
+    try {
+      const before = main.callsTo('/connect').length;
+      c.connect();
+      await c.ready(3000);
+      await waitFor(() => codes.includes(4005), { timeout: 6000, label: '4005' });
+      await c.ready(3000);
+      assert.ok(main.callsTo('/connect').length >= before + 2, 'the reconnect asked the backend again');
     } finally {
       c.disconnect();
     }
