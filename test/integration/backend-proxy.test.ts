@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { createClient, ServerError } from '../../src/client/index.js';
 import { createSwitchboard, type Switchboard } from '../../src/server.js';
+import { mintHs256 } from '../helpers/tokens.js';
 import { startOtlpReceiver } from '../helpers/otlp-receiver.js';
 import { startTracedServer } from '../helpers/traced-server.js';
 import { downUrl, startBackend, type BackendCall, type TestBackend } from '../helpers/proxy-backend.js';
@@ -288,6 +289,27 @@ describe('backend proxies over SSE and with tracing on', () => {
     assert.match(await read('news:sports'), /event: connected\ndata: \{[^\n]*"user":"alice"/);
     assert.match(await read('news:secret'), /event: stream_error\ndata: \{"code":"permission_denied","message":"alice may not read news:secret"/);
     assert.equal(main.callsTo('/subscribe').at(-1)!.body.transport, 'sse');
+  });
+
+  it('with JWT configured too, a connection with a token is verified as a JWT, one without goes to the backend', async () => {
+    const main = await startBackend(app);
+    backends.push(main);
+    const jwtSecret = 'proxy-and-jwt-secret-0123456789abcdef';
+    const sb = createSwitchboard({
+      env: {},
+      config: { port: 0, host: '127.0.0.1', logLevel: 'silent', apiKey: 'k', limits: { connectRate: 0 }, jwt: { secret: jwtSecret },
+        proxy: { connect: { url: `${main.url}/connect`, cookies: ['session'] } } },
+    });
+    servers.push(sb);
+    const ws = `ws://127.0.0.1:${(await sb.listen()).port}/ws`;
+    const withToken = await connect(`${ws}?token=${await mintHs256(jwtSecret, { sub: 'erin' })}`);
+    assert.equal(withToken.connected.user, 'erin');
+    assert.equal(main.callsTo('/connect').length, 0, 'a token needs no backend');
+    const withCookie = await connect(ws, { cookie: 'session=alice-session' });
+    assert.equal(withCookie.connected.user, 'alice');
+    assert.equal(main.callsTo('/connect').length, 1);
+    // Token refresh keeps working beside the proxy.
+    assert.equal(typeof (await withToken.client.call('refresh', { token: await mintHs256(jwtSecret, { sub: 'erin' }) })).expires, 'number');
   });
 
   it('the backend gets the handshake\'s and the command\'s trace context (traceparent)', async () => {
