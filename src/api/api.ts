@@ -8,9 +8,11 @@ import { extractContext } from '../observability/tracing.js';
 import { remoteTraceContext, spanTraceContext } from '../observability/trace-context.js';
 import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
-import { ErrorCode, TRACEPARENT_PATTERN, ReplyError, type ServerPublication } from '../protocol/index.js';
+import { ErrorCode, TRACEPARENT_PATTERN, httpStatusOf, isValidChannel, ReplyError, type ServerPublication } from '../protocol/index.js';
 import { looksForwarded } from '../core/client-address.js';
-import { answerPreflight, corsHeaders, sendError, sendJson } from '../transport/http-util.js';
+import { isLoopbackAddress } from '../core/loopback.js';
+import { answerPreflight, corsHeaders } from '../http/cors.js';
+import { sendError, sendJson } from '../http/responses.js';
 import { readJsonBody } from './body.js';
 import { openApiDocument } from './openapi.js';
 import { apiSchemas, describeIssues, issueCode } from './schemas.js';
@@ -20,26 +22,7 @@ import { checkedPresence, validChannel } from './channel-reads.js';
 import type { Route, RouteHandler } from '../http/router.js';
 import { channelCounts, nodesStats, onlineUsers } from './nodes.js';
 import type { RegistryReporter } from '../node/registry-reporter.js';
-
-const STATUS: Record<string, number> = {
-  [ErrorCode.InvalidJson]: 400,
-  [ErrorCode.BadRequest]: 400,
-  [ErrorCode.InvalidChannel]: 400,
-  [ErrorCode.InvalidEvent]: 400,
-  [ErrorCode.InvalidKey]: 400,
-  [ErrorCode.MessageTooLarge]: 413,
-  [ErrorCode.Unauthorized]: 401,
-  [ErrorCode.PermissionDenied]: 403,
-  [ErrorCode.NotFound]: 404,
-  [ErrorCode.FeatureDisabled]: 404,
-  [ErrorCode.LimitExceeded]: 429,
-  [ErrorCode.Unavailable]: 503,
-  [ErrorCode.OutcomeUnknown]: 504,
-  [ErrorCode.BackendUnavailable]: 502,
-  [ErrorCode.BackendTimeout]: 504,
-  [ErrorCode.BackendInvalid]: 502,
-  [ErrorCode.Internal]: 500,
-};
+import type { ApiOperators, Operator } from './operators.js';
 
 /** One endpoint's work: its JSON answer, or a thrown ReplyError (or broker error) that becomes the error answer. */
 export type ApiHandler = (req: IncomingMessage, url: URL, ctx: TraceContext | undefined) => Promise<unknown>;
@@ -52,10 +35,14 @@ export type ApiHandler = (req: IncomingMessage, url: URL, ctx: TraceContext | un
 export class ServerApi {
   private readonly schemas;
   private readonly keyDigest: Buffer | undefined;
+  /** What a handler noted of its request for the operator log (the channel, the user, ...). */
+  private readonly notes = new WeakMap<IncomingMessage, Record<string, unknown>>();
 
   constructor(
     private readonly node: SwitchboardNode,
     private readonly reporter: RegistryReporter,
+    /** The admin console's signed-in operators (admin.enabled): their session cookie is accepted instead of the key. */
+    private readonly operators?: ApiOperators,
   ) {
     const cfg = node.config;
     this.schemas = apiSchemas({ maxChannelLength: cfg.channel.maxLength, maxKeyLength: cfg.keyed.maxKeyLength });
@@ -91,6 +78,7 @@ export class ServerApi {
     const span = tel.tracing ? this.requestSpan(req, method, routeName) : undefined;
     const ctx = span ? spanTraceContext(span) : undefined;
     let status = 200;
+    let operator: Operator | undefined;
     const fail = (st: number, code: string, message: string) => {
       status = st;
       if (span) markError(span, errorTypeOf(code), code);
@@ -98,24 +86,36 @@ export class ServerApi {
     };
     try {
       if (!route) {
-        if (routeName !== 'unknown') return fail(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}`);
+        if (routeName !== 'unknown') return fail(405, ErrorCode.MethodNotAllowed, `${method} is not allowed on ${url.pathname}`);
         return fail(404, ErrorCode.NotFound, `no API endpoint ${url.pathname}; see /api/openapi.json`);
       }
       if (!open && !this.authorized(req)) {
-        req.resume();
-        return fail(401, ErrorCode.Unauthorized, this.keyDigest
-          ? 'missing or wrong API key: send "Authorization: apikey <key>" or "X-API-Key: <key>"'
-          : 'no API key is configured (apiKey), so the server API answers only callers on this machine');
+        const who = this.operators?.identify(req);
+        if (!who) {
+          req.resume();
+          return fail(401, ErrorCode.Unauthorized, this.keyDigest
+            ? 'missing or wrong API key: send "Authorization: apikey <key>" or "X-API-Key: <key>"'
+            : 'no API key is configured (apiKey), so the server API answers only callers on this machine');
+        }
+        operator = who.operator;
+        // A cookie rides along with any request the browser makes: a state change must prove it comes from the console.
+        if (!SAFE_METHODS.has(method) && !who.csrf) {
+          req.resume();
+          return fail(403, ErrorCode.PermissionDenied, 'missing or wrong X-CSRF-Token header (an admin console session must send the token of GET /admin/session)');
+        }
       }
       const body = await route(req, url, ctx);
       sendJson(res, 200, body, cors);
     } catch (err) {
-      if (err instanceof ReplyError) return fail(STATUS[err.code] ?? 400, err.code, err.message);
+      if (err instanceof ReplyError) return fail(httpStatusOf(err.code, 400), err.code, err.message);
       const broker = brokerReplyError(err);
-      if (broker) return fail(STATUS[broker.code] ?? 503, broker.code, broker.message);
+      if (broker) return fail(httpStatusOf(broker.code, 503), broker.code, broker.message);
       this.node.logger.error({ err, route: routeName }, 'api request failed');
       fail(500, ErrorCode.Internal, 'internal error');
     } finally {
+      if (operator && !SAFE_METHODS.has(method)) {
+        this.node.logger.info({ operator: operator.name, via: operator.via, session: operator.session, operator_ip: operator.ip, action: `${method} ${routeName}`, status, ...this.notes.get(req) }, 'admin action');
+      }
       inc(tel.counters.apiRequests, `${method} ${routeName}|${status}`);
       tel.histograms.apiDuration.record((performance.now() - started) / 1000, {
         'http.request.method': method,
@@ -163,8 +163,8 @@ export class ServerApi {
    */
   private localCaller(req: IncomingMessage): boolean {
     const ca = this.node.clientAddress;
-    if (ca.viaTrustedProxy(req)) return isLoopback(ca.of(req));
-    return isLoopback(ca.peer(req)) && !looksForwarded(req);
+    if (ca.viaTrustedProxy(req)) return isLoopbackAddress(ca.of(req));
+    return isLoopbackAddress(ca.peer(req)) && !looksForwarded(req);
   }
 
   private async body<T>(req: IncomingMessage, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: import('zod').ZodError } }): Promise<T> {
@@ -179,9 +179,15 @@ export class ServerApi {
     if (!this.node.isReady()) throw new ReplyError(ErrorCode.Unavailable, 'server is not ready (starting, draining or broker unavailable)');
   }
 
+  /** Records what the request acts on, for the operator log (admin console requests only read it). */
+  private note(req: IncomingMessage, fields: Record<string, unknown>): void {
+    this.notes.set(req, fields);
+  }
+
   /** `POST /api/publish`. */
   readonly publish: ApiHandler = async (req, _url, ctx) => {
     const b = await this.body(req, this.schemas.publish);
+    this.note(req, { channel: b.channel, event: b.event });
     this.ensureReady();
     const traceparent = b.traceparent ?? headerString(req.headers.traceparent);
     const tracestate = b.tracestate ?? traceStateHeader(req.headers.tracestate);
@@ -199,6 +205,7 @@ export class ServerApi {
   /** `POST /api/broadcast`. */
   readonly broadcast: ApiHandler = async (req, _url, ctx) => {
     const b = await this.body(req, this.schemas.broadcast);
+    this.note(req, { channels: b.channels.length, event: b.event });
     this.ensureReady();
     const data = dataJson(b.data);
     const results = await Promise.all(
@@ -215,6 +222,7 @@ export class ServerApi {
   /** `POST /api/send`. */
   readonly send: ApiHandler = async (req) => {
     const b = await this.body(req, this.schemas.send);
+    this.note(req, { user: b.user, event: b.event });
     this.ensureReady();
     await this.node.sendToUser(b.user, b.event, dataJson(b.data));
     return {};
@@ -223,9 +231,24 @@ export class ServerApi {
   /** `POST /api/disconnect`. */
   readonly disconnect: ApiHandler = async (req) => {
     const b = await this.body(req, this.schemas.disconnect);
+    this.note(req, { user: b.user, client: b.client, code: b.code });
     this.ensureReady();
-    await this.node.disconnectUser(b.user, b.code, b.reason);
+    if (b.client === undefined) await this.node.disconnectUser(b.user, b.code, b.reason);
+    else {
+      // Only a connection of the named user: a client id alone must not reach someone else's connection.
+      const { nodes } = await this.node.userConnections(b.user);
+      if (!nodes.some((n) => n.connections.some((c) => c.client === b.client))) throw new ReplyError(ErrorCode.NotFound, `user "${b.user}" has no connection "${b.client}"`);
+      await this.node.disconnectClient(b.client, b.code, b.reason);
+    }
     return {};
+  };
+
+  /** `GET /api/connections`. */
+  readonly connections: ApiHandler = async (_req, url) => {
+    const user = url.searchParams.get('user');
+    if (!user || user.length > 128) throw new ReplyError(ErrorCode.BadRequest, 'query parameter "user" is required (1-128 characters)');
+    const { nodes, missing } = await this.node.userConnections(user);
+    return { user, connections: nodes.flatMap((n) => n.connections.map((c) => ({ node: n.node, ...c }))), missing };
   };
 
   private channelParam(url: URL): string {
@@ -259,6 +282,8 @@ export class ServerApi {
   readonly stats: ApiHandler = () => nodesStats(this.node, this.reporter);
 }
 
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
+
 function position(p: ServerPublication): { channel: string; epoch: string; offset: number } {
   return { channel: p.channel, epoch: p.epoch, offset: p.offset };
 }
@@ -270,12 +295,6 @@ function dataJson(data: unknown): string {
   } catch {
     throw new ReplyError(ErrorCode.BadRequest, 'data: nested too deeply');
   }
-}
-
-/** 127.0.0.0/8, ::1 and IPv4-mapped loopback. */
-export function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
 function digest(s: string): Buffer {

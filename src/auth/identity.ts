@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { TraceContext } from '../core/trace-context.js';
+import type { ErrorCode } from '../protocol/errors.js';
 
 /** Who is connecting, as established by an Authenticator. */
 export interface Identity {
@@ -20,7 +21,8 @@ export interface SubscriptionGrant {
   readonly expiresAt?: number;
 }
 
-export type AuthResult = { ok: true; identity: Identity } | { ok: false; status: number; code: string; message: string };
+/** A refusal carries one of the error table's codes (src/protocol/errors.ts) and the HTTP status to answer with. */
+export type AuthResult = { ok: true; identity: Identity } | { ok: false; status: number; code: ErrorCode; message: string };
 
 /** Where a connection comes from, for authenticators that ask someone else (the connect proxy). */
 export interface AuthContext {

@@ -197,6 +197,16 @@ export const configSchema = z.strictObject({
   compat: group({
     seed000Channel: channel('broadcast', 'Channel that seed 000 clients (`{"action", "data"}` frames) join on their first frame; their `chat` messages are broadcast on it.'),
   }),
+  admin: group({
+    enabled: bool(false, 'Serve the admin console at `/admin` (docs/admin.md): nodes, channels, connections and users, with actions through the server API. Off, `/admin` does not exist, except in development mode (no JWT auth) on a loopback host, where it is on. Operators sign in with `apiKey` or `admin.secret`.'),
+    secret: secret('A dedicated sign-in secret for the admin console (at least 32 bytes), besides `apiKey`. With neither set, only callers on this machine (loopback) may sign in, without a secret.'),
+    sessionTtl: duration('8h', 'How long an admin console session lasts after sign-in (its cookie expires then too).'),
+    maxSessions: int(64, 'Most admin console sessions kept at once; signing in beyond it ends the oldest session.', 1, 10000),
+    signInAttempts: int(5, 'Failed admin sign-ins allowed per client address per minute; further attempts get 429 until the minute has passed.', 1, 1000),
+    signInAddresses: int(4096, 'Most client addresses whose failed sign-ins are tracked at once (a bounded table; when full, the oldest entry is forgotten).', 1, 1_000_000),
+    maxStreams: int(16, 'Most concurrent admin console streams on this node (stats streams and channel tails together); one more gets 429.', 1, 1000),
+    statsInterval: duration('2s', 'How often the admin console\'s stats stream sends every node\'s stats (at least 500ms).'),
+  }),
   sdk: group({
     serve: bool(true, 'Serve the browser SDK bundle (`dist/client/switchboard.min.js`, built by `npm run build`) at `sdk.path`, loadable from any origin (a public script, no credentials). See docs/client.md.'),
     path: urlPath('/switchboard.min.js', 'URL path of the browser SDK bundle.'),
@@ -213,6 +223,10 @@ export const configSchema = z.strictObject({
       params: { fix: 'set it to a duration such as "1s"', related: ['demo.producer'] } });
   }
   // Both endpoints hang off one HTTP server: the same path would make one of them unreachable.
+  if (c.admin.statsInterval < 500) {
+    ctx.addIssue({ code: 'custom', path: ['admin', 'statsInterval'], message: 'must be at least 500ms',
+      params: { fix: 'set it to a duration such as "2s"' } });
+  }
   if (c.workers > 1 && !c.redis.url) {
     ctx.addIssue({ code: 'custom', path: ['workers'], message: 'several worker processes need the Redis broker (they cannot share the memory broker)',
       params: { fix: 'set redis.url (SWITCHBOARD_REDIS_URL), or run one worker' } });

@@ -1,11 +1,9 @@
-import type { Config, NamespaceConfig } from '../config/index.js';
-
 /** The rules a channel follows, from its namespace (or the default namespace). */
 export interface ChannelRules {
   /** Namespace name; `''` for the default namespace. */
   readonly namespace: string;
   /** Who may subscribe (and read presence and history). */
-  readonly subscribe: 'anonymous' | 'authenticated' | 'token';
+  readonly subscribe: SubscribeRule;
   /** Whether clients may publish (the server API always may). */
   readonly publish: boolean;
   readonly presence: boolean;
@@ -27,7 +25,7 @@ export interface ProxyUrls {
 }
 
 /** A namespace's choice (`""`: off) over the global default (`""`: off). */
-function proxyUrls(own: { subscribe?: string; publish?: string; rpc?: string } | undefined, global: Config['proxy']): ProxyUrls {
+function proxyUrls(own: NamespaceProxies | undefined, global: ChannelSettings['proxy']): ProxyUrls {
   const pick = (kind: 'subscribe' | 'publish' | 'rpc') => {
     const url = own?.[kind] ?? global[kind].url;
     return url === '' ? {} : { [kind]: url };
@@ -43,6 +41,46 @@ export interface KeyedRules {
   readonly tombstoneTtlMs: number;
 }
 
+/** How a channel may be subscribed to: anyone, any authenticated user, or only with a token naming the channel. */
+export type SubscribeRule = 'anonymous' | 'authenticated' | 'token';
+
+/** One declared namespace, as the configuration's `namespaces[]` gives it (durations in ms). */
+export interface NamespaceSettings {
+  readonly name: string;
+  readonly subscribe: SubscribeRule;
+  readonly publish: boolean;
+  readonly presence: boolean;
+  readonly joinLeave: boolean;
+  readonly historySize?: number | undefined;
+  readonly historyTtl?: number | undefined;
+  readonly maxSubscribers: number;
+  readonly keyed?: boolean | undefined;
+  readonly maxKeys?: number | undefined;
+  readonly tombstoneTtl?: number | undefined;
+  /** The namespace's own proxy URLs (`""`: off); absent: the global ones. */
+  readonly proxy?: NamespaceProxies | undefined;
+}
+
+/** A namespace's choice of backend proxies (docs/proxy.md). */
+export interface NamespaceProxies {
+  readonly subscribe?: string | undefined;
+  readonly publish?: string | undefined;
+  readonly rpc?: string | undefined;
+}
+
+/**
+ * The part of the configuration the channel rules come from. Declared here rather than imported, so core imports
+ * nothing of ours; the frozen `Config` fits it (the compiler checks that where the node builds `Namespaces`).
+ */
+export interface ChannelSettings {
+  readonly channel: { readonly subscribe: SubscribeRule; readonly publish: boolean; readonly presence: boolean; readonly joinLeave: boolean };
+  readonly history: { readonly size: number; readonly ttl: number };
+  readonly keyed: { readonly maxKeys: number; readonly tombstoneTtl: number };
+  readonly namespaces: readonly NamespaceSettings[];
+  /** The global proxy URLs (`proxy.<kind>.url`; `""`: off). */
+  readonly proxy: { readonly subscribe: { readonly url: string }; readonly publish: { readonly url: string }; readonly rpc: { readonly url: string } };
+}
+
 /**
  * Resolves a channel name to its rules. `chat:room1` belongs to namespace `chat` when one is declared; channels
  * without a prefix use the default namespace (`channel.*` options). When namespaces are declared, an undeclared
@@ -53,7 +91,7 @@ export class Namespaces {
   private readonly byName = new Map<string, ChannelRules>();
   private readonly defaults: ChannelRules;
 
-  constructor(config: Config) {
+  constructor(config: ChannelSettings) {
     const h = { size: config.history.size, ttlMs: config.history.ttl };
     this.defaults = {
       namespace: '',
@@ -65,7 +103,7 @@ export class Namespaces {
       maxSubscribers: 0,
       proxy: proxyUrls(undefined, config.proxy),
     };
-    for (const ns of config.namespaces as readonly NamespaceConfig[]) {
+    for (const ns of config.namespaces) {
       this.byName.set(ns.name, {
         namespace: ns.name,
         subscribe: ns.subscribe,

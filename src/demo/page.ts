@@ -8,8 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
-import { sendError, sendJson } from '../transport/http-util.js';
-import { SECURITY_HEADERS, StaticFiles } from '../transport/static.js';
+import { sendError, sendJson } from '../http/responses.js';
+import { SECURITY_HEADERS, StaticFiles } from '../http/static.js';
 import { DemoNotifier } from './notify.js';
 import type { DemoPageConfig } from './page-config.js';
 
@@ -29,7 +29,7 @@ export class DemoPage {
     config: Config,
     opts: { insecure: boolean; version: string; logger: Logger; sendToUser: (user: string, event: string, data: string) => Promise<void>; dir?: string },
   ) {
-    // The single executable carries the page inside (src/transport/embedded.ts); an install reads dist/web.
+    // The single executable carries the page inside (src/http/embedded.ts); an install reads dist/web.
     const files = opts.dir ? StaticFiles.load(opts.dir) : StaticFiles.embedded('web/') ?? StaticFiles.load(WEB_DIR);
     this.files = files?.get('index.html') ? files : undefined;
     if (!this.files) opts.logger.warn({ dir: opts.dir ?? WEB_DIR }, 'demo page not built (run "npm run build"); "/" answers the JSON index');
@@ -57,6 +57,11 @@ export class DemoPage {
     }
     const name = path === '/' ? 'index.html' : path.startsWith(PREFIX) ? path.slice(PREFIX.length) : undefined;
     if (name === undefined) return false;
+    // dist/web/admin/ holds the admin console's files: served at /admin only (src/admin/console.ts), never as demo files.
+    if (name.startsWith('admin/')) {
+      sendError(res, 404, 'not_found', `no demo file ${path}`, { 'x-content-type-options': 'nosniff' });
+      return true;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendError(res, 405, 'method_not_allowed', `use GET for ${path}`, { allow: 'GET, HEAD' });
       return true;

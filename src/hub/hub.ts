@@ -1,10 +1,10 @@
 import type { Disconnect } from '../protocol/index.js';
-import { EncodedPublication } from './encoded.js';
+import { EncodedPublication } from '../delivery/encoded.js';
 import type { ServerPublication } from '../protocol/index.js';
 import type { DeliverySampler } from './sampler.js';
 import type { ChannelSubscription, Subscriber } from './subscriber.js';
 
-export type { ChannelSubscription, Subscriber, WriteWatch } from './subscriber.js';
+export type { ChannelSubscription, ConnectionView, Subscriber, WriteWatch } from './subscriber.js';
 export type { DeliverySampler } from './sampler.js';
 
 interface ChannelEntry {
@@ -114,6 +114,20 @@ export class Hub {
     const list = [...set];
     for (const s of list) s.disconnect(d);
     return list.length;
+  }
+
+  /** Disconnects one local connection by id; false when it is not on this node. */
+  disconnectClient(clientId: string, d: Disconnect): boolean {
+    const s = this.clients.get(clientId);
+    if (!s) return false;
+    s.disconnect(d);
+    return true;
+  }
+
+  /** The local connections of a user (a copy). */
+  connectionsOfUser(userId: string): Subscriber[] {
+    const set = this.byUser.get(userId);
+    return set ? [...set] : [];
   }
 
   /** Disconnects every local subscriber of a channel (each once, its other channels included); returns how many. */

@@ -3,8 +3,8 @@ import { inc } from '../observability/counters.js';
 import type { Logger } from '../observability/logger.js';
 import { newConnectionId } from '../core/ids.js';
 import type { TraceContext } from '../core/trace-context.js';
-import { EncodedPublication } from '../hub/encoded.js';
-import type { Subscriber, WriteWatch } from '../hub/hub.js';
+import { EncodedPublication } from '../delivery/encoded.js';
+import type { ConnectionView, Subscriber, WriteWatch } from '../hub/hub.js';
 import {
   caughtUpJson,
   unsubscribedJson,
@@ -17,7 +17,7 @@ import {
   type StreamPosition,
   type SubscribeResult,
 } from '../protocol/index.js';
-import { OutboundQueue, type ByteSink } from './outbound.js';
+import { OutboundQueue, type ByteSink } from '../delivery/outbound.js';
 import type { NodeServices } from './services.js';
 import { Subscription, type SubscriptionOwner } from './subscription.js';
 import type { TracedConnection } from './connection-telemetry.js';
@@ -114,6 +114,10 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
 
   watchWrite(watch: WriteWatch): void {
     this.queue.watchWrite(watch);
+  }
+
+  view(): ConnectionView {
+    return { client: this.id, user: this.userId, transport: this.transport, ip: this.conn.ip, since: this.connectedAt, channels: [...this.subscriptions.keys()] };
   }
 
   /** Frames a publication for this transport. */

@@ -8,15 +8,16 @@ import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import type { ConnectionInfo } from '../session/session.js';
 import { WsSession, type WsTransport } from '../session/ws-session.js';
-import { refuseUpgrade, waitDrain } from './http-util.js';
+import { refuseUpgrade } from '../http/responses.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
+import { WsSocketWriter } from './ws-socket-writer.js';
 
 /** Per-connection liveness state, checked by one timer for all connections (no timer per connection). */
 interface Liveness {
   session: WsSession;
   ws: WebSocket;
-  socket: Socket;
+  socket: Duplex;
   lastPingAt: number;
   lastPongAt: number;
   /** Since when the socket has had unsent bytes (0: none pending). */
@@ -32,6 +33,8 @@ function normalOrigin(text: string): string | undefined {
     return undefined;
   }
 }
+
+function ignoreSocketError(): void {}
 
 /** How often liveness is checked (ms). Pings go out per connection when its own interval is due. */
 const TICK_MS = 1000;
@@ -64,6 +67,10 @@ export class WebSocketTransport {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    // Between the upgrade event and `ws` taking the socket over (authentication is async), or while a refusal is
+    // written, the raw socket has no 'error' listener: a peer's reset there would be an uncaught error that ends the
+    // process. A socket error only ends that socket (its 'close' releases the admission slot).
+    socket.on('error', ignoreSocketError);
     const ip = this.node.clientAddress.of(req);
     const route = url.pathname;
     const span = this.node.transportTelemetry.upgrade(req, ip, route);
@@ -118,7 +125,7 @@ export class WebSocketTransport {
       return refuse(429, 'limit_exceeded', this.admission.message(byUser), 'business');
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = this.accept(ws, auth.identity, { ip, route, traceContext: span?.context });
+      const session = this.accept(ws, socket, auth.identity, { ip, route, traceContext: span?.context });
       void session.autoSubscribe();
       if (span) {
         span.accepted({ 'http.response.status_code': 101, 'client.id': session.id, 'user.id': session.userId });
@@ -153,14 +160,14 @@ export class WebSocketTransport {
     return 'http';
   }
 
-  private accept(ws: WebSocket, identity: { userId: string; info?: unknown }, conn: ConnectionInfo): WsSession {
-    const socket = (ws as unknown as { _socket: Socket })._socket;
+  private accept(ws: WebSocket, socket: Duplex, identity: { userId: string; info?: unknown }, conn: ConnectionInfo): WsSession {
+    const out = new WsSocketWriter(socket);
     const sink: WsTransport = {
-      write: (buf) => socket.destroyed || socket.write(buf),
+      write: (buf) => out.write(buf),
       get writableLength() {
-        return socket.writableLength;
+        return out.writableLength;
       },
-      waitDrain: () => waitDrain(socket),
+      waitDrain: () => out.waitDrain(),
       close: (code, reason) => ws.close(code, reason),
       pause: () => ws.pause(),
       resume: () => ws.resume(),

@@ -5,11 +5,12 @@
  * goes to the app (src/wiring/attach.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AdminConsole } from '../admin/console.js';
 import type { ServerApi } from '../api/api.js';
 import type { Config } from '../config/index.js';
 import type { DemoPage } from '../demo/page.js';
 import type { SwitchboardNode } from '../node.js';
-import { sendError, sendJson } from '../transport/http-util.js';
+import { sendError, sendJson } from '../http/responses.js';
 import type { SdkBundle } from '../transport/sdk-bundle.js';
 import type { SseTransport } from '../transport/sse.js';
 import type { WebSocketTransport } from '../transport/websocket.js';
@@ -30,6 +31,8 @@ export interface RouteTargets {
   readonly sdkBundle?: Pick<SdkBundle, 'handle'>;
   /** The demo page (`demo.enabled`, own server only). */
   readonly demoPage?: Pick<DemoPage, 'handle' | 'built'>;
+  /** The admin console (`admin.enabled`, or development mode on loopback): `/admin` and everything under it. */
+  readonly admin?: Pick<AdminConsole, 'handle'>;
 }
 
 export function switchboardRoutes(t: RouteTargets): RouteTable {
@@ -51,6 +54,7 @@ export function switchboardRoutes(t: RouteTargets): RouteTable {
     api.endpoint('/api/broadcast', { POST: api.broadcast }),
     api.endpoint('/api/send', { POST: api.send }),
     api.endpoint('/api/disconnect', { POST: api.disconnect }),
+    api.endpoint('/api/connections', { GET: api.connections }),
     api.endpoint('/api/presence', { GET: api.presence }),
     api.endpoint('/api/history', { GET: api.history }),
     api.endpoint('/api/state', { GET: api.state }),
@@ -60,6 +64,11 @@ export function switchboardRoutes(t: RouteTargets): RouteTable {
     api.endpoint('/api/openapi.json', { GET: api.openApi }, true),
     api.unknownEndpoints('/api/'),
   );
+  const admin = t.admin;
+  if (admin) {
+    const page: RouteHandler = (req, res, url) => admin.handle(req, res, url);
+    routes.push(any('/admin', page), { path: '/admin/', prefix: true, methods: { '*': page } });
+  }
   const sdk = t.sdkBundle;
   if (sdk) routes.push(any(c.sdk.path, (req, res) => sdk.handle(req, res)));
   routes.push(

@@ -7,7 +7,9 @@ import type { Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { AdminConsole } from '../admin/console.js';
 import { ServerApi } from '../api/api.js';
+import { isLoopbackHost } from '../core/loopback.js';
 import type { Broker } from '../broker/broker.js';
 import { ConfigError, type Config } from '../config/index.js';
 import { optionProblem } from '../config/errors.js';
@@ -89,7 +91,10 @@ export function wire(options: WiringOptions): Wiring {
   const admission = new Admission(config);
   const ws = new WebSocketTransport(n, version, admission);
   const sse = new SseTransport(n, admission);
-  const api = new ServerApi(n, reporter);
+  // The admin console: when asked for, or by default in development mode (no JWT auth) on a loopback host.
+  const adminOn = config.admin.enabled || (ownServer && authenticator.insecure && isLoopbackHost(config.host));
+  const admin = adminOn ? new AdminConsole(n, reporter, { version }) : undefined;
+  const api = new ServerApi(n, reporter, admin);
   // The demo page takes `/` only on a server Switchboard owns (an embedding app keeps its own `/`).
   const demoPage = ownServer && config.demo.enabled
     ? new DemoPage(config, { insecure: authenticator.insecure, version, logger, sendToUser: (u, e, d) => n.sendToUser(u, e, d) })
@@ -106,6 +111,7 @@ export function wire(options: WiringOptions): Wiring {
     metrics: telemetry.metricsHandler,
     sdkBundle: config.sdk.serve ? SdkBundle.load() : undefined,
     demoPage,
+    admin,
   });
   attachRoutes(server, listener, routes, logger);
 
@@ -147,6 +153,7 @@ export function wire(options: WiringOptions): Wiring {
         logger.info('shutting down: draining connections');
         if (ownServer) server.close();
         producer?.stop();
+        admin?.close();
         n.drain();
         const deadline = Date.now() + config.shutdown.timeout;
         while (ws.connections() + sse.connections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

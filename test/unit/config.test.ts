@@ -55,6 +55,7 @@ describe('loadConfig defaults', () => {
       subscribe: { url: '' }, publish: { url: '' }, rpc: { url: '' },
       secret: '', timeout: 5_000, maxConcurrency: 256, maxResponseSize: 65_536, cacheMaxBytes: 8_388_608, trusted: [],
     });
+    assert.deepEqual(c.admin, { enabled: false, secret: '', sessionTtl: 28_800_000, maxSessions: 64, signInAttempts: 5, signInAddresses: 4096, maxStreams: 16, statsInterval: 2_000 });
   });
 
   it('is deeply frozen', () => {

@@ -5,7 +5,7 @@
  * carries a token is verified by it, and token refresh and subscription tokens keep working.
  */
 import type { IncomingMessage } from 'node:http';
-import { ErrorCode, ReplyError } from '../../protocol/index.js';
+import { ErrorCode, httpStatusOf, ReplyError } from '../../protocol/index.js';
 import { isValidChannel } from '../../protocol/names.js';
 import { USER_PATTERN, type AuthContext, type AuthResult, type Authenticator, type Identity, type SubscriptionGrant } from '../identity.js';
 import { extractToken, readCookie } from '../token.js';
@@ -28,30 +28,8 @@ const MAX_INFO_BYTES = 4096;
 /** Most channels a connect answer may list (as the JWT claim). */
 const MAX_CHANNELS = 128;
 
-/** HTTP status of an upgrade or SSE request refused with `code`. */
-function statusOf(code: string): number {
-  switch (code) {
-    case ErrorCode.Unauthorized:
-    case ErrorCode.TokenExpired:
-      return 401;
-    case ErrorCode.BadRequest:
-      return 400;
-    case ErrorCode.LimitExceeded:
-    case ErrorCode.TooManyRequests:
-      return 429;
-    case ErrorCode.Unavailable:
-    case ErrorCode.BackendUnavailable:
-      return 503;
-    case ErrorCode.BackendTimeout:
-      return 504;
-    case ErrorCode.BackendInvalid:
-      return 502;
-    default:
-      return 403;
-  }
-}
-
-const refused = (e: ReplyError): AuthResult => ({ ok: false, status: statusOf(e.code), code: e.code, message: e.message });
+/** A refused upgrade or SSE request: the status the error table gives the code (docs/protocol.md), else 403. */
+const refused = (e: ReplyError): AuthResult => ({ ok: false, status: httpStatusOf(e.code, 403), code: e.code, message: e.message });
 
 export class ConnectProxyAuthenticator implements Authenticator {
   readonly insecure = false;

@@ -5,7 +5,8 @@ import { Seed000Dialect } from './seed000.js';
 import { Seed002Dialect } from './seed002.js';
 
 export type { Dialect, DialectContext, DialectJoin, Step, Translation } from './dialect.js';
-export { isSeed000Chat, publicationJsonIn, publicationShape, seed000ChatJson } from './seed000.js';
+export { isSeed000Chat, publicationJsonIn, seed000ChatJson } from '../../protocol/seed000.js';
+export { publicationShape } from './seed000.js';
 
 /** A frame as native steps, with the adapter that translated it (it answers the steps' errors). */
 export interface Decoded extends Translation {
