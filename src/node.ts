@@ -1,4 +1,6 @@
 import type { Authenticator } from './auth/identity.js';
+import { ProxyBackend } from './auth/proxy/backend.js';
+import { ChannelProxies } from './auth/proxy/channel-proxies.js';
 import type { Broker } from './broker/broker.js';
 import { checkKeyedPublish, type KeyedWrite } from './session/keyed.js';
 import type { Config } from './config/index.js';
@@ -53,6 +55,8 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
   private readonly expiry: ExpiryWatch;
   /** Spans at connection lifecycle edges, for sessions (no-op when tracing is off). */
   readonly connectionTelemetry: ConnectionTelemetry;
+  /** The subscribe, publish and rpc proxies (docs/proxy.md). */
+  readonly proxies: ChannelProxies;
   /** Handshake spans, for transports (no-op when tracing is off). */
   readonly transportTelemetry: TransportTelemetry;
   /** The broker's handler: fan-out, member events, gaps, control messages (src/node/broker-events.ts). */
@@ -74,10 +78,12 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
     readonly id: string = newNodeId(),
     /** Where lifecycle events go (webhooks); nowhere by default. */
     private readonly lifecycle: NodeEvents = noNodeEvents,
+    proxyBackend: ProxyBackend = new ProxyBackend(config.proxy),
   ) {
     const tracing = createTracingPorts(telemetry);
     // Spans per publication and per traced read (no-op when tracing is off).
     super(broker, telemetry, tracing.publish);
+    this.proxies = new ChannelProxies(proxyBackend, config.proxy.cacheMaxBytes);
     const h = telemetry.histograms.publishToWrite;
     this.scheduler = new FlushScheduler(config.delivery.maxWriteDelay, (acceptedAt) => h.record((Date.now() - acceptedAt) / 1000));
     this.connectionTelemetry = tracing.connections;

@@ -3,8 +3,11 @@
  * env variable names, flag names and error messages are all derived from this file (see fields.ts, docs.ts).
  */
 import { z } from 'zod';
-import { addressList, bool, bytes, channel, duration, fraction, group, int, jsonValue, nonEmpty, oneOf, optionRegistry, parseDuration, secret, str, stringList, urlPath,
+import { addressList, bool, bytes, channel, duration, fraction, group, httpUrl, int, isHttpUrl, jsonValue, nonEmpty, oneOf, optionRegistry, parseDuration, secret, str, stringList, urlPath,
   type OptionMeta } from './fields.js';
+
+/** A namespace's proxy URL: empty (off) or absolute http(s). */
+const proxyUrl = z.string().refine((v) => v === '' || isHttpUrl(v), 'empty, or an absolute http:// or https:// URL');
 
 /** A namespace: channels named `<name>:...` share these rules. */
 export const namespaceSchema = z.strictObject({
@@ -35,6 +38,15 @@ export const namespaceSchema = z.strictObject({
     const ms = parseDuration(v);
     if (ms === undefined || ms === 0) ctx.addIssue({ code: 'custom', message: 'a duration above 0 such as "7d"' });
     return ms ?? 0;
+  }).optional(),
+  /**
+   * Backend proxies of this namespace (docs/proxy.md): each URL replaces the global `proxy.<kind>.url` for the
+   * namespace's channels (and `ns:` rpc methods); `""` turns that proxy off here. Absent: the global one.
+   */
+  proxy: z.strictObject({
+    subscribe: proxyUrl.optional(),
+    publish: proxyUrl.optional(),
+    rpc: proxyUrl.optional(),
   }).optional(),
 });
 export type NamespaceConfig = z.output<typeof namespaceSchema>;
@@ -128,7 +140,7 @@ export const configSchema = z.strictObject({
     webhookPublications: bool(false, 'Send each publication of the default namespace\'s channels to the webhooks (`webhooks.url`) as a `publication` event. Namespaces set their own (`webhookPublications`).'),
   }),
   namespaces: jsonValue(z.array(namespaceSchema).max(1000), [], 'list of namespaces',
-    'Namespaces by channel prefix (`chat:room1` is in namespace `chat`), each with its own rules: `subscribe` (`anonymous`, `authenticated` or `token`), `publish`, `presence`, `joinLeave`, `historySize`, `historyTtl`, `maxSubscribers`, and `keyed` (with `maxKeys`, `tombstoneTtl`; see docs/keyed-channels.md). When any is declared, a channel with an undeclared prefix is refused (`unknown_namespace`). Channels without a prefix use the default namespace (`channel.*`). See docs/security.md.',
+    'Namespaces by channel prefix (`chat:room1` is in namespace `chat`), each with its own rules: `subscribe` (`anonymous`, `authenticated` or `token`), `publish`, `presence`, `joinLeave`, `historySize`, `historyTtl`, `maxSubscribers`, `keyed` (with `maxKeys`, `tombstoneTtl`; see docs/keyed-channels.md), and `proxy` (`{subscribe, publish, rpc}` URLs replacing the global `proxy.*.url` for the namespace, `""` turning one off; see docs/proxy.md). When any is declared, a channel with an undeclared prefix is refused (`unknown_namespace`). Channels without a prefix use the default namespace (`channel.*`). See docs/security.md.',
     [{ name: 'chat', publish: true }, { name: 'news', subscribe: 'anonymous' }]),
   limits: group({
     connections: int(100000, 'Most open connections on this node (0: no limit).'),
@@ -152,6 +164,25 @@ export const configSchema = z.strictObject({
     origins: stringList('Origins allowed to use SSE and the server API; `*` allows any. Empty allows none (same-origin only).', ['https://app.example.com']),
   }),
   proxy: group({
+    connect: group({
+      url: httpUrl('Connect proxy (docs/proxy.md): each new connection that brings no JWT is POSTed here (allow-listed headers and cookies, the `data` query parameter); the application\'s backend answers with the user id, info, channels to subscribe and an expiry, or refuses. Lets cookie-session apps skip JWTs. Empty: off.', 'http://127.0.0.1:3000/switchboard/connect'),
+      headers: stringList('Request headers forwarded to the connect proxy (lower-case names). Others are never sent.', ['authorization', 'origin', 'user-agent', 'x-session'], ['authorization', 'origin', 'user-agent']),
+      cookies: stringList('Cookies forwarded to the connect proxy, by name (e.g. the app\'s session cookie). Others are never sent; empty: none.', ['session']),
+    }),
+    subscribe: group({
+      url: httpUrl('Subscribe proxy: the backend allows or refuses each subscription (and presence and history reads by non-subscribers). Namespaces may choose their own (`proxy.subscribe` of a namespace). Empty: off.', 'http://127.0.0.1:3000/switchboard/subscribe'),
+    }),
+    publish: group({
+      url: httpUrl('Publish proxy: the backend allows or refuses each client publication, and may replace its data. Namespaces may choose their own. Empty: off.', 'http://127.0.0.1:3000/switchboard/publish'),
+    }),
+    rpc: group({
+      url: httpUrl('RPC proxy: the native `rpc` command `{method, data}` is POSTed here and the backend\'s answer is the reply. A method `ns:name` uses namespace `ns`\'s rpc proxy. Empty: `rpc` answers `feature_disabled`.', 'http://127.0.0.1:3000/switchboard/rpc'),
+    }),
+    secret: str('', 'Sent to every proxy as `X-Switchboard-Proxy-Secret`, so the backend can tell Switchboard\'s calls from others. Empty: no header.', 'change-me-too'),
+    timeout: duration('5s', 'Deadline of one proxy call, from sending the request to the end of the answer. Past it the client gets `backend_timeout` (connect: HTTP 504).'),
+    maxConcurrency: int(256, 'Most proxy calls in flight on this node, of every kind together; past it a call fails at once with `backend_unavailable` (connect: HTTP 503) instead of queueing.', 1),
+    maxResponseSize: bytes(65536, 'Largest proxy answer read, in bytes (64 KiB); a longer one is cut off and the call fails with `backend_invalid`.'),
+    cacheMaxBytes: int(8388608, 'Bytes of subscribe and rpc answers kept when the backend allows it (`cache_ttl` in its answer), across all users (8 MiB); the least recently used go first. 0: nothing is cached.', 0, undefined, 'bytes (integer ≥ 0)'),
     trusted: addressList('Reverse proxies and load balancers (IP addresses or CIDR ranges such as `10.0.0.0/8`) whose `X-Forwarded-For` is believed: behind them the client address — for per-IP limits, logs and spans — is the last address in that header that is not itself a trusted proxy. Empty: the socket\'s peer is the client. See docs/security.md.', ['10.0.0.0/8', '127.0.0.1']),
   }),
   webhooks: group({

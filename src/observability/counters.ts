@@ -31,6 +31,8 @@ export class Counters {
   readonly brokerErrors = new Map<string, number>();
   /** Limit hits, by limit (`connections_per_ip`, `command_rate`, `subscriptions`, ...). */
   readonly limitsHit = new Map<string, number>();
+  /** Calls to the application's backend (docs/proxy.md), by `kind|outcome` (`connect|ok`, `publish|refused`, `rpc|backend_timeout`, ...). */
+  readonly proxyCalls = new Map<string, number>();
   /** Server API requests, by `method route|status`. */
   readonly apiRequests = new Map<string, number>();
   /** Webhooks: events queued by this node, and dropped because a queue was full (webhooks.maxQueue). */

@@ -152,6 +152,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
   const recoveries = counter('switchboard.recoveries', 'Subscribe-with-resume outcomes: recovered, or failed by reason', '{recovery}');
   const brokerErrors = counter('switchboard.broker.errors', 'Broker operations that failed, by operation', '{error}');
   const limitsHit = counter('switchboard.limits.hit', 'Limit hits, by limit (connections_per_ip, command_rate, subscriptions, ...)', '{hit}');
+  const proxyCalls = counter('switchboard.proxy.calls', 'Calls to the application backend (docs/proxy.md), by kind (connect, subscribe, publish, rpc) and outcome (ok, refused, or an error code such as backend_timeout)', '{call}');
   const apiRequests = counter('switchboard.api.requests', 'Server API requests, by method, route and status code', '{request}');
   const channels = gauge('switchboard.channels', 'Channels with local subscribers', '{channel}');
   const subscriptions = gauge('switchboard.subscriptions', 'Local channel subscriptions', '{subscription}');
@@ -172,7 +173,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
 
   const observables: Observable[] = [
     wsActive, wsActiveAlias, wsSent, wsReceived, active, connects, disconnects, sent, bytesSent, received, bytesReceived, commands,
-    publications, deliveries, encodings, drops, slowDisconnects, recoveries, brokerErrors, limitsHit, apiRequests, channels, subscriptions, users,
+    publications, deliveries, encodings, drops, slowDisconnects, recoveries, brokerErrors, limitsHit, proxyCalls, apiRequests, channels, subscriptions, users,
     historyPublications, historyBytes, historyEvictions, historyChannels, subscriberReplacements, commandReplacements, ready,
     webhookEvents, webhookDropped, webhookDelivered, webhookFailures, webhookRetries, webhookDepth,
   ];
@@ -220,6 +221,10 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
     for (const [operation, n] of c.brokerErrors) r.observe(brokerErrors, n, { operation });
     if (!c.limitsHit.has('command_rate')) r.observe(limitsHit, 0, { limit: 'command_rate' });
     for (const [limit, n] of c.limitsHit) r.observe(limitsHit, n, { limit });
+    for (const [key, n] of c.proxyCalls) {
+      const [kind, outcome] = split2(key);
+      r.observe(proxyCalls, n, { kind, outcome });
+    }
     for (const [key, n] of c.apiRequests) {
       // `METHOD /route|status`; the attribute names match the histogram switchboard.api.request.duration.
       const [methodRoute, status] = split2(key);

@@ -93,7 +93,7 @@ export class WebSocketTransport {
       refuse(status, code, message, type);
     };
     socket.once('close', slot.release);
-    this.node.authenticator.authenticate(req, url).then(
+    this.node.authenticator.authenticate(req, url, { transport: 'websocket', ip, ...(span ? { trace: span.context } : {}) }).then(
       (auth) => this.afterAuth(req, socket, head, auth, { ip, route, span, refuse: refuseAndRelease, slot }),
       (err: unknown) => {
         this.node.logger.error({ err }, 'authentication failed unexpectedly');

@@ -30,7 +30,7 @@ import { SdkBundle } from '../transport/sdk-bundle.js';
 import { SseTransport } from '../transport/sse.js';
 import { WebSocketTransport } from '../transport/websocket.js';
 import { createWebhooks } from '../webhooks/webhooks.js';
-import { createAuthenticator, createBroker } from './factories.js';
+import { createAuthenticator, createBroker, createProxyBackend } from './factories.js';
 import { assertSafeBinding } from './safe-binding.js';
 
 export interface WiringOptions {
@@ -71,7 +71,6 @@ export function wire(options: WiringOptions): Wiring {
   const listener: Listener | undefined = options.server ? undefined : createListener(config, logger);
   const server: Server | HttpsServer = options.server ?? (listener as Listener).server;
   const broker = options.broker ?? createBroker(config, logger);
-  const authenticator = createAuthenticator(config);
   const nodeId = newNodeId();
   // Telemetry comes first (the node takes it); its gauges read the node once it exists.
   let gauges: (() => MetricGauges) | undefined;
@@ -83,9 +82,13 @@ export function wire(options: WiringOptions): Wiring {
     spanProcessors: options.spanProcessors,
     gauges: () => gauges?.(),
   });
-  // Webhooks listen to the node's events; on the Redis broker their queue is a shared Redis stream.
+  // One HTTP client for every backend proxy: the connect proxy (an authenticator) and the channel proxies share its
+  // bound on calls in flight (proxy.maxConcurrency).
+  const proxyBackend = createProxyBackend(config, telemetry.counters);
+  const authenticator = createAuthenticator(config, proxyBackend);
+    // Webhooks listen to the node's events; on the Redis broker their queue is a shared Redis stream.
   const webhooks = createWebhooks(config, broker.kind === 'redis' && config.redis.url !== '', nodeId, telemetry.counters, logger);
-  const n = new SwitchboardNode(config, broker, logger, authenticator, telemetry, nodeId, webhooks);
+  const n = new SwitchboardNode(config, broker, logger, authenticator, telemetry, nodeId, webhooks, proxyBackend);
   gauges = () => nodeGauges(n);
   const reporter = new RegistryReporter(n);
   const admission = new Admission(config);

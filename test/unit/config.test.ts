@@ -51,6 +51,11 @@ describe('loadConfig defaults', () => {
     assert.deepEqual(c.shutdown, { timeout: 10_000 });
     assert.deepEqual(c.compat, { seed000Channel: 'broadcast' });
     assert.deepEqual(c.webhooks, { url: [], secret: '', batchSize: 100, maxQueue: 100_000, timeout: 10_000, retryMin: 500, retryMax: 60_000, lockTtl: 10_000 });
+    assert.deepEqual(c.proxy, {
+      connect: { url: '', headers: ['authorization', 'origin', 'user-agent'], cookies: [] },
+      subscribe: { url: '' }, publish: { url: '' }, rpc: { url: '' },
+      secret: '', timeout: 5_000, maxConcurrency: 256, maxResponseSize: 65_536, cacheMaxBytes: 8_388_608, trusted: [],
+    });
     assert.deepEqual(c.admin, { enabled: false, secret: '', sessionTtl: 28_800_000, maxSessions: 64, signInAttempts: 5, signInAddresses: 4096, maxStreams: 16, statsInterval: 2_000 });
   });
 
@@ -110,8 +115,8 @@ describe('coercion of env and flag strings', () => {
     it(`${o.env} and ${o.flag}`, () => {
       const blank = o.type.includes('32 bytes') ? 'x'.repeat(32) : 'x'; // secrets need 32 bytes
       // workers > 1 needs redis.url (a cross-option rule tested below), so 1 here.
-      const [text, expected] = o.path === 'workers' ? ['1', 1] : o.path === 'proxy.trusted' ? ['10.0.0.0/8, ::1', ['10.0.0.0/8', '::1']]
-        : o.path === 'webhooks.url' ? ['http://a.example/h, https://b.example/h', ['http://a.example/h', 'https://b.example/h']] : sample[o.kind] ?? [String(o.default === '' ? blank : o.default), o.default === '' ? blank : o.default];
+      const url = 'http://127.0.0.1:3000/hook';
+      const [text, expected] = o.path === 'workers' ? ['1', 1] : o.path === 'proxy.trusted' ? ['10.0.0.0/8, ::1', ['10.0.0.0/8', '::1']] : o.path === 'webhooks.url' ? ['http://a.example/h, https://b.example/h', ['http://a.example/h', 'https://b.example/h']] : o.type === 'URL' ? [url, url] : sample[o.kind] ?? [String(o.default === '' ? blank : o.default), o.default === '' ? blank : o.default];
       const get = (c: unknown) => o.path.split('.').reduce((v: any, k) => v[k], c);
       // tls.cert and tls.key are set together (a cross-option rule tested in tls-http2.test.ts).
       // So are webhooks.url and webhooks.secret (the URLs need a secret).
@@ -248,7 +253,7 @@ describe('issue #12: config errors read alike, whatever their source', () => {
     const lines = configError(() => loadConfig({ file: f })).split('\n');
     assert.deepEqual(lines, [
       `config option "namespaces[0].publish" (from file ${f}): expected true or false, got "yes". Fix: correct it (docs/configuration.md describes "namespaces").`,
-      `config option "namespaces[1]" (from file ${f}): unknown field "pubish". Fix: rename "pubish" to "publish" (fields: name, subscribe, publish, presence, joinLeave, historySize, historyTtl, maxSubscribers, keyed, webhookPublications, maxKeys, tombstoneTtl).`,
+      `config option "namespaces[1]" (from file ${f}): unknown field "pubish". Fix: rename "pubish" to "publish" (fields: name, subscribe, publish, presence, joinLeave, historySize, historyTtl, maxSubscribers, keyed, webhookPublications, maxKeys, tombstoneTtl, proxy).`,
       `config option "namespaces[2].name" (from file ${f}): missing (expected a string). Fix: add "name".`,
       `config option "namespaces[2].subscribe" (from file ${f}): expected one of anonymous, authenticated, token, got "everyone". Fix: set it to one of those.`,
     ]);
