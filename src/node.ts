@@ -1,24 +1,25 @@
 import type { Authenticator } from './auth/identity.js';
-import type { Broker, BrokerHandler, ControlMessage, HistoryQuery, HistoryPage, PublishRequest, StatePage, StateQuery } from './broker/broker.js';
+import { ProxyBackend } from './auth/proxy/backend.js';
+import { ChannelProxies } from './auth/proxy/channel-proxies.js';
+import type { Broker } from './broker/broker.js';
 import { checkKeyedPublish, type KeyedWrite } from './session/keyed.js';
 import type { Config } from './config/index.js';
 import { ClientAddress } from './core/client-address.js';
 import { newNodeId } from './core/ids.js';
 import type { TraceContext } from './core/trace-context.js';
 import { Hub, type ChannelSubscription, type Subscriber } from './hub/hub.js';
+import { ConnectionQueries, type NodeConnections } from './node/connection-query.js';
+import { noNodeEvents, type NodeEvents } from './node/events.js';
 import type { Logger } from './observability/logger.js';
-import { inc } from './observability/counters.js';
 import { LimitLog, type LimitLogged } from './observability/limit-log.js';
-import type { PublishTracing } from './observability/publish-tracing.js';
 import type { Telemetry } from './observability/telemetry.js';
 import { createTracingPorts } from './observability/tracing-ports.js';
+import { BrokerEvents } from './node/broker-events.js';
+import { BrokerCalls } from './node/broker-calls.js';
 import {
   Disconnects,
   ErrorCode,
   ReplyError,
-  directMessageJson,
-  memberEventJson,
-  reconnects,
   type Member,
   type ServerPublication,
   type PublicationMeta,
@@ -38,7 +39,7 @@ export type NodeState = 'starting' | 'ready' | 'draining' | 'stopped';
  * One Switchboard node: owns the broker, the hub and the write scheduler, and connects them. Transports hand it
  * sessions; the HTTP API calls its operations.
  */
-export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandler {
+export class SwitchboardNode extends BrokerCalls implements NodeServices, TransportHost {
   readonly hub = new Hub();
   readonly scheduler: FlushScheduler;
   readonly startedAt = Date.now();
@@ -52,32 +53,50 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
   private readonly limits: LimitLog;
   /** Connections with credentials or subscriptions that expire, checked once a second. */
   private readonly expiry: ExpiryWatch;
-  /** Spans per publication (no-op when tracing is off). */
-  private readonly publishTracing: PublishTracing;
   /** Spans at connection lifecycle edges, for sessions (no-op when tracing is off). */
   readonly connectionTelemetry: ConnectionTelemetry;
+  /** The subscribe, publish and rpc proxies (docs/proxy.md). */
+  readonly proxies: ChannelProxies;
   /** Handshake spans, for transports (no-op when tracing is off). */
   readonly transportTelemetry: TransportTelemetry;
+  /** The broker's handler: fan-out, member events, gaps, control messages (src/node/broker-events.ts). */
+  readonly events: BrokerEvents;
+  /** A user's connections on every node (operator reads), over the broker's control channel. */
+  private readonly connectionQueries: ConnectionQueries;
+  /**
+   * Presence members by `channel client` while someone listens to lifecycle events, so a removal (which names only
+   * the connection) can say whose it was. Bounded like presence itself: connections × client.maxSubscriptions.
+   */
+  private readonly members = new Map<string, Member>();
 
   constructor(
     readonly config: Config,
-    readonly broker: Broker,
+    broker: Broker,
     readonly logger: Logger,
     readonly authenticator: Authenticator,
-    readonly telemetry: Telemetry,
+    telemetry: Telemetry,
     readonly id: string = newNodeId(),
+    /** Where lifecycle events go (webhooks); nowhere by default. */
+    private readonly lifecycle: NodeEvents = noNodeEvents,
+    proxyBackend: ProxyBackend = new ProxyBackend(config.proxy),
   ) {
+    let hubCount = (): number => 0;
+    const tracing = createTracingPorts(telemetry, () => hubCount());
+    // Spans per publication and per traced read (no-op when tracing is off).
+    super(broker, telemetry, tracing.publish);
+    this.proxies = new ChannelProxies(proxyBackend, config.proxy.cacheMaxBytes);
     const h = telemetry.histograms.publishToWrite;
     this.scheduler = new FlushScheduler(config.delivery.maxWriteDelay, (acceptedAt) => h.record((Date.now() - acceptedAt) / 1000));
-    // `clients.total` on connection spans: this node's connections at that moment.
-    const tracing = createTracingPorts(telemetry, () => this.hub.connectionCount);
-    this.publishTracing = tracing.publish;
+    // `clients.total` on connection spans: this node's connections at that moment (the hub exists only after super()).
+    hubCount = () => this.hub.connectionCount;
     this.connectionTelemetry = tracing.connections;
     this.transportTelemetry = tracing.handshakes;
     this.namespaces = new Namespaces(config);
     this.clientAddress = new ClientAddress(config.proxy.trusted);
     this.limits = new LimitLog(telemetry.counters, logger);
     this.expiry = new ExpiryWatch(config.jwt.clockTolerance);
+    this.connectionQueries = new ConnectionQueries(id, (m) => broker.publishControl(m), (u) => this.hub.connectionsOfUser(u).map((s) => s.view()));
+    this.events = new BrokerEvents(this.hub, this.publishTracing, telemetry, this.scheduler, logger, (m) => this.connectionQueries.onControl(m));
   }
 
   /** Counts a limit hit; logs it once per connection (when there is one) so a flood does not flood the logs. */
@@ -101,19 +120,16 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
   attach(session: Session): void {
     this.hub.register(session);
     this.connectionTelemetry.connected(session);
+    this.lifecycle.clientConnected(session);
   }
 
   detach(s: Subscriber & Expiring): void {
-    this.hub.unregister(s);
+    if (this.hub.unregister(s)) this.lifecycle.clientDisconnected(s);
     this.expiry.unwatch(s);
   }
 
-  get counters() {
-    return this.telemetry.counters;
-  }
-
   async start(): Promise<void> {
-    await this.broker.start(this);
+    await this.broker.start(this.events);
     this.state = 'ready';
   }
 
@@ -129,6 +145,7 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
 
   joinChannel(channel: string, sub: ChannelSubscription): Promise<void> {
     if (this.hub.addSubscription(channel, sub)) {
+      this.lifecycle.localChannel(channel, true);
       const p = this.broker.subscribe(channel);
       this.brokerSubs.set(channel, p);
       p.catch((err: unknown) => {
@@ -141,7 +158,10 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
   }
 
   leaveChannel(channel: string, sub: ChannelSubscription): void {
+    // A member leaves before its channel can be vacated (the session removes presence after this call).
+    if (this.members.size > 0) this.memberGone(channel, sub.subscriber.id);
     if (!this.hub.removeSubscription(channel, sub)) return;
+    this.lifecycle.localChannel(channel, false);
     this.brokerSubs.delete(channel);
     this.broker.unsubscribe(channel).catch((err: unknown) => this.logger.warn({ err, channel }, 'broker unsubscribe failed'));
   }
@@ -156,61 +176,41 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
     if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
     const keyed = checkKeyedPublish(this.config, rules, channel, write);
     const req = { channel, event, data: write?.op === 'delete' ? 'null' : data, meta, history: rules.history, ...keyed };
-    return this.publishTracing.publish(req, data, parent, this.brokerPublish).then(this.countPublication);
+    const p = this.publishTracing.publish(req, data, parent, this.brokerPublish).then(this.countPublication);
+    return rules.webhookPublications ? p.then(this.reportPublication) : p;
   }
 
-  /** The broker publish, timed (made once: the publish path allocates no closure for it). */
-  private readonly brokerPublish = (req: PublishRequest): Promise<ServerPublication> => this.timed('publish', this.broker.publish(req));
-
-  /** History through the broker, timed; a `history.read` span under `parent` when tracing. */
-  history(channel: string, query: HistoryQuery, parent?: TraceContext): Promise<HistoryPage> {
-    return this.publishTracing.read('history.read', channel, parent, () => this.timed('history', this.broker.history(channel, query)), (h) => h.publications.length);
-  }
-
-  /** A page of a keyed channel's state through the broker, timed; a `state.read` span under `parent` when tracing. */
-  keyedState(channel: string, query: StateQuery, parent?: TraceContext): Promise<StatePage> {
-    return this.publishTracing.read('state.read', channel, parent, () => this.timed('state', this.broker.state(channel, query)), (p) => p.publications.length);
-  }
-
-  /** Presence through the broker, timed; a `presence.get` span under `parent` when tracing. */
-  presence(channel: string, parent?: TraceContext): Promise<Member[]> {
-    return this.publishTracing.read('presence.get', channel, parent, () => this.timed('presence', this.broker.presence(channel)), (m) => m.length);
-  }
-
-  addPresence(channel: string, member: Member): Promise<void> {
-    return this.timed('presence_add', this.broker.addPresence(channel, member));
-  }
-
-  removePresence(channel: string, clientId: string): Promise<void> {
-    return this.timed('presence_remove', this.broker.removePresence(channel, clientId));
-  }
-
-  publishJoin(channel: string, member: Member): Promise<void> {
-    return this.timed('join', this.broker.publishJoin(channel, member));
-  }
-
-  publishLeave(channel: string, member: Member): Promise<void> {
-    return this.timed('leave', this.broker.publishLeave(channel, member));
-  }
-
-  private readonly countPublication = (pub: ServerPublication): ServerPublication => {
-    this.counters.publications++;
+  private readonly reportPublication = (pub: ServerPublication): ServerPublication => {
+    this.lifecycle.published(pub);
     return pub;
   };
 
-  /** Times a broker operation and counts its failures. */
-  timed<T>(operation: string, p: Promise<T>): Promise<T> {
-    const start = performance.now();
-    return p.then(
-      (v) => {
-        this.telemetry.histograms.brokerDuration.record((performance.now() - start) / 1000, { operation });
-        return v;
-      },
-      (err: unknown) => {
-        inc(this.counters.brokerErrors, operation);
-        throw err;
-      },
-    );
+  override addPresence(channel: string, member: Member): Promise<void> {
+    // Reported when the session adds it (not when the broker answers), so a leave that comes before the answer is
+    // still reported after the arrival and before the channel is vacated.
+    if (this.lifecycle !== noNodeEvents) {
+      const key = channel + ' ' + member.client;
+      if (!this.members.has(key)) {
+        this.members.set(key, member);
+        this.lifecycle.memberAdded(channel, member);
+      }
+    }
+    return super.addPresence(channel, member);
+  }
+
+  override removePresence(channel: string, clientId: string): Promise<void> {
+    // Reported at once, whatever the broker answers: the connection has left (its entry expires otherwise).
+    if (this.members.size > 0) this.memberGone(channel, clientId);
+    return super.removePresence(channel, clientId);
+  }
+
+  /** Reports the member's removal if it was reported added (once). */
+  private memberGone(channel: string, clientId: string): void {
+    const key = channel + ' ' + clientId;
+    const member = this.members.get(key);
+    if (!member) return;
+    this.members.delete(key);
+    this.lifecycle.memberRemoved(channel, member);
   }
 
   /**
@@ -236,40 +236,19 @@ export class SwitchboardNode implements NodeServices, TransportHost, BrokerHandl
     return this.broker.publishControl({ kind: 'disconnect-user', user, code, reason });
   }
 
-  // --- BrokerHandler ------------------------------------------------------------------------------------------
-
-  onPublication(pub: ServerPublication): void {
-    // Tracing off: straight to the hub's fan-out loop. On: a `hub.broadcast` span and sampled write spans.
-    this.counted(pub, this.publishTracing.broadcast(pub, this.hub));
+  /** Disconnects one connection by id, on whichever node holds it (no error when none does). */
+  disconnectClient(client: string, code = Disconnects.ForceDisconnect.code, reason = Disconnects.ForceDisconnect.reason): Promise<void> {
+    return this.broker.publishControl({ kind: 'disconnect-client', client, code, reason });
   }
 
-  private counted(pub: ServerPublication, recipients: number): void {
-    if (recipients === 0) return;
-    this.counters.deliveries += recipients;
-    this.telemetry.histograms.fanoutSize.record(recipients);
-    this.scheduler.noteWritten(pub.time);
-  }
-
-  onJoin(channel: string, member: Member): void {
-    this.hub.memberEvent(channel, 'join', memberEventJson('join', channel, member), member.client);
-  }
-
-  onLeave(channel: string, member: Member): void {
-    this.hub.memberEvent(channel, 'leave', memberEventJson('leave', channel, member), member.client);
-  }
-
-  onGap(channel: string): void {
-    const n = this.hub.disconnectChannel(channel, Disconnects.InsufficientState);
-    // debug: the broker logs one line per recovery, whatever the number of channels.
-    this.logger.debug({ event: 'publication_gap', channel, subscribers: n }, 'publications missed while reconnecting to the broker; disconnecting the channel\'s subscribers so they resume');
-  }
-
-  onControl(msg: ControlMessage): void {
-    if (msg.kind === 'user-message') {
-      this.hub.sendToUser(msg.user, msg.event, directMessageJson(msg));
-    } else if (msg.kind === 'disconnect-user') {
-      this.hub.disconnectUser(msg.user, { code: msg.code, reason: msg.reason, reconnect: reconnects(msg.code) });
-    }
+  /**
+   * The user's connections: this node's, and those of the other live nodes the broker's registry says hold the
+   * user (Redis), asked over the control channel; nodes that did not answer within 1 s are listed in `missing`.
+   */
+  async userConnections(user: string): Promise<{ nodes: NodeConnections[]; missing: string[] }> {
+    const registry = this.broker.registry;
+    const others = registry ? (await registry.nodes()).filter((r) => r.id !== this.id && (r.users[user] ?? 0) > 0).map((r) => r.id) : [];
+    return this.connectionQueries.ask(user, others);
   }
 
   // --- Lifecycle ----------------------------------------------------------------------------------------------

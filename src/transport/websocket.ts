@@ -34,6 +34,8 @@ function normalOrigin(text: string): string | undefined {
   }
 }
 
+function ignoreSocketError(): void {}
+
 /** How often liveness is checked (ms). Pings go out per connection when its own interval is due. */
 const TICK_MS = 1000;
 
@@ -65,6 +67,10 @@ export class WebSocketTransport {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+    // Between the upgrade event and `ws` taking the socket over (authentication is async), or while a refusal is
+    // written, the raw socket has no 'error' listener: a peer's reset there would be an uncaught error that ends the
+    // process. A socket error only ends that socket (its 'close' releases the admission slot).
+    socket.on('error', ignoreSocketError);
     const ip = this.node.clientAddress.of(req);
     const route = url.pathname;
     const span = this.node.transportTelemetry.upgrade(req, ip, route);
@@ -87,7 +93,7 @@ export class WebSocketTransport {
       refuse(status, code, message, type);
     };
     socket.once('close', slot.release);
-    this.node.authenticator.authenticate(req, url).then(
+    this.node.authenticator.authenticate(req, url, { transport: 'websocket', ip, ...(span ? { trace: span.context } : {}) }).then(
       (auth) => this.afterAuth(req, socket, head, auth, { ip, route, span, refuse: refuseAndRelease, slot }),
       (err: unknown) => {
         this.node.logger.error({ err }, 'authentication failed unexpectedly');

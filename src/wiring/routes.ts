@@ -5,6 +5,7 @@
  * goes to the app (src/wiring/attach.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AdminConsole } from '../admin/console.js';
 import type { ServerApi } from '../api/api.js';
 import type { Config } from '../config/index.js';
 import type { DemoPage } from '../demo/page.js';
@@ -33,6 +34,8 @@ export interface RouteTargets {
   readonly demoPage?: Pick<DemoPage, 'handle' | 'built'>;
   /** Sees every request a route answers (the access log, config `accessLog`). */
   readonly observer?: RouteObserver;
+  /** The admin console (`admin.enabled`, or development mode on loopback): `/admin` and everything under it. */
+  readonly admin?: Pick<AdminConsole, 'handle'>;
 }
 
 export function switchboardRoutes(t: RouteTargets): RouteTable {
@@ -54,6 +57,7 @@ export function switchboardRoutes(t: RouteTargets): RouteTable {
     api.endpoint('/api/broadcast', { POST: api.broadcast }),
     api.endpoint('/api/send', { POST: api.send }),
     api.endpoint('/api/disconnect', { POST: api.disconnect }),
+    api.endpoint('/api/connections', { GET: api.connections }),
     api.endpoint('/api/presence', { GET: api.presence }),
     api.endpoint('/api/history', { GET: api.history }),
     api.endpoint('/api/state', { GET: api.state }),
@@ -63,6 +67,11 @@ export function switchboardRoutes(t: RouteTargets): RouteTable {
     api.endpoint('/api/openapi.json', { GET: api.openApi }, true),
     api.unknownEndpoints('/api/'),
   );
+  const admin = t.admin;
+  if (admin) {
+    const page: RouteHandler = (req, res, url) => admin.handle(req, res, url);
+    routes.push(any('/admin', page), { path: '/admin/', prefix: true, methods: { '*': page } });
+  }
   const sdk = t.sdkBundle;
   if (sdk) routes.push(any(c.sdk.path, (req, res) => sdk.handle(req, res)));
   routes.push(
