@@ -7,7 +7,8 @@ import type { ErrorType } from '../observability/error-type.js';
 import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import type { ConnectionInfo } from '../session/session.js';
-import { WsSession, type WsTransport } from '../session/ws-session.js';
+import type { WsSession, WsTransport } from '../session/ws-session.js';
+import { nativeEndpoint, type WsEndpoint } from './ws-endpoint.js';
 import { refuseUpgrade, waitDrain } from './http-util.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
@@ -44,6 +45,8 @@ export class WebSocketTransport {
   private readonly wss: WebSocketServer;
   private readonly live = new Set<Liveness>();
   private readonly timer: NodeJS.Timeout;
+  /** The native endpoint (`websocket.path`); others (Pusher's) are passed to handleUpgrade by their route. */
+  private readonly native: WsEndpoint;
 
   constructor(
     private readonly node: TransportHost,
@@ -59,11 +62,13 @@ export class WebSocketTransport {
       // peer is abusing the protocol and `ws` closes with 1009.
       maxPayload: cfg.maxMessageSize * 2,
     });
+    this.native = nativeEndpoint((req, url) => node.authenticator.authenticate(req, url));
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
   }
 
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+  /** An upgrade request to `endpoint` (default the native one): every endpoint passes the same checks and limits. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, endpoint: WsEndpoint = this.native): void {
     const ip = this.node.clientAddress.of(req);
     const route = url.pathname;
     const span = this.node.transportTelemetry.upgrade(req, ip, route);
@@ -86,8 +91,8 @@ export class WebSocketTransport {
       refuse(status, code, message, type);
     };
     socket.once('close', slot.release);
-    this.node.authenticator.authenticate(req, url).then(
-      (auth) => this.afterAuth(req, socket, head, auth, { ip, route, span, refuse: refuseAndRelease, slot }),
+    endpoint.authenticate(req, url).then(
+      (auth) => this.afterAuth(req, socket, head, auth, { ip, route, span, refuse: refuseAndRelease, slot, endpoint }),
       (err: unknown) => {
         this.node.logger.error({ err }, 'authentication failed unexpectedly');
         refuseAndRelease(500, 'internal', 'internal error', 'connection');
@@ -100,9 +105,9 @@ export class WebSocketTransport {
     socket: Duplex,
     head: Buffer,
     auth: AuthResult,
-    c: { ip: string; route: string; span: HandshakeTrace | undefined; refuse: (status: number, code: string, message: string, type: ErrorType) => void; slot: Reservation },
+    c: { ip: string; route: string; span: HandshakeTrace | undefined; refuse: (status: number, code: string, message: string, type: ErrorType) => void; slot: Reservation; endpoint: WsEndpoint },
   ): void {
-    const { ip, route, span, refuse, slot } = c;
+    const { ip, route, span, refuse, slot, endpoint } = c;
     if (socket.destroyed) {
       slot.release();
       span?.end();
@@ -118,7 +123,7 @@ export class WebSocketTransport {
       return refuse(429, 'limit_exceeded', this.admission.message(byUser), 'business');
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = this.accept(ws, auth.identity, { ip, route, traceContext: span?.context });
+      const session = this.accept(ws, auth.identity, { ip, route, traceContext: span?.context }, endpoint);
       void session.autoSubscribe();
       if (span) {
         span.accepted({ 'http.response.status_code': 101, 'client.id': session.id, 'user.id': session.userId });
@@ -153,7 +158,7 @@ export class WebSocketTransport {
     return 'http';
   }
 
-  private accept(ws: WebSocket, identity: { userId: string; info?: unknown }, conn: ConnectionInfo): WsSession {
+  private accept(ws: WebSocket, identity: { userId: string; info?: unknown }, conn: ConnectionInfo, endpoint: WsEndpoint): WsSession {
     const socket = (ws as unknown as { _socket: Socket })._socket;
     const sink: WsTransport = {
       write: (buf) => socket.destroyed || socket.write(buf),
@@ -165,7 +170,7 @@ export class WebSocketTransport {
       pause: () => ws.pause(),
       resume: () => ws.resume(),
     };
-    const session = new WsSession(this.node.services, identity, sink, this.version, conn);
+    const session = endpoint.open(this.node.services, identity, sink, this.version, conn);
     const now = Date.now();
     const l: Liveness = { session, ws, socket, lastPingAt: now, lastPongAt: now, stalledSince: 0 };
     this.live.add(l);

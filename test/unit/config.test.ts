@@ -50,6 +50,7 @@ describe('loadConfig defaults', () => {
     assert.deepEqual(c.cors, { origins: [] });
     assert.deepEqual(c.shutdown, { timeout: 10_000 });
     assert.deepEqual(c.compat, { seed000Channel: 'broadcast' });
+    assert.deepEqual(c.pusher, { appId: '', key: '', secret: '', clientEvents: true, activityTimeout: 120000, timestampWindow: 600000 });
   });
 
   it('is deeply frozen', () => {
