@@ -2,9 +2,15 @@
  * Real Pusher clients against a test server: `pusher-js` (the Node build) authorized by the real `pusher` server
  * library, as an app's auth endpoint would do, and that library as the publisher.
  */
-import PusherClient from 'pusher-js';
+import * as pusherJs from 'pusher-js';
 import PusherServer from 'pusher';
 import { withTimeout } from './wait.js';
+
+/** pusher-js is CommonJS: its class is the module itself (Node's ESM `default`), typed as the module's `default`. */
+type PusherCtor = typeof pusherJs.default.default;
+export type PusherClient = InstanceType<PusherCtor>;
+const loaded = pusherJs.default as unknown as PusherCtor & { default?: PusherCtor };
+const PusherClient: PusherCtor = loaded.default ?? loaded;
 
 export const APP = { appId: '4242', key: 'test-app-key', secret: 'test-app-secret' } as const;
 /** Server flags turning the Pusher endpoints on, with presence member events for channels without a namespace. */

@@ -6,12 +6,11 @@
 import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type PusherClient from 'pusher-js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { connectReady } from '../helpers/ws-client.js';
 import { openEventSource } from '../helpers/sse-client.js';
 import { sleep } from '../helpers/wait.js';
-import { APP, connected, nextEvent, PUSHER_FLAGS, pusherClient, pusherServer, subscribed } from '../helpers/pusher.js';
+import { APP, connected, nextEvent, PUSHER_FLAGS, pusherClient, pusherServer, subscribed, type PusherClient } from '../helpers/pusher.js';
 
 let srv: TestServer;
 const clients: PusherClient[] = [];
