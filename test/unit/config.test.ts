@@ -113,13 +113,21 @@ describe('coercion of env and flag strings', () => {
       const get = (c: unknown) => o.path.split('.').reduce((v: any, k) => v[k], c);
       // tls.cert and tls.key are set together (a cross-option rule tested in tls-http2.test.ts).
       const pair = o.path === 'tls.cert' ? 'tls.key' : o.path === 'tls.key' ? 'tls.cert' : undefined;
-      const pairEnv = pair ? { [`SWITCHBOARD_${pair.replace('.', '_').toUpperCase()}`]: 'x' } : {};
-      const pairArgv = pair ? [`--${pair}`, 'x'] : [];
+      // pusher.appId, key and secret too (the rule is tested below).
+      const trio = ['pusher.appId', 'pusher.key', 'pusher.secret'];
+      const others = trio.includes(o.path) ? trio.filter((p) => p !== o.path) : pair ? [pair] : [];
+      const envOf = (path: string) => configOptions.find((x) => x.path === path)!.env;
+      const pairEnv = Object.fromEntries(others.map((p) => [envOf(p), 'x']));
+      const pairArgv = others.flatMap((p) => [`--${p}`, 'x']);
       assert.deepEqual(get(loadConfig({ env: { [o.env]: text, ...pairEnv } })), expected);
       assert.deepEqual(get(loadConfig({ argv: [o.flag, text, ...pairArgv] })), expected);
       assert.deepEqual(get(loadConfig({ argv: [`${o.flag}=${text}`, ...pairArgv] })), expected);
     });
   }
+  it('pusher.appId, pusher.key and pusher.secret are set together', () => {
+    assert.match(configError(() => loadConfig({ env: { SWITCHBOARD_PUSHER_APP_ID: '1', SWITCHBOARD_PUSHER_KEY: 'k' } })), /pusher\.secret.*set together/);
+    assert.equal(loadConfig({ argv: ['--pusher.appId', '1', '--pusher.key', 'k', '--pusher.secret', 's'] }).pusher.key, 'k');
+  });
   it('booleans take true/false/1/0 in any case', () => {
     for (const [text, value] of [['true', true], ['TRUE', true], ['1', true], ['false', false], ['False', false], ['0', false]] as const) {
       assert.equal(loadConfig({ env: { SWITCHBOARD_CHANNEL_PRESENCE: text } }).channel.presence, value);
