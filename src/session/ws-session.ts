@@ -177,7 +177,8 @@ export class WsSession extends Session {
   private rateLimited(): void {
     const rate = this.rate.rate;
     this.node.limitHit('command_rate', this, { rate });
-    const reply = wsTextFrameOf(errorJson(null, { code: ErrorCode.TooManyRequests, message: `more than ${rate} commands per second (limits.commandRate)` }));
+    // In the connection's own vocabulary (Pusher: `pusher:error` 4301).
+    const reply = wsTextFrameOf(this.dialects.native.errorJson(null, { code: ErrorCode.TooManyRequests, message: `more than ${rate} commands per second (limits.commandRate)` }));
     this.commands.raw(reply, this.rate.refuse() ? Disconnects.RateLimited : undefined);
   }
 
