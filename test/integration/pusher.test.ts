@@ -10,6 +10,8 @@ import { startServer, type TestServer } from '../helpers/server.js';
 import { connectReady } from '../helpers/ws-client.js';
 import { openEventSource } from '../helpers/sse-client.js';
 import { sleep } from '../helpers/wait.js';
+import { deleteRedisPrefix, SHARED_REDIS_URL } from '../helpers/redis-prefix.js';
+import { encodeCounts } from '../../src/hub/encoded.js';
 import { APP, connected, nextEvent, PUSHER_FLAGS, pusherClient, pusherServer, subscribed, type PusherClient } from '../helpers/pusher.js';
 
 let srv: TestServer;
@@ -164,6 +166,47 @@ describe('one node, every protocol', () => {
     const again = nextEvent(a, 'native-src', 'tock');
     await ws.call('publish', { channel: 'native-src', event: 'tock', data: 'plain text' });
     assert.equal(await again, 'plain text');
+  });
+});
+
+describe('Pusher frames are built once per publication', () => {
+  it('one Pusher frame for every Pusher subscriber of a publication', async () => {
+    const subs = [client(), client(), client()];
+    await Promise.all(subs.map(connected));
+    for (const c of subs) await subscribed(c, 'fanout');
+    const before = encodeCounts.dialectFrame;
+    const got = subs.map((c) => nextEvent(c, 'fanout', 'f'));
+    await srv.publish('fanout', { n: 1 }, 'f');
+    for (const g of got) assert.deepEqual(await g, { n: 1 });
+    assert.equal(encodeCounts.dialectFrame - before, 1);
+  });
+});
+
+describe('two nodes on Redis', () => {
+  const prefix = `sbtest-pusher-${process.pid}`;
+  const nodes: TestServer[] = [];
+  after(async () => {
+    for (const n of nodes) await n.close();
+    await deleteRedisPrefix(prefix);
+  });
+
+  it('an event published on one node reaches Pusher clients on the other, skipping the socket_id there', async () => {
+    for (let i = 0; i < 2; i++) nodes.push(await startServer([...PUSHER_FLAGS, '--redis.url', SHARED_REDIS_URL, '--redis.prefix', prefix]));
+    const [n1, n2] = nodes as [TestServer, TestServer];
+    const a = pusherClient(n2.port);
+    const b = pusherClient(n2.port);
+    clients.push(a, b);
+    const [aId] = await Promise.all([connected(a), connected(b)]);
+    await subscribed(a, 'across');
+    await subscribed(b, 'across');
+    const own = collect(a, 'across', 'x');
+    const got = nextEvent(b, 'across', 'x');
+    await pusherServer(n1.port).trigger('across', 'x', { from: 'n1' }, { socket_id: aId });
+    assert.deepEqual(await got, { from: 'n1' });
+    const next = nextEvent(a, 'across', 'y');
+    await pusherServer(n1.port).trigger('across', 'y', { from: 'n1' });
+    assert.deepEqual(await next, { from: 'n1' });
+    assert.deepEqual(own, []);
   });
 });
 
