@@ -6,7 +6,7 @@
  *      version is inlined, so nothing is read from beside the executable.
  *   2. The demo page (dist/web), the SDK bundle (dist/client/switchboard.min.js) and the Grafana dashboard
  *      (deploy/grafana/switchboard.json) become SEA assets (Node >= 20.12), listed in a `manifest.json` asset; the
- *      server reads them through src/transport/embedded.ts.
+ *      server reads them through src/http/embedded.ts.
  *   3. `node --experimental-sea-config` writes the blob; a copy of this `node` binary gets it injected with postject.
  * The result runs with no Node install and no node_modules, on the same OS and CPU architecture as the machine that
  * built it (Linux x64 here). `--out <file>`: write the executable there. `--json`: print size and timings as JSON.
@@ -25,7 +25,7 @@ const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 /** `import.meta.url` of the bundled modules: file:///switchboard-exe/src/... */
 const VIRTUAL_ROOT = 'file:///switchboard-exe/';
 
-/** Embedded files: SEA asset name → file. The names are what src/transport/embedded.ts readers ask for. */
+/** Embedded files: SEA asset name → file. The names are what src/http/embedded.ts readers ask for. */
 function assets() {
   const web = join(root, 'dist/web');
   const sdk = join(root, 'dist/client/switchboard.min.js');

@@ -8,9 +8,11 @@ import { extractContext } from '../observability/tracing.js';
 import { remoteTraceContext, spanTraceContext } from '../observability/trace-context.js';
 import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
-import { ErrorCode, TRACEPARENT_PATTERN, ReplyError, type ServerPublication } from '../protocol/index.js';
+import { ErrorCode, TRACEPARENT_PATTERN, httpStatusOf, isValidChannel, ReplyError, type ServerPublication } from '../protocol/index.js';
 import { looksForwarded } from '../core/client-address.js';
-import { answerPreflight, corsHeaders, sendError, sendJson } from '../transport/http-util.js';
+import { isLoopbackAddress } from '../core/loopback.js';
+import { answerPreflight, corsHeaders } from '../http/cors.js';
+import { sendError, sendJson } from '../http/responses.js';
 import { readJsonBody } from './body.js';
 import { openApiDocument } from './openapi.js';
 import { apiSchemas, describeIssues, issueCode } from './schemas.js';
@@ -20,23 +22,6 @@ import { checkedPresence, validChannel } from './channel-reads.js';
 import type { Route, RouteHandler } from '../http/router.js';
 import { channelCounts, nodesStats, onlineUsers } from './nodes.js';
 import type { RegistryReporter } from '../node/registry-reporter.js';
-
-const STATUS: Record<string, number> = {
-  [ErrorCode.InvalidJson]: 400,
-  [ErrorCode.BadRequest]: 400,
-  [ErrorCode.InvalidChannel]: 400,
-  [ErrorCode.InvalidEvent]: 400,
-  [ErrorCode.InvalidKey]: 400,
-  [ErrorCode.MessageTooLarge]: 413,
-  [ErrorCode.Unauthorized]: 401,
-  [ErrorCode.PermissionDenied]: 403,
-  [ErrorCode.NotFound]: 404,
-  [ErrorCode.FeatureDisabled]: 404,
-  [ErrorCode.LimitExceeded]: 429,
-  [ErrorCode.Unavailable]: 503,
-  [ErrorCode.OutcomeUnknown]: 504,
-  [ErrorCode.Internal]: 500,
-};
 
 /** One endpoint's work: its JSON answer, or a thrown ReplyError (or broker error) that becomes the error answer. */
 export type ApiHandler = (req: IncomingMessage, url: URL, ctx: TraceContext | undefined) => Promise<unknown>;
@@ -113,7 +98,7 @@ export class ServerApi {
     };
     try {
       if (!route) {
-        if (routeName !== 'unknown') return fail(405, 'method_not_allowed', `${method} is not allowed on ${url.pathname}`);
+        if (routeName !== 'unknown') return fail(405, ErrorCode.MethodNotAllowed, `${method} is not allowed on ${url.pathname}`);
         return fail(404, ErrorCode.NotFound, `no API endpoint ${url.pathname}; see /api/openapi.json`);
       }
       if (!open && !this.authorized(req)) {
@@ -125,9 +110,9 @@ export class ServerApi {
       const body = await route(req, url, ctx);
       sendJson(res, 200, body, cors);
     } catch (err) {
-      if (err instanceof ReplyError) return fail(STATUS[err.code] ?? 400, err.code, err.message);
+      if (err instanceof ReplyError) return fail(httpStatusOf(err.code, 400), err.code, err.message);
       const broker = brokerReplyError(err);
-      if (broker) return fail(STATUS[broker.code] ?? 503, broker.code, broker.message);
+      if (broker) return fail(httpStatusOf(broker.code, 503), broker.code, broker.message);
       this.node.logger.error({ err, route: routeName }, 'api request failed');
       fail(500, ErrorCode.Internal, 'internal error');
     } finally {
@@ -178,8 +163,8 @@ export class ServerApi {
    */
   private localCaller(req: IncomingMessage): boolean {
     const ca = this.node.clientAddress;
-    if (ca.viaTrustedProxy(req)) return isLoopback(ca.of(req));
-    return isLoopback(ca.peer(req)) && !looksForwarded(req);
+    if (ca.viaTrustedProxy(req)) return isLoopbackAddress(ca.of(req));
+    return isLoopbackAddress(ca.peer(req)) && !looksForwarded(req);
   }
 
   private async body<T>(req: IncomingMessage, schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: import('zod').ZodError } }): Promise<T> {
@@ -285,12 +270,6 @@ function dataJson(data: unknown): string {
   } catch {
     throw new ReplyError(ErrorCode.BadRequest, 'data: nested too deeply');
   }
-}
-
-/** 127.0.0.0/8, ::1 and IPv4-mapped loopback. */
-export function isLoopback(address: string | undefined): boolean {
-  if (!address) return false;
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
 function digest(s: string): Buffer {

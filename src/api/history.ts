@@ -1,8 +1,8 @@
 import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
 import { ErrorCode, formatPosition, historyLimitProblem, parsePosition, ReplyError, type StreamPosition } from '../protocol/index.js';
-import { readHistoryPage, type HistoryReplyPage } from '../session/history-page.js';
-import { JsonText } from '../transport/http-util.js';
+import { readHistoryPage, type HistoryReplyPage } from '../broker/pages.js';
+import { JsonText } from '../http/responses.js';
 
 /**
  * `GET /api/history?channel=c[&since=epoch:offset][&before=epoch:offset][&limit=n][&reverse=true]` (docs/api.md).

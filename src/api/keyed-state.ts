@@ -1,8 +1,7 @@
 import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
-import { servesDelta } from '../session/keyed.js';
-import { FIRST_READ, fitPublications, nextReadSize } from '../session/history-page.js';
-import { JsonText } from '../transport/http-util.js';
+import { FIRST_READ, fitPublications, nextReadSize, servesDelta } from '../broker/pages.js';
+import { JsonText } from '../http/responses.js';
 import { ErrorCode, formatPosition, parsePosition, ReplyError, type ServerPublication, type StreamPosition } from '../protocol/index.js';
 
 /**
@@ -40,7 +39,7 @@ const SLACK = 40;
 
 /**
  * One response of at most `api.maxReplyBytes`, read from the broker in steps sized to the bytes left (as history
- * pages are, session/history-page.ts), so a channel of large values is not read whole. Steps are ordinary cursor
+ * pages are, broker/pages.ts), so a channel of large values is not read whole. Steps are ordinary cursor
  * pages: a key changed between them moves to a higher offset and comes in a later step; when the epoch changes or
  * a delete after the cursor is forgotten between steps, the response ends there and its `next` makes the following
  * request start over.

@@ -5,7 +5,7 @@ import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
 import type { RegistryReporter } from '../node/registry-reporter.js';
 import { ErrorCode, isValidChannel, ReplyError, type PublicationMeta } from '../protocol/index.js';
-import { pusherDataJson } from '../session/dialects/pusher-frames.js';
+import { pusherDataJson } from '../protocol/pusher-data.js';
 import type { ApiHandler } from './api.js';
 import { readBody } from './body.js';
 import { checkedPresence } from './channel-reads.js';

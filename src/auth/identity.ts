@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import type { ErrorCode } from '../protocol/errors.js';
 
 /** Who is connecting, as established by an Authenticator. */
 export interface Identity {
@@ -19,7 +20,8 @@ export interface SubscriptionGrant {
   readonly expiresAt?: number;
 }
 
-export type AuthResult = { ok: true; identity: Identity } | { ok: false; status: number; code: string; message: string };
+/** A refusal carries one of the error table's codes (src/protocol/errors.ts) and the HTTP status to answer with. */
+export type AuthResult = { ok: true; identity: Identity } | { ok: false; status: number; code: ErrorCode; message: string };
 
 export interface Authenticator {
   /** True when the server authenticates nobody (development mode). */

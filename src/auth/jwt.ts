@@ -10,6 +10,8 @@ import type { IncomingMessage } from 'node:http';
 import { createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet, type JWK, type JWTPayload, type JWTVerifyGetKey, type JWTVerifyOptions } from 'jose';
 import type { Config } from '../config/index.js';
+import { isLoopbackHost } from '../core/loopback.js';
+import type { ErrorCode } from '../protocol/errors.js';
 import { isValidChannel } from '../protocol/names.js';
 import type { AuthResult, Authenticator, Identity, SubscriptionGrant } from './identity.js';
 import { extractToken } from './token.js';
@@ -58,7 +60,7 @@ class TokenRejected extends Error {
   override readonly name = 'TokenRejected';
   constructor(
     message: string,
-    readonly code: 'unauthorized' | 'token_expired' | 'unavailable' = 'unauthorized',
+    readonly code: Extract<ErrorCode, 'unauthorized' | 'token_expired' | 'unavailable'> = 'unauthorized',
     readonly status = 401,
   ) {
     super(message);
@@ -287,15 +289,11 @@ function parseJwksUrl(raw: string): URL {
     throw new Error('jwt.jwksUrl is not a URL. Fix: give an absolute https URL such as https://auth.example.com/.well-known/jwks.json.');
   }
   if (url.protocol === 'https:') return url;
-  if (url.protocol === 'http:' && isLoopback(url.hostname)) return url;
+  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return url;
   if (url.protocol === 'http:') {
     throw new Error(`jwt.jwksUrl uses http to ${url.hostname}: the signing keys could be swapped on the way. Fix: use https (http is allowed only for loopback hosts).`);
   }
   throw new Error(`jwt.jwksUrl has protocol ${url.protocol}. Fix: use https.`);
-}
-
-function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
 }
 
 /**

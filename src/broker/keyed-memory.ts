@@ -9,7 +9,7 @@
  */
 import { ErrorCode, ReplyError, type ServerPublication } from '../protocol/index.js';
 import type { KeyedOptions, StateQuery } from './broker.js';
-import { publicationBytes } from './memory-stream.js';
+import { publicationBytes } from './memory-bytes.js';
 
 interface Slot {
   readonly offset: number;

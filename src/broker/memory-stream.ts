@@ -2,30 +2,12 @@
  * One channel's stream in the memory broker: positions plus the kept publications, whose offsets are contiguous
  * (trimmed at the head), and the byte count the node-wide history budget works with (retention.ts).
  */
-import type { HistoryBounds, ServerPublication, PublicationMeta } from './broker.js';
+import type { HistoryBounds, ServerPublication } from './broker.js';
+import { publicationBytes } from './memory-bytes.js';
 import type { KeyedLog } from './keyed-memory.js';
 
 /** The history array is compacted once this many slots at its head are dead (and they are at least half of it). */
 const COMPACT_MIN_HEAD = 64;
-
-/**
- * Fixed cost of one kept publication beyond its strings, in bytes: the object and its fields, the history slot and
- * the budget queue entry (measured roughly on Node 20, 64-bit).
- */
-const PUBLICATION_OVERHEAD_BYTES = 160;
-
-/**
- * What a kept publication costs in memory, roughly, in bytes: its strings (counted in UTF-16 code units, which is
- * the byte size of the one-byte strings JSON text from the wire usually is) plus a fixed overhead. O(1): the budget
- * is checked on every publish.
- */
-export function publicationBytes(p: { readonly channel: string; readonly event: string; readonly data: string; readonly key?: string; readonly meta?: PublicationMeta }): number {
-  let n = PUBLICATION_OVERHEAD_BYTES + p.data.length + p.event.length + p.channel.length;
-  if (p.key !== undefined) n += p.key.length;
-  const m = p.meta;
-  if (m !== undefined) n += 32 + (m.traceparent?.length ?? 0) + (m.tracestate?.length ?? 0) + (m.exclude?.length ?? 0);
-  return n;
-}
 
 export class Stream {
   /** Offset of the last publication; 0 = nothing published in this epoch. */

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import {
   BrokerUnavailableError,
   type Broker,
@@ -15,9 +14,11 @@ import {
   type StateQuery,
 } from './broker.js';
 import { KeyedLog } from './keyed-memory.js';
-import { publicationBytes, Stream } from './memory-stream.js';
+import { publicationBytes } from './memory-bytes.js';
+import { Stream } from './memory-stream.js';
 import { RetentionQueue } from './retention.js';
 import { ErrorCode, NO_STREAM_EPOCH, ReplyError } from '../protocol/index.js';
+import { newEpoch } from '../core/ids.js';
 
 export interface MemoryBrokerOptions {
   /** Default history bounds per channel: `size` (count) and `ttlMs` (age, ms). `req.history` overrides them. */
@@ -50,14 +51,6 @@ export interface MemoryBrokerOptions {
 const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
 /** Keyed channels' latest-per-key state may hold at most this share of `maxBytes`; history always keeps the rest. */
 const KEYED_BUDGET_SHARE = 0.5;
-
-/** 8 lowercase hex chars (32 random bits): matches EPOCH_PATTERN and is short enough for SSE ids. */
-function newEpoch(previous?: string): string {
-  let e: string;
-  do e = randomBytes(4).toString('hex');
-  while (e === previous);
-  return e;
-}
 
 /** A stream's place in the activity order (least recently active first) is refreshed at most this often (ms). */
 const REORDER_INTERVAL_MS = 1000;

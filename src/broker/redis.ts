@@ -8,7 +8,6 @@
  * that misses one, or a periodic PING, is replaced (connection-health.ts), the node being not ready meanwhile.
  * Publications missed while the pub/sub connection was re-established are read back from history (redis-recovery.ts).
  */
-import { randomBytes } from 'node:crypto';
 import { ClientClosedError, ClientOfflineError, ErrorReply, TimeoutError } from 'redis';
 import {
   BrokerOutcomeUnknownError,
@@ -37,6 +36,7 @@ import { RedisKeys } from './redis-keys.js';
 import { ADD_PRESENCE_SCRIPT, HISTORY_SCRIPT, PRESENCE_SCRIPT, PUBLISH_SCRIPT, type LuaScript } from './redis-scripts.js';
 import { DEFAULT_TOMBSTONE_TTL_MS, STATE_SCRIPT } from './keyed-redis-scripts.js';
 import { ErrorCode, ReplyError, type StreamPosition } from '../protocol/index.js';
+import { newEpoch } from '../core/ids.js';
 
 export interface RedisBrokerLogger {
   warn(...args: unknown[]): void;
@@ -77,11 +77,6 @@ const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 5000;
 /** Redis error replies that mean "not now" rather than "bug": mapped to BrokerUnavailableError. */
 const TRANSIENT_REPLY = /^(OOM|LOADING|BUSY|READONLY|MASTERDOWN|TRYAGAIN|CLUSTERDOWN|NOREPLICAS)\b/;
-
-/** 8 lowercase hex chars: matches EPOCH_PATTERN. Sent as the candidate; Redis keeps it only for a new stream. */
-function newEpoch(): string {
-  return randomBytes(4).toString('hex');
-}
 
 /**
  * Wire and history form of a publication, compact JSON built by string concatenation so `data` (already JSON text)

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { embeddedFiles } from '../transport/embedded.js';
+import { embeddedFiles } from '../http/embedded.js';
 import type { Command } from './command.js';
 
 /** deploy/grafana/switchboard.json from dist/cli (an install) or src/cli (tsx): two levels below the package root. */

@@ -7,7 +7,7 @@ import cluster from 'node:cluster';
 import { getAsset, isSea } from 'node:sea';
 import { WebSocket } from 'ws';
 import type { WebSocketConstructor } from '../client/index.js';
-import { setEmbeddedFiles } from '../transport/embedded.js';
+import { setEmbeddedFiles } from '../http/embedded.js';
 
 if (isSea()) {
   // `serve --workers N`: cluster.fork() starts the executable with the primary's argv[1] (in an executable, the

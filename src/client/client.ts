@@ -5,7 +5,7 @@
  */
 import type { StreamPosition, SubscribeResult } from '../protocol/index.js';
 import { backoffDelay } from './backoff.js';
-import { ClientCodes, serverSaysReconnect } from './codes.js';
+import { ClientCodes, ServerCodes, serverSaysReconnect } from './codes.js';
 import { Emitter } from './emitter.js';
 import { ClientClosedError, ConnectionLostError, httpRefusal, ServerError, SwitchboardError, TimeoutError } from './errors.js';
 import { buildUrl, resolveClientOptions, type ClientOptions, type ResolvedClientOptions } from './options.js';
@@ -321,7 +321,7 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
         // with a fresh token: nothing is missed), or the connection's grant was taken away (it stays unsubscribed).
         const sub = this.subs.get(p.channel);
         if (!sub || sub.state === 'unsubscribed') return;
-        if (p.code === 'token_expired' && typeof sub.options.token === 'function') {
+        if (p.code === ServerCodes.TokenExpired && typeof sub.options.token === 'function') {
           sub.setSubscribing();
           void this.sendSubscribe(sub);
         } else {
@@ -460,7 +460,7 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
       if (sub.pendingId !== msg.id) return;
       if (msg.error) {
         // The token's `channels` claim subscribed it already: its `subscribed` push made it live.
-        if (msg.error.code === 'already_subscribed' && sub.state === 'subscribed') return;
+        if (msg.error.code === ServerCodes.AlreadySubscribed && sub.state === 'subscribed') return;
         return sub.failed(new ServerError(msg.error.code, msg.error.message));
       }
       sub.live(msg.result as SubscribeResult, since);

@@ -1,3 +1,6 @@
+import { reconnects } from '../protocol/reconnect.js';
+import type { ErrorCode } from '../protocol/errors.js';
+
 /**
  * Disconnect codes. The server's codes (docs/protocol.md, "Disconnects and close codes") decide by range:
  * 1000-1999 and 4000-4499 reconnect, 4500-4999 do not. The SDK adds its own codes in 3000-3099 for ends it decides.
@@ -28,7 +31,14 @@ export const ClientCodes = {
   Resync: 3010,
 } as const;
 
-/** The server's rule: 4500-4999 mean "do not reconnect"; everything else reconnects. */
-export function serverSaysReconnect(code: number): boolean {
-  return code < 4500 || code > 4999;
-}
+/** The server's rule (src/protocol/reconnect.ts): 4500-4999 mean "do not reconnect"; everything else reconnects. */
+export const serverSaysReconnect: (code: number) => boolean = reconnects;
+
+/**
+ * The server's error codes the SDK acts on, checked against the server's error table at compile time (type-only
+ * import: the table's doc lines stay out of the browser bundle).
+ */
+export const ServerCodes = {
+  TokenExpired: 'token_expired',
+  AlreadySubscribed: 'already_subscribed',
+} as const satisfies Record<string, ErrorCode>;

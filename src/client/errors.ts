@@ -2,6 +2,7 @@
  * SDK errors: one class per failure, each with a stable `code` to branch on (messages may be reworded).
  * Errors the server sent keep the server's code (docs/protocol.md, "Error codes") in `ServerError`.
  */
+import type { ErrorCode } from '../protocol/errors.js';
 
 /** Base class of every error the SDK throws, rejects with or emits. */
 export class SwitchboardError extends Error {
@@ -15,9 +16,13 @@ export class SwitchboardError extends Error {
   }
 }
 
-/** The server answered a command with `{"error": {"code", "message"}}`; `code` is the server's stable code. */
+/**
+ * The server answered with `{"error": {"code", "message"}}`; `code` is one of the server's stable codes (its error
+ * table, docs/protocol.md "Error codes"), or a newer server's code this SDK does not know yet.
+ */
 export class ServerError extends SwitchboardError {
   override name = 'ServerError';
+  declare readonly code: ErrorCode | (string & {});
 }
 
 /** No reply arrived within the `timeout` option (ms). The command may or may not have taken effect. */

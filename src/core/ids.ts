@@ -15,3 +15,14 @@ export function newConnectionId(): string {
 export function newNodeId(): string {
   return randomBytes(8).toString('hex');
 }
+
+/**
+ * A new stream epoch: 8 lowercase hex characters (32 random bits), which matches EPOCH_PATTERN and is short enough
+ * for SSE ids. Never equal to `previous`, so a stream that is reset always gets another epoch.
+ */
+export function newEpoch(previous?: string): string {
+  let e: string;
+  do e = randomBytes(4).toString('hex');
+  while (e === previous);
+  return e;
+}

@@ -1,11 +1,9 @@
-import type { Config, NamespaceConfig } from '../config/index.js';
-
 /** The rules a channel follows, from its namespace (or the default namespace). */
 export interface ChannelRules {
   /** Namespace name; `''` for the default namespace. */
   readonly namespace: string;
   /** Who may subscribe (and read presence and history). */
-  readonly subscribe: 'anonymous' | 'authenticated' | 'token';
+  readonly subscribe: SubscribeRule;
   /** Whether clients may publish (the server API always may). */
   readonly publish: boolean;
   readonly presence: boolean;
@@ -25,6 +23,35 @@ export interface KeyedRules {
   readonly tombstoneTtlMs: number;
 }
 
+/** How a channel may be subscribed to: anyone, any authenticated user, or only with a token naming the channel. */
+export type SubscribeRule = 'anonymous' | 'authenticated' | 'token';
+
+/** One declared namespace, as the configuration's `namespaces[]` gives it (durations in ms). */
+export interface NamespaceSettings {
+  readonly name: string;
+  readonly subscribe: SubscribeRule;
+  readonly publish: boolean;
+  readonly presence: boolean;
+  readonly joinLeave: boolean;
+  readonly historySize?: number | undefined;
+  readonly historyTtl?: number | undefined;
+  readonly maxSubscribers: number;
+  readonly keyed?: boolean | undefined;
+  readonly maxKeys?: number | undefined;
+  readonly tombstoneTtl?: number | undefined;
+}
+
+/**
+ * The part of the configuration the channel rules come from. Declared here rather than imported, so core imports
+ * nothing of ours; the frozen `Config` fits it (the compiler checks that where the node builds `Namespaces`).
+ */
+export interface ChannelSettings {
+  readonly channel: { readonly subscribe: SubscribeRule; readonly publish: boolean; readonly presence: boolean; readonly joinLeave: boolean };
+  readonly history: { readonly size: number; readonly ttl: number };
+  readonly keyed: { readonly maxKeys: number; readonly tombstoneTtl: number };
+  readonly namespaces: readonly NamespaceSettings[];
+}
+
 /**
  * Resolves a channel name to its rules. `chat:room1` belongs to namespace `chat` when one is declared; channels
  * without a prefix use the default namespace (`channel.*` options). When namespaces are declared, an undeclared
@@ -35,7 +62,7 @@ export class Namespaces {
   private readonly byName = new Map<string, ChannelRules>();
   private readonly defaults: ChannelRules;
 
-  constructor(config: Config) {
+  constructor(config: ChannelSettings) {
     const h = { size: config.history.size, ttlMs: config.history.ttl };
     this.defaults = {
       namespace: '',
@@ -46,7 +73,7 @@ export class Namespaces {
       history: h,
       maxSubscribers: 0,
     };
-    for (const ns of config.namespaces as readonly NamespaceConfig[]) {
+    for (const ns of config.namespaces) {
       this.byName.set(ns.name, {
         namespace: ns.name,
         subscribe: ns.subscribe,

@@ -12,7 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { TokenBucket } from '../core/token-bucket.js';
-import { sendError, sendJson } from '../transport/http-util.js';
+import { sendError, sendJson } from '../http/responses.js';
 
 /** Largest accepted body (bytes): a notification is a few short strings. */
 const MAX_BODY_BYTES = 4096;

@@ -8,8 +8,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
-import { sendError, sendJson } from '../transport/http-util.js';
-import { SECURITY_HEADERS, StaticFiles } from '../transport/static.js';
+import { sendError, sendJson } from '../http/responses.js';
+import { SECURITY_HEADERS, StaticFiles } from '../http/static.js';
 import { DemoNotifier } from './notify.js';
 import type { DemoPageConfig } from './page-config.js';
 
@@ -29,7 +29,7 @@ export class DemoPage {
     config: Config,
     opts: { insecure: boolean; version: string; logger: Logger; sendToUser: (user: string, event: string, data: string) => Promise<void>; dir?: string },
   ) {
-    // The single executable carries the page inside (src/transport/embedded.ts); an install reads dist/web.
+    // The single executable carries the page inside (src/http/embedded.ts); an install reads dist/web.
     const files = opts.dir ? StaticFiles.load(opts.dir) : StaticFiles.embedded('web/') ?? StaticFiles.load(WEB_DIR);
     this.files = files?.get('index.html') ? files : undefined;
     if (!this.files) opts.logger.warn({ dir: opts.dir ?? WEB_DIR }, 'demo page not built (run "npm run build"); "/" answers the JSON index');

@@ -1,5 +1,5 @@
 import type { Disconnect } from '../protocol/index.js';
-import { EncodedPublication } from './encoded.js';
+import { EncodedPublication } from '../delivery/encoded.js';
 import type { ServerPublication } from '../protocol/index.js';
 import type { DeliverySampler } from './sampler.js';
 import type { ChannelSubscription, Subscriber } from './subscriber.js';

@@ -1,5 +1,5 @@
 import type { Disconnect } from '../protocol/index.js';
-import type { EncodedPublication } from './encoded.js';
+import type { EncodedPublication } from '../delivery/encoded.js';
 
 /**
  * Told when the bytes a subscriber had queued when it was handed this watch are written to the socket (`written`),

@@ -2,7 +2,7 @@
  * What a node says about itself: the stats of `GET /api/stats` and of its registry report, and the gauges the
  * metrics exporter reads on each scrape. Read on demand from the hub, the broker and the counters; nothing is kept.
  */
-import { encodeCounts } from '../hub/encoded.js';
+import { encodeCounts } from '../delivery/encoded.js';
 import type { MetricGauges } from '../observability/metrics.js';
 import type { SwitchboardNode } from '../node.js';
 

@@ -4,6 +4,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider, PeriodicExportingMetricReader, type MetricReader } from '@opentelemetry/sdk-metrics';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parsePositiveInt } from '../core/positive-int.js';
 import type { Counters } from './counters.js';
 import { resourceAttributesFromEnv } from './tracing.js';
 import { registerProcessMetrics } from './process-metrics.js';
@@ -266,8 +267,8 @@ function otlpReader(env: Record<string, string | undefined>): MetricReader | und
   if (!wanted) return undefined;
   // The signal-specific endpoint is used as is; the base one gets the metrics path appended (OTLP/HTTP spec).
   const url = metricsEndpoint || (baseEndpoint ? `${baseEndpoint.replace(/\/+$/, '')}/v1/metrics` : undefined);
-  const interval = positiveInt(env.OTEL_METRIC_EXPORT_INTERVAL) ?? DEFAULT_EXPORT_INTERVAL_MS;
-  const timeout = Math.min(positiveInt(env.OTEL_METRIC_EXPORT_TIMEOUT) ?? DEFAULT_EXPORT_TIMEOUT_MS, interval);
+  const interval = parsePositiveInt(env.OTEL_METRIC_EXPORT_INTERVAL) ?? DEFAULT_EXPORT_INTERVAL_MS;
+  const timeout = Math.min(parsePositiveInt(env.OTEL_METRIC_EXPORT_TIMEOUT) ?? DEFAULT_EXPORT_TIMEOUT_MS, interval);
   return new PeriodicExportingMetricReader({
     exporter: new OTLPMetricExporter(url ? { url } : {}),
     exportIntervalMillis: interval,
@@ -275,7 +276,3 @@ function otlpReader(env: Record<string, string | undefined>): MetricReader | und
   });
 }
 
-function positiveInt(v: string | undefined): number | undefined {
-  const n = Number(v);
-  return v !== undefined && v.trim() !== '' && Number.isInteger(n) && n > 0 ? n : undefined;
-}

@@ -1,4 +1,5 @@
 import { SpanStatusCode, type Span } from '@opentelemetry/api';
+import { errorClassOf } from '../protocol/errors.js';
 import type { ErrorType } from './error-type.js';
 
 export type { ErrorType } from './error-type.js';
@@ -10,27 +11,8 @@ export function markError(span: Span, type: ErrorType, code: string, message?: s
   span.setStatus({ code: SpanStatusCode.ERROR, message: message ?? code });
 }
 
-/** Which class a reply error code belongs to. */
-export function errorTypeOf(code: string): ErrorType {
-  switch (code) {
-    case 'invalid_json':
-    case 'bad_request':
-    case 'unknown_method':
-    case 'message_too_large':
-    case 'binary_not_allowed':
-    case 'invalid_channel':
-    case 'invalid_event':
-      return 'protocol';
-    case 'unauthorized':
-    case 'permission_denied':
-      return 'auth';
-    case 'unavailable':
-    case 'internal':
-      return 'connection';
-    default:
-      return 'business';
-  }
-}
+/** Which class a reply error code belongs to (the error table's `class`; `business` for a code outside it). */
+export const errorTypeOf: (code: string) => ErrorType = errorClassOf;
 
 /** Close codes that end a connection normally (not recorded as errors). */
 export function isNormalClose(code: number): boolean {

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { Counters } from './counters.js';
 import { createMetrics, type MetricGauges } from './metrics.js';
-import { createTracing } from './tracing.js';
+import { createTracing, INSTRUMENTATION_SCOPE } from './tracing.js';
 
 /**
  * Everything the rest of the server uses to be observed: plain counters, a tracer (a no-op one when tracing is
@@ -34,8 +34,6 @@ export interface TelemetryHistograms {
   /** Seconds per server API request, attributes `http.request.method`, `http.route`, `http.response.status_code` (`switchboard.api.request.duration`). */
   readonly apiDuration: Histogram;
 }
-
-export const INSTRUMENTATION_SCOPE = 'switchboard';
 
 /** Histogram buckets: seconds from 100 µs to 10 s; recipients from 1 to 100k. */
 const SECONDS_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

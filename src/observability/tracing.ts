@@ -17,7 +17,10 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ConfigError, problem } from '../config/errors.js';
-import { INSTRUMENTATION_SCOPE } from './telemetry.js';
+import { parsePositiveInt } from '../core/positive-int.js';
+
+/** The name our tracers and meters report as their instrumentation scope. */
+export const INSTRUMENTATION_SCOPE = 'switchboard';
 
 /**
  * Tracing from the standard OTEL_* environment variables, read from an env object passed in (not process.env, so
@@ -330,10 +333,8 @@ export function parseKeyValueList(env: Record<string, string | undefined>, varia
 }
 
 function positiveInt(env: Record<string, string | undefined>, variable: string): number | undefined {
-  const raw = env[variable]?.trim();
-  if (raw === undefined || raw === '') return undefined;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new TracingConfigError(variable, `"${raw}" is not a positive integer`, 'give a whole number (milliseconds for delays and timeouts)');
+  const n = parsePositiveInt(env[variable]);
+  if (n === null) throw new TracingConfigError(variable, `"${env[variable]?.trim()}" is not a positive integer`, 'give a whole number (milliseconds for delays and timeouts)');
   return n;
 }
 

@@ -1,55 +1,97 @@
 /**
- * Stable error codes sent in command replies (`{"id", "error": {"code", "message"}}`) and in HTTP API errors
+ * Stable error codes sent in command replies (`{"id", "error": {"code", "message"}}`) and in HTTP errors
  * (`{"error": {"code", "message"}}`). Codes never change meaning; messages may be reworded.
+ *
+ * `ERRORS` is the one table of them: the server API takes its HTTP statuses from it, spans their `error.type`, and
+ * the SDK types the codes it acts on against it. docs/protocol.md ("Error codes") shows the same rows, and
+ * test/unit/error-codes.test.ts holds the two to each other both ways.
  */
-export const ErrorCode = {
-  /** The frame is not valid JSON or not a JSON object. */
-  InvalidJson: 'invalid_json',
-  /** The frame parsed but a field is missing or has the wrong type or value. */
-  BadRequest: 'bad_request',
-  /** The `method` (or seed `type` / `action`) is not one we know. */
-  UnknownMethod: 'unknown_method',
-  /** The frame or payload is larger than the configured limit. */
-  MessageTooLarge: 'message_too_large',
-  /** Binary frames are not accepted by this server. */
-  BinaryNotAllowed: 'binary_not_allowed',
-  /** The channel name is empty, too long or has characters outside the allowed set. */
-  InvalidChannel: 'invalid_channel',
-  /** The event name is empty, too long or has characters outside the allowed set. */
-  InvalidEvent: 'invalid_event',
-  /** A keyed channel's key is missing, empty or too long, or a key was given for a channel that is not keyed. */
-  InvalidKey: 'invalid_key',
-  /** The connection is already subscribed to this channel. */
-  AlreadySubscribed: 'already_subscribed',
-  /** The connection is not subscribed to this channel. */
-  NotSubscribed: 'not_subscribed',
-  /** A configured limit (subscriptions per connection, ...) was reached. */
-  LimitExceeded: 'limit_exceeded',
-  /** The caller may not do this. */
-  PermissionDenied: 'permission_denied',
-  /** Authentication is required or failed. */
-  Unauthorized: 'unauthorized',
-  /** The requested resource does not exist (HTTP API). */
-  NotFound: 'not_found',
-  /** The feature is turned off in this server's configuration (e.g. presence). */
-  FeatureDisabled: 'feature_disabled',
-  /** The channel's prefix names a namespace the server does not declare. */
-  UnknownNamespace: 'unknown_namespace',
-  /** Too many commands too fast (limits.commandRate). */
-  TooManyRequests: 'too_many_requests',
-  /** The token has expired (connection or refresh). */
-  TokenExpired: 'token_expired',
-  /** The server is starting or draining, or its broker is unavailable. */
-  Unavailable: 'unavailable',
+
+/** Where a failure came from, recorded as `error.type` on spans and in logs (docs/operations.md, "Errors"). */
+export type ErrorClass = 'protocol' | 'auth' | 'business' | 'connection';
+
+export interface ErrorInfo {
+  /** The code on the wire. */
+  readonly code: string;
   /**
-   * The broker got the request but did not answer within its deadline (`redis.commandTimeout`), or the connection
-   * was lost before the reply: a write may or may not have taken effect. Check (e.g. read history) before retrying.
+   * The HTTP status an HTTP answer with this code carries (server API, refused upgrade or SSE request), where the
+   * docs name no other; absent for codes never sent over HTTP (WebSocket replies, SSE event fields).
    */
-  OutcomeUnknown: 'outcome_unknown',
-  /** A bug or an unexpected failure on the server. */
-  Internal: 'internal',
-} as const;
-export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+  readonly status?: number;
+  readonly class: ErrorClass;
+  /** What the code means, word for word the "Meaning" column of docs/protocol.md. */
+  readonly doc: string;
+}
+
+export const ERRORS = {
+  InvalidJson: { code: 'invalid_json', status: 400, class: 'protocol', doc: 'the frame or body is not valid JSON, or (WebSocket) is not a JSON object' },
+  BadRequest: { code: 'bad_request', status: 400, class: 'protocol', doc: 'a field is missing or has the wrong type or value' },
+  UnknownMethod: { code: 'unknown_method', class: 'protocol', doc: 'the `method` (or seed `type` / `action`) is not known' },
+  MessageTooLarge: { code: 'message_too_large', status: 413, class: 'protocol', doc: 'the frame or body is larger than the limit' },
+  BinaryNotAllowed: { code: 'binary_not_allowed', class: 'protocol', doc: 'binary frames are refused' },
+  InvalidChannel: {
+    code: 'invalid_channel', status: 400, class: 'protocol',
+    doc: 'the channel name is empty, too long, not a string, or has characters outside the allowed set',
+  },
+  InvalidKey: {
+    code: 'invalid_key', status: 400, class: 'protocol',
+    doc: "a keyed channel's key is missing, malformed or too long, or a key was given for a channel that is not keyed, or `op` without `key`",
+  },
+  InvalidEvent: {
+    code: 'invalid_event', status: 400, class: 'protocol',
+    doc: 'the event name is empty, longer than 64 characters, not a string, has characters outside the allowed set, or is reserved (`connected`, `disconnect`, `stream_error`, `ping`, `join`, `leave`, `caught_up`)',
+  },
+  AlreadySubscribed: { code: 'already_subscribed', class: 'business', doc: 'the connection is already subscribed to the channel' },
+  NotSubscribed: { code: 'not_subscribed', class: 'business', doc: 'the connection is not subscribed to the channel' },
+  LimitExceeded: { code: 'limit_exceeded', status: 429, class: 'business', doc: 'a configured limit was reached' },
+  PermissionDenied: { code: 'permission_denied', status: 403, class: 'auth', doc: 'the caller may not do this' },
+  UnknownNamespace: { code: 'unknown_namespace', status: 400, class: 'business', doc: "the channel's prefix is not a declared namespace" },
+  TooManyRequests: { code: 'too_many_requests', class: 'business', doc: 'more commands per second than `limits.commandRate`' },
+  TokenExpired: { code: 'token_expired', status: 401, class: 'auth', doc: 'the token has expired' },
+  Unauthorized: { code: 'unauthorized', status: 401, class: 'auth', doc: 'authentication is required or failed' },
+  ForbiddenOrigin: { code: 'forbidden_origin', status: 403, class: 'auth', doc: "the request's browser `Origin` is not allowed here" },
+  NotFound: { code: 'not_found', status: 404, class: 'business', doc: 'no such resource' },
+  MethodNotAllowed: { code: 'method_not_allowed', status: 405, class: 'protocol', doc: 'the HTTP method is not allowed on this path' },
+  FeatureDisabled: { code: 'feature_disabled', status: 404, class: 'business', doc: 'the feature is turned off in the configuration' },
+  Unavailable: {
+    code: 'unavailable', status: 503, class: 'connection',
+    doc: 'the server is starting or draining, or its broker is unavailable; the command was not done (or was a read): retry later',
+  },
+  OutcomeUnknown: {
+    code: 'outcome_unknown', status: 504, class: 'connection',
+    doc: 'a write was sent to the broker but no answer came within its deadline (`redis.commandTimeout`, default 5 s), or the broker connection was lost before the answer: it may or may not have taken effect (a publication may have been stored and delivered). Check, e.g. with `history`, before repeating it',
+  },
+  Internal: { code: 'internal', status: 500, class: 'connection', doc: 'a bug or an unexpected failure' },
+  BadLastEventId: {
+    code: 'bad_last_event_id', class: 'protocol',
+    doc: 'the `Last-Event-ID` / `lastEventId` could not be used; the stream starts from now',
+  },
+} as const satisfies Record<string, ErrorInfo>;
+
+type Errors = typeof ERRORS;
+export type ErrorCode = Errors[keyof Errors]['code'];
+
+/** The codes by name (`ErrorCode.BadRequest` is `'bad_request'`), derived from the table. */
+export const ErrorCode = Object.fromEntries(Object.entries(ERRORS).map(([name, e]) => [name, e.code])) as {
+  readonly [K in keyof Errors]: Errors[K]['code'];
+};
+
+const BY_CODE: ReadonlyMap<string, ErrorInfo> = new Map(Object.values(ERRORS).map((e: ErrorInfo) => [e.code, e]));
+
+/** The table row of a code, or undefined for a code this server does not define. */
+export function errorInfo(code: string): ErrorInfo | undefined {
+  return BY_CODE.get(code);
+}
+
+/** The HTTP status for a code, or `fallback` when the table gives none. */
+export function httpStatusOf(code: string, fallback: number): number {
+  return BY_CODE.get(code)?.status ?? fallback;
+}
+
+/** The class (`error.type`) of a code; a code outside the table counts as `business`. */
+export function errorClassOf(code: string): ErrorClass {
+  return BY_CODE.get(code)?.class ?? 'business';
+}
 
 export interface ErrorBody {
   readonly code: ErrorCode;
@@ -69,45 +111,3 @@ export class ReplyError extends Error {
     return { code: this.code, message: this.message };
   }
 }
-
-/**
- * Why the server ended a connection. WebSocket close codes carry `code` and `reason`; SSE streams get a
- * `disconnect` event with the same fields before they end. The code range decides whether a client should
- * reconnect: 1000-1999 and 4000-4499 reconnect (with backoff), 4500-4999 do not.
- */
-export interface Disconnect {
-  readonly code: number;
-  readonly reason: string;
-  readonly reconnect: boolean;
-}
-
-function disconnect(code: number, reason: string): Disconnect {
-  return Object.freeze({ code, reason, reconnect: code < 4500 });
-}
-
-export const Disconnects = {
-  /** The client closed the connection, or the server ended it normally. */
-  Normal: disconnect(1000, 'normal'),
-  /** The server is shutting down; reconnect (to another node). */
-  Shutdown: disconnect(1001, 'shutdown'),
-  /** The outbound queue filled because the client read too slowly; reconnect and resume from the last position. */
-  Slow: disconnect(4001, 'slow'),
-  /** No pong arrived within the pong timeout. */
-  Stale: disconnect(4002, 'stale'),
-  /** Writing to the socket failed or timed out. */
-  WriteError: disconnect(4003, 'write error'),
-  /** The server was unable to keep the subscription consistent (e.g. a gap in the live stream); resume. */
-  InsufficientState: disconnect(4004, 'insufficient state'),
-  /** The connection's token expired; reconnect with a fresh token. */
-  TokenExpired: disconnect(4005, 'token expired'),
-  /** The connection kept sending commands over its rate limit after being refused; reconnect later. */
-  RateLimited: disconnect(4006, 'rate limited'),
-  /** The client sent frames the protocol does not allow (binary, too large, or too many bad frames). */
-  BadProtocol: disconnect(4500, 'bad protocol'),
-  /** Authentication failed. */
-  Unauthorized: disconnect(4501, 'unauthorized'),
-  /** The server API disconnected this user. */
-  ForceDisconnect: disconnect(4502, 'disconnected by server'),
-  /** A connection limit was reached. */
-  ConnectionLimit: disconnect(4503, 'connection limit'),
-} as const;

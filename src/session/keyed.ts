@@ -5,6 +5,7 @@
  * client's reading, then the same gap-free switch to live as a resume.
  */
 import type { KeyedOptions, StatePage } from '../broker/broker.js';
+import { servesDelta } from '../broker/pages.js';
 import type { Config } from '../config/index.js';
 import type { ChannelRules } from '../core/namespaces.js';
 import { ErrorCode, isValidKey, KEY_RULE, ReplyError, type KeyOp, type StreamPosition } from '../protocol/index.js';
@@ -27,16 +28,6 @@ export function checkKeyedPublish(
   const max = config.keyed.maxKeyLength;
   if (!isValidKey(write.key, max)) throw new ReplyError(ErrorCode.InvalidKey, `"key" must be 1-${max} ${KEY_RULE} (keyed.maxKeyLength)`);
   return { key: write.key, op: write.op, keyed: rules.keyed };
-}
-
-/**
- * Whether a state page read after `since` is a complete delta for a holder of that position: same epoch, not in the
- * future, and every delete after it still remembered (the channel's `complete` watermark is at or below it, or is
- * still `knownComplete`, the watermark a paged read started under).
- */
-export function servesDelta(since: StreamPosition, page: StatePage, knownComplete?: number): boolean {
-  return page.top.epoch === since.epoch && since.offset <= page.top.offset &&
-    (page.complete <= since.offset || page.complete === knownComplete);
 }
 
 /** A snapshot to stream after the subscribe reply: the first page (already read) and where it started. */

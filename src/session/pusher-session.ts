@@ -1,5 +1,5 @@
-import type { EncodedPublication } from '../hub/encoded.js';
-import { wsTextFrameOf } from '../hub/encoded.js';
+import type { EncodedPublication } from '../delivery/encoded.js';
+import { wsTextFrameOf } from '../delivery/encoded.js';
 import { pusherAppOf } from '../auth/pusher-signature.js';
 import { CommandError, ErrorCode, parseFrame, ReplyError, type Member } from '../protocol/index.js';
 import { DialectError, type Decoded, type FrameDecoder } from './dialects/index.js';

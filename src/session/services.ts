@@ -10,7 +10,7 @@ import type { Namespaces } from '../core/namespaces.js';
 import type { KeyOp, Member, ServerPublication, PublicationMeta } from '../protocol/index.js';
 import type { ConnectionTelemetry } from './connection-telemetry.js';
 import type { Expiring } from './expiry.js';
-import type { FlushScheduler } from './flush.js';
+import type { FlushScheduler } from '../delivery/flush.js';
 
 export type { Expiring } from './expiry.js';
 

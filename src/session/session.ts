@@ -3,7 +3,7 @@ import { inc } from '../observability/counters.js';
 import type { Logger } from '../observability/logger.js';
 import { newConnectionId } from '../core/ids.js';
 import type { TraceContext } from '../core/trace-context.js';
-import { EncodedPublication } from '../hub/encoded.js';
+import { EncodedPublication } from '../delivery/encoded.js';
 import type { Subscriber, WriteWatch } from '../hub/hub.js';
 import {
   caughtUpJson,
@@ -17,7 +17,7 @@ import {
   type StreamPosition,
   type SubscribeResult,
 } from '../protocol/index.js';
-import { OutboundQueue, type ByteSink } from './outbound.js';
+import { OutboundQueue, type ByteSink } from '../delivery/outbound.js';
 import type { NodeServices } from './services.js';
 import { Subscription, type SubscriptionOwner } from './subscription.js';
 import type { TracedConnection } from './connection-telemetry.js';

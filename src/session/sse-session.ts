@@ -1,5 +1,5 @@
 import type { Identity } from '../auth/identity.js';
-import type { EncodedPublication } from '../hub/encoded.js';
+import type { EncodedPublication } from '../delivery/encoded.js';
 import {
   Disconnects,
   encodeSseComment,
@@ -9,7 +9,7 @@ import {
   type Disconnect,
   type StreamPosition,
 } from '../protocol/index.js';
-import type { ByteSink } from './outbound.js';
+import type { ByteSink } from '../delivery/outbound.js';
 import type { NodeServices } from './services.js';
 import { Session, type ConnectionInfo, type PreparedSubscription } from './session.js';
 import type { Subscription } from './subscription.js';

@@ -1,5 +1,5 @@
 import type { ChannelSubscription, Subscriber } from '../hub/hub.js';
-import type { EncodedPublication } from '../hub/encoded.js';
+import type { EncodedPublication } from '../delivery/encoded.js';
 import type { ChannelRules } from '../core/namespaces.js';
 
 /**

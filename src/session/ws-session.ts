@@ -2,7 +2,7 @@ import type { Identity } from '../auth/identity.js';
 import { brokerReplyError } from '../broker/broker.js';
 import { inc } from '../observability/counters.js';
 import type { TraceContext } from '../core/trace-context.js';
-import { type EncodedPublication, wsTextFrameOf } from '../hub/encoded.js';
+import { type EncodedPublication, wsTextFrameOf } from '../delivery/encoded.js';
 import {
   connectedJson,
   Disconnects,
@@ -16,7 +16,7 @@ import {
   type Disconnect,
 } from '../protocol/index.js';
 import { DialectError, Dialects, publicationShape, type Decoded, type Dialect, type FrameDecoder, type Step } from './dialects/index.js';
-import type { ByteSink } from './outbound.js';
+import type { ByteSink } from '../delivery/outbound.js';
 import type { NodeServices } from './services.js';
 import type { CommandTrace } from './connection-telemetry.js';
 import { Session, type ConnectionInfo } from './session.js';
@@ -24,7 +24,8 @@ import { CommandQueue } from './command-queue.js';
 import { CommandRate } from './command-rate.js';
 import { claimsLost, refreshedIdentity, refreshSubscription } from './refresh.js';
 import { checkDirectMessage, checkPublish, checkPublishSize, checkRead } from './permissions.js';
-import { historyReplyEnvelope, historyReplyFrame, readHistoryPage } from './history-page.js';
+import { readHistoryPage } from '../broker/pages.js';
+import { historyReplyEnvelope, historyReplyFrame } from './history-page.js';
 import type { Subscription } from './subscription.js';
 
 /** What the WebSocket transport gives its session. */

@@ -6,8 +6,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import { sendError } from './http-util.js';
-import { embeddedStaticFile, loadStaticFile, sendStatic, type StaticFile } from './static.js';
+import { sendError } from '../http/responses.js';
+import { embeddedStaticFile, loadStaticFile, sendStatic, type StaticFile } from '../http/static.js';
 
 /** dist/client/switchboard.min.js from dist/transport (compiled) or src/transport (tsx): `../../dist/client/`. */
 export const SDK_BUNDLE_FILE = fileURLToPath(new URL('../../dist/client/switchboard.min.js', import.meta.url));

@@ -5,9 +5,12 @@ import type { ErrorType } from '../observability/error-type.js';
 import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import { SseSession, type ResumeProblem } from '../session/sse-session.js';
-import { answerPreflight, corsHeaders, sendError, waitDrain } from './http-util.js';
+import { answerPreflight, corsHeaders } from '../http/cors.js';
+import { waitDrain } from '../http/drain.js';
+import { sendError } from '../http/responses.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
+import { http1BodyWriter, http2BodyWriter } from './sse-body-writer.js';
 
 /**
  * The SSE endpoint: `GET /events?channel=a&channel=b`. Resume with the `Last-Event-ID` header, or the
@@ -138,7 +141,7 @@ export class SseTransport {
       req.socket.setTimeout(0);
     }
 
-    const write = stream ? http2BodyWriter(stream) : rawBodyWriter(res);
+    const write = stream ? http2BodyWriter(stream) : http1BodyWriter(res);
     const sink = stream ?? res;
     const session = new SseSession(
       node.services,
@@ -188,38 +191,4 @@ function headerValue(v: string | string[] | undefined): string | undefined {
 /** The HTTP/2 stream under a compatibility-API response (`Http2ServerResponse.stream`), or undefined on HTTP/1.1. */
 function http2StreamOf(req: IncomingMessage, res: ServerResponse): ServerHttp2Stream | undefined {
   return req.httpVersionMajor >= 2 ? (res as unknown as { stream?: ServerHttp2Stream }).stream : undefined;
-}
-
-/**
- * The body writer of a stream served over HTTP/2: each flush is one write on the HTTP/2 stream (Node frames it as
- * DATA; there is no chunked encoding and no socket of its own to write to).
- */
-function http2BodyWriter(stream: ServerHttp2Stream): (buf: Buffer) => boolean {
-  return (buf) => stream.destroyed || stream.writableEnded || stream.write(buf);
-}
-
-/**
- * The HTTP/1.1 stream's body writer. Once the headers are on the socket, events go straight to it as HTTP/1.1 chunks
- * (size line, data, CRLF in one buffer): one socket write per flush, without `res.write`'s per-call work.
- * `res.end()` still writes the closing chunk. If the headers are not on the socket yet (a pipelined request
- * waiting behind another response), `res.write` keeps the order.
- */
-function rawBodyWriter(res: ServerResponse): (buf: Buffer) => boolean {
-  const internals = res as unknown as { chunkedEncoding?: boolean; outputData?: unknown[] };
-  const socket = res.socket;
-  if (!socket || !res.headersSent || (internals.outputData?.length ?? 0) > 0) {
-    return (buf) => res.destroyed || res.write(buf);
-  }
-  const chunked = internals.chunkedEncoding === true;
-  return (buf) => {
-    if (socket.destroyed || res.writableEnded) return true;
-    if (!chunked) return socket.write(buf);
-    const size = buf.length.toString(16);
-    const out = Buffer.allocUnsafe(size.length + 2 + buf.length + 2);
-    out.write(size, 0, 'latin1');
-    out.write('\r\n', size.length, 'latin1');
-    buf.copy(out, size.length + 2);
-    out.write('\r\n', size.length + 2 + buf.length, 'latin1');
-    return socket.write(out);
-  };
 }

@@ -9,15 +9,16 @@ import type { Admission, Reservation } from './admission.js';
 import type { ConnectionInfo } from '../session/session.js';
 import type { WsSession, WsTransport } from '../session/ws-session.js';
 import { nativeEndpoint, type WsEndpoint } from './ws-endpoint.js';
-import { refuseUpgrade, waitDrain } from './http-util.js';
+import { refuseUpgrade } from '../http/responses.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
+import { WsSocketWriter } from './ws-socket-writer.js';
 
 /** Per-connection liveness state, checked by one timer for all connections (no timer per connection). */
 interface Liveness {
   session: WsSession;
   ws: WebSocket;
-  socket: Socket;
+  socket: Duplex;
   lastPingAt: number;
   lastPongAt: number;
   /** Since when the socket has had unsent bytes (0: none pending). */
@@ -123,7 +124,7 @@ export class WebSocketTransport {
       return refuse(429, 'limit_exceeded', this.admission.message(byUser), 'business');
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = this.accept(ws, auth.identity, { ip, route, traceContext: span?.context }, endpoint);
+      const session = this.accept(ws, socket, auth.identity, { ip, route, traceContext: span?.context }, endpoint);
       void session.autoSubscribe();
       if (span) {
         span.accepted({ 'http.response.status_code': 101, 'client.id': session.id, 'user.id': session.userId });
@@ -158,14 +159,14 @@ export class WebSocketTransport {
     return 'http';
   }
 
-  private accept(ws: WebSocket, identity: { userId: string; info?: unknown }, conn: ConnectionInfo, endpoint: WsEndpoint): WsSession {
-    const socket = (ws as unknown as { _socket: Socket })._socket;
+  private accept(ws: WebSocket, socket: Duplex, identity: { userId: string; info?: unknown }, conn: ConnectionInfo, endpoint: WsEndpoint): WsSession {
+    const out = new WsSocketWriter(socket);
     const sink: WsTransport = {
-      write: (buf) => socket.destroyed || socket.write(buf),
+      write: (buf) => out.write(buf),
       get writableLength() {
-        return socket.writableLength;
+        return out.writableLength;
       },
-      waitDrain: () => waitDrain(socket),
+      waitDrain: () => out.waitDrain(),
       close: (code, reason) => ws.close(code, reason),
       pause: () => ws.pause(),
       resume: () => ws.resume(),

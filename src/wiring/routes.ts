@@ -9,7 +9,7 @@ import type { ServerApi } from '../api/api.js';
 import type { Config } from '../config/index.js';
 import type { DemoPage } from '../demo/page.js';
 import type { SwitchboardNode } from '../node.js';
-import { sendError, sendJson } from '../transport/http-util.js';
+import { sendError, sendJson } from '../http/responses.js';
 import type { SdkBundle } from '../transport/sdk-bundle.js';
 import type { SseTransport } from '../transport/sse.js';
 import type { WebSocketTransport } from '../transport/websocket.js';

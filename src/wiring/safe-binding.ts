@@ -1,5 +1,5 @@
 import type { Authenticator } from '../auth/identity.js';
-import { isLoopback } from '../api/api.js';
+import { isLoopbackHost } from '../core/loopback.js';
 import { ConfigError, configSource, type Config } from '../config/index.js';
 import { optionProblem } from '../config/errors.js';
 
@@ -8,7 +8,7 @@ import { optionProblem } from '../config/errors.js';
  * Beyond loopback it refuses to start without JWT auth and an API key, unless `insecure` says otherwise.
  */
 export function assertSafeBinding(config: Config, authenticator: Authenticator): void {
-  if (isLoopback(config.host) || config.host === 'localhost' || config.insecure) return;
+  if (isLoopbackHost(config.host) || config.insecure) return;
   const missing = [authenticator.insecure ? 'JWT authentication (jwt.secret, jwt.publicKey or jwt.jwksUrl)' : '', config.apiKey ? '' : 'an API key (apiKey)'].filter(Boolean);
   if (missing.length === 0) return;
   throw new ConfigError([

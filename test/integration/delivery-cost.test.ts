@@ -1,12 +1,12 @@
 /**
  * What fan-out costs, counted on real sockets of a real server: a publication is encoded once per wire format
- * however many connections receive it (hub/encoded.ts), and the publications of one event-loop turn leave in one
- * socket write per connection (the node-wide flush round of session/flush.ts), not one write per publication.
+ * however many connections receive it (delivery/encoded.ts), and the publications of one event-loop turn leave in one
+ * socket write per connection (the node-wide flush round of delivery/flush.ts), not one write per publication.
  */
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { encodeCounts } from '../../src/hub/encoded.js';
+import { encodeCounts } from '../../src/delivery/encoded.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { rawSse, type RawSse } from '../helpers/sse-client.js';
 import { waitFor } from '../helpers/wait.js';
@@ -14,19 +14,23 @@ import { connectReady, type WsClient } from '../helpers/ws-client.js';
 import { nodeOf } from '../../src/server.js';
 
 /**
- * Counts the writes made on each server-side socket from now on: every byte a session sends goes through
- * `socket.write` (WebSocket frames, SSE chunks, HTTP heads), so this is what the server asks the kernel to send,
- * whichever code path asked. Only the test process's own server sockets are wrapped.
+ * Counts the writes each server-side socket hands to the kernel from now on: the stream calls `_write` for a single
+ * write request and `_writev` for a corked batch (an SSE chunk written with `res.write` inside a cork is four
+ * `socket.write` calls but one `_writev`), so this is what the server asks the kernel to send, whichever code path
+ * asked (WebSocket frames, SSE chunks, HTTP heads). Only the test process's own server sockets are wrapped.
  */
 function countServerWrites(srv: TestServer): Map<Socket, number> {
   const writes = new Map<Socket, number>();
   srv.sb.server.on('connection', (socket: Socket) => {
     writes.set(socket, 0);
-    const write = socket.write as (...args: unknown[]) => boolean;
-    socket.write = ((...args: unknown[]) => {
-      writes.set(socket, writes.get(socket)! + 1);
-      return write.apply(socket, args);
-    }) as Socket['write'];
+    const s = socket as Socket & { _write: (...args: unknown[]) => void; _writev: (...args: unknown[]) => void };
+    for (const method of ['_write', '_writev'] as const) {
+      const original = s[method];
+      s[method] = (...args: unknown[]) => {
+        writes.set(socket, writes.get(socket)! + 1);
+        original.apply(socket, args);
+      };
+    }
   });
   return writes;
 }

@@ -11,7 +11,7 @@ import { connectReady } from '../helpers/ws-client.js';
 import { openEventSource } from '../helpers/sse-client.js';
 import { sleep } from '../helpers/wait.js';
 import { deleteRedisPrefix, SHARED_REDIS_URL } from '../helpers/redis-prefix.js';
-import { encodeCounts } from '../../src/hub/encoded.js';
+import { encodeCounts } from '../../src/delivery/encoded.js';
 import { APP, connected, nextEvent, PUSHER_FLAGS, pusherClient, pusherServer, subscribed, type PusherClient } from '../helpers/pusher.js';
 
 let srv: TestServer;

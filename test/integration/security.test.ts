@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { isLoopback } from '../../src/api/api.js';
+import { isLoopbackAddress, isLoopbackHost } from '../../src/core/loopback.js';
 import { ConfigError } from '../../src/config/index.js';
 import { nodeOf, createSwitchboard, type Switchboard } from '../../src/server.js';
 import { mintHs256 } from '../helpers/tokens.js';
@@ -66,8 +66,15 @@ describe('safe defaults', () => {
   });
 
   it('treats 127.0.0.0/8, ::1 and IPv4-mapped loopback as loopback, and nothing else', () => {
-    for (const a of ['127.0.0.1', '127.3.2.1', '::1', '::ffff:127.0.0.1']) assert.equal(isLoopback(a), true, a);
-    for (const a of ['10.0.0.1', '192.168.1.1', '::ffff:10.0.0.1', '2001:db8::1', '', undefined]) assert.equal(isLoopback(a), false, String(a));
+    for (const a of ['127.0.0.1', '127.3.2.1', '::1', '::ffff:127.0.0.1']) assert.equal(isLoopbackAddress(a), true, a);
+    for (const a of ['10.0.0.1', '192.168.1.1', '::ffff:10.0.0.1', '2001:db8::1', '127.evil.example', 'localhost', '', undefined]) {
+      assert.equal(isLoopbackAddress(a), false, String(a));
+    }
+  });
+
+  it('treats localhost and loopback addresses (bracketed IPv6 too) as loopback hosts, and no look-alike name', () => {
+    for (const h of ['localhost', '127.0.0.1', '127.1.2.3', '[::1]', '::1']) assert.equal(isLoopbackHost(h), true, h);
+    for (const h of ['127.evil.example', 'localhost.evil.example', '0.0.0.0', '[::2]', '10.0.0.1', '', undefined]) assert.equal(isLoopbackHost(h), false, String(h));
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { EncodedPublication } from '../../src/hub/encoded.js';
+import { EncodedPublication } from '../../src/delivery/encoded.js';
 import type { ServerPublication } from '../../src/protocol/index.js';
 import { nodeOf } from '../../src/server.js';
 import { publicationShape } from '../../src/session/dialects/index.js';

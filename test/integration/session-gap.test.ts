@@ -20,14 +20,14 @@ const isPub = (channel: string) => (m: Frame) => m.push === 'publication' && m.c
 
 /** Makes the node miss the delivery of `channel`'s publication at `offset` (it stays in history). Returns the undo. */
 function loseDelivery(srv: TestServer, channel: string, offset: number): () => void {
-  const node = nodeOf(srv.sb);
-  const deliver = node.onPublication.bind(node);
-  node.onPublication = (pub: ServerPublication) => {
+  const events = nodeOf(srv.sb).events;
+  const deliver = events.onPublication.bind(events);
+  events.onPublication = (pub: ServerPublication) => {
     if (pub.channel === channel && pub.offset === offset) return;
     deliver(pub);
   };
   return () => {
-    delete (node as Partial<Pick<typeof node, 'onPublication'>>).onPublication; // back to the prototype's method
+    delete (events as Partial<Pick<typeof events, 'onPublication'>>).onPublication; // back to the prototype's method
   };
 }
 

@@ -1,5 +1,5 @@
 /**
- * The single executable's embedded files (src/transport/embedded.ts), without building one (scripts/check-exe.mjs
+ * The single executable's embedded files (src/http/embedded.ts), without building one (scripts/check-exe.mjs
  * does that in CI): once registered, the server answers `/`, `/demo/<asset>` and the SDK bundle from them and
  * `switchboard dashboard` prints the embedded dashboard, not the files in dist/ and deploy/. Registration is
  * process-wide; node --test runs each file in its own process.
@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { dashboardCommand } from '../../src/cli/dashboard.js';
-import { setEmbeddedFiles } from '../../src/transport/embedded.js';
+import { setEmbeddedFiles } from '../../src/http/embedded.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 
 const FILES: Record<string, string> = {

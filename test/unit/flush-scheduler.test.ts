@@ -1,10 +1,10 @@
 /**
- * The node-wide write scheduler (session/flush.ts): connections marked during one turn are flushed together in one
+ * The node-wide write scheduler (delivery/flush.ts): connections marked during one turn are flushed together in one
  * round, and after a slow round the next one waits (up to `delivery.maxWriteDelay`) so more publications share it.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FlushScheduler, type Flushable } from '../../src/session/flush.js';
+import { FlushScheduler, type Flushable } from '../../src/delivery/flush.js';
 import { waitFor } from '../helpers/wait.js';
 
 /** A connection whose flush takes `busyMs` of CPU (a slow round: many sockets written). */

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Hub, type ChannelSubscription, type DeliverySampler, type Subscriber, type WriteWatch } from '../../src/hub/hub.js';
-import type { EncodedPublication } from '../../src/hub/encoded.js';
+import type { EncodedPublication } from '../../src/delivery/encoded.js';
 import type { Disconnect, ServerPublication } from '../../src/protocol/index.js';
 
 class Conn implements Subscriber {

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { NO_STREAM_EPOCH, type Broker, type ServerPublication } from '../../src/broker/broker.js';
-import { publicationBytes } from '../../src/broker/memory-stream.js';
+import { publicationBytes } from '../../src/broker/memory-bytes.js';
 import { MemoryBroker, createMemoryBroker, type MemoryBrokerOptions } from '../../src/broker/memory.js';
 import { ManualClock, RecordingHandler, brokerContract, waitFor } from '../broker-contract.js';
 

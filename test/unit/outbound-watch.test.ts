@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FlushScheduler } from '../../src/session/flush.js';
-import { OutboundQueue, type ByteSink } from '../../src/session/outbound.js';
+import { FlushScheduler } from '../../src/delivery/flush.js';
+import { OutboundQueue, type ByteSink } from '../../src/delivery/outbound.js';
 
 function setup(): { queue: OutboundQueue; writes: Buffer[] } {
   const writes: Buffer[] = [];

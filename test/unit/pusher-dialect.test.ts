@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { channelAuthValid, requestRefusal, signinValid } from '../../src/auth/pusher-signature.js';
 import { CommandError, ReplyError } from '../../src/protocol/index.js';
 import { PusherDialect } from '../../src/session/dialects/pusher.js';
-import { pusherDataJson, pusherDataString } from '../../src/session/dialects/pusher-frames.js';
+import { pusherDataJson, pusherDataString } from '../../src/protocol/pusher-data.js';
 
 const app = { appId: '1', key: 'k', secret: 's' };
 const hmac = (text: string, secret = app.secret) => createHmac('sha256', secret).update(text).digest('hex');

@@ -1,12 +1,13 @@
 /**
- * The server's hand-built WebSocket text frames (hub/encoded.ts), read back by the `ws` package's own frame parser
+ * The server's hand-built WebSocket text frames (protocol/ws-frame.ts header, delivery/encoded.ts frame), read back by the `ws` package's own frame parser
  * (the one a Node client uses), at every payload-length boundary of RFC 6455 §5.2: 7-bit up to 125 bytes, 16-bit
  * from 126 to 65,535, 64-bit from 65,536.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createRequire } from 'node:module';
-import { wsTextFrameOf } from '../../src/hub/encoded.js';
+import { wsTextFrameOf } from '../../src/delivery/encoded.js';
+import { writeWsTextFrameHeader } from '../../src/protocol/ws-frame.js';
 
 /** The `ws` package's frame parser: exported at run time, not declared by @types/ws. */
 interface FrameReceiver {
@@ -53,5 +54,11 @@ describe('WebSocket text frames', () => {
   it('two frames in one buffer (a coalesced write) are two messages', async () => {
     const frames = Buffer.concat([wsTextFrameOf('{"a":1}'), wsTextFrameOf('x'.repeat(300))]);
     assert.deepEqual(await parse(frames), ['{"a":1}', 'x'.repeat(300)]);
+  });
+
+  it('a 64-bit length past 2^32 keeps its high half (header only: no 4 GiB buffer needed)', () => {
+    const header = new Uint8Array(10);
+    assert.equal(writeWsTextFrameHeader(header, 2 ** 32 * 3 + 0x01020304), 10);
+    assert.deepEqual([...header], [0x81, 127, 0, 0, 0, 3, 1, 2, 3, 4]);
   });
 });

@@ -6,7 +6,8 @@ import { Seed002Dialect } from './seed002.js';
 
 export type { Decoded, Dialect, DialectContext, DialectJoin, FrameDecoder, Step, Translation } from './dialect.js';
 export { DialectError } from './dialect.js';
-export { isSeed000Chat, publicationJsonIn, publicationShape, seed000ChatJson } from './seed000.js';
+export { isSeed000Chat, publicationJsonIn, seed000ChatJson } from '../../protocol/seed000.js';
+export { publicationShape } from './seed000.js';
 
 /**
  * The vocabularies of the native WebSocket endpoint, for one connection: a frame is parsed once and translated by

@@ -1,29 +1,11 @@
-import { wsTextFrameOf, type FrameFormat } from '../../hub/encoded.js';
+import { wsTextFrameOf, type FrameFormat } from '../../delivery/encoded.js';
 import { ErrorCode, type ErrorBody, type Member, type ServerPublication } from '../../protocol/index.js';
+import { pusherDataString } from '../../protocol/pusher-data.js';
 
 /**
  * Pusher Channels protocol 7 frames: `{"event", "channel"?, "data"}`, where `data` of server events is JSON text
  * (a string holding JSON), except in `pusher:error` and `pusher:subscription_error`.
  */
-
-/** A publication's data as Pusher carries it: a JSON string as that string, any other JSON value as its text. */
-export function pusherDataString(data: string): string {
-  return data.charCodeAt(0) === 0x22 /* " */ ? (JSON.parse(data) as string) : data;
-}
-
-/**
- * Data from a Pusher publisher (the `pusher` server library sends a string, usually JSON text) as the JSON text a
- * native publication holds: JSON text is kept as the value it encodes (native clients get the object), any other
- * string becomes a JSON string.
- */
-export function pusherDataJson(data: string): string {
-  try {
-    JSON.parse(data);
-    return data;
-  } catch {
-    return JSON.stringify(data);
-  }
-}
 
 /** A publication as a Pusher event, built once per publication (EncodedPublication.frameIn). */
 export const PUSHER_FORMAT: FrameFormat = {

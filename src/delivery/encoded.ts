@@ -1,30 +1,16 @@
 import { encodeSseEventHead, formatPosition, publicationJson, type ServerPublication } from '../protocol/index.js';
+import { wsTextFrameHeaderLength, writeWsTextFrameHeader } from '../protocol/ws-frame.js';
 
 /**
- * A WebSocket text frame (RFC 6455 §5.2) from the server: FIN + opcode 1, unmasked, with the 7/16/64-bit length
- * form chosen by size. Built once and shared by every recipient.
+ * `json` as one WebSocket text frame, built once and shared by every recipient. The header comes from the protocol
+ * layer; the text is encoded straight into the frame after it (no intermediate payload buffer: 0.6× the time of
+ * encode-then-copy for a 4 KB message, bench/ws-frame-cost.js).
  */
-export function wsTextFrame(payload: Buffer): Buffer {
-  const len = payload.length;
-  const headerLen = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  const frame = Buffer.allocUnsafe(headerLen + len);
-  frame[0] = 0x81;
-  if (len < 126) {
-    frame[1] = len;
-  } else if (len < 65536) {
-    frame[1] = 126;
-    frame.writeUInt16BE(len, 2);
-  } else {
-    frame[1] = 127;
-    frame.writeUInt32BE(Math.floor(len / 2 ** 32), 2);
-    frame.writeUInt32BE(len >>> 0, 6);
-  }
-  payload.copy(frame, headerLen);
-  return frame;
-}
-
 export function wsTextFrameOf(json: string): Buffer {
-  return wsTextFrame(Buffer.from(json, 'utf8'));
+  const payloadBytes = Buffer.byteLength(json, 'utf8');
+  const frame = Buffer.allocUnsafe(wsTextFrameHeaderLength(payloadBytes) + payloadBytes);
+  frame.write(json, writeWsTextFrameHeader(frame, payloadBytes), payloadBytes, 'utf8');
+  return frame;
 }
 
 /**

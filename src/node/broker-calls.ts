@@ -1,0 +1,78 @@
+import type { Broker, HistoryPage, HistoryQuery, PublishRequest, StatePage, StateQuery } from '../broker/broker.js';
+import type { TraceContext } from '../core/trace-context.js';
+import { inc } from '../observability/counters.js';
+import type { PublishTracing } from '../observability/publish-tracing.js';
+import type { Telemetry } from '../observability/telemetry.js';
+import type { Member, ServerPublication } from '../protocol/index.js';
+
+/**
+ * The node's broker operations: each one timed (`switchboard_broker_duration`, by `operation`) with its failures
+ * counted (`switchboard_broker_errors_total`), reads under a span when the caller is traced. Sessions, the API and the
+ * embed API reach the broker only through these (NodeServices), never directly.
+ */
+export abstract class BrokerCalls {
+  constructor(
+    readonly broker: Broker,
+    readonly telemetry: Telemetry,
+    protected readonly publishTracing: PublishTracing,
+  ) {}
+
+  get counters() {
+    return this.telemetry.counters;
+  }
+
+  /** The broker publish, timed (made once: the publish path allocates no closure for it). */
+  protected readonly brokerPublish = (req: PublishRequest): Promise<ServerPublication> => this.timed('publish', this.broker.publish(req));
+
+  /** History through the broker, timed; a `history.read` span under `parent` when tracing. */
+  history(channel: string, query: HistoryQuery, parent?: TraceContext): Promise<HistoryPage> {
+    return this.publishTracing.read('history.read', channel, parent, () => this.timed('history', this.broker.history(channel, query)), (h) => h.publications.length);
+  }
+
+  /** A page of a keyed channel's state through the broker, timed; a `state.read` span under `parent` when tracing. */
+  keyedState(channel: string, query: StateQuery, parent?: TraceContext): Promise<StatePage> {
+    return this.publishTracing.read('state.read', channel, parent, () => this.timed('state', this.broker.state(channel, query)), (p) => p.publications.length);
+  }
+
+  /** Presence through the broker, timed; a `presence.get` span under `parent` when tracing. */
+  presence(channel: string, parent?: TraceContext): Promise<Member[]> {
+    return this.publishTracing.read('presence.get', channel, parent, () => this.timed('presence', this.broker.presence(channel)), (m) => m.length);
+  }
+
+  addPresence(channel: string, member: Member): Promise<void> {
+    return this.timed('presence_add', this.broker.addPresence(channel, member));
+  }
+
+  removePresence(channel: string, clientId: string): Promise<void> {
+    return this.timed('presence_remove', this.broker.removePresence(channel, clientId));
+  }
+
+  publishJoin(channel: string, member: Member): Promise<void> {
+    return this.timed('join', this.broker.publishJoin(channel, member));
+  }
+
+  publishLeave(channel: string, member: Member): Promise<void> {
+    return this.timed('leave', this.broker.publishLeave(channel, member));
+  }
+
+  protected readonly countPublication = (pub: ServerPublication): ServerPublication => {
+    this.counters.publications++;
+    return pub;
+  };
+
+  /** Times a broker operation and counts its failures. */
+  timed<T>(operation: string, p: Promise<T>): Promise<T> {
+    const start = performance.now();
+    return p.then(
+      (v) => {
+        this.telemetry.histograms.brokerDuration.record((performance.now() - start) / 1000, { operation });
+        return v;
+      },
+      (err: unknown) => {
+        inc(this.counters.brokerErrors, operation);
+        throw err;
+      },
+    );
+  }
+
+}

@@ -1,0 +1,33 @@
+import type { Duplex } from 'node:stream';
+import type { ByteSink } from '../delivery/outbound.js';
+import { waitDrain } from '../http/drain.js';
+
+/**
+ * Where a WebSocket connection's outbound queue writes: pre-built frames (delivery/encoded.ts) go straight to the
+ * connection's socket, so one publication's frame, built once, serves every recipient and a flush is one socket write.
+ *
+ * The socket is the one the server handed to `WebSocketServer.handleUpgrade` (its documented argument), not read
+ * back from the `WebSocket` object: no private field is involved, whatever `ws` version the caret range brings.
+ * `ws` writes its own frames (ping, pong, close) to that same socket, a whole frame per write, so they interleave
+ * with ours only at frame boundaries; this is safe because the server never calls `ws.send` (which could hold data
+ * frames back while compressing). test/unit/ws-socket-writer.test.ts holds `ws` to this on a real connection.
+ *
+ * A public-only path through `ws.send(payload)` would need the payloads instead of frames, and cost one frame build
+ * and one syscall per message (no coalescing): measured in bench/write-path.js, see the commit that added this file.
+ */
+export class WsSocketWriter implements ByteSink {
+  constructor(private readonly socket: Duplex) {}
+
+  /** True when the socket is closed: the bytes are dropped and the session learns of the close from `ws`. */
+  write(buf: Buffer): boolean {
+    return this.socket.destroyed || this.socket.write(buf);
+  }
+
+  get writableLength(): number {
+    return this.socket.writableLength;
+  }
+
+  waitDrain(): Promise<void> {
+    return waitDrain(this.socket);
+  }
+}
