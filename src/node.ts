@@ -100,6 +100,12 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
     this.connectionTelemetry.connected(session);
   }
 
+  changeUser(s: Subscriber, change: () => void): void {
+    this.hub.unregister(s);
+    change();
+    this.hub.register(s);
+  }
+
   detach(s: Subscriber & Expiring): void {
     this.hub.unregister(s);
     this.expiry.unwatch(s);

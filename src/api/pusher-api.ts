@@ -5,7 +5,7 @@ import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
 import type { RegistryReporter } from '../node/registry-reporter.js';
 import { ErrorCode, isValidChannel, ReplyError, type PublicationMeta } from '../protocol/index.js';
-import { pusherDataJson } from '../protocol/pusher-data.js';
+import { nativeChannelOf, pusherDataJson } from '../protocol/pusher-data.js';
 import type { ApiHandler } from './api.js';
 import { readBody } from './body.js';
 import { checkedPresence } from './channel-reads.js';
@@ -54,6 +54,9 @@ export class PusherApi {
     if (method === 'POST' && rest.length === 1 && a === 'batch_events') return { name: '/apps/{app_id}/batch_events', handler: this.signed(this.batch) };
     if (method === 'GET' && rest.length === 1 && a === 'channels') return { name: '/apps/{app_id}/channels', handler: this.signed(this.channels) };
     if (method === 'GET' && rest.length === 2 && a === 'channels') return { name: '/apps/{app_id}/channels/{channel}', handler: this.signed((_b, url) => this.channel(b!, url)) };
+    if (method === 'POST' && rest.length === 3 && a === 'users' && c === 'terminate_connections') {
+      return { name: '/apps/{app_id}/users/{user_id}/terminate_connections', handler: this.signed(() => this.terminate(b!)) };
+    }
     if (method === 'GET' && rest.length === 3 && a === 'channels' && c === 'users') return { name: '/apps/{app_id}/channels/{channel}/users', handler: this.signed((_b, _u, ctx) => this.users(b!, ctx)) };
     return undefined;
   }
@@ -89,7 +92,16 @@ export class PusherApi {
     return { batch: b.batch.map(() => ({})) };
   };
 
-  private publish(channel: string, event: string, data: string, socketId: string | undefined, ctx: TraceContext | undefined): Promise<unknown> {
+  /** Closes every connection of a signed-in user, on every node (the native `POST /api/disconnect`). */
+  private async terminate(user: string): Promise<unknown> {
+    this.ready();
+    await this.node.disconnectUser(user);
+    return {};
+  }
+
+  private publish(pusherChannel: string, event: string, data: string, socketId: string | undefined, ctx: TraceContext | undefined): Promise<unknown> {
+    // `sendToUser` publishes to the user channel `#server-to-user-{id}`, natively `pusher-user#{id}`.
+    const channel = nativeChannelOf(pusherChannel);
     if (!isValidChannel(channel, this.node.config.channel.maxLength)) throw new ReplyError(ErrorCode.InvalidChannel, `invalid channel name ${JSON.stringify(String(channel).slice(0, 64))}`);
     const meta: PublicationMeta | undefined = socketId === undefined ? undefined : { exclude: socketId };
     return this.node.publish(channel, event, data, meta, this.node.telemetry.tracing ? ctx : undefined);

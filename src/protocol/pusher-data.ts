@@ -21,3 +21,19 @@ export function pusherDataJson(data: string): string {
     return JSON.stringify(data);
   }
 }
+
+/**
+ * Pusher's user channel `#server-to-user-{id}` (pusher-js subscribes to it after `pusher:signin`; the `pusher`
+ * library's `sendToUser` publishes to it) is the native user-limited channel `pusher-user#{id}`: only a connection
+ * whose user is `{id}` may subscribe to it (docs/security.md, `#` channels).
+ */
+const PUSHER_USER = '#server-to-user-';
+const NATIVE_USER = 'pusher-user#';
+
+export function nativeChannelOf(pusherChannel: string): string {
+  return pusherChannel.startsWith(PUSHER_USER) ? NATIVE_USER + pusherChannel.slice(PUSHER_USER.length) : pusherChannel;
+}
+
+export function pusherChannelOf(nativeChannel: string): string {
+  return nativeChannel.startsWith(NATIVE_USER) ? PUSHER_USER + nativeChannel.slice(NATIVE_USER.length) : nativeChannel;
+}

@@ -38,6 +38,7 @@ export class PusherSession extends WsSession {
       limits: { maxChannelLength: cfg.channel.maxLength, maxHistoryLimit: cfg.api.maxHistoryLimit, maxKeyLength: cfg.keyed.maxKeyLength },
       clientEvents: cfg.pusher.clientEvents,
       isSubscribed: (channel) => this.subscriptions.get(channel)?.live === true,
+      signIn: (id, info) => this.signIn(id, info),
     });
     this.pusher = dialect;
     this.presenceUsers = new Map();
@@ -54,6 +55,22 @@ export class PusherSession extends WsSession {
         }
       },
     };
+  }
+
+  /**
+   * A verified sign-in: the connection becomes the user (the native user index, so `POST /api/send`, `POST
+   * /apps/{id}/users/{user}/terminate_connections` and the user channel reach it). Once per connection.
+   */
+  private signedIn = false;
+  private signIn(id: string, info: unknown): boolean {
+    if (this.signedIn) return false;
+    this.signedIn = true;
+    this.node.changeUser(this, () => {
+      this.userId = id;
+      this.identity = { ...this.identity, userId: id, ...(info === undefined ? {} : { info }) };
+    });
+    this.log.info({ event: 'pusher_signin', signed_in_user: id }, 'signed in');
+    return true;
   }
 
   protected override greeting(): Buffer {

@@ -59,7 +59,8 @@ function expiresOf(sub: Subscription): { expires?: number } {
  */
 export abstract class Session implements Subscriber, SubscriptionOwner, TracedConnection {
   readonly id: string;
-  readonly userId: string;
+  /** Set once; changed only through NodeServices.changeUser (a Pusher sign-in), which keeps the hub's index true. */
+  userId: string;
   readonly info: unknown;
   /** Who this connection is; replaced when a WebSocket refreshes its token. */
   identity: Identity;

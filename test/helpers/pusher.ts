@@ -37,6 +37,13 @@ export function pusherClient(port: number, o: ClientOptions = {}): PusherClient 
     forceTLS: false,
     enabledTransports: ['ws'],
     disableStats: true,
+    userAuthentication: {
+      endpoint: 'unused',
+      transport: 'ajax',
+      customHandler: (params: { socketId: string }, callback: (e: Error | null, d: { auth: string; user_data: string }) => void) => {
+        callback(null, signer.authenticateUser(params.socketId, { id: o.user ?? 'anon', user_info: { name: o.user ?? 'anon' } }));
+      },
+    },
     channelAuthorization: {
       endpoint: 'unused',
       transport: 'ajax',

@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { createHash, createHmac } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { connectReady } from '../helpers/ws-client.js';
+import { connectReady, connectWs } from '../helpers/ws-client.js';
 import { openEventSource } from '../helpers/sse-client.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep, waitFor, withTimeout } from '../helpers/wait.js';
 import { deleteRedisPrefix, SHARED_REDIS_URL } from '../helpers/redis-prefix.js';
 import { encodeCounts } from '../../src/delivery/encoded.js';
 import { APP, connected, nextEvent, PUSHER_FLAGS, pusherClient, pusherServer, subscribed, type PusherClient } from '../helpers/pusher.js';
@@ -108,6 +108,30 @@ describe('Pusher WebSocket endpoint with pusher-js', () => {
     assert.deepEqual(await got, { who: 'a' });
     await sleep(100);
     assert.deepEqual(own, []);
+  });
+
+  it('signs a user in: events sent to the user reach it, and terminate_connections closes it', async () => {
+    const u = client('carol');
+    const other = client('dave');
+    await Promise.all([connected(u), connected(other)]);
+    u.signin();
+    // pusher-js subscribes to #server-to-user-carol once signed in; the user channel is carol's alone.
+    await withTimeout(new Promise<void>((resolve) => u.user.serverToUserChannel ? resolve() : u.bind('pusher:signin_success', () => resolve())), 5000, 'signin');
+    await waitFor(() => u.user.serverToUserChannel?.subscribed, { timeout: 5000, interval: 20 });
+    // Another connection asking for carol's user channel (pusher-js itself will not ask: a raw Pusher frame).
+    const raw = srv.track(await connectWs(`ws://127.0.0.1:${srv.port}/app/${APP.key}?protocol=7`));
+    await raw.next((m) => m.event === 'pusher:connection_established');
+    raw.send({ event: 'pusher:subscribe', data: { channel: '#server-to-user-carol' } });
+    const refused = await raw.next((m) => m.event === 'pusher:subscription_error');
+    assert.equal(refused.channel, '#server-to-user-carol');
+    assert.equal(refused.data.status, 403);
+    const note = new Promise((resolve) => u.user.bind('note', resolve));
+    await pusherServer(srv.port).sendToUser('carol', 'note', { hi: 'carol' });
+    assert.deepEqual(await withTimeout(note, 3000, 'user event'), { hi: 'carol' });
+    const gone = new Promise<void>((resolve) => u.connection.bind('state_change', (s: { current: string }) => s.current !== 'connected' && resolve()));
+    await pusherServer(srv.port).terminateUserConnections('carol');
+    await withTimeout(gone, 3000, 'terminated');
+    assert.equal(other.connection.state, 'connected');
   });
 
   it('refuses client events on public channels', async () => {

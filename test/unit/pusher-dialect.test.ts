@@ -15,7 +15,7 @@ const app = { appId: '1', key: 'k', secret: 's' };
 const hmac = (text: string, secret = app.secret) => createHmac('sha256', secret).update(text).digest('hex');
 const subscribed = new Set<string>();
 const dialect = () =>
-  new PusherDialect({ app, socketId: '1.2', limits: { maxChannelLength: 255, maxHistoryLimit: 100, maxKeyLength: 100 }, clientEvents: true, isSubscribed: (c) => subscribed.has(c) });
+  new PusherDialect({ app, socketId: '1.2', limits: { maxChannelLength: 255, maxHistoryLimit: 100, maxKeyLength: 100 }, clientEvents: true, isSubscribed: (c) => subscribed.has(c), signIn: () => true });
 
 describe('Pusher frames as native commands', () => {
   it('subscribe to a public channel is a plain native subscribe', () => {

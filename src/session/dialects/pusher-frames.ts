@@ -1,6 +1,6 @@
 import { wsTextFrameOf, type FrameFormat } from '../../delivery/encoded.js';
 import { ErrorCode, type ErrorBody, type Member, type ServerPublication } from '../../protocol/index.js';
-import { pusherDataString } from '../../protocol/pusher-data.js';
+import { pusherChannelOf, pusherDataString } from '../../protocol/pusher-data.js';
 
 /**
  * Pusher Channels protocol 7 frames: `{"event", "channel"?, "data"}`, where `data` of server events is JSON text
@@ -10,7 +10,7 @@ import { pusherDataString } from '../../protocol/pusher-data.js';
 /** A publication as a Pusher event, built once per publication (EncodedPublication.frameIn). */
 export const PUSHER_FORMAT: FrameFormat = {
   name: 'pusher',
-  build: (p: ServerPublication) => wsTextFrameOf(pusherEventJson(p.event, p.channel, pusherDataString(p.data))),
+  build: (p: ServerPublication) => wsTextFrameOf(pusherEventJson(p.event, pusherChannelOf(p.channel), pusherDataString(p.data))),
 };
 
 export function pusherEventJson(event: string, channel: string | undefined, data: string): string {
@@ -45,12 +45,12 @@ export function pusherErrorJson(error: ErrorBody): string {
 /** A refused subscription, on its channel (pusher-js emits it on the channel as `pusher:subscription_error`). */
 export function pusherSubscriptionErrorJson(channel: string, error: ErrorBody): string {
   const status = error.code === ErrorCode.Unauthorized ? 401 : error.code === ErrorCode.PermissionDenied ? 403 : 400;
-  return JSON.stringify({ event: 'pusher:subscription_error', channel, data: { type: 'AuthError', error: error.message, status, switchboard_code: error.code } });
+  return JSON.stringify({ event: 'pusher:subscription_error', channel: pusherChannelOf(channel), data: { type: 'AuthError', error: error.message, status, switchboard_code: error.code } });
 }
 
 /** `pusher_internal:subscription_succeeded`; for a presence channel with its members (one per user). */
 export function subscriptionSucceededJson(channel: string, members?: ReadonlyMap<string, unknown>): string {
-  if (members === undefined) return pusherEventJson('pusher_internal:subscription_succeeded', channel, '{}');
+  if (members === undefined) return pusherEventJson('pusher_internal:subscription_succeeded', pusherChannelOf(channel), '{}');
   const hash: Record<string, unknown> = {};
   for (const [id, info] of members) hash[id] = info ?? {};
   const presence = { ids: [...members.keys()], hash, count: members.size };

@@ -1,6 +1,7 @@
 import { channelAuthValid, signinValid, type PusherApp } from '../../auth/pusher-signature.js';
 import { channelField, CommandError, ErrorCode, jsonText, ReplyError, type Command, type CommandId, type DecodeLimits, type ErrorBody, type Member } from '../../protocol/index.js';
 import type { Dialect, Translation } from './dialect.js';
+import { nativeChannelOf } from '../../protocol/pusher-data.js';
 import { pusherErrorJson, PUSHER_PONG, pusherSubscriptionErrorJson, signinSuccessJson } from './pusher-frames.js';
 
 /** What the Pusher adapter of one connection needs to know about it. */
@@ -13,7 +14,12 @@ export interface PusherContext {
   readonly clientEvents: boolean;
   /** Whether the connection is subscribed to a channel (client events need it). */
   isSubscribed(channel: string): boolean;
+  /** A verified `pusher:signin`: the connection becomes user `id` (`user_data.id`). False when it already signed in. */
+  signIn(id: string, info: unknown): boolean;
 }
+
+/** User ids a sign-in may name (those of native connections). */
+const USER_ID = /^[A-Za-z0-9_\-.:@]{1,128}$/;
 
 /** Pusher channel names (protocol 7): at most 164 of `A-Z a-z 0-9 _ - = @ , . ;`. */
 const CHANNEL = /^[A-Za-z0-9_\-=@,.;]{1,164}$/;
@@ -57,10 +63,12 @@ export class PusherDialect implements Dialect {
     throw new CommandError(ErrorCode.UnknownMethod, `unknown event ${JSON.stringify(event.slice(0, 64))}`);
   }
 
+  /** The native channel a Pusher channel name stands for (the same name, but for the user channel). */
   private channel(data: Record<string, unknown>): string {
     const channel = channelField(data, 'channel', null, this.c.limits);
-    if (!CHANNEL.test(channel)) throw new CommandError(ErrorCode.InvalidChannel, 'a Pusher channel name is 1-164 characters of A-Z a-z 0-9 _ - = @ , . ;');
-    return channel;
+    const native = nativeChannelOf(channel);
+    if (native === channel && !CHANNEL.test(channel)) throw new CommandError(ErrorCode.InvalidChannel, 'a Pusher channel name is 1-164 characters of A-Z a-z 0-9 _ - = @ , . ;');
+    return native;
   }
 
   private subscribe(data: Record<string, unknown>): Translation {
@@ -100,6 +108,10 @@ export class PusherDialect implements Dialect {
       if (!signinValid(this.c.app, this.c.socketId, auth, userData)) {
         throw new ReplyError(ErrorCode.Unauthorized, 'invalid sign-in signature: the app signs "socket_id::user::user_data" with its secret');
       }
+      const user = dataOf(userData);
+      const id = user.id;
+      if (typeof id !== 'string' || !USER_ID.test(id)) throw new ReplyError(ErrorCode.BadRequest, '"user_data" must name an "id" of 1-128 characters of letters, digits and _-.:@');
+      if (!this.c.signIn(id, user.user_info)) throw new ReplyError(ErrorCode.BadRequest, 'this connection has signed in already');
     };
     return { steps: [{ command: { id: null, method: 'ping', params: {} }, guard }], reply: signinSuccessJson(userData) };
   }
