@@ -8,7 +8,8 @@
  *   broker, hub, auth, observability, delivery   <- the layers above (the hub may use delivery's encode-once)
  *   session                         <- all of the above, never a transport
  *   transport                       <- all of the above and session, never the node class (it gets a host port)
- *   api, demo                       HTTP edges: never a transport or a session
+ *   api, demo, admin                HTTP edges: never a transport or a session
+ *   webhooks                        <- the node's lifecycle port (node/events.ts), broker's deadline, observability
  *   client (the SDK)                <- protocol only
  *
  * One exception, by design: observability/ may name (type-only) the ports it implements, which the layers using
@@ -32,6 +33,10 @@ const LAYERS = {
   transport: ['protocol', 'core', 'http', 'config', 'broker', 'hub', 'auth', 'observability', 'delivery', 'session'],
   api: ['protocol', 'core', 'http', 'config', 'broker', 'hub', 'auth', 'observability', 'delivery', 'node.ts', 'node'],
   demo: ['protocol', 'core', 'http', 'config', 'observability'],
+  // The operator console: an HTTP edge over the server API and the node's operator reads.
+  admin: ['protocol', 'core', 'http', 'config', 'broker', 'hub', 'auth', 'observability', 'delivery', 'api', 'node.ts', 'node'],
+  // Webhooks listen to the node's lifecycle port (node/events.ts); the wiring connects them.
+  webhooks: ['protocol', 'core', 'config', 'broker', 'observability', 'node'],
   client: ['protocol'],
 };
 

@@ -1,12 +1,16 @@
 // Load generator child (started by bench/run.js with child_process.fork). Opens N WebSocket or SSE subscriber
 // connections to 127.0.0.1, and for every publication received records publish->receive latency and the offset.
 // Talks to the parent over IPC only:
-//   parent -> { cmd: 'start', mode: 'ws'|'sse', ports, count, idBase, channels, concurrency, connectTimeoutMs }
+//   parent -> { cmd: 'start', mode: 'ws'|'sse', ports, count, idBase, channels, concurrency, connectTimeoutMs,
+//               dialect: 'switchboard' (default; the baseline speaks it too) | 'nchan' | 'socketio',
+//               localAddress: a 127.0.0.x to connect from (each source address has its own ~28,000 ports) }
 //                                               connection id k goes to ports[k % ports.length] (nodes of a cluster)
 //   child  -> { ev: 'progress', ... } ... { ev: 'ready', connected, failed, errors, connectMs }
 //   parent -> { cmd: 'phase', name, expect }   reset stats; child sends { ev: 'complete', name } once every
 //                                               connection has received `expect` publications (counted in total)
+//             { ..., expectByChannel: {ch: n} } instead: each connection expects n publications on its channel
 //   parent -> { cmd: 'report', offsets }       child -> { ev: 'report', ... } (lost/dup computed against offsets)
+//             { cmd: 'report', offsetsByChannel: {ch: [offsets]} }  each connection against its channel's
 //   parent -> { cmd: 'close' }                  child exits
 // Per-message work is kept small: the frame text is scanned with indexOf for "sent" and "offset" (about 4x cheaper
 // than JSON.parse of the whole push on this kind of frame); anything unexpected falls back to JSON.parse.
@@ -17,6 +21,7 @@ import { Histogram } from './lib/hist.js';
 
 const HOST = '127.0.0.1';
 const PUB_PREFIX = '{"push":"publication"';
+const RAW_PREFIX = '{"sent":';
 const now = () => performance.timeOrigin + performance.now();
 
 if (!process.send) {
@@ -83,6 +88,12 @@ function onPublication(c, t) {
     let k = j + 9;
     let ch;
     while ((ch = t.charCodeAt(k++)) >= 48 && ch <= 57) off = off * 10 + ch - 48;
+  } else if (t.startsWith(RAW_PREFIX)) {
+    // A peer that delivers the published data as it is (Nchan): {"sent":..,"seq":..}; seq stands for the offset.
+    const at = RAW_PREFIX.length;
+    sent = +t.slice(at, t.indexOf(',', at));
+    const s = t.indexOf('"seq":', at);
+    off = s < 0 ? NaN : +t.slice(s + 6, t.indexOf(',', s + 6));
   } else {
     let o;
     try {
@@ -95,6 +106,11 @@ function onPublication(c, t) {
     sent = Number(o.payload?.sent);
     off = Number(o.offset);
   }
+  record(c, ts, sent, off);
+}
+
+/** One publication received at `ts`: latency from `sent` (ms since the epoch) and its offset (or seq). */
+function record(c, ts, sent, off) {
   if (received === 0) firstRecv = ts;
   lastRecv = ts;
   c.offs.push(off);
@@ -129,9 +145,13 @@ function lost(c, err) {
 
 // ---- WebSocket --------------------------------------------------------------------------------------------------
 function openWs(c) {
-  const ws = new WebSocket(`ws://${HOST}:${c.port}/ws?user=bench-${c.id}`, {
+  if (cfg.dialect === 'socketio') return openSocketIo(c);
+  const nchan = cfg.dialect === 'nchan';
+  const url = nchan ? `ws://${HOST}:${c.port}/ws?channel=${encodeURIComponent(c.channel)}` : `ws://${HOST}:${c.port}/ws?user=bench-${c.id}`;
+  const ws = new WebSocket(url, {
     perMessageDeflate: false,
     skipUTF8Validation: true,
+    localAddress: cfg.localAddress,
     handshakeTimeout: cfg.connectTimeoutMs,
   });
   c.handle = ws;
@@ -142,7 +162,11 @@ function openWs(c) {
     }
   }, cfg.connectTimeoutMs);
   ws.on('open', () => {
-    ws.send(JSON.stringify({ id: 1, method: 'subscribe', params: { channel: c.channel } }));
+    // Nchan subscribes with the URL: open means subscribed.
+    if (nchan) {
+      clearTimeout(timer);
+      settle(c, true);
+    } else ws.send(JSON.stringify({ id: 1, method: 'subscribe', params: { channel: c.channel } }));
   });
   ws.on('message', (data) => {
     const t = data.toString('latin1');
@@ -172,6 +196,35 @@ function openWs(c) {
     clearTimeout(timer);
     lost(c, code !== 1000 && code !== 1005 ? new Error('ws close ' + code) : null);
   });
+}
+
+// ---- Socket.IO (bench/peers/socketio-server.js) ----------------------------------------------------------------
+let ioClient = null; // socket.io-client's io(), loaded on first use: the other dialects do not need it installed
+
+function openSocketIo(c) {
+  const s = ioClient(`http://${HOST}:${c.port}`, {
+    transports: ['websocket'], reconnection: false, forceNew: true, timeout: cfg.connectTimeoutMs,
+  });
+  c.handle = s;
+  const timer = setTimeout(() => {
+    if (!c.done) {
+      settle(c, false, new Error('subscribe timeout'));
+      s.disconnect();
+    }
+  }, cfg.connectTimeoutMs);
+  s.on('connect', () => {
+    s.emit('subscribe', c.channel, (r) => {
+      clearTimeout(timer);
+      settle(c, r?.ok === true, r?.ok ? null : new Error('subscribe refused'));
+    });
+  });
+  // Socket.IO hands the data over parsed: no text to scan.
+  s.on('message', (d) => record(c, now(), Number(d?.sent), Number(d?.seq)));
+  s.on('connect_error', (e) => {
+    clearTimeout(timer);
+    lost(c, e);
+  });
+  s.on('disconnect', (reason) => lost(c, reason === 'io client disconnect' ? null : new Error('socket.io ' + reason)));
 }
 
 // ---- SSE --------------------------------------------------------------------------------------------------------
@@ -223,6 +276,7 @@ function openSse(c) {
     port: c.port,
     path: `/events?channel=${encodeURIComponent(c.channel)}&user=bench-${c.id}`,
     agent: false,
+    localAddress: cfg.localAddress,
     headers: { accept: 'text/event-stream' },
   });
   c.handle = req;
@@ -241,6 +295,11 @@ function openSse(c) {
       return;
     }
     res.setEncoding('latin1');
+    // Nchan sends no event of its own on connect: the 200 means subscribed.
+    if (cfg.dialect === 'nchan') {
+      clearTimeout(timer);
+      settle(c, true);
+    }
     res.on('data', (chunk) => {
       sseChunk(c, chunk);
       if (c.subscribed) clearTimeout(timer);
@@ -285,6 +344,14 @@ function launchNext() {
 
 let progressTimer;
 
+function startConnecting() {
+  connectStart = performance.now();
+  progressTimer = setInterval(() => {
+    process.send({ ev: 'progress', connected: subscribed, failed, opened: nextIndex });
+  }, 1000);
+  launchNext();
+}
+
 process.on('message', (m) => {
   switch (m.cmd) {
     case 'start':
@@ -292,11 +359,18 @@ process.on('message', (m) => {
         channelName: 'bench', channelPrefix: 'ch-', channels: 1, concurrency: 200, connectTimeoutMs: 30000, ...m,
       };
       if (!cfg.ports) cfg.ports = [cfg.port];
-      connectStart = performance.now();
-      progressTimer = setInterval(() => {
-        process.send({ ev: 'progress', connected: subscribed, failed, opened: nextIndex });
-      }, 1000);
-      launchNext();
+      if (cfg.dialect === 'socketio') {
+        import('socket.io-client').then(
+          (mod) => {
+            ioClient = mod.io;
+            startConnecting();
+          },
+          (e) => {
+            console.error('socket.io-client is not installed (npm install):', e.message);
+            process.exit(4);
+          },
+        );
+      } else startConnecting();
       break;
     case 'phase':
       phase = m.name;
@@ -306,17 +380,22 @@ process.on('message', (m) => {
       firstRecv = lastRecv = 0;
       unparsed = 0;
       for (const c of conns) c.offs = [];
-      target = m.expect > 0 ? m.expect * subscribed : Infinity;
+      if (m.expectByChannel) {
+        target = 0;
+        for (const c of conns) if (c.subscribed) target += m.expectByChannel[c.channel] ?? 0;
+      } else target = m.expect > 0 ? m.expect * subscribed : Infinity;
       cpuAtPhase = process.cpuUsage();
       process.send({ ev: 'phase-ack', name: phase });
+      if (target === 0) process.send({ ev: 'complete', name: phase });
       break;
     case 'report':
-      process.send(report(m.offsets || []));
+      process.send(report(m.offsets || [], m.offsetsByChannel));
       break;
     case 'close':
       for (const c of conns) {
         try {
-          if (cfg.mode === 'ws') c.handle?.terminate();
+          if (cfg.dialect === 'socketio') c.handle?.disconnect();
+          else if (cfg.mode === 'ws') c.handle?.terminate();
           else c.handle?.destroy();
         } catch {}
       }
@@ -325,11 +404,22 @@ process.on('message', (m) => {
   }
 });
 
-function report(expected) {
+function report(all, byChannel) {
   const cpu = process.cpuUsage(cpuAtPhase);
-  const index = new Map();
-  expected.forEach((o, i) => index.set(o, i));
-  const mark = new Uint8Array(expected.length);
+  // Expected offsets, their positions and a seen-mark per list (one list, or one per channel).
+  const lists = new Map();
+  const listOf = (ch) => {
+    const key = byChannel ? ch : '';
+    let l = lists.get(key);
+    if (!l) {
+      const expected = byChannel ? byChannel[ch] ?? [] : all;
+      const index = new Map();
+      expected.forEach((o, i) => index.set(o, i));
+      l = { expected, index, mark: new Uint8Array(expected.length) };
+      lists.set(key, l);
+    }
+    return l;
+  };
   let lostTotal = 0;
   let dup = 0;
   let unexpected = 0;
@@ -337,6 +427,7 @@ function report(expected) {
   let connsWithLoss = 0;
   for (const c of conns) {
     if (!c.subscribed) continue;
+    const { expected, index, mark } = listOf(c.channel);
     mark.fill(0);
     let seen = 0;
     const others = new Set();

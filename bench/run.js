@@ -7,7 +7,7 @@
 // 5000 connections each), publishes from this process, and tears everything down.
 // Progress goes to stderr; the results table (markdown) goes to stdout and to <out>/results.md, raw figures to
 // <out>/results.json. See bench/README.md.
-import { fork } from 'node:child_process';
+import { execSync, fork } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -16,10 +16,12 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Histogram } from './lib/hist.js';
-import { clockTicks, cpuMicros, cpuModel, machineBusyMicros } from './lib/proc.js';
+import { clockTicks, cpuMicros, cpuModel, machineBusyMicros, rssBytes, schedStat } from './lib/proc.js';
 import { dropPrefix, dropStale, redisPid, REDIS_URL, runPrefix } from './lib/redis.js';
 import { SCALEOUT_GROUP, scaleoutTargets, scaleoutVerdicts } from './lib/scaleout.js';
-import { cpuDelta, ServerSet } from './lib/server-set.js';
+import { cpuDelta, httpGet, ServerSet } from './lib/server-set.js';
+import { nchanMissing } from './peers/nchan-server.js';
+import { createRequire } from 'node:module';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -31,7 +33,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- options ----------------------------------------------------------------------------------------------------
 function parseArgs(argv) {
-  const o = { target: 'both', only: null, quick: false, out: path.join(ROOT, '.bench-out'), noiseRetries: 2, quietWait: 60 };
+  const o = { target: 'both', only: null, quick: false, out: path.join(ROOT, '.bench-out'), noiseRetries: 2, quietWait: 60, rounds: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -47,6 +49,7 @@ function parseArgs(argv) {
     else if (a === '--noise-retries') o.noiseRetries = Math.max(0, Number(val()) || 0);
     else if (a === '--quiet-wait') o.quietWait = Math.max(0, Number(val()) || 0);
     else if (a === '--loadgen-conns') o.loadgenConns = Math.min(5000, Math.max(100, Number(val()) || 5000));
+    else if (a === '--rounds') o.rounds = Math.min(10, Math.max(1, Number(val()) || 1));
     else if (a === '--help' || a === '-h') usage();
     else usage(`unknown argument ${a}`);
   }
@@ -61,6 +64,7 @@ function usage(err) {
       '                         [--noise-retries N]   (default 2: rerun a measurement disturbed by other processes)\n' +
       '                         [--quiet-wait S]      (default 60: wait up to S s for other processes to calm down)\n' +
       '                         [--loadgen-conns N]   (default 5000: connections per load generator process, 100..5000)\n' +
+      '                         [--rounds N]          (default 1: run the targets of each scenario N times, alternating)\n' +
       'targets: ' + [...Object.keys(GROUPS), ...Object.keys(TARGETS)].join(', ') + '\n' +
       'scenarios: ' + Object.keys(scenarios(false)).join(', '),
   );
@@ -79,6 +83,20 @@ function scenarios(quick) {
     'moderate-sse': { kind: 'publish', mode: 'sse', conns: subs, pubs: quick ? 60 : 200, rate: 20 },
     'idle-ws': { kind: 'idle', mode: 'ws', conns: idle, channels: 100 },
     'idle-sse': { kind: 'idle', mode: 'sse', conns: idle, channels: 100 },
+    // Issue #15's scale run: connections spread over load generators of at most 16,700 each (a process may hold
+    // 20,000 descriptors here), each from its own 127.0.0.x; half WebSocket, half SSE; 100 per channel. Then
+    // `rounds` publications to each of the first `pubChannels` channels (a subset), paced at `rate`/s.
+    // connections-100k needs a server of several processes (`--target workers-6`); connections-1proc is the most
+    // one process holds under the same 20,000-descriptor limit. 50 connection attempts at a time per load generator:
+    // with 200 a busy machine timed connections out (the client then resets them).
+    'connections-100k': {
+      kind: 'scale', mode: 'mixed', conns: quick ? 20000 : 100000, channels: quick ? 200 : 1000, perGen: 16700,
+      pubChannels: quick ? 20 : 100, rounds: 5, rate: 100, timeoutMs: 15 * 60_000, concurrency: 50,
+    },
+    'connections-1proc': {
+      kind: 'scale', mode: 'mixed', conns: quick ? 5000 : 19500, channels: quick ? 50 : 195, perGen: 16700,
+      pubChannels: quick ? 10 : 20, rounds: 5, rate: 100, timeoutMs: 10 * 60_000, concurrency: 50,
+    },
   };
 }
 
@@ -98,6 +116,8 @@ const sbArgs = (port) => [
   'serve', '--port', String(port), '--log-level', 'warn',
   '--limits.connectRate', '0', '--limits.connectionsPerIp', '0', '--limits.sseStreamsPerIp', '0',
 ];
+
+const BEFORE_DIST = path.resolve(process.env.BENCH_BEFORE_DIST || path.join(ROOT, '.bench-out/before/dist'));
 
 const TARGETS = {
   switchboard: {
@@ -125,10 +145,47 @@ const TARGETS = {
     args: (port) => [...sbArgs(port), '--tracing.writeSampleRate', '1', '--tracing.maxWriteSpans', '0'],
     env: tracingEnv,
   },
+  // The adaptive write window off (delivery.maxWriteDelay 0: every round at the end of the loop turn), to tell
+  // its share of the latency from the rest (issue #15).
+  'switchboard-nowindow': {
+    label: 'SB, write window 0',
+    script: path.join(ROOT, 'dist/cli/main.js'),
+    args: (port) => [...sbArgs(port), '--delivery.maxWriteDelay', '0'],
+  },
+  // Switchboard built from another tree (BENCH_BEFORE_DIST, default .bench-out/before/dist, with package.json one
+  // level up): before/after figures for a change in one alternating run, e.g.
+  //   mkdir -p .bench-out/before && cp -a dist package.json .bench-out/before/   (before the change, built)
+  //   npm run build && node bench/run.js --target before-after --rounds 3 --only moderate-ws
+  'switchboard-before': {
+    label: 'SB before',
+    script: path.join(BEFORE_DIST, 'cli/main.js'),
+    args: sbArgs,
+    missing: () => (existsSync(path.join(BEFORE_DIST, 'cli/main.js')) ? null : `no build at ${BEFORE_DIST} (BENCH_BEFORE_DIST)`),
+  },
+  // History off (history.size 0): what keeping the last 100 publications per channel costs the fan-out (GC).
+  'switchboard-nohistory': {
+    label: 'SB, history 0',
+    script: path.join(ROOT, 'dist/cli/main.js'),
+    args: (port) => [...sbArgs(port), '--history.size', '0'],
+  },
   baseline: {
     label: 'baseline',
     script: path.join(HERE, 'baseline-server.js'),
     args: (port) => ['--port', String(port)],
+  },
+  // Peers (issue #15). Each speaks its own protocol: `dialect` tells the load generator, `publish` the runner.
+  // `tree`: CPU and RSS are summed over the wrapper and every process below it (nginx's master and worker).
+  nchan: {
+    label: 'Nchan (1 worker)',
+    script: path.join(HERE, 'peers/nchan-server.js'),
+    args: (port) => ['--port', String(port), '--workers', '1'],
+    dialect: 'nchan', publish: 'nchan', tree: true, missing: nchanMissing,
+  },
+  socketio: {
+    label: 'Socket.IO 4.8',
+    script: path.join(HERE, 'peers/socketio-server.js'),
+    args: (port) => ['--port', String(port)],
+    dialect: 'socketio', modes: ['ws'], missing: () => moduleMissing('socket.io') ?? moduleMissing('socket.io-client'),
   },
   // redis-1node, redis-2nodes, workers-1, workers-2 (bench/lib/scaleout.js)
   ...scaleoutTargets(path.join(ROOT, 'dist/cli/main.js'), sbArgs),
@@ -139,7 +196,43 @@ const GROUPS = {
   both: ['switchboard', 'baseline'],
   tracing: ['switchboard', 'switchboard-trace', 'switchboard-trace10', 'switchboard-trace100'],
   scaleout: SCALEOUT_GROUP,
+  // Where Switchboard's latency tail comes from: the write window on and off, beside the baseline.
+  window: ['switchboard', 'switchboard-nowindow', 'baseline'],
+  'before-after': ['switchboard-before', 'switchboard', 'baseline'],
+  history: ['switchboard', 'switchboard-nohistory', 'baseline'],
+  // Switchboard beside the bare baseline and the servers users would pick instead; ratios are Switchboard / each.
+  peers: ['switchboard', 'baseline', 'nchan', 'socketio'],
 };
+
+/** A process may hold this many file descriptors here (hard limit; root without CAP_SYS_RESOURCE cannot raise it). */
+function fdHardLimit() {
+  try {
+    const v = execSync('ulimit -Hn', { shell: '/bin/sh', encoding: 'utf8' }).trim();
+    return v === 'unlimited' ? Infinity : Number(v) || Infinity;
+  } catch {
+    return Infinity;
+  }
+}
+
+/** Why a scale scenario cannot run against a target: more connections than its processes may hold descriptors. */
+function tooManyFds(scn, t) {
+  if (scn.kind !== 'scale') return null;
+  const procs = (t.workers ?? 1) * (t.nodes ?? 1);
+  const perProc = fdHardLimit() - 200; // the server's own files, listeners, Redis, IPC
+  if (scn.conns <= procs * perProc) return null;
+  return `${scn.conns} connections need ${Math.ceil(scn.conns / perProc)} server processes at ${fdHardLimit()} descriptors each ` +
+    `(ulimit -Hn); ${t.label} has ${procs} (try --target workers-6)`;
+}
+
+/** Why a peer's npm package cannot be loaded here (a devDependency: `npm install`), or null. */
+function moduleMissing(name) {
+  try {
+    createRequire(import.meta.url).resolve(name);
+    return null;
+  } catch {
+    return `npm package ${name} is not installed (npm install)`;
+  }
+}
 
 // ---- child process bookkeeping: nothing outlives the runner -----------------------------------------------------
 const children = new Set();
@@ -253,11 +346,11 @@ class Gen {
 // ---- publisher --------------------------------------------------------------------------------------------------
 const PAD = 'x'.repeat(52); // payload {"sent":..,"seq":..,"pad":".."} is about 100 bytes
 
-function publishOne(agent, port, body) {
+function publishOne(agent, port, body, urlPath = '/api/publish') {
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
-        host: HOST, port, path: '/api/publish', method: 'POST', agent, timeout: 10_000,
+        host: HOST, port, path: urlPath, method: 'POST', agent, timeout: 10_000,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
       },
       (res) => {
@@ -265,6 +358,8 @@ function publishOne(agent, port, body) {
         res.setEncoding('utf8');
         res.on('data', (c) => (s += c));
         res.on('end', () => {
+          // Nchan answers 201 (queued for subscribers) or 202 (no subscriber yet) with channel info in text.
+          if (res.statusCode === 201 || res.statusCode === 202) return resolve({});
           if (res.statusCode !== 200) return reject(new Error(`publish HTTP ${res.statusCode}: ${s.slice(0, 200)}`));
           try {
             resolve(JSON.parse(s));
@@ -282,8 +377,9 @@ function publishOne(agent, port, body) {
 }
 
 /** n publications at `rate`/s, each awaited before the next; late ones go out at once, never in a burst. */
-async function publishSeries({ agent, port, channel, n, rate, seqBase = 0 }) {
+async function publishSeries({ agent, port, channel, n, rate, seqBase = 0, dialect }) {
   const offsets = [];
+  const offsetsByChannel = {};
   const errors = [];
   const lat = new Histogram();
   const start = performance.now();
@@ -294,18 +390,26 @@ async function publishSeries({ agent, port, channel, n, rate, seqBase = 0 }) {
     const t0 = performance.now();
     const sent = Math.round(now() * 1000) / 1000;
     if (i === 0) firstSent = sent;
-    const body = '{"channel":' + JSON.stringify(channel) + ',"event":"message","data":{"sent":' + sent +
-      ',"seq":' + (seqBase + i) + ',"pad":"' + PAD + '"}}';
+    const seq = seqBase + i;
+    const ch = typeof channel === 'function' ? channel(i) : channel;
+    const data = '{"sent":' + sent + ',"seq":' + seq + ',"pad":"' + PAD + '"}';
     try {
-      const r = await publishOne(agent, port, body);
-      offsets.push(Number(r.offset));
+      if (dialect === 'nchan') {
+        // Nchan publishes the body as it is; its message ids are not offsets, so seq stands for one.
+        await publishOne(agent, port, data, '/api/publish?channel=' + encodeURIComponent(ch));
+        offsets.push(seq);
+      } else {
+        const r = await publishOne(agent, port, '{"channel":' + JSON.stringify(ch) + ',"event":"message","data":' + data + '}');
+        offsets.push(Number(r.offset));
+      }
+      (offsetsByChannel[ch] ??= []).push(offsets.at(-1));
     } catch (e) {
       errors.push(String(e.message || e));
     }
     lat.record(performance.now() - t0);
   }
   const elapsed = performance.now() - start;
-  return { offsets, errors, firstSent, lastDone: now(), elapsedMs: elapsed, rate: (n * 1000) / elapsed, lat };
+  return { offsets, offsetsByChannel, errors, firstSent, lastDone: now(), elapsedMs: elapsed, rate: (n * 1000) / elapsed, lat };
 }
 
 // ---- one scenario against one target ----------------------------------------------------------------------------
@@ -319,8 +423,10 @@ async function connectAll(gens, scn) {
     const count = Math.min(per, scn.conns - i * per);
     g.send({
       // Connection k of the whole set goes to ports[k % ports.length]: an even split over the nodes.
-      cmd: 'start', mode: scn.mode, ports: scn.ports, count, idBase: i * per,
-      channels: scn.channels || 1, channelName: 'bench', concurrency: 200, connectTimeoutMs: 30_000,
+      // 'mixed': WebSocket and SSE load generators alternate. Scale runs connect each from its own 127.0.0.x.
+      cmd: 'start', mode: scn.mode === 'mixed' ? (i % 2 ? 'sse' : 'ws') : scn.mode, ports: scn.ports, count, idBase: i * per,
+      dialect: scn.dialect, localAddress: scn.kind === 'scale' ? `127.0.0.${2 + i}` : undefined,
+      channels: scn.channels || 1, channelName: 'bench', concurrency: scn.concurrency ?? 200, connectTimeoutMs: 30_000,
     });
   });
   const ticker = setInterval(() => {
@@ -347,8 +453,8 @@ async function connectAll(gens, scn) {
   }
 }
 
-async function phase(gens, name, expect) {
-  for (const g of gens) g.send({ cmd: 'phase', name, expect });
+async function phase(gens, name, expect, expectByChannel) {
+  for (const g of gens) g.send({ cmd: 'phase', name, expect, expectByChannel });
   // Every generator has reset its counters before the first publication of the phase goes out.
   await withTimeout(Promise.all(gens.map((g) => g.next((m) => m.ev === 'phase-ack' && m.name === name))), 10_000, 'phase ack');
 }
@@ -364,8 +470,8 @@ function waitComplete(gens, name, ms) {
   );
 }
 
-async function collect(gens, offsets) {
-  for (const g of gens) g.send({ cmd: 'report', offsets });
+async function collect(gens, offsets, offsetsByChannel) {
+  for (const g of gens) g.send({ cmd: 'report', offsets, offsetsByChannel });
   const reps = await withTimeout(Promise.all(gens.map((g) => g.next((m) => m.ev === 'report'))), 30_000, 'reports');
   const hist = new Histogram();
   const sum = (k) => reps.reduce((a, r) => a + r[k], 0);
@@ -392,6 +498,25 @@ async function collect(gens, offsets) {
   };
 }
 
+/** VmRSS of a process, or null once it is gone. */
+function rssOf(pid) {
+  try {
+    return rssBytes(pid);
+  } catch {
+    return null;
+  }
+}
+
+/** Switchboard's write-round counters from GET /api/stats, or null (another server, or no such fields). */
+async function writeRounds(port) {
+  try {
+    const st = JSON.parse((await httpGet(port, '/api/stats', 2000)).body);
+    return typeof st.writeRounds === 'number' ? { rounds: st.writeRounds, delayed: st.delayedWriteRounds } : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Per-run Redis key prefix: no run sees another's history, stream positions or node registry. */
 let runSeq = 0;
 
@@ -399,7 +524,7 @@ async function runOne(name, scnDef, target, outDir) {
   const t = TARGETS[target];
   const ports = [];
   for (let i = 0; i < (t.nodes ?? 1); i++) ports.push(await freePort());
-  const scn = { ...scnDef, ports };
+  const scn = { ...scnDef, ports, dialect: t.dialect };
   const port = ports[0]; // the runner publishes through node A's API
   const prefix = t.redis ? runPrefix(++runSeq) : null;
   const rpid = t.redis ? await redisPid().catch((e) => {
@@ -415,9 +540,10 @@ async function runOne(name, scnDef, target, outDir) {
     if (procs.length > 1) log(`  processes: ${procs.map((p) => `${p.role} ${p.pid}`).join(', ')}`);
     await sleep(500);
     const rss0 = set.rss();
+    const rss0By = new Map(procs.map(({ pid }) => [pid, rssOf(pid)]));
     const cpuConn0 = set.cpu();
     const sock0 = set.sockets();
-    const nGens = Math.ceil(scn.conns / maxPerLoadgen);
+    const nGens = Math.ceil(scn.conns / (scn.perGen ?? maxPerLoadgen));
     for (let i = 0; i < nGens; i++) gens.push(new Gen(i));
     const conn = await connectAll(gens, scn);
     const cpuConn = cpuDelta(cpuConn0, set.cpu()).total;
@@ -437,34 +563,57 @@ async function runOne(name, scnDef, target, outDir) {
       connectCpuUsPerConn: conn.connected ? cpuConn / conn.connected : null,
     };
     if (scn.kind === 'idle') return res;
+    if (scn.kind === 'scale') {
+      // Each process's own memory per connection (a --workers primary holds no connection: left out).
+      // A worker that died meanwhile (replaced by its primary) reads as null.
+      const rssBy = new Map(procs.map(({ pid }) => [pid, rssOf(pid)]));
+      if (set.workersChanged()) log('  WARNING: a worker died during the connect phase and was replaced; see the server log');
+      res.connectRate = conn.connected / (conn.connectMs / 1000);
+      res.perProcess = procs.map(({ role, pid }) => ({
+        role, pid, conns: connsByPid.get(pid), rssBytes: rssBy.get(pid),
+        rssPerConnBytes: connsByPid.get(pid) > 100 && rssBy.get(pid) != null ? (rssBy.get(pid) - rss0By.get(pid)) / connsByPid.get(pid) : null,
+      }));
+      log(`  ${fmt(res.connectRate)} connections/s; RSS per connection ${fmt(res.rssPerConnBytes / 1024)} KiB` +
+        (procs.length > 1 ? ` (${res.perProcess.map((p) => `${p.role} ${p.conns} conns ${fmt(p.rssPerConnBytes == null ? null : p.rssPerConnBytes / 1024)} KiB`).join(', ')})` : ''));
+      if (conn.connected === 0) throw new Error('no subscriber connected');
+      return await scaleDeliveries(res, { scn, gens, port, set, rpid });
+    }
     if (conn.connected === 0) throw new Error('no subscriber connected');
 
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
     try {
       // Warm-up: JIT and buffers for the publish and fan-out paths; not measured.
       await phase(gens, 'warmup', WARMUP_PUBS);
-      const warm = await publishSeries({ agent, port, channel: 'bench', n: WARMUP_PUBS, rate: WARMUP_RATE, seqBase: -WARMUP_PUBS });
+      const warm = await publishSeries({ agent, port, channel: 'bench', n: WARMUP_PUBS, rate: WARMUP_RATE, seqBase: -WARMUP_PUBS, dialect: t.dialect });
       if (warm.errors.length) throw new Error(`warm-up publish failed: ${warm.errors[0]}`);
       if (!(await waitComplete(gens, 'warmup', DRAIN_TIMEOUT_MS))) log('  warm-up not fully delivered; going on');
       await sleep(500);
 
       await phase(gens, 'measure', scn.pubs);
       await sleep(50);
+      // Switchboard's flush rounds, and those its write window delayed (null for the others).
+      const rounds0 = procs.length === 1 ? await writeRounds(port) : null;
       const cpu0 = set.cpu();
+      // Run-queue wait of the server's main thread (first process; nginx's worker for Nchan): loop time lost to
+      // other processes, as opposed to time the loop spent on its own work.
+      const loopPid = t.tree ? procs.at(-1).pid : procs[0].pid;
+      const sched0 = schedStat(loopPid);
       const redis0 = rpid ? cpuMicros(rpid) : 0;
       const busy0 = machineBusyMicros();
       const self0 = process.cpuUsage();
       const w0 = now();
       log(`  publishing ${scn.pubs} at ${scn.rate}/s to ${conn.connected} subscribers`);
-      const pub = await publishSeries({ agent, port, channel: 'bench', n: scn.pubs, rate: scn.rate });
+      const pub = await publishSeries({ agent, port, channel: 'bench', n: scn.pubs, rate: scn.rate, dialect: t.dialect });
       const expectedDeliveries = pub.offsets.length * conn.connected;
       const remaining = DRAIN_TIMEOUT_MS - (now() - pub.lastDone);
       const complete = pub.errors.length === 0 && (await waitComplete(gens, 'measure', Math.max(0, remaining)));
       const cpu = cpuDelta(cpu0, set.cpu());
+      const sched1 = schedStat(loopPid);
       const redisUs = rpid ? cpuMicros(rpid) - redis0 : null;
       const busy1 = machineBusyMicros();
       const self1 = process.cpuUsage(self0);
       const w1 = now();
+      const rounds1 = rounds0 ? await writeRounds(port) : null;
       const rep = await collect(gens, pub.offsets);
       if (set.workersChanged()) log('  WARNING: a worker was replaced during the run (it died); see the server log');
       // Whatever else ran on the machine meanwhile (other users, builds...): the figures are suspect when high.
@@ -486,7 +635,8 @@ async function runOne(name, scnDef, target, outDir) {
         redisCpuUsPerDelivery: redisUs !== null && rep.received ? redisUs / rep.received : null,
         // Each process's own figures. Its deliveries are taken as its connections × publications (every subscriber
         // is on the one channel); the primary of --workers has none and is divided by all deliveries instead.
-        perProcess: procs.map(({ role, pid }) => {
+        // A `tree` target (Nchan: wrapper, nginx master, worker) is one server to the reader: summed, not split.
+        perProcess: t.tree ? undefined : procs.map(({ role, pid }) => {
           const conns = connsByPid.get(pid);
           const dl = role === 'primary' ? rep.received : conns * pub.offsets.length;
           const us = cpu.byPid.get(pid) ?? 0;
@@ -498,6 +648,10 @@ async function runOne(name, scnDef, target, outDir) {
         machineCpuPct: ((busy1 - busy0) / 1000 / ms) * 100,
         otherCpuPct: Math.max(0, (otherUs / 1000 / ms) * 100),
         latencyMs: s,
+        runqueueWaitPct: ((sched1.waitNs - sched0.waitNs) / 1e6 / ms) * 100,
+        mainThreadCpuPct: ((sched1.cpuNs - sched0.cpuNs) / 1e6 / ms) * 100,
+        writeRounds: rounds1 ? rounds1.rounds - rounds0.rounds : undefined,
+        delayedWriteRounds: rounds1 ? rounds1.delayed - rounds0.delayed : undefined,
         lost: rep.lost, dup: rep.dup, unexpected: rep.unexpected, unparsed: rep.unparsed,
         disconnected: rep.disconnected, connsWithLoss: rep.connsWithLoss, receiveErrors: rep.errors,
       });
@@ -507,7 +661,7 @@ async function runOne(name, scnDef, target, outDir) {
           `${fmt(res.cpuUsPerDelivery)} µs CPU/delivery${redisUs !== null ? ` (+${fmt(res.redisCpuUsPerDelivery)} Redis)` : ''}, ` +
           `lost ${rep.lost}, dup ${rep.dup}`,
       );
-      if (procs.length > 1) {
+      if (res.perProcess?.length > 1) {
         log(`  per process: ${res.perProcess.map((p) => `${p.role} ${fmt(p.cpuPct)} % CPU, ${fmt(p.cpuUsPerDelivery)} µs/delivery`).join('; ')}`);
       }
       return res;
@@ -518,6 +672,48 @@ async function runOne(name, scnDef, target, outDir) {
     await Promise.all(gens.map((g) => g.close().catch(() => {})));
     await set.stop().catch(() => {});
     if (prefix) await dropPrefix(prefix).catch((e) => log(`  could not delete Redis keys ${prefix}:*: ${e.message}`));
+  }
+}
+
+/**
+ * The delivery part of a scale run: one warm-up publication per published channel, then `rounds` publications to
+ * each of the first `pubChannels` channels, paced at `rate`/s over one keep-alive connection. Every subscriber of
+ * those channels must get all of its channel's publications (lost and duplicated are counted per channel).
+ */
+async function scaleDeliveries(res, { scn, gens, port, set, rpid }) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
+  const chans = Array.from({ length: scn.pubChannels }, (_, i) => `ch-${i}`);
+  const each = (n) => Object.fromEntries(chans.map((c) => [c, n]));
+  try {
+    await phase(gens, 'warmup', 0, each(1));
+    const warm = await publishSeries({ agent, port, channel: (i) => chans[i], n: chans.length, rate: scn.rate });
+    if (warm.errors.length) throw new Error(`warm-up publish failed: ${warm.errors[0]}`);
+    if (!(await waitComplete(gens, 'warmup', DRAIN_TIMEOUT_MS))) log('  warm-up not fully delivered; going on');
+    await sleep(500);
+    await phase(gens, 'measure', 0, each(scn.rounds));
+    const cpu0 = set.cpu();
+    const redis0 = rpid ? cpuMicros(rpid) : 0;
+    const n = chans.length * scn.rounds;
+    log(`  publishing ${n} (${scn.rounds} to each of ${chans.length} channels) at ${scn.rate}/s`);
+    const pub = await publishSeries({ agent, port, channel: (i) => chans[i % chans.length], n, rate: scn.rate });
+    const complete = pub.errors.length === 0 && (await waitComplete(gens, 'measure', DRAIN_TIMEOUT_MS));
+    const cpu = cpuDelta(cpu0, set.cpu());
+    const redisUs = rpid ? cpuMicros(rpid) - redis0 : null;
+    const rep = await collect(gens, [], pub.offsetsByChannel);
+    const s = rep.hist.summary();
+    const perChannel = rep.received / Math.max(1, pub.offsets.length);
+    Object.assign(res, {
+      published: pub.offsets.length, publishErrors: pub.errors.length, publishErrorSample: pub.errors[0],
+      expectedDeliveries: Math.round(perChannel * pub.offsets.length), deliveries: rep.received, complete,
+      cpuUsPerDelivery: rep.received ? cpu.total / rep.received : null,
+      redisCpuUsPerDelivery: redisUs !== null && rep.received ? redisUs / rep.received : null,
+      latencyMs: s, lost: rep.lost, dup: rep.dup, disconnected: rep.disconnected, receiveErrors: rep.errors,
+    });
+    log(`  ${rep.received} delivered, p50 ${fmt(s.p50)} p99 ${fmt(s.p99)} max ${fmt(s.max)} ms, ` +
+      `${fmt(res.cpuUsPerDelivery)} µs CPU/delivery, lost ${rep.lost}, dup ${rep.dup}, disconnected ${rep.disconnected}`);
+    return res;
+  } finally {
+    agent.destroy();
   }
 }
 
@@ -542,7 +738,12 @@ const METRICS = {
     ['lost', (r) => r.lost],
     ['duplicated', (r) => r.dup],
     ['publish rate achieved (/s)', (r) => r.publishRate],
+    // Switchboard only: flush rounds in the measured series, and how many of them its write window delayed.
+    ['write rounds (delayed by the window)', (r) => (r.writeRounds == null ? null : `${r.writeRounds} (${r.delayedWriteRounds})`),
+      (r) => r.writeRounds != null],
     ['server CPU % (publish phase)', (r) => r.serverCpuPct],
+    // The main thread (event loop) of the first server process: on a CPU, and runnable but waiting for one.
+    ['loop thread on CPU / waiting for a CPU (%)', (r) => (r.runqueueWaitPct == null ? null : `${fmt(r.mainThreadCpuPct)} / ${fmt(r.runqueueWaitPct)}`)],
     // Rows shown only when some target of the run has the figure (the Redis and multi-process targets).
     ['Redis CPU µs / delivery', (r) => r.redisCpuUsPerDelivery, (r) => r.redisCpuUsPerDelivery != null],
     ['server + Redis CPU µs / delivery', (r) => (r.cpuUsPerDelivery == null ? null : r.cpuUsPerDelivery + (r.redisCpuUsPerDelivery ?? 0)),
@@ -552,6 +753,19 @@ const METRICS = {
     ['CPU µs / delivery per process', (r) => perProc(r, (p) => fmt(p.cpuUsPerDelivery)), (r) => r.perProcess?.length > 1],
     ['latency p99 per node (ms)', (r) => r.latencyByPortMs?.map((l, i) => `${String.fromCharCode(65 + i)} ${fmt(l.p99)}`).join(' / '),
       (r) => r.latencyByPortMs != null],
+  ],
+  scale: [
+    ['connected / failed', (r) => `${r.connected} / ${r.failed}`],
+    ['connect rate (/s)', (r) => r.connectRate],
+    ['RSS per connection (KiB)', (r) => (r.rssPerConnBytes == null ? null : r.rssPerConnBytes / 1024)],
+    ['RSS per connection per process (KiB)', (r) => perProc(r, (p) => fmt(p.rssPerConnBytes == null ? null : p.rssPerConnBytes / 1024)),
+      (r) => r.perProcess?.length > 1],
+    ['connections per process', (r) => perProc(r, (p) => p.conns), (r) => r.perProcess?.length > 1],
+    ['deliveries (lost / dup)', (r) => (r.deliveries == null ? null : `${r.deliveries} (${r.lost} / ${r.dup})`)],
+    ['latency p50 (ms)', (r) => r.latencyMs?.p50],
+    ['latency p99 (ms)', (r) => r.latencyMs?.p99],
+    ['server CPU µs / delivery', (r) => r.cpuUsPerDelivery],
+    ['Redis CPU µs / delivery', (r) => r.redisCpuUsPerDelivery, (r) => r.redisCpuUsPerDelivery != null],
   ],
   idle: [
     ['RSS per connection (KiB)', (r) => (r.rssPerConnBytes == null ? null : r.rssPerConnBytes / 1024)],
@@ -583,10 +797,13 @@ function startOtlpSink() {
 
 function table(results, targets, scns, meta) {
   const both = targets.length === 2 && targets[1] === 'baseline';
+  // Peers: Switchboard (the first) over each of the others.
+  const sbOver = meta.target === 'peers';
   // Tracing runs: each traced target as a ratio to the first (tracing off).
-  const vsFirst = !both && targets.length > 1;
+  const vsFirst = !both && !sbOver && targets.length > 1;
   const cols = ['scenario', 'metric', ...targets.map((t) => TARGETS[t].label)];
   if (both) cols.push('ratio (SB / base)');
+  if (sbOver) for (const t of targets.slice(1)) cols.push(`SB / ${TARGETS[t].label}`);
   if (vsFirst) for (const t of targets.slice(1)) cols.push(`ratio (${TARGETS[t].label} / ${TARGETS[targets[0]].label})`);
   const lines = [
     `Switchboard benchmark — ${meta.date} — Node ${meta.node} — ${meta.cpu} × ${meta.cores} cores${meta.quick ? ' — QUICK' : ''}`,
@@ -598,19 +815,26 @@ function table(results, targets, scns, meta) {
     const desc =
       scn.kind === 'publish'
         ? `${name} (${scn.conns} ${scn.mode.toUpperCase()} subs, ${scn.pubs} pubs @ ${scn.rate}/s)`
-        : `${name} (${scn.conns} ${scn.mode.toUpperCase()} conns, ${scn.channels} channels)`;
-    const rs = targets.map((t) => results.find((r) => r.scenario === name && r.target === t));
-    if (rs.some((r) => r?.error)) {
-      for (const [i, r] of rs.entries()) {
-        if (r?.error) lines.push(`| ${desc} | ERROR (${TARGETS[targets[i]].label}) | ${String(r.error).replace(/\|/g, '/').slice(0, 160)} |`);
+        : scn.kind === 'scale'
+          ? `${name} (${scn.conns} WS + SSE conns, ${scn.channels} channels, ${scn.rounds} pubs to ${scn.pubChannels})`
+          : `${name} (${scn.conns} ${scn.mode.toUpperCase()} conns, ${scn.channels} channels)`;
+    // Every round of each target (--rounds); a figure is the median over rounds, with the range when several.
+    const all = targets.map((t) => results.filter((r) => r.scenario === name && r.target === t));
+    for (const [i, rr] of all.entries()) {
+      for (const r of rr) {
+        if (r.error) lines.push(`| ${desc} | ERROR (${TARGETS[targets[i]].label}${r.round > 1 ? `, round ${r.round}` : ''}) | ${String(r.error).replace(/\|/g, '/').slice(0, 160)} |`);
+        if (r.skipped) lines.push(`| ${desc} | skipped (${TARGETS[targets[i]].label}) | ${r.skipped} |`);
       }
     }
+    const rs = all.map((rr) => rr.filter((r) => !r.error && !r.skipped));
     for (const [label, get, shown] of METRICS[scn.kind]) {
-      if (shown && !rs.some((r) => r && !r.error && shown(r))) continue;
-      const vals = rs.map((r) => (r && !r.error ? get(r) : null));
-      const row = [desc, label, ...vals.map((v) => fmt(v))];
+      if (shown && !rs.some((rr) => rr.some((r) => shown(r)))) continue;
+      const perRound = rs.map((rr) => rr.map(get));
+      const vals = perRound.map(median);
+      const row = [desc, label, ...vals.map((v, i) => fmt(v) + spread(perRound[i]))];
       const ratio = (a, b) => (typeof a === 'number' && typeof b === 'number' && b !== 0 ? fmt(a / b) + '×' : '—');
       if (both) row.push(ratio(vals[0], vals[1]));
+      if (sbOver) for (const v of vals.slice(1)) row.push(ratio(vals[0], v));
       if (vsFirst) for (const v of vals.slice(1)) row.push(ratio(v, vals[0]));
       lines.push('| ' + row.join(' | ') + ' |');
     }
@@ -622,6 +846,21 @@ function table(results, targets, scns, meta) {
   }
   if (meta.target === 'scaleout') lines.push('', 'Targets (issue #5):', ...scaleoutVerdicts(results).map((v) => `- ${v}`));
   return lines.join('\n') + '\n';
+}
+
+/** Median of the numbers among `vs`; the first value when none is a number (text figures), null when empty. */
+function median(vs) {
+  const ns = vs.filter((v) => typeof v === 'number' && !Number.isNaN(v)).sort((a, b) => a - b);
+  if (!ns.length) return vs.length ? vs[0] : null;
+  const m = ns.length >> 1;
+  return ns.length % 2 ? ns[m] : (ns[m - 1] + ns[m]) / 2;
+}
+
+/** " (min–max)" over several rounds' numbers, else nothing. */
+function spread(vs) {
+  const ns = vs.filter((v) => typeof v === 'number' && !Number.isNaN(v));
+  if (ns.length < 2) return '';
+  return ` (${fmt(Math.min(...ns))}–${fmt(Math.max(...ns))})`;
 }
 
 /** Before a measurement: wait (up to maxS seconds) until the rest of the machine uses under NOISE_PCT / 2 % CPU. */
@@ -670,11 +909,12 @@ async function main() {
     clkTck: clockTicks(),
     quick: opts.quick,
     target: opts.target,
+    rounds: opts.rounds,
     warmupPubs: WARMUP_PUBS,
     drainTimeoutMs: DRAIN_TIMEOUT_MS,
   };
   // Hard stop for the whole run, whatever happens.
-  const budget = Object.keys(scns).length * targets.length * SCENARIO_TIMEOUT_MS + 60_000;
+  const budget = Object.values(scns).reduce((a, scn) => a + (scn.timeoutMs ?? SCENARIO_TIMEOUT_MS), 0) * targets.length * opts.rounds + 60_000;
   setTimeout(() => {
     console.error(`run exceeded ${budget / 1000} s; aborting`);
     killAll('SIGKILL');
@@ -683,10 +923,22 @@ async function main() {
 
   const results = [];
   for (const [name, scn] of Object.entries(scns)) {
-    for (const target of targets) {
-      if (!existsSync(TARGETS[target].script)) {
-        results.push({ scenario: name, target, error: `${path.relative(ROOT, TARGETS[target].script)} not found (npm run build)` });
-        log(`${name} / ${TARGETS[target].label}: skipped, not built`);
+    // With --rounds N the targets alternate N times (A B C A B C ...), so a slow spell of the machine hits all alike.
+    for (let round = 1; round <= opts.rounds; round++) for (const target of targets) {
+      const t = TARGETS[target];
+      if (!t.missing && !existsSync(t.script)) {
+        if (round === 1) results.push({ scenario: name, target, error: `${path.relative(ROOT, t.script)} not found (npm run build)` });
+        log(`${name} / ${t.label}: skipped, not built`);
+        continue;
+      }
+      // A peer that is not installed, or has no such transport, is skipped with the reason (not a failure).
+      const skipped = t.missing?.() ?? (t.modes && !t.modes.includes(scn.mode) ? `${t.label} has no ${scn.mode.toUpperCase()} transport` : null) ??
+        tooManyFds(scn, t);
+      if (skipped) {
+        if (round === 1) {
+          results.push({ scenario: name, target, skipped });
+          log(`${name} / ${t.label}: skipped: ${skipped}`);
+        }
         continue;
       }
       let best = null;
@@ -694,7 +946,7 @@ async function main() {
         let r;
         const idleOther = await waitQuiet(opts.quietWait);
         try {
-          r = await withTimeout(runOne(name, scn, target, opts.out), SCENARIO_TIMEOUT_MS, `${name}/${target}`);
+          r = await withTimeout(runOne(name, scn, target, opts.out), scn.timeoutMs ?? SCENARIO_TIMEOUT_MS, `${name}/${target}`);
         } catch (e) {
           log(`${name} / ${TARGETS[target].label}: FAILED: ${e.message}`);
           r = { scenario: name, target, error: e.message };
@@ -702,6 +954,7 @@ async function main() {
           await sleep(500);
         }
         r.attempts = attempt + 1;
+        r.round = round;
         r.otherCpuPctBefore = idleOther;
         if (!best || (!r.error && (best.error || (r.otherCpuPct ?? 0) < (best.otherCpuPct ?? 0)))) best = r;
         await sleep(1000); // let sockets drain between runs

@@ -1,4 +1,6 @@
 import type { Authenticator } from './auth/identity.js';
+import { ProxyBackend } from './auth/proxy/backend.js';
+import { ChannelProxies } from './auth/proxy/channel-proxies.js';
 import type { Broker } from './broker/broker.js';
 import { checkKeyedPublish, type KeyedWrite } from './session/keyed.js';
 import type { Config } from './config/index.js';
@@ -6,6 +8,8 @@ import { ClientAddress } from './core/client-address.js';
 import { newNodeId } from './core/ids.js';
 import type { TraceContext } from './core/trace-context.js';
 import { Hub, type ChannelSubscription, type Subscriber } from './hub/hub.js';
+import { ConnectionQueries, type NodeConnections } from './node/connection-query.js';
+import { noNodeEvents, type NodeEvents } from './node/events.js';
 import type { Logger } from './observability/logger.js';
 import { LimitLog, type LimitLogged } from './observability/limit-log.js';
 import type { Telemetry } from './observability/telemetry.js';
@@ -16,6 +20,7 @@ import {
   Disconnects,
   ErrorCode,
   ReplyError,
+  type Member,
   type ServerPublication,
   type PublicationMeta,
 } from './protocol/index.js';
@@ -50,10 +55,19 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
   private readonly expiry: ExpiryWatch;
   /** Spans at connection lifecycle edges, for sessions (no-op when tracing is off). */
   readonly connectionTelemetry: ConnectionTelemetry;
+  /** The subscribe, publish and rpc proxies (docs/proxy.md). */
+  readonly proxies: ChannelProxies;
   /** Handshake spans, for transports (no-op when tracing is off). */
   readonly transportTelemetry: TransportTelemetry;
   /** The broker's handler: fan-out, member events, gaps, control messages (src/node/broker-events.ts). */
   readonly events: BrokerEvents;
+  /** A user's connections on every node (operator reads), over the broker's control channel. */
+  private readonly connectionQueries: ConnectionQueries;
+  /**
+   * Presence members by `channel client` while someone listens to lifecycle events, so a removal (which names only
+   * the connection) can say whose it was. Bounded like presence itself: connections × client.maxSubscriptions.
+   */
+  private readonly members = new Map<string, Member>();
 
   constructor(
     readonly config: Config,
@@ -62,10 +76,14 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
     readonly authenticator: Authenticator,
     telemetry: Telemetry,
     readonly id: string = newNodeId(),
+    /** Where lifecycle events go (webhooks); nowhere by default. */
+    private readonly lifecycle: NodeEvents = noNodeEvents,
+    proxyBackend: ProxyBackend = new ProxyBackend(config.proxy),
   ) {
     const tracing = createTracingPorts(telemetry);
     // Spans per publication and per traced read (no-op when tracing is off).
     super(broker, telemetry, tracing.publish);
+    this.proxies = new ChannelProxies(proxyBackend, config.proxy.cacheMaxBytes);
     const h = telemetry.histograms.publishToWrite;
     this.scheduler = new FlushScheduler(config.delivery.maxWriteDelay, (acceptedAt) => h.record((Date.now() - acceptedAt) / 1000));
     this.connectionTelemetry = tracing.connections;
@@ -74,7 +92,8 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
     this.clientAddress = new ClientAddress(config.proxy.trusted);
     this.limits = new LimitLog(telemetry.counters, logger);
     this.expiry = new ExpiryWatch(config.jwt.clockTolerance);
-    this.events = new BrokerEvents(this.hub, this.publishTracing, telemetry, this.scheduler, logger);
+    this.connectionQueries = new ConnectionQueries(id, (m) => broker.publishControl(m), (u) => this.hub.connectionsOfUser(u).map((s) => s.view()));
+    this.events = new BrokerEvents(this.hub, this.publishTracing, telemetry, this.scheduler, logger, (m) => this.connectionQueries.onControl(m));
   }
 
   /** Counts a limit hit; logs it once per connection (when there is one) so a flood does not flood the logs. */
@@ -98,6 +117,7 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
   attach(session: Session): void {
     this.hub.register(session);
     this.connectionTelemetry.connected(session);
+    this.lifecycle.clientConnected(session);
   }
 
   changeUser(s: Subscriber, change: () => void): void {
@@ -107,7 +127,7 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
   }
 
   detach(s: Subscriber & Expiring): void {
-    this.hub.unregister(s);
+    if (this.hub.unregister(s)) this.lifecycle.clientDisconnected(s);
     this.expiry.unwatch(s);
   }
 
@@ -128,6 +148,7 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
 
   joinChannel(channel: string, sub: ChannelSubscription): Promise<void> {
     if (this.hub.addSubscription(channel, sub)) {
+      this.lifecycle.localChannel(channel, true);
       const p = this.broker.subscribe(channel);
       this.brokerSubs.set(channel, p);
       p.catch((err: unknown) => {
@@ -140,7 +161,10 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
   }
 
   leaveChannel(channel: string, sub: ChannelSubscription): void {
+    // A member leaves before its channel can be vacated (the session removes presence after this call).
+    if (this.members.size > 0) this.memberGone(channel, sub.subscriber.id);
     if (!this.hub.removeSubscription(channel, sub)) return;
+    this.lifecycle.localChannel(channel, false);
     this.brokerSubs.delete(channel);
     this.broker.unsubscribe(channel).catch((err: unknown) => this.logger.warn({ err, channel }, 'broker unsubscribe failed'));
   }
@@ -155,7 +179,41 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
     if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
     const keyed = checkKeyedPublish(this.config, rules, channel, write);
     const req = { channel, event, data: write?.op === 'delete' ? 'null' : data, meta, history: rules.history, ...keyed };
-    return this.publishTracing.publish(req, data, parent, this.brokerPublish).then(this.countPublication);
+    const p = this.publishTracing.publish(req, data, parent, this.brokerPublish).then(this.countPublication);
+    return rules.webhookPublications ? p.then(this.reportPublication) : p;
+  }
+
+  private readonly reportPublication = (pub: ServerPublication): ServerPublication => {
+    this.lifecycle.published(pub);
+    return pub;
+  };
+
+  override addPresence(channel: string, member: Member): Promise<void> {
+    // Reported when the session adds it (not when the broker answers), so a leave that comes before the answer is
+    // still reported after the arrival and before the channel is vacated.
+    if (this.lifecycle !== noNodeEvents) {
+      const key = channel + ' ' + member.client;
+      if (!this.members.has(key)) {
+        this.members.set(key, member);
+        this.lifecycle.memberAdded(channel, member);
+      }
+    }
+    return super.addPresence(channel, member);
+  }
+
+  override removePresence(channel: string, clientId: string): Promise<void> {
+    // Reported at once, whatever the broker answers: the connection has left (its entry expires otherwise).
+    if (this.members.size > 0) this.memberGone(channel, clientId);
+    return super.removePresence(channel, clientId);
+  }
+
+  /** Reports the member's removal if it was reported added (once). */
+  private memberGone(channel: string, clientId: string): void {
+    const key = channel + ' ' + clientId;
+    const member = this.members.get(key);
+    if (!member) return;
+    this.members.delete(key);
+    this.lifecycle.memberRemoved(channel, member);
   }
 
   sendToUser(user: string, event: string, data: string, meta?: PublicationMeta, from?: string): Promise<void> {
@@ -164,6 +222,21 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
 
   disconnectUser(user: string, code = Disconnects.ForceDisconnect.code, reason = Disconnects.ForceDisconnect.reason): Promise<void> {
     return this.broker.publishControl({ kind: 'disconnect-user', user, code, reason });
+  }
+
+  /** Disconnects one connection by id, on whichever node holds it (no error when none does). */
+  disconnectClient(client: string, code = Disconnects.ForceDisconnect.code, reason = Disconnects.ForceDisconnect.reason): Promise<void> {
+    return this.broker.publishControl({ kind: 'disconnect-client', client, code, reason });
+  }
+
+  /**
+   * The user's connections: this node's, and those of the other live nodes the broker's registry says hold the
+   * user (Redis), asked over the control channel; nodes that did not answer within 1 s are listed in `missing`.
+   */
+  async userConnections(user: string): Promise<{ nodes: NodeConnections[]; missing: string[] }> {
+    const registry = this.broker.registry;
+    const others = registry ? (await registry.nodes()).filter((r) => r.id !== this.id && (r.users[user] ?? 0) > 0).map((r) => r.id) : [];
+    return this.connectionQueries.ask(user, others);
   }
 
   // --- Lifecycle ----------------------------------------------------------------------------------------------

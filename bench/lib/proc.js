@@ -77,3 +77,12 @@ export function socketCount(pid) {
   }
   return n;
 }
+
+/**
+ * The process's main thread (its event loop) from /proc/<pid>/schedstat: ns on a CPU, ns runnable but waiting for a
+ * CPU (the run queue: time the loop was held by other processes, not by its own work), and timeslices.
+ */
+export function schedStat(pid) {
+  const [cpuNs, waitNs, slices] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+  return { cpuNs, waitNs, slices };
+}

@@ -20,6 +20,9 @@ export function scaleoutTargets(script, sbArgs) {
     'workers-1': { label: '--workers 1', script, args: (port, ctx) => redis(port, ctx, 1), redis: true },
     // A primary and two workers sharing one port: node:cluster's primary accepts and hands connections round-robin.
     'workers-2': { label: '--workers 2', script, args: (port, ctx) => redis(port, ctx, 2), redis: true, workers: 2 },
+    // Six workers for the 100,000-connection run (bench/run.js connections-100k): a process may hold 20,000
+    // descriptors here, so each worker takes about 16,700 connections.
+    'workers-6': { label: '--workers 6', script, args: (port, ctx) => redis(port, ctx, 6), redis: true, workers: 6 },
   };
 }
 

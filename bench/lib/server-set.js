@@ -62,6 +62,8 @@ export class ServerSet {
     this.track = track;
     this.children = [];
     this.workerPids = [];
+    /** `tree` targets (a wrapper in front of nginx): every process below the wrapper, counted with it. */
+    this.treePids = [];
   }
 
   logFile(i) {
@@ -109,6 +111,7 @@ export class ServerSet {
         await sleep(100);
       }
     }
+    if (t.tree) this.treePids = descendants(this.children[0].pid);
     // With Redis, every node reports itself to the registry (every 2 s): wait until all have, so that each node of
     // the set (in particular each worker) is up and taking connections before the load generators connect.
     if (t.redis) {
@@ -129,6 +132,9 @@ export class ServerSet {
   /** Every process with a role: one server, node A/B, or the primary and its workers. */
   procs() {
     if (!this.children.length) return [];
+    if (this.treePids.length) {
+      return [{ role: 'wrapper', pid: this.children[0].pid }, ...this.treePids.map((pid, i) => ({ role: `child ${i + 1}`, pid }))];
+    }
     if (this.workerPids.length) {
       return [{ role: 'primary', pid: this.children[0].pid }, ...this.workerPids.map((pid, i) => ({ role: `worker ${i + 1}`, pid }))];
     }
@@ -178,6 +184,11 @@ export class ServerSet {
       }
     }
   }
+}
+
+/** Every process below `pid`, depth first. */
+function descendants(pid) {
+  return childPids(pid).flatMap((c) => [c, ...descendants(c)]);
 }
 
 /** CPU µs of a set between two cpu() snapshots: total and per pid. */

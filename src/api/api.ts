@@ -22,6 +22,7 @@ import { checkedPresence, validChannel } from './channel-reads.js';
 import type { Route, RouteHandler } from '../http/router.js';
 import { channelCounts, nodesStats, onlineUsers } from './nodes.js';
 import type { RegistryReporter } from '../node/registry-reporter.js';
+import type { ApiOperators, Operator } from './operators.js';
 
 /** One endpoint's work: its JSON answer, or a thrown ReplyError (or broker error) that becomes the error answer. */
 export type ApiHandler = (req: IncomingMessage, url: URL, ctx: TraceContext | undefined) => Promise<unknown>;
@@ -34,10 +35,14 @@ export type ApiHandler = (req: IncomingMessage, url: URL, ctx: TraceContext | un
 export class ServerApi {
   private readonly schemas;
   private readonly keyDigest: Buffer | undefined;
+  /** What a handler noted of its request for the operator log (the channel, the user, ...). */
+  private readonly notes = new WeakMap<IncomingMessage, Record<string, unknown>>();
 
   constructor(
     private readonly node: SwitchboardNode,
     private readonly reporter: RegistryReporter,
+    /** The admin console's signed-in operators (admin.enabled): their session cookie is accepted instead of the key. */
+    private readonly operators?: ApiOperators,
   ) {
     const cfg = node.config;
     this.schemas = apiSchemas({ maxChannelLength: cfg.channel.maxLength, maxKeyLength: cfg.keyed.maxKeyLength });
@@ -91,6 +96,7 @@ export class ServerApi {
     const span = tel.tracing ? this.requestSpan(req, method, routeName) : undefined;
     const ctx = span ? spanTraceContext(span) : undefined;
     let status = 200;
+    let operator: Operator | undefined;
     const fail = (st: number, code: string, message: string) => {
       status = st;
       if (span) markError(span, errorTypeOf(code), code);
@@ -102,10 +108,19 @@ export class ServerApi {
         return fail(404, ErrorCode.NotFound, `no API endpoint ${url.pathname}; see /api/openapi.json`);
       }
       if (!open && !this.authorized(req)) {
-        req.resume();
-        return fail(401, ErrorCode.Unauthorized, this.keyDigest
-          ? 'missing or wrong API key: send "Authorization: apikey <key>" or "X-API-Key: <key>"'
-          : 'no API key is configured (apiKey), so the server API answers only callers on this machine');
+        const who = this.operators?.identify(req);
+        if (!who) {
+          req.resume();
+          return fail(401, ErrorCode.Unauthorized, this.keyDigest
+            ? 'missing or wrong API key: send "Authorization: apikey <key>" or "X-API-Key: <key>"'
+            : 'no API key is configured (apiKey), so the server API answers only callers on this machine');
+        }
+        operator = who.operator;
+        // A cookie rides along with any request the browser makes: a state change must prove it comes from the console.
+        if (!SAFE_METHODS.has(method) && !who.csrf) {
+          req.resume();
+          return fail(403, ErrorCode.PermissionDenied, 'missing or wrong X-CSRF-Token header (an admin console session must send the token of GET /admin/session)');
+        }
       }
       const body = await route(req, url, ctx);
       sendJson(res, 200, body, cors);
@@ -116,6 +131,9 @@ export class ServerApi {
       this.node.logger.error({ err, route: routeName }, 'api request failed');
       fail(500, ErrorCode.Internal, 'internal error');
     } finally {
+      if (operator && !SAFE_METHODS.has(method)) {
+        this.node.logger.info({ operator: operator.name, via: operator.via, session: operator.session, operator_ip: operator.ip, action: `${method} ${routeName}`, status, ...this.notes.get(req) }, 'admin action');
+      }
       inc(tel.counters.apiRequests, `${method} ${routeName}|${status}`);
       tel.histograms.apiDuration.record((performance.now() - started) / 1000, {
         'http.request.method': method,
@@ -179,9 +197,15 @@ export class ServerApi {
     if (!this.node.isReady()) throw new ReplyError(ErrorCode.Unavailable, 'server is not ready (starting, draining or broker unavailable)');
   }
 
+  /** Records what the request acts on, for the operator log (admin console requests only read it). */
+  private note(req: IncomingMessage, fields: Record<string, unknown>): void {
+    this.notes.set(req, fields);
+  }
+
   /** `POST /api/publish`. */
   readonly publish: ApiHandler = async (req, _url, ctx) => {
     const b = await this.body(req, this.schemas.publish);
+    this.note(req, { channel: b.channel, event: b.event });
     this.ensureReady();
     const traceparent = b.traceparent ?? headerString(req.headers.traceparent);
     const tracestate = b.tracestate ?? traceStateHeader(req.headers.tracestate);
@@ -199,6 +223,7 @@ export class ServerApi {
   /** `POST /api/broadcast`. */
   readonly broadcast: ApiHandler = async (req, _url, ctx) => {
     const b = await this.body(req, this.schemas.broadcast);
+    this.note(req, { channels: b.channels.length, event: b.event });
     this.ensureReady();
     const data = dataJson(b.data);
     const results = await Promise.all(
@@ -215,6 +240,7 @@ export class ServerApi {
   /** `POST /api/send`. */
   readonly send: ApiHandler = async (req) => {
     const b = await this.body(req, this.schemas.send);
+    this.note(req, { user: b.user, event: b.event });
     this.ensureReady();
     await this.node.sendToUser(b.user, b.event, dataJson(b.data));
     return {};
@@ -223,9 +249,24 @@ export class ServerApi {
   /** `POST /api/disconnect`. */
   readonly disconnect: ApiHandler = async (req) => {
     const b = await this.body(req, this.schemas.disconnect);
+    this.note(req, { user: b.user, client: b.client, code: b.code });
     this.ensureReady();
-    await this.node.disconnectUser(b.user, b.code, b.reason);
+    if (b.client === undefined) await this.node.disconnectUser(b.user, b.code, b.reason);
+    else {
+      // Only a connection of the named user: a client id alone must not reach someone else's connection.
+      const { nodes } = await this.node.userConnections(b.user);
+      if (!nodes.some((n) => n.connections.some((c) => c.client === b.client))) throw new ReplyError(ErrorCode.NotFound, `user "${b.user}" has no connection "${b.client}"`);
+      await this.node.disconnectClient(b.client, b.code, b.reason);
+    }
     return {};
+  };
+
+  /** `GET /api/connections`. */
+  readonly connections: ApiHandler = async (_req, url) => {
+    const user = url.searchParams.get('user');
+    if (!user || user.length > 128) throw new ReplyError(ErrorCode.BadRequest, 'query parameter "user" is required (1-128 characters)');
+    const { nodes, missing } = await this.node.userConnections(user);
+    return { user, connections: nodes.flatMap((n) => n.connections.map((c) => ({ node: n.node, ...c }))), missing };
   };
 
   private channelParam(url: URL): string {
@@ -258,6 +299,8 @@ export class ServerApi {
   /** `GET /api/stats`. */
   readonly stats: ApiHandler = () => nodesStats(this.node, this.reporter);
 }
+
+const SAFE_METHODS = new Set(['GET', 'HEAD']);
 
 function position(p: ServerPublication): { channel: string; epoch: string; offset: number } {
   return { channel: p.channel, epoch: p.epoch, offset: p.offset };

@@ -77,12 +77,19 @@ export function openApiDocument(config: Config): unknown {
       },
       '/api/disconnect': {
         post: {
-          summary: 'Disconnect every connection of a user.',
+          summary: 'Disconnect every connection of a user, or one of them (client).',
           requestBody: {
             required: true,
-            ...json({ type: 'object', required: ['user'], properties: { user: { type: 'string' }, code: { type: 'integer', minimum: 4000, maximum: 4999 }, reason: { type: 'string' } } }),
+            ...json({ type: 'object', required: ['user'], properties: { user: { type: 'string' }, client: { type: 'string', description: 'a connection id (GET /api/connections): only that connection' }, code: { type: 'integer', minimum: 4000, maximum: 4999 }, reason: { type: 'string' } } }),
           },
           responses: { '200': { description: 'Done', ...json({ type: 'object' }) }, ...errors },
+        },
+      },
+      '/api/connections': {
+        get: {
+          summary: 'A user\'s connections on every node: client id, transport, ip, since (Unix ms) and channels. Nodes that did not answer within 1 s are listed in missing.',
+          parameters: [{ name: 'user', in: 'query', required: true, schema: { type: 'string' } }],
+          responses: { '200': { description: 'user, connections (each with its node), missing' }, ...errors },
         },
       },
       '/api/presence': { get: { summary: 'Members of a channel.', parameters: [channelQuery], responses: { '200': { description: 'Members' }, ...errors } } },

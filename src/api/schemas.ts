@@ -76,7 +76,8 @@ export function apiSchemas(limits: ApiLimits | number) {
       }),
     broadcast: z.strictObject({ channels: z.array(channel).min(1).max(1000), event, data }),
     send: z.strictObject({ user, event, data }),
-    disconnect: z.strictObject({ user, code: z.number().int().min(4000).max(4999).optional(), reason }),
+    // `client`: only that connection of the user (its id from GET /api/connections), on whichever node holds it.
+    disconnect: z.strictObject({ user, client: z.string().min(1).max(64).optional(), code: z.number().int().min(4000).max(4999).optional(), reason }),
   };
 }
 

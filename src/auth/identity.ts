@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import type { TraceContext } from '../core/trace-context.js';
 import type { ErrorCode } from '../protocol/errors.js';
 
 /** Who is connecting, as established by an Authenticator. */
@@ -23,11 +24,21 @@ export interface SubscriptionGrant {
 /** A refusal carries one of the error table's codes (src/protocol/errors.ts) and the HTTP status to answer with. */
 export type AuthResult = { ok: true; identity: Identity } | { ok: false; status: number; code: ErrorCode; message: string };
 
+/** Where a connection comes from, for authenticators that ask someone else (the connect proxy). */
+export interface AuthContext {
+  /** `websocket` or `sse`. */
+  readonly transport: string;
+  /** The client's address (through trusted proxies). */
+  readonly ip: string;
+  /** The handshake's span, when tracing: its `traceparent` travels with the call. */
+  readonly trace?: TraceContext;
+}
+
 export interface Authenticator {
   /** True when the server authenticates nobody (development mode). */
   readonly insecure: boolean;
   /** Establishes the identity of a WebSocket upgrade or SSE request. */
-  authenticate(req: IncomingMessage, url: URL): Promise<AuthResult>;
+  authenticate(req: IncomingMessage, url: URL, ctx?: AuthContext): Promise<AuthResult>;
   /**
    * Verifies a fresh connection token sent by an open WebSocket (the `refresh` command). Undefined when the
    * authenticator has no tokens.
@@ -40,7 +51,7 @@ export interface Authenticator {
   verifySubscription?(token: string, userId: string, channel: string): Promise<SubscriptionGrant | undefined>;
 }
 
-const USER_PATTERN = /^[A-Za-z0-9_\-.:@]{1,128}$/;
+export const USER_PATTERN = /^[A-Za-z0-9_\-.:@]{1,128}$/;
 
 /**
  * Development mode: the user id comes from the `user` query parameter, else an anonymous id. Anyone can claim any

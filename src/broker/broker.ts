@@ -94,7 +94,22 @@ export type ControlMessage =
       /** The sending user, when a client sent it. */
       readonly from?: string;
     }
-  | { readonly kind: 'disconnect-user'; readonly user: string; readonly code: number; readonly reason: string };
+  | { readonly kind: 'disconnect-user'; readonly user: string; readonly code: number; readonly reason: string }
+  /** One connection, by id, on whichever node holds it (the admin console, `POST /api/disconnect` with `client`). */
+  | { readonly kind: 'disconnect-client'; readonly client: string; readonly code: number; readonly reason: string }
+  /** A node asks `nodes` for a user's connections; each answers with a `connections-reply` to `from`. */
+  | { readonly kind: 'connections-query'; readonly id: string; readonly from: string; readonly nodes: readonly string[]; readonly user: string }
+  | { readonly kind: 'connections-reply'; readonly id: string; readonly to: string; readonly node: string; readonly connections: readonly ConnectionSnapshot[] };
+
+/** A connection as one node describes it to another (src/hub/subscriber.ts `ConnectionView`, which the broker cannot import). */
+export interface ConnectionSnapshot {
+  readonly client: string;
+  readonly user: string;
+  readonly transport: string;
+  readonly ip: string;
+  readonly since: number;
+  readonly channels: readonly string[];
+}
 
 /**
  * What a broker reports back to its node. Called synchronously from the broker's event source; implementations

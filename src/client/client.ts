@@ -50,6 +50,12 @@ export interface Client {
   send(user: string, data: unknown, options?: { event?: string }): Promise<void>;
   presence(channel: string): Promise<Member[]>;
   history<T = unknown>(channel: string, options?: HistoryOptions): Promise<HistoryResult<T>>;
+  /**
+   * Calls the application's backend over this connection (the server's rpc proxy, docs/proxy.md): resolves to the
+   * backend's reply data, or rejects with its refusal (`permission_denied`, ...) or `backend_unavailable`,
+   * `backend_timeout`, `backend_invalid`, `feature_disabled` (no rpc proxy). `method` `ns:name` picks namespace `ns`'s proxy.
+   */
+  rpc<T = unknown>(method: string, data?: unknown): Promise<T>;
   /** A round trip to the server. */
   ping(): Promise<void>;
   /** Resolves when connected; rejects after `timeoutMs` (default `timeout`) or when the client stops for good. */
@@ -230,7 +236,8 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
     this.trace = undefined;
     if (reconnect === undefined) {
       reconnect = serverSaysReconnect(code);
-      if (code === 4005) reconnect = this.tokens.refreshable;
+      // A fixed token that expired is the end; a getToken, or no token at all (cookies, connect proxy), reconnects.
+      if (code === 4005) reconnect = this.tokens.refreshable || this.tokens.tokenless;
       // 4005, or an attempt refused before `connected` (perhaps a 401): fetch a fresh token next time.
       if (code === 4005 || !wasConnected) this.tokens.stale = true;
     }
@@ -506,6 +513,11 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
     const r = await this.call<Record<string, any>>('history', { channel, ...options }, `history of "${channel}"`);
     const publications = (r.publications as Record<string, any>[]).map(toPublication) as HistoryResult<T>['publications'];
     return { publications, epoch: r.epoch, offset: r.offset, earliest: r.earliest, ...(r.next ? { next: r.next as StreamPosition } : {}) };
+  }
+
+  async rpc<T = unknown>(method: string, data?: unknown): Promise<T> {
+    const r = await this.call<{ data: T }>('rpc', data === undefined ? { method } : { method, data }, `rpc "${method}"`);
+    return r.data;
   }
 
   async ping(): Promise<void> {

@@ -20,6 +20,14 @@ export class TokenSource {
     return this.opts.getToken !== undefined;
   }
 
+  /**
+   * Whether the client authenticates without tokens (cookies, the server's connect proxy): when the server's session
+   * expires (4005), reconnecting is how the server checks again.
+   */
+  get tokenless(): boolean {
+    return this.opts.getToken === undefined && this.opts.token === undefined;
+  }
+
   /** The token for the next attempt; undefined when the client uses none (development mode, cookies). */
   async current(): Promise<string | undefined> {
     if (!this.opts.getToken) return this.opts.token;

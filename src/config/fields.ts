@@ -133,10 +133,28 @@ export function channel(def: string, description: string) {
   });
 }
 
-export function stringList(description: string, example: string[]) {
-  return leaf(z.array(z.string()).prefault([]), {
+export function stringList(description: string, example: string[], def: string[] = []) {
+  return leaf(z.array(z.string()).prefault(def), {
     kind: 'list', type: 'list of strings', expect: 'a list of strings',
-    hint: 'a list (comma-separated in env and flags)', default: [], example, description,
+    hint: 'a list (comma-separated in env and flags)', default: def, example, description,
+  });
+}
+
+/** True for an absolute `http:` or `https:` URL. */
+export function isHttpUrl(v: string): boolean {
+  try {
+    const u = new URL(v);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+/** An optional HTTP(S) URL: empty (off) or absolute `http://` / `https://`. */
+export function httpUrl(description: string, example: string) {
+  return leaf(z.string().refine((v) => v === '' || isHttpUrl(v)).prefault(''), {
+    kind: 'string', type: 'URL', expect: 'empty, or an absolute http:// or https:// URL', hint: 'a URL',
+    default: '', example, description,
   });
 }
 

@@ -32,7 +32,8 @@ const PLAIN_ENV = { PORT: 'port', LOG_LEVEL: 'logLevel' } as const;
 
 const byPath = new Map(configOptions.map((o) => [o.path, o]));
 const byEnv = new Map(configOptions.map((o) => [o.env, o]));
-const groups = new Set(configOptions.filter((o) => o.path.includes('.')).map((o) => o.path.split('.')[0]));
+/** Every group path, nested ones too (`proxy`, `proxy.connect`). */
+const groups = new Set(configOptions.flatMap((o) => o.path.split('.').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('.'))));
 const paths = configOptions.map((o) => o.path);
 const lastSegment = (path: string) => path.slice(path.lastIndexOf('.') + 1);
 

@@ -3,8 +3,11 @@
  * env variable names, flag names and error messages are all derived from this file (see fields.ts, docs.ts).
  */
 import { z } from 'zod';
-import { addressList, bool, bytes, channel, duration, fraction, group, int, jsonValue, nonEmpty, oneOf, optionRegistry, parseDuration, secret, str, stringList, urlPath,
+import { addressList, bool, bytes, channel, duration, fraction, group, httpUrl, int, isHttpUrl, jsonValue, nonEmpty, oneOf, optionRegistry, parseDuration, secret, str, stringList, urlPath,
   type OptionMeta } from './fields.js';
+
+/** A namespace's proxy URL: empty (off) or absolute http(s). */
+const proxyUrl = z.string().refine((v) => v === '' || isHttpUrl(v), 'empty, or an absolute http:// or https:// URL');
 
 /** A namespace: channels named `<name>:...` share these rules. */
 export const namespaceSchema = z.strictObject({
@@ -26,6 +29,8 @@ export const namespaceSchema = z.strictObject({
   maxSubscribers: z.number().int().min(0).default(0),
   /** Keyed channels (docs/keyed-channels.md): every publication carries a key; the latest value per key is kept. */
   keyed: z.boolean().optional(),
+  /** Send each publication of the namespace's channels to the webhooks (`webhooks.url`) as a `publication` event. */
+  webhookPublications: z.boolean().default(false),
   /** Keyed channels: most keys per channel; the global `keyed.maxKeys` when absent. */
   maxKeys: z.number().int().min(1).optional(),
   /** Keyed channels: how long a deleted key's tombstone is kept; the global `keyed.tombstoneTtl` when absent. */
@@ -33,6 +38,15 @@ export const namespaceSchema = z.strictObject({
     const ms = parseDuration(v);
     if (ms === undefined || ms === 0) ctx.addIssue({ code: 'custom', message: 'a duration above 0 such as "7d"' });
     return ms ?? 0;
+  }).optional(),
+  /**
+   * Backend proxies of this namespace (docs/proxy.md): each URL replaces the global `proxy.<kind>.url` for the
+   * namespace's channels (and `ns:` rpc methods); `""` turns that proxy off here. Absent: the global one.
+   */
+  proxy: z.strictObject({
+    subscribe: proxyUrl.optional(),
+    publish: proxyUrl.optional(),
+    rpc: proxyUrl.optional(),
   }).optional(),
 });
 export type NamespaceConfig = z.output<typeof namespaceSchema>;
@@ -123,9 +137,10 @@ export const configSchema = z.strictObject({
     joinLeave: bool(false, 'Send join/leave events to the members of a channel.'),
     publish: bool(true, 'Whether clients may publish to channels of the default namespace (channels without a declared namespace prefix).'),
     subscribe: oneOf(['anonymous', 'authenticated'], 'authenticated', 'Who may subscribe to channels of the default namespace.'),
+    webhookPublications: bool(false, 'Send each publication of the default namespace\'s channels to the webhooks (`webhooks.url`) as a `publication` event. Namespaces set their own (`webhookPublications`).'),
   }),
   namespaces: jsonValue(z.array(namespaceSchema).max(1000), [], 'list of namespaces',
-    'Namespaces by channel prefix (`chat:room1` is in namespace `chat`), each with its own rules: `subscribe` (`anonymous`, `authenticated` or `token`), `publish`, `presence`, `joinLeave`, `historySize`, `historyTtl`, `maxSubscribers`, and `keyed` (with `maxKeys`, `tombstoneTtl`; see docs/keyed-channels.md). When any is declared, a channel with an undeclared prefix is refused (`unknown_namespace`). Channels without a prefix use the default namespace (`channel.*`). See docs/security.md.',
+    'Namespaces by channel prefix (`chat:room1` is in namespace `chat`), each with its own rules: `subscribe` (`anonymous`, `authenticated` or `token`), `publish`, `presence`, `joinLeave`, `historySize`, `historyTtl`, `maxSubscribers`, `keyed` (with `maxKeys`, `tombstoneTtl`; see docs/keyed-channels.md), and `proxy` (`{subscribe, publish, rpc}` URLs replacing the global `proxy.*.url` for the namespace, `""` turning one off; see docs/proxy.md). When any is declared, a channel with an undeclared prefix is refused (`unknown_namespace`). Channels without a prefix use the default namespace (`channel.*`). See docs/security.md.',
     [{ name: 'chat', publish: true }, { name: 'news', subscribe: 'anonymous' }]),
   limits: group({
     connections: int(100000, 'Most open connections on this node (0: no limit).'),
@@ -149,7 +164,36 @@ export const configSchema = z.strictObject({
     origins: stringList('Origins allowed to use SSE and the server API; `*` allows any. Empty allows none (same-origin only).', ['https://app.example.com']),
   }),
   proxy: group({
+    connect: group({
+      url: httpUrl('Connect proxy (docs/proxy.md): each new connection that brings no JWT is POSTed here (allow-listed headers and cookies, the `data` query parameter); the application\'s backend answers with the user id, info, channels to subscribe and an expiry, or refuses. Lets cookie-session apps skip JWTs. Empty: off.', 'http://127.0.0.1:3000/switchboard/connect'),
+      headers: stringList('Request headers forwarded to the connect proxy (lower-case names). Others are never sent.', ['authorization', 'origin', 'user-agent', 'x-session'], ['authorization', 'origin', 'user-agent']),
+      cookies: stringList('Cookies forwarded to the connect proxy, by name (e.g. the app\'s session cookie). Others are never sent; empty: none.', ['session']),
+    }),
+    subscribe: group({
+      url: httpUrl('Subscribe proxy: the backend allows or refuses each subscription (and presence and history reads by non-subscribers). Namespaces may choose their own (`proxy.subscribe` of a namespace). Empty: off.', 'http://127.0.0.1:3000/switchboard/subscribe'),
+    }),
+    publish: group({
+      url: httpUrl('Publish proxy: the backend allows or refuses each client publication, and may replace its data. Namespaces may choose their own. Empty: off.', 'http://127.0.0.1:3000/switchboard/publish'),
+    }),
+    rpc: group({
+      url: httpUrl('RPC proxy: the native `rpc` command `{method, data}` is POSTed here and the backend\'s answer is the reply. A method `ns:name` uses namespace `ns`\'s rpc proxy. Empty: `rpc` answers `feature_disabled`.', 'http://127.0.0.1:3000/switchboard/rpc'),
+    }),
+    secret: str('', 'Sent to every proxy as `X-Switchboard-Proxy-Secret`, so the backend can tell Switchboard\'s calls from others. Empty: no header.', 'change-me-too'),
+    timeout: duration('5s', 'Deadline of one proxy call, from sending the request to the end of the answer. Past it the client gets `backend_timeout` (connect: HTTP 504).'),
+    maxConcurrency: int(256, 'Most proxy calls in flight on this node, of every kind together; past it a call fails at once with `backend_unavailable` (connect: HTTP 503) instead of queueing.', 1),
+    maxResponseSize: bytes(65536, 'Largest proxy answer read, in bytes (64 KiB); a longer one is cut off and the call fails with `backend_invalid`.'),
+    cacheMaxBytes: int(8388608, 'Bytes of subscribe and rpc answers kept when the backend allows it (`cache_ttl` in its answer), across all users (8 MiB); the least recently used go first. 0: nothing is cached.', 0, undefined, 'bytes (integer ≥ 0)'),
     trusted: addressList('Reverse proxies and load balancers (IP addresses or CIDR ranges such as `10.0.0.0/8`) whose `X-Forwarded-For` is believed: behind them the client address — for per-IP limits, logs and spans — is the last address in that header that is not itself a trusted proxy. Empty: the socket\'s peer is the client. See docs/security.md.', ['10.0.0.0/8', '127.0.0.1']),
+  }),
+  webhooks: group({
+    url: stringList('URLs that receive the server\'s events (`client_connected`, `channel_occupied`, `member_added`, ...) as signed, batched POSTs, comma-separated in env and flags. Empty: no webhooks. Each URL gets every event, in order per channel, at least once. Needs `webhooks.secret`. See docs/webhooks.md.', ['https://app.example.com/switchboard/events']),
+    secret: secret('HMAC-SHA256 key (at least 32 bytes) that signs each webhook request (`X-Switchboard-Signature` over the timestamp and the body), so the receiver can tell it came from this server.'),
+    batchSize: int(100, 'Most events in one webhook request.', 1, 10000),
+    maxQueue: int(100000, 'Most events waiting for delivery (memory broker: in this process; Redis broker: in the shared Redis stream, and as many again per node while Redis is unreachable). Past it new events are dropped, counted (`switchboard_webhook_events_dropped_total`) and logged.', 1),
+    timeout: duration('10s', 'Deadline of one webhook request; one that has not answered 2xx by then is retried.'),
+    retryMin: duration('500ms', 'First delay before a failed webhook request is retried; it doubles on each failure, up to `webhooks.retryMax` (with jitter).'),
+    retryMax: duration('1m', 'Longest delay between retries of a webhook request. Retries go on until it succeeds: events are never given up.'),
+    lockTtl: duration('10s', 'Redis broker: one node at a time delivers the shared queue (so each URL gets events in order); it holds a lock renewed every third of this. When it dies, another node takes over after at most this long and resumes where delivery stopped.'),
   }),
   metrics: group({
     enabled: bool(true, 'Serve Prometheus metrics at `metrics.path`.'),
@@ -165,6 +209,16 @@ export const configSchema = z.strictObject({
   }),
   compat: group({
     seed000Channel: channel('broadcast', 'Channel that seed 000 clients (`{"action", "data"}` frames) join on their first frame; their `chat` messages are broadcast on it.'),
+  }),
+  admin: group({
+    enabled: bool(false, 'Serve the admin console at `/admin` (docs/admin.md): nodes, channels, connections and users, with actions through the server API. Off, `/admin` does not exist, except in development mode (no JWT auth) on a loopback host, where it is on. Operators sign in with `apiKey` or `admin.secret`.'),
+    secret: secret('A dedicated sign-in secret for the admin console (at least 32 bytes), besides `apiKey`. With neither set, only callers on this machine (loopback) may sign in, without a secret.'),
+    sessionTtl: duration('8h', 'How long an admin console session lasts after sign-in (its cookie expires then too).'),
+    maxSessions: int(64, 'Most admin console sessions kept at once; signing in beyond it ends the oldest session.', 1, 10000),
+    signInAttempts: int(5, 'Failed admin sign-ins allowed per client address per minute; further attempts get 429 until the minute has passed.', 1, 1000),
+    signInAddresses: int(4096, 'Most client addresses whose failed sign-ins are tracked at once (a bounded table; when full, the oldest entry is forgotten).', 1, 1_000_000),
+    maxStreams: int(16, 'Most concurrent admin console streams on this node (stats streams and channel tails together); one more gets 429.', 1, 1000),
+    statsInterval: duration('2s', 'How often the admin console\'s stats stream sends every node\'s stats (at least 500ms).'),
   }),
   pusher: group({
     appId: str('', 'Pusher Channels compatibility (docs/compat.md): the app id of `POST /apps/{appId}/events` and the other Pusher HTTP API paths. Empty (the default): the Pusher endpoints are off. Set together with `pusher.key` and `pusher.secret`.', '12345'),
@@ -190,6 +244,10 @@ export const configSchema = z.strictObject({
       params: { fix: 'set it to a duration such as "1s"', related: ['demo.producer'] } });
   }
   // Both endpoints hang off one HTTP server: the same path would make one of them unreachable.
+  if (c.admin.statsInterval < 500) {
+    ctx.addIssue({ code: 'custom', path: ['admin', 'statsInterval'], message: 'must be at least 500ms',
+      params: { fix: 'set it to a duration such as "2s"' } });
+  }
   if (c.workers > 1 && !c.redis.url) {
     ctx.addIssue({ code: 'custom', path: ['workers'], message: 'several worker processes need the Redis broker (they cannot share the memory broker)',
       params: { fix: 'set redis.url (SWITCHBOARD_REDIS_URL), or run one worker' } });
@@ -218,6 +276,20 @@ export const configSchema = z.strictObject({
   if (pusherSet > 0 && pusherSet < 3) {
     ctx.addIssue({ code: 'custom', path: ['pusher', c.pusher.appId === '' ? 'appId' : c.pusher.key === '' ? 'key' : 'secret'], message: 'pusher.appId, pusher.key and pusher.secret are set together',
       params: { fix: 'set all three (SWITCHBOARD_PUSHER_APP_ID, SWITCHBOARD_PUSHER_KEY, SWITCHBOARD_PUSHER_SECRET), or none' } });
+  }
+  if (c.webhooks.url.length > 0 && !c.webhooks.secret) {
+    ctx.addIssue({ code: 'custom', path: ['webhooks', 'secret'], message: 'webhooks need a signing secret (receivers verify each request with it)',
+      params: { fix: 'set webhooks.secret (SWITCHBOARD_WEBHOOKS_SECRET) to a random string of at least 32 bytes (openssl rand -hex 32)', related: ['webhooks.url'] } });
+  }
+  if (c.webhooks.url.length > 0 && c.redis.cluster) {
+    ctx.addIssue({ code: 'custom', path: ['webhooks', 'url'], message: 'webhooks are not supported on a Redis Cluster yet (their queue is one stream on one Redis server)',
+      params: { fix: 'use a single Redis server, or leave webhooks.url empty', related: ['redis.cluster'] } });
+  }
+  for (const u of c.webhooks.url) {
+    if (!/^https?:\/\/[^/]/.test(u)) {
+      ctx.addIssue({ code: 'custom', path: ['webhooks', 'url'], message: `"${u}" is not an http(s) URL`,
+        params: { fix: 'give URLs such as "https://app.example.com/switchboard/events", separated by commas' } });
+    }
   }
   if (c.websocket.path === c.sse.path) {
     ctx.addIssue({ code: 'custom', path: ['sse', 'path'], message: `must differ from websocket.path "${c.websocket.path}"`,

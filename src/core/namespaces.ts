@@ -11,8 +11,28 @@ export interface ChannelRules {
   readonly history: { readonly size: number; readonly ttlMs: number };
   /** Most subscribers of one channel on this node; 0: no limit. */
   readonly maxSubscribers: number;
+  /** Publications go to the webhooks as `publication` events (`webhookPublications`). */
+  readonly webhookPublications: boolean;
   /** Set for keyed channels (namespace option `keyed`): every publication carries a key; its latest value is kept. */
   readonly keyed?: KeyedRules;
+  /** The backend proxies (docs/proxy.md) that decide for this namespace; an absent one is off. */
+  readonly proxy: ProxyUrls;
+}
+
+/** URLs of a namespace's backend proxies: its own, else the global `proxy.<kind>.url`; absent when off. */
+export interface ProxyUrls {
+  readonly subscribe?: string;
+  readonly publish?: string;
+  readonly rpc?: string;
+}
+
+/** A namespace's choice (`""`: off) over the global default (`""`: off). */
+function proxyUrls(own: NamespaceProxies | undefined, global: ChannelSettings['proxy']): ProxyUrls {
+  const pick = (kind: 'subscribe' | 'publish' | 'rpc') => {
+    const url = own?.[kind] ?? global[kind].url;
+    return url === '' ? {} : { [kind]: url };
+  };
+  return Object.freeze({ ...pick('subscribe'), ...pick('publish'), ...pick('rpc') });
 }
 
 /** Bounds of a keyed channel's state (docs/keyed-channels.md). */
@@ -36,9 +56,19 @@ export interface NamespaceSettings {
   readonly historySize?: number | undefined;
   readonly historyTtl?: number | undefined;
   readonly maxSubscribers: number;
+  readonly webhookPublications: boolean;
   readonly keyed?: boolean | undefined;
   readonly maxKeys?: number | undefined;
   readonly tombstoneTtl?: number | undefined;
+  /** The namespace's own proxy URLs (`""`: off); absent: the global ones. */
+  readonly proxy?: NamespaceProxies | undefined;
+}
+
+/** A namespace's choice of backend proxies (docs/proxy.md). */
+export interface NamespaceProxies {
+  readonly subscribe?: string | undefined;
+  readonly publish?: string | undefined;
+  readonly rpc?: string | undefined;
 }
 
 /**
@@ -46,10 +76,12 @@ export interface NamespaceSettings {
  * nothing of ours; the frozen `Config` fits it (the compiler checks that where the node builds `Namespaces`).
  */
 export interface ChannelSettings {
-  readonly channel: { readonly subscribe: SubscribeRule; readonly publish: boolean; readonly presence: boolean; readonly joinLeave: boolean };
+  readonly channel: { readonly subscribe: SubscribeRule; readonly publish: boolean; readonly presence: boolean; readonly joinLeave: boolean; readonly webhookPublications: boolean };
   readonly history: { readonly size: number; readonly ttl: number };
   readonly keyed: { readonly maxKeys: number; readonly tombstoneTtl: number };
   readonly namespaces: readonly NamespaceSettings[];
+  /** The global proxy URLs (`proxy.<kind>.url`; `""`: off). */
+  readonly proxy: { readonly subscribe: { readonly url: string }; readonly publish: { readonly url: string }; readonly rpc: { readonly url: string } };
 }
 
 /**
@@ -72,6 +104,8 @@ export class Namespaces {
       joinLeave: config.channel.joinLeave,
       history: h,
       maxSubscribers: 0,
+      webhookPublications: config.channel.webhookPublications,
+      proxy: proxyUrls(undefined, config.proxy),
     };
     for (const ns of config.namespaces) {
       this.byName.set(ns.name, {
@@ -82,6 +116,8 @@ export class Namespaces {
         joinLeave: ns.joinLeave,
         history: { size: ns.historySize ?? h.size, ttlMs: ns.historyTtl ?? h.ttlMs },
         maxSubscribers: ns.maxSubscribers,
+        webhookPublications: ns.webhookPublications,
+        proxy: proxyUrls(ns.proxy, config.proxy),
         ...(ns.keyed
           ? { keyed: { maxKeys: ns.maxKeys ?? config.keyed.maxKeys, tombstoneTtlMs: ns.tombstoneTtl ?? config.keyed.tombstoneTtl } }
           : {}),

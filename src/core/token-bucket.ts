@@ -24,6 +24,11 @@ export class TokenBucket {
     return true;
   }
 
+  /** Tokens in the bucket now, without taking one. */
+  available(now = performance.now()): number {
+    return Math.min(this.burst, this.tokens + ((now - this.last) * this.rate) / 1000);
+  }
+
   /** True when the bucket has refilled completely (its state can be forgotten). */
   full(now = performance.now()): boolean {
     return this.tokens + ((now - this.last) * this.rate) / 1000 >= this.burst;

@@ -98,6 +98,7 @@ export class OutboundQueue implements Flushable {
     this.chunks = [];
     this.bytes = 0;
     this.sinkPending = this.sink.write(buf) ? 0 : this.sink.writableLength;
+    this.scheduler.messages += n;
     const t = this.tally;
     t.messages.set(t.key, (t.messages.get(t.key) ?? 0) + n);
     t.bytes.set(t.key, (t.bytes.get(t.key) ?? 0) + bytes);

@@ -57,6 +57,11 @@ export class DemoPage {
     }
     const name = path === '/' ? 'index.html' : path.startsWith(PREFIX) ? path.slice(PREFIX.length) : undefined;
     if (name === undefined) return false;
+    // dist/web/admin/ holds the admin console's files: served at /admin only (src/admin/console.ts), never as demo files.
+    if (name.startsWith('admin/')) {
+      sendError(res, 404, 'not_found', `no demo file ${path}`, { 'x-content-type-options': 'nosniff' });
+      return true;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendError(res, 405, 'method_not_allowed', `use GET for ${path}`, { allow: 'GET, HEAD' });
       return true;

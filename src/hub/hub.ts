@@ -4,7 +4,7 @@ import type { ServerPublication } from '../protocol/index.js';
 import type { DeliverySampler } from './sampler.js';
 import type { ChannelSubscription, Subscriber } from './subscriber.js';
 
-export type { ChannelSubscription, Subscriber, WriteWatch } from './subscriber.js';
+export type { ChannelSubscription, ConnectionView, Subscriber, WriteWatch } from './subscriber.js';
 export type { DeliverySampler } from './sampler.js';
 
 interface ChannelEntry {
@@ -30,15 +30,19 @@ export class Hub {
     this.byTransport.set(s.transport, (this.byTransport.get(s.transport) ?? 0) + 1);
   }
 
-  /** Removes the connection from the id and user indexes. Its channel subscriptions are removed by the session. */
-  unregister(s: Subscriber): void {
-    if (!this.clients.delete(s.id)) return;
+  /**
+   * Removes the connection from the id and user indexes; false when it was not registered. Its channel
+   * subscriptions are removed by the session.
+   */
+  unregister(s: Subscriber): boolean {
+    if (!this.clients.delete(s.id)) return false;
     const set = this.byUser.get(s.userId);
     if (set) {
       set.delete(s);
       if (set.size === 0) this.byUser.delete(s.userId);
     }
     this.byTransport.set(s.transport, (this.byTransport.get(s.transport) ?? 1) - 1);
+    return true;
   }
 
   /** Adds a subscription; returns true when it is the channel's first on this node (the node must subscribe the broker). */
@@ -114,6 +118,20 @@ export class Hub {
     const list = [...set];
     for (const s of list) s.disconnect(d);
     return list.length;
+  }
+
+  /** Disconnects one local connection by id; false when it is not on this node. */
+  disconnectClient(clientId: string, d: Disconnect): boolean {
+    const s = this.clients.get(clientId);
+    if (!s) return false;
+    s.disconnect(d);
+    return true;
+  }
+
+  /** The local connections of a user (a copy). */
+  connectionsOfUser(userId: string): Subscriber[] {
+    const set = this.byUser.get(userId);
+    return set ? [...set] : [];
   }
 
   /** Disconnects every local subscriber of a channel (each once, its other channels included); returns how many. */

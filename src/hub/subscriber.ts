@@ -10,6 +10,18 @@ export interface WriteWatch {
   dropped(): void;
 }
 
+/** What an operator sees of one connection (the admin console, `GET /api/connections`). */
+export interface ConnectionView {
+  readonly client: string;
+  readonly user: string;
+  readonly transport: string;
+  /** The client's address (through trusted proxies). */
+  readonly ip: string;
+  /** When the connection was set up (Unix ms). */
+  readonly since: number;
+  readonly channels: readonly string[];
+}
+
 /** One connection as the hub sees it. Sessions implement it; the hub never knows the transport. */
 export interface Subscriber {
   readonly id: string;
@@ -20,6 +32,8 @@ export interface Subscriber {
   /** A join/leave push (`event` is `join` or `leave`) for a channel this subscriber is in. */
   deliverMemberEvent(channel: string, event: string, json: string): void;
   disconnect(d: Disconnect): void;
+  /** A snapshot of this connection for operators; read on demand, never on the delivery path. */
+  view(): ConnectionView;
   /** Calls `watch` once the bytes queued so far are written (sampled delivery tracing: the write span ends then). */
   watchWrite(watch: WriteWatch): void;
 }

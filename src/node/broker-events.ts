@@ -18,6 +18,8 @@ export class BrokerEvents implements BrokerHandler {
     private readonly telemetry: Telemetry,
     private readonly scheduler: FlushScheduler,
     private readonly logger: Logger,
+    /** Control messages of other parts (the operator's connection queries: src/node/connection-query.ts). */
+    private readonly otherControl: (msg: ControlMessage) => void,
   ) {}
 
   onPublication(pub: ServerPublication): void {
@@ -48,6 +50,10 @@ export class BrokerEvents implements BrokerHandler {
       this.hub.sendToUser(msg.user, msg.event, directMessageJson(msg));
     } else if (msg.kind === 'disconnect-user') {
       this.hub.disconnectUser(msg.user, { code: msg.code, reason: msg.reason, reconnect: reconnects(msg.code) });
+    } else if (msg.kind === 'disconnect-client') {
+      this.hub.disconnectClient(msg.client, { code: msg.code, reason: msg.reason, reconnect: reconnects(msg.code) });
+    } else {
+      this.otherControl(msg);
     }
   }
 }

@@ -31,8 +31,19 @@ export class Counters {
   readonly brokerErrors = new Map<string, number>();
   /** Limit hits, by limit (`connections_per_ip`, `command_rate`, `subscriptions`, ...). */
   readonly limitsHit = new Map<string, number>();
+  /** Calls to the application's backend (docs/proxy.md), by `kind|outcome` (`connect|ok`, `publish|refused`, `rpc|backend_timeout`, ...). */
+  readonly proxyCalls = new Map<string, number>();
   /** Server API requests, by `method route|status`. */
   readonly apiRequests = new Map<string, number>();
+  /** Webhooks: events queued by this node, and dropped because a queue was full (webhooks.maxQueue). */
+  webhookEvents = 0;
+  webhookDropped = 0;
+  /** Webhooks: events delivered (counted once per URL), requests that failed, and requests that were retries. */
+  webhookDelivered = 0;
+  webhookFailures = 0;
+  webhookRetries = 0;
+  /** Webhooks: events waiting, last known (a gauge; Redis: the shared stream, plus what this node has not written yet). */
+  webhookQueueDepth = 0;
 }
 
 export function inc(map: Map<string, number>, key: string, by = 1): void {

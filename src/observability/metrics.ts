@@ -152,6 +152,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
   const recoveries = counter('switchboard.recoveries', 'Subscribe-with-resume outcomes: recovered, or failed by reason', '{recovery}');
   const brokerErrors = counter('switchboard.broker.errors', 'Broker operations that failed, by operation', '{error}');
   const limitsHit = counter('switchboard.limits.hit', 'Limit hits, by limit (connections_per_ip, command_rate, subscriptions, ...)', '{hit}');
+  const proxyCalls = counter('switchboard.proxy.calls', 'Calls to the application backend (docs/proxy.md), by kind (connect, subscribe, publish, rpc) and outcome (ok, refused, or an error code such as backend_timeout)', '{call}');
   const apiRequests = counter('switchboard.api.requests', 'Server API requests, by method, route and status code', '{request}');
   const channels = gauge('switchboard.channels', 'Channels with local subscribers', '{channel}');
   const subscriptions = gauge('switchboard.subscriptions', 'Local channel subscriptions', '{subscription}');
@@ -162,12 +163,19 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
   const historyChannels = gauge('switchboard.history.channels', 'Channels with a history stream (memory broker: this process)', '{channel}');
   const subscriberReplacements = counter('switchboard.broker.subscriber_replacements', 'Redis subscriber connections replaced after failing the health check (redis.healthCheckInterval) or missing a deadline (redis.commandTimeout): publications missed meanwhile are read back from history, or subscribers resume', '{connection}');
   const commandReplacements = counter('switchboard.broker.command_replacements', 'Redis command connections replaced after failing the health check (redis.healthCheckInterval) or missing a deadline (redis.commandTimeout)', '{connection}');
+  const webhookEvents = counter('switchboard.webhook.events', 'Webhook events queued by this node', '{event}');
+  const webhookDropped = counter('switchboard.webhook.events.dropped', 'Webhook events dropped because the queue was full (webhooks.maxQueue)', '{event}');
+  const webhookDelivered = counter('switchboard.webhook.events.delivered', 'Webhook events delivered by this node (once per URL)', '{event}');
+  const webhookFailures = counter('switchboard.webhook.request.failures', 'Webhook requests that failed (error status, no connection, or webhooks.timeout)', '{request}');
+  const webhookRetries = counter('switchboard.webhook.request.retries', 'Webhook requests that retried a failed one', '{request}');
+  const webhookDepth = gauge('switchboard.webhook.queue.depth', 'Webhook events waiting for delivery (Redis broker: the shared stream, plus what this node has not written to it yet)', '{event}');
   const ready = meter.createObservableGauge('switchboard.ready', { description: '1 when the node is ready (started, broker available), else 0', unit: '1' });
 
   const observables: Observable[] = [
     wsActive, wsActiveAlias, wsSent, wsReceived, active, connects, disconnects, sent, bytesSent, received, bytesReceived, commands,
-    publications, deliveries, encodings, drops, slowDisconnects, recoveries, brokerErrors, limitsHit, apiRequests, channels, subscriptions, users,
+    publications, deliveries, encodings, drops, slowDisconnects, recoveries, brokerErrors, limitsHit, proxyCalls, apiRequests, channels, subscriptions, users,
     historyPublications, historyBytes, historyEvictions, historyChannels, subscriberReplacements, commandReplacements, ready,
+    webhookEvents, webhookDropped, webhookDelivered, webhookFailures, webhookRetries, webhookDepth,
   ];
 
   meter.addBatchObservableCallback((r: BatchObservableResult) => {
@@ -213,6 +221,10 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
     for (const [operation, n] of c.brokerErrors) r.observe(brokerErrors, n, { operation });
     if (!c.limitsHit.has('command_rate')) r.observe(limitsHit, 0, { limit: 'command_rate' });
     for (const [limit, n] of c.limitsHit) r.observe(limitsHit, n, { limit });
+    for (const [key, n] of c.proxyCalls) {
+      const [kind, outcome] = split2(key);
+      r.observe(proxyCalls, n, { kind, outcome });
+    }
     for (const [key, n] of c.apiRequests) {
       // `METHOD /route|status`; the attribute names match the histogram switchboard.api.request.duration.
       const [methodRoute, status] = split2(key);
@@ -234,6 +246,12 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
     if (g.brokerSubscriberReplacements !== undefined) r.observe(subscriberReplacements, g.brokerSubscriberReplacements);
     if (g.brokerCommandReplacements !== undefined) r.observe(commandReplacements, g.brokerCommandReplacements);
     r.observe(ready, g.ready ? 1 : 0);
+    r.observe(webhookEvents, c.webhookEvents);
+    r.observe(webhookDropped, c.webhookDropped);
+    r.observe(webhookDelivered, c.webhookDelivered);
+    r.observe(webhookFailures, c.webhookFailures);
+    r.observe(webhookRetries, c.webhookRetries);
+    r.observe(webhookDepth, c.webhookQueueDepth);
   }, observables);
 }
 

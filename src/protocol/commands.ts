@@ -74,6 +74,17 @@ export interface HistoryParams {
   reverse?: boolean;
 }
 
+/** A call to the application's backend through the rpc proxy (docs/proxy.md). */
+export interface RpcParams {
+  /** 1-255 characters of letters, digits and `_-.:/`; `ns:name` picks namespace `ns`'s rpc proxy. */
+  method: string;
+  /** JSON text of the data (`null` when absent). */
+  data: string;
+}
+
+/** Rpc method names: like channel names, a `ns:` prefix names the namespace. */
+const RPC_METHOD = /^[A-Za-z0-9_\-.:/]{1,255}$/;
+
 export type Command =
   | { id: CommandId; method: 'subscribe'; params: SubscribeParams }
   | { id: CommandId; method: 'unsubscribe'; params: { channel: string } }
@@ -82,7 +93,8 @@ export type Command =
   | { id: CommandId; method: 'history'; params: HistoryParams }
   | { id: CommandId; method: 'ping'; params: Record<string, never> }
   | { id: CommandId; method: 'refresh'; params: RefreshParams }
-  | { id: CommandId; method: 'send'; params: SendParams };
+  | { id: CommandId; method: 'send'; params: SendParams }
+  | { id: CommandId; method: 'rpc'; params: RpcParams };
 
 export type Method = Command['method'];
 
@@ -269,6 +281,13 @@ export function decodeFrame(frame: Record<string, unknown>, limits: DecodeLimits
       const event = eventField(params, id);
       check('"data"', dataProblem(params.data), id);
       return { id, method, params: { user, event, data: jsonText(params.data, id) } };
+    }
+    case 'rpc': {
+      const m = params.method;
+      if (typeof m !== 'string' || !RPC_METHOD.test(m)) {
+        throw new CommandError(ErrorCode.BadRequest, '"method" of params must be 1-255 characters of letters, digits and _-.:/', id);
+      }
+      return { id, method, params: { method: m, data: params.data === undefined ? 'null' : jsonText(params.data, id) } };
     }
     case 'refresh': {
       const token = optionalString(params, 'token', id, 8192);

@@ -61,6 +61,18 @@ export const ERRORS = {
     code: 'outcome_unknown', status: 504, class: 'connection',
     doc: 'a write was sent to the broker but no answer came within its deadline (`redis.commandTimeout`, default 5 s), or the broker connection was lost before the answer: it may or may not have taken effect (a publication may have been stored and delivered). Check, e.g. with `history`, before repeating it',
   },
+  BackendUnavailable: {
+    code: 'backend_unavailable', status: 503, class: 'connection',
+    doc: "the application's backend (proxy.md) cannot be reached, answered an HTTP status other than 200, or too many proxy calls are in flight (`proxy.maxConcurrency`): nothing was decided, retry later",
+  },
+  BackendTimeout: {
+    code: 'backend_timeout', status: 504, class: 'connection',
+    doc: 'the backend did not answer within `proxy.timeout` (default 5 s). An `rpc` may or may not have run',
+  },
+  BackendInvalid: {
+    code: 'backend_invalid', status: 502, class: 'connection',
+    doc: "the backend's answer was not JSON of the documented shape, or larger than `proxy.maxResponseSize`",
+  },
   Internal: { code: 'internal', status: 500, class: 'connection', doc: 'a bug or an unexpected failure' },
   BadLastEventId: {
     code: 'bad_last_event_id', class: 'protocol',

@@ -1,4 +1,6 @@
 import type { Identity, SubscriptionGrant } from '../auth/identity.js';
+import type { ProxyCaller } from '../auth/proxy/channel-proxies.js';
+import type { TraceContext } from '../core/trace-context.js';
 import { channelUsers, type ChannelRules } from '../core/namespaces.js';
 import { ErrorCode, ReplyError } from '../protocol/index.js';
 import type { NodeServices } from './services.js';
@@ -23,28 +25,41 @@ function checkUserLimit(identity: Identity, channel: string): void {
 
 /**
  * What allowed a subscription, so it can be checked again when that changes: the namespace's rules (`open`), the
- * connection token's `channels` claim (`claim`: re-checked when the token is refreshed), or a subscription token
- * (`token`: it ends at the token's expiry unless refreshed).
+ * connection token's `channels` claim (`claim`: re-checked when the token is refreshed), a subscription token
+ * (`token`: it ends at the token's expiry unless refreshed), or the subscribe proxy (`proxy`, docs/proxy.md).
  */
 export interface SubscribeRight {
   readonly rules: ChannelRules;
-  readonly by: 'open' | 'claim' | 'token';
+  readonly by: 'open' | 'claim' | 'token' | 'proxy';
   /** When the right ends (ms since the Unix epoch): a subscription token's expiry. */
   readonly expiresAt?: number;
 }
 
 /**
- * May this identity subscribe to (and read presence and history of) the channel? `token` namespaces need the
- * channel in the connection token's `channels` claim, or a subscription token for this user and channel.
+ * May this connection subscribe to (and read presence and history of) the channel? `token` namespaces need the
+ * channel in the connection token's `channels` claim, or a subscription token for this user and channel. Then, when
+ * the channel's namespace has a subscribe proxy (docs/proxy.md), the backend decides too: a proxy adds a check after
+ * the namespace's own rules, it never loosens them. Channels granted at connect (`channels`) are not asked about.
  */
-export async function checkSubscribe(node: NodeServices, identity: Identity, channel: string, subscriptionToken?: string): Promise<SubscribeRight> {
+export async function checkSubscribe(node: NodeServices, who: ProxyCaller, channel: string, subscriptionToken?: string, trace?: TraceContext): Promise<SubscribeRight> {
+  const identity = who.identity;
   const rules = rulesOf(node, channel);
   checkUserLimit(identity, channel);
   if (rules.subscribe === 'authenticated' && identity.anonymous) {
     throw new ReplyError(ErrorCode.PermissionDenied, `channel "${channel}" needs an authenticated user`);
   }
+  const granted = identity.channels?.includes(channel) === true;
+  if (rules.subscribe === 'token' && granted) return { rules, by: 'claim' };
+  const right = await namespaceRight(node, identity, rules, channel, subscriptionToken);
+  const url = rules.proxy.subscribe;
+  if (url === undefined || granted) return right;
+  await node.proxies.subscribe(url, who, channel, trace);
+  return right.by === 'open' ? { rules, by: 'proxy' } : right;
+}
+
+/** What the namespace's `subscribe` rule grants: `open`, or a subscription token's grant in `token` namespaces. */
+async function namespaceRight(node: NodeServices, identity: Identity, rules: ChannelRules, channel: string, subscriptionToken: string | undefined): Promise<SubscribeRight> {
   if (rules.subscribe !== 'token') return { rules, by: 'open' };
-  if (identity.channels?.includes(channel)) return { rules, by: 'claim' };
   const grant = await verifySubscriptionToken(node, identity, channel, subscriptionToken);
   return { rules, by: 'token', ...(grant.expiresAt !== undefined ? { expiresAt: grant.expiresAt } : {}) };
 }
@@ -59,8 +74,14 @@ export async function verifySubscriptionToken(node: NodeServices, identity: Iden
   return grant;
 }
 
-/** May this identity publish to the channel as a client (the server API always may)? */
-export function checkPublish(node: NodeServices, identity: Identity, channel: string, subscribed: boolean): ChannelRules {
+/**
+ * May this connection publish `data` (JSON text) to the channel as a client (the server API always may)? Every
+ * client publication passes here (native `publish` and the seed dialects' translations): the namespace's rules, the
+ * size bound, then the namespace's publish proxy (docs/proxy.md) when it has one. Resolves to the data to publish:
+ * the backend's replacement, or `data` itself.
+ */
+export async function checkPublish(node: NodeServices, who: ProxyCaller, channel: string, subscribed: boolean, event: string, data: string, trace?: TraceContext): Promise<string> {
+  const identity = who.identity;
   const rules = rulesOf(node, channel);
   checkUserLimit(identity, channel);
   if (!rules.publish) throw new ReplyError(ErrorCode.PermissionDenied, `clients may not publish to channel "${channel}"`);
@@ -68,7 +89,25 @@ export function checkPublish(node: NodeServices, identity: Identity, channel: st
   if (rules.subscribe === 'token' && !subscribed && !identity.channels?.includes(channel)) {
     throw new ReplyError(ErrorCode.PermissionDenied, `publishing to "${channel}" needs a subscription to it first`);
   }
-  return rules;
+  checkPublishSize(node, data);
+  const url = rules.proxy.publish;
+  return url === undefined ? data : node.proxies.publish(url, who, channel, event, data, trace);
+}
+
+/**
+ * An `rpc` call (docs/proxy.md): the rpc proxy of the method's namespace (`chat:history` uses namespace `chat`'s,
+ * a method without a prefix the default), with `data` (JSON text) bounded like a publication. Resolves to the
+ * backend's reply data as JSON text.
+ */
+export async function callRpc(node: NodeServices, who: ProxyCaller, method: string, data: string, trace?: TraceContext): Promise<string> {
+  const rules = node.namespaces.rules(method);
+  if (!rules) {
+    throw new ReplyError(ErrorCode.UnknownNamespace, `rpc method "${method}" is in namespace "${method.slice(0, method.indexOf(':'))}", which this server does not declare (namespaces)`);
+  }
+  const url = rules.proxy.rpc;
+  if (url === undefined) throw new ReplyError(ErrorCode.FeatureDisabled, `no rpc proxy for method "${method}" (proxy.rpc.url, or its namespace's proxy.rpc)`);
+  checkPublishSize(node, data);
+  return node.proxies.rpc(url, who, method, data, trace);
 }
 
 /**
@@ -85,9 +124,9 @@ export function checkPublishSize(node: NodeServices, data: string): void {
 }
 
 /** May this identity read presence or history of the channel? Subscribers may; others as for subscribing. */
-export async function checkRead(node: NodeServices, identity: Identity, channel: string, subscribed: boolean): Promise<ChannelRules> {
+export async function checkRead(node: NodeServices, who: ProxyCaller, channel: string, subscribed: boolean, trace?: TraceContext): Promise<ChannelRules> {
   if (subscribed) return rulesOf(node, channel);
-  return (await checkSubscribe(node, identity, channel)).rules;
+  return (await checkSubscribe(node, who, channel, undefined, trace)).rules;
 }
 
 /** May this identity send a message straight to another user's connections (`client.directMessages`)? */

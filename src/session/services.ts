@@ -6,6 +6,7 @@ import type { Counters } from '../observability/counters.js';
 import type { Logger } from '../observability/logger.js';
 import type { LimitLogged } from '../observability/limit-log.js';
 import type { Authenticator } from '../auth/identity.js';
+import type { ChannelProxies } from '../auth/proxy/channel-proxies.js';
 import type { Namespaces } from '../core/namespaces.js';
 import type { KeyOp, Member, ServerPublication, PublicationMeta } from '../protocol/index.js';
 import type { ConnectionTelemetry } from './connection-telemetry.js';
@@ -34,6 +35,8 @@ export interface NodeServices {
   readonly connectionTelemetry: ConnectionTelemetry;
   readonly namespaces: Namespaces;
   readonly authenticator: Authenticator;
+  /** The backend's say on subscriptions, publications and rpc (docs/proxy.md), asked by permissions.ts. */
+  readonly proxies: ChannelProxies;
   /** Counts a limit hit and logs it once per connection. */
   limitHit(limit: string, session?: LimitLogged, fields?: Record<string, unknown>): void;
   /** Calls `s.expire(now)` about once a second while it answers true (a connection with something that expires). */

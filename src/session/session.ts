@@ -4,7 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import { newConnectionId } from '../core/ids.js';
 import type { TraceContext } from '../core/trace-context.js';
 import { EncodedPublication } from '../delivery/encoded.js';
-import type { Subscriber, WriteWatch } from '../hub/hub.js';
+import type { ConnectionView, Subscriber, WriteWatch } from '../hub/hub.js';
 import {
   caughtUpJson,
   unsubscribedJson,
@@ -120,6 +120,10 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
     this.queue.watchWrite(watch);
   }
 
+  view(): ConnectionView {
+    return { client: this.id, user: this.userId, transport: this.transport, ip: this.conn.ip, since: this.connectedAt, channels: [...this.subscriptions.keys()] };
+  }
+
   /** Frames a publication for this transport. */
   protected abstract framePublication(enc: EncodedPublication, sub: Subscription): Buffer;
   /** Frames a push that is not a channel publication (direct message, join/leave), with its SSE event name. */
@@ -176,14 +180,21 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
    * from this moment), waits for the node's broker subscription, reads history and decides whether the resume is
    * gap-free. The subscription's position is set to what the client has: `since` when resumed, else the stream top.
    */
-  protected async prepareSubscription(channel: string, since: StreamPosition | undefined, token?: string, snapshot?: boolean): Promise<PreparedSubscription> {
+  protected async prepareSubscription(
+    channel: string,
+    since: StreamPosition | undefined,
+    token?: string,
+    snapshot?: boolean,
+    /** The command's span (else the connection's), whose trace context a backend proxy call carries. */
+    trace: TraceContext | undefined = this.traceContext,
+  ): Promise<PreparedSubscription> {
     const cfg = this.node.config;
     if (this.subscriptions.has(channel)) throw new ReplyError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
     if (this.subscriptions.size >= cfg.client.maxSubscriptions) {
       this.node.limitHit('subscriptions', this);
       throw new ReplyError(ErrorCode.LimitExceeded, `at most ${cfg.client.maxSubscriptions} subscriptions per connection (client.maxSubscriptions)`);
     }
-    const right = await checkSubscribe(this.node, this.identity, channel, token);
+    const right = await checkSubscribe(this.node, this, channel, token, trace);
     const { rules } = right;
     if (this.subscriptions.has(channel)) throw new ReplyError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
     if (rules.maxSubscribers > 0 && this.node.subscriberCount(channel) >= rules.maxSubscribers) {

@@ -40,7 +40,7 @@ export class Subscription implements ChannelSubscription {
    */
   announce = true;
   /** What allowed it (src/session/permissions.ts): re-checked when the connection's token is refreshed. */
-  grantedBy: 'open' | 'claim' | 'token' = 'open';
+  grantedBy: 'open' | 'claim' | 'token' | 'proxy' = 'open';
   /** When a subscription token's grant ends (ms since the Unix epoch); the subscription ends then unless refreshed. */
   expiresAt: number | undefined;
 

@@ -12,6 +12,7 @@ import {
   ReplyError,
   resultJson,
   type Command,
+  rpcReplyJson,
   type CommandId,
   type Disconnect,
 } from '../protocol/index.js';
@@ -23,7 +24,7 @@ import { Session, type ConnectionInfo } from './session.js';
 import { CommandQueue } from './command-queue.js';
 import { CommandRate } from './command-rate.js';
 import { claimsLost, refreshedIdentity, refreshSubscription } from './refresh.js';
-import { checkDirectMessage, checkPublish, checkPublishSize, checkRead } from './permissions.js';
+import { callRpc, checkDirectMessage, checkPublish, checkPublishSize, checkRead } from './permissions.js';
 import { readHistoryPage } from '../broker/pages.js';
 import { historyReplyEnvelope, historyReplyFrame } from './history-page.js';
 import type { Subscription } from './subscription.js';
@@ -248,7 +249,7 @@ export class WsSession extends Session {
       case 'subscribe': {
         // A dialect's join (seed 000's): a connection already subscribed to the channel has joined.
         if (step.join && this.subscriptions.has(cmd.params.channel)) return step.join.joined();
-        const p = await this.prepareSubscription(cmd.params.channel, cmd.params.since, cmd.params.token, cmd.params.snapshot);
+        const p = await this.prepareSubscription(cmd.params.channel, cmd.params.since, cmd.params.token, cmd.params.snapshot, ctx ?? this.traceContext);
         // Joined only once the subscription was allowed: a refused join is tried again on the next seed 000 frame.
         step.join?.joined();
         if (!this.isCurrent(p)) return;
@@ -264,11 +265,12 @@ export class WsSession extends Session {
         return this.reply(cmd.id, {});
       case 'publish': {
         const { channel, event, data, traceparent, tracestate, key, op, excludeSelf } = cmd.params;
-        checkPublish(node, this.identity, channel, this.subscriptions.has(channel));
-        checkPublishSize(node, data);
+        // The namespace's rules, the size bound and its publish proxy, which may replace the data (permissions.ts).
+        const allowed = await checkPublish(node, this, channel, this.subscriptions.has(channel), event, data, ctx ?? this.traceContext);
         const trace = traceparent ? { traceparent, tracestate } : undefined;
+        // A dialect's client events skip their sender (PublicationMeta.exclude).
         const meta = excludeSelf ? { ...trace, exclude: this.id } : trace;
-        const pub = await node.publish(channel, event, data, meta, ctx, key === undefined ? undefined : { key, op: op ?? 'upsert' });
+        const pub = await node.publish(channel, event, allowed, meta, ctx, key === undefined ? undefined : { key, op: op ?? 'upsert' });
         return this.reply(cmd.id, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset });
       }
       case 'send': {
@@ -278,7 +280,7 @@ export class WsSession extends Session {
         return this.reply(cmd.id, {});
       }
       case 'presence': {
-        const rules = await checkRead(node, this.identity, cmd.params.channel, this.subscriptions.has(cmd.params.channel));
+        const rules = await checkRead(node, this, cmd.params.channel, this.subscriptions.has(cmd.params.channel), ctx ?? this.traceContext);
         if (!rules.presence) throw new ReplyError(ErrorCode.FeatureDisabled, `presence is turned off for channel "${cmd.params.channel}"`);
         const members = await node.presence(cmd.params.channel, ctx);
         return this.reply(cmd.id, { members });
@@ -286,11 +288,17 @@ export class WsSession extends Session {
       case 'history': {
         // One reply of at most client.maxReplyBytes, queued only when the outbound queue has room (history-page.ts).
         const { channel, limit } = cmd.params;
-        await checkRead(node, this.identity, channel, this.subscriptions.has(channel));
+        await checkRead(node, this, channel, this.subscriptions.has(channel), ctx ?? this.traceContext);
         if (cmd.id === null) return; // nothing to answer: nothing to read
         const query = { ...cmd.params, limit: limit ?? node.config.api.maxHistoryLimit };
         const page = await readHistoryPage(node, channel, query, node.config.client.maxReplyBytes, historyReplyEnvelope(cmd.id), ctx);
         await this.sendWhenRoom(historyReplyFrame(cmd.id, page));
+        return;
+      }
+      case 'rpc': {
+        // The backend's answer (docs/proxy.md), at most proxy.maxResponseSize, queued when the queue has room.
+        const data = await callRpc(node, this, cmd.params.method, cmd.params.data, ctx ?? this.traceContext);
+        if (cmd.id !== null) await this.sendWhenRoom(wsTextFrameOf(rpcReplyJson(cmd.id, data)));
         return;
       }
       case 'ping':

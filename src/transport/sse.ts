@@ -64,7 +64,7 @@ export class SseTransport {
     }
     // The slot is held until the response ends, whatever happens in between (refusal, failure or a closed stream).
     res.once('close', slot.release);
-    node.authenticator.authenticate(req, url).then(
+    node.authenticator.authenticate(req, url, { transport: 'sse', ip, ...(span ? { trace: span.context } : {}) }).then(
       (auth) => this.afterAuth(req, res, url, channels, auth, { cors, ip, route, span, fail, slot, snapshot }),
       (err: unknown) => {
         node.logger.error({ err }, 'authentication failed unexpectedly');

@@ -35,6 +35,8 @@ function normalOrigin(text: string): string | undefined {
   }
 }
 
+function ignoreSocketError(): void {}
+
 /** How often liveness is checked (ms). Pings go out per connection when its own interval is due. */
 const TICK_MS = 1000;
 
@@ -63,13 +65,17 @@ export class WebSocketTransport {
       // peer is abusing the protocol and `ws` closes with 1009.
       maxPayload: cfg.maxMessageSize * 2,
     });
-    this.native = nativeEndpoint((req, url) => node.authenticator.authenticate(req, url));
+    this.native = nativeEndpoint((req, url, ctx) => node.authenticator.authenticate(req, url, ctx));
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
   }
 
   /** An upgrade request to `endpoint` (default the native one): every endpoint passes the same checks and limits. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, endpoint: WsEndpoint = this.native): void {
+    // Between the upgrade event and `ws` taking the socket over (authentication is async), or while a refusal is
+    // written, the raw socket has no 'error' listener: a peer's reset there would be an uncaught error that ends the
+    // process. A socket error only ends that socket (its 'close' releases the admission slot).
+    socket.on('error', ignoreSocketError);
     const ip = this.node.clientAddress.of(req);
     const route = url.pathname;
     const span = this.node.transportTelemetry.upgrade(req, ip, route);
@@ -92,7 +98,7 @@ export class WebSocketTransport {
       refuse(status, code, message, type);
     };
     socket.once('close', slot.release);
-    endpoint.authenticate(req, url).then(
+    endpoint.authenticate(req, url, { transport: 'websocket', ip, ...(span ? { trace: span.context } : {}) }).then(
       (auth) => this.afterAuth(req, socket, head, auth, { ip, route, span, refuse: refuseAndRelease, slot, endpoint }),
       (err: unknown) => {
         this.node.logger.error({ err }, 'authentication failed unexpectedly');

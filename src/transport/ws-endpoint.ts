@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { AuthResult, Identity } from '../auth/identity.js';
+import type { AuthContext, AuthResult, Identity } from '../auth/identity.js';
 import type { NodeServices } from '../session/services.js';
 import type { ConnectionInfo } from '../session/session.js';
 import { WsSession, type WsTransport } from '../session/ws-session.js';
@@ -14,13 +14,13 @@ export interface WsEndpoint {
   /** Label in logs (`endpoint`). */
   readonly name: string;
   /** Establishes the identity of an upgrade request (or refuses it with an HTTP status). */
-  authenticate(req: IncomingMessage, url: URL): Promise<AuthResult>;
+  authenticate(req: IncomingMessage, url: URL, ctx?: AuthContext): Promise<AuthResult>;
   /** The session of an accepted connection; `conn.id` may be chosen here (Pusher's `socket_id`). */
   open(services: NodeServices, identity: Identity, sink: WsTransport, version: string, conn: ConnectionInfo): WsSession;
 }
 
 /** The native endpoint: the node's authenticator, the native session with the seed dialects. */
-export function nativeEndpoint(authenticate: (req: IncomingMessage, url: URL) => Promise<AuthResult>): WsEndpoint {
+export function nativeEndpoint(authenticate: (req: IncomingMessage, url: URL, ctx?: AuthContext) => Promise<AuthResult>): WsEndpoint {
   return {
     name: 'native',
     authenticate,

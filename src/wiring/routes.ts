@@ -5,6 +5,7 @@
  * goes to the app (src/wiring/attach.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AdminConsole } from '../admin/console.js';
 import type { ServerApi } from '../api/api.js';
 import type { Config } from '../config/index.js';
 import type { DemoPage } from '../demo/page.js';
@@ -35,6 +36,8 @@ export interface RouteTargets {
   readonly sdkBundle?: Pick<SdkBundle, 'handle'>;
   /** The demo page (`demo.enabled`, own server only). */
   readonly demoPage?: Pick<DemoPage, 'handle' | 'built'>;
+  /** The admin console (`admin.enabled`, or development mode on loopback): `/admin` and everything under it. */
+  readonly admin?: Pick<AdminConsole, 'handle'>;
 }
 
 export function switchboardRoutes(t: RouteTargets): RouteTable {
@@ -56,6 +59,7 @@ export function switchboardRoutes(t: RouteTargets): RouteTable {
     api.endpoint('/api/broadcast', { POST: api.broadcast }),
     api.endpoint('/api/send', { POST: api.send }),
     api.endpoint('/api/disconnect', { POST: api.disconnect }),
+    api.endpoint('/api/connections', { GET: api.connections }),
     api.endpoint('/api/presence', { GET: api.presence }),
     api.endpoint('/api/history', { GET: api.history }),
     api.endpoint('/api/state', { GET: api.state }),
@@ -65,6 +69,11 @@ export function switchboardRoutes(t: RouteTargets): RouteTable {
     api.endpoint('/api/openapi.json', { GET: api.openApi }, true),
     api.unknownEndpoints('/api/'),
   );
+  const admin = t.admin;
+  if (admin) {
+    const page: RouteHandler = (req, res, url) => admin.handle(req, res, url);
+    routes.push(any('/admin', page), { path: '/admin/', prefix: true, methods: { '*': page } });
+  }
   const pusher = t.pusher;
   // Pusher's HTTP API (`/apps/{app_id}/events`, `/batch_events`, channel and user info), signed per request.
   if (pusher) routes.push(api.resolvedEndpoints('/apps/', (method, path) => pusher.api.resolve(method, path)));

@@ -7,7 +7,9 @@ import type { Server } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { AdminConsole } from '../admin/console.js';
 import { ServerApi } from '../api/api.js';
+import { isLoopbackHost } from '../core/loopback.js';
 import type { Broker } from '../broker/broker.js';
 import { ConfigError, type Config } from '../config/index.js';
 import { optionProblem } from '../config/errors.js';
@@ -30,7 +32,8 @@ import { WebSocketTransport } from '../transport/websocket.js';
 import { PusherEndpoint } from '../transport/pusher-endpoint.js';
 import { PusherApi } from '../api/pusher-api.js';
 import { pusherAppOf } from '../auth/pusher-signature.js';
-import { createAuthenticator, createBroker } from './factories.js';
+import { createWebhooks } from '../webhooks/webhooks.js';
+import { createAuthenticator, createBroker, createProxyBackend } from './factories.js';
 import { assertSafeBinding } from './safe-binding.js';
 
 export interface WiringOptions {
@@ -71,7 +74,6 @@ export function wire(options: WiringOptions): Wiring {
   const listener: Listener | undefined = options.server ? undefined : createListener(config, logger);
   const server: Server | HttpsServer = options.server ?? (listener as Listener).server;
   const broker = options.broker ?? createBroker(config, logger);
-  const authenticator = createAuthenticator(config);
   const nodeId = newNodeId();
   // Telemetry comes first (the node takes it); its gauges read the node once it exists.
   let gauges: (() => MetricGauges) | undefined;
@@ -83,13 +85,22 @@ export function wire(options: WiringOptions): Wiring {
     spanProcessors: options.spanProcessors,
     gauges: () => gauges?.(),
   });
-  const n = new SwitchboardNode(config, broker, logger, authenticator, telemetry, nodeId);
+  // One HTTP client for every backend proxy: the connect proxy (an authenticator) and the channel proxies share its
+  // bound on calls in flight (proxy.maxConcurrency).
+  const proxyBackend = createProxyBackend(config, telemetry.counters);
+  const authenticator = createAuthenticator(config, proxyBackend);
+    // Webhooks listen to the node's events; on the Redis broker their queue is a shared Redis stream.
+  const webhooks = createWebhooks(config, broker.kind === 'redis' && config.redis.url !== '', nodeId, telemetry.counters, logger);
+  const n = new SwitchboardNode(config, broker, logger, authenticator, telemetry, nodeId, webhooks, proxyBackend);
   gauges = () => nodeGauges(n);
   const reporter = new RegistryReporter(n);
   const admission = new Admission(config);
   const ws = new WebSocketTransport(n, version, admission);
   const sse = new SseTransport(n, admission);
-  const api = new ServerApi(n, reporter);
+  // The admin console: when asked for, or by default in development mode (no JWT auth) on a loopback host.
+  const adminOn = config.admin.enabled || (ownServer && authenticator.insecure && isLoopbackHost(config.host));
+  const admin = adminOn ? new AdminConsole(n, reporter, { version }) : undefined;
+  const api = new ServerApi(n, reporter, admin);
   // Pusher Channels compatibility (docs/compat.md): one app, when pusher.appId/key/secret are set.
   const pusherApp = pusherAppOf(config);
   const pusher = pusherApp ? { api: new PusherApi(n, reporter, pusherApp), endpoint: new PusherEndpoint(pusherApp) } : undefined;
@@ -110,11 +121,13 @@ export function wire(options: WiringOptions): Wiring {
     metrics: telemetry.metricsHandler,
     sdkBundle: config.sdk.serve ? SdkBundle.load() : undefined,
     demoPage,
+    admin,
   });
   attachRoutes(server, listener, routes, logger);
 
   let started: Promise<void> | undefined;
-  const start = () => (started ??= n.start().then(() => {
+  const start = () => (started ??= n.start().then(async () => {
+    await webhooks?.start();
     reporter.start();
     producer?.start();
     if (authenticator.insecure) {
@@ -151,6 +164,7 @@ export function wire(options: WiringOptions): Wiring {
         logger.info('shutting down: draining connections');
         if (ownServer) server.close();
         producer?.stop();
+        admin?.close();
         n.drain();
         const deadline = Date.now() + config.shutdown.timeout;
         while (ws.connections() + sse.connections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -159,6 +173,8 @@ export function wire(options: WiringOptions): Wiring {
         admission.close();
         listener?.closeAllConnections();
         reporter.stop();
+        // After the connections ended: their disconnects and vacated channels are queued (Redis: written) first.
+        await webhooks?.stop();
         await n.stop();
         logger.info('shutdown complete');
       })());

@@ -94,9 +94,9 @@ export async function openPage(browser: Browser, url: string, viewport = { width
  * so a single e2e file can run without `npm run build` first. Type-checking is left to the build.
  */
 export async function ensureDemoBuilt(): Promise<void> {
-  const index = join(ROOT, 'dist/web/index.html');
-  const built = existsSync(index) ? statSync(index).mtimeMs : 0;
-  const newest = Math.max(...[join(ROOT, 'web/demo'), join(ROOT, 'src/client')].flatMap((d) => readdirSync(d).map((f) => statSync(join(d, f)).mtimeMs)));
+  // The admin console (web/admin → dist/web/admin) is built with it.
+  const built = Math.min(...['dist/web/index.html', 'dist/web/admin/index.html'].map((f) => join(ROOT, f)).map((f) => (existsSync(f) ? statSync(f).mtimeMs : 0)));
+  const newest = Math.max(...[join(ROOT, 'web/demo'), join(ROOT, 'web/admin'), join(ROOT, 'src/client')].flatMap((d) => readdirSync(d).map((f) => statSync(join(d, f)).mtimeMs)));
   if (built >= newest) return;
   const mod = (await import(join(ROOT, 'scripts/build-web.mjs'))) as { buildWeb(o: { check: boolean }): Promise<unknown> };
   await mod.buildWeb({ check: false });

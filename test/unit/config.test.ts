@@ -37,7 +37,7 @@ describe('loadConfig defaults', () => {
       maxMessageSize: 524_288, allowBinary: false, perMessageDeflate: false, maxBadFrames: 10 });
     assert.deepEqual(c.sse, { path: '/events', heartbeatInterval: 15_000, heartbeatEvent: false, retry: 3_000, maxChannels: 32 });
     assert.deepEqual(c.client, { queueMaxBytes: 1_048_576, maxSubscriptions: 128, maxPublishSize: 65_536, maxReplyBytes: 1_048_576, anonymousUserPrefix: 'anon-', allowAnonymous: false, directMessages: 'authenticated' });
-    assert.deepEqual(c.channel, { maxLength: 255, presence: true, joinLeave: false, publish: true, subscribe: 'authenticated' });
+    assert.deepEqual(c.channel, { maxLength: 255, presence: true, joinLeave: false, publish: true, subscribe: 'authenticated', webhookPublications: false });
     assert.deepEqual(c.namespaces, []);
     assert.equal(c.insecure, false);
     assert.deepEqual(c.jwt, { secret: '', previousSecret: '', publicKey: '', jwksUrl: '', audience: '', issuer: '', cookie: 'switchboard_token', clockTolerance: 5_000 });
@@ -51,6 +51,13 @@ describe('loadConfig defaults', () => {
     assert.deepEqual(c.shutdown, { timeout: 10_000 });
     assert.deepEqual(c.compat, { seed000Channel: 'broadcast' });
     assert.deepEqual(c.pusher, { appId: '', key: '', secret: '', clientEvents: true, activityTimeout: 120000, timestampWindow: 600000 });
+    assert.deepEqual(c.webhooks, { url: [], secret: '', batchSize: 100, maxQueue: 100_000, timeout: 10_000, retryMin: 500, retryMax: 60_000, lockTtl: 10_000 });
+    assert.deepEqual(c.proxy, {
+      connect: { url: '', headers: ['authorization', 'origin', 'user-agent'], cookies: [] },
+      subscribe: { url: '' }, publish: { url: '' }, rpc: { url: '' },
+      secret: '', timeout: 5_000, maxConcurrency: 256, maxResponseSize: 65_536, cacheMaxBytes: 8_388_608, trusted: [],
+    });
+    assert.deepEqual(c.admin, { enabled: false, secret: '', sessionTtl: 28_800_000, maxSessions: 64, signInAttempts: 5, signInAddresses: 4096, maxStreams: 16, statsInterval: 2_000 });
   });
 
   it('is deeply frozen', () => {
@@ -103,22 +110,24 @@ describe('coercion of env and flag strings', () => {
   /** A valid string for each kind and what it parses to. */
   const sample: Record<string, [string, unknown]> = {
     int: ['7', 7], duration: ['2s', 2000], boolean: ['1', true], list: ['a, b,,c', ['a', 'b', 'c']], fraction: ['0.25', 0.25],
-    json: ['[{"name":"chat","publish":true}]', [{ name: 'chat', subscribe: 'authenticated', publish: true, presence: true, joinLeave: false, maxSubscribers: 0 }]],
+    json: ['[{"name":"chat","publish":true}]', [{ name: 'chat', subscribe: 'authenticated', publish: true, presence: true, joinLeave: false, maxSubscribers: 0, webhookPublications: false }]],
   };
   for (const o of configOptions) {
     it(`${o.env} and ${o.flag}`, () => {
       const blank = o.type.includes('32 bytes') ? 'x'.repeat(32) : 'x'; // secrets need 32 bytes
       // workers > 1 needs redis.url (a cross-option rule tested below), so 1 here.
-      const [text, expected] = o.path === 'workers' ? ['1', 1] : o.path === 'proxy.trusted' ? ['10.0.0.0/8, ::1', ['10.0.0.0/8', '::1']] : sample[o.kind] ?? [String(o.default === '' ? blank : o.default), o.default === '' ? blank : o.default];
+      const url = 'http://127.0.0.1:3000/hook';
+      const [text, expected] = o.path === 'workers' ? ['1', 1] : o.path === 'proxy.trusted' ? ['10.0.0.0/8, ::1', ['10.0.0.0/8', '::1']] : o.path === 'webhooks.url' ? ['http://a.example/h, https://b.example/h', ['http://a.example/h', 'https://b.example/h']] : o.type === 'URL' ? [url, url] : sample[o.kind] ?? [String(o.default === '' ? blank : o.default), o.default === '' ? blank : o.default];
       const get = (c: unknown) => o.path.split('.').reduce((v: any, k) => v[k], c);
       // tls.cert and tls.key are set together (a cross-option rule tested in tls-http2.test.ts).
-      const pair = o.path === 'tls.cert' ? 'tls.key' : o.path === 'tls.key' ? 'tls.cert' : undefined;
+      const pair = o.path === 'tls.cert' ? 'tls.key' : o.path === 'tls.key' ? 'tls.cert' : o.path === 'webhooks.url' ? 'webhooks.secret' : undefined;
+      const pairValue = pair === 'webhooks.secret' ? 'x'.repeat(32) : 'x';
       // pusher.appId, key and secret too (the rule is tested below).
       const trio = ['pusher.appId', 'pusher.key', 'pusher.secret'];
       const others = trio.includes(o.path) ? trio.filter((p) => p !== o.path) : pair ? [pair] : [];
       const envOf = (path: string) => configOptions.find((x) => x.path === path)!.env;
-      const pairEnv = Object.fromEntries(others.map((p) => [envOf(p), 'x']));
-      const pairArgv = others.flatMap((p) => [`--${p}`, 'x']);
+      const pairEnv = Object.fromEntries(others.map((p) => [envOf(p), p === 'webhooks.secret' ? pairValue : 'x']));
+      const pairArgv = others.flatMap((p) => [`--${p}`, p === 'webhooks.secret' ? pairValue : 'x']);
       assert.deepEqual(get(loadConfig({ env: { [o.env]: text, ...pairEnv } })), expected);
       assert.deepEqual(get(loadConfig({ argv: [o.flag, text, ...pairArgv] })), expected);
       assert.deepEqual(get(loadConfig({ argv: [`${o.flag}=${text}`, ...pairArgv] })), expected);
@@ -252,7 +261,7 @@ describe('issue #12: config errors read alike, whatever their source', () => {
     const lines = configError(() => loadConfig({ file: f })).split('\n');
     assert.deepEqual(lines, [
       `config option "namespaces[0].publish" (from file ${f}): expected true or false, got "yes". Fix: correct it (docs/configuration.md describes "namespaces").`,
-      `config option "namespaces[1]" (from file ${f}): unknown field "pubish". Fix: rename "pubish" to "publish" (fields: name, subscribe, publish, presence, joinLeave, historySize, historyTtl, maxSubscribers, keyed, maxKeys, tombstoneTtl).`,
+      `config option "namespaces[1]" (from file ${f}): unknown field "pubish". Fix: rename "pubish" to "publish" (fields: name, subscribe, publish, presence, joinLeave, historySize, historyTtl, maxSubscribers, keyed, webhookPublications, maxKeys, tombstoneTtl, proxy).`,
       `config option "namespaces[2].name" (from file ${f}): missing (expected a string). Fix: add "name".`,
       `config option "namespaces[2].subscribe" (from file ${f}): expected one of anonymous, authenticated, token, got "everyone". Fix: set it to one of those.`,
     ]);

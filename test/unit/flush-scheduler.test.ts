@@ -1,6 +1,7 @@
 /**
  * The node-wide write scheduler (delivery/flush.ts): connections marked during one turn are flushed together in one
- * round, and after a slow round the next one waits (up to `delivery.maxWriteDelay`) so more publications share it.
+ * round, and after a slow round the next one waits (up to `delivery.maxWriteDelay`) so more publications share it;
+ * the window closes again when a delayed round coalesced nothing.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -13,8 +14,14 @@ class FakeConnection implements Flushable {
   private resolveFlushed!: () => void;
   /** Resolves at the first flush. */
   readonly flushed = new Promise<void>((r) => (this.resolveFlushed = r));
-  constructor(private readonly busyMs = 0) {}
+  /** `messages`: how many messages the flush writes, told to `scheduler` as an outbound queue does. */
+  constructor(
+    private readonly busyMs = 0,
+    private readonly scheduler?: FlushScheduler,
+    private readonly messages = 1,
+  ) {}
   flush(): void {
+    if (this.scheduler) this.scheduler.messages += this.messages;
     this.resolveFlushed();
     const until = performance.now() + this.busyMs;
     while (performance.now() < until) {
@@ -56,6 +63,33 @@ describe('flush scheduler', () => {
     assert.ok(flushed.every((c) => c.flushedAt.length === 1));
     const waited = flushed[0]!.flushedAt[0]! - firstEnd;
     assert.ok(waited >= 20 && waited < 100, `the delayed round started about one slow-round duration later: ${waited.toFixed(1)} ms`);
+  });
+
+  /** Two slow rounds, the second delayed by the window, each connection writing `messages`; then a third mark. */
+  async function afterDelayedRound(messages: number): Promise<FlushScheduler> {
+    const s = new FlushScheduler(100);
+    const first = new FakeConnection(30, s);
+    s.mark(first);
+    await first.flushed;
+    const second = new FakeConnection(30, s, messages);
+    s.mark(second);
+    assert.equal(s.delayedRounds, 1, 'the round after a slow one waits');
+    await second.flushed; // right after the delayed round, as the first await above
+    assert.equal(s.rounds, 2);
+    s.mark(new FakeConnection(0, s));
+    return s;
+  }
+
+  it('closes the window after a delayed round that coalesced nothing (one message per connection)', async () => {
+    const s = await afterDelayedRound(1);
+    assert.equal(s.delayedRounds, 1, 'the round after a delayed round that paid nothing is not delayed');
+    await waitFor(() => s.rounds === 3, { label: 'the third round' });
+  });
+
+  it('keeps the window open after a delayed round that coalesced (several messages per connection)', async () => {
+    const s = await afterDelayedRound(3);
+    assert.equal(s.delayedRounds, 2, 'the window stays open while it pays');
+    await waitFor(() => s.rounds === 3, { label: 'the third round' });
   });
 
   it('never delays with maxWriteDelay 0', async () => {

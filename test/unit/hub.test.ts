@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Hub, type ChannelSubscription, type DeliverySampler, type Subscriber, type WriteWatch } from '../../src/hub/hub.js';
+import { Hub, type ChannelSubscription, type ConnectionView, type DeliverySampler, type Subscriber, type WriteWatch } from '../../src/hub/hub.js';
 import type { EncodedPublication } from '../../src/delivery/encoded.js';
 import type { Disconnect, ServerPublication } from '../../src/protocol/index.js';
 
@@ -28,6 +28,9 @@ class Conn implements Subscriber {
     this.disconnected = d;
   }
   watchWrite(_watch: WriteWatch): void {}
+  view(): ConnectionView {
+    return { client: this.id, user: this.userId, transport: this.transport, ip: '127.0.0.1', since: 0, channels: [] };
+  }
   /** A subscription of this connection that records what it is delivered. */
   sub(): ChannelSubscription {
     return { subscriber: this, deliver: (enc) => this.pubs.push(enc) };
