@@ -123,6 +123,12 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
     this.lifecycle.clientConnected(session);
   }
 
+  changeUser(s: Subscriber, change: () => void): void {
+    this.hub.unregister(s);
+    change();
+    this.hub.register(s);
+  }
+
   detach(s: Subscriber & Expiring): void {
     if (this.hub.unregister(s)) this.lifecycle.clientDisconnected(s);
     this.expiry.unwatch(s);

@@ -61,6 +61,24 @@ export class ServerApi {
     return { path, methods };
   }
 
+  /**
+   * Every path under `prefix` answered by what `resolve` finds for it (by method and path), with the same handling
+   * as the native endpoints (CORS, span, metrics, JSON errors) but no API key: the handler checks its own
+   * credentials (Pusher's request signatures). `resolve` names the route for labels; nothing found is 404 `unknown`.
+   */
+  resolvedEndpoints(prefix: string, resolve: (method: string, path: string) => { readonly name: string; readonly handler: ApiHandler } | undefined): Route {
+    return {
+      path: prefix,
+      prefix: true,
+      methods: {
+        '*': (req, res, url) => {
+          const r = resolve(req.method ?? 'GET', url.pathname);
+          void this.handle(req, res, url, r?.name ?? 'unknown', r?.handler, true);
+        },
+      },
+    };
+  }
+
   /** Every other path under `prefix` (`/api/`): 404, or the CORS preflight. Counted under the route `unknown`. */
   unknownEndpoints(prefix: string): Route {
     return { path: prefix, prefix: true, methods: { '*': (req, res, url) => void this.handle(req, res, url, 'unknown', undefined, false) } };

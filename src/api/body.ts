@@ -2,7 +2,18 @@ import type { IncomingMessage } from 'node:http';
 import { ErrorCode, ReplyError } from '../protocol/index.js';
 
 /** Reads a request body up to `limit` bytes and parses it as JSON. Errors are ReplyErrors with stable codes. */
-export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const text = (await readBody(req, limit)).toString('utf8');
+  if (text.length === 0) throw new ReplyError(ErrorCode.InvalidJson, 'request body is empty; send a JSON object');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ReplyError(ErrorCode.InvalidJson, 'request body is not valid JSON');
+  }
+}
+
+/** Reads a request body up to `limit` bytes, as bytes (signed requests check them before parsing). */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
@@ -39,13 +50,7 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
     req.on('end', () => {
       if (failed) return;
       if (oversized) return reject(tooLarge());
-      const text = Buffer.concat(chunks, size).toString('utf8');
-      if (text.length === 0) return reject(new ReplyError(ErrorCode.InvalidJson, 'request body is empty; send a JSON object'));
-      try {
-        resolve(JSON.parse(text));
-      } catch {
-        reject(new ReplyError(ErrorCode.InvalidJson, 'request body is not valid JSON'));
-      }
+      resolve(Buffer.concat(chunks, size));
     });
   });
 }

@@ -33,17 +33,23 @@ export async function onlineUsers(node: Pick<StatsSource, 'id'>, reporter: Repor
  * their quieter channels.
  */
 export async function channelCounts(reporter: Reports): Promise<unknown> {
+  const { counts, reports } = await channelSubscriberCounts(reporter);
+  return {
+    channels: [...counts].map(([channel, subscribers]) => ({ channel, subscribers })),
+    nodes: reports.length,
+    truncated: reports.filter((r) => r.channelsTruncated).map((r) => r.id),
+  };
+}
+
+/** Subscribers per channel summed over the live nodes' reports (channelCounts; Pusher's channel info). */
+export async function channelSubscriberCounts(reporter: Reports) {
   const registry = reporter.registry;
   const own = reporter.report();
   const reports = registry ? (await registry.nodes()).filter((r) => r.id !== own.id) : [];
   reports.push(own);
   const counts = new Map<string, number>();
   for (const r of reports) for (const [c, n] of Object.entries(r.channels ?? {})) counts.set(c, (counts.get(c) ?? 0) + n);
-  return {
-    channels: [...counts].map(([channel, subscribers]) => ({ channel, subscribers })),
-    nodes: reports.length,
-    truncated: reports.filter((r) => r.channelsTruncated).map((r) => r.id),
-  };
+  return { counts, reports };
 }
 
 /** This node's stats, plus every live node's latest (`nodes`) when the broker keeps a node registry. */

@@ -19,6 +19,6 @@ export function publicationBytes(p: { readonly channel: string; readonly event: 
   let n = PUBLICATION_OVERHEAD_BYTES + p.data.length + p.event.length + p.channel.length;
   if (p.key !== undefined) n += p.key.length;
   const m = p.meta;
-  if (m !== undefined) n += 32 + (m.traceparent?.length ?? 0) + (m.tracestate?.length ?? 0);
+  if (m !== undefined) n += 32 + (m.traceparent?.length ?? 0) + (m.tracestate?.length ?? 0) + (m.exclude?.length ?? 0);
   return n;
 }

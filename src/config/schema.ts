@@ -221,6 +221,14 @@ export const configSchema = z.strictObject({
     maxStreams: int(16, 'Most concurrent admin console streams on this node (stats streams and channel tails together); one more gets 429.', 1, 1000),
     statsInterval: duration('2s', 'How often the admin console\'s stats stream sends every node\'s stats (at least 500ms).'),
   }),
+  pusher: group({
+    appId: str('', 'Pusher Channels compatibility (docs/compat.md): the app id of `POST /apps/{appId}/events` and the other Pusher HTTP API paths. Empty (the default): the Pusher endpoints are off. Set together with `pusher.key` and `pusher.secret`.', '12345'),
+    key: str('', 'The Pusher app key: clients connect to `/app/{key}` (pusher-js `new Pusher(key, {wsHost, wsPort})`), and the HTTP API and channel signatures name it.', 'app-key'),
+    secret: str('', 'The Pusher app secret: signs channel authorizations (`socket_id:channel[:channel_data]`), user sign-ins and HTTP API requests (HMAC-SHA256). Keep it out of browsers.', 'change-me'),
+    clientEvents: bool(true, 'Allow Pusher client events (`client-*`) on `private-` and `presence-` channels a connection is subscribed to. They are client publishes: the namespace\'s `publish` rule and `client.maxPublishSize` apply too.'),
+    activityTimeout: duration('120s', 'The `activity_timeout` told to Pusher clients in `pusher:connection_established` (whole seconds): a client silent that long sends `pusher:ping`.'),
+    timestampWindow: duration('600s', 'How far the `auth_timestamp` of a signed Pusher HTTP API request may be from the server\'s clock (either way) before it is refused with 401.'),
+  }),
   sdk: group({
     serve: bool(true, 'Serve the browser SDK bundle (`dist/client/switchboard.min.js`, built by `npm run build`) at `sdk.path`, loadable from any origin (a public script, no credentials). See docs/client.md.'),
     path: urlPath('/switchboard.min.js', 'URL path of the browser SDK bundle.'),
@@ -264,6 +272,11 @@ export const configSchema = z.strictObject({
   if (c.metrics.path === c.websocket.path || c.metrics.path === c.sse.path) {
     ctx.addIssue({ code: 'custom', path: ['metrics', 'path'], message: `must differ from websocket.path and sse.path`,
       params: { fix: 'set it to another path such as "/metrics"', related: ['websocket.path', 'sse.path'] } });
+  }
+  const pusherSet = [c.pusher.appId, c.pusher.key, c.pusher.secret].filter((v) => v !== '').length;
+  if (pusherSet > 0 && pusherSet < 3) {
+    ctx.addIssue({ code: 'custom', path: ['pusher', c.pusher.appId === '' ? 'appId' : c.pusher.key === '' ? 'key' : 'secret'], message: 'pusher.appId, pusher.key and pusher.secret are set together',
+      params: { fix: 'set all three (SWITCHBOARD_PUSHER_APP_ID, SWITCHBOARD_PUSHER_KEY, SWITCHBOARD_PUSHER_SECRET), or none' } });
   }
   if (c.webhooks.url.length > 0 && !c.webhooks.secret) {
     ctx.addIssue({ code: 'custom', path: ['webhooks', 'secret'], message: 'webhooks need a signing secret (receivers verify each request with it)',

@@ -18,12 +18,22 @@ export function wsTextFrameOf(json: string): Buffer {
  * publication, however many connections receive it. Plain integers (an increment per build, never per recipient);
  * test/integration/delivery-cost.test.ts reads them to prove the sharing on real sockets.
  */
-export const encodeCounts = { json: 0, wsFrame: 0, sseHead: 0, sseEvent: 0 };
+export const encodeCounts = { json: 0, wsFrame: 0, sseHead: 0, sseEvent: 0, dialectFrame: 0 };
 
 /** Counts one build of `kind` and returns `v`. */
 function built<T>(kind: keyof typeof encodeCounts, v: T): T {
   encodeCounts[kind]++;
   return v;
+}
+
+/**
+ * The frame of a publication in another protocol's shape (Pusher's `{event, channel, data}`, later Centrifuge's),
+ * built by `build` at most once per publication and shared by every recipient speaking it. One object per format,
+ * made once (its identity is the cache key).
+ */
+export interface FrameFormat {
+  readonly name: string;
+  build(pub: ServerPublication): Buffer;
 }
 
 /**
@@ -35,6 +45,8 @@ export class EncodedPublication {
   private ws: Buffer | undefined;
   private sse: Buffer | undefined;
   private sseHeadText: string | undefined;
+  /** Frames in dialect formats (FrameFormat), usually zero or one: a list is cheaper than a map for so few. */
+  private dialectFrames: { format: FrameFormat; frame: Buffer }[] | undefined;
 
   constructor(readonly pub: ServerPublication) {}
 
@@ -50,6 +62,15 @@ export class EncodedPublication {
   /** `event:` and `data:` lines, without id and terminator (multi-channel SSE streams add their own id). */
   sseHead(): string {
     return (this.sseHeadText ??= built('sseHead', encodeSseEventHead(this.pub.event, this.json)));
+  }
+
+  /** The frame of this publication in `format`, built on first use. */
+  frameIn(format: FrameFormat): Buffer {
+    const list = (this.dialectFrames ??= []);
+    for (const f of list) if (f.format === format) return f.frame;
+    const frame = built('dialectFrame', format.build(this.pub));
+    list.push({ format, frame });
+    return frame;
   }
 
   /** The whole SSE event for a single-channel stream, whose id is just this publication's position. */

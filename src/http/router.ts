@@ -21,7 +21,9 @@ export interface Route {
 }
 
 export interface UpgradeRoute {
+  /** An exact path, or with `prefix` every path that starts with it (Pusher's `/app/{key}`). */
   readonly path: string;
+  readonly prefix?: boolean;
   readonly handle: UpgradeRouteHandler;
 }
 
@@ -52,7 +54,8 @@ export class RouteTable {
   /** Hands an upgrade request to its route; false when none matches (the caller closes it, or leaves it to the app). */
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     const url = requestUrl(req);
-    const route = this.upgrades.find((r) => r.path === url.pathname);
+    const path = url.pathname;
+    const route = this.upgrades.find((r) => (r.prefix ? path.startsWith(r.path) : r.path === path));
     if (!route) return false;
     route.handle(req, socket, head, url);
     return true;

@@ -227,6 +227,8 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
     for (const [operation, n] of c.brokerErrors) r.observe(brokerErrors, n, { operation });
     if (!c.limitsHit.has('command_rate')) r.observe(limitsHit, 0, { limit: 'command_rate' });
     for (const [limit, n] of c.limitsHit) r.observe(limitsHit, n, { limit });
+    // Seeded like the two above, so dashboards and alerts find the family before the first backend call.
+    if (c.proxyCalls.size === 0) r.observe(proxyCalls, 0, { kind: 'connect', outcome: 'ok' });
     for (const [key, n] of c.proxyCalls) {
       const [kind, outcome] = split2(key);
       r.observe(proxyCalls, n, { kind, outcome });

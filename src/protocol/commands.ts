@@ -47,6 +47,8 @@ export interface PublishParams {
   /** Keyed channels: the key this publication sets or deletes, and how (default `upsert`). */
   key?: string;
   op?: KeyOp;
+  /** Skip the publishing connection when delivering (a dialect's client events; PublicationMeta.exclude). */
+  excludeSelf?: boolean;
 }
 /**
  * A fresh token. Without `channel`: the connection token (same user). With `channel`: a subscription token for that

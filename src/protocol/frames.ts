@@ -29,6 +29,11 @@ export interface PublicationMeta {
   /** W3C trace context of the publisher, delivered to clients so they can continue the trace. */
   readonly traceparent?: string;
   readonly tracestate?: string;
+  /**
+   * A connection id not to deliver to (exclude the publisher: Pusher's `socket_id`, a client's own publish). The
+   * publication is still in the stream and in history; only that one connection skips it.
+   */
+  readonly exclude?: string;
 }
 
 /** A channel member in presence and in join/leave pushes. */

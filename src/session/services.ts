@@ -46,6 +46,11 @@ export interface NodeServices {
    * it when its transport accepted it (`attach`); a session calls this once, from its cleanup.
    */
   detach(s: Subscriber & Expiring): void;
+  /**
+   * A connection becomes another user (a Pusher sign-in): it leaves the user index, `change` sets its user, and it
+   * joins the index again, so messages and disconnects for that user reach it on every node.
+   */
+  changeUser(s: Subscriber, change: () => void): void;
   /** This node's local subscribers of a channel (for the namespace's maxSubscribers). */
   subscriberCount(channel: string): number;
   /** Adds a local subscription and resolves once the node receives the channel's publications from the broker. */

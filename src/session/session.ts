@@ -33,6 +33,8 @@ export interface ConnectionInfo {
   readonly route: string;
   /** The connection's upgrade/connect span, when tracing. */
   readonly traceContext?: TraceContext;
+  /** The connection id an endpoint chose for it (Pusher's `socket_id`); default a fresh native id (core/ids.ts). */
+  readonly id?: string;
 }
 
 export interface PreparedSubscription {
@@ -56,8 +58,9 @@ function expiresOf(sub: Subscription): { expires?: number } {
  * outbound queue. WebSocket and SSE sessions differ in how bytes are framed and in what the client may send.
  */
 export abstract class Session implements Subscriber, SubscriptionOwner, TracedConnection {
-  readonly id = newConnectionId();
-  readonly userId: string;
+  readonly id: string;
+  /** Set once; changed only through NodeServices.changeUser (a Pusher sign-in), which keeps the hub's index true. */
+  userId: string;
   readonly info: unknown;
   /** Who this connection is; replaced when a WebSocket refreshes its token. */
   identity: Identity;
@@ -83,6 +86,7 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
     readonly transport: string,
     readonly conn: ConnectionInfo,
   ) {
+    this.id = conn.id ?? newConnectionId();
     this.identity = identity;
     this.userId = identity.userId;
     this.info = identity.info;
@@ -129,6 +133,11 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
 
   get member(): Member {
     return this.info === undefined ? { user: this.userId, client: this.id } : { user: this.userId, client: this.id, info: this.info };
+  }
+
+  /** Who this connection is in one channel's presence: itself, unless a dialect names a member per channel (Pusher's `channel_data`). */
+  protected memberOf(_channel: string): Member {
+    return this.member;
   }
 
   /** Queues bytes; a full queue disconnects the client as slow. */
@@ -281,7 +290,7 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
       sub.goLive(result.epoch, Math.max(sub.offset, result.offset));
     }
     if (sub.rules.presence) {
-      await this.node.addPresence(sub.channel, this.member);
+      await this.node.addPresence(sub.channel, this.memberOf(sub.channel));
       // Closed while presence was being added: cleanup's removal ran first, so undo the late add.
       if (!this.isCurrent(p)) {
         await this.node.removePresence(sub.channel, this.id);
@@ -289,7 +298,7 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
       }
     }
     // Closed while presence was added: cleanup already announced the leave, so no join after it.
-    if (sub.rules.joinLeave && this.isCurrent(p)) await this.node.publishJoin(sub.channel, this.member);
+    if (sub.rules.joinLeave && this.isCurrent(p)) await this.node.publishJoin(sub.channel, this.memberOf(sub.channel));
   }
 
   /**
@@ -404,7 +413,7 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
     if (!sub.live) return;
     const log = (err: unknown) => this.node.logger.warn({ err, channel: sub.channel }, 'presence cleanup failed');
     if (sub.rules.presence) this.node.removePresence(sub.channel, this.id).catch(log);
-    if (announce && sub.rules.joinLeave) this.node.publishLeave(sub.channel, this.member).catch(log);
+    if (announce && sub.rules.joinLeave) this.node.publishLeave(sub.channel, this.memberOf(sub.channel)).catch(log);
   }
 
   /** Ends the connection: writes what is queued, closes the transport, leaves every index. Idempotent. */

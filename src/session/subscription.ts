@@ -87,6 +87,8 @@ export class Subscription implements ChannelSubscription {
     }
     this.epoch = pub.epoch;
     this.offset = pub.offset;
+    // Excluded (the publisher): its position still moves, so the next publication is no gap.
+    if (pub.meta?.exclude === this.session.id) return;
     this.session.sendPublication(enc, this);
   }
 

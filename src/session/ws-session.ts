@@ -11,11 +11,12 @@ import {
   PROTOCOL_VERSION,
   ReplyError,
   resultJson,
+  type Command,
   rpcReplyJson,
   type CommandId,
   type Disconnect,
 } from '../protocol/index.js';
-import { DialectError, Dialects, publicationShape, type Decoded, type Dialect, type Step } from './dialects/index.js';
+import { DialectError, Dialects, publicationShape, type Decoded, type Dialect, type FrameDecoder, type Step } from './dialects/index.js';
 import type { ByteSink } from '../delivery/outbound.js';
 import type { NodeServices } from './services.js';
 import type { CommandTrace } from './connection-telemetry.js';
@@ -54,7 +55,7 @@ export class WsSession extends Session {
   private readonly rate: CommandRate;
   private readonly commands: CommandQueue<Pending, DialectError>;
   /** The vocabularies this connection may speak, each translated into native commands (src/session/dialects/). */
-  private readonly dialects: Dialects;
+  private readonly dialects: FrameDecoder;
 
   constructor(
     node: NodeServices,
@@ -64,20 +65,8 @@ export class WsSession extends Session {
     conn: ConnectionInfo,
   ) {
     super(node, identity, ws, 'websocket', conn);
-    const cfg = node.config;
-    this.dialects = new Dialects({
-      userId: this.userId,
-      seed000Channel: cfg.compat.seed000Channel,
-      limits: { maxChannelLength: cfg.channel.maxLength, maxHistoryLimit: cfg.api.maxHistoryLimit, maxKeyLength: cfg.keyed.maxKeyLength },
-    });
-    const interval = node.config.websocket.pingInterval;
-    const pingSeconds = interval > 0 ? Math.max(1, Math.round(interval / 1000)) : 0;
-    const exp = identity.expiresAt;
-    this.send(
-      wsTextFrameOf(
-        connectedJson({ client: this.id, user: this.userId, version, protocol: PROTOCOL_VERSION, ping: pingSeconds, ...(exp ? { expires: Math.floor(exp / 1000) } : {}) }),
-      ),
-    );
+    this.dialects = this.createDecoder();
+    this.send(this.greeting(version));
     const limits = node.config.limits;
     this.rate = new CommandRate(limits.commandRate, limits.commandRejectLimit);
     this.commands = new CommandQueue<Pending, DialectError>(
@@ -96,6 +85,35 @@ export class WsSession extends Session {
     );
     node.watchExpiry(this);
   }
+
+  /**
+   * The vocabulary of this endpoint: the native one with the seed dialects (a subclass speaking another protocol on
+   * its own endpoint gives its own). Called from the constructor: it may use only the Session's fields.
+   */
+  protected createDecoder(): FrameDecoder {
+    const cfg = this.node.config;
+    return new Dialects({
+      userId: this.userId,
+      seed000Channel: cfg.compat.seed000Channel,
+      limits: { maxChannelLength: cfg.channel.maxLength, maxHistoryLimit: cfg.api.maxHistoryLimit, maxKeyLength: cfg.keyed.maxKeyLength },
+    });
+  }
+
+  /** The first frame of the connection (native: `connected`). Called from the constructor, like createDecoder. */
+  protected greeting(version: string): Buffer {
+    const interval = this.node.config.websocket.pingInterval;
+    const pingSeconds = interval > 0 ? Math.max(1, Math.round(interval / 1000)) : 0;
+    const exp = this.identity.expiresAt;
+    return wsTextFrameOf(
+      connectedJson({ client: this.id, user: this.userId, version, protocol: PROTOCOL_VERSION, ping: pingSeconds, ...(exp ? { expires: Math.floor(exp / 1000) } : {}) }),
+    );
+  }
+
+  /**
+   * Between a subscription's checks and its going live (its publications, presence add and join follow): a dialect
+   * that confirms subscriptions in its own shape does it here (Pusher's `subscription_succeeded`).
+   */
+  protected async beforeLive(_channel: string): Promise<void> {}
 
   /**
    * Subscribes the channels the connection token grants (`channels` claim), each announced with a `subscribed`
@@ -161,7 +179,8 @@ export class WsSession extends Session {
   private rateLimited(): void {
     const rate = this.rate.rate;
     this.node.limitHit('command_rate', this, { rate });
-    const reply = wsTextFrameOf(errorJson(null, { code: ErrorCode.TooManyRequests, message: `more than ${rate} commands per second (limits.commandRate)` }));
+    // In the connection's own vocabulary (Pusher: `pusher:error` 4301).
+    const reply = wsTextFrameOf(this.dialects.native.errorJson(null, { code: ErrorCode.TooManyRequests, message: `more than ${rate} commands per second (limits.commandRate)` }));
     this.commands.raw(reply, this.rate.refuse() ? Disconnects.RateLimited : undefined);
   }
 
@@ -188,7 +207,7 @@ export class WsSession extends Session {
     let traced: CommandTrace | undefined;
     let outcome = 'ok';
     try {
-      traced = this.node.connectionTelemetry.command(this, main, dialect.name, size, frame);
+      traced = this.node.connectionTelemetry.command(this, main, dialect.name, size, frame ?? { kind: 'command', type: main.method });
       const ctx = traced?.context;
       for (const step of steps) {
         method = step.command.method;
@@ -207,7 +226,7 @@ export class WsSession extends Session {
       }
       outcome = reply.code;
       traced?.failed(reply.code);
-      this.replyError(main.id, reply, dialect);
+      this.replyError(main.id, reply, dialect, main);
     }
     inc(counters.commands, `${method}|${outcome}`);
     traced?.end(outcome);
@@ -217,14 +236,15 @@ export class WsSession extends Session {
     if (id !== null) this.send(wsTextFrameOf(resultJson(id, result)));
   }
 
-  private replyError(id: CommandId, err: ReplyError, dialect: Dialect): void {
-    this.send(wsTextFrameOf(dialect.errorJson(id, err)));
+  private replyError(id: CommandId, err: ReplyError, dialect: Dialect, command?: Command): void {
+    this.send(wsTextFrameOf(dialect.errorJson(id, err, command)));
   }
 
   /** One native command, after every check it needs. Translated steps (no id) get no success reply. */
   private async execute(step: Step, dialect: Dialect, ctx: TraceContext | undefined): Promise<void> {
     const node = this.node;
     const cmd = step.command;
+    step.guard?.();
     switch (cmd.method) {
       case 'subscribe': {
         const channel = cmd.params.channel;
@@ -239,6 +259,8 @@ export class WsSession extends Session {
           // Seed clients know no `caught_up` push (nor any reply).
           p.sub.announce = dialect.announcesCatchUp;
           this.reply(cmd.id, p.result);
+          await this.beforeLive(channel);
+          if (!this.isCurrent(p)) return traced?.end(node.subscriberCount(channel));
           await this.activateSubscription(p);
           traced?.end(node.subscriberCount(channel));
         } catch (err) {
@@ -254,10 +276,12 @@ export class WsSession extends Session {
         return this.reply(cmd.id, {});
       }
       case 'publish': {
-        const { channel, event, data, traceparent, tracestate, key, op } = cmd.params;
+        const { channel, event, data, traceparent, tracestate, key, op, excludeSelf } = cmd.params;
         // The namespace's rules, the size bound and its publish proxy, which may replace the data (permissions.ts).
         const allowed = await checkPublish(node, this, channel, this.subscriptions.has(channel), event, data, ctx ?? this.traceContext);
-        const meta = traceparent ? { traceparent, tracestate } : undefined;
+        const trace = traceparent ? { traceparent, tracestate } : undefined;
+        // A dialect's client events skip their sender (PublicationMeta.exclude).
+        const meta = excludeSelf ? { ...trace, exclude: this.id } : trace;
         const pub = await node.publish(channel, event, allowed, meta, ctx, key === undefined ? undefined : { key, op: op ?? 'upsert' });
         return this.reply(cmd.id, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset });
       }

@@ -7,7 +7,8 @@ import type { ErrorType } from '../observability/error-type.js';
 import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import type { ConnectionInfo } from '../session/session.js';
-import { WsSession, type WsTransport } from '../session/ws-session.js';
+import type { WsSession, WsTransport } from '../session/ws-session.js';
+import { nativeEndpoint, type WsEndpoint } from './ws-endpoint.js';
 import { refuseUpgrade } from '../http/responses.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
@@ -47,6 +48,8 @@ export class WebSocketTransport {
   private readonly wss: WebSocketServer;
   private readonly live = new Set<Liveness>();
   private readonly timer: NodeJS.Timeout;
+  /** The native endpoint (`websocket.path`); others (Pusher's) are passed to handleUpgrade by their route. */
+  private readonly native: WsEndpoint;
 
   constructor(
     private readonly node: TransportHost,
@@ -62,11 +65,13 @@ export class WebSocketTransport {
       // peer is abusing the protocol and `ws` closes with 1009.
       maxPayload: cfg.maxMessageSize * 2,
     });
+    this.native = nativeEndpoint((req, url, ctx) => node.authenticator.authenticate(req, url, ctx));
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
   }
 
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
+  /** An upgrade request to `endpoint` (default the native one): every endpoint passes the same checks and limits. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL, endpoint: WsEndpoint = this.native): void {
     // Between the upgrade event and `ws` taking the socket over (authentication is async), or while a refusal is
     // written, the raw socket has no 'error' listener: a peer's reset there would be an uncaught error that ends the
     // process. A socket error only ends that socket (its 'close' releases the admission slot).
@@ -93,8 +98,8 @@ export class WebSocketTransport {
       refuse(status, code, message, type);
     };
     socket.once('close', slot.release);
-    this.node.authenticator.authenticate(req, url, { transport: 'websocket', ip, ...(span ? { trace: span.context } : {}) }).then(
-      (auth) => this.afterAuth(req, socket, head, auth, { ip, route, span, refuse: refuseAndRelease, slot }),
+    endpoint.authenticate(req, url, { transport: 'websocket', ip, ...(span ? { trace: span.context } : {}) }).then(
+      (auth) => this.afterAuth(req, socket, head, auth, { ip, route, span, refuse: refuseAndRelease, slot, endpoint }),
       (err: unknown) => {
         this.node.logger.error({ err }, 'authentication failed unexpectedly');
         refuseAndRelease(500, 'internal', 'internal error', 'connection');
@@ -107,9 +112,9 @@ export class WebSocketTransport {
     socket: Duplex,
     head: Buffer,
     auth: AuthResult,
-    c: { ip: string; route: string; span: HandshakeTrace | undefined; refuse: (status: number, code: string, message: string, type: ErrorType) => void; slot: Reservation },
+    c: { ip: string; route: string; span: HandshakeTrace | undefined; refuse: (status: number, code: string, message: string, type: ErrorType) => void; slot: Reservation; endpoint: WsEndpoint },
   ): void {
-    const { ip, route, span, refuse, slot } = c;
+    const { ip, route, span, refuse, slot, endpoint } = c;
     if (socket.destroyed) {
       slot.release();
       span?.end();
@@ -125,7 +130,7 @@ export class WebSocketTransport {
       return refuse(429, 'limit_exceeded', this.admission.message(byUser), 'business');
     }
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = this.accept(ws, socket, auth.identity, { ip, route, traceContext: span?.context });
+      const session = this.accept(ws, socket, auth.identity, { ip, route, traceContext: span?.context }, endpoint);
       void session.autoSubscribe();
       if (span) {
         span.accepted({ 'http.response.status_code': 101, 'client.id': session.id, 'user.id': session.userId });
@@ -160,7 +165,7 @@ export class WebSocketTransport {
     return 'http';
   }
 
-  private accept(ws: WebSocket, socket: Duplex, identity: { userId: string; info?: unknown }, conn: ConnectionInfo): WsSession {
+  private accept(ws: WebSocket, socket: Duplex, identity: { userId: string; info?: unknown }, conn: ConnectionInfo, endpoint: WsEndpoint): WsSession {
     const out = new WsSocketWriter(socket);
     const sink: WsTransport = {
       write: (buf) => out.write(buf),
@@ -172,7 +177,7 @@ export class WebSocketTransport {
       pause: () => ws.pause(),
       resume: () => ws.resume(),
     };
-    const session = new WsSession(this.node.services, identity, sink, this.version, conn);
+    const session = endpoint.open(this.node.services, identity, sink, this.version, conn);
     const now = Date.now();
     const l: Liveness = { session, ws, socket, lastPingAt: now, lastPongAt: now, stalledSince: 0 };
     this.live.add(l);

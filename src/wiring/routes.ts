@@ -14,8 +14,11 @@ import { sendError, sendJson } from '../http/responses.js';
 import type { SdkBundle } from '../transport/sdk-bundle.js';
 import type { SseTransport } from '../transport/sse.js';
 import type { WebSocketTransport } from '../transport/websocket.js';
-import { RouteTable, type Route, type RouteHandler } from '../http/router.js';
+import { RouteTable, type Route, type RouteHandler, type UpgradeRoute } from '../http/router.js';
 import type { RouteObserver } from '../http/access-log.js';
+import type { PusherApi } from '../api/pusher-api.js';
+import type { WsEndpoint } from '../transport/ws-endpoint.js';
+import { PUSHER_WS_PREFIX } from '../transport/pusher-endpoint.js';
 
 export interface RouteTargets {
   readonly config: Config;
@@ -26,6 +29,8 @@ export interface RouteTargets {
   readonly api: ServerApi;
   readonly sse: Pick<SseTransport, 'handle'>;
   readonly ws: Pick<WebSocketTransport, 'handleUpgrade'>;
+  /** Pusher Channels compatibility (`pusher.appId` set): its HTTP API and its WebSocket endpoint. */
+  readonly pusher?: { readonly api: PusherApi; readonly endpoint: WsEndpoint };
   /** The Prometheus exporter (`metrics.enabled`). */
   readonly metrics?: (req: IncomingMessage, res: ServerResponse) => void;
   /** The browser SDK bundle (`sdk.serve`, when built). */
@@ -72,6 +77,9 @@ export function switchboardRoutes(t: RouteTargets): RouteTable {
     const page: RouteHandler = (req, res, url) => admin.handle(req, res, url);
     routes.push(any('/admin', page), { path: '/admin/', prefix: true, methods: { '*': page } });
   }
+  const pusher = t.pusher;
+  // Pusher's HTTP API (`/apps/{app_id}/events`, `/batch_events`, channel and user info), signed per request.
+  if (pusher) routes.push(api.resolvedEndpoints('/apps/', (method, path) => pusher.api.resolve(method, path)));
   const sdk = t.sdkBundle;
   if (sdk) routes.push(any(c.sdk.path, (req, res) => sdk.handle(req, res)));
   routes.push(
@@ -94,7 +102,10 @@ export function switchboardRoutes(t: RouteTargets): RouteTable {
     };
     routes.push(any('/', index), any('/favicon.ico', index), { path: '/', prefix: true, methods: { '*': notFound } });
   }
-  return new RouteTable(routes, [{ path: c.websocket.path, handle: (req, socket, head, url) => t.ws.handleUpgrade(req, socket, head, url) }], t.observer);
+  const upgrades: UpgradeRoute[] = [{ path: c.websocket.path, handle: (req, socket, head, url) => t.ws.handleUpgrade(req, socket, head, url) }];
+  // Pusher clients connect to `/app/{key}`; the endpoint refuses other keys.
+  if (pusher) upgrades.push({ path: PUSHER_WS_PREFIX, prefix: true, handle: (req, socket, head, url) => t.ws.handleUpgrade(req, socket, head, url, pusher.endpoint) });
+  return new RouteTable(routes, upgrades, t.observer);
 }
 
 function notFound(req: IncomingMessage, res: ServerResponse): void {

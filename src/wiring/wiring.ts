@@ -30,6 +30,9 @@ import { Admission } from '../transport/admission.js';
 import { SdkBundle } from '../transport/sdk-bundle.js';
 import { SseTransport } from '../transport/sse.js';
 import { WebSocketTransport } from '../transport/websocket.js';
+import { PusherEndpoint } from '../transport/pusher-endpoint.js';
+import { PusherApi } from '../api/pusher-api.js';
+import { pusherAppOf } from '../auth/pusher-signature.js';
 import { createWebhooks } from '../webhooks/webhooks.js';
 import { createAuthenticator, createBroker, createProxyBackend } from './factories.js';
 import { assertSafeBinding } from './safe-binding.js';
@@ -99,6 +102,9 @@ export function wire(options: WiringOptions): Wiring {
   const adminOn = config.admin.enabled || (ownServer && authenticator.insecure && isLoopbackHost(config.host));
   const admin = adminOn ? new AdminConsole(n, reporter, { version }) : undefined;
   const api = new ServerApi(n, reporter, admin);
+  // Pusher Channels compatibility (docs/compat.md): one app, when pusher.appId/key/secret are set.
+  const pusherApp = pusherAppOf(config);
+  const pusher = pusherApp ? { api: new PusherApi(n, reporter, pusherApp), endpoint: new PusherEndpoint(pusherApp) } : undefined;
   // The demo page takes `/` only on a server Switchboard owns (an embedding app keeps its own `/`).
   const demoPage = ownServer && config.demo.enabled
     ? new DemoPage(config, { insecure: authenticator.insecure, version, logger, sendToUser: (u, e, d) => n.sendToUser(u, e, d) })
@@ -112,6 +118,7 @@ export function wire(options: WiringOptions): Wiring {
     api,
     sse,
     ws,
+    ...(pusher ? { pusher } : {}),
     metrics: telemetry.metricsHandler,
     observer: accessLog(logger, config.accessLog, (req) => n.clientAddress.of(req)),
     sdkBundle: config.sdk.serve ? SdkBundle.load() : undefined,

@@ -51,6 +51,7 @@ describe('loadConfig defaults', () => {
     assert.deepEqual(c.cors, { origins: [] });
     assert.deepEqual(c.shutdown, { timeout: 10_000 });
     assert.deepEqual(c.compat, { seed000Channel: 'broadcast' });
+    assert.deepEqual(c.pusher, { appId: '', key: '', secret: '', clientEvents: true, activityTimeout: 120000, timestampWindow: 600000 });
     assert.deepEqual(c.webhooks, { url: [], secret: '', batchSize: 100, maxQueue: 100_000, timeout: 10_000, retryMin: 500, retryMax: 60_000, lockTtl: 10_000 });
     assert.deepEqual(c.proxy, {
       connect: { url: '', headers: ['authorization', 'origin', 'user-agent'], cookies: [] },
@@ -120,16 +121,23 @@ describe('coercion of env and flag strings', () => {
       const [text, expected] = o.path === 'workers' ? ['1', 1] : o.path === 'proxy.trusted' ? ['10.0.0.0/8, ::1', ['10.0.0.0/8', '::1']] : o.path === 'webhooks.url' ? ['http://a.example/h, https://b.example/h', ['http://a.example/h', 'https://b.example/h']] : o.type === 'URL' ? [url, url] : sample[o.kind] ?? [String(o.default === '' ? blank : o.default), o.default === '' ? blank : o.default];
       const get = (c: unknown) => o.path.split('.').reduce((v: any, k) => v[k], c);
       // tls.cert and tls.key are set together (a cross-option rule tested in tls-http2.test.ts).
-      // So are webhooks.url and webhooks.secret (the URLs need a secret).
       const pair = o.path === 'tls.cert' ? 'tls.key' : o.path === 'tls.key' ? 'tls.cert' : o.path === 'webhooks.url' ? 'webhooks.secret' : undefined;
       const pairValue = pair === 'webhooks.secret' ? 'x'.repeat(32) : 'x';
-      const pairEnv = pair ? { [`SWITCHBOARD_${pair.replace('.', '_').toUpperCase()}`]: pairValue } : {};
-      const pairArgv = pair ? [`--${pair}`, pairValue] : [];
+      // pusher.appId, key and secret too (the rule is tested below).
+      const trio = ['pusher.appId', 'pusher.key', 'pusher.secret'];
+      const others = trio.includes(o.path) ? trio.filter((p) => p !== o.path) : pair ? [pair] : [];
+      const envOf = (path: string) => configOptions.find((x) => x.path === path)!.env;
+      const pairEnv = Object.fromEntries(others.map((p) => [envOf(p), p === 'webhooks.secret' ? pairValue : 'x']));
+      const pairArgv = others.flatMap((p) => [`--${p}`, p === 'webhooks.secret' ? pairValue : 'x']);
       assert.deepEqual(get(loadConfig({ env: { [o.env]: text, ...pairEnv } })), expected);
       assert.deepEqual(get(loadConfig({ argv: [o.flag, text, ...pairArgv] })), expected);
       assert.deepEqual(get(loadConfig({ argv: [`${o.flag}=${text}`, ...pairArgv] })), expected);
     });
   }
+  it('pusher.appId, pusher.key and pusher.secret are set together', () => {
+    assert.match(configError(() => loadConfig({ env: { SWITCHBOARD_PUSHER_APP_ID: '1', SWITCHBOARD_PUSHER_KEY: 'k' } })), /pusher\.secret.*set together/);
+    assert.equal(loadConfig({ argv: ['--pusher.appId', '1', '--pusher.key', 'k', '--pusher.secret', 's'] }).pusher.key, 'k');
+  });
   it('booleans take true/false/1/0 in any case', () => {
     for (const [text, value] of [['true', true], ['TRUE', true], ['1', true], ['false', false], ['False', false], ['0', false]] as const) {
       assert.equal(loadConfig({ env: { SWITCHBOARD_CHANNEL_PRESENCE: text } }).channel.presence, value);

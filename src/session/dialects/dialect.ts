@@ -1,4 +1,4 @@
-import type { Command, CommandId, DecodeLimits, ErrorBody } from '../../protocol/index.js';
+import { CommandError, type Command, type CommandId, type DecodeLimits, type ErrorBody, type ErrorCode } from '../../protocol/index.js';
 
 /**
  * A dialect adapter: one client vocabulary (the native protocol, the seeds' frames, later Pusher's and Centrifuge's
@@ -9,8 +9,8 @@ import type { Command, CommandId, DecodeLimits, ErrorBody } from '../../protocol
  * `Step`s, the shape of its error replies and the frames it sends of its own accord (seed 000's pong). The session
  * owns the rest. One adapter object serves one connection, so an adapter may keep per-connection state (seed 000
  * remembers its join). Adapters speaking on the native endpoint are tried in order (index.ts); one that owns an
- * endpoint and handshake of its own (Pusher's `/app/{key}`) would be the only adapter of its connections, and would
- * add its success replies and publication shape here when it comes (issue #17).
+ * endpoint and handshake of its own (Pusher's `/app/{key}`, pusher.ts) is the only adapter of its connections
+ * (its FrameDecoder), answers in its own shape through its session (pusher-session.ts) and gives no native replies.
  */
 export interface Dialect {
   /** Label in spans (`message.dialect`) and logs: `native`, `seed002`, `seed000`. */
@@ -19,8 +19,11 @@ export interface Dialect {
   recognizes(frame: Record<string, unknown>): boolean;
   /** The native steps a frame stands for. Throws CommandError (protocol/) for a malformed frame. */
   translate(frame: Record<string, unknown>): Translation;
-  /** An error reply in this vocabulary; `id` is the frame's, when it got far enough to have one. */
-  errorJson(id: CommandId, error: ErrorBody): string;
+  /**
+   * An error reply in this vocabulary; `id` is the frame's, when it got far enough to have one; `command` the native
+   * command that failed, when the frame was translated (Pusher answers a failed subscribe on its channel).
+   */
+  errorJson(id: CommandId, error: ErrorBody, command?: Command): string;
   /** Whether subscriptions it makes are announced with the native `caught_up` push (clients that know it). */
   readonly announcesCatchUp: boolean;
 }
@@ -33,6 +36,11 @@ export interface Step {
    * already subscribed to the channel, and `joined()` is told once the subscription is allowed (or skipped).
    */
   readonly join?: DialectJoin;
+  /**
+   * A check of the dialect's own credentials (Pusher's channel signature), run first, before the native checks of
+   * the command: its ReplyError is answered and counted like theirs.
+   */
+  readonly guard?: () => void;
 }
 
 export interface DialectJoin {
@@ -57,10 +65,21 @@ export interface FrameInfo {
 /** A frame as native steps, run in order (the first error stops the rest). */
 export interface Translation {
   readonly steps: readonly Step[];
-  /** What the frame is (span name, `event.type`, carried trace context). */
-  readonly frame: FrameInfo;
+  /**
+   * What the frame is (span name, `event.type`, carried trace context). Absent: a plain command
+   * (`websocket.handle_message`, `event.type` = the native method), as for Pusher's frames.
+   */
+  readonly frame?: FrameInfo;
   /** JSON text to send once every step succeeded (seed 000's pong). */
   readonly reply?: string;
+}
+
+/** The vocabulary of one connection: frames in, native steps out (Dialects for the native endpoint). */
+export interface FrameDecoder {
+  /** The adapter that answers frames no adapter could read (undecodable JSON, too large, binary). */
+  readonly native: Dialect;
+  /** Decodes one text frame. Throws DialectError for every malformed input, never anything else (untrusted input). */
+  decode(text: string): Decoded;
 }
 
 /** What the adapters of one connection need to know about it. */
@@ -72,3 +91,16 @@ export interface DialectContext {
   /** Bounds of channel names, history limits and keys (configuration). */
   readonly limits: DecodeLimits;
 }
+
+/** A frame as native steps, with the adapter that translated it (it answers the steps' errors). */
+export interface Decoded extends Translation {
+  readonly dialect: Dialect;
+}
+
+/** A malformed frame, to be answered by `dialect` (in its shape) with `id` when the frame had a readable one. */
+export class DialectError extends CommandError {
+  constructor(code: ErrorCode, message: string, id: CommandId, readonly dialect: Dialect) {
+    super(code, message, id);
+  }
+}
+

@@ -1,31 +1,20 @@
-import { CommandError, parseFrame, type CommandId, type ErrorCode } from '../../protocol/index.js';
-import type { Dialect, DialectContext, Translation } from './dialect.js';
+import { CommandError, parseFrame } from '../../protocol/index.js';
+import { DialectError, type Decoded, type Dialect, type DialectContext, type FrameDecoder } from './dialect.js';
 import { NativeDialect } from './native.js';
 import { Seed000Dialect } from './seed000.js';
 import { Seed002Dialect } from './seed002.js';
 
-export type { Dialect, DialectContext, DialectJoin, FrameInfo, FrameKind, Step, Translation } from './dialect.js';
+export type { Decoded, Dialect, DialectContext, DialectJoin, FrameDecoder, FrameInfo, FrameKind, Step, Translation } from './dialect.js';
+export { DialectError } from './dialect.js';
 export { isSeed000Chat, publicationJsonIn, seed000ChatJson } from '../../protocol/seed000.js';
 export { publicationShape } from './seed000.js';
-
-/** A frame as native steps, with the adapter that translated it (it answers the steps' errors). */
-export interface Decoded extends Translation {
-  readonly dialect: Dialect;
-}
-
-/** A malformed frame, to be answered by `dialect` (in its shape) with `id` when the frame had a readable one. */
-export class DialectError extends CommandError {
-  constructor(code: ErrorCode, message: string, id: CommandId, readonly dialect: Dialect) {
-    super(code, message, id);
-  }
-}
 
 /**
  * The vocabularies of the native WebSocket endpoint, for one connection: a frame is parsed once and translated by
  * the first adapter that recognizes it — `method` native, else `type` seed 002, else `action` seed 000, else native
  * (which refuses it for want of a `method`). One connection may mix them.
  */
-export class Dialects {
+export class Dialects implements FrameDecoder {
   readonly native: NativeDialect;
   private readonly adapters: readonly Dialect[];
 
@@ -46,7 +35,7 @@ export class Dialects {
         }
       }
       const t = dialect.translate(frame);
-      return { dialect, steps: t.steps, frame: t.frame, ...(t.reply === undefined ? {} : { reply: t.reply }) };
+      return { dialect, steps: t.steps, ...(t.frame === undefined ? {} : { frame: t.frame }), ...(t.reply === undefined ? {} : { reply: t.reply }) };
     } catch (err) {
       if (err instanceof CommandError) throw new DialectError(err.code, err.message, err.id, dialect);
       throw err; // a bug: the session answers it as an undecodable frame
