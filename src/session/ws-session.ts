@@ -242,11 +242,11 @@ export class WsSession extends Session {
         this.unsubscribe(cmd.params.channel);
         return this.reply(cmd.id, {});
       case 'publish': {
-        const { channel, event, data, traceparent, tracestate, key, op } = cmd.params;
+        const { channel, event, data, traceparent, tracestate, key, op, idempotencyKey } = cmd.params;
         // The namespace's rules, the size bound and its publish proxy, which may replace the data (permissions.ts).
         const allowed = await checkPublish(node, this, channel, this.subscriptions.has(channel), event, data, ctx ?? this.traceContext);
         const meta = traceparent ? { traceparent, tracestate } : undefined;
-        const pub = await node.publish(channel, event, allowed, meta, ctx, key === undefined ? undefined : { key, op: op ?? 'upsert' });
+        const pub = await node.publish(channel, event, allowed, meta, ctx, key === undefined ? undefined : { key, op: op ?? 'upsert' }, idempotencyKey);
         return this.reply(cmd.id, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset });
       }
       case 'send': {
