@@ -56,7 +56,8 @@ export abstract class BrokerCalls {
   }
 
   protected readonly countPublication = (pub: ServerPublication): ServerPublication => {
-    if (!isReplay(pub)) this.counters.publications++;
+    if (isReplay(pub)) this.counters.publishReplays++;
+    else this.counters.publications++;
     return pub;
   };
 

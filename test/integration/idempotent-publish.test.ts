@@ -71,6 +71,18 @@ for (const broker of ['memory', 'redis'] as const) {
       assert.deepEqual(delivered(ch), [first.offset, second.offset], 'each key delivered once');
       const h = await a.api('GET', `/api/history?channel=${ch}`);
       assert.equal(h.body.publications.length, 2, 'each key kept once');
+      // Three retries answered, counted apart from publications (metrics read on scrape).
+      const nodes = a === b ? [a] : [a, b];
+      const metric = async (name: string): Promise<number> => {
+        let sum = 0;
+        for (const srv of nodes) {
+          const text = (await srv.api('GET', '/metrics')).body as string;
+          sum += Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? 'NaN');
+        }
+        return sum;
+      };
+      assert.equal(await metric('switchboard_publish_replays_total'), 3);
+      assert.equal(await metric('switchboard_publications_total'), 2);
     });
 
     it('concurrent submits of one key (to both nodes) publish once', async () => {
