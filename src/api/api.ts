@@ -216,7 +216,7 @@ export class ServerApi {
     const parent = tracing && b.traceparent ? remoteTraceContext(b.traceparent, b.tracestate) : ctx;
     if (b.op !== undefined && b.key === undefined) throw new ReplyError(ErrorCode.InvalidKey, '"op" needs a "key"');
     const write = b.key === undefined ? undefined : { key: b.key, op: b.op ?? 'upsert' };
-    const pub = await this.node.publish(b.channel, b.event, dataJson(b.data ?? null), meta, tracing ? parent : undefined, write);
+    const pub = await this.node.publish(b.channel, b.event, dataJson(b.data ?? null), meta, tracing ? parent : undefined, write, b.idempotency_key);
     return position(pub);
   };
 
