@@ -1,7 +1,7 @@
 import type { Authenticator } from './auth/identity.js';
 import { ProxyBackend } from './auth/proxy/backend.js';
 import { ChannelProxies } from './auth/proxy/channel-proxies.js';
-import type { Broker } from './broker/broker.js';
+import { isReplay, type Broker } from './broker/broker.js';
 import { checkKeyedPublish, type KeyedWrite } from './session/keyed.js';
 import type { Config } from './config/index.js';
 import { ClientAddress } from './core/client-address.js';
@@ -177,17 +177,21 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
    * wraps it, and its context travels with the publication so every recipient can continue the trace; with tracing
    * off, a caller's own trace context is passed through unchanged.
    */
-  async publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: TraceContext, write?: KeyedWrite): Promise<ServerPublication> {
+  async publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: TraceContext, write?: KeyedWrite, idempotencyKey?: string): Promise<ServerPublication> {
     const rules = this.namespaces.rules(channel);
     if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
     const keyed = checkKeyedPublish(this.config, rules, channel, write);
-    const req = { channel, event, data: write?.op === 'delete' ? 'null' : data, meta, history: rules.history, ...keyed };
+    // Every entry point (API, WebSocket, dialects) passes its key here; the broker checks it atomically with the publish.
+    const windowMs = this.config.publish.idempotencyWindow;
+    const idempotency = idempotencyKey !== undefined && windowMs > 0 ? { key: idempotencyKey, windowMs } : undefined;
+    const req = { channel, event, data: write?.op === 'delete' ? 'null' : data, meta, history: rules.history, ...keyed, ...(idempotency ? { idempotency } : {}) };
     const p = this.publishTracing.publish(req, data, parent, this.brokerPublish).then(this.countPublication);
     return rules.webhookPublications ? p.then(this.reportPublication) : p;
   }
 
   private readonly reportPublication = (pub: ServerPublication): ServerPublication => {
-    this.lifecycle.published(pub);
+    // A replay of an idempotent publish published nothing: nothing to report.
+    if (!isReplay(pub)) this.lifecycle.published(pub);
     return pub;
   };
 

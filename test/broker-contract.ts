@@ -17,10 +17,11 @@ import type {
   KeyedOptions,
   KeyOp,
   Member,
+  PublishRequest,
   ServerPublication,
   StreamPosition,
 } from '../src/broker/broker.js';
-import { BrokerUnavailableError, NO_STREAM_EPOCH } from '../src/broker/broker.js';
+import { BrokerUnavailableError, isReplay, NO_STREAM_EPOCH } from '../src/broker/broker.js';
 import { EPOCH_PATTERN } from '../src/protocol/position.js';
 import { ReplyError } from '../src/protocol/errors.js';
 
@@ -497,6 +498,61 @@ export function brokerContract(name: string, factory: BrokerFactory, opts: Contr
         assert.equal(s.seen.length, N, `subscriber ${k} saw each offset once`);
         assert.ok(s.seen.every((o, i) => o === i + 1), `subscriber ${k} saw 1..${N} in order`);
       }
+    });
+
+    describe('idempotent publish', () => {
+      const ipub = (channel: string, key: string, i: number, windowMs = 60_000, extra: Partial<PublishRequest> = {}): Promise<ServerPublication> =>
+        broker.publish({ channel, event: 'message', data: JSON.stringify({ i }), history: ROOMY, idempotency: { key, windowMs }, ...extra });
+
+      it('a retry within the window answers the first position and publishes nothing', async () => {
+        const ch = chan();
+        await broker.subscribe(ch);
+        const first = await ipub(ch, 'k1', 1);
+        assert.equal(isReplay(first), false);
+        const again = await ipub(ch, 'k1', 2);
+        assert.equal(isReplay(again), true);
+        assert.deepEqual([again.epoch, again.offset, again.time], [first.epoch, first.offset, first.time]);
+        // Another key, and the same key on another channel, are publications of their own.
+        const other = await ipub(ch, 'k2', 3);
+        assert.deepEqual([isReplay(other), other.offset], [false, first.offset + 1]);
+        const elsewhere = await ipub(chan(), 'k1', 4);
+        assert.equal(isReplay(elsewhere), false);
+        await sleep(SETTLE_MS);
+        assert.deepEqual(rec.offsetsOf(ch), [first.offset, other.offset], 'the retry was not delivered');
+        assert.deepEqual(offsets((await broker.history(ch)).publications), [1, 2], 'nor kept in history');
+      });
+
+      it('two concurrent submits with one key publish once', async () => {
+        const ch = chan();
+        await broker.subscribe(ch);
+        const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => ipub(ch, 'same', i)));
+        assert.equal(answers.filter((p) => !isReplay(p)).length, 1, 'exactly one published');
+        assert.ok(answers.every((p) => p.offset === 1 && p.epoch === answers[0]!.epoch), 'all answer its position');
+        await waitFor(() => rec.offsetsOf(ch).length === 1, 'the one publication delivered');
+        await sleep(SETTLE_MS);
+        assert.deepEqual(rec.offsetsOf(ch), [1]);
+        assert.equal((await broker.history(ch)).top.offset, 1);
+      });
+
+      it('a retry after the window publishes again', async () => {
+        const ch = chan();
+        const first = await ipub(ch, 'k', 1, 200);
+        await clockPast(first.time + 200 + CLOCK_SLACK_MS);
+        const later = await ipub(ch, 'k', 2, 200);
+        assert.deepEqual([isReplay(later), later.offset], [false, 2]);
+        assert.equal(isReplay(await ipub(ch, 'k', 3, 200)), true, 'remembered again for a new window');
+      });
+
+      it('keyed channels: a retried upsert changes the state once', async () => {
+        const ch = chan();
+        const keyed: KeyedOptions = { maxKeys: 10, tombstoneTtlMs: 600_000 };
+        const a = await ipub(ch, 'r1', 1, 60_000, { key: 'x', op: 'upsert', keyed });
+        const b = await ipub(ch, 'r1', 2, 60_000, { key: 'x', op: 'upsert', keyed });
+        assert.deepEqual([isReplay(b), b.offset, b.key], [true, a.offset, 'x']);
+        const page = await broker.state(ch, { after: 0, limit: 10 });
+        assert.deepEqual(page.publications.map((p) => [p.key, p.data, p.offset]), [['x', '{"i":1}', 1]]);
+        assert.equal(page.top.offset, 1);
+      });
     });
 
     describe('keyed channels', () => {

@@ -212,7 +212,7 @@ export class ServerApi {
     const { meta, parent } = this.traceOf(req, b, ctx);
     if (b.op !== undefined && b.key === undefined) throw new ReplyError(ErrorCode.InvalidKey, '"op" needs a "key"');
     const write = b.key === undefined ? undefined : { key: b.key, op: b.op ?? 'upsert' };
-    const pub = await this.node.publish(b.channel, b.event, dataJson(b.data ?? null), meta, parent, write);
+    const pub = await this.node.publish(b.channel, b.event, dataJson(b.data ?? null), meta, parent, write, b.idempotency_key);
     return position(pub);
   };
 

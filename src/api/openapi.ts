@@ -46,6 +46,7 @@ export function openApiDocument(config: Config): unknown {
             tracestate: { type: 'string' },
             key: { type: 'string', description: 'Keyed channels only (required there): the key this publication sets or deletes.' },
             op: { type: 'string', enum: ['upsert', 'delete'], default: 'upsert', description: 'Keyed channels: a delete needs no data.' },
+            idempotency_key: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$', description: 'A retry with the same key to the same channel within publish.idempotencyWindow publishes nothing and answers the first position.' },
           },
         },
       },

@@ -6,6 +6,7 @@ import {
   ErrorCode,
   eventProblem,
   keyProblem,
+  idempotencyKeyProblem,
   opProblem,
   tracestateProblem,
   traceparentProblem,
@@ -65,6 +66,7 @@ export function apiSchemas(limits: ApiLimits | number) {
         tracestate: optional<string>(tracestateProblem),
         key: optional<string>((v) => keyProblem(v, maxKeyLength)),
         op: z.unknown().optional(),
+        idempotency_key: optional<string>(idempotencyKeyProblem),
       })
       .transform((b, ctx) => {
         const problems: [string, FieldProblem | undefined][] = [['op', opProblem(b.op, b.key)]];

@@ -26,6 +26,36 @@ export interface PublishRequest {
   readonly key?: string;
   readonly op?: KeyOp;
   readonly keyed?: KeyedOptions;
+  /**
+   * Idempotent publish (docs/api.md): a publish of the same channel with the same key within `windowMs` of the first
+   * one publishes nothing and answers the first one's position (a `replay`, see `isReplay`). Checked and remembered
+   * in the same atomic step as the publish, so two concurrent submits publish once, on every node of the broker.
+   */
+  readonly idempotency?: IdempotencyOptions;
+}
+
+export interface IdempotencyOptions {
+  /** The caller's key, 1-128 characters (protocol/fields.ts `idempotencyKeyProblem`); scoped to the channel. */
+  readonly key: string;
+  /** How long the key is remembered, in ms (`publish.idempotencyWindow`, default 5 minutes). */
+  readonly windowMs: number;
+}
+
+/**
+ * Answers of `publish` that are replays of an earlier publication with the same idempotency key: nothing was
+ * published, the position is the earlier one's. Kept aside (not a field) so every ServerPublication keeps one shape.
+ */
+const replays = new WeakSet<ServerPublication>();
+
+/** Marks a broker's answer as a replay (brokers call it; the node reads `isReplay`). */
+export function replayOf(pub: ServerPublication): ServerPublication {
+  replays.add(pub);
+  return pub;
+}
+
+/** True when this publish answer published nothing (an idempotency key seen within its window). */
+export function isReplay(pub: ServerPublication): boolean {
+  return replays.has(pub);
 }
 
 /** Bounds of a keyed channel's latest-per-key state. */

@@ -71,7 +71,7 @@ end
  * `pub` in scope.
  */
 export const KEYED_ADMIT = `
-local kk = KEYS[3] and #ARGV - 3
+local kk = #KEYS >= 5 and #ARGV - 3
 if kk and keyed_admit(KEYS[3], KEYS[4], KEYS[5], meta, ARGV[kk], tonumber(ARGV[kk + 2]), tonumber(ARGV[kk + 3]), now) then
   return {'', 0, 0, 'key_limit'}
 end

@@ -1,5 +1,6 @@
 import {
   BrokerUnavailableError,
+  replayOf,
   type Broker,
   type BrokerHandler,
   type BrokerStats,
@@ -13,6 +14,7 @@ import {
   type StatePage,
   type StateQuery,
 } from './broker.js';
+import { IdempotencyTable } from './idempotency-memory.js';
 import { KeyedLog } from './keyed-memory.js';
 import { publicationBytes } from './memory-bytes.js';
 import { Stream } from './memory-stream.js';
@@ -42,6 +44,12 @@ export interface MemoryBrokerOptions {
    * half of the bound, past which a keyed upsert that grows it is refused with `limit_exceeded`.
    */
   maxBytes?: number;
+  /**
+   * Idempotency keys remembered at once across channels (default 100_000) and their bytes (default 16 MiB, counted
+   * roughly). Past either the oldest keys are forgotten first (idempotency-memory.ts).
+   */
+  idempotencyMaxKeys?: number;
+  idempotencyMaxBytes?: number;
   /** Clock in ms since the Unix epoch. Default `Date.now`; tests inject one. */
   now?: () => number;
   /** How often expired state is swept, in ms. Default 60_000. The timer is unref()'d. */
@@ -67,6 +75,10 @@ export interface MemoryBrokerStats extends BrokerStats {
   readonly evictedPublications: number;
   /** Idle streams evicted to make room under `maxChannels` since start. */
   readonly evictedChannels: number;
+  /** Idempotency keys remembered, their bytes, and keys forgotten before their window passed (table full). */
+  readonly idempotencyKeys: number;
+  readonly idempotencyBytes: number;
+  readonly idempotencyForgotten: number;
 }
 
 function emptyHistory(): HistoryPage {
@@ -97,6 +109,7 @@ export class MemoryBroker implements Broker {
   private keyedBytes = 0;
   private evictedPublications = 0;
   private evictedChannels = 0;
+  private readonly idempotency: IdempotencyTable;
 
   constructor(options: MemoryBrokerOptions) {
     const { history, metaTtlMs } = options;
@@ -114,6 +127,7 @@ export class MemoryBroker implements Broker {
     this.now = options.now ?? Date.now;
     this.maxChannels = options.maxChannels ?? 0;
     this.maxBytes = maxBytes;
+    this.idempotency = new IdempotencyTable(options.idempotencyMaxKeys, options.idempotencyMaxBytes);
   }
 
   start(handler: BrokerHandler): Promise<void> {
@@ -241,13 +255,25 @@ export class MemoryBroker implements Broker {
 
   publish(req: PublishRequest): Promise<ServerPublication> {
     return this.run((now) => {
+      const idem = req.idempotency;
+      if (idem) {
+        // Checked and remembered in this one synchronous step: a concurrent second submit sees the first.
+        const seen = this.idempotency.get(req.channel, idem.key, now);
+        if (seen) return this.replay(req, seen);
+      }
       const s = this.stream(req.channel, now, true)!;
       const pub = this.account(s, () => this.append(s, req, now));
+      if (idem) this.idempotency.set(req.channel, idem.key, pub, now, idem.windowMs);
       this.enforceBudget();
       // Delivered before the promise resolves: a subscriber reading history after subscribing sees each offset once.
       if (this.subscribed.has(req.channel)) this.handler!.onPublication(pub);
       return pub;
     });
+  }
+
+  private replay(req: PublishRequest, seen: { epoch: string; offset: number; time: number }): ServerPublication {
+    const op = req.key === undefined ? undefined : (req.op ?? 'upsert');
+    return replayOf({ channel: req.channel, event: req.event, data: req.data, epoch: seen.epoch, offset: seen.offset, time: seen.time, meta: req.meta, key: req.key, op });
   }
 
   private append(s: Stream, req: PublishRequest, now: number): ServerPublication {
@@ -416,6 +442,7 @@ export class MemoryBroker implements Broker {
   /** Drops idle unsubscribed streams and age-expired history, so memory stays bounded. Runs on the timer. */
   sweep(): void {
     const now = this.now();
+    this.idempotency.sweep(now);
     for (const [channel, s] of this.streams) {
       if (this.isIdle(channel, s, now)) this.drop(channel, s);
       else {
@@ -430,12 +457,16 @@ export class MemoryBroker implements Broker {
 
   /** Counts for metrics and tests, O(1). No connection is ever replaced, so no replacement counts. */
   stats(): MemoryBrokerStats {
+    const idem = this.idempotency.stats();
     return {
       channels: this.streams.size,
       publications: this.keptCount,
       bytes: this.historyBytes + this.keyedBytes,
       evictedPublications: this.evictedPublications,
       evictedChannels: this.evictedChannels,
+      idempotencyKeys: idem.keys,
+      idempotencyBytes: idem.bytes,
+      idempotencyForgotten: idem.forgotten,
     };
   }
 }

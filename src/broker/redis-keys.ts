@@ -54,6 +54,10 @@ export class RedisKeys {
   keyedTombs(channel: string): string {
     return `${this.base(channel)}:ktombs`;
   }
+  /** String `epoch offset time` of the publication an idempotency key got, expiring after the window (PX). */
+  idempotency(channel: string, key: string): string {
+    return `${this.base(channel)}:idem:${key}`;
+  }
   /** Pub/sub channel of the channel's join/leave events. */
   members(channel: string): string {
     return `${this.base(channel)}:members`;

@@ -19,15 +19,26 @@ export type { LuaScript } from './redis-lua.js';
  * Assigns the next position, appends to history, trims it, refreshes expiry and publishes, atomically.
  * KEYS: meta, hist. ARGV: epoch candidate (used when the channel has none), pub/sub channel, history size,
  * history ttl ms, meta ttl ms, encoded head `{"c":..,"e":..,"d":..`, encoded tail `}` or `,"m":{..}}`,
- * publish command (`PUBLISH`, or `SPUBLISH` on a cluster). The pub/sub channel is not a key (so not in KEYS) but
+ * publish command (`PUBLISH`, or `SPUBLISH` on a cluster), idempotency window ms ('0': none). The pub/sub channel is not a key (so not in KEYS) but
  * carries the channel's hash tag: on a cluster, SPUBLISH from this script reaches the shard that runs it.
  * Keyed channels add KEYS state, order, tombs and four last ARGV (keyed-redis-scripts.ts); a new key past the
  * channel's limit returns {'', 0, 0, 'key_limit'} and publishes nothing.
+An idempotent publish adds its key (RedisKeys.idempotency) as the last KEYS entry (after the keyed ones): seen within
+its window, the script returns the first publication's {epoch, offset, time, 'replay'} and publishes nothing; else it
+publishes and stores `epoch offset time` there with the window as its expiry, in the same atomic step.
  * Returns {epoch, offset, time}.
  */
 export const PUBLISH_SCRIPT = lua(`${PRELUDE}${KEYED_LUA}
 local meta, hist = KEYS[1], KEYS[2]
 local size, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
+local idem = tonumber(ARGV[9])
+if idem > 0 then
+  local seen = redis.call('GET', KEYS[#KEYS])
+  if seen then
+    local e, o, t = string.match(seen, '^(%S+) (%d+) (%d+)$')
+    return {e, tonumber(o), tonumber(t), 'replay'}
+  end
+end
 local now = now_ms()
 local epoch = redis.call('HGET', meta, 'epoch')
 if not epoch then
@@ -51,6 +62,9 @@ end
 redis.call('PEXPIRE', meta, ARGV[5])
 ${KEYED_WRITE}
 redis.call(ARGV[8], ARGV[2], pub)
+if idem > 0 then
+  redis.call('SET', KEYS[#KEYS], epoch .. ' ' .. string.format('%d', offset) .. ' ' .. string.format('%d', now), 'PX', idem)
+end
 return {epoch, offset, now}
 `);
 

@@ -26,6 +26,7 @@ import {
   type NodeRegistry,
   type NodeReport,
   type BrokerStats,
+  replayOf,
 } from './broker.js';
 import { createClusterConnection } from './redis-cluster.js';
 import { CONNECT_TIMEOUT_MS, createSingleConnection, type RedisCommands, type RedisConnection } from './redis-connection.js';
@@ -359,6 +360,9 @@ class RedisBroker implements Broker, NodeRegistry {
     const keys = [this.keys.meta(channel), this.keys.hist(channel)];
     // Keyed: the state keys join KEYS and four ARGV go last (keyed-redis-scripts.ts, KEYED_ADMIT).
     if (isKeyed) keys.push(this.keys.keyedState(channel), this.keys.keyedOrder(channel), this.keys.keyedTombs(channel));
+    // Idempotent: its key goes last in KEYS, its window is ARGV[9] (redis-scripts.ts, PUBLISH_SCRIPT).
+    const idem = req.idempotency;
+    if (idem) keys.push(this.keys.idempotency(channel, idem.key));
     const reply = (await this.mayCreate(this.run(
       PUBLISH_SCRIPT,
       keys,
@@ -371,6 +375,7 @@ class RedisBroker implements Broker, NodeRegistry {
         encodeHead(req),
         encodeTail(req),
         this.conn.publishCommand,
+        idem ? String(Math.max(1, Math.round(idem.windowMs))) : '0',
         ...(isKeyed ? [key, req.op ?? 'upsert', String(keyed.maxKeys), String(keyed.tombstoneTtlMs)] : []),
       ],
       true,
@@ -378,9 +383,11 @@ class RedisBroker implements Broker, NodeRegistry {
     if (reply[3] === 'key_limit') {
       throw new ReplyError(ErrorCode.LimitExceeded, `keyed channel holds its most keys (${keyed!.maxKeys}; keyed.maxKeys): delete some or raise the limit`);
     }
-    if (reply[0] === this.epochCandidate) this.epochCandidate = newEpoch(); // used: the next new stream gets another
     const op = isKeyed ? (req.op ?? 'upsert') : undefined;
-    return { channel, event: req.event, data: req.data, epoch: reply[0], offset: reply[1], time: reply[2], meta: req.meta, key, op };
+    const pub = { channel, event: req.event, data: req.data, epoch: reply[0], offset: reply[1], time: reply[2], meta: req.meta, key, op };
+    if (reply[3] === 'replay') return replayOf(pub);
+    if (reply[0] === this.epochCandidate) this.epochCandidate = newEpoch(); // used: the next new stream gets another
+    return pub;
   }
 
   subscribe(channel: string): Promise<void> {

@@ -492,6 +492,7 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
     if (options.event !== undefined) params.event = options.event;
     if (options.key !== undefined) params.key = options.key;
     if (options.op !== undefined) params.op = options.op;
+    if (options.idempotencyKey !== undefined) params.idempotency_key = options.idempotencyKey;
     const trace = options.traceparent ? { traceparent: options.traceparent, tracestate: options.tracestate } : this.opts.traceContext?.();
     if (trace?.traceparent) {
       params.traceparent = trace.traceparent;

@@ -129,6 +129,12 @@ export interface PublishOptions {
   /** Overrides the `traceContext` hook for this publication. */
   traceparent?: string;
   tracestate?: string;
+  /**
+   * Makes the publish safe to retry (after `outcome_unknown`, a timeout or a reconnect): sent again with the same key
+   * to the same channel within the server's `publish.idempotencyWindow` (default 5 minutes), it publishes nothing and
+   * resolves to the first publication's position. 1-128 printable ASCII characters, e.g. `crypto.randomUUID()`.
+   */
+  idempotencyKey?: string;
 }
 
 export interface HistoryOptions {

@@ -153,6 +153,11 @@ export const configSchema = z.strictObject({
     commandRejectLimit: int(100, 'Refused commands after which a connection that keeps flooding is closed with 4006 (rate limited).', 1),
     handshakeTimeout: duration('10s', 'Time a client has to send its request headers (WebSocket upgrade, SSE, API): slow-header (slowloris) clients are cut off.'),
   }),
+  publish: group({
+    idempotencyWindow: duration('5m', 'How long an `idempotency_key` of a publish (API and WebSocket) is remembered: a retry with the same key to the same channel within it publishes nothing and answers the first publication\'s position. Redis broker: shared by every node (a key per channel, expiring after the window). 0: keys are not remembered (every publish publishes). See docs/api.md.'),
+    idempotencyMaxKeys: int(100000, 'Memory broker: most idempotency keys remembered at once, across channels. Past it (or `publish.idempotencyMaxBytes`) the oldest are forgotten first, so a retry of a very old key may publish again. The Redis broker expires each key after the window instead: bound Redis with `maxmemory`.', 1),
+    idempotencyMaxBytes: bytes(16777216, 'Memory broker: most bytes of idempotency keys remembered at once (16 MiB, counted roughly: key, channel and about 100 bytes per entry). Past it the oldest are forgotten first.'),
+  }),
   delivery: group({
     maxWriteDelay: duration('20ms', 'Upper bound of the adaptive write window that batches a connection\'s writes. 0 always writes at the end of the event-loop turn.'),
   }),

@@ -1,4 +1,4 @@
-import type { Broker, HistoryPage, HistoryQuery, PublishRequest, StatePage, StateQuery } from '../broker/broker.js';
+import { isReplay, type Broker, type HistoryPage, type HistoryQuery, type PublishRequest, type StatePage, type StateQuery } from '../broker/broker.js';
 import type { TraceContext } from '../core/trace-context.js';
 import { inc } from '../observability/counters.js';
 import type { PublishTracing } from '../observability/publish-tracing.js';
@@ -56,7 +56,8 @@ export abstract class BrokerCalls {
   }
 
   protected readonly countPublication = (pub: ServerPublication): ServerPublication => {
-    this.counters.publications++;
+    if (isReplay(pub)) this.counters.publishReplays++;
+    else this.counters.publications++;
     return pub;
   };
 

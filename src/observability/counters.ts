@@ -19,6 +19,8 @@ export class Counters {
   readonly commands = new Map<string, number>();
   /** Publications accepted by this node (API, clients, library). */
   publications = 0;
+  /** Idempotent publishes answered with an earlier position (a retry within the window: nothing published). */
+  publishReplays = 0;
   /** Publication deliveries to local subscribers (fan-out), and messages dropped because a queue was full. */
   deliveries = 0;
   drops = 0;

@@ -148,6 +148,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
   const bytesReceived = counter('switchboard.bytes.received', 'Bytes received from clients, by transport (WebSocket only)', 'By');
   const commands = counter('switchboard.commands', 'Client commands handled, by method and outcome (ok or an error code)', '{command}');
   const publications = counter('switchboard.publications', 'Publications accepted by this node (server API, clients, library)', '{publication}');
+  const publishReplays = counter('switchboard.publish.replays', 'Idempotent publishes answered with the first position of their key (a retry within publish.idempotencyWindow: nothing published)', '{publication}');
   const deliveries = counter('switchboard.deliveries', 'Publications delivered to local subscribers (one per recipient)', '{delivery}');
   const encodings = counter('switchboard.publication.encodings', 'Publication encodings built, by format: one per publication and format however many local recipients (this process)', '{encoding}');
   const drops = counter('switchboard.drops', 'Messages dropped because a connection queue was full', '{message}');
@@ -176,7 +177,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
 
   const observables: Observable[] = [
     wsActive, wsActiveAlias, wsSent, wsReceived, wsSentAlias, wsReceivedAlias, active, connects, disconnects, sent, bytesSent, received, bytesReceived, commands,
-    publications, deliveries, encodings, drops, slowDisconnects, recoveries, brokerErrors, limitsHit, proxyCalls, apiRequests, channels, subscriptions, users,
+    publications, publishReplays, deliveries, encodings, drops, slowDisconnects, recoveries, brokerErrors, limitsHit, proxyCalls, apiRequests, channels, subscriptions, users,
     historyPublications, historyBytes, historyEvictions, historyChannels, subscriberReplacements, commandReplacements, ready,
     webhookEvents, webhookDropped, webhookDelivered, webhookFailures, webhookRetries, webhookDepth,
   ];
@@ -217,6 +218,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
       r.observe(commands, n, { method, outcome });
     }
     r.observe(publications, c.publications);
+    r.observe(publishReplays, c.publishReplays);
     r.observe(deliveries, c.deliveries);
     if (g.encodings) for (const [format, v] of Object.entries(g.encodings)) r.observe(encodings, v, { format });
     r.observe(drops, c.drops);

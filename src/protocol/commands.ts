@@ -1,5 +1,6 @@
 import { ErrorCode, ReplyError } from './errors.js';
 import {
+  idempotencyKeyProblem,
   channelProblem,
   dataProblem,
   eventProblem,
@@ -49,6 +50,8 @@ export interface PublishParams {
   op?: KeyOp;
   /** Skip the publishing connection when delivering (a dialect's client events; PublicationMeta.exclude). */
   excludeSelf?: boolean;
+  /** Idempotent publish: a retry with the same key within the window publishes nothing and answers the first position. */
+  idempotencyKey?: string;
 }
 /**
  * A fresh token. Without `channel`: the connection token (same user). With `channel`: a subscription token for that
@@ -209,6 +212,14 @@ function traceparentField(params: Record<string, unknown>, id: CommandId): strin
   return v as string;
 }
 
+/** `idempotency_key` of a publish, as `idempotencyKey` (absent when not sent). */
+function idempotencyField(params: Record<string, unknown>, id: CommandId): { idempotencyKey?: string } {
+  const v = params.idempotency_key;
+  if (v === undefined) return {};
+  check('"idempotency_key"', idempotencyKeyProblem(v), id);
+  return { idempotencyKey: v as string };
+}
+
 /** `key` and `op` of a keyed publish: `op` alone is refused, `delete` needs no `data`. */
 function keyFields(params: Record<string, unknown>, id: CommandId, limits: DecodeLimits): { key?: string; op?: KeyOp } {
   const { key, op } = params;
@@ -258,6 +269,7 @@ export function decodeFrame(frame: Record<string, unknown>, limits: DecodeLimits
           traceparent: traceparentField(params, id),
           tracestate: optionalString(params, 'tracestate', id, MAX_TRACESTATE_LENGTH),
           ...keyed,
+          ...idempotencyField(params, id),
         },
       };
     }

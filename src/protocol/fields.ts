@@ -34,6 +34,17 @@ export function channelProblem(v: unknown, maxLength: number): FieldProblem | un
   return { code: ErrorCode.InvalidChannel, message: `must be 1-${maxLength} characters of letters, digits and _-.:#@/=,` };
 }
 
+/** Longest `idempotency_key` accepted, in characters. */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
+/** Printable ASCII without spaces: a UUID, a ULID, a hash or `order-123:attempt` all fit. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,128}$/;
+
+/** `idempotency_key` of a publish (docs/api.md "Idempotent publish"). */
+export function idempotencyKeyProblem(v: unknown): FieldProblem | undefined {
+  if (typeof v === 'string' && IDEMPOTENCY_KEY.test(v)) return undefined;
+  return { code: ErrorCode.BadRequest, message: `must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters without spaces` };
+}
+
 export function eventProblem(v: unknown): FieldProblem | undefined {
   return isValidEvent(v) ? undefined : { code: ErrorCode.InvalidEvent, message: `must be ${EVENT_RULE}` };
 }

@@ -58,7 +58,8 @@ export interface NodeServices {
   /** Removes a local subscription; the broker subscription goes when the channel's last local subscriber leaves. */
   leaveChannel(channel: string, sub: ChannelSubscription): void;
   /** Publishes; `write` (key and op) is required for keyed channels and refused for others. */
-  publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: TraceContext, write?: KeyedWrite): Promise<ServerPublication>;
+  /** `idempotencyKey`: a retry within `publish.idempotencyWindow` publishes nothing and answers the first position. */
+  publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: TraceContext, write?: KeyedWrite, idempotencyKey?: string): Promise<ServerPublication>;
   /** Reads a page of a keyed channel's state through the broker, timed and counted. */
   keyedState(channel: string, query: StateQuery, parent?: TraceContext): Promise<StatePage>;
   /** Reads history through the broker, timed and counted. */

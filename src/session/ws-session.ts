@@ -276,13 +276,13 @@ export class WsSession extends Session {
         return this.reply(cmd.id, {});
       }
       case 'publish': {
-        const { channel, event, data, traceparent, tracestate, key, op, excludeSelf } = cmd.params;
+        const { channel, event, data, traceparent, tracestate, key, op, excludeSelf, idempotencyKey } = cmd.params;
         // The namespace's rules, the size bound and its publish proxy, which may replace the data (permissions.ts).
         const allowed = await checkPublish(node, this, channel, this.subscriptions.has(channel), event, data, ctx ?? this.traceContext);
         const trace = traceparent ? { traceparent, tracestate } : undefined;
         // A dialect's client events skip their sender (PublicationMeta.exclude).
         const meta = excludeSelf ? { ...trace, exclude: this.id } : trace;
-        const pub = await node.publish(channel, event, allowed, meta, ctx, key === undefined ? undefined : { key, op: op ?? 'upsert' });
+        const pub = await node.publish(channel, event, allowed, meta, ctx, key === undefined ? undefined : { key, op: op ?? 'upsert' }, idempotencyKey);
         return this.reply(cmd.id, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset });
       }
       case 'send': {

@@ -28,7 +28,14 @@ export function createBroker(config: Config, logger: Logger): Broker {
       logger: { warn: (...a: unknown[]) => logger.warn(...(a as [object, string])), error: (...a: unknown[]) => logger.error(...(a as [object, string])) },
     });
   }
-  return createMemoryBroker({ history, metaTtlMs: config.history.metaTtl, maxChannels: config.history.maxChannels, maxBytes: historyMaxBytes(config) });
+  return createMemoryBroker({
+    history,
+    metaTtlMs: config.history.metaTtl,
+    maxChannels: config.history.maxChannels,
+    maxBytes: historyMaxBytes(config),
+    idempotencyMaxKeys: config.publish.idempotencyMaxKeys,
+    idempotencyMaxBytes: config.publish.idempotencyMaxBytes,
+  });
 }
 
 /** `history.maxBytes`, where 0 means a quarter of this process's V8 heap limit (`--max-old-space-size` moves it). */

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { NO_STREAM_EPOCH, type Broker, type ServerPublication } from '../../src/broker/broker.js';
+import { isReplay, NO_STREAM_EPOCH, type Broker, type ServerPublication } from '../../src/broker/broker.js';
 import { publicationBytes } from '../../src/broker/memory-bytes.js';
 import { MemoryBroker, createMemoryBroker, type MemoryBrokerOptions } from '../../src/broker/memory.js';
 import { ManualClock, RecordingHandler, brokerContract, waitFor } from '../broker-contract.js';
@@ -325,5 +325,45 @@ describe('memory broker', () => {
     assert.throws(() => make({ history: { size: 1, ttlMs: 0 } }), /history\.ttlMs/);
     assert.throws(() => make({ metaTtlMs: 0 }), /metaTtlMs/);
     assert.throws(() => make({ sweepIntervalMs: -5 }), /sweepIntervalMs/);
+    assert.throws(() => make({ idempotencyMaxKeys: 0 }), /idempotencyMaxKeys/);
+    assert.throws(() => make({ idempotencyMaxBytes: 0.5 }), /idempotencyMaxBytes/);
+  });
+
+  describe('idempotency keys', () => {
+    const ipub = (b: MemoryBroker, channel: string, key: string, windowMs = 60_000) =>
+      b.publish({ channel, event: 'message', data: '1', history: HISTORY, idempotency: { key, windowMs } });
+
+    it('are bounded by count: past it the oldest key is forgotten first (its retry publishes again)', async () => {
+      const b = make({ idempotencyMaxKeys: 2 });
+      await b.start(new RecordingHandler());
+      for (const k of ['a', 'b', 'c']) await ipub(b, 'ch', k);
+      assert.deepEqual([b.stats().idempotencyKeys, b.stats().idempotencyForgotten], [2, 1]);
+      assert.equal(isReplay(await ipub(b, 'ch', 'c')), true, 'the newest is remembered');
+      assert.equal(isReplay(await ipub(b, 'ch', 'a')), false, 'the oldest was forgotten');
+      await b.close();
+    });
+
+    it('are bounded by bytes', async () => {
+      const b = make({ idempotencyMaxBytes: 2000 });
+      await b.start(new RecordingHandler());
+      for (let i = 0; i < 100; i++) await ipub(b, 'ch', 'k'.repeat(100) + i);
+      const st = b.stats();
+      assert.ok(st.idempotencyBytes <= 2000 && st.idempotencyKeys > 0, `bytes ${st.idempotencyBytes}, keys ${st.idempotencyKeys}`);
+      assert.equal(st.idempotencyKeys + st.idempotencyForgotten, 100);
+      await b.close();
+    });
+
+    it('expire after their window (the sweep frees them); reads and refused publishes create none', async () => {
+      await broker.history('ch');
+      await assert.rejects(broker.publish({ channel: 'ch', event: 'm', data: '1', history: HISTORY, key: 'k', op: 'upsert', keyed: { maxKeys: 0, tombstoneTtlMs: 1000 }, idempotency: { key: 'r', windowMs: 1000 } }));
+      assert.equal(broker.stats().idempotencyKeys, 0);
+      const first = await ipub(broker, 'ch', 'k', 1000);
+      clock.advance(999);
+      assert.equal((await ipub(broker, 'ch', 'k', 1000)).offset, first.offset);
+      clock.advance(1);
+      broker.sweep();
+      assert.equal(broker.stats().idempotencyKeys, 0);
+      assert.equal(isReplay(await ipub(broker, 'ch', 'k', 1000)), false);
+    });
   });
 });
