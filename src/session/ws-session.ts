@@ -12,7 +12,9 @@ import {
   ReplyError,
   resultJson,
   rpcReplyJson,
+  type Command,
   type CommandId,
+  type DecodeLimits,
   type Disconnect,
 } from '../protocol/index.js';
 import { DialectError, Dialects, publicationShape, type Decoded, type Dialect, type Step } from './dialects/index.js';
@@ -62,18 +64,17 @@ export class WsSession extends Session {
     private readonly ws: WsTransport,
     version: string,
     conn: ConnectionInfo,
+    /** An endpoint-owning dialect (Centrifuge): the only vocabulary of the connection, which then gets no `connected` frame (its own handshake answered). */
+    only?: (limits: DecodeLimits) => Dialect,
   ) {
     super(node, identity, ws, 'websocket', conn);
     const cfg = node.config;
-    this.dialects = new Dialects({
-      userId: this.userId,
-      seed000Channel: cfg.compat.seed000Channel,
-      limits: { maxChannelLength: cfg.channel.maxLength, maxHistoryLimit: cfg.api.maxHistoryLimit, maxKeyLength: cfg.keyed.maxKeyLength },
-    });
+    const decodeLimits: DecodeLimits = { maxChannelLength: cfg.channel.maxLength, maxHistoryLimit: cfg.api.maxHistoryLimit, maxKeyLength: cfg.keyed.maxKeyLength };
+    this.dialects = new Dialects({ userId: this.userId, seed000Channel: cfg.compat.seed000Channel, limits: decodeLimits }, only?.(decodeLimits));
     const interval = node.config.websocket.pingInterval;
     const pingSeconds = interval > 0 ? Math.max(1, Math.round(interval / 1000)) : 0;
     const exp = identity.expiresAt;
-    this.send(
+    if (!only) this.send(
       wsTextFrameOf(
         connectedJson({ client: this.id, user: this.userId, version, protocol: PROTOCOL_VERSION, ping: pingSeconds, ...(exp ? { expires: Math.floor(exp / 1000) } : {}) }),
       ),
@@ -213,8 +214,9 @@ export class WsSession extends Session {
     traced?.end(outcome);
   }
 
-  private reply(id: CommandId, result: unknown): void {
-    if (id !== null) this.send(wsTextFrameOf(resultJson(id, result)));
+  private reply(cmd: Command, result: unknown, dialect: Dialect): void {
+    if (cmd.id === null) return;
+    this.send(wsTextFrameOf(dialect.resultJson ? dialect.resultJson(cmd, result) : resultJson(cmd.id, result)));
   }
 
   private replyError(id: CommandId, err: ReplyError, dialect: Dialect): void {
@@ -235,31 +237,31 @@ export class WsSession extends Session {
         if (!this.isCurrent(p)) return;
         // Seed clients know no `caught_up` push (nor any reply).
         p.sub.announce = dialect.announcesCatchUp;
-        this.reply(cmd.id, p.result);
+        this.reply(cmd, p.result, dialect);
         return this.activateSubscription(p);
       }
       case 'unsubscribe':
         this.unsubscribe(cmd.params.channel);
-        return this.reply(cmd.id, {});
+        return this.reply(cmd, {}, dialect);
       case 'publish': {
         const { channel, event, data, traceparent, tracestate, key, op } = cmd.params;
         // The namespace's rules, the size bound and its publish proxy, which may replace the data (permissions.ts).
         const allowed = await checkPublish(node, this, channel, this.subscriptions.has(channel), event, data, ctx ?? this.traceContext);
         const meta = traceparent ? { traceparent, tracestate } : undefined;
         const pub = await node.publish(channel, event, allowed, meta, ctx, key === undefined ? undefined : { key, op: op ?? 'upsert' });
-        return this.reply(cmd.id, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset });
+        return this.reply(cmd, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset }, dialect);
       }
       case 'send': {
         checkDirectMessage(node, this.identity);
         checkPublishSize(node, cmd.params.data);
         await node.sendToUser(cmd.params.user, cmd.params.event, cmd.params.data, undefined, this.userId);
-        return this.reply(cmd.id, {});
+        return this.reply(cmd, {}, dialect);
       }
       case 'presence': {
         const rules = await checkRead(node, this, cmd.params.channel, this.subscriptions.has(cmd.params.channel), ctx ?? this.traceContext);
         if (!rules.presence) throw new ReplyError(ErrorCode.FeatureDisabled, `presence is turned off for channel "${cmd.params.channel}"`);
         const members = await node.presence(cmd.params.channel, ctx);
-        return this.reply(cmd.id, { members });
+        return this.reply(cmd, { members }, dialect);
       }
       case 'history': {
         // One reply of at most client.maxReplyBytes, queued only when the outbound queue has room (history-page.ts).
@@ -268,27 +270,27 @@ export class WsSession extends Session {
         if (cmd.id === null) return; // nothing to answer: nothing to read
         const query = { ...cmd.params, limit: limit ?? node.config.api.maxHistoryLimit };
         const page = await readHistoryPage(node, channel, query, node.config.client.maxReplyBytes, historyReplyEnvelope(cmd.id), ctx);
-        await this.sendWhenRoom(historyReplyFrame(cmd.id, page));
+        await this.sendWhenRoom(dialect.resultJson ? wsTextFrameOf(dialect.resultJson(cmd, page)) : historyReplyFrame(cmd.id, page));
         return;
       }
       case 'rpc': {
         // The backend's answer (docs/proxy.md), at most proxy.maxResponseSize, queued when the queue has room.
         const data = await callRpc(node, this, cmd.params.method, cmd.params.data, ctx ?? this.traceContext);
-        if (cmd.id !== null) await this.sendWhenRoom(wsTextFrameOf(rpcReplyJson(cmd.id, data)));
+        if (cmd.id !== null) await this.sendWhenRoom(wsTextFrameOf(dialect.resultJson ? dialect.resultJson(cmd, data) : rpcReplyJson(cmd.id, data)));
         return;
       }
       case 'ping':
-        return this.reply(cmd.id, {});
+        return this.reply(cmd, {}, dialect);
       case 'refresh': {
         const { channel, token } = cmd.params;
         if (channel !== undefined) {
           const sub = await refreshSubscription(node, this.identity, channel, token, () => this.subscriptions.get(channel));
           node.watchExpiry(this);
-          return this.reply(cmd.id, expiresReply(sub.expiresAt));
+          return this.reply(cmd, expiresReply(sub.expiresAt), dialect);
         }
         this.identity = await refreshedIdentity(node, this.identity, token);
         node.watchExpiry(this);
-        this.reply(cmd.id, expiresReply(this.identity.expiresAt));
+        this.reply(cmd, expiresReply(this.identity.expiresAt), dialect);
         for (const sub of claimsLost(this.subscriptions.values(), this.identity)) {
           this.revoke(sub, ErrorCode.PermissionDenied, `the refreshed token no longer grants channel "${sub.channel}"`);
         }

@@ -5,6 +5,7 @@
  * goes to the app (src/wiring/attach.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AdminConsole } from '../admin/console.js';
 import type { ServerApi } from '../api/api.js';
 import type { Config } from '../config/index.js';
@@ -14,6 +15,7 @@ import { sendError, sendJson } from '../http/responses.js';
 import type { SdkBundle } from '../transport/sdk-bundle.js';
 import type { SseTransport } from '../transport/sse.js';
 import type { WebSocketTransport } from '../transport/websocket.js';
+import { CENTRIFUGE_PATH, type CentrifugeTransport } from '../transport/centrifuge.js';
 import { RouteTable, type Route, type RouteHandler } from '../http/router.js';
 
 export interface RouteTargets {
@@ -25,6 +27,8 @@ export interface RouteTargets {
   readonly api: ServerApi;
   readonly sse: Pick<SseTransport, 'handle'>;
   readonly ws: Pick<WebSocketTransport, 'handleUpgrade'>;
+  /** The Centrifuge client protocol endpoint (`/connection/websocket`, docs/compat.md). */
+  readonly centrifuge?: Pick<CentrifugeTransport, 'handleUpgrade'>;
   /** The Prometheus exporter (`metrics.enabled`). */
   readonly metrics?: (req: IncomingMessage, res: ServerResponse) => void;
   /** The browser SDK bundle (`sdk.serve`, when built). */
@@ -91,7 +95,12 @@ export function switchboardRoutes(t: RouteTargets): RouteTable {
     };
     routes.push(any('/', index), any('/favicon.ico', index), { path: '/', prefix: true, methods: { '*': notFound } });
   }
-  return new RouteTable(routes, [{ path: c.websocket.path, handle: (req, socket, head, url) => t.ws.handleUpgrade(req, socket, head, url) }]);
+  const upgrades = [{ path: c.websocket.path, handle: (req: IncomingMessage, socket: Duplex, head: Buffer, url: URL) => t.ws.handleUpgrade(req, socket, head, url) }];
+  const centrifuge = t.centrifuge;
+  if (centrifuge && c.websocket.path !== CENTRIFUGE_PATH) {
+    upgrades.push({ path: CENTRIFUGE_PATH, handle: (req, socket, head, url) => centrifuge.handleUpgrade(req, socket, head, url) });
+  }
+  return new RouteTable(routes, upgrades);
 }
 
 function notFound(req: IncomingMessage, res: ServerResponse): void {

@@ -29,6 +29,7 @@ import { Admission } from '../transport/admission.js';
 import { SdkBundle } from '../transport/sdk-bundle.js';
 import { SseTransport } from '../transport/sse.js';
 import { WebSocketTransport } from '../transport/websocket.js';
+import { CentrifugeTransport } from '../transport/centrifuge.js';
 import { createWebhooks } from '../webhooks/webhooks.js';
 import { createAuthenticator, createBroker, createProxyBackend } from './factories.js';
 import { assertSafeBinding } from './safe-binding.js';
@@ -94,6 +95,8 @@ export function wire(options: WiringOptions): Wiring {
   const admission = new Admission(config);
   const ws = new WebSocketTransport(n, version, admission);
   const sse = new SseTransport(n, admission);
+  // Centrifuge clients (docs/compat.md): same admission, authenticator, Origin rule and dispatch as the native one.
+  const centrifuge = new CentrifugeTransport(n, version, admission, (req) => ws.originAllowed(req));
   // The admin console: when asked for, or by default in development mode (no JWT auth) on a loopback host.
   const adminOn = config.admin.enabled || (ownServer && authenticator.insecure && isLoopbackHost(config.host));
   const admin = adminOn ? new AdminConsole(n, reporter, { version }) : undefined;
@@ -111,6 +114,7 @@ export function wire(options: WiringOptions): Wiring {
     api,
     sse,
     ws,
+    centrifuge,
     metrics: telemetry.metricsHandler,
     sdkBundle: config.sdk.serve ? SdkBundle.load() : undefined,
     demoPage,
@@ -160,8 +164,9 @@ export function wire(options: WiringOptions): Wiring {
         admin?.close();
         n.drain();
         const deadline = Date.now() + config.shutdown.timeout;
-        while (ws.connections() + sse.connections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        while (ws.connections() + centrifuge.connections() + sse.connections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         ws.close();
+        centrifuge.close();
         sse.close();
         admission.close();
         listener?.closeAllConnections();

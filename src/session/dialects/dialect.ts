@@ -21,6 +21,12 @@ export interface Dialect {
   translate(frame: Record<string, unknown>): Translation;
   /** An error reply in this vocabulary; `id` is the frame's, when it got far enough to have one. */
   errorJson(id: CommandId, error: ErrorBody): string;
+  /**
+   * A success reply in this vocabulary, for adapters that own their endpoint (Centrifuge): `result` is the native
+   * result object, or for `history` the page (broker/pages.ts) and for `rpc` the backend's JSON text. Absent: the
+   * native reply shapes.
+   */
+  resultJson?(cmd: Command, result: unknown): string;
   /** Whether subscriptions it makes are announced with the native `caught_up` push (clients that know it). */
   readonly announcesCatchUp: boolean;
 }

@@ -4,6 +4,7 @@ import { NativeDialect } from './native.js';
 import { Seed000Dialect } from './seed000.js';
 import { Seed002Dialect } from './seed002.js';
 
+export { CentrifugeDialect } from './centrifuge.js';
 export type { Dialect, DialectContext, DialectJoin, Step, Translation } from './dialect.js';
 export { isSeed000Chat, publicationJsonIn, seed000ChatJson } from '../../protocol/seed000.js';
 export { publicationShape } from './seed000.js';
@@ -29,9 +30,10 @@ export class Dialects {
   readonly native: NativeDialect;
   private readonly adapters: readonly Dialect[];
 
-  constructor(c: DialectContext) {
+  /** `only`: an endpoint-owning adapter (Centrifuge) that is the connection's one vocabulary. */
+  constructor(c: DialectContext, only?: Dialect) {
     this.native = new NativeDialect(c.limits);
-    this.adapters = [this.native, new Seed002Dialect(c), new Seed000Dialect(c)];
+    this.adapters = only ? [only] : [this.native, new Seed002Dialect(c), new Seed000Dialect(c)];
   }
 
   /** Decodes one text frame. Throws DialectError for every malformed input, never anything else (untrusted input). */
@@ -45,6 +47,7 @@ export class Dialects {
           break;
         }
       }
+      if (this.adapters.length === 1) dialect = this.adapters[0]!;
       const t = dialect.translate(frame);
       return { dialect, steps: t.steps, ...(t.reply === undefined ? {} : { reply: t.reply }) };
     } catch (err) {

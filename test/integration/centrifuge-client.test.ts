@@ -1,0 +1,116 @@
+/**
+ * The real `centrifuge` npm client (5.x, JSON protocol) against Switchboard's `/connection/websocket`: connect with a
+ * Switchboard JWT, subscribe, publications made through `POST /api/publish`, client publish, presence, presence
+ * stats, history, a connection token refresh, and permission refusals that come from the native checks.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Centrifuge, type PublicationContext, type Subscription } from 'centrifuge';
+import WebSocket from 'ws';
+import type { Switchboard } from '../../src/server.js';
+import { startJwtServer } from '../helpers/server.js';
+import { mintHs256, nowSec } from '../helpers/tokens.js';
+import { waitFor } from '../helpers/wait.js';
+
+const SECRET = 'centrifuge-test-secret-of-32-bytes!!';
+
+describe('centrifuge npm client', () => {
+  let sb: Switchboard;
+  let base: string;
+  let endpoint: string;
+  const clients: Centrifuge[] = [];
+
+  before(async () => {
+    const s = await startJwtServer(SECRET, { namespaces: [{ name: 'ro', subscribe: 'authenticated', publish: false }] });
+    sb = s.sb;
+    base = s.wsUrl.replace('ws://', 'http://').replace('/ws', '');
+    endpoint = s.wsUrl.replace('/ws', '/connection/websocket');
+  });
+  after(async () => {
+    for (const c of clients) c.disconnect();
+    await sb.shutdown();
+  });
+
+  const client = (opts: ConstructorParameters<typeof Centrifuge>[1]): Centrifuge => {
+    const c = new Centrifuge(endpoint, { websocket: WebSocket, minReconnectDelay: 50, maxReconnectDelay: 200, ...opts });
+    clients.push(c);
+    return c;
+  };
+  const apiPublish = async (channel: string, data: unknown) => {
+    const r = await fetch(`${base}/api/publish`, { method: 'POST', headers: { authorization: 'Bearer k', 'content-type': 'application/json' }, body: JSON.stringify({ channel, data }) });
+    assert.equal(r.status, 200, await r.clone().text());
+    return (await r.json()) as { epoch: string; offset: number };
+  };
+  const collect = (sub: Subscription) => {
+    const got: PublicationContext[] = [];
+    sub.on('publication', (ctx) => got.push(ctx));
+    return got;
+  };
+
+  it('connects with a token, subscribes, receives API publications, publishes through the native checks', async () => {
+    const c = client({ token: await mintHs256(SECRET, { sub: 'alice' }) });
+    const connected = new Promise<{ client: string }>((resolve) => c.once('connected', resolve));
+    c.connect();
+    assert.ok((await connected).client);
+    const sub = c.newSubscription('news');
+    const got = collect(sub);
+    sub.subscribe();
+    await sub.ready(5000);
+    const pos = await apiPublish('news', { n: 1 });
+    await c.publish('news', { n: 2 });
+    await waitFor(() => got.length === 2, { label: 'two publications' });
+    assert.deepEqual(got.map((p) => p.data), [{ n: 1 }, { n: 2 }]);
+    assert.equal(got[0]!.offset, pos.offset);
+    // `ro:` allows no client publish: the native publish check answers, in Centrifuge's error shape (103).
+    await assert.rejects(c.publish('ro:x', { n: 3 }), (e: { code: number }) => e.code === 103);
+  });
+
+  it('answers presence, presence stats and history', async () => {
+    const c = client({ token: await mintHs256(SECRET, { sub: 'bob' }) });
+    c.connect();
+    const sub = c.newSubscription('room');
+    sub.subscribe();
+    await sub.ready(5000);
+    await apiPublish('room', 'a');
+    await apiPublish('room', 'b');
+    const presence = await c.presence('room');
+    assert.deepEqual(Object.values(presence.clients).map((m) => m.user), ['bob']);
+    const stats = await c.presenceStats('room');
+    assert.deepEqual(stats, { numClients: 1, numUsers: 1 });
+    const h = await c.history('room', { limit: 10 });
+    assert.deepEqual(h.publications.map((p) => p.data), ['a', 'b']);
+    assert.equal(h.offset, h.publications[1]!.offset);
+    const top = await c.history('room', { limit: 0 });
+    assert.deepEqual(top.publications, []);
+    assert.equal(top.offset, h.offset);
+  });
+
+  it('refreshes an expiring connection token through getToken', async () => {
+    let calls = 0;
+    const c = client({
+      // The first token expires in 2 s: the server's connect reply says so (ttl) and the client refreshes before.
+      token: await mintHs256(SECRET, { sub: 'carol', exp: nowSec() + 2 }),
+      getToken: async () => {
+        calls++;
+        return mintHs256(SECRET, { sub: 'carol' });
+      },
+    });
+    const disconnected: unknown[] = [];
+    c.on('disconnected', (ctx) => disconnected.push(ctx));
+    c.connect();
+    await c.ready(5000);
+    await waitFor(() => calls >= 1, { timeout: 5000, label: 'token refreshed' });
+    await new Promise((r) => setTimeout(r, 2500)); // past the first token's expiry
+    assert.equal(c.state, 'connected');
+    assert.deepEqual(disconnected, []);
+  });
+
+  it('refuses a bad token without reconnecting (101), like the native endpoint', async () => {
+    const c = client({ token: 'not-a-jwt' });
+    const errors: { error: { code: number } }[] = [];
+    c.on('error', (e) => errors.push(e as unknown as { error: { code: number } }));
+    const gone = new Promise<{ code: number }>((resolve) => c.once('disconnected', resolve));
+    c.connect();
+    assert.equal((await gone).code, 101);
+  });
+});
