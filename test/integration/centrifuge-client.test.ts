@@ -1,7 +1,7 @@
 /**
  * The real `centrifuge` npm client (5.x, JSON protocol) against Switchboard's `/connection/websocket`: connect with a
  * Switchboard JWT, subscribe, publications made through `POST /api/publish`, client publish, presence, presence
- * stats, history, a connection token refresh, and permission refusals that come from the native checks.
+ * stats, history, a newline-batched frame of commands, a connection token refresh, and permission refusals that come from the native checks.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -69,8 +69,15 @@ describe('centrifuge npm client', () => {
     const c = client({ token: await mintHs256(SECRET, { sub: 'bob' }) });
     c.connect();
     const sub = c.newSubscription('room');
+    const other = c.newSubscription('room2');
+    const otherGot = collect(other);
+    // Both subscribes go in one frame after the connect reply (newline-separated batch).
     sub.subscribe();
+    other.subscribe();
     await sub.ready(5000);
+    await other.ready(5000);
+    await apiPublish('room2', 'z');
+    await waitFor(() => otherGot.length === 1, { label: 'batched subscription delivers' });
     await apiPublish('room', 'a');
     await apiPublish('room', 'b');
     const presence = await c.presence('room');
