@@ -7,7 +7,6 @@ import {
   connectedJson,
   Disconnects,
   ErrorCode,
-  errorJson,
   PROTOCOL_VERSION,
   ReplyError,
   resultJson,
@@ -135,18 +134,19 @@ export class WsSession extends Session {
     if (this.closed || this.rate.flooded) return;
     const cfg = this.node.config.websocket;
     const native = this.dialects.native;
+    const primary = this.dialects.primary;
     if (isBinary && !cfg.allowBinary) {
-      return this.commands.bad(new DialectError(ErrorCode.BinaryNotAllowed, 'binary frames are not accepted; send JSON text frames', null, native));
+      return this.commands.bad(new DialectError(ErrorCode.BinaryNotAllowed, 'binary frames are not accepted; send JSON text frames', null, primary));
     }
     if (data.length > cfg.maxMessageSize) {
-      return this.commands.bad(new DialectError(ErrorCode.MessageTooLarge, `frame of ${data.length} bytes exceeds websocket.maxMessageSize (${cfg.maxMessageSize})`, null, native));
+      return this.commands.bad(new DialectError(ErrorCode.MessageTooLarge, `frame of ${data.length} bytes exceeds websocket.maxMessageSize (${cfg.maxMessageSize})`, null, primary));
     }
     if (!this.rate.take()) return this.rateLimited();
     let decoded: Decoded;
     try {
       decoded = this.dialects.decode(data.toString('utf8'));
     } catch (err) {
-      return this.commands.bad(err instanceof DialectError ? err : new DialectError(ErrorCode.InvalidJson, 'frame could not be decoded', null, native));
+      return this.commands.bad(err instanceof DialectError ? err : new DialectError(ErrorCode.InvalidJson, 'frame could not be decoded', null, primary));
     }
     // `ping` needs no broker: it is answered at once, not behind a command still waiting for the broker (a frozen
     // Redis must not make a connection look dead). Replies are matched by id, so this one may overtake theirs.
@@ -162,7 +162,7 @@ export class WsSession extends Session {
   private rateLimited(): void {
     const rate = this.rate.rate;
     this.node.limitHit('command_rate', this, { rate });
-    const reply = wsTextFrameOf(errorJson(null, { code: ErrorCode.TooManyRequests, message: `more than ${rate} commands per second (limits.commandRate)` }));
+    const reply = wsTextFrameOf(this.dialects.primary.errorJson(null, { code: ErrorCode.TooManyRequests, message: `more than ${rate} commands per second (limits.commandRate)` }));
     this.commands.raw(reply, this.rate.refuse() ? Disconnects.RateLimited : undefined);
   }
 

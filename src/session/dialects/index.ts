@@ -28,17 +28,20 @@ export class DialectError extends CommandError {
  */
 export class Dialects {
   readonly native: NativeDialect;
+  /** Who answers frames refused before decoding (binary, too large, rate): native, or the endpoint's own adapter. */
+  readonly primary: Dialect;
   private readonly adapters: readonly Dialect[];
 
   /** `only`: an endpoint-owning adapter (Centrifuge) that is the connection's one vocabulary. */
   constructor(c: DialectContext, only?: Dialect) {
     this.native = new NativeDialect(c.limits);
     this.adapters = only ? [only] : [this.native, new Seed002Dialect(c), new Seed000Dialect(c)];
+    this.primary = only ?? this.native;
   }
 
   /** Decodes one text frame. Throws DialectError for every malformed input, never anything else (untrusted input). */
   decode(text: string): Decoded {
-    let dialect: Dialect = this.native;
+    let dialect: Dialect = this.primary;
     try {
       const frame = parseFrame(text);
       for (const a of this.adapters) {
