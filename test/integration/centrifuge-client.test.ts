@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { Centrifuge, type PublicationContext, type Subscription } from 'centrifuge';
 import WebSocket from 'ws';
 import type { Switchboard } from '../../src/server.js';
+import { startBackend, type TestBackend } from '../helpers/proxy-backend.js';
 import { startJwtServer } from '../helpers/server.js';
 import { mintHs256, nowSec } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
@@ -20,8 +21,17 @@ describe('centrifuge npm client', () => {
   let endpoint: string;
   const clients: Centrifuge[] = [];
 
+  let backend: TestBackend;
+
   before(async () => {
-    const s = await startJwtServer(SECRET, { namespaces: [{ name: 'ro', subscribe: 'authenticated', publish: false }] });
+    backend = await startBackend((call) => ({ result: { data: { user: call.body.user, echo: call.body.data } } }));
+    const s = await startJwtServer(SECRET, {
+      namespaces: [
+        { name: 'ro', subscribe: 'authenticated', publish: false },
+        { name: 'sec', subscribe: 'token' },
+      ],
+      proxy: { rpc: { url: `${backend.url}/rpc` } },
+    });
     sb = s.sb;
     base = s.wsUrl.replace('ws://', 'http://').replace('/ws', '');
     endpoint = s.wsUrl.replace('/ws', '/connection/websocket');
@@ -29,6 +39,7 @@ describe('centrifuge npm client', () => {
   after(async () => {
     for (const c of clients) c.disconnect();
     await sb.shutdown();
+    await backend.close();
   });
 
   const client = (opts: ConstructorParameters<typeof Centrifuge>[1]): Centrifuge => {
@@ -110,6 +121,34 @@ describe('centrifuge npm client', () => {
     await new Promise((r) => setTimeout(r, 2500)); // past the first token's expiry
     assert.equal(c.state, 'connected');
     assert.deepEqual(disconnected, []);
+  });
+
+  it('calls the rpc proxy and refreshes a subscription token (sub_refresh)', async () => {
+    const c = client({ token: await mintHs256(SECRET, { sub: 'erin' }) });
+    c.connect();
+    await c.ready(5000);
+    const r = await c.rpc('echo', { q: 1 });
+    assert.deepEqual(r.data, { user: 'erin', echo: { q: 1 } });
+
+    let subTokens = 0;
+    const sub = c.newSubscription('sec:x', {
+      // The first subscription token expires in 2 s: the reply's ttl makes the client send sub_refresh before.
+      token: await mintHs256(SECRET, { sub: 'erin', channel: 'sec:x', exp: nowSec() + 2 }),
+      getToken: async () => {
+        subTokens++;
+        return mintHs256(SECRET, { sub: 'erin', channel: 'sec:x' });
+      },
+    });
+    const got = collect(sub);
+    const unsubscribed: unknown[] = [];
+    sub.on('unsubscribed', (ctx) => unsubscribed.push(ctx));
+    sub.subscribe();
+    await sub.ready(5000);
+    await waitFor(() => subTokens >= 1, { timeout: 5000, label: 'subscription token refreshed' });
+    await new Promise((r) => setTimeout(r, 2500)); // past the first token's expiry
+    await apiPublish('sec:x', 'still here');
+    await waitFor(() => got.length === 1, { label: 'publication after sub_refresh' });
+    assert.deepEqual(unsubscribed, []);
   });
 
   it('refuses a bad token without reconnecting (101), like the native endpoint', async () => {

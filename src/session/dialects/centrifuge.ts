@@ -57,8 +57,8 @@ export class CentrifugeDialect implements Dialect {
         const since = p.since as Record<string, unknown> | undefined;
         native = {
           channel: p.channel,
-          // Centrifuge's limit 0 asks for the position only; the native limit must be >= 1, read one and drop it.
-          limit: typeof p.limit === 'number' && p.limit > 0 ? p.limit : typeof p.limit === 'number' ? 1 : undefined,
+          // Centrifuge's limit 0 (or none) asks for the position only; the native limit must be >= 1: read one, drop it.
+          limit: typeof p.limit === 'number' && p.limit > 0 ? p.limit : 1,
           since: since && typeof since.epoch === 'string' ? { epoch: since.epoch, offset: since.offset ?? 0 } : undefined,
           reverse: p.reverse,
         };
