@@ -74,6 +74,13 @@ describe('centrifuge npm client', () => {
     assert.equal(got[0]!.offset, pos.offset);
     // `ro:` allows no client publish: the native publish check answers, in Centrifuge's error shape (103).
     await assert.rejects(c.publish('ro:x', { n: 3 }), (e: { code: number }) => e.code === 103);
+    // A `token` namespace without a subscription token, and an undeclared namespace: the native subscribe checks.
+    const denied = c.newSubscription('sec:y');
+    const refused = new Promise<{ code: number }>((resolve) => denied.once('unsubscribed', resolve));
+    denied.subscribe();
+    // A permanent subscribe error ends the subscription on the client with that code.
+    assert.equal((await refused).code, 103);
+    await assert.rejects(c.history('nope:x', { limit: 1 }), (e: { code: number }) => e.code === 102);
   });
 
   it('answers presence, presence stats and history', async () => {
