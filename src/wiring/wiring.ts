@@ -96,7 +96,7 @@ export function wire(options: WiringOptions): Wiring {
   const ws = new WebSocketTransport(n, version, admission);
   const sse = new SseTransport(n, admission);
   // Centrifuge clients (docs/compat.md): same admission, authenticator, Origin rule and dispatch as the native one.
-  const centrifuge = new CentrifugeTransport(n, version, admission, (req) => ws.originAllowed(req));
+  const centrifuge = config.compat.centrifuge ? new CentrifugeTransport(n, version, admission, (req) => ws.originAllowed(req)) : undefined;
   // The admin console: when asked for, or by default in development mode (no JWT auth) on a loopback host.
   const adminOn = config.admin.enabled || (ownServer && authenticator.insecure && isLoopbackHost(config.host));
   const admin = adminOn ? new AdminConsole(n, reporter, { version }) : undefined;
@@ -164,9 +164,9 @@ export function wire(options: WiringOptions): Wiring {
         admin?.close();
         n.drain();
         const deadline = Date.now() + config.shutdown.timeout;
-        while (ws.connections() + centrifuge.connections() + sse.connections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        while (ws.connections() + (centrifuge?.connections() ?? 0) + sse.connections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         ws.close();
-        centrifuge.close();
+        centrifuge?.close();
         sse.close();
         admission.close();
         listener?.closeAllConnections();

@@ -167,3 +167,20 @@ describe('centrifuge npm client', () => {
     assert.equal((await gone).code, 101);
   });
 });
+
+describe('compat.centrifuge off', () => {
+  it('has no /connection/websocket', async () => {
+    const { sb, wsUrl } = await startJwtServer(SECRET, { compat: { centrifuge: false } });
+    try {
+      const ws = new WebSocket(wsUrl.replace('/ws', '/connection/websocket'));
+      const outcome = await new Promise<string>((resolve) => {
+        ws.once('open', () => resolve('open'));
+        ws.once('error', () => resolve('refused'));
+      });
+      ws.terminate();
+      assert.equal(outcome, 'refused');
+    } finally {
+      await sb.shutdown();
+    }
+  });
+});
