@@ -158,6 +158,35 @@ describe('centrifuge npm client', () => {
     assert.deepEqual(unsubscribed, []);
   });
 
+  it('answers malformed commands in Centrifuge error shape and closes on a bad handshake', async () => {
+    const open = async (): Promise<WebSocket> => {
+      const ws = new WebSocket(endpoint);
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      return ws;
+    };
+    // Not a connect first: closed with Centrifuge's 3501 (bad request, no reconnect).
+    const bad = await open();
+    const closed = new Promise<number>((resolve) => bad.once('close', resolve));
+    bad.send('{"id":1,"subscribe":{"channel":"x"}}');
+    assert.equal(await closed, 3501);
+
+    const ws = await open();
+    const replies: Record<string, any>[] = [];
+    ws.on('message', (d) => {
+      for (const line of d.toString().split('\n')) if (line.trim()) replies.push(JSON.parse(line));
+    });
+    ws.send(JSON.stringify({ id: 1, connect: { token: await mintHs256(SECRET, { sub: 'mallory' }) } }));
+    await waitFor(() => replies.length === 1, { label: 'connect reply' });
+    assert.equal(typeof replies[0]!.connect.client, 'string');
+    ws.send(['{"id":2,"subscribe":"x"}', '{"id":3,"nope":{}}', '{"id":4,"subscribe":{"channel":7}}', 'not json', '{"id":5,"connect":{}}'].join('\n'));
+    await waitFor(() => replies.length === 6, { label: 'five error replies' });
+    assert.deepEqual(replies.slice(1).map((r) => [r.id, r.error?.code]), [[2, 107], [3, 104], [4, 107], [undefined, 107], [5, 107]]);
+    ws.close();
+  });
+
   it('refuses a bad token without reconnecting (101), like the native endpoint', async () => {
     const c = client({ token: 'not-a-jwt' });
     const errors: { error: { code: number } }[] = [];
