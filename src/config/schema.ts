@@ -215,6 +215,7 @@ export const configSchema = z.strictObject({
   }),
   compat: group({
     seed000Channel: channel('broadcast', 'Channel that seed 000 clients (`{"action", "data"}` frames) join on their first frame; their `chat` messages are broadcast on it.'),
+    centrifuge: bool(true, 'Accept Centrifuge JSON protocol clients (`centrifuge-js` 5.x and other Centrifugo SDKs) at `/connection/websocket`, authenticated and checked like native WebSocket clients (docs/compat.md). Off: that path does not exist.'),
   }),
   admin: group({
     enabled: bool(false, 'Serve the admin console at `/admin` (docs/admin.md): nodes, channels, connections and users, with actions through the server API. Off, `/admin` does not exist, except in development mode (no JWT auth) on a loopback host, where it is on. Operators sign in with `apiKey` or `admin.secret`.'),

@@ -7,13 +7,13 @@ import {
   connectedJson,
   Disconnects,
   ErrorCode,
-  errorJson,
   PROTOCOL_VERSION,
   ReplyError,
   resultJson,
-  type Command,
   rpcReplyJson,
+  type Command,
   type CommandId,
+  type DecodeLimits,
   type Disconnect,
 } from '../protocol/index.js';
 import { DialectError, Dialects, publicationShape, type Decoded, type Dialect, type FrameDecoder, type Step } from './dialects/index.js';
@@ -66,7 +66,9 @@ export class WsSession extends Session {
   ) {
     super(node, identity, ws, 'websocket', conn);
     this.dialects = this.createDecoder();
-    this.send(this.greeting(version));
+    // An endpoint with its own handshake (Centrifuge answers `connect`) has no greeting frame.
+    const hello = this.greeting(version);
+    if (hello.length > 0) this.send(hello);
     const limits = node.config.limits;
     this.rate = new CommandRate(limits.commandRate, limits.commandRejectLimit);
     this.commands = new CommandQueue<Pending, DialectError>(
@@ -152,18 +154,19 @@ export class WsSession extends Session {
     if (this.closed || this.rate.flooded) return;
     const cfg = this.node.config.websocket;
     const native = this.dialects.native;
+    const primary = this.dialects.native;
     if (isBinary && !cfg.allowBinary) {
-      return this.commands.bad(new DialectError(ErrorCode.BinaryNotAllowed, 'binary frames are not accepted; send JSON text frames', null, native));
+      return this.commands.bad(new DialectError(ErrorCode.BinaryNotAllowed, 'binary frames are not accepted; send JSON text frames', null, primary));
     }
     if (data.length > cfg.maxMessageSize) {
-      return this.commands.bad(new DialectError(ErrorCode.MessageTooLarge, `frame of ${data.length} bytes exceeds websocket.maxMessageSize (${cfg.maxMessageSize})`, null, native));
+      return this.commands.bad(new DialectError(ErrorCode.MessageTooLarge, `frame of ${data.length} bytes exceeds websocket.maxMessageSize (${cfg.maxMessageSize})`, null, primary));
     }
     if (!this.rate.take()) return this.rateLimited();
     let decoded: Decoded;
     try {
       decoded = this.dialects.decode(data.toString('utf8'));
     } catch (err) {
-      return this.commands.bad(err instanceof DialectError ? err : new DialectError(ErrorCode.InvalidJson, 'frame could not be decoded', null, native));
+      return this.commands.bad(err instanceof DialectError ? err : new DialectError(ErrorCode.InvalidJson, 'frame could not be decoded', null, primary));
     }
     // `ping` needs no broker: it is answered at once, not behind a command still waiting for the broker (a frozen
     // Redis must not make a connection look dead). Replies are matched by id, so this one may overtake theirs.
@@ -232,8 +235,9 @@ export class WsSession extends Session {
     traced?.end(outcome);
   }
 
-  private reply(id: CommandId, result: unknown): void {
-    if (id !== null) this.send(wsTextFrameOf(resultJson(id, result)));
+  private reply(cmd: Command, result: unknown, dialect: Dialect): void {
+    if (cmd.id === null) return;
+    this.send(wsTextFrameOf(dialect.resultJson ? dialect.resultJson(cmd, result) : resultJson(cmd.id, result)));
   }
 
   private replyError(id: CommandId, err: ReplyError, dialect: Dialect, command?: Command): void {
@@ -258,7 +262,7 @@ export class WsSession extends Session {
           if (!this.isCurrent(p)) return traced?.end(node.subscriberCount(channel));
           // Seed clients know no `caught_up` push (nor any reply).
           p.sub.announce = dialect.announcesCatchUp;
-          this.reply(cmd.id, p.result);
+          this.reply(cmd, p.result, dialect);
           await this.beforeLive(channel);
           if (!this.isCurrent(p)) return traced?.end(node.subscriberCount(channel));
           await this.activateSubscription(p);
@@ -273,7 +277,7 @@ export class WsSession extends Session {
         const traced = node.connectionTelemetry.channel(this, 'unsubscribe', cmd.params.channel, ctx);
         this.unsubscribe(cmd.params.channel);
         traced?.end(node.subscriberCount(cmd.params.channel));
-        return this.reply(cmd.id, {});
+        return this.reply(cmd, {}, dialect);
       }
       case 'publish': {
         const { channel, event, data, traceparent, tracestate, key, op, excludeSelf, idempotencyKey } = cmd.params;
@@ -283,7 +287,7 @@ export class WsSession extends Session {
         // A dialect's client events skip their sender (PublicationMeta.exclude).
         const meta = excludeSelf ? { ...trace, exclude: this.id } : trace;
         const pub = await node.publish(channel, event, allowed, meta, ctx, key === undefined ? undefined : { key, op: op ?? 'upsert' }, idempotencyKey);
-        return this.reply(cmd.id, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset });
+        return this.reply(cmd, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset }, dialect);
       }
       case 'send': {
         const { user, event, data, traceparent, tracestate } = cmd.params;
@@ -291,13 +295,13 @@ export class WsSession extends Session {
         checkPublishSize(node, data);
         const meta = traceparent ? { traceparent, tracestate } : undefined;
         await node.sendToUser(user, event, data, meta, this.userId, ctx);
-        return this.reply(cmd.id, {});
+        return this.reply(cmd, {}, dialect);
       }
       case 'presence': {
         const rules = await checkRead(node, this, cmd.params.channel, this.subscriptions.has(cmd.params.channel), ctx ?? this.traceContext);
         if (!rules.presence) throw new ReplyError(ErrorCode.FeatureDisabled, `presence is turned off for channel "${cmd.params.channel}"`);
         const members = await node.presence(cmd.params.channel, ctx);
-        return this.reply(cmd.id, { members });
+        return this.reply(cmd, { members }, dialect);
       }
       case 'history': {
         // One reply of at most client.maxReplyBytes, queued only when the outbound queue has room (history-page.ts).
@@ -306,27 +310,27 @@ export class WsSession extends Session {
         if (cmd.id === null) return; // nothing to answer: nothing to read
         const query = { ...cmd.params, limit: limit ?? node.config.api.maxHistoryLimit };
         const page = await readHistoryPage(node, channel, query, node.config.client.maxReplyBytes, historyReplyEnvelope(cmd.id), ctx);
-        await this.sendWhenRoom(historyReplyFrame(cmd.id, page));
+        await this.sendWhenRoom(dialect.resultJson ? wsTextFrameOf(dialect.resultJson(cmd, page)) : historyReplyFrame(cmd.id, page));
         return;
       }
       case 'rpc': {
         // The backend's answer (docs/proxy.md), at most proxy.maxResponseSize, queued when the queue has room.
         const data = await callRpc(node, this, cmd.params.method, cmd.params.data, ctx ?? this.traceContext);
-        if (cmd.id !== null) await this.sendWhenRoom(wsTextFrameOf(rpcReplyJson(cmd.id, data)));
+        if (cmd.id !== null) await this.sendWhenRoom(wsTextFrameOf(dialect.resultJson ? dialect.resultJson(cmd, data) : rpcReplyJson(cmd.id, data)));
         return;
       }
       case 'ping':
-        return this.reply(cmd.id, {});
+        return this.reply(cmd, {}, dialect);
       case 'refresh': {
         const { channel, token } = cmd.params;
         if (channel !== undefined) {
           const sub = await refreshSubscription(node, this.identity, channel, token, () => this.subscriptions.get(channel));
           node.watchExpiry(this);
-          return this.reply(cmd.id, expiresReply(sub.expiresAt));
+          return this.reply(cmd, expiresReply(sub.expiresAt), dialect);
         }
         this.identity = await refreshedIdentity(node, this.identity, token);
         node.watchExpiry(this);
-        this.reply(cmd.id, expiresReply(this.identity.expiresAt));
+        this.reply(cmd, expiresReply(this.identity.expiresAt), dialect);
         for (const sub of claimsLost(this.subscriptions.values(), this.identity)) {
           this.revoke(sub, ErrorCode.PermissionDenied, `the refreshed token no longer grants channel "${sub.channel}"`);
         }

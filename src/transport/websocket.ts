@@ -142,9 +142,9 @@ export class WebSocketTransport {
   /**
    * Cross-site WebSocket hijacking protection: a browser page may open a WebSocket only from the server's own
    * origin or one in `websocket.allowedOrigins`. Requests without Origin (non-browser clients) pass; development
-   * mode allows any origin.
+   * mode allows any origin. The Centrifuge endpoint uses the same rule.
    */
-  private originAllowed(req: IncomingMessage): boolean {
+  originAllowed(req: IncomingMessage): boolean {
     const origin = req.headers.origin;
     if (origin === undefined || this.node.authenticator.insecure) return true;
     const allowed = this.node.config.websocket.allowedOrigins;

@@ -5,6 +5,7 @@
  * goes to the app (src/wiring/attach.ts).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { AdminConsole } from '../admin/console.js';
 import type { ServerApi } from '../api/api.js';
 import type { Config } from '../config/index.js';
@@ -19,6 +20,7 @@ import type { RouteObserver } from '../http/access-log.js';
 import type { PusherApi } from '../api/pusher-api.js';
 import type { WsEndpoint } from '../transport/ws-endpoint.js';
 import { PUSHER_WS_PREFIX } from '../transport/pusher-endpoint.js';
+import { CENTRIFUGE_PATH, type CentrifugeTransport } from '../transport/centrifuge.js';
 
 export interface RouteTargets {
   readonly config: Config;
@@ -31,6 +33,8 @@ export interface RouteTargets {
   readonly ws: Pick<WebSocketTransport, 'handleUpgrade'>;
   /** Pusher Channels compatibility (`pusher.appId` set): its HTTP API and its WebSocket endpoint. */
   readonly pusher?: { readonly api: PusherApi; readonly endpoint: WsEndpoint };
+  /** The Centrifuge client protocol endpoint (`/connection/websocket`, docs/compat.md). */
+  readonly centrifuge?: Pick<CentrifugeTransport, 'handleUpgrade'>;
   /** The Prometheus exporter (`metrics.enabled`). */
   readonly metrics?: (req: IncomingMessage, res: ServerResponse) => void;
   /** The browser SDK bundle (`sdk.serve`, when built). */
@@ -105,6 +109,10 @@ export function switchboardRoutes(t: RouteTargets): RouteTable {
   const upgrades: UpgradeRoute[] = [{ path: c.websocket.path, handle: (req, socket, head, url) => t.ws.handleUpgrade(req, socket, head, url) }];
   // Pusher clients connect to `/app/{key}`; the endpoint refuses other keys.
   if (pusher) upgrades.push({ path: PUSHER_WS_PREFIX, prefix: true, handle: (req, socket, head, url) => t.ws.handleUpgrade(req, socket, head, url, pusher.endpoint) });
+  const centrifuge = t.centrifuge;
+  if (centrifuge && c.websocket.path !== CENTRIFUGE_PATH) {
+    upgrades.push({ path: CENTRIFUGE_PATH, handle: (req, socket, head, url) => centrifuge.handleUpgrade(req, socket, head, url) });
+  }
   return new RouteTable(routes, upgrades, t.observer);
 }
 

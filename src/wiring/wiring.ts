@@ -33,6 +33,7 @@ import { WebSocketTransport } from '../transport/websocket.js';
 import { PusherEndpoint } from '../transport/pusher-endpoint.js';
 import { PusherApi } from '../api/pusher-api.js';
 import { pusherAppOf } from '../auth/pusher-signature.js';
+import { CentrifugeTransport } from '../transport/centrifuge.js';
 import { createWebhooks } from '../webhooks/webhooks.js';
 import { createAuthenticator, createBroker, createProxyBackend } from './factories.js';
 import { assertSafeBinding } from './safe-binding.js';
@@ -98,6 +99,8 @@ export function wire(options: WiringOptions): Wiring {
   const admission = new Admission(config);
   const ws = new WebSocketTransport(n, version, admission);
   const sse = new SseTransport(n, admission);
+  // Centrifuge clients (docs/compat.md): same admission, authenticator, Origin rule and dispatch as the native one.
+  const centrifuge = config.compat.centrifuge ? new CentrifugeTransport(n, version, admission, (req) => ws.originAllowed(req)) : undefined;
   // The admin console: when asked for, or by default in development mode (no JWT auth) on a loopback host.
   const adminOn = config.admin.enabled || (ownServer && authenticator.insecure && isLoopbackHost(config.host));
   const admin = adminOn ? new AdminConsole(n, reporter, { version }) : undefined;
@@ -119,6 +122,7 @@ export function wire(options: WiringOptions): Wiring {
     sse,
     ws,
     ...(pusher ? { pusher } : {}),
+    centrifuge,
     metrics: telemetry.metricsHandler,
     observer: accessLog(logger, config.accessLog, (req) => n.clientAddress.of(req)),
     sdkBundle: config.sdk.serve ? SdkBundle.load() : undefined,
@@ -169,8 +173,9 @@ export function wire(options: WiringOptions): Wiring {
         admin?.close();
         n.drain();
         const deadline = Date.now() + config.shutdown.timeout;
-        while (ws.connections() + sse.connections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        while (ws.connections() + (centrifuge?.connections() ?? 0) + sse.connections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         ws.close();
+        centrifuge?.close();
         sse.close();
         admission.close();
         listener?.closeAllConnections();

@@ -51,7 +51,7 @@ describe('loadConfig defaults', () => {
     assert.deepEqual(c.api, { maxBodySize: 1_048_576, maxHistoryLimit: 1000, maxReplyBytes: 1_048_576 });
     assert.deepEqual(c.cors, { origins: [] });
     assert.deepEqual(c.shutdown, { timeout: 10_000 });
-    assert.deepEqual(c.compat, { seed000Channel: 'broadcast' });
+    assert.deepEqual(c.compat, { seed000Channel: 'broadcast', centrifuge: true });
     assert.deepEqual(c.pusher, { appId: '', key: '', secret: '', clientEvents: true, activityTimeout: 120000, timestampWindow: 600000 });
     assert.deepEqual(c.webhooks, { url: [], secret: '', batchSize: 100, maxQueue: 100_000, timeout: 10_000, retryMin: 500, retryMax: 60_000, lockTtl: 10_000 });
     assert.deepEqual(c.proxy, {

@@ -24,6 +24,12 @@ export interface Dialect {
    * command that failed, when the frame was translated (Pusher answers a failed subscribe on its channel).
    */
   errorJson(id: CommandId, error: ErrorBody, command?: Command): string;
+  /**
+   * A success reply in this vocabulary, for adapters that own their endpoint (Centrifuge): `result` is the native
+   * result object, or for `history` the page (broker/pages.ts) and for `rpc` the backend's JSON text. Absent: the
+   * native reply shapes.
+   */
+  resultJson?(cmd: Command, result: unknown): string;
   /** Whether subscriptions it makes are announced with the native `caught_up` push (clients that know it). */
   readonly announcesCatchUp: boolean;
 }

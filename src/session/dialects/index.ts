@@ -4,6 +4,7 @@ import { NativeDialect } from './native.js';
 import { Seed000Dialect } from './seed000.js';
 import { Seed002Dialect } from './seed002.js';
 
+export { CentrifugeDialect } from './centrifuge.js';
 export type { Decoded, Dialect, DialectContext, DialectJoin, FrameDecoder, FrameInfo, FrameKind, Step, Translation } from './dialect.js';
 export { DialectError } from './dialect.js';
 export { isSeed000Chat, publicationJsonIn, seed000ChatJson } from '../../protocol/seed000.js';
@@ -15,12 +16,14 @@ export { publicationShape } from './seed000.js';
  * (which refuses it for want of a `method`). One connection may mix them.
  */
 export class Dialects implements FrameDecoder {
-  readonly native: NativeDialect;
+  /** Who answers frames refused before decoding (binary, too large, rate): native, or the endpoint's own adapter. */
+  readonly native: Dialect;
   private readonly adapters: readonly Dialect[];
 
-  constructor(c: DialectContext) {
-    this.native = new NativeDialect(c.limits);
-    this.adapters = [this.native, new Seed002Dialect(c), new Seed000Dialect(c)];
+  /** `only`: an endpoint-owning adapter (Centrifuge) that is the connection's one vocabulary. */
+  constructor(c: DialectContext, only?: Dialect) {
+    this.native = only ?? new NativeDialect(c.limits);
+    this.adapters = only ? [only] : [this.native, new Seed002Dialect(c), new Seed000Dialect(c)];
   }
 
   /** Decodes one text frame. Throws DialectError for every malformed input, never anything else (untrusted input). */
@@ -34,6 +37,7 @@ export class Dialects implements FrameDecoder {
           break;
         }
       }
+      if (this.adapters.length === 1) dialect = this.adapters[0]!;
       const t = dialect.translate(frame);
       return { dialect, steps: t.steps, ...(t.frame === undefined ? {} : { frame: t.frame }), ...(t.reply === undefined ? {} : { reply: t.reply }) };
     } catch (err) {
