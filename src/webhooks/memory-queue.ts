@@ -7,6 +7,7 @@ import type { Counters } from '../observability/counters.js';
 import type { Logger } from '../observability/logger.js';
 import { DroppedEvents } from './dropped.js';
 import type { QueuedBatch, QueueOp, WebhookQueue } from './queue.js';
+import { Wakeup } from './wakeup.js';
 
 /** While idle, a sender looks again this often (ms) even if nothing woke it. */
 const POLL_MS = 1000;
@@ -19,7 +20,7 @@ export class MemoryWebhookQueue implements WebhookQueue {
   /** Last sequence number each target acknowledged. */
   private readonly cursors = new Map<string, number>();
   private readonly dropped: DroppedEvents;
-  private waiters: (() => void)[] = [];
+  private readonly wakeup = new Wakeup(POLL_MS);
 
   constructor(private readonly targets: readonly string[], private readonly maxQueue: number, private readonly counters: Counters, private readonly logger: Logger) {
     for (const t of targets) this.cursors.set(t, 0);
@@ -38,11 +39,7 @@ export class MemoryWebhookQueue implements WebhookQueue {
     this.buf.push(op.json);
     this.counters.webhookEvents++;
     this.counters.webhookQueueDepth = this.depth();
-    const w = this.waiters;
-    if (w.length > 0) {
-      this.waiters = [];
-      for (const wake of w) wake();
-    }
+    this.wakeup.wakeAll();
   }
 
   mayDeliver(): boolean {
@@ -80,13 +77,7 @@ export class MemoryWebhookQueue implements WebhookQueue {
   }
 
   waitForEvents(): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, POLL_MS);
-      this.waiters.push(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+    return this.wakeup.wait();
   }
 
   depth(): number {
@@ -96,8 +87,6 @@ export class MemoryWebhookQueue implements WebhookQueue {
   async close(): Promise<void> {
     const left = this.depth();
     if (left > 0) this.logger.warn({ event: 'webhook_events_lost', pending: left }, 'webhooks: events not delivered before shutdown are lost (the memory broker keeps them in this process only)');
-    const w = this.waiters;
-    this.waiters = [];
-    for (const wake of w) wake();
+    this.wakeup.wakeAll();
   }
 }

@@ -18,6 +18,7 @@ import type { Counters } from '../observability/counters.js';
 import type { Logger } from '../observability/logger.js';
 import { DroppedEvents } from './dropped.js';
 import type { QueuedBatch, QueueOp, WebhookQueue } from './queue.js';
+import { Wakeup } from './wakeup.js';
 import { ACK_SCRIPT, APPEND_SCRIPT, RELEASE_SCRIPT, RENEW_LEASES_SCRIPT, RENEW_SCRIPT, SWEEP_SCRIPT } from './webhook-scripts.js';
 
 export interface RedisWebhookQueueOptions {
@@ -82,7 +83,7 @@ export class RedisWebhookQueue implements WebhookQueue {
   private closed = false;
   private redisDown = false;
   private readonly dropped: DroppedEvents;
-  private waiters: (() => void)[] = [];
+  private readonly wakeup = new Wakeup(POLL_MS);
 
   constructor(private readonly o: RedisWebhookQueueOptions) {
     this.client = makeClient(o.url);
@@ -278,20 +279,11 @@ export class RedisWebhookQueue implements WebhookQueue {
   }
 
   waitForEvents(): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, POLL_MS);
-      this.waiters.push(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+    return this.wakeup.wait();
   }
 
   private wake(): void {
-    const w = this.waiters;
-    if (w.length === 0) return;
-    this.waiters = [];
-    for (const f of w) f();
+    this.wakeup.wakeAll();
   }
 
   depth(): number {
