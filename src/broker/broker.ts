@@ -1,4 +1,6 @@
-import { ErrorCode, ReplyError, type KeyOp, type Member, type ServerPublication, type PublicationMeta, type StreamPosition } from '../protocol/index.js';
+import { ErrorCode, ReplyError, type KeyOp, type Member, type ServerPublication, type PublicationMeta, type StreamPosition, type ConnectionSnapshot } from '../protocol/index.js';
+
+export type { ConnectionSnapshot };
 export { NO_STREAM_EPOCH } from '../protocol/index.js';
 
 export type { KeyOp, Member, ServerPublication, PublicationMeta, StreamPosition };
@@ -131,15 +133,6 @@ export type ControlMessage =
   | { readonly kind: 'connections-query'; readonly id: string; readonly from: string; readonly nodes: readonly string[]; readonly user: string }
   | { readonly kind: 'connections-reply'; readonly id: string; readonly to: string; readonly node: string; readonly connections: readonly ConnectionSnapshot[] };
 
-/** A connection as one node describes it to another (src/hub/subscriber.ts `ConnectionView`, which the broker cannot import). */
-export interface ConnectionSnapshot {
-  readonly client: string;
-  readonly user: string;
-  readonly transport: string;
-  readonly ip: string;
-  readonly since: number;
-  readonly channels: readonly string[];
-}
 
 /**
  * What a broker reports back to its node. Called synchronously from the broker's event source; implementations

@@ -1,4 +1,4 @@
-import type { Disconnect } from '../protocol/index.js';
+import type { ConnectionSnapshot, Disconnect } from '../protocol/index.js';
 import type { EncodedPublication } from '../delivery/encoded.js';
 
 /**
@@ -11,16 +11,7 @@ export interface WriteWatch {
 }
 
 /** What an operator sees of one connection (the admin console, `GET /api/connections`). */
-export interface ConnectionView {
-  readonly client: string;
-  readonly user: string;
-  readonly transport: string;
-  /** The client's address (through trusted proxies). */
-  readonly ip: string;
-  /** When the connection was set up (Unix ms). */
-  readonly since: number;
-  readonly channels: readonly string[];
-}
+export type ConnectionView = ConnectionSnapshot;
 
 /** One connection as the hub sees it. Sessions implement it; the hub never knows the transport. */
 export interface Subscriber {

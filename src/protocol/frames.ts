@@ -36,6 +36,21 @@ export interface PublicationMeta {
   readonly exclude?: string;
 }
 
+/**
+ * One connection as an operator sees it (the admin console, `GET /api/connections`), and as one node describes it
+ * to another in a `connections-reply` control message.
+ */
+export interface ConnectionSnapshot {
+  readonly client: string;
+  readonly user: string;
+  readonly transport: string;
+  /** The client's address (through trusted proxies). */
+  readonly ip: string;
+  /** When the connection was set up (Unix ms). */
+  readonly since: number;
+  readonly channels: readonly string[];
+}
+
 /** A channel member in presence and in join/leave pushes. */
 export interface Member {
   readonly user: string;
