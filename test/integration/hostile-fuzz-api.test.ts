@@ -62,10 +62,10 @@ function expectFor(route: Route, body: Buffer): Expect {
   if (!isObject(v)) return { status: 400, codes: new Set(['bad_request']) };
   const codes = new Set<string>();
   const allowed: Record<Route, string[]> = {
-    publish: ['channel', 'event', 'data', 'traceparent', 'tracestate'],
+    publish: ['channel', 'event', 'data', 'traceparent', 'tracestate', 'key', 'op', 'idempotency_key'],
     broadcast: ['channels', 'event', 'data'],
-    send: ['user', 'event', 'data'],
-    disconnect: ['user', 'code', 'reason'],
+    send: ['user', 'event', 'data', 'traceparent', 'tracestate'],
+    disconnect: ['user', 'client', 'code', 'reason'],
   };
   if (Object.keys(v).some((k) => !allowed[route].includes(k))) codes.add('bad_request');
   if (route !== 'disconnect') {
@@ -77,7 +77,17 @@ function expectFor(route: Route, body: Buffer): Expect {
     else if (!channelOk(v.channel)) codes.add('invalid_channel');
     if (has(v, 'traceparent') && !(typeof v.traceparent === 'string' && TRACEPARENT_PATTERN.test(v.traceparent))) codes.add('bad_request');
     if (has(v, 'tracestate') && !(typeof v.tracestate === 'string' && v.tracestate.length <= 512)) codes.add('bad_request');
+    // This server has no keyed namespace: a `key` (well-formed or not) is refused with invalid_key, and so is an
+    // `op` (without a key, or beside one on a channel that is not keyed); an `op` that is not upsert|delete is a bad_request.
+    if (has(v, 'key')) codes.add('invalid_key');
+    if (has(v, 'op')) codes.add(v.op === 'upsert' || v.op === 'delete' ? 'invalid_key' : 'bad_request');
+    if (has(v, 'idempotency_key') && !(typeof v.idempotency_key === 'string' && /^[\x21-\x7e]{1,128}$/.test(v.idempotency_key))) codes.add('bad_request');
   }
+  if (route === 'send') {
+    if (has(v, 'traceparent') && !(typeof v.traceparent === 'string' && TRACEPARENT_PATTERN.test(v.traceparent))) codes.add('bad_request');
+    if (has(v, 'tracestate') && !(typeof v.tracestate === 'string' && v.tracestate.length <= 512)) codes.add('bad_request');
+  }
+  if (route === 'disconnect' && has(v, 'client') && !(typeof v.client === 'string' && v.client.length >= 1 && v.client.length <= 64)) codes.add('bad_request');
   if (route === 'broadcast') {
     const cs = v.channels;
     if (!Array.isArray(cs) || cs.length < 1 || cs.length > 1000) codes.add('bad_request');
@@ -91,6 +101,8 @@ function expectFor(route: Route, body: Buffer): Expect {
     if (has(v, 'reason') && !(typeof v.reason === 'string' && v.reason.length <= 100 && Buffer.byteLength(v.reason) <= 123)) codes.add('bad_request');
   }
   if (codes.size > 0) return { status: 400, codes };
+  // No generated user is connected: a well-formed `client` names no connection of theirs (docs/api.md: 404 not_found).
+  if (route === 'disconnect' && has(v, 'client')) return { status: 404, codes: new Set(['not_found']) };
   if (route !== 'disconnect') {
     try {
       JSON.stringify(v.data);
@@ -234,7 +246,7 @@ const caseArb: fc.Arbitrary<Case> = fc
           return JSON.stringify(copy);
         }));
       case 'extra':
-        return text(fc.tuple(validBody[route], fc.string({ maxLength: 8 }), wrongValue).map(([b, k, w]) => JSON.stringify({ [k]: w, ...b })));
+        return text(fc.tuple(validBody[route], fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('key', 'op', 'idempotency_key', 'client', 'traceparent', 'tracestate')), wrongValue).map(([b, k, w]) => JSON.stringify({ [k]: w, ...b })));
       case 'json':
         return text(fc.jsonValue({ maxDepth: 4, stringUnit: 'binary' }).map((v) => JSON.stringify(v)));
       case 'string':
