@@ -160,14 +160,18 @@ export class SubscriptionImpl extends Emitter<KeyedSubscriptionEvents> implement
     this.host.forward('subscribed', ctx);
   }
 
-  /** A publication push for this channel: delivered, dropped (duplicate, or not live), or a gap to repair. */
-  accept(push: Record<string, any>): Delivery {
+  /**
+   * A publication push for this channel: delivered, dropped (duplicate, or not live), or a gap to repair. A `skip`
+   * push (a publication this connection was excluded from) follows the same rules but only moves the position.
+   */
+  accept(push: Record<string, any>, skip?: boolean): Delivery {
     if (this.state !== 'subscribed') return 'dropped';
     const pos = this.position!;
     if (push.epoch !== pos.epoch) return 'gap';
     if (push.offset <= pos.offset) return 'dropped';
     if (push.offset !== pos.offset + 1 && !this.skipping) return 'gap';
     this.position = { epoch: push.epoch, offset: push.offset };
+    if (skip) return 'delivered';
     const pub = toPublication(push);
     this.apply(pub);
     this.emit('publication', pub);

@@ -1,5 +1,6 @@
 import { ErrorCode, ReplyError } from './errors.js';
 import {
+  booleanProblem,
   idempotencyKeyProblem,
   channelProblem,
   dataProblem,
@@ -48,7 +49,7 @@ export interface PublishParams {
   /** Keyed channels: the key this publication sets or deletes, and how (default `upsert`). */
   key?: string;
   op?: KeyOp;
-  /** Skip the publishing connection when delivering (a dialect's client events; PublicationMeta.exclude). */
+  /** Skip the publishing connection when delivering (`exclude_self`, Pusher client events; PublicationMeta.exclude). */
   excludeSelf?: boolean;
   /** Idempotent publish: a retry with the same key within the window publishes nothing and answers the first position. */
   idempotencyKey?: string;
@@ -201,8 +202,8 @@ export function jsonText(value: unknown, id: CommandId, name = 'data'): string {
 function optionalBoolean(params: Record<string, unknown>, key: string, id: CommandId): boolean | undefined {
   const v = params[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'boolean') throw new CommandError(ErrorCode.BadRequest, `"${key}" must be a boolean`, id);
-  return v;
+  check(`"${key}"`, booleanProblem(v), id);
+  return v as boolean;
 }
 
 function traceparentField(params: Record<string, unknown>, id: CommandId): string | undefined {
@@ -270,6 +271,8 @@ export function decodeFrame(frame: Record<string, unknown>, limits: DecodeLimits
           tracestate: optionalString(params, 'tracestate', id, MAX_TRACESTATE_LENGTH),
           ...keyed,
           ...idempotencyField(params, id),
+          // The publishing connection gets a `skip` push in place of its own publication (docs/protocol.md).
+          ...(optionalBoolean(params, 'exclude_self', id) ? { excludeSelf: true } : {}),
         },
       };
     }

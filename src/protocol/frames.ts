@@ -36,6 +36,11 @@ export interface PublicationMeta {
   readonly exclude?: string;
 }
 
+/** `meta` plus a connection to exclude (when one is named): the meta of a publish that skips that connection. */
+export function withExclude(meta: PublicationMeta | undefined, exclude: string | undefined): PublicationMeta | undefined {
+  return exclude === undefined ? meta : { ...meta, exclude };
+}
+
 /**
  * One connection as an operator sees it (the admin console, `GET /api/connections`), and as one node describes it
  * to another in a `connections-reply` control message.
@@ -118,6 +123,16 @@ export function memberEventJson(kind: 'join' | 'leave', channel: string, member:
  */
 export function caughtUpJson(channel: string, epoch: string, offset: number): string {
   return '{"push":"caught_up","channel":' + JSON.stringify(channel) + ',"epoch":"' + epoch + '","offset":' + offset + '}';
+}
+
+/**
+ * Stands in for a publication the connection was excluded from (`exclude_self`, API `exclude`): the channel's stream
+ * moved to `offset` without anything for this client, so its next publication (`offset + 1`) is no gap. Sent only
+ * to clients that track positions (native WebSocket and SSE); on SSE as event `skip` with the position as `id:`.
+ * One connection per publication is excluded, so it is built at most once per publication per node.
+ */
+export function skipJson(p: ServerPublication): string {
+  return '{"push":"skip","channel":' + JSON.stringify(p.channel) + ',"epoch":"' + p.epoch + '","offset":' + p.offset + '}';
 }
 
 /**

@@ -7,6 +7,7 @@ import { EncodedPublication } from '../delivery/encoded.js';
 import type { ConnectionView, Subscriber, WriteWatch } from '../hub/hub.js';
 import {
   caughtUpJson,
+  skipJson,
   unsubscribedJson,
   Disconnects,
   ErrorCode,
@@ -149,6 +150,16 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
 
   sendPublication(enc: EncodedPublication, sub: Subscription): void {
     this.send(this.framePublication(enc, sub));
+  }
+
+  /** A publication `sub` was excluded from, as a `skip` push (built for this one recipient: frames.ts skipJson). */
+  sendSkip(enc: EncodedPublication, sub: Subscription): void {
+    this.send(this.frameSkip(enc, sub));
+  }
+
+  /** Frames a `skip` push; SSE overrides it to give the event the position as its id. */
+  protected frameSkip(enc: EncodedPublication, _sub: Subscription): Buffer {
+    return this.framePush('skip', skipJson(enc.pub));
   }
 
   /** The end of `sub`'s catch-up, at its position: the next publication it delivers is the one after (frames.ts). */

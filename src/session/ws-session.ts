@@ -15,6 +15,7 @@ import {
   type CommandId,
   type DecodeLimits,
   type Disconnect,
+  withExclude,
 } from '../protocol/index.js';
 import { DialectError, Dialects, publicationShape, type Decoded, type Dialect, type FrameDecoder, type Step } from './dialects/index.js';
 import type { ByteSink } from '../delivery/outbound.js';
@@ -284,8 +285,8 @@ export class WsSession extends Session {
         // The namespace's rules, the size bound and its publish proxy, which may replace the data (permissions.ts).
         const allowed = await checkPublish(node, this, channel, this.subscriptions.has(channel), event, data, ctx ?? this.traceContext);
         const trace = traceparent ? { traceparent, tracestate } : undefined;
-        // A dialect's client events skip their sender (PublicationMeta.exclude).
-        const meta = excludeSelf ? { ...trace, exclude: this.id } : trace;
+        // `exclude_self` and a dialect's client events skip their sender (PublicationMeta.exclude).
+        const meta = withExclude(trace, excludeSelf ? this.id : undefined);
         const pub = await node.publish(channel, event, allowed, meta, ctx, key === undefined ? undefined : { key, op: op ?? 'upsert' }, idempotencyKey);
         return this.reply(cmd, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset }, dialect);
       }
