@@ -132,6 +132,15 @@ describe('exclude the publisher (one node)', () => {
     const p2 = await srv.publish(ch, 2);
     const next = await s.waitEvent((e) => e.event === 'message');
     assert.equal(next.id, `${p2.epoch}:${p2.offset}`, 'only the next publication came as a publication');
+    // Several channels: the id is the stream token, with the skipped channel's position moved on.
+    const other = fresh('feed');
+    const top = await srv.publish(other, 'x');
+    const m = srv.track(await rawSse(`${srv.url}/events?channel=${other}&channel=${ch}&user=frank2`));
+    const mid = JSON.parse((await m.waitEvent((e) => e.event === 'connected')).data!).client as string;
+    await m.waitEvent((e) => e.event === 'caught_up' && e.data!.includes(`"${ch}"`));
+    const p3 = await srv.api('POST', '/api/publish', { channel: ch, data: 3, exclude: mid });
+    const skip3 = await m.waitEvent((e) => e.event === 'skip');
+    assert.equal(skip3.id, `${top.epoch}:${top.offset},${p3.body.epoch}:${p3.body.offset}`);
     // Refused as an application event name, so an EventSource listener for `skip` gets only skips.
     const r = await srv.api('POST', '/api/publish', { channel: ch, event: 'skip', data: 1 });
     assert.deepEqual([r.status, r.body.error.code], [400, 'invalid_event']);
