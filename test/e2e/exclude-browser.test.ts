@@ -5,7 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -19,30 +22,35 @@ declare const window: any;
 browserSuite('excludeSelf in chromium', ({ it, before, after }) => {
   let browser: Browser;
   let srv: TestServer;
+  /** The app's own origin on loopback: an empty page and the bundle (a routed page would be a public origin, which Chromium's local network checks keep off the loopback server). */
+  let site: Server;
+  let siteUrl = '';
   const dir = mkdtempSync(join(tmpdir(), 'sb-exclude-'));
-  let bundle = '';
 
   before(async () => {
     const out = join(dir, 'switchboard.min.js');
     execFileSync(process.execPath, ['scripts/build-client.mjs', '--out', out, '--quiet']);
-    bundle = readFileSync(out, 'utf8');
+    const bundle = readFileSync(out, 'utf8');
+    site = createServer((req, res) => {
+      if (req.url === '/sdk.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
+      else res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><title>exclude</title>');
+    }).listen(0, '127.0.0.1');
+    await once(site, 'listening');
+    siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}`;
     srv = await startServer();
     browser = await launchBrowser();
   });
   after(async () => {
     await browser?.close();
     await srv?.close();
+    site?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** A page on the server's origin whose SDK client (user `user`) is subscribed to `channel`; it records `window.got`. */
+  /** A page of the app's origin whose SDK client (user `user`) is subscribed to `channel`; it records `window.got`. */
   async function clientPage(user: string, channel: string): Promise<Page> {
-    const context = await browser.newContext();
-    // Both served by the test (never reaching the server), on the server's origin.
-    await context.route(`${srv.url}/sdk.js`, (r) => r.fulfill({ contentType: 'text/javascript', body: bundle }));
-    await context.route(`${srv.url}/page`, (r) => r.fulfill({ contentType: 'text/html', body: '<!doctype html><title>exclude</title>' }));
-    const page = await context.newPage();
-    await page.goto(`${srv.url}/page`);
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(siteUrl);
     await page.evaluate(async ({ url, user, channel }) => {
       const sdkUrl = '/sdk.js'; // a variable: the import happens in the page, not in this program
       const { createClient } = await import(sdkUrl);
