@@ -21,6 +21,7 @@ import { dropPrefix, dropStale, redisPid, REDIS_URL, runPrefix } from './lib/red
 import { SCALEOUT_GROUP, scaleoutTargets, scaleoutVerdicts } from './lib/scaleout.js';
 import { cpuDelta, httpGet, ServerSet } from './lib/server-set.js';
 import { nchanMissing } from './peers/nchan-server.js';
+import { runTicker } from './lib/ticker.js';
 import { createRequire } from 'node:module';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -81,6 +82,9 @@ function scenarios(quick) {
     'moderate-ws-5k': { kind: 'publish', mode: 'ws', conns: quick ? 2000 : 5000, pubs: quick ? 60 : 200, rate: 20 },
     'saturation-sse': { kind: 'publish', mode: 'sse', conns: subs, pubs: quick ? 100 : 200, rate: 200 },
     'moderate-sse': { kind: 'publish', mode: 'sse', conns: subs, pubs: quick ? 60 : 200, rate: 20 },
+    // Issue #17: a ~2 KB JSON ticker to WebSocket subscribers without and with delta compression (bench/lib/ticker.js).
+    // Switchboard only, whatever --target says; its own table follows the main one.
+    ticker: { kind: 'ticker', mode: 'ws', conns: quick ? 50 : 200 },
     'idle-ws': { kind: 'idle', mode: 'ws', conns: idle, channels: 100 },
     'idle-sse': { kind: 'idle', mode: 'sse', conns: idle, channels: 100 },
     // Issue #15's scale run: connections spread over load generators of at most 16,700 each (a process may hold
@@ -922,7 +926,20 @@ async function main() {
   }, budget).unref();
 
   const results = [];
+  let extraMd = '';
   for (const [name, scn] of Object.entries(scns)) {
+    if (scn.kind === 'ticker') {
+      try {
+        const t = await runTicker({ target: TARGETS.switchboard, freePort, outDir: opts.out, track, log, quick: opts.quick, fullEvery: 20 });
+        results.push({ scenario: name, target: 'switchboard', kind: 'ticker', ticker: t.rows, ...(t.error ? { error: t.error } : {}) });
+        extraMd += '\n' + t.md;
+      } catch (e) {
+        log(`${name}: FAILED: ${e.message}`);
+        results.push({ scenario: name, target: 'switchboard', kind: 'ticker', error: e.message });
+        killAll('SIGKILL');
+      }
+      continue;
+    }
     // With --rounds N the targets alternate N times (A B C A B C ...), so a slow spell of the machine hits all alike.
     for (let round = 1; round <= opts.rounds; round++) for (const target of targets) {
       const t = TARGETS[target];
@@ -965,7 +982,8 @@ async function main() {
     }
   }
 
-  const md = table(results, targets, scns, meta);
+  const tableScns = Object.fromEntries(Object.entries(scns).filter(([, scn]) => scn.kind !== 'ticker'));
+  const md = (Object.keys(tableScns).length ? table(results, targets, tableScns, meta) : '') + extraMd;
   writeFileSync(path.join(opts.out, 'results.json'), JSON.stringify({ meta, scenarios: scns, results }, null, 2) + '\n');
   writeFileSync(path.join(opts.out, 'results.md'), md);
   process.stdout.write('\n' + md);

@@ -464,6 +464,7 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
     if (since) params.since = since;
     else if (sub.options.snapshot === false) params.snapshot = false;
     if (token) params.token = token;
+    if (sub.options.delta) params.delta = sub.options.delta;
     sub.pendingId = this.request('subscribe', params, `subscribe to "${sub.channel}"`, true, (msg) => {
       if (sub.pendingId !== msg.id) return;
       if (msg.error) {

@@ -161,6 +161,10 @@ export const configSchema = z.strictObject({
   delivery: group({
     maxWriteDelay: duration('20ms', 'Upper bound of the adaptive write window that batches a connection\'s writes. 0 always writes at the end of the event-loop turn.'),
   }),
+  delta: group({
+    fullEvery: int(20, 'Delta compression (subscribe `"delta": "fossil"`, docs/protocol.md): at most this many publications in a row to one subscription, the first of them a full payload and the rest fossil deltas; 1 sends only full payloads.', 1, 100000),
+    maxBases: int(4, 'Delta compression: most deltas of one publication kept, one per distinct previous publication its subscribers were sent (subscribers at the same position share one). Recipients at yet another base get a full payload.', 1, 64),
+  }),
   api: group({
     maxBodySize: bytes(1048576, 'Largest server API request body in bytes.'),
     maxHistoryLimit: int(1000, 'Most publications one history request may return.', 1),

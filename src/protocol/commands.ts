@@ -15,7 +15,7 @@ import {
   type FieldLimits,
   type FieldProblem,
 } from './fields.js';
-import type { KeyOp } from './frames.js';
+import type { DeltaFormat, KeyOp } from './frames.js';
 import { DEFAULT_MAX_KEY_LENGTH } from './names.js';
 import { isStreamPosition, type StreamPosition } from './position.js';
 
@@ -32,6 +32,11 @@ export interface SubscribeParams {
   since?: StreamPosition;
   /** A subscription token, for channels of namespaces that require one. */
   token?: string;
+  /**
+   * Delta compression: `fossil` asks for publications as fossil deltas against the previous one this subscription
+   * was sent, when smaller (docs/protocol.md). WebSocket, native protocol, channels that are not keyed.
+   */
+  delta?: DeltaFormat;
   /**
    * Keyed channels: whether a client without a usable position gets the channel's state (a full snapshot) before
    * live publications. Default true; false subscribes to live publications only.
@@ -240,6 +245,8 @@ export function decodeFrame(frame: Record<string, unknown>, limits: DecodeLimits
   switch (method) {
     case 'subscribe': {
       const snapshot = optionalBoolean(params, 'snapshot', id);
+      const delta = params.delta;
+      if (delta !== undefined && delta !== null && delta !== 'fossil') throw new CommandError(ErrorCode.BadRequest, '"delta" must be "fossil"', id);
       return {
         id,
         method,
@@ -248,6 +255,7 @@ export function decodeFrame(frame: Record<string, unknown>, limits: DecodeLimits
           since: sinceField(params, id),
           token: optionalString(params, 'token', id, 8192),
           ...(snapshot === undefined ? {} : { snapshot }),
+          ...(delta === 'fossil' ? { delta } : {}),
         },
       };
     }

@@ -22,6 +22,9 @@ export interface ServerPublication {
   readonly op?: KeyOp;
 }
 
+/** The delta encodings a subscription may ask for (subscribe `delta`). */
+export type DeltaFormat = 'fossil';
+
 /** What a publication does to its key in a keyed channel. Both are idempotent: applying one twice changes nothing. */
 export type KeyOp = 'upsert' | 'delete';
 
@@ -70,13 +73,15 @@ function isoTime(ms: number): string {
 /**
  * The JSON of a publication push. The same text is the WebSocket frame payload and the SSE `data:` line, built once
  * per publication whatever the number of recipients.
- * `{"push":"publication","channel","type","payload","epoch","offset","timestamp"[,"traceparent","trace_id","span_id"]}`
+ * `{"push":"publication","channel","type","payload"[,"delta"],"epoch","offset","timestamp"[,"traceparent","trace_id","span_id"]}`
+ * With `delta` (delta compression, docs/protocol.md): `payload` is that JSON string, a fossil delta against the
+ * previous publication of the subscription, and `"delta":true` says so.
  */
-export function publicationJson(p: ServerPublication): string {
+export function publicationJson(p: ServerPublication, delta?: string): string {
   let s =
     '{"push":"publication","channel":' + JSON.stringify(p.channel) +
     ',"type":' + JSON.stringify(p.event) +
-    ',"payload":' + p.data +
+    (delta === undefined ? ',"payload":' + p.data : ',"payload":' + delta + ',"delta":true') +
     ',"epoch":"' + p.epoch + '","offset":' + p.offset +
     ',"timestamp":"' + isoTime(p.time) + '"';
   if (p.key !== undefined) s += ',"key":' + JSON.stringify(p.key) + ',"op":"' + (p.op ?? 'upsert') + '"';
@@ -176,6 +181,8 @@ export interface SubscribeResult {
    * after `since` follows, tombstones included) or `full` (drop your state first; every current key follows).
    */
   snapshot?: 'delta' | 'full';
+  /** `fossil` when the subscription asked for delta compression and gets it (not for keyed channels). */
+  delta?: DeltaFormat;
   /**
    * When a subscription token allowed it: the token's expiry (Unix seconds). The subscription ends then (an
    * `unsubscribed` push with `token_expired`) unless a fresh token is sent with `refresh` and `channel`.

@@ -1,5 +1,6 @@
 import type { ChannelSubscription, Subscriber } from '../hub/hub.js';
 import type { EncodedPublication } from '../delivery/encoded.js';
+import type { DeltaStream } from '../delivery/delta.js';
 import type { ChannelRules } from '../core/namespaces.js';
 
 /**
@@ -45,6 +46,8 @@ export class Subscription implements ChannelSubscription {
   grantedBy: 'open' | 'claim' | 'token' | 'proxy' = 'open';
   /** When a subscription token's grant ends (ms since the Unix epoch); the subscription ends then unless refreshed. */
   expiresAt: number | undefined;
+  /** Delta compression (subscribe `"delta": "fossil"`): the base the client holds; unset for full payloads only. */
+  delta: DeltaStream | undefined;
 
   constructor(
     readonly session: SubscriptionOwner,

@@ -3,6 +3,7 @@ import { brokerReplyError } from '../broker/broker.js';
 import { inc } from '../observability/counters.js';
 import type { TraceContext } from '../core/trace-context.js';
 import { type EncodedPublication, wsTextFrameOf } from '../delivery/encoded.js';
+import { DeltaStream } from '../delivery/delta.js';
 import {
   connectedJson,
   Disconnects,
@@ -137,8 +138,10 @@ export class WsSession extends Session {
     }
   }
 
-  protected framePublication(enc: EncodedPublication, _sub: Subscription): Buffer {
-    return publicationShape(enc, this.node.config.compat.seed000Channel).wsFrame();
+  protected framePublication(enc: EncodedPublication, sub: Subscription): Buffer {
+    const shaped = publicationShape(enc, this.node.config.compat.seed000Channel);
+    // Delta compression: a delta against what the client was last sent, when allowed (src/delivery/delta.ts).
+    return sub.delta !== undefined && shaped === enc ? sub.delta.frame(enc, sub.live) : shaped.wsFrame();
   }
 
   protected framePush(_event: string, json: string): Buffer {
@@ -263,7 +266,10 @@ export class WsSession extends Session {
           if (!this.isCurrent(p)) return traced?.end(node.subscriberCount(channel));
           // Seed clients know no `caught_up` push (nor any reply).
           p.sub.announce = dialect.announcesCatchUp;
-          this.reply(cmd, p.result, dialect);
+          // Delta compression: native WebSocket subscriptions to channels that are not keyed (docs/protocol.md).
+          const delta = cmd.params.delta !== undefined && !p.sub.rules.keyed;
+          if (delta) p.sub.delta = new DeltaStream(node.config.delta);
+          this.reply(cmd, delta ? { ...p.result, delta: cmd.params.delta } : p.result, dialect);
           await this.beforeLive(channel);
           if (!this.isCurrent(p)) return traced?.end(node.subscriberCount(channel));
           await this.activateSubscription(p);

@@ -36,7 +36,7 @@ function countServerWrites(srv: TestServer): Map<Socket, number> {
 }
 
 const snapshot = (): typeof encodeCounts => ({ ...encodeCounts });
-const delta = (before: typeof encodeCounts): Omit<typeof encodeCounts, 'dialectFrame'> => ({
+const delta = (before: typeof encodeCounts): Omit<typeof encodeCounts, 'dialectFrame' | 'delta'> => ({
   json: encodeCounts.json - before.json,
   wsFrame: encodeCounts.wsFrame - before.wsFrame,
   sseHead: encodeCounts.sseHead - before.sseHead,

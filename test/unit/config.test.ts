@@ -47,6 +47,7 @@ describe('loadConfig defaults', () => {
     assert.deepEqual(c.tracing, { writeSampleRate: 0.1, maxWriteSpans: 16 });
     assert.deepEqual(c.metrics, { enabled: true, path: '/metrics', public: false });
     assert.deepEqual(c.delivery, { maxWriteDelay: 20 });
+    assert.deepEqual(c.delta, { fullEvery: 20, maxBases: 4 });
     assert.deepEqual(c.publish, { idempotencyWindow: 300_000, idempotencyMaxKeys: 100_000, idempotencyMaxBytes: 16_777_216 });
     assert.deepEqual(c.api, { maxBodySize: 1_048_576, maxHistoryLimit: 1000, maxReplyBytes: 1_048_576 });
     assert.deepEqual(c.cors, { origins: [] });
