@@ -6,7 +6,7 @@ import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
 import type { RegistryReporter } from '../node/registry-reporter.js';
 import { ErrorCode, isValidChannel, ReplyError, type PublicationMeta } from '../protocol/index.js';
-import { appNamespaceOf, nativeChannelOf, nativeUserOf, pusherChannelOf, pusherDataJson } from '../protocol/pusher-data.js';
+import { nativeChannelOf, nativeUserOf, pusherChannelOf, pusherDataJson } from '../protocol/pusher-data.js';
 import type { ApiHandler } from './api.js';
 import { readBody } from './body.js';
 import { checkedPresence } from './channel-reads.js';
@@ -139,7 +139,8 @@ export class PusherApi {
     const { counts } = await channelSubscriberCounts(this.reporter);
     const channels: Record<string, Record<string, number>> = {};
     for (const [native, n] of counts) {
-      if (n === 0 || appNamespaceOf(native) !== app.namespace) continue;
+      if (n === 0) continue;
+      // The app's channels are those its Pusher names map to (another app's, or a native name Pusher cannot spell, not).
       const name = pusherChannelOf(native);
       if (!name.startsWith(prefix) || nativeChannelOf(app.namespace, name) !== native) continue;
       channels[name] = info.includes('user_count') ? { user_count: await this.userCount(native) } : {};
