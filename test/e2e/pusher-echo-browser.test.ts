@@ -51,7 +51,8 @@ function appServer(port: () => number): Server {
   const user = new URLSearchParams(location.search).get('user');
   window.got = [];
   window.members = null;
-  window.echo = new Echo.default({ broadcaster: 'pusher', key: ${JSON.stringify(APP.key)}, cluster: 'test', wsHost: '127.0.0.1',
+  // \`?broadcaster=reverb\`: Laravel Reverb's Echo setting (the same pusher-js connector, without a cluster).
+  window.echo = new Echo.default({ broadcaster: new URLSearchParams(location.search).get('broadcaster') ?? 'pusher', key: ${JSON.stringify(APP.key)}, cluster: 'test', wsHost: '127.0.0.1',
     wsPort: ${port()}, forceTLS: false, enabledTransports: ['ws'], disableStats: true, authEndpoint: '/broadcasting/auth?user=' + user });
   echo.channel('orders').listen('.shipped', (e) => got.push(['orders', e]));
   echo.private('account.' + user).listen('.billed', (e) => got.push(['account', e]));
@@ -84,8 +85,8 @@ browserSuite('Laravel Echo + pusher-js in Chromium', ({ it, before, after }) => 
     await srv?.close();
   });
 
-  async function open(user: string): Promise<TestPage> {
-    const p = await openPage(browser, `${origin}/?user=${user}`);
+  async function open(user: string, broadcaster = 'pusher'): Promise<TestPage> {
+    const p = await openPage(browser, `${origin}/?user=${user}&broadcaster=${broadcaster}`);
     pages.push(p);
     await p.page.waitForFunction(() => window.echo.connector.pusher.connection.state === 'connected' && window.members !== null);
     return p;
@@ -94,7 +95,9 @@ browserSuite('Laravel Echo + pusher-js in Chromium', ({ it, before, after }) => 
 
   it('subscribes public, private and presence channels and gets server events, except the publisher\'s', async () => {
     const ann = await open('ann');
-    const bob = await open('bob');
+    // Bob's page is set up as for Laravel Reverb (`broadcaster: 'reverb'`), Ann's as for Pusher or soketi.
+    const bob = await open('bob', 'reverb');
+    assert.equal(await bob.page.evaluate(() => window.echo.options.broadcaster), 'reverb');
     assert.deepEqual(await bob.page.evaluate(() => window.members), ['ann', 'bob']);
     await waitFor(async () => (await got(ann)).some((g) => JSON.stringify(g) === '["joining","bob"]'), { timeout: 5000, interval: 50 });
     const pusher = pusherServer(srv.port);
