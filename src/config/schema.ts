@@ -242,10 +242,10 @@ export const configSchema = z.strictObject({
     statsInterval: duration('2s', 'How often the admin console\'s stats stream sends every node\'s stats (at least 500ms).'),
   }),
   pusher: group({
-    appId: str('', 'Pusher Channels compatibility (docs/compat.md): the app id of `POST /apps/{appId}/events` and the other Pusher HTTP API paths. Empty (the default): the Pusher endpoints are off. Set together with `pusher.key` and `pusher.secret`.', '12345'),
+    appId: str('', 'Pusher Channels compatibility (docs/compat.md): the app id of `POST /apps/{appId}/events` and the other Pusher HTTP API paths, for the app whose channel names are native channel names one to one. Empty (the default): no such app, and the Pusher endpoints are off unless `pusher.apps` names apps. Set together with `pusher.key` and `pusher.secret`.', '12345'),
     key: str('', 'The Pusher app key: clients connect to `/app/{key}` (pusher-js `new Pusher(key, {wsHost, wsPort})`), and the HTTP API and channel signatures name it.', 'app-key'),
     secret: str('', 'The Pusher app secret: signs channel authorizations (`socket_id:channel[:channel_data]`), user sign-ins and HTTP API requests (HMAC-SHA256). Keep it out of browsers.', 'change-me'),
-    clientEvents: bool(true, 'Allow Pusher client events (`client-*`) on `private-` and `presence-` channels a connection is subscribed to. They are client publishes: the namespace\'s `publish` rule and `client.maxPublishSize` apply too.'),
+    clientEvents: bool(true, 'Allow Pusher client events (`client-*`) on `private-` and `presence-` channels a connection is subscribed to; the default of the apps in `pusher.apps`, which may set their own `clientEvents`. They are client publishes: the namespace\'s `publish` rule and `client.maxPublishSize` apply too.'),
     activityTimeout: duration('120s', 'The `activity_timeout` told to Pusher clients in `pusher:connection_established` (whole seconds): a client silent that long sends `pusher:ping`.'),
     timestampWindow: duration('600s', 'How far the `auth_timestamp` of a signed Pusher HTTP API request may be from the server\'s clock (either way) before it is refused with 401.'),
     apps: jsonValue(z.array(pusherAppSchema).max(100), [], 'list of Pusher apps (at most 100)',
