@@ -4,11 +4,10 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { Disconnects } from '../protocol/index.js';
 import type { ErrorType } from '../observability/error-type.js';
-import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import type { ConnectionInfo } from '../session/session.js';
 import type { WsSession, WsTransport } from '../session/ws-session.js';
-import { nativeEndpoint, type WsEndpoint } from './ws-endpoint.js';
+import { nativeEndpoint, type EndpointAuthResult, type InBandRefusal, type WsEndpoint } from './ws-endpoint.js';
 import { refuseUpgrade } from '../http/responses.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
@@ -111,7 +110,7 @@ export class WebSocketTransport {
     req: IncomingMessage,
     socket: Duplex,
     head: Buffer,
-    auth: AuthResult,
+    auth: EndpointAuthResult,
     c: { ip: string; route: string; span: HandshakeTrace | undefined; refuse: (status: number, code: string, message: string, type: ErrorType) => void; slot: Reservation; endpoint: WsEndpoint },
   ): void {
     const { ip, route, span, refuse, slot, endpoint } = c;
@@ -122,6 +121,7 @@ export class WebSocketTransport {
     }
     if (!auth.ok) {
       this.node.logger.warn({ event: 'auth_failed', transport: 'websocket', client_ip: ip, route, code: auth.code, reason: auth.message }, 'connection refused');
+      if ('inBand' in auth && auth.inBand) return this.refuseInBand(req, socket, head, auth.inBand, () => span?.refused(auth.status, 'auth', auth.code));
       return refuse(auth.status, auth.code, auth.message, 'auth');
     }
     const byUser = slot.claimUser(auth.identity.userId);
@@ -136,6 +136,20 @@ export class WebSocketTransport {
         span.accepted({ 'http.response.status_code': 101, 'client.id': session.id, 'user.id': session.userId });
         span.end();
       }
+    });
+  }
+
+  /**
+   * A refusal inside the WebSocket (InBandRefusal): the error frame, then the close. The admission slot is released
+   * when the socket closes (handleUpgrade's 'close' listener); a peer that never answers the close is cut off by ws
+   * after its close timeout (30 s).
+   */
+  private refuseInBand(req: IncomingMessage, socket: Duplex, head: Buffer, r: InBandRefusal, traced: () => void): void {
+    traced();
+    this.wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('error', ignoreSocketError);
+      ws.send(r.frame);
+      ws.close(r.closeCode, '');
     });
   }
 

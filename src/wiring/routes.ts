@@ -31,7 +31,7 @@ export interface RouteTargets {
   readonly api: ServerApi;
   readonly sse: Pick<SseTransport, 'handle'>;
   readonly ws: Pick<WebSocketTransport, 'handleUpgrade'>;
-  /** Pusher Channels compatibility (`pusher.appId` set): its HTTP API and its WebSocket endpoint. */
+  /** Pusher Channels compatibility (`pusher.appId` or `pusher.apps` set): its HTTP API and its WebSocket endpoint. */
   readonly pusher?: { readonly api: PusherApi; readonly endpoint: WsEndpoint };
   /** The Centrifuge client protocol endpoint (`/connection/websocket`, docs/compat.md). */
   readonly centrifuge?: Pick<CentrifugeTransport, 'handleUpgrade'>;

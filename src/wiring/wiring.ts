@@ -32,7 +32,7 @@ import { SseTransport } from '../transport/sse.js';
 import { WebSocketTransport } from '../transport/websocket.js';
 import { PusherEndpoint } from '../transport/pusher-endpoint.js';
 import { PusherApi } from '../api/pusher-api.js';
-import { pusherAppOf } from '../auth/pusher-signature.js';
+import { pusherAppsOf } from '../auth/pusher-apps.js';
 import { CentrifugeTransport } from '../transport/centrifuge.js';
 import { createWebhooks } from '../webhooks/webhooks.js';
 import { createAuthenticator, createBroker, createProxyBackend } from './factories.js';
@@ -105,9 +105,9 @@ export function wire(options: WiringOptions): Wiring {
   const adminOn = config.admin.enabled || (ownServer && authenticator.insecure && isLoopbackHost(config.host));
   const admin = adminOn ? new AdminConsole(n, reporter, { version }) : undefined;
   const api = new ServerApi(n, reporter, admin);
-  // Pusher Channels compatibility (docs/compat.md): one app, when pusher.appId/key/secret are set.
-  const pusherApp = pusherAppOf(config);
-  const pusher = pusherApp ? { api: new PusherApi(n, reporter, pusherApp), endpoint: new PusherEndpoint(pusherApp) } : undefined;
+  // Pusher Channels compatibility (docs/compat.md): the apps of pusher.appId/key/secret and pusher.apps, if any.
+  const pusherApps = pusherAppsOf(config);
+  const pusher = pusherApps.length > 0 ? { api: new PusherApi(n, reporter, pusherApps), endpoint: new PusherEndpoint(pusherApps) } : undefined;
   // The demo page takes `/` only on a server Switchboard owns (an embedding app keeps its own `/`).
   const demoPage = ownServer && config.demo.enabled
     ? new DemoPage(config, { insecure: authenticator.insecure, version, logger, sendToUser: (u, e, d) => n.sendToUser(u, e, d) })
