@@ -185,6 +185,13 @@ const TARGETS = {
     args: (port) => ['--port', String(port), '--workers', '1'],
     dialect: 'nchan', publish: 'nchan', tree: true, missing: nchanMissing,
   },
+  // Nchan as it would be deployed: one nginx worker per core (issue #15).
+  'nchan-cores': {
+    label: `Nchan (${os.availableParallelism()} workers)`,
+    script: path.join(HERE, 'peers/nchan-server.js'),
+    args: (port) => ['--port', String(port), '--workers', String(os.availableParallelism())],
+    dialect: 'nchan', publish: 'nchan', tree: true, missing: nchanMissing,
+  },
   socketio: {
     label: 'Socket.IO 4.8',
     script: path.join(HERE, 'peers/socketio-server.js'),
@@ -205,7 +212,7 @@ const GROUPS = {
   'before-after': ['switchboard-before', 'switchboard', 'baseline'],
   history: ['switchboard', 'switchboard-nohistory', 'baseline'],
   // Switchboard beside the bare baseline and the servers users would pick instead; ratios are Switchboard / each.
-  peers: ['switchboard', 'baseline', 'nchan', 'socketio'],
+  peers: ['switchboard', 'baseline', 'nchan', 'nchan-cores', 'socketio'],
 };
 
 /** A process may hold this many file descriptors here (hard limit; root without CAP_SYS_RESOURCE cannot raise it). */
