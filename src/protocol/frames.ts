@@ -188,6 +188,8 @@ export interface SubscribeResult {
    * `unsubscribed` push with `token_expired`) unless a fresh token is sent with `refresh` and `channel`.
    */
   expires?: number;
+  /** The subscribe proxy's `data` for the client (docs/proxy.md), when the backend gave one. */
+  data?: unknown;
 }
 
 export type { StreamPosition };

@@ -7,13 +7,32 @@ import type { ConnectionInfo } from './session.js';
 import type { Subscription } from './subscription.js';
 import { WsSession, type WsTransport } from './ws-session.js';
 
+/** A client's `connect` command: `{"id", "connect": {"token", "data", "subs"}}`, and the commands sent with it. */
+export interface CentrifugeConnect {
+  readonly id: number;
+  /** The connection token ('' for none). */
+  readonly token: string;
+  /** The client's connect data (any JSON), for the connect proxy. */
+  readonly data: unknown;
+  /** Server-side subscriptions to recover: channel → `{recover, epoch, offset}` (centrifuge-js sends them on reconnect). */
+  readonly subs: Readonly<Record<string, unknown>>;
+  /** Newline-separated commands that followed `connect` in its frame. */
+  readonly rest: readonly string[];
+}
+
 /**
  * A connection speaking the Centrifuge client protocol (docs/compat.md "From Centrifugo"): a WsSession whose one
  * vocabulary is CentrifugeDialect, so every command runs the native dispatch and checks; only the framing differs.
  * A frame may hold several newline-separated commands; an empty command `{}` is the client's pong.
  */
 export class CentrifugeSession extends WsSession {
-  constructor(node: NodeServices, identity: Identity, ws: WsTransport, version: string, conn: ConnectionInfo) {
+  constructor(
+    node: NodeServices,
+    identity: Identity,
+    ws: WsTransport,
+    private readonly version: string,
+    conn: ConnectionInfo,
+  ) {
     super(node, identity, ws, version, conn);
   }
 
@@ -29,9 +48,6 @@ export class CentrifugeSession extends WsSession {
     return EMPTY;
   }
 
-  /** The `channels` claim is not turned into Centrifuge server-side subscriptions (yet): nothing to do. */
-  override async autoSubscribe(): Promise<void> {}
-
   override handleFrame(data: Buffer, isBinary: boolean): void {
     const text = data.toString('utf8');
     if (!text.includes('\n')) {
@@ -45,19 +61,22 @@ export class CentrifugeSession extends WsSession {
   }
 
   /**
-   * The `connect` reply, the connection's first frame: `ping`/`pong` ask the client to expect a `{}` every
-   * `pingInterval` (ms; 0: none) and answer it; `expires`/`ttl` make it refresh its token before it expires.
+   * The answer to the client's `connect` (src/transport/centrifuge-endpoint.ts), the connection's first frame, then
+   * the commands that came in the same frame. `ping`/`pong` ask the client to expect a `{}` every `pingInterval`
+   * (s; none when 0) and answer it; `expires`/`ttl` make it refresh its token before it expires.
    */
-  connected(id: number, version: string, pingInterval: number): void {
+  async handshake(connect: CentrifugeConnect): Promise<void> {
     const exp = this.identity.expiresAt;
-    const ping = pingInterval > 0 ? Math.max(1, Math.round(pingInterval / 1000)) : 0;
+    const interval = this.node.config.websocket.pingInterval;
+    const ping = interval > 0 ? Math.max(1, Math.round(interval / 1000)) : 0;
     const result = {
       client: this.id,
-      version,
+      version: this.version,
       ...(exp ? { expires: true, ttl: Math.max(1, Math.floor((exp - Date.now()) / 1000)) } : {}),
       ...(ping > 0 ? { ping, pong: true } : {}),
     };
-    this.send(frame({ id, connect: result }));
+    this.send(frame({ id: connect.id, connect: result }));
+    for (const line of connect.rest) this.handleFrame(Buffer.from(line, 'utf8'), false);
   }
 
   /** A server ping (`{}`): the client answers `{}` (connect reply `pong: true`). */

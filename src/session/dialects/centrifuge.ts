@@ -1,4 +1,4 @@
-import { CommandError, decodeFrame, ErrorCode, type Command, type CommandId, type DecodeLimits, type ErrorBody } from '../../protocol/index.js';
+import { CommandError, decodeFrame, ErrorCode, type Command, type CommandId, type DecodeLimits, type ErrorBody, type SubscribeResult } from '../../protocol/index.js';
 import type { HistoryReplyPage } from '../../broker/pages.js';
 import type { Dialect, Translation } from './dialect.js';
 
@@ -91,14 +91,7 @@ export class CentrifugeDialect implements Dialect {
     let body: unknown = {};
     switch (cmd.method) {
       case 'subscribe':
-        body = {
-          recoverable: true,
-          positioned: true,
-          epoch: r.epoch,
-          offset: r.offset,
-          ...(cmd.params.since ? { was_recovering: true, recovered: r.recovered === true } : {}),
-          ...(typeof r.expires === 'number' ? { expires: true, ttl: ttlOf(r.expires) } : {}),
-        };
+        body = centrifugeSubscribed(result as SubscribeResult, cmd.params.since !== undefined);
         break;
       case 'presence': {
         const members = (r.members ?? []) as { client: string; user: string; info?: unknown }[];
@@ -135,11 +128,32 @@ export class CentrifugeDialect implements Dialect {
   errorJson(id: CommandId, error: ErrorBody): string {
     this.stats.delete(id);
     this.positionOnly.delete(id);
-    const code = CODES[error.code] ?? 100;
+    const code = centrifugeCode(error.code, 100);
     // Centrifuge's `temporary` flag: the client retries such a subscribe itself.
     const temporary = error.code === ErrorCode.Unavailable || error.code === ErrorCode.TooManyRequests || error.code === ErrorCode.Internal;
     return JSON.stringify({ ...(id === null ? {} : { id }), error: { code, message: `${error.code}: ${error.message}`, ...(temporary ? { temporary: true } : {}) } });
   }
+}
+
+/**
+ * A subscription's state in Centrifuge's shape: a subscribe reply's result, and an entry of a connect reply's `subs`
+ * (server-side subscriptions). Every channel is recoverable and positioned: it has a stream position `{epoch, offset}`.
+ */
+export function centrifugeSubscribed(r: SubscribeResult, recovering: boolean): Record<string, unknown> {
+  return {
+    recoverable: true,
+    positioned: true,
+    epoch: r.epoch,
+    offset: r.offset,
+    ...(recovering ? { was_recovering: true, recovered: r.recovered } : {}),
+    ...(typeof r.expires === 'number' ? { expires: true, ttl: ttlOf(r.expires) } : {}),
+    ...(r.data !== undefined ? { data: r.data } : {}),
+  };
+}
+
+/** Centrifuge's error number for a Switchboard error code (its client treats 100-199 as server errors). */
+export function centrifugeCode(code: string, otherwise: number): number {
+  return CODES[code] ?? otherwise;
 }
 
 /** A native history item (`{"payload", "offset", ...}`) as a Centrifuge publication (`{data, offset, tags}`). */
