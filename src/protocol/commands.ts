@@ -42,6 +42,8 @@ export interface SubscribeParams {
    * live publications. Default true; false subscribes to live publications only.
    */
   snapshot?: boolean;
+  /** JSON text of custom data for the subscribe proxy (docs/proxy.md); ignored when the channel has none. */
+  data?: string;
 }
 export interface PublishParams {
   channel: string;
@@ -247,6 +249,7 @@ export function decodeFrame(frame: Record<string, unknown>, limits: DecodeLimits
       const snapshot = optionalBoolean(params, 'snapshot', id);
       const delta = params.delta;
       if (delta !== undefined && delta !== null && delta !== 'fossil') throw new CommandError(ErrorCode.BadRequest, '"delta" must be "fossil"', id);
+      if (params.data !== undefined) check('"data"', dataProblem(params.data), id);
       return {
         id,
         method,
@@ -256,6 +259,7 @@ export function decodeFrame(frame: Record<string, unknown>, limits: DecodeLimits
           token: optionalString(params, 'token', id, 8192),
           ...(snapshot === undefined ? {} : { snapshot }),
           ...(delta === 'fossil' ? { delta } : {}),
+          ...(params.data === undefined ? {} : { data: jsonText(params.data, id) }),
         },
       };
     }

@@ -22,7 +22,7 @@ import { OutboundQueue, type ByteSink } from '../delivery/outbound.js';
 import type { NodeServices } from './services.js';
 import { Subscription, type SubscriptionOwner } from './subscription.js';
 import type { TracedConnection } from './connection-telemetry.js';
-import { checkSubscribe } from './permissions.js';
+import { checkSubscribe, type SubscribeRight } from './permissions.js';
 import type { ServerPublication } from '../protocol/index.js';
 import { firstSnapshotPage, type KeyedCatchUp } from './keyed.js';
 
@@ -52,6 +52,11 @@ const REFRAME_SLACK = 32;
 /** `expires` (Unix seconds) of a subscription a subscription token allowed, for its subscribe reply. */
 function expiresOf(sub: Subscription): { expires?: number } {
   return sub.expiresAt === undefined ? {} : { expires: Math.floor(sub.expiresAt / 1000) };
+}
+
+/** The subscribe proxy's `data` for a subscribe reply, when it gave some. */
+function dataOf(right: SubscribeRight): { data?: unknown } {
+  return right.data === undefined ? {} : { data: right.data };
 }
 
 /**
@@ -198,6 +203,8 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
     snapshot?: boolean,
     /** The command's span (else the connection's), whose trace context a backend proxy call carries. */
     trace: TraceContext | undefined = this.traceContext,
+    /** The client's custom data (JSON text) for the subscribe proxy. */
+    data?: string,
   ): Promise<PreparedSubscription> {
     const cfg = this.node.config;
     if (this.subscriptions.has(channel)) throw new ReplyError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
@@ -205,7 +212,7 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
       this.node.limitHit('subscriptions', this);
       throw new ReplyError(ErrorCode.LimitExceeded, `at most ${cfg.client.maxSubscriptions} subscriptions per connection (client.maxSubscriptions)`);
     }
-    const right = await checkSubscribe(this.node, this, channel, token, trace);
+    const right = await checkSubscribe(this.node, this, channel, token, trace, data);
     const { rules } = right;
     if (this.subscriptions.has(channel)) throw new ReplyError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
     if (rules.maxSubscribers > 0 && this.node.subscriberCount(channel) >= rules.maxSubscribers) {
@@ -233,14 +240,14 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
       }
       // Keyed channels: a snapshot when history cannot serve the position, or for a newcomer (unless it declined).
       if (rules.keyed && (reason !== undefined || (since === undefined && snapshot !== false))) {
-        return await this.prepareSnapshot(sub, since, reason);
+        return await this.prepareSnapshot(sub, since, reason, right);
       }
       const recovered = since !== undefined && reason === undefined;
       if (since !== undefined) this.countRecovery(channel, since, recovered, reason, h.publications.length);
       const replay = recovered ? h.publications : [];
       sub.epoch = top.epoch;
       sub.offset = recovered ? since.offset : top.offset;
-      const result: SubscribeResult = { channel, epoch: top.epoch, offset: top.offset, recovered, ...(reason ? { reason } : {}), missed: replay.length, ...expiresOf(sub) };
+      const result: SubscribeResult = { channel, epoch: top.epoch, offset: top.offset, recovered, ...(reason ? { reason } : {}), missed: replay.length, ...expiresOf(sub), ...dataOf(right) };
       return { sub, result, replay };
     } catch (err) {
       if (this.subscriptions.get(channel) === sub) this.dropSubscription(sub, false);
@@ -249,7 +256,7 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
   }
 
   /** The subscribe result of a keyed catch-up by snapshot: `delta` recovers the client's state, `full` resets it. */
-  private async prepareSnapshot(sub: Subscription, since: StreamPosition | undefined, reason: string | undefined): Promise<PreparedSubscription> {
+  private async prepareSnapshot(sub: Subscription, since: StreamPosition | undefined, reason: string | undefined, right: SubscribeRight): Promise<PreparedSubscription> {
     sub.restartable = true;
     const catchUp = await firstSnapshotPage(this.node, sub.channel, since, () => sub.restarts);
     const { top } = catchUp.first;
@@ -267,6 +274,7 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
       missed: 0,
       snapshot: catchUp.kind,
       ...expiresOf(sub),
+      ...dataOf(right),
     };
     return { sub, result, replay: [], catchUp };
   }

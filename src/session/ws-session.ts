@@ -260,7 +260,7 @@ export class WsSession extends Session {
         if (step.join && this.subscriptions.has(channel)) return step.join.joined();
         const traced = node.connectionTelemetry.channel(this, 'subscribe', channel, ctx);
         try {
-          const p = await this.prepareSubscription(channel, cmd.params.since, cmd.params.token, cmd.params.snapshot, ctx ?? this.traceContext);
+          const p = await this.prepareSubscription(channel, cmd.params.since, cmd.params.token, cmd.params.snapshot, ctx ?? this.traceContext, cmd.params.data);
           // Joined only once the subscription was allowed: a refused join is tried again on the next seed 000 frame.
           step.join?.joined();
           if (!this.isCurrent(p)) return traced?.end(node.subscriberCount(channel));

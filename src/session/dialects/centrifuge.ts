@@ -38,7 +38,8 @@ export class CentrifugeDialect implements Dialect {
       case 'subscribe': {
         // Centrifuge's `{epoch, offset}` is Switchboard's stream position, one to one.
         const since = p.recover === true && typeof p.epoch === 'string' && p.epoch !== '' ? { epoch: p.epoch, offset: p.offset ?? 0 } : undefined;
-        native = { channel: p.channel, since, token: p.token === '' ? undefined : p.token };
+        // `data` goes to the subscribe proxy (its `data` comes back in the reply); without a proxy it is ignored.
+        native = { channel: p.channel, since, token: p.token === '' ? undefined : p.token, data: p.data };
         break;
       }
       case 'unsubscribe':
