@@ -22,7 +22,7 @@ export interface CentrifugeConnect {
 }
 
 /**
- * A connection speaking the Centrifuge client protocol (docs/compat.md "From Centrifugo"): a WsSession whose one
+ * A connection speaking the Centrifuge client protocol (docs/compat.md "Migrating from Centrifugo"): a WsSession whose one
  * vocabulary is CentrifugeDialect, so every command runs the native dispatch and checks; only the framing differs.
  * A frame may hold several newline-separated commands; an empty command `{}` is the client's pong.
  */

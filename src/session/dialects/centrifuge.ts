@@ -3,7 +3,7 @@ import type { HistoryReplyPage } from '../../broker/pages.js';
 import type { Dialect, Translation } from './dialect.js';
 
 /**
- * The Centrifuge client protocol (JSON, as `centrifuge` 5.x speaks it; docs/compat.md "From Centrifugo"). Every
+ * The Centrifuge client protocol (JSON, as `centrifuge` 5.x speaks it; docs/compat.md "Migrating from Centrifugo"). Every
  * command (`{"id", "<method>": {...}}`) becomes the native command (`{"id", "method", "params"}`) it stands for and
  * goes through the native decoder, so field checks, permissions, limits, spans and metrics are the native ones.
  * Replies keep Centrifuge's shape: `{"id", "<method>": result}` or `{"id", "error": {code, message}}`.
