@@ -70,7 +70,7 @@ function handshake(connect: CentrifugeConnect, url: URL): FirstFrame<CentrifugeS
     refusal: (auth) => {
       // 109 makes the client fetch a new token and reconnect; `temporary` makes it retry; anything else stops it.
       const temporary = auth.status >= 500 || auth.status === 429;
-      const code = auth.code === 'token_expired' ? 109 : centrifugeCode(auth.code, temporary ? 100 : 101);
+      const code = centrifugeCode(auth.code, temporary ? 100 : 101); // token_expired: 109
       const error = { code, message: `${auth.code}: ${auth.message}`, ...(temporary ? { temporary: true } : {}) };
       const frame = JSON.stringify({ id: connect.id, error });
       if (temporary || code === 109) return { frame, code: 3000, reason: 'connection closed' };

@@ -266,6 +266,23 @@ describe('centrifuge npm client', () => {
     ws.close();
   });
 
+  it('answers an expired connection token with 109: the client gets a new one through getToken and connects', async () => {
+    let calls = 0;
+    const c = client({
+      token: await mintHs256(SECRET, { sub: 'hank', exp: nowSec() - 60 }),
+      getToken: async () => {
+        calls++;
+        return mintHs256(SECRET, { sub: 'hank' });
+      },
+    });
+    const errors: { error?: { code: number } }[] = [];
+    c.on('error', (e) => errors.push(e as unknown as { error?: { code: number } }));
+    c.connect();
+    await c.ready(5000);
+    assert.equal(calls, 1);
+    assert.equal(errors[0]?.error?.code, 109);
+  });
+
   it('refuses a bad token without reconnecting (101), like the native endpoint', async () => {
     const c = client({ token: 'not-a-jwt' });
     const errors: { error: { code: number } }[] = [];
