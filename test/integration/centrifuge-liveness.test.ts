@@ -1,7 +1,8 @@
 /**
  * Centrifuge connections share the WebSocket transport's liveness and slow-consumer protection with native ones:
  * Centrifuge's own pings (`{}` every websocket.pingInterval, answered `{}`; a client that stops answering is closed
- * as stale), and websocket.writeTimeout for a client that stops reading at the TCP level.
+ * as stale), websocket.writeTimeout for a client that stops reading at the TCP level, and commands pipelined behind
+ * `connect` kept for the session.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -97,5 +98,23 @@ describe('centrifuge connections: liveness and write timeout', () => {
     }
     await waitFor(async () => (await closedWith(4003)) === before + 1, { timeout: 5000, label: 'closed by the write timeout' });
     ws.terminate();
+  });
+
+  it('answers commands sent right behind connect, before its reply, in order', async () => {
+    const ws = new WebSocket(endpoint);
+    opened.push({ close: () => ws.terminate() });
+    const frames: Record<string, unknown>[] = [];
+    ws.on('message', (d) => frames.push(...d.toString().split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as Record<string, unknown>)));
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    // Three frames in a row: the two commands arrive while the token is being verified.
+    ws.send(JSON.stringify({ id: 1, connect: { token: await mintHs256(SECRET, { sub: 'eager' }) } }));
+    ws.send(JSON.stringify({ id: 2, subscribe: { channel: 'eager' } }));
+    ws.send(JSON.stringify({ id: 3, presence: { channel: 'eager' } }));
+    await waitFor(() => frames.filter((f) => f.id !== undefined).length >= 3, { label: 'three replies' });
+    const replies = frames.filter((f) => f.id !== undefined);
+    assert.deepEqual(replies.map((f) => [f.id, Object.keys(f).find((k) => k !== 'id')]), [[1, 'connect'], [2, 'subscribe'], [3, 'presence']]);
   });
 });
