@@ -10,7 +10,8 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { forcePublicBodyWrites, http1BodySink, http1FramingHeaders, socketOf, type BodySink } from '../../src/transport/sse-body-writer.js';
-import { httpChunkOf } from '../../src/delivery/encoded.js';
+import { EncodedPublication, httpChunkOf } from '../../src/delivery/encoded.js';
+import type { ServerPublication } from '../../src/protocol/index.js';
 
 const EVENTS = ['event: message\ndata: {"a":1}\nid: 1\n\n', 'data: ' + 'é'.repeat(300) + '\n\n', ': ping\n\n'].map((s) => Buffer.from(s));
 const chunk = (b: Buffer) => Buffer.concat([Buffer.from(b.length.toString(16) + '\r\n'), b, Buffer.from('\r\n')]);
@@ -38,7 +39,7 @@ let port = 0;
 /** Kernel writes made synchronously by each body write of the latest stream, and whether it was direct. */
 let writesPerCall: number[] = [];
 let lastChunked: boolean | undefined;
-let lastDrained: Promise<'drained'> | undefined;
+let lastDrained: Promise<'drained' | 'timeout'> | undefined;
 /** The handler per request path. */
 const handlers: Record<string, (res: ServerResponse) => void> = {
   '/events': (res) => {
@@ -68,10 +69,16 @@ const handlers: Record<string, (res: ServerResponse) => void> = {
     const big = Buffer.alloc(8 << 20, 'x');
     sink.write(framed(sink, big));
     assert.ok(sink.writableLength > 0, 'bytes wait in user space');
-    lastDrained = sink.waitDrain().then(() => {
-      assert.equal(sink.writableLength, 0);
-      res.end();
-      return 'drained' as const;
+    // A drain that never comes ends the stream after 5 s, so the test fails instead of hanging.
+    const timeout = new Promise<'timeout'>((r) => setTimeout(r, 5000, 'timeout').unref());
+    lastDrained = Promise.race([sink.waitDrain().then(() => 'drained' as const), timeout]).then((how) => {
+      if (how === 'drained') {
+        assert.equal(sink.writableLength, 0);
+        res.end();
+      } else {
+        res.destroy();
+      }
+      return how;
     });
   },
   // Pipelined after /slow: it writes while /slow is still streaming.
@@ -123,6 +130,15 @@ const split = (response: Buffer) => {
   const at = response.indexOf('\r\n\r\n');
   return { head: response.subarray(0, at).toString('latin1'), body: response.subarray(at + 4) };
 };
+
+describe('httpChunkOf and EncodedPublication.sseChunk', () => {
+  it('frames bytes as one HTTP/1.1 chunk (hex size) and builds a publication\'s chunk once', () => {
+    for (const b of EVENTS) assert.deepEqual(httpChunkOf(b), chunk(b));
+    const enc = new EncodedPublication({ channel: 'c', event: 'message', data: JSON.stringify({ t: 'é'.repeat(200) }), epoch: 'e', offset: 7, time: 0 } satisfies ServerPublication);
+    assert.deepEqual(enc.sseChunk(), chunk(enc.sseEvent()));
+    assert.equal(enc.sseChunk(), enc.sseChunk(), 'one buffer, shared');
+  });
+});
 
 describe('SSE HTTP/1.x body sink', () => {
   it('HTTP/1.1 direct: the chunks as given, one kernel write each, handed over within the call; one chunked header', async () => {
