@@ -18,7 +18,7 @@ export function wsTextFrameOf(json: string): Buffer {
  * publication, however many connections receive it. Plain integers (an increment per build, never per recipient);
  * test/integration/delivery-cost.test.ts reads them to prove the sharing on real sockets.
  */
-export const encodeCounts = { json: 0, wsFrame: 0, sseHead: 0, sseEvent: 0, sseChunk: 0, dialectFrame: 0 };
+export const encodeCounts = { json: 0, wsFrame: 0, sseHead: 0, sseEvent: 0, dialectFrame: 0 };
 
 /** Counts one build of `kind` and returns `v`. */
 function built<T>(kind: keyof typeof encodeCounts, v: T): T {
@@ -44,7 +44,6 @@ export class EncodedPublication {
   private jsonText: string | undefined;
   private ws: Buffer | undefined;
   private sse: Buffer | undefined;
-  private sseChunked: Buffer | undefined;
   private sseHeadText: string | undefined;
   /** Frames in dialect formats (FrameFormat), usually zero or one: a list is cheaper than a map for so few. */
   private dialectFrames: { format: FrameFormat; frame: Buffer }[] | undefined;
@@ -78,29 +77,4 @@ export class EncodedPublication {
   sseEvent(): Buffer {
     return (this.sse ??= built('sseEvent', Buffer.from(this.sseHead() + 'id: ' + formatPosition(this.pub) + '\n\n', 'utf8')));
   }
-
-  /**
-   * `sseEvent()` as one HTTP/1.1 chunk, for single-channel streams whose body is written straight to the socket
-   * (transport/sse-body-writer.ts): shared by every such recipient, so a delivery frames and copies nothing.
-   */
-  sseChunk(): Buffer {
-    return (this.sseChunked ??= built('sseChunk', httpChunkOf(this.sseEvent())));
-  }
-}
-
-/**
- * `body` as one HTTP/1.1 chunk (RFC 9112 §7.1): its size in hex, CRLF, the bytes, CRLF. Chunks written one after
- * another are a valid chunked body; the response's end adds the last (zero-size) chunk. An empty body would be that
- * last chunk, so callers never frame one.
- */
-export function httpChunkOf(body: Buffer): Buffer {
-  const size = body.length.toString(16);
-  const out = Buffer.allocUnsafe(size.length + body.length + 4);
-  out.write(size, 0, 'latin1');
-  out[size.length] = 13;
-  out[size.length + 1] = 10;
-  body.copy(out, size.length + 2);
-  out[out.length - 2] = 13;
-  out[out.length - 1] = 10;
-  return out;
 }

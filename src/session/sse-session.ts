@@ -1,5 +1,5 @@
 import type { Identity } from '../auth/identity.js';
-import { httpChunkOf, type EncodedPublication } from '../delivery/encoded.js';
+import type { EncodedPublication } from '../delivery/encoded.js';
 import {
   Disconnects,
   encodeSseComment,
@@ -17,11 +17,6 @@ import type { Subscription } from './subscription.js';
 import { publicationShape } from './dialects/index.js';
 
 export interface SseTransport extends ByteSink {
-  /**
-   * True when the transport writes the body straight to an HTTP/1.1 socket: every buffer given to `write` must then
-   * be whole HTTP/1.1 chunks, which this session frames (a publication's once for all its recipients).
-   */
-  readonly chunked: boolean;
   /** Ends the response after the queued bytes. */
   end(): void;
   /** Drops the connection at once (a slow reader would otherwise hold it open with unsent bytes). */
@@ -63,7 +58,7 @@ export class SseSession extends Session {
   async open(channels: readonly string[], since: StreamPosition[] | undefined, problem: ResumeProblem | undefined, snapshot?: boolean): Promise<void> {
     const cfg = this.node.config.sse;
     this.channels = channels;
-    this.send(this.body('retry: ' + cfg.retry + '\n' + encodeSseComment('switchboard')));
+    this.send(Buffer.from('retry: ' + cfg.retry + '\n' + encodeSseComment('switchboard'), 'utf8'));
     const prepared: PreparedSubscription[] = [];
     // One `event_stream.subscribe` span per channel under the stream's `sse.connect` (when traced), ended once the
     // channel is live.
@@ -96,7 +91,7 @@ export class SseSession extends Session {
       ...(problem ? { error: problem } : {}),
       channels: results,
     };
-    this.send(this.body(encodeSseEvent({ event: 'connected', data: JSON.stringify(connected), id: this.streamToken() })));
+    this.send(Buffer.from(encodeSseEvent({ event: 'connected', data: JSON.stringify(connected), id: this.streamToken() }), 'utf8'));
     for (let i = 0; i < prepared.length; i++) {
       await this.activateSubscription(prepared[i]!);
       traces[i]?.end(this.node.subscriberCount(channels[i]!));
@@ -117,19 +112,13 @@ export class SseSession extends Session {
 
   protected framePublication(enc: EncodedPublication, _sub: Subscription): Buffer {
     enc = publicationShape(enc, this.node.config.compat.seed000Channel);
-    // One channel: the id is the publication's own position, and the whole event (or chunk) is shared by all recipients.
-    if (this.channels.length === 1) return this.res.chunked ? enc.sseChunk() : enc.sseEvent();
-    return this.body(enc.sseHead() + 'id: ' + this.streamToken() + '\n\n');
+    // One channel: the id is the publication's own position, and the whole event is shared by all recipients.
+    if (this.channels.length === 1) return enc.sseEvent();
+    return Buffer.from(enc.sseHead() + 'id: ' + this.streamToken() + '\n\n', 'utf8');
   }
 
   protected framePush(event: string, json: string): Buffer {
-    return this.body(encodeSseEvent({ event, data: json }));
-  }
-
-  /** SSE text as the bytes the transport takes: UTF-8, as one HTTP/1.1 chunk when it writes chunks. */
-  private body(text: string): Buffer {
-    const buf = Buffer.from(text, 'utf8');
-    return this.res.chunked ? httpChunkOf(buf) : buf;
+    return Buffer.from(encodeSseEvent({ event, data: json }), 'utf8');
   }
 
   protected closeTransport(d: Disconnect): void {
@@ -142,7 +131,9 @@ export class SseSession extends Session {
   private startHeartbeat(): void {
     const cfg = this.node.config.sse;
     if (cfg.heartbeatInterval <= 0 || this.closed) return;
-    const beat = this.body(cfg.heartbeatEvent ? encodeSseEvent({ event: 'ping', data: '{}' }) : encodeSseComment('ping'));
+    const beat = cfg.heartbeatEvent
+      ? Buffer.from(encodeSseEvent({ event: 'ping', data: '{}' }), 'utf8')
+      : Buffer.from(encodeSseComment('ping'), 'utf8');
     this.heartbeat = setInterval(() => this.send(beat), cfg.heartbeatInterval);
     this.heartbeat.unref();
   }

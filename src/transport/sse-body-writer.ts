@@ -3,13 +3,10 @@ import type { ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { waitDrain } from '../http/drain.js';
 
-/**
- * Where an SSE stream's body goes. `chunked`: the buffers given to `write` must already be HTTP/1.1 chunks (the
- * session frames them, publications once per publication: delivery/encoded.ts `sseChunk`); otherwise they are body
- * bytes as they are.
- */
+/** Where an SSE stream's body goes: each `write` takes a flush's body bytes (one or more SSE events). */
 export interface BodySink {
-  readonly chunked: boolean;
+  /** Whether writes go straight to the socket (false: through `res.write`, or an HTTP/2 stream). */
+  readonly direct: boolean;
   /** Writes; false when the sink now buffers past its high-water mark. */
   write(buf: Buffer): boolean;
   /** Bytes accepted by write() but not yet handed to the kernel. */
@@ -65,9 +62,11 @@ function isHttp11(req: HttpVersion): boolean {
 /**
  * The body sink of an HTTP/1.x stream whose head was sent with `http1FramingHeaders(req)`.
  *
- * Direct (HTTP/1.1, the response owns its socket, see `socketOf`): every write is one `socket.write` of HTTP/1.1
- * chunks the session framed, shared by every single-channel recipient of a publication. `res.write` would instead make four socket writes per call (size line, data, CRLF, through
- * OutgoingMessage's bookkeeping) and need a cork around them; `res.end()` still writes the last chunk after ours.
+ * Direct (HTTP/1.1, the response owns its socket, see `socketOf`): every write is one `socket.write` of one
+ * HTTP/1.1 chunk (size line, the flush's bytes, CRLF in one buffer). `res.write` would instead make four socket
+ * writes per call through OutgoingMessage's bookkeeping and need a cork around them (1.2x the server CPU per
+ * delivery at moderate SSE load with the write window off); `res.end()` still writes the last chunk after ours.
+ * One chunk per flush, not one per event: a client's HTTP parser hands each chunk to its reader separately.
  *
  * Public (HTTP/1.0, a response waiting behind a pipelined one, or `forcePublicBodyWrites`): `res.write` inside a cork of the
  * socket, so Node frames the chunk and hands it over as one writev within the call (without the cork Node uncorks
@@ -77,7 +76,7 @@ function isHttp11(req: HttpVersion): boolean {
 export function http1BodySink(res: ServerResponse, path: Socket | PublicWhy = socketOf(res)): BodySink {
   if (typeof path === 'string') {
     return {
-      chunked: false,
+      direct: false,
       write: (buf) => {
         if (res.destroyed || res.writableEnded) return true;
         const socket = res.socket;
@@ -95,8 +94,8 @@ export function http1BodySink(res: ServerResponse, path: Socket | PublicWhy = so
   }
   const socket = path;
   return {
-    chunked: true,
-    write: (buf) => socket.destroyed || res.writableEnded || socket.write(buf),
+    direct: true,
+    write: (buf) => socket.destroyed || res.writableEnded || socket.write(httpChunkOf(buf)),
     get writableLength() {
       return socket.writableLength;
     },
@@ -111,11 +110,28 @@ export function http1BodySink(res: ServerResponse, path: Socket | PublicWhy = so
  */
 export function http2BodySink(stream: ServerHttp2Stream): BodySink {
   return {
-    chunked: false,
+    direct: false,
     write: (buf) => stream.destroyed || stream.writableEnded || stream.write(buf),
     get writableLength() {
       return stream.writableLength;
     },
     waitDrain: () => waitDrain(stream),
   };
+}
+
+/**
+ * `body` as one HTTP/1.1 chunk (RFC 9112 §7.1): its size in hex, CRLF, the bytes, CRLF, in one buffer. Chunks
+ * written one after another are a valid chunked body; the response's end adds the last (zero-size) chunk, so an
+ * empty body is never framed (flushes never are empty).
+ */
+export function httpChunkOf(body: Buffer): Buffer {
+  const size = body.length.toString(16);
+  const out = Buffer.allocUnsafe(size.length + body.length + 4);
+  out.write(size, 0, 'latin1');
+  out[size.length] = 13;
+  out[size.length + 1] = 10;
+  body.copy(out, size.length + 2);
+  out[out.length - 2] = 13;
+  out[out.length - 1] = 10;
+  return out;
 }

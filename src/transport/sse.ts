@@ -150,7 +150,6 @@ export class SseTransport {
       node.services,
       auth.identity,
       {
-        chunked: body.chunked,
         write: body.write,
         get writableLength() {
           return body.writableLength;

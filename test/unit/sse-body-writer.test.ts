@@ -1,6 +1,6 @@
 /**
  * The HTTP/1.x body sink of SSE streams (transport/sse-body-writer.ts), on real sockets read raw: the direct path
- * (pre-framed HTTP/1.1 chunks straight to the socket) and the public one (`res.write` in a cork: HTTP/1.0, a
+ * (each write framed as one HTTP/1.1 chunk, straight to the socket) and the public one (`res.write` in a cork: HTTP/1.0, a
  * response waiting behind a pipelined one, or forced) put the same body on the wire; one kernel write per body
  * write, handed over within the call (so the flush round's duration includes it); the head names the chunked
  * framing once; the socket's drain reaches a direct writer; and a pipelined stream keeps its order.
@@ -9,9 +9,7 @@ import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, it } from 'node:test';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { forcePublicBodyWrites, http1BodySink, http1FramingHeaders, socketOf, type BodySink } from '../../src/transport/sse-body-writer.js';
-import { EncodedPublication, httpChunkOf } from '../../src/delivery/encoded.js';
-import type { ServerPublication } from '../../src/protocol/index.js';
+import { forcePublicBodyWrites, http1BodySink, http1FramingHeaders, httpChunkOf, socketOf } from '../../src/transport/sse-body-writer.js';
 
 const EVENTS = ['event: message\ndata: {"a":1}\nid: 1\n\n', 'data: ' + 'é'.repeat(300) + '\n\n', ': ping\n\n'].map((s) => Buffer.from(s));
 const chunk = (b: Buffer) => Buffer.concat([Buffer.from(b.length.toString(16) + '\r\n'), b, Buffer.from('\r\n')]);
@@ -31,9 +29,6 @@ function countKernelWrites(socket: Socket): () => number {
   return () => n;
 }
 
-/** What the caller of a sink gives it: chunks when it says so, else the bare bytes. */
-const framed = (sink: BodySink, b: Buffer) => (sink.chunked ? httpChunkOf(b) : b);
-
 let server: http.Server;
 let port = 0;
 /** Kernel writes made synchronously by each body write of the latest stream, and whether it was direct. */
@@ -45,11 +40,11 @@ const handlers: Record<string, (res: ServerResponse) => void> = {
   '/events': (res) => {
     const count = res.socket ? countKernelWrites(res.socket) : () => 0;
     const sink = http1BodySink(res);
-    lastChunked = sink.chunked;
+    lastChunked = sink.direct;
     writesPerCall = [];
     const send = (b: Buffer) => {
       const n0 = count();
-      sink.write(framed(sink, b));
+      sink.write(b);
       writesPerCall.push(count() - n0);
     };
     send(EVENTS[0]!);
@@ -65,9 +60,9 @@ const handlers: Record<string, (res: ServerResponse) => void> = {
   // More than the socket takes at once, before the client reads: the sink must see its socket drain.
   '/big': (res) => {
     const sink = http1BodySink(res);
-    lastChunked = sink.chunked;
+    lastChunked = sink.direct;
     const big = Buffer.alloc(8 << 20, 'x');
-    sink.write(framed(sink, big));
+    sink.write(big);
     assert.ok(sink.writableLength > 0, 'bytes wait in user space');
     // A drain that never comes ends the stream after 5 s, so the test fails instead of hanging.
     const timeout = new Promise<'timeout'>((r) => setTimeout(r, 5000, 'timeout').unref());
@@ -84,17 +79,17 @@ const handlers: Record<string, (res: ServerResponse) => void> = {
   // Pipelined after /slow: it writes while /slow is still streaming.
   '/slow': (res) => {
     const sink = http1BodySink(res);
-    sink.write(framed(sink, Buffer.from('data: slow-1\n\n')));
+    sink.write(Buffer.from('data: slow-1\n\n'));
     setTimeout(() => {
-      sink.write(framed(sink, Buffer.from('data: slow-2\n\n')));
+      sink.write(Buffer.from('data: slow-2\n\n'));
       res.end();
     }, 100);
   },
   '/fast': (res) => {
     const sink = http1BodySink(res);
-    lastChunked = sink.chunked;
-    sink.write(framed(sink, Buffer.from('data: fast-1\n\n')));
-    sink.write(framed(sink, Buffer.from('data: fast-2\n\n')));
+    lastChunked = sink.direct;
+    sink.write(Buffer.from('data: fast-1\n\n'));
+    sink.write(Buffer.from('data: fast-2\n\n'));
     res.end();
   },
 };
@@ -131,17 +126,14 @@ const split = (response: Buffer) => {
   return { head: response.subarray(0, at).toString('latin1'), body: response.subarray(at + 4) };
 };
 
-describe('httpChunkOf and EncodedPublication.sseChunk', () => {
-  it('frames bytes as one HTTP/1.1 chunk (hex size) and builds a publication\'s chunk once', () => {
+describe('httpChunkOf', () => {
+  it('frames bytes as one HTTP/1.1 chunk (hex size)', () => {
     for (const b of EVENTS) assert.deepEqual(httpChunkOf(b), chunk(b));
-    const enc = new EncodedPublication({ channel: 'c', event: 'message', data: JSON.stringify({ t: 'é'.repeat(200) }), epoch: 'e', offset: 7, time: 0 } satisfies ServerPublication);
-    assert.deepEqual(enc.sseChunk(), chunk(enc.sseEvent()));
-    assert.equal(enc.sseChunk(), enc.sseChunk(), 'one buffer, shared');
   });
 });
 
 describe('SSE HTTP/1.x body sink', () => {
-  it('HTTP/1.1 direct: the chunks as given, one kernel write each, handed over within the call; one chunked header', async () => {
+  it('HTTP/1.1 direct: one chunk per write, one kernel write each, handed over within the call; one chunked header', async () => {
     const { head, body } = split(await raw(get('/events', '1.1')));
     assert.equal(lastChunked, true, 'direct path');
     assert.deepEqual(body, Buffer.concat([...EVENTS.map(chunk), LAST_CHUNK]));
