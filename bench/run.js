@@ -82,6 +82,8 @@ function scenarios(quick) {
     'moderate-ws-5k': { kind: 'publish', mode: 'ws', conns: quick ? 2000 : 5000, pubs: quick ? 60 : 200, rate: 20 },
     'saturation-sse': { kind: 'publish', mode: 'sse', conns: subs, pubs: quick ? 100 : 200, rate: 200 },
     'moderate-sse': { kind: 'publish', mode: 'sse', conns: subs, pubs: quick ? 60 : 200, rate: 20 },
+    // Issue #15's second moderate SSE load: 5000 streams × 20 publications/s.
+    'moderate-sse-5k': { kind: 'publish', mode: 'sse', conns: quick ? 2000 : 5000, pubs: quick ? 60 : 200, rate: 20 },
     // Issue #17: a ~2 KB JSON ticker to WebSocket subscribers without and with delta compression (bench/lib/ticker.js).
     // Switchboard only, whatever --target says; its own table follows the main one.
     ticker: { kind: 'ticker', mode: 'ws', conns: quick ? 50 : 200 },
@@ -215,6 +217,8 @@ const GROUPS = {
   // Where Switchboard's latency tail comes from: the write window on and off, beside the baseline.
   window: ['switchboard', 'switchboard-nowindow', 'baseline'],
   'before-after': ['switchboard-before', 'switchboard', 'baseline'],
+  // The same with Nchan beside them (SSE changes of issue #15: one run gives after/before and the peer ratios).
+  'before-after-nchan': ['switchboard-before', 'switchboard', 'baseline', 'nchan'],
   history: ['switchboard', 'switchboard-nohistory', 'baseline'],
   // Switchboard beside the bare baseline and the servers users would pick instead; ratios are Switchboard / each.
   peers: ['switchboard', 'baseline', 'nchan', 'nchan-cores', 'socketio'],

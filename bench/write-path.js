@@ -1,14 +1,13 @@
-// WebSocket write path: pre-built frames written to the socket against ws.send per message
-// (bench/lib/write-path-server.js), alternating in one run. Measures server CPU per delivery (µs, /proc/PID/stat) and
+// Write paths: WebSocket pre-built frames written to the socket against ws.send per message, SSE pre-framed HTTP/1.1
+// chunks written to the socket against res.write in a cork (bench/lib/write-path-server.js), alternating in one run. Measures server CPU per delivery (µs, /proc/PID/stat) and
 // write syscalls (/proc/PID/io syscw: write and writev calls of every thread) per delivery and per connection flush
 // (flush rounds from /api/stats × connections).
 //
 //   npm run build --silent && node bench/write-path.js [--rounds 3] [--conns 1000] [--only saturation-ws,moderate-ws]
 //                                                      [--max-write-delay MS]
 //
-// Scenarios as in bench/run.js: saturation-ws (200 publications asked at 200/s), moderate-ws (100 at 20/s). The SSE
-// ones (moderate-sse, saturation-sse) run when named in --only, but both variants take the same path now (see
-// bench/lib/write-path-server.js): a noise check. Each (round, scenario, variant) gets a fresh server; the variant
+// Scenarios as in bench/run.js: saturation-ws (200 publications asked at 200/s), moderate-ws (100 at 20/s),
+// moderate-sse and saturation-sse (the same, SSE; run when named in --only). Each (round, scenario, variant) gets a fresh server; the variant
 // order flips every round. Prints per-run figures, the median of each, and the median of the per-round ratios
 // public / direct.
 import { fork, spawn } from 'node:child_process';

@@ -1,12 +1,14 @@
 // `switchboard serve` with the WebSocket write path chosen for bench/write-path.js:
 //   node bench/lib/write-path-server.js direct|public serve --port P ...
-// direct: the shipped path (pre-built frames written straight to the upgrade socket, transport/ws-socket-writer.ts).
+// direct: the shipped paths (pre-built frames written straight to the upgrade socket, transport/ws-socket-writer.ts;
+//   HTTP/1.1 SSE chunks built once per publication written straight to the response's socket,
+//   transport/sse-body-writer.ts).
 // public: ws.send(payload), one call per message, the public-API alternative to writing pre-built frames (the frames
-//   a flush holds are split back into payloads here, a few header reads per message).
-// SSE has one path only since it writes through res.write (transport/sse-body-writer.ts); the script compared it
-// with the former direct path at commit 2255087 ("public" there forced res.write).
+//   a flush holds are split back into payloads here, a few header reads per message); SSE bodies through res.write
+//   inside a cork of the socket (forcePublicBodyWrites: the sink's fallback, and the path before issue #15's change).
 import { WebSocketServer } from 'ws';
 import { WsSocketWriter } from '../../dist/transport/ws-socket-writer.js';
+import { forcePublicBodyWrites } from '../../dist/transport/sse-body-writer.js';
 
 const variant = process.argv.splice(2, 1)[0];
 if (variant !== 'direct' && variant !== 'public') {
@@ -15,6 +17,7 @@ if (variant !== 'direct' && variant !== 'public') {
 }
 
 if (variant === 'public') {
+  forcePublicBodyWrites(true);
   const wsOfSocket = new WeakMap();
   const handleUpgrade = WebSocketServer.prototype.handleUpgrade;
   WebSocketServer.prototype.handleUpgrade = function (req, socket, head, cb) {

@@ -6,11 +6,10 @@ import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import { SseSession, type ResumeProblem } from '../session/sse-session.js';
 import { answerPreflight, corsHeaders } from '../http/cors.js';
-import { waitDrain } from '../http/drain.js';
 import { sendError } from '../http/responses.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
-import { http1BodyWriter, http2BodyWriter } from './sse-body-writer.js';
+import { http1BodySink, http1FramingHeaders, http2BodySink } from './sse-body-writer.js';
 import { noteRequestTrace } from '../http/request-trace.js';
 
 /**
@@ -116,17 +115,20 @@ export class SseTransport {
       if (!since) problem = { code: 'bad_last_event_id', message: 'Last-Event-ID is not a position of this stream; starting from now' };
     }
 
+    const ready = node.isReady();
     res.writeHead(200, {
       ...cors,
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',
       // Connection-specific headers are forbidden in HTTP/2 (RFC 9113 §8.2.2).
-      ...(req.httpVersionMajor < 2 ? { connection: 'keep-alive' } : {}),
+      // A live stream's HTTP/1.1 framing is named here, so its body can be written past ServerResponse
+      // (sse-body-writer.ts); the not-ready answer below is one res.end() that Node frames itself.
+      ...(req.httpVersionMajor < 2 ? { connection: 'keep-alive', ...(ready ? http1FramingHeaders(req) : {}) } : {}),
       'x-accel-buffering': 'no',
       // The connection span's context, so a client can tie its own spans to this stream (seed 004).
       ...(span ? { traceparent: span.context.traceparent ?? '' } : {}),
     });
-    if (!node.isReady()) {
+    if (!ready) {
       // Not 503: EventSource gives up for good on any non-200 answer. A stream that says "reconnect" and ends
       // makes it retry after `retry` ms, by which time a load balancer routes it to a ready node.
       res.end(encodeSseEvent({ retry: cfg.sse.retry, event: 'disconnect', data: JSON.stringify(Disconnects.Shutdown) }));
@@ -143,17 +145,16 @@ export class SseTransport {
       req.socket.setTimeout(0);
     }
 
-    const write = stream ? http2BodyWriter(stream) : http1BodyWriter(res);
-    const sink = stream ?? res;
+    const body = stream ? http2BodySink(stream) : http1BodySink(res);
     const session = new SseSession(
       node.services,
       auth.identity,
       {
-        write,
+        write: body.write,
         get writableLength() {
-          return sink.writableLength;
+          return body.writableLength;
         },
-        waitDrain: () => waitDrain(sink),
+        waitDrain: body.waitDrain,
         end: () => res.end(),
         destroy: () => res.destroy(),
       },
