@@ -174,7 +174,7 @@ export class CentrifugeTransport {
       this.live.delete(l);
       session.cleanup(code, reason.toString());
     });
-    session.log.info({ event: 'connect', protocol: 'centrifuge' }, 'connected');
+    session.logInfo({ event: 'connect', protocol: 'centrifuge' }, 'connected');
     return session;
   }
 

@@ -165,7 +165,7 @@ export class SseTransport {
       this.open.delete(res);
       session.cleanup();
     });
-    session.log.info({ event: 'connect', channels: channels.length, resumed: since !== undefined }, 'connected');
+    session.logInfo({ event: 'connect', channels: channels.length, resumed: since !== undefined }, 'connected');
     span?.accepted({ 'http.response.status_code': 200, 'client.id': session.id, 'user.id': session.userId, 'sse.channels': channels.length });
     session.open(channels, since, problem, snapshot).then(
       () => span?.end(),

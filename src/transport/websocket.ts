@@ -201,7 +201,7 @@ export class WebSocketTransport {
       this.live.delete(l);
       session.cleanup(code, reason.toString());
     });
-    session.log.info({ event: 'connect' }, 'connected');
+    session.logInfo({ event: 'connect' }, 'connected');
     return session;
   }
 
