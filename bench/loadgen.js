@@ -3,12 +3,15 @@
 // Talks to the parent over IPC only:
 //   parent -> { cmd: 'start', mode: 'ws'|'sse', ports, count, idBase, channels, concurrency, connectTimeoutMs,
 //               dialect: 'switchboard' (default; the baseline speaks it too) | 'nchan' | 'socketio',
-//               localAddress: a 127.0.0.x to connect from (each source address has its own ~28,000 ports) }
+//               localAddress: a 127.0.0.x to connect from, portOffset: where its source ports start (see takePort),
+//               allChannel: a second channel every connection subscribes to (the broadcast of a scale run) }
 //                                               connection id k goes to ports[k % ports.length] (nodes of a cluster)
 //   child  -> { ev: 'progress', ... } ... { ev: 'ready', connected, failed, errors, connectMs }
 //   parent -> { cmd: 'phase', name, expect }   reset stats; child sends { ev: 'complete', name } once every
 //                                               connection has received `expect` publications (counted in total)
 //             { ..., expectByChannel: {ch: n} } instead: each connection expects n publications on its channel
+//             { ..., channel: 'all' } with expectByChannel: the phase's publications are on that channel for every
+//                                         connection (start's `allChannel`, which every connection also subscribes to)
 //   parent -> { cmd: 'report', offsets }       child -> { ev: 'report', ... } (lost/dup computed against offsets)
 //             { cmd: 'report', offsetsByChannel: {ch: [offsets]} }  each connection against its channel's
 //   parent -> { cmd: 'close' }                  child exits
@@ -43,6 +46,8 @@ const errorSamples = new Map();
 
 // ---- phase statistics -------------------------------------------------------------------------------------------
 let phase = null;
+/** The channel of this phase's publications for every connection (the broadcast), else each connection's own. */
+let phaseChannel;
 let hist = new Histogram();
 /** Latency per port (node): one histogram each, besides the overall one. */
 let histByPort = [];
@@ -67,6 +72,7 @@ class Conn {
     this.subscribed = false;
     this.done = false; // settled (subscribed or failed) for the connect pool
     this.offs = [];
+    this.replies = 0;
     this.handle = null;
     // SSE parser state
     this.rest = '';
@@ -190,7 +196,10 @@ function openWs(c) {
     if (nchan) {
       clearTimeout(timer);
       settle(c, true);
-    } else ws.send(JSON.stringify({ id: 1, method: 'subscribe', params: { channel: c.channel } }));
+    } else {
+      ws.send(JSON.stringify({ id: 1, method: 'subscribe', params: { channel: c.channel } }));
+      if (cfg.allChannel) ws.send(JSON.stringify({ id: 2, method: 'subscribe', params: { channel: cfg.allChannel } }));
+    }
   });
   ws.on('message', (data) => {
     const t = data.toString('latin1');
@@ -201,7 +210,9 @@ function openWs(c) {
     } catch {
       return;
     }
-    if (o.id === 1) {
+    if (o.id === 1 || o.id === 2) {
+      // Subscribed once every subscribe (one, or two with allChannel) is answered.
+      if (o.result && ++c.replies < (cfg.allChannel ? 2 : 1)) return;
       clearTimeout(timer);
       if (o.result) settle(c, true);
       else {
@@ -298,7 +309,7 @@ function openSse(c) {
   const req = http.get({
     host: HOST,
     port: c.port,
-    path: `/events?channel=${encodeURIComponent(c.channel)}&user=bench-${c.id}`,
+    path: `/events?channel=${encodeURIComponent(c.channel)}${cfg.allChannel ? `&channel=${encodeURIComponent(cfg.allChannel)}` : ''}&user=bench-${c.id}`,
     agent: false,
     localAddress: cfg.localAddress,
     localPort: takePort(),
@@ -401,6 +412,7 @@ process.on('message', (m) => {
       break;
     case 'phase':
       phase = m.name;
+      phaseChannel = m.channel;
       hist = new Histogram();
       histByPort = cfg.ports.map(() => new Histogram());
       received = 0;
@@ -409,11 +421,18 @@ process.on('message', (m) => {
       for (const c of conns) c.offs = [];
       if (m.expectByChannel) {
         target = 0;
-        for (const c of conns) if (c.subscribed) target += m.expectByChannel[c.channel] ?? 0;
+        for (const c of conns) if (c.subscribed) target += m.expectByChannel[phaseChannel ?? c.channel] ?? 0;
       } else target = m.expect > 0 ? m.expect * subscribed : Infinity;
       cpuAtPhase = process.cpuUsage();
-      process.send({ ev: 'phase-ack', name: phase });
+      process.send({ ev: 'phase-ack', name: phase, target: Number.isFinite(target) ? target : 0 });
       if (target === 0) process.send({ ev: 'complete', name: phase });
+      break;
+    case 'stop-connecting':
+      // No new connection attempts; those under way settle (subscribed, failed or timed out), then 'ready'.
+      if (cfg && nextIndex < cfg.count) {
+        cfg.count = nextIndex;
+        launchNext();
+      }
       break;
     case 'report':
       process.send(report(m.offsets || [], m.offsetsByChannel));
@@ -454,7 +473,7 @@ function report(all, byChannel) {
   let connsWithLoss = 0;
   for (const c of conns) {
     if (!c.subscribed) continue;
-    const { expected, index, mark } = listOf(c.channel);
+    const { expected, index, mark } = listOf(phaseChannel ?? c.channel);
     mark.fill(0);
     let seen = 0;
     const others = new Set();
