@@ -4,11 +4,10 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { Disconnects } from '../protocol/index.js';
 import type { AuthResult } from '../auth/identity.js';
 import { CentrifugeSession } from '../session/centrifuge-session.js';
-import type { WsTransport } from '../session/ws-session.js';
 import type { Admission, Reservation } from './admission.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
-import { WsSocketWriter } from './ws-socket-writer.js';
+import { WsConnectionSink } from './ws-socket-writer.js';
 
 /** Where Centrifuge clients connect (`centrifuge-js`' default endpoint path). */
 export const CENTRIFUGE_PATH = '/connection/websocket';
@@ -147,17 +146,7 @@ export class CentrifugeTransport {
   }
 
   private accept(ws: WebSocket, socket: Duplex, identity: { userId: string; info?: unknown }, conn: { ip: string; route: string; traceContext?: HandshakeTrace['context'] | undefined }): CentrifugeSession {
-    const out = new WsSocketWriter(socket);
-    const sink: WsTransport = {
-      write: (buf) => out.write(buf),
-      get writableLength() {
-        return out.writableLength;
-      },
-      waitDrain: () => out.waitDrain(),
-      close: (code, reason) => ws.close(code, reason),
-      pause: () => ws.pause(),
-      resume: () => ws.resume(),
-    };
+    const sink = new WsConnectionSink(socket, ws);
     const session = new CentrifugeSession(this.node.services, identity, sink, this.version, { ip: conn.ip, route: conn.route, ...(conn.traceContext ? { traceContext: conn.traceContext } : {}) });
     const now = Date.now();
     const l: Liveness = { session, ws, lastPingAt: now, lastSeenAt: now };

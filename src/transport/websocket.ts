@@ -7,12 +7,12 @@ import type { ErrorType } from '../observability/error-type.js';
 import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import type { ConnectionInfo } from '../session/session.js';
-import type { WsSession, WsTransport } from '../session/ws-session.js';
+import type { WsSession } from '../session/ws-session.js';
 import { nativeEndpoint, type WsEndpoint } from './ws-endpoint.js';
 import { refuseUpgrade } from '../http/responses.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
-import { WsSocketWriter } from './ws-socket-writer.js';
+import { WsConnectionSink } from './ws-socket-writer.js';
 
 /** Per-connection liveness state, checked by one timer for all connections (no timer per connection). */
 interface Liveness {
@@ -166,17 +166,7 @@ export class WebSocketTransport {
   }
 
   private accept(ws: WebSocket, socket: Duplex, identity: { userId: string; info?: unknown }, conn: ConnectionInfo, endpoint: WsEndpoint): WsSession {
-    const out = new WsSocketWriter(socket);
-    const sink: WsTransport = {
-      write: (buf) => out.write(buf),
-      get writableLength() {
-        return out.writableLength;
-      },
-      waitDrain: () => out.waitDrain(),
-      close: (code, reason) => ws.close(code, reason),
-      pause: () => ws.pause(),
-      resume: () => ws.resume(),
-    };
+    const sink = new WsConnectionSink(socket, ws);
     const session = endpoint.open(this.node.services, identity, sink, this.version, conn);
     const now = Date.now();
     const l: Liveness = { session, ws, socket, lastPingAt: now, lastPongAt: now, stalledSince: 0 };
