@@ -735,13 +735,15 @@ async function scaleDeliveries(res, { scn, gens, port, set, rpid }) {
     // Warm-up (not measured): one publication to each channel, and one to the channel everyone is on.
     const warmChans = all ? [...chans, all] : chans;
     await phase(gens, 'warmup', 0, Object.fromEntries(chans.map((c) => [c, 1])));
+    // A warm-up publication that fails (Redis starved on a loaded machine: 504 outcome_unknown) does not end the run:
+    // the measured series count their own publish errors.
     const warm = await publishSeries({ agent, port, channel: (i) => chans[i], n: chans.length, rate: scn.rate });
-    if (warm.errors.length) throw new Error(`warm-up publish failed: ${warm.errors[0]}`);
+    if (warm.errors.length) log(`  ${warm.errors.length} warm-up publications failed, e.g. ${warm.errors[0]}; going on`);
     if (!(await waitComplete(gens, 'warmup', DRAIN_TIMEOUT_MS))) log('  warm-up not fully delivered; going on');
     if (all) {
       await phase(gens, 'warmup-all', 0, { [all]: 1 }, all);
       const w = await publishSeries({ agent, port, channel: all, n: 1, rate: 1 });
-      if (w.errors.length) throw new Error(`warm-up publish failed: ${w.errors[0]}`);
+      if (w.errors.length) log(`  the warm-up broadcast failed: ${w.errors[0]}; going on`);
       if (!(await waitComplete(gens, 'warmup-all', DRAIN_TIMEOUT_MS))) log('  warm-up (broadcast) not fully delivered; going on');
     }
     log(`  warmed up ${warmChans.length} channels`);

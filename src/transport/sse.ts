@@ -4,13 +4,13 @@ import { Disconnects, encodeSseEvent, isValidChannel, parseStreamToken, type Str
 import type { ErrorType } from '../observability/error-type.js';
 import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
-import { SseSession, type ResumeProblem } from '../session/sse-session.js';
+import { SseSession, type ResumeProblem, type SseTransport as SseSessionTransport } from '../session/sse-session.js';
 import { answerPreflight, corsHeaders } from '../http/cors.js';
 import { waitDrain } from '../http/drain.js';
 import { sendError } from '../http/responses.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
-import { http1BodyWriter, http2BodyWriter } from './sse-body-writer.js';
+import { http1BodyWriter, http2BodyWriter, type BodyWriter } from './sse-body-writer.js';
 import { noteRequestTrace } from '../http/request-trace.js';
 
 /**
@@ -144,21 +144,7 @@ export class SseTransport {
     }
 
     const write = stream ? http2BodyWriter(stream) : http1BodyWriter(res);
-    const sink = stream ?? res;
-    const session = new SseSession(
-      node.services,
-      auth.identity,
-      {
-        write,
-        get writableLength() {
-          return sink.writableLength;
-        },
-        waitDrain: () => waitDrain(sink),
-        end: () => res.end(),
-        destroy: () => res.destroy(),
-      },
-      { ip, route, traceContext: span?.context },
-    );
+    const session = new SseSession(node.services, auth.identity, new ResponseSink(res, stream ?? res, write), { ip, route, traceContext: span?.context });
     node.attach(session);
     this.open.add(res);
     res.on('close', () => {
@@ -183,6 +169,36 @@ export class SseTransport {
 
   close(): void {
     for (const res of this.open) res.destroy();
+  }
+}
+
+/**
+ * An SSE session's transport: the flush's bytes through `write` (sse-body-writer.ts), end and destroy on the
+ * response. One object with its methods on the prototype, where an object literal of arrow functions cost every
+ * stream five closures.
+ */
+class ResponseSink implements SseSessionTransport {
+  constructor(
+    private readonly res: ServerResponse,
+    /** What buffers the bytes: the HTTP/2 stream, else the response. */
+    private readonly out: ServerResponse | ServerHttp2Stream,
+    readonly write: BodyWriter,
+  ) {}
+
+  get writableLength(): number {
+    return this.out.writableLength;
+  }
+
+  waitDrain(): Promise<void> {
+    return waitDrain(this.out);
+  }
+
+  end(): void {
+    this.res.end();
+  }
+
+  destroy(): void {
+    this.res.destroy();
   }
 }
 
