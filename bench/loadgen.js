@@ -39,6 +39,8 @@ hardLimit.unref();
 /** @type {Conn[]} */
 const conns = [];
 let cfg;
+/** How a publication of cfg.allChannel begins (native frames: publicationJson in src/protocol/frames.ts). */
+let allPrefix = null;
 let subscribed = 0;
 let failed = 0;
 let disconnected = 0;
@@ -81,9 +83,18 @@ class Conn {
   }
 }
 
+/** Publications of the other phase's channel (a late one of the per-channel series arriving in the broadcast's). */
+let stray = 0;
+
 /** A publication's JSON text (WS frame payload or SSE data). */
 function onPublication(c, t) {
   const ts = now();
+  // With a broadcast channel each connection is on two channels: a publication counts only in its own channel's
+  // phase (offsets of the two channels overlap, so a late one would otherwise read as a duplicate or fill a gap).
+  if (cfg.allChannel && t.startsWith(PUB_PREFIX) && t.startsWith(allPrefix) !== (phaseChannel === cfg.allChannel)) {
+    stray++;
+    return;
+  }
   let sent;
   let off;
   const i = t.startsWith(PUB_PREFIX) ? t.indexOf('"sent":') : -1;
@@ -397,6 +408,7 @@ process.on('message', (m) => {
         channelName: 'bench', channelPrefix: 'ch-', channels: 1, concurrency: 200, connectTimeoutMs: 30000, portOffset: 0, ...m,
       };
       if (!cfg.ports) cfg.ports = [cfg.port];
+      allPrefix = cfg.allChannel ? PUB_PREFIX + ',"channel":' + JSON.stringify(cfg.allChannel) + ',' : null;
       if (cfg.dialect === 'socketio') {
         import('socket.io-client').then(
           (mod) => {
@@ -418,6 +430,7 @@ process.on('message', (m) => {
       received = 0;
       firstRecv = lastRecv = 0;
       unparsed = 0;
+      stray = 0;
       for (const c of conns) c.offs = [];
       if (m.expectByChannel) {
         target = 0;
@@ -509,6 +522,7 @@ function report(all, byChannel) {
     dup,
     unexpected,
     unparsed,
+    stray,
     complete,
     connsWithLoss,
     errors: Object.fromEntries(errorSamples),

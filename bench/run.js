@@ -504,6 +504,7 @@ async function collect(gens, offsets, offsetsByChannel) {
     dup: sum('dup'),
     unexpected: sum('unexpected'),
     unparsed: sum('unparsed'),
+    stray: sum('stray'),
     disconnected: sum('disconnected'),
     connsWithLoss: sum('connsWithLoss'),
     loadgenCpuUs: sum('cpuUs'),
@@ -725,10 +726,12 @@ async function scaleDeliveries(res, { scn, gens, port, set, rpid }) {
       cpuUsPerDelivery: rep.received ? cpu.total / rep.received : null,
       redisCpuUsPerDelivery: redisUs !== null && rep.received ? redisUs / rep.received : null,
       latencyMs: s, lost: rep.lost, dup: rep.dup, disconnected: rep.disconnected, receiveErrors: rep.errors,
+      stray: rep.stray,
     };
     log(`  ${name}: ${rep.received}/${expected} delivered, p50 ${fmt(s.p50)} p99 ${fmt(s.p99)} max ${fmt(s.max)} ms, ` +
       `${fmt(r.cpuUsPerDelivery)} µs CPU/delivery${redisUs !== null ? ` (+${fmt(r.redisCpuUsPerDelivery)} Redis)` : ''}, ` +
-      `lost ${rep.lost}, dup ${rep.dup}, disconnected ${rep.disconnected}`);
+      `lost ${rep.lost}, dup ${rep.dup}, disconnected ${rep.disconnected}` +
+      (rep.stray ? `, ${rep.stray} of the other channel's publications arrived late (not counted)` : ''));
     return r;
   };
   try {
