@@ -112,6 +112,11 @@ server.on('upgrade', (req, socket, head) => {
         c.ws.add(ws._socket);
         subs.push(c);
         ws.send(JSON.stringify({ id: cmd.id, result: { channel: cmd.params.channel, epoch: EPOCH, offset: c.offset, recovered: false, missed: 0 } }));
+      } else if (cmd?.type === 'join_room' && typeof cmd.payload?.room_id === 'string') {
+        // Seed 002's join (issue #15's harness, bench/issue-loadgen.js): no reply, as Switchboard sends none.
+        const c = channelOf(cmd.payload.room_id);
+        c.ws.add(ws._socket);
+        subs.push(c);
       } else if (cmd?.id !== undefined) {
         ws.send(JSON.stringify({ id: cmd.id, result: {} }));
       }

@@ -21,6 +21,7 @@ import { dropPrefix, dropStale, redisMemory, redisPid, REDIS_URL, runPrefix } fr
 import { SCALEOUT_GROUP, scaleoutTargets, scaleoutVerdicts } from './lib/scaleout.js';
 import { cpuDelta, httpGet, ServerSet } from './lib/server-set.js';
 import { nchanMissing } from './peers/nchan-server.js';
+import { runTicker } from './lib/ticker.js';
 import { createRequire } from 'node:module';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -81,6 +82,14 @@ function scenarios(quick) {
     'moderate-ws-5k': { kind: 'publish', mode: 'ws', conns: quick ? 2000 : 5000, pubs: quick ? 60 : 200, rate: 20 },
     'saturation-sse': { kind: 'publish', mode: 'sse', conns: subs, pubs: quick ? 100 : 200, rate: 200 },
     'moderate-sse': { kind: 'publish', mode: 'sse', conns: subs, pubs: quick ? 60 : 200, rate: 20 },
+    // Issue #17: a ~2 KB JSON ticker to WebSocket subscribers without and with delta compression (bench/lib/ticker.js).
+    // Switchboard only, whatever --target says; its own table follows the main one.
+    ticker: { kind: 'ticker', mode: 'ws', conns: quick ? 50 : 200 },
+    // Issue #15's harness (bench/issue-loadgen.js): one process holds every subscriber (seed 002 `join_room`) and
+    // publishes {ts, k, body} with sequential fetch; latency sampled on every 50th subscriber.
+    'issue-ws': { kind: 'issue', mode: 'ws', conns: subs, pubs: quick ? 60 : 200, rate: 20 },
+    'issue-ws-5k': { kind: 'issue', mode: 'ws', conns: quick ? 2000 : 5000, pubs: quick ? 60 : 200, rate: 20 },
+    'issue-saturation-ws': { kind: 'issue', mode: 'ws', conns: subs, pubs: quick ? 100 : 200, rate: 200 },
     'idle-ws': { kind: 'idle', mode: 'ws', conns: idle, channels: 100 },
     'idle-sse': { kind: 'idle', mode: 'sse', conns: idle, channels: 100 },
     // Issue #15's scale run: connections spread over load generators of at most 16,700 each (a process may hold
@@ -184,6 +193,13 @@ const TARGETS = {
     args: (port) => ['--port', String(port), '--workers', '1'],
     dialect: 'nchan', publish: 'nchan', tree: true, missing: nchanMissing,
   },
+  // Nchan as it would be deployed: one nginx worker per core (issue #15).
+  'nchan-cores': {
+    label: `Nchan (${os.availableParallelism()} workers)`,
+    script: path.join(HERE, 'peers/nchan-server.js'),
+    args: (port) => ['--port', String(port), '--workers', String(os.availableParallelism())],
+    dialect: 'nchan', publish: 'nchan', tree: true, missing: nchanMissing,
+  },
   socketio: {
     label: 'Socket.IO 4.8',
     script: path.join(HERE, 'peers/socketio-server.js'),
@@ -204,7 +220,7 @@ const GROUPS = {
   'before-after': ['switchboard-before', 'switchboard', 'baseline'],
   history: ['switchboard', 'switchboard-nohistory', 'baseline'],
   // Switchboard beside the bare baseline and the servers users would pick instead; ratios are Switchboard / each.
-  peers: ['switchboard', 'baseline', 'nchan', 'socketio'],
+  peers: ['switchboard', 'baseline', 'nchan', 'nchan-cores', 'socketio'],
 };
 
 /** A process may hold this many file descriptors here (hard limit; root without CAP_SYS_RESOURCE cannot raise it). */
@@ -295,13 +311,13 @@ function freePort() {
 
 // ---- load generators --------------------------------------------------------------------------------------------
 class Gen {
-  constructor(index) {
+  constructor(index, script = 'loadgen.js') {
     this.index = index;
     this.inbox = [];
     this.waiters = [];
     this.progress = { connected: 0, failed: 0 };
     this.dead = null;
-    this.child = track(fork(path.join(HERE, 'loadgen.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    this.child = track(fork(path.join(HERE, script), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     this.child.on('message', (m) => {
       if (m.ev === 'progress') {
         this.progress = m;
@@ -559,6 +575,9 @@ async function runOne(name, scnDef, target, outDir) {
     const rss0By = new Map(procs.map(({ pid }) => [pid, rssOf(pid)]));
     const cpuConn0 = set.cpu();
     const sock0 = set.sockets();
+    if (scn.kind === 'issue') {
+      return await issueRun({ scenario: name, target, kind: scn.kind, mode: scn.mode, conns: scn.conns, ports }, { scn, t, set, procs, port });
+    }
     const redisMem0 = scn.kind === 'scale' && prefix ? await redisMemory(prefix).catch(() => null) : null;
     const nGens = Math.ceil(scn.conns / (scn.perGen ?? maxPerLoadgen));
     for (let i = 0; i < nGens; i++) gens.push(new Gen(i));
@@ -700,6 +719,57 @@ async function runOne(name, scnDef, target, outDir) {
 }
 
 /**
+ * Issue #15's harness shape (bench/issue-loadgen.js): one forked process connects every subscriber, warms up, then
+ * publishes and receives; the server's CPU is read from the end of its warm-up to the end of the drain.
+ */
+async function issueRun(res, { scn, t, set, procs, port }) {
+  if (t.dialect || (t.nodes ?? 1) > 1) throw new Error('the issue-shaped scenarios run against one Switchboard-protocol server');
+  const g = new Gen(0, 'issue-loadgen.js');
+  try {
+    g.send({ cmd: 'start', port, count: scn.conns, channel: 'issue-bench', pubs: scn.pubs, rate: scn.rate, warmup: WARMUP_PUBS });
+    const ready = await withTimeout(g.next((m) => m.ev === 'ready' || m.ev === 'error'), 120_000 + scn.conns * 10, 'connecting subscribers');
+    if (ready.ev === 'error') throw new Error(ready.message);
+    Object.assign(res, { connected: ready.connected, failed: ready.failed, connectMs: ready.connectMs, loadgens: 1 });
+    log(`  ${ready.connected} joined (seed 002 join_room), ${ready.failed} failed in ${(ready.connectMs / 1000).toFixed(1)} s`);
+    if (ready.connected === 0) throw new Error('no subscriber joined');
+    await sleep(500);
+    const rounds0 = procs.length === 1 ? await writeRounds(port) : null;
+    const cpu0 = set.cpu();
+    const busy0 = machineBusyMicros();
+    const w0 = now();
+    log(`  publishing ${scn.pubs} at ${scn.rate}/s (sequential fetch from the subscribers' process)`);
+    g.send({ cmd: 'go' });
+    const done = await withTimeout(g.next((m) => m.ev === 'done' || m.ev === 'error'), 60_000 + (scn.pubs * 2000) / scn.rate, 'issue run');
+    if (done.ev === 'error') throw new Error(done.message);
+    const cpu = cpuDelta(cpu0, set.cpu());
+    const busy1 = machineBusyMicros();
+    const ms = now() - w0;
+    const rounds1 = rounds0 ? await writeRounds(port) : null;
+    const s = new Histogram().merge(done.hist).summary();
+    Object.assign(res, {
+      pubs: scn.pubs, rate: scn.rate, published: scn.pubs, publishRate: done.publishRate,
+      expectedDeliveries: done.expected, deliveries: done.received, complete: done.complete,
+      serverCpuUs: cpu.total, serverCpuPct: (cpu.total / 1000 / ms) * 100,
+      cpuUsPerDelivery: done.received ? cpu.total / done.received : null,
+      loadgenCpuPct: (done.cpuUs / 1000 / ms) * 100,
+      machineCpuPct: ((busy1 - busy0) / 1000 / ms) * 100,
+      otherCpuPct: Math.max(0, ((busy1 - busy0 - cpu.total - done.cpuUs) / 1000 / ms) * 100),
+      latencyMs: s,
+      writeRounds: rounds1 ? rounds1.rounds - rounds0.rounds : undefined,
+      delayedWriteRounds: rounds1 ? rounds1.delayed - rounds0.delayed : undefined,
+      lost: done.lost, dup: done.dup,
+    });
+    log(
+      `  ${done.received}/${done.expected} delivered at ${fmt(done.publishRate)}/s, p50 ${fmt(s.p50)} p99 ${fmt(s.p99)} max ${fmt(s.max)} ms, ` +
+        `${fmt(res.cpuUsPerDelivery)} µs CPU/delivery, lost ${done.lost}, dup ${done.dup}`,
+    );
+    return res;
+  } finally {
+    await g.close().catch(() => {});
+  }
+}
+
+/**
  * The delivery part of a scale run: one warm-up publication per published channel, then `rounds` publications to
  * each of the first `pubChannels` channels, paced at `rate`/s over one keep-alive connection. Every subscriber of
  * those channels must get all of its channel's publications (lost and duplicated are counted per channel).
@@ -804,6 +874,18 @@ const METRICS = {
     ['latency p99 per node (ms)', (r) => r.latencyByPortMs?.map((l, i) => `${String.fromCharCode(65 + i)} ${fmt(l.p99)}`).join(' / '),
       (r) => r.latencyByPortMs != null],
   ],
+  issue: [
+    ['server CPU µs / delivery', (r) => r.cpuUsPerDelivery],
+    ['latency p50 (ms)', (r) => r.latencyMs?.p50],
+    ['latency p99 (ms)', (r) => r.latencyMs?.p99],
+    ['latency max (ms)', (r) => r.latencyMs?.max],
+    ['lost', (r) => r.lost],
+    ['duplicated', (r) => r.dup],
+    ['publish rate achieved (/s)', (r) => r.publishRate],
+    ['write rounds (delayed by the window)', (r) => (r.writeRounds == null ? null : `${r.writeRounds} (${r.delayedWriteRounds})`),
+      (r) => r.writeRounds != null],
+    ['server CPU % (publish phase)', (r) => r.serverCpuPct],
+  ],
   scale: [
     ['connected / failed', (r) => `${r.connected} / ${r.failed}`],
     ['connect rate (/s)', (r) => r.connectRate],
@@ -870,8 +952,8 @@ function table(results, targets, scns, meta) {
   ];
   for (const [name, scn] of Object.entries(scns)) {
     const desc =
-      scn.kind === 'publish'
-        ? `${name} (${scn.conns} ${scn.mode.toUpperCase()} subs, ${scn.pubs} pubs @ ${scn.rate}/s)`
+      scn.kind === 'publish' || scn.kind === 'issue'
+        ? `${name} (${scn.conns} ${scn.mode.toUpperCase()} subs${scn.kind === 'issue' ? ' in the issue\'s harness' : ''}, ${scn.pubs} pubs @ ${scn.rate}/s)`
         : scn.kind === 'scale'
           ? `${name} (${scn.conns} WS + SSE conns, ${scn.channels} channels, ${scn.rounds} pubs to ${scn.pubChannels})`
           : `${name} (${scn.conns} ${scn.mode.toUpperCase()} conns, ${scn.channels} channels)`;
@@ -979,7 +1061,20 @@ async function main() {
   }, budget).unref();
 
   const results = [];
+  let extraMd = '';
   for (const [name, scn] of Object.entries(scns)) {
+    if (scn.kind === 'ticker') {
+      try {
+        const t = await runTicker({ target: TARGETS.switchboard, freePort, outDir: opts.out, track, log, quick: opts.quick, fullEvery: 20 });
+        results.push({ scenario: name, target: 'switchboard', kind: 'ticker', ticker: t.rows, ...(t.error ? { error: t.error } : {}) });
+        extraMd += '\n' + t.md;
+      } catch (e) {
+        log(`${name}: FAILED: ${e.message}`);
+        results.push({ scenario: name, target: 'switchboard', kind: 'ticker', error: e.message });
+        killAll('SIGKILL');
+      }
+      continue;
+    }
     // With --rounds N the targets alternate N times (A B C A B C ...), so a slow spell of the machine hits all alike.
     for (let round = 1; round <= opts.rounds; round++) for (const target of targets) {
       const t = TARGETS[target];
@@ -1022,7 +1117,8 @@ async function main() {
     }
   }
 
-  const md = table(results, targets, scns, meta);
+  const tableScns = Object.fromEntries(Object.entries(scns).filter(([, scn]) => scn.kind !== 'ticker'));
+  const md = (Object.keys(tableScns).length ? table(results, targets, tableScns, meta) : '') + extraMd;
   writeFileSync(path.join(opts.out, 'results.json'), JSON.stringify({ meta, scenarios: scns, results }, null, 2) + '\n');
   writeFileSync(path.join(opts.out, 'results.md'), md);
   process.stdout.write('\n' + md);

@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { get } from 'node:http';
-import net from 'node:net';
+import { freePort } from './lib/free-port.js';
 import WebSocket from 'ws';
 import { createClient } from 'redis';
 import { rssBytes } from './lib/proc.js';
@@ -26,13 +26,6 @@ const CLIENTS = Number(opt('clients', 1));
 const CHANNEL = 'kv:bench';
 const PREFIX = `sbbench${randomBytes(3).toString('hex')}`;
 
-async function freePort() {
-  const srv = net.createServer().listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 const port = await freePort();
 const env = {

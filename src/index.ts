@@ -3,7 +3,7 @@
  * what a custom broker implements. The wire protocol's types and codecs are in `switchboard/protocol`, the client SDK
  * in `switchboard/client`. Everything else under src/ is internal. test/unit/exports.test.ts pins this list.
  */
-export { createSwitchboard, VERSION, type Switchboard, type SwitchboardOptions } from './server.js';
+export { createSwitchboard, VERSION, type Switchboard, type SwitchboardOptions, type SwitchboardPublishOptions } from './server.js';
 export { loadConfig, ConfigError, type Config, type ConfigProblem, type LoadConfigInput } from './config/index.js';
 export {
   BrokerOutcomeUnknownError,

@@ -8,7 +8,7 @@ import type { Broker } from './broker/broker.js';
 import { loadConfig, type Config } from './config/index.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import type { SwitchboardNode } from './node.js';
-import type { Member, ServerPublication } from './protocol/index.js';
+import { clientIdProblem, ReplyError, withExclude, type Member, type ServerPublication } from './protocol/index.js';
 import { wire } from './wiring/wiring.js';
 
 /** The package version (package.json), reported by `/`, the WebSocket `connected` frame and the telemetry resource. */
@@ -49,8 +49,11 @@ export interface Switchboard {
   listen(): Promise<{ host: string; port: number }>;
   /** Graceful shutdown: readiness false, connections told to reconnect elsewhere, queues flushed, server closed. */
   shutdown(): Promise<void>;
-  /** Like `POST /api/publish`: resolves with the stored publication (its `epoch` and `offset`). */
-  publish(channel: string, data: unknown, event?: string): Promise<ServerPublication>;
+  /**
+   * Like `POST /api/publish`: resolves with the stored publication (its `epoch` and `offset`). `exclude`: a connection
+   * id not to deliver to (it gets a `skip` push instead); a bad one throws a `ReplyError` `bad_request`.
+   */
+  publish(channel: string, data: unknown, event?: string, options?: SwitchboardPublishOptions): Promise<ServerPublication>;
   /** Like `POST /api/send`. */
   sendToUser(user: string, data: unknown, event?: string): Promise<void>;
   /** Like `POST /api/disconnect` with its default code (4502, no reconnect). */
@@ -65,6 +68,12 @@ export interface Switchboard {
    * first: the last one is the newest). Throws a `ReplyError` `invalid_channel` for a bad name.
    */
   history(channel: string, limit?: number): Promise<ServerPublication[]>;
+}
+
+/** Options of `Switchboard.publish`. */
+export interface SwitchboardPublishOptions {
+  /** A connection id (`GET /api/connections` `client`) that does not receive the publication, as API `exclude`. */
+  exclude?: string;
 }
 
 /**
@@ -83,9 +92,12 @@ export function createSwitchboard(options: SwitchboardOptions = {}): Switchboard
     server: w.server,
     listen: () => w.listen(),
     shutdown: () => w.shutdown(),
-    async publish(channel, data, event = 'message') {
+    async publish(channel, data, event = 'message', options = {}) {
+      const { exclude } = options;
+      const problem = exclude === undefined ? undefined : clientIdProblem(exclude);
+      if (problem) throw new ReplyError(problem.code, `exclude: ${problem.message}`);
       await w.start();
-      return node.publish(channel, event, JSON.stringify(data));
+      return node.publish(channel, event, JSON.stringify(data), withExclude(undefined, exclude));
     },
     async sendToUser(user, data, event = 'message') {
       await w.start();

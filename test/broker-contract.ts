@@ -297,7 +297,8 @@ export function brokerContract(name: string, factory: BrokerFactory, opts: Contr
 
     it('keeps event, data and meta', async () => {
       const ch = chan();
-      const meta = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: 'k=v' };
+      // `exclude`: the connection not to deliver to, which must reach every node (docs/protocol.md "Excluding a connection").
+      const meta = { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', tracestate: 'k=v', exclude: 'k3f9x2ab-1a' };
       const p = await broker.publish({ channel: ch, event: 'chat', data: '{"a":[1,"x"]}', meta, history: ROOMY });
       assert.equal(p.event, 'chat');
       assert.equal(p.data, '{"a":[1,"x"]}');

@@ -8,7 +8,7 @@ import { extractContext } from '../observability/tracing.js';
 import { remoteTraceContext, spanTraceContext } from '../observability/trace-context.js';
 import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
-import { ErrorCode, TRACEPARENT_PATTERN, httpStatusOf, isValidChannel, ReplyError, type ServerPublication } from '../protocol/index.js';
+import { ErrorCode, TRACEPARENT_PATTERN, httpStatusOf, isValidChannel, ReplyError, withExclude, type ServerPublication } from '../protocol/index.js';
 import { looksForwarded } from '../core/client-address.js';
 import { isLoopbackAddress } from '../core/loopback.js';
 import { answerPreflight, corsHeaders } from '../http/cors.js';
@@ -212,7 +212,7 @@ export class ServerApi {
     const { meta, parent } = this.traceOf(req, b, ctx);
     if (b.op !== undefined && b.key === undefined) throw new ReplyError(ErrorCode.InvalidKey, '"op" needs a "key"');
     const write = b.key === undefined ? undefined : { key: b.key, op: b.op ?? 'upsert' };
-    const pub = await this.node.publish(b.channel, b.event, dataJson(b.data ?? null), meta, parent, write, b.idempotency_key);
+    const pub = await this.node.publish(b.channel, b.event, dataJson(b.data ?? null), withExclude(meta, b.exclude), parent, write, b.idempotency_key);
     return position(pub);
   };
 
@@ -222,9 +222,10 @@ export class ServerApi {
     this.note(req, { channels: b.channels.length, event: b.event });
     this.ensureReady();
     const data = dataJson(b.data);
+    const meta = withExclude(undefined, b.exclude);
     const results = await Promise.all(
       b.channels.map((channel) =>
-        this.node.publish(channel, b.event, data, undefined, this.node.telemetry.tracing ? ctx : undefined).then(position, (err: unknown) => ({
+        this.node.publish(channel, b.event, data, meta, this.node.telemetry.tracing ? ctx : undefined).then(position, (err: unknown) => ({
           channel,
           error: err instanceof ReplyError ? err.toJSON() : (brokerReplyError(err)?.toJSON() ?? { code: ErrorCode.Internal, message: 'publish failed' }),
         })),

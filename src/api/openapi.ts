@@ -2,6 +2,7 @@ import type { Config } from '../config/index.js';
 
 const error = { $ref: '#/components/schemas/Error' };
 const position = { $ref: '#/components/schemas/Position' };
+const exclude = { type: 'string', minLength: 1, maxLength: 64, description: 'A connection id (GET /api/connections) that does not receive the publication; it gets a skip push instead.' };
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
 const errors = {
   '400': { description: 'Bad request (`invalid_json`, `bad_request`, `invalid_channel`, `invalid_event`)', ...json(error) },
@@ -47,6 +48,7 @@ export function openApiDocument(config: Config): unknown {
             key: { type: 'string', description: 'Keyed channels only (required there): the key this publication sets or deletes.' },
             op: { type: 'string', enum: ['upsert', 'delete'], default: 'upsert', description: 'Keyed channels: a delete needs no data.' },
             idempotency_key: { type: 'string', pattern: '^[\\x21-\\x7e]{1,128}$', description: 'A retry with the same key to the same channel within publish.idempotencyWindow publishes nothing and answers the first position.' },
+            exclude,
           },
         },
       },
@@ -64,7 +66,7 @@ export function openApiDocument(config: Config): unknown {
           summary: 'Publish one message to many channels.',
           requestBody: {
             required: true,
-            ...json({ type: 'object', required: ['channels', 'data'], properties: { channels: { type: 'array', items: { type: 'string' }, maxItems: 1000 }, event: { type: 'string' }, data: {} } }),
+            ...json({ type: 'object', required: ['channels', 'data'], properties: { channels: { type: 'array', items: { type: 'string' }, maxItems: 1000 }, event: { type: 'string' }, data: {}, exclude } }),
           },
           responses: { '200': { description: 'One result per channel', ...json({ type: 'object', properties: { results: { type: 'array', items: {} } } }) }, ...errors },
         },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import {
   channelProblem,
+  clientIdProblem,
   dataProblem,
   REQUIRED,
   ErrorCode,
@@ -53,6 +54,8 @@ export function apiSchemas(limits: ApiLimits | number) {
   const user = z.string().min(1).max(128);
   const data = rule<unknown>(dataProblem);
   const traceparent = optional<string>(traceparentProblem);
+  // A connection (GET /api/connections `client`, or the SDK's `connected.client`) not to deliver to.
+  const exclude = optional<string>(clientIdProblem);
   // A WebSocket close reason holds at most 123 bytes; `ws` throws on a longer one.
   const reason = z.string().max(100).refine((r) => Buffer.byteLength(r, 'utf8') <= 123, 'must be at most 123 bytes in UTF-8').optional();
   return {
@@ -67,6 +70,7 @@ export function apiSchemas(limits: ApiLimits | number) {
         key: optional<string>((v) => keyProblem(v, maxKeyLength)),
         op: z.unknown().optional(),
         idempotency_key: optional<string>(idempotencyKeyProblem),
+        exclude,
       })
       .transform((b, ctx) => {
         const problems: [string, FieldProblem | undefined][] = [['op', opProblem(b.op, b.key)]];
@@ -76,7 +80,7 @@ export function apiSchemas(limits: ApiLimits | number) {
         }
         return { ...b, op: b.op as KeyOp | undefined };
       }),
-    broadcast: z.strictObject({ channels: z.array(channel).min(1).max(1000), event, data }),
+    broadcast: z.strictObject({ channels: z.array(channel).min(1).max(1000), event, data, exclude }),
     send: z.strictObject({ user, event, data, traceparent, tracestate: optional<string>(tracestateProblem) }),
     // `client`: only that connection of the user (its id from GET /api/connections), on whichever node holds it.
     disconnect: z.strictObject({ user, client: z.string().min(1).max(64).optional(), code: z.number().int().min(4000).max(4999).optional(), reason }),

@@ -14,6 +14,8 @@ export interface Identity {
   readonly expiresAt?: number;
   /** Channels the token grants (JWT claim `channels`): subscribed automatically, and allowed in `token` namespaces. */
   readonly channels?: readonly string[];
+  /** Data for the client from the connect proxy's result (`data`): the Centrifuge `connect` reply carries it. */
+  readonly data?: unknown;
 }
 
 /** What a subscription token grants: the channel until `expiresAt` (ms since the Unix epoch; the token's `exp`). */

@@ -64,8 +64,3 @@ export function requestRefusal(app: PusherApp, method: string, path: string, que
   if (!sameHex(signature, hmacHex(app.secret, `${method}\n${path}\n${text}`))) return 'auth_signature is wrong';
   return undefined;
 }
-
-/** The app the config names, or undefined when Pusher compatibility is off (`pusher.appId` empty). */
-export function pusherAppOf(c: { readonly pusher: PusherApp }): PusherApp | undefined {
-  return c.pusher.appId === '' ? undefined : { appId: c.pusher.appId, key: c.pusher.key, secret: c.pusher.secret };
-}

@@ -3,7 +3,7 @@ import type { Command } from './command.js';
 import { apiFailure, DEFAULT_URL, remoteFrom, unreachable, UsageError } from './remote.js';
 import { runClientCommand } from './run-client.js';
 
-const USAGE = '<channel> <json> [--event <name>] [--key <key> [--op upsert|delete]] [--url <url>] [--api-key <key>]';
+const USAGE = '<channel> <json> [--event <name>] [--key <key> [--op upsert|delete]] [--exclude <client>] [--url <url>] [--api-key <key>]';
 
 /** `switchboard publish news '{"title":"hi"}'`: one POST /api/publish; prints the position as one JSON line. */
 export const publishCommand: Command = {
@@ -18,6 +18,7 @@ Options:
   --event <name>     event name (default "message")
   --key <key>        keyed channels: the key this publication sets (docs/keyed-channels.md)
   --op <op>          keyed channels: upsert (default) or delete; a delete takes no <json>
+  --exclude <client> a connection id (GET /api/connections) that does not receive it
   --url <url>        server, default ${DEFAULT_URL} (env SWITCHBOARD_URL)
   --api-key <key>    the server's API key (env SWITCHBOARD_API_KEY)
 
@@ -30,7 +31,7 @@ async function publish(args: readonly string[], env: Readonly<Record<string, str
   const { values, positionals } = parseArgs({
     args: [...args],
     allowPositionals: true,
-    options: { event: { type: 'string' }, key: { type: 'string' }, op: { type: 'string' }, url: { type: 'string' }, 'api-key': { type: 'string' } },
+    options: { event: { type: 'string' }, key: { type: 'string' }, op: { type: 'string' }, exclude: { type: 'string' }, url: { type: 'string' }, 'api-key': { type: 'string' } },
   });
   const [channel, json, ...extra] = positionals;
   if (values.op !== undefined && values.op !== 'upsert' && values.op !== 'delete') throw new UsageError(`--op must be upsert or delete, not "${values.op}"`);
@@ -57,6 +58,7 @@ async function publish(args: readonly string[], env: Readonly<Record<string, str
     ...(values.event === undefined ? {} : { event: values.event }),
     ...(values.key === undefined ? {} : { key: values.key }),
     ...(values.op === undefined ? {} : { op: values.op }),
+    ...(values.exclude === undefined ? {} : { exclude: values.exclude }),
   });
   const url = `${remote.url}/api/publish`;
   const res = await fetch(url, { method: 'POST', headers, body }).catch((err: unknown) => { throw unreachable(remote.url, err); });

@@ -301,9 +301,10 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
         if (sub.accept(p) === 'gap') this.repair(sub);
         return;
       }
-      case 'caught_up': {
+      case 'caught_up':
+      case 'skip': {
         const sub = this.subs.get(p.channel);
-        if (sub && sub.caughtUp(p) === 'gap') this.repair(sub);
+        if (sub && (p.push === 'skip' ? sub.accept(p, true) : sub.caughtUp(p)) === 'gap') this.repair(sub);
         return;
       }
       case 'message':
@@ -463,6 +464,7 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
     if (since) params.since = since;
     else if (sub.options.snapshot === false) params.snapshot = false;
     if (token) params.token = token;
+    if (sub.options.delta) params.delta = sub.options.delta;
     sub.pendingId = this.request('subscribe', params, `subscribe to "${sub.channel}"`, true, (msg) => {
       if (sub.pendingId !== msg.id) return;
       if (msg.error) {
@@ -493,6 +495,7 @@ class WsClient extends Emitter<ClientEvents> implements Client, SubscriptionHost
     if (options.key !== undefined) params.key = options.key;
     if (options.op !== undefined) params.op = options.op;
     if (options.idempotencyKey !== undefined) params.idempotency_key = options.idempotencyKey;
+    if (options.excludeSelf) params.exclude_self = true;
     const trace = options.traceparent ? { traceparent: options.traceparent, tracestate: options.tracestate } : this.opts.traceContext?.();
     if (trace?.traceparent) {
       params.traceparent = trace.traceparent;

@@ -298,9 +298,10 @@ class SseClientImpl extends Emitter<ClientEvents> implements SseClient, Subscrip
       }
       case 'ping':
         return;
-      case 'caught_up': {
+      case 'caught_up':
+      case 'skip': {
         const sub = this.subs.get(p.channel);
-        if (sub && sub.caughtUp(p) === 'gap') this.restart(ClientCodes.Resync, 'gap in stream', false);
+        if (sub && (type === 'skip' ? sub.accept(p, true) : sub.caughtUp(p)) === 'gap') this.restart(ClientCodes.Resync, 'gap in stream', false);
         return;
       }
       case 'join':

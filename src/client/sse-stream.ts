@@ -73,7 +73,7 @@ export interface EventSourceLike {
 export type EventSourceConstructor = new (url: string, init?: { withCredentials?: boolean }) => EventSourceLike;
 
 /** Event names the server itself sends; publications use the app's names, which must be listed (`events`). */
-const SERVER_EVENTS = ['connected', 'disconnect', 'stream_error', 'ping', 'join', 'leave', 'caught_up', 'message'];
+const SERVER_EVENTS = ['connected', 'disconnect', 'stream_error', 'ping', 'join', 'leave', 'caught_up', 'skip', 'message'];
 
 export function openEventSource(Ctor: EventSourceConstructor, url: string, events: readonly string[], credentials: boolean, h: SseStreamHandlers): SseStream {
   const es = new Ctor(url, { withCredentials: credentials });

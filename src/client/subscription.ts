@@ -7,6 +7,7 @@
  * position becomes its offset, the subscription is current, and from then on the +1 rule holds.
  */
 import type { StreamPosition, SubscribeResult } from '../protocol/index.js';
+import { applyFossilDelta } from '../protocol/fossil.js';
 import { Emitter } from './emitter.js';
 import { ClientClosedError, TimeoutError, type SwitchboardError } from './errors.js';
 import { toMemberEvent, toPublication } from './publication.js';
@@ -53,6 +54,12 @@ export interface SubscriptionOptions {
    * current state first (the server's `"snapshot": false`); resumes after a reconnect still catch up. Default true.
    */
   snapshot?: boolean;
+  /**
+   * WebSocket: `'fossil'` asks for delta compression — publications as fossil deltas against the previous one when
+   * smaller (docs/client.md). The SDK rebuilds each payload, so `data` is the same as without. Ignored for keyed
+   * channels and by the SSE client.
+   */
+  delta?: 'fossil';
 }
 
 /** What a subscription needs from its client. */
@@ -80,6 +87,9 @@ export class SubscriptionImpl extends Emitter<KeyedSubscriptionEvents> implement
   private catchingUp = false;
   /** While catching up by a keyed snapshot or delta, offsets may skip (superseded entries are not sent). */
   private skipping = false;
+  /** Delta compression granted (the reply's `delta`): the UTF-8 JSON text of the last payload, a delta's base. */
+  private deltas = false;
+  private base: Uint8Array | undefined;
 
   constructor(
     readonly channel: string,
@@ -150,6 +160,8 @@ export class SubscriptionImpl extends Emitter<KeyedSubscriptionEvents> implement
     else if (!this.recovered) this.position = { epoch: r.epoch, offset: r.offset };
     this.catchingUp = true;
     this.skipping = r.snapshot !== undefined;
+    this.deltas = r.delta === 'fossil';
+    this.base = undefined;
     if (wasRecovering && !r.recovered) {
       const ctx = { channel: this.channel, reason: r.reason ?? 'unknown', since, epoch: r.epoch, offset: r.offset };
       this.emit('recoveryFailed', ctx);
@@ -160,14 +172,21 @@ export class SubscriptionImpl extends Emitter<KeyedSubscriptionEvents> implement
     this.host.forward('subscribed', ctx);
   }
 
-  /** A publication push for this channel: delivered, dropped (duplicate, or not live), or a gap to repair. */
-  accept(push: Record<string, any>): Delivery {
+  /**
+   * A publication push for this channel: delivered, dropped (duplicate, or not live), or a gap to repair. A `skip`
+   * push (a publication this connection was excluded from) follows the same rules but only moves the position.
+   */
+  accept(push: Record<string, any>, skip?: boolean): Delivery {
     if (this.state !== 'subscribed') return 'dropped';
     const pos = this.position!;
     if (push.epoch !== pos.epoch) return 'gap';
     if (push.offset <= pos.offset) return 'dropped';
     if (push.offset !== pos.offset + 1 && !this.skipping) return 'gap';
+    // A delta that does not fit the payload held (it was made against another): resubscribe from the position,
+    // whose replay sends full payloads, instead of delivering wrong data.
+    if (this.deltas && !this.undelta(push)) return 'gap';
     this.position = { epoch: push.epoch, offset: push.offset };
+    if (skip) return 'delivered';
     const pub = toPublication(push);
     this.apply(pub);
     this.emit('publication', pub);
@@ -191,6 +210,24 @@ export class SubscriptionImpl extends Emitter<KeyedSubscriptionEvents> implement
     this.skipping = false;
     this.current();
     return 'delivered';
+  }
+
+  /** Delta compression: puts a delta's rebuilt data in `payload` and keeps the text as the next base. */
+  private undelta(push: Record<string, any>): boolean {
+    if (push.delta !== true) {
+      this.base = new TextEncoder().encode(JSON.stringify(push.payload));
+      return true;
+    }
+    try {
+      // Throws only where a broken delta claims a size past what memory allows.
+      const text = this.base && typeof push.payload === 'string' ? applyFossilDelta(this.base, push.payload) : undefined;
+      if (!text) return false;
+      push.payload = JSON.parse(new TextDecoder().decode(text));
+      this.base = text;
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Hook: a publication was delivered (keyed subscriptions update their map). */

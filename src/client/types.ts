@@ -135,6 +135,11 @@ export interface PublishOptions {
    * resolves to the first publication's position. 1-128 printable ASCII characters, e.g. `crypto.randomUUID()`.
    */
   idempotencyKey?: string;
+  /**
+   * This connection does not receive the publication (the server's `exclude_self`); its subscription moves past it
+   * without a `publication` event. Live delivery only: a resume after a reconnect may still replay it.
+   */
+  excludeSelf?: boolean;
 }
 
 export interface HistoryOptions {

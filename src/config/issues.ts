@@ -71,10 +71,14 @@ function describeNested(issue: z.core.$ZodIssue, optionPath: string, settings: S
       `${fixes.join(', ')} (fields: ${known.join(', ')})`);
   }
   const field = inner.at(-1);
+  // A field holding a secret (`pusher.apps[0].secret`) is never echoed, as secret options are not.
+  const shownValue = typeof field === 'string' && /secret/i.test(field) && value !== undefined ? '(a value, not shown)' : value;
+  const own = issue.code === 'custom' ? (issue.params as { fix?: string } | undefined)?.fix : undefined;
+  if (own) return optionProblem(shown, source, `${issue.message}, got ${show(shownValue)}`, own);
   const fix = issue.code === 'invalid_type' && value === undefined && typeof field === 'string' ? `add "${field}"`
     : issue.code === 'invalid_value' ? 'set it to one of those'
     : `correct it (docs/configuration.md describes "${optionPath}")`;
-  return optionProblem(shown, source, reword(issue, value), fix);
+  return optionProblem(shown, source, reword(issue, shownValue), fix);
 }
 
 /** zod's issue in the words of the other messages: "expected …, got …". */

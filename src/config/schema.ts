@@ -51,6 +51,20 @@ export const namespaceSchema = z.strictObject({
 });
 export type NamespaceConfig = z.output<typeof namespaceSchema>;
 
+/** Names in Pusher URLs (`/apps/{appId}/…`, `/app/{key}`) and namespace names: letters, digits and `_-.`. */
+const PUSHER_NAME = /^[A-Za-z0-9_\-.]+$/;
+
+/** One Pusher app of `pusher.apps` (docs/compat.md, "Several apps"). */
+export const pusherAppSchema = z.strictObject({
+  appId: z.string().min(1).max(64).regex(PUSHER_NAME, 'an app id is 1-64 letters, digits and _-.'),
+  key: z.string().min(1).max(128).regex(PUSHER_NAME, 'an app key is 1-128 letters, digits and _-.'),
+  secret: z.string().min(1).max(256),
+  /** The native namespace of the app's channels (`ns:{channel}`) and signed-in users; `""`: names map one to one. */
+  namespace: z.union([z.literal(''), z.string().max(64).regex(PUSHER_NAME, 'a namespace name is 1-64 letters, digits and _-.')]).default(''),
+  /** Whether `client-*` events are allowed; `pusher.clientEvents` when absent. */
+  clientEvents: z.boolean().optional(),
+});
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const configSchema = z.strictObject({
@@ -161,6 +175,10 @@ export const configSchema = z.strictObject({
   delivery: group({
     maxWriteDelay: duration('20ms', 'Upper bound of the adaptive write window that batches a connection\'s writes. 0 always writes at the end of the event-loop turn.'),
   }),
+  delta: group({
+    fullEvery: int(20, 'Delta compression (subscribe `"delta": "fossil"`, docs/protocol.md): at most this many publications in a row to one subscription, the first of them a full payload and the rest fossil deltas; 1 sends only full payloads.', 1, 100000),
+    maxBases: int(4, 'Delta compression: most deltas of one publication kept, one per distinct previous publication its subscribers were sent (subscribers at the same position share one). Recipients at yet another base get a full payload.', 1, 64),
+  }),
   api: group({
     maxBodySize: bytes(1048576, 'Largest server API request body in bytes.'),
     maxHistoryLimit: int(1000, 'Most publications one history request may return.', 1),
@@ -228,12 +246,15 @@ export const configSchema = z.strictObject({
     statsInterval: duration('2s', 'How often the admin console\'s stats stream sends every node\'s stats (at least 500ms).'),
   }),
   pusher: group({
-    appId: str('', 'Pusher Channels compatibility (docs/compat.md): the app id of `POST /apps/{appId}/events` and the other Pusher HTTP API paths. Empty (the default): the Pusher endpoints are off. Set together with `pusher.key` and `pusher.secret`.', '12345'),
+    appId: str('', 'Pusher Channels compatibility (docs/compat.md): the app id of `POST /apps/{appId}/events` and the other Pusher HTTP API paths, for the app whose channel names are native channel names one to one. Empty (the default): no such app, and the Pusher endpoints are off unless `pusher.apps` names apps. Set together with `pusher.key` and `pusher.secret`.', '12345'),
     key: str('', 'The Pusher app key: clients connect to `/app/{key}` (pusher-js `new Pusher(key, {wsHost, wsPort})`), and the HTTP API and channel signatures name it.', 'app-key'),
     secret: str('', 'The Pusher app secret: signs channel authorizations (`socket_id:channel[:channel_data]`), user sign-ins and HTTP API requests (HMAC-SHA256). Keep it out of browsers.', 'change-me'),
-    clientEvents: bool(true, 'Allow Pusher client events (`client-*`) on `private-` and `presence-` channels a connection is subscribed to. They are client publishes: the namespace\'s `publish` rule and `client.maxPublishSize` apply too.'),
+    clientEvents: bool(true, 'Allow Pusher client events (`client-*`) on `private-` and `presence-` channels a connection is subscribed to; the default of the apps in `pusher.apps`, which may set their own `clientEvents`. They are client publishes: the namespace\'s `publish` rule and `client.maxPublishSize` apply too.'),
     activityTimeout: duration('120s', 'The `activity_timeout` told to Pusher clients in `pusher:connection_established` (whole seconds): a client silent that long sends `pusher:ping`.'),
     timestampWindow: duration('600s', 'How far the `auth_timestamp` of a signed Pusher HTTP API request may be from the server\'s clock (either way) before it is refused with 401.'),
+    apps: jsonValue(z.array(pusherAppSchema).max(100), [], 'list of Pusher apps (at most 100)',
+      'More Pusher apps on this server, each `{appId, key, secret, namespace, clientEvents}`, besides or instead of the one `pusher.appId`/`key`/`secret` name. Apps are kept apart: the channels of an app with `namespace: "ns"` are the native channels `ns:{channel}` (its namespace rules apply; declare it in `namespaces` when any namespace is declared), its signed-in users the native users `ns:{id}`; one app at most (`pusher.appId`, or one with `namespace` empty) maps channel names one to one. Ids, keys and namespaces are unique; `clientEvents` defaults to `pusher.clientEvents`. In env and flags: JSON text (`SWITCHBOARD_PUSHER_APPS=\'[{"appId":"2","key":"k2","secret":"…","namespace":"app2"}]\'`). See docs/compat.md.',
+      [{ appId: '2', key: 'app2-key', secret: 'app2-secret', namespace: 'app2' }]),
   }),
   sdk: group({
     serve: bool(true, 'Serve the browser SDK bundle (`dist/client/switchboard.min.js`, built by `npm run build`) at `sdk.path`, loadable from any origin (a public script, no credentials). See docs/client.md.'),
@@ -284,6 +305,7 @@ export const configSchema = z.strictObject({
     ctx.addIssue({ code: 'custom', path: ['pusher', c.pusher.appId === '' ? 'appId' : c.pusher.key === '' ? 'key' : 'secret'], message: 'pusher.appId, pusher.key and pusher.secret are set together',
       params: { fix: 'set all three (SWITCHBOARD_PUSHER_APP_ID, SWITCHBOARD_PUSHER_KEY, SWITCHBOARD_PUSHER_SECRET), or none' } });
   }
+  checkPusherApps(c, ctx);
   if (c.webhooks.url.length > 0 && !c.webhooks.secret) {
     ctx.addIssue({ code: 'custom', path: ['webhooks', 'secret'], message: 'webhooks need a signing secret (receivers verify each request with it)',
       params: { fix: 'set webhooks.secret (SWITCHBOARD_WEBHOOKS_SECRET) to a random string of at least 32 bytes (openssl rand -hex 32)', related: ['webhooks.url'] } });
@@ -303,6 +325,36 @@ export const configSchema = z.strictObject({
       params: { fix: 'set it to another path such as "/events"', related: ['websocket.path'] } });
   }
 });
+
+/**
+ * Pusher apps are told apart by id (HTTP API paths), key (WebSocket paths) and namespace (their channels): each is
+ * unique over `pusher.appId` (namespace `""`) and `pusher.apps`. A namespace must be declared when namespaces are
+ * (else every channel of the app is `unknown_namespace`).
+ */
+function checkPusherApps(c: z.output<typeof configSchema>, ctx: z.RefinementCtx): void {
+  const owners = { appId: new Map<string, string>(), key: new Map<string, string>(), namespace: new Map<string, string>() };
+  const declared = new Set(c.namespaces.map((n) => n.name));
+  const apps = [
+    ...(c.pusher.appId === '' ? [] : [{ a: { appId: c.pusher.appId, key: c.pusher.key, namespace: '' }, where: 'pusher.appId', path: ['pusher'] as PropertyKey[] }]),
+    ...c.pusher.apps.map((a, i) => ({ a, where: `pusher.apps[${i}]`, path: ['pusher', 'apps', i] as PropertyKey[] })),
+  ];
+  for (const { a, where, path } of apps) {
+    for (const field of ['appId', 'key', 'namespace'] as const) {
+      const other = owners[field].get(a[field]);
+      if (other === undefined) {
+        owners[field].set(a[field], where);
+        continue;
+      }
+      const what = field === 'namespace' && a.namespace === '' ? 'an empty namespace (channel names mapped one to one)' : `${field} "${a[field]}"`;
+      ctx.addIssue({ code: 'custom', path: where === 'pusher.appId' ? ['pusher', field] : [...path, field], message: `${what} is taken by ${other} already: each Pusher app needs its own`,
+        params: { fix: field === 'namespace' ? 'give every app but one a namespace of its own, such as "app2"' : `give this app another ${field}` } });
+    }
+    if (a.namespace !== '' && declared.size > 0 && !declared.has(a.namespace)) {
+      ctx.addIssue({ code: 'custom', path: [...path, 'namespace'], message: `namespace "${a.namespace}" is not declared in namespaces (its channels would all be unknown_namespace)`,
+        params: { fix: `add {"name":"${a.namespace}","subscribe":"authenticated","presence":true,"joinLeave":true} to namespaces` } });
+    }
+  }
+}
 
 type DeepReadonly<T> = T extends readonly (infer U)[] ? readonly DeepReadonly<U>[]
   : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;

@@ -18,7 +18,7 @@ export function wsTextFrameOf(json: string): Buffer {
  * publication, however many connections receive it. Plain integers (an increment per build, never per recipient);
  * test/integration/delivery-cost.test.ts reads them to prove the sharing on real sockets.
  */
-export const encodeCounts = { json: 0, wsFrame: 0, sseHead: 0, sseEvent: 0, dialectFrame: 0 };
+export const encodeCounts = { json: 0, wsFrame: 0, sseHead: 0, sseEvent: 0, dialectFrame: 0, delta: 0 };
 
 /** Counts one build of `kind` and returns `v`. */
 function built<T>(kind: keyof typeof encodeCounts, v: T): T {
@@ -37,6 +37,15 @@ export interface FrameFormat {
 }
 
 /**
+ * What delta compression (delta.ts) keeps on a publication: the canonical UTF-8 text of its data (null: not JSON),
+ * and its delta frames by the offset of their base (null: a full payload goes instead), at most `delta.maxBases`.
+ */
+export interface DeltaCache {
+  canonical: Uint8Array | null | undefined;
+  readonly frames: { readonly base: number; readonly frame: Buffer | null }[];
+}
+
+/**
  * A publication encoded for every wire format, each built on first use and then shared: "Encoded payloads are
  * shared by all subscribers". Recipients only ever read these buffers.
  */
@@ -48,7 +57,14 @@ export class EncodedPublication {
   /** Frames in dialect formats (FrameFormat), usually zero or one: a list is cheaper than a map for so few. */
   private dialectFrames: { format: FrameFormat; frame: Buffer }[] | undefined;
 
+  private deltas: DeltaCache | undefined;
+
   constructor(readonly pub: ServerPublication) {}
+
+  /** Delta compression's per-publication cache (delta.ts), made on first use. */
+  get deltaCache(): DeltaCache {
+    return (this.deltas ??= { canonical: undefined, frames: [] });
+  }
 
   get json(): string {
     return (this.jsonText ??= built('json', publicationJson(this.pub)));

@@ -21,11 +21,21 @@ export interface Flushable {
 /** Rounds without a window after a delayed round that coalesced nothing: the first time, and at most. */
 const MIN_CLOSED_ROUNDS = 16;
 const MAX_CLOSED_ROUNDS = 1024;
+/** Fan-outs at least this large write in their own turn when the window is shut (FlushScheduler.fannedOut). */
+const IN_TURN_MIN_RECIPIENTS = 64;
 
 export class FlushScheduler {
-  private dirty: Flushable[] = [];
-  private spare: Flushable[] = [];
+  /**
+   * Connections marked for the next round: `dirty[0..dirtyCount)`. The array is never shortened (a `length = 0`
+   * would free its backing store and the next round would grow it again, one allocation per few connections);
+   * slots are cleared after each round so a closed connection is not kept.
+   */
+  private dirty: (Flushable | undefined)[] = [];
+  private dirtyCount = 0;
+  private spare: (Flushable | undefined)[] = [];
   private scheduled = false;
+  /** The pending `setImmediate` of an undelayed round (cleared when the round runs in the publication's turn). */
+  private immediate: NodeJS.Immediate | null = null;
   private lastEnd = 0;
   private lastDuration = 0;
   /** Flush rounds run, and rounds that waited for the window (for stats and metrics). */
@@ -54,7 +64,7 @@ export class FlushScheduler {
   }
 
   mark(f: Flushable): void {
-    this.dirty.push(f);
+    this.dirty[this.dirtyCount++] = f;
     if (this.scheduled) return;
     this.scheduled = true;
     const wait = this.maxDelayMs > 0 && this.closedFor === 0 ? Math.min(this.maxDelayMs, this.lastDuration) - (performance.now() - this.lastEnd) : 0;
@@ -63,8 +73,22 @@ export class FlushScheduler {
       this.delayedRounds++;
       setTimeout(this.run, wait);
     } else {
-      setImmediate(this.run);
+      this.immediate = setImmediate(this.run);
     }
+  }
+
+  /**
+   * A publication was fanned out to `recipients` local connections. When its round is not delayed by the window,
+   * it runs at the end of the current task (a microtask) instead of after the loop's other I/O callbacks: the
+   * writes leave in the publication's own turn, as the bare baseline's do, and publications fanned out together in
+   * one task (a broker's batch) still share the round. Small fan-outs keep the `setImmediate` round, which also
+   * gathers command replies and publications of other callbacks of the same loop phase.
+   */
+  fannedOut(recipients: number): void {
+    if (recipients < IN_TURN_MIN_RECIPIENTS || this.immediate === null) return;
+    clearImmediate(this.immediate);
+    this.immediate = null;
+    queueMicrotask(this.run);
   }
 
   /** Flushes everything now (shutdown). */
@@ -73,16 +97,28 @@ export class FlushScheduler {
   }
 
   private readonly run = (): void => {
+    // A round already run (flushNow, or in the publication's turn) leaves nothing for its timer.
+    if (!this.scheduled && this.dirtyCount === 0) return;
     const start = performance.now();
+    if (this.immediate !== null) {
+      clearImmediate(this.immediate);
+      this.immediate = null;
+    }
     // Swap arrays so connections marked during this round (e.g. by a write error path) go to the next one.
     const list = this.dirty;
+    const n = this.dirtyCount;
     this.dirty = this.spare;
+    this.dirtyCount = 0;
     this.scheduled = false;
     const delayed = this.delayedNext;
     this.delayedNext = false;
     this.messages = 0;
-    for (let i = 0; i < list.length; i++) list[i]!.flush();
-    if (this.messages > list.length) {
+    for (let i = 0; i < n; i++) {
+      const f = list[i]!;
+      list[i] = undefined;
+      f.flush();
+    }
+    if (this.messages > n) {
       this.closedFor = 0;
       this.closeNext = MIN_CLOSED_ROUNDS;
     } else if (delayed) {
@@ -91,7 +127,6 @@ export class FlushScheduler {
     } else if (this.closedFor > 0) {
       this.closedFor--;
     }
-    list.length = 0;
     this.spare = list;
     this.rounds++;
     if (this.written.length > 0) {
@@ -103,9 +138,9 @@ export class FlushScheduler {
     // Rounds shorter than a millisecond never open a window.
     const d = this.lastEnd - start;
     this.lastDuration = d >= 1 ? d : 0;
-    if (this.dirty.length > 0 && !this.scheduled) {
+    if (this.dirtyCount > 0 && !this.scheduled) {
       this.scheduled = true;
-      setImmediate(this.run);
+      this.immediate = setImmediate(this.run);
     }
   };
 }

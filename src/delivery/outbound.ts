@@ -32,7 +32,15 @@ export interface ByteSink {
  * the queue refuses (the session then disconnects the client as slow) so a reader that stalls cannot grow memory.
  */
 export class OutboundQueue implements Flushable {
-  private chunks: Buffer[] = [];
+  /**
+   * The queued messages: the first in `head`, any more in `rest` (made on the first second message, then kept).
+   * At moderate load a round carries one message per connection, and an array per connection per round was most of
+   * the server's own allocation per delivery (2,000 subscribers at 20/s: 59 of 193 MB allocated in a run were the
+   * arrays' backing stores, grown on their first push; issue #15) — twice the scavenges of the bare baseline.
+   */
+  private head: Buffer | null = null;
+  private rest: Buffer[] | null = null;
+  private count = 0;
   private bytes = 0;
   private marked = false;
   private closed = false;
@@ -62,7 +70,9 @@ export class OutboundQueue implements Flushable {
   push(buf: Buffer): boolean {
     if (this.closed) return true;
     if (!this.hasRoom(buf.length)) return false;
-    this.chunks.push(buf);
+    if (this.count === 0) this.head = buf;
+    else (this.rest ??= []).push(buf);
+    this.count++;
     this.bytes += buf.length;
     if (!this.marked) {
       this.marked = true;
@@ -90,12 +100,12 @@ export class OutboundQueue implements Flushable {
 
   flush(): void {
     this.marked = false;
-    if (this.closed || this.bytes === 0) return;
-    const chunks = this.chunks;
-    const n = chunks.length;
+    if (this.closed || this.count === 0) return;
+    const n = this.count;
     const bytes = this.bytes;
-    const buf = n === 1 ? chunks[0]! : Buffer.concat(chunks, bytes);
-    this.chunks = [];
+    const buf = n === 1 ? this.head! : this.joined();
+    this.head = null;
+    this.count = 0;
     this.bytes = 0;
     this.sinkPending = this.sink.write(buf) ? 0 : this.sink.writableLength;
     this.scheduler.messages += n;
@@ -108,10 +118,22 @@ export class OutboundQueue implements Flushable {
     }
   }
 
+  /** The queued messages as one buffer (two or more of them); empties `rest`, which stays for the next time. */
+  private joined(): Buffer {
+    const rest = this.rest!;
+    const buf = Buffer.allocUnsafe(this.bytes);
+    let at = this.head!.copy(buf, 0);
+    for (let i = 0; i < rest.length; i++) at += rest[i]!.copy(buf, at);
+    rest.length = 0;
+    return buf;
+  }
+
   /** Drops queued bytes and refuses further ones (after a disconnect). */
   close(): void {
     this.closed = true;
-    this.chunks = [];
+    this.head = null;
+    this.rest = null;
+    this.count = 0;
     this.bytes = 0;
     if (this.watches !== null) {
       for (const w of this.watches) w.dropped();

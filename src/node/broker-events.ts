@@ -29,6 +29,7 @@ export class BrokerEvents implements BrokerHandler {
     this.telemetry.counters.deliveries += recipients;
     this.telemetry.histograms.fanoutSize.record(recipients);
     this.scheduler.noteWritten(pub.time);
+    this.scheduler.fannedOut(recipients);
   }
 
   onJoin(channel: string, member: Member): void {

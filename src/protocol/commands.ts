@@ -1,5 +1,6 @@
 import { ErrorCode, ReplyError } from './errors.js';
 import {
+  booleanProblem,
   idempotencyKeyProblem,
   channelProblem,
   dataProblem,
@@ -14,7 +15,7 @@ import {
   type FieldLimits,
   type FieldProblem,
 } from './fields.js';
-import type { KeyOp } from './frames.js';
+import type { DeltaFormat, KeyOp } from './frames.js';
 import { DEFAULT_MAX_KEY_LENGTH } from './names.js';
 import { isStreamPosition, type StreamPosition } from './position.js';
 
@@ -32,10 +33,17 @@ export interface SubscribeParams {
   /** A subscription token, for channels of namespaces that require one. */
   token?: string;
   /**
+   * Delta compression: `fossil` asks for publications as fossil deltas against the previous one this subscription
+   * was sent, when smaller (docs/protocol.md). WebSocket, native protocol, channels that are not keyed.
+   */
+  delta?: DeltaFormat;
+  /**
    * Keyed channels: whether a client without a usable position gets the channel's state (a full snapshot) before
    * live publications. Default true; false subscribes to live publications only.
    */
   snapshot?: boolean;
+  /** JSON text of custom data for the subscribe proxy (docs/proxy.md); ignored when the channel has none. */
+  data?: string;
 }
 export interface PublishParams {
   channel: string;
@@ -48,7 +56,7 @@ export interface PublishParams {
   /** Keyed channels: the key this publication sets or deletes, and how (default `upsert`). */
   key?: string;
   op?: KeyOp;
-  /** Skip the publishing connection when delivering (a dialect's client events; PublicationMeta.exclude). */
+  /** Skip the publishing connection when delivering (`exclude_self`, Pusher client events; PublicationMeta.exclude). */
   excludeSelf?: boolean;
   /** Idempotent publish: a retry with the same key within the window publishes nothing and answers the first position. */
   idempotencyKey?: string;
@@ -201,8 +209,8 @@ export function jsonText(value: unknown, id: CommandId, name = 'data'): string {
 function optionalBoolean(params: Record<string, unknown>, key: string, id: CommandId): boolean | undefined {
   const v = params[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'boolean') throw new CommandError(ErrorCode.BadRequest, `"${key}" must be a boolean`, id);
-  return v;
+  check(`"${key}"`, booleanProblem(v), id);
+  return v as boolean;
 }
 
 function traceparentField(params: Record<string, unknown>, id: CommandId): string | undefined {
@@ -239,6 +247,9 @@ export function decodeFrame(frame: Record<string, unknown>, limits: DecodeLimits
   switch (method) {
     case 'subscribe': {
       const snapshot = optionalBoolean(params, 'snapshot', id);
+      const delta = params.delta;
+      if (delta !== undefined && delta !== null && delta !== 'fossil') throw new CommandError(ErrorCode.BadRequest, '"delta" must be "fossil"', id);
+      if (params.data !== undefined) check('"data"', dataProblem(params.data), id);
       return {
         id,
         method,
@@ -247,6 +258,8 @@ export function decodeFrame(frame: Record<string, unknown>, limits: DecodeLimits
           since: sinceField(params, id),
           token: optionalString(params, 'token', id, 8192),
           ...(snapshot === undefined ? {} : { snapshot }),
+          ...(delta === 'fossil' ? { delta } : {}),
+          ...(params.data === undefined ? {} : { data: jsonText(params.data, id) }),
         },
       };
     }
@@ -270,6 +283,8 @@ export function decodeFrame(frame: Record<string, unknown>, limits: DecodeLimits
           tracestate: optionalString(params, 'tracestate', id, MAX_TRACESTATE_LENGTH),
           ...keyed,
           ...idempotencyField(params, id),
+          // The publishing connection gets a `skip` push in place of its own publication (docs/protocol.md).
+          ...(optionalBoolean(params, 'exclude_self', id) ? { excludeSelf: true } : {}),
         },
       };
     }

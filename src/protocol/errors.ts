@@ -39,7 +39,7 @@ export const ERRORS = {
   },
   InvalidEvent: {
     code: 'invalid_event', status: 400, class: 'protocol',
-    doc: 'the event name is empty, longer than 64 characters, not a string, has characters outside the allowed set, or is reserved (`connected`, `disconnect`, `stream_error`, `ping`, `join`, `leave`, `caught_up`)',
+    doc: 'the event name is empty, longer than 64 characters, not a string, has characters outside the allowed set, or is reserved (`connected`, `disconnect`, `stream_error`, `ping`, `join`, `leave`, `caught_up`, `skip`)',
   },
   AlreadySubscribed: { code: 'already_subscribed', class: 'business', doc: 'the connection is already subscribed to the channel' },
   NotSubscribed: { code: 'not_subscribed', class: 'business', doc: 'the connection is not subscribed to the channel' },

@@ -45,6 +45,20 @@ export function idempotencyKeyProblem(v: unknown): FieldProblem | undefined {
   return { code: ErrorCode.BadRequest, message: `must be 1-${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters without spaces` };
 }
 
+/** Longest connection id accepted where one is named (`exclude` of an API publish), in characters. */
+export const MAX_CLIENT_ID_LENGTH = 64;
+
+/** A connection id, as `connected.client` and `GET /api/connections` give it (API `exclude`). */
+export function clientIdProblem(v: unknown): FieldProblem | undefined {
+  if (typeof v === 'string' && v.length >= 1 && v.length <= MAX_CLIENT_ID_LENGTH) return undefined;
+  return { code: ErrorCode.BadRequest, message: `must be a connection id: a string of 1-${MAX_CLIENT_ID_LENGTH} characters` };
+}
+
+/** A flag such as `exclude_self`: true or false (null and absent mean false where the field is optional). */
+export function booleanProblem(v: unknown): FieldProblem | undefined {
+  return typeof v === 'boolean' ? undefined : { code: ErrorCode.BadRequest, message: 'must be a boolean' };
+}
+
 export function eventProblem(v: unknown): FieldProblem | undefined {
   return isValidEvent(v) ? undefined : { code: ErrorCode.InvalidEvent, message: `must be ${EVENT_RULE}` };
 }

@@ -22,6 +22,9 @@ export interface ServerPublication {
   readonly op?: KeyOp;
 }
 
+/** The delta encodings a subscription may ask for (subscribe `delta`). */
+export type DeltaFormat = 'fossil';
+
 /** What a publication does to its key in a keyed channel. Both are idempotent: applying one twice changes nothing. */
 export type KeyOp = 'upsert' | 'delete';
 
@@ -34,6 +37,11 @@ export interface PublicationMeta {
    * publication is still in the stream and in history; only that one connection skips it.
    */
   readonly exclude?: string;
+}
+
+/** `meta` plus a connection to exclude (when one is named): the meta of a publish that skips that connection. */
+export function withExclude(meta: PublicationMeta | undefined, exclude: string | undefined): PublicationMeta | undefined {
+  return exclude === undefined ? meta : { ...meta, exclude };
 }
 
 /**
@@ -65,13 +73,15 @@ function isoTime(ms: number): string {
 /**
  * The JSON of a publication push. The same text is the WebSocket frame payload and the SSE `data:` line, built once
  * per publication whatever the number of recipients.
- * `{"push":"publication","channel","type","payload","epoch","offset","timestamp"[,"traceparent","trace_id","span_id"]}`
+ * `{"push":"publication","channel","type","payload"[,"delta"],"epoch","offset","timestamp"[,"traceparent","trace_id","span_id"]}`
+ * With `delta` (delta compression, docs/protocol.md): `payload` is that JSON string, a fossil delta against the
+ * previous publication of the subscription, and `"delta":true` says so.
  */
-export function publicationJson(p: ServerPublication): string {
+export function publicationJson(p: ServerPublication, delta?: string): string {
   let s =
     '{"push":"publication","channel":' + JSON.stringify(p.channel) +
     ',"type":' + JSON.stringify(p.event) +
-    ',"payload":' + p.data +
+    (delta === undefined ? ',"payload":' + p.data : ',"payload":' + delta + ',"delta":true') +
     ',"epoch":"' + p.epoch + '","offset":' + p.offset +
     ',"timestamp":"' + isoTime(p.time) + '"';
   if (p.key !== undefined) s += ',"key":' + JSON.stringify(p.key) + ',"op":"' + (p.op ?? 'upsert') + '"';
@@ -121,6 +131,16 @@ export function caughtUpJson(channel: string, epoch: string, offset: number): st
 }
 
 /**
+ * Stands in for a publication the connection was excluded from (`exclude_self`, API `exclude`): the channel's stream
+ * moved to `offset` without anything for this client, so its next publication (`offset + 1`) is no gap. Sent only
+ * to clients that track positions (native WebSocket and SSE); on SSE as event `skip` with the position as `id:`.
+ * One connection per publication is excluded, so it is built at most once per publication per node.
+ */
+export function skipJson(p: ServerPublication): string {
+  return '{"push":"skip","channel":' + JSON.stringify(p.channel) + ',"epoch":"' + p.epoch + '","offset":' + p.offset + '}';
+}
+
+/**
  * The server ended one subscription (the connection stays): `code` says why, with the codes of error replies —
  * `token_expired` (its subscription token expired) or `permission_denied` (a refreshed token no longer grants it).
  */
@@ -161,11 +181,15 @@ export interface SubscribeResult {
    * after `since` follows, tombstones included) or `full` (drop your state first; every current key follows).
    */
   snapshot?: 'delta' | 'full';
+  /** `fossil` when the subscription asked for delta compression and gets it (not for keyed channels). */
+  delta?: DeltaFormat;
   /**
    * When a subscription token allowed it: the token's expiry (Unix seconds). The subscription ends then (an
    * `unsubscribed` push with `token_expired`) unless a fresh token is sent with `refresh` and `channel`.
    */
   expires?: number;
+  /** The subscribe proxy's `data` for the client (docs/proxy.md), when the backend gave one. */
+  data?: unknown;
 }
 
 export type { StreamPosition };

@@ -12,3 +12,4 @@ export * from './sse.js';
 
 /** Version of the protocol described in docs/protocol.md. */
 export const PROTOCOL_VERSION = 1;
+export * from './fossil.js';

@@ -15,7 +15,7 @@ export function isValidChannel(name: unknown, maxLength = DEFAULT_MAX_CHANNEL_LE
  * Event names the server uses for its own SSE events and pushes. Publications may not use them, so an
  * `EventSource` listener for `connected` or `disconnect` never receives application data by mistake.
  */
-export const RESERVED_EVENTS: ReadonlySet<string> = new Set(['connected', 'disconnect', 'stream_error', 'ping', 'join', 'leave', 'caught_up']);
+export const RESERVED_EVENTS: ReadonlySet<string> = new Set(['connected', 'disconnect', 'stream_error', 'ping', 'join', 'leave', 'caught_up', 'skip']);
 
 export function isValidEvent(name: unknown): name is string {
   return typeof name === 'string' && EVENT_PATTERN.test(name) && !RESERVED_EVENTS.has(name);
@@ -24,7 +24,7 @@ export function isValidEvent(name: unknown): name is string {
 /** W3C trace context `traceparent` (version-traceid-parentid-flags, lowercase hex). */
 export const TRACEPARENT_PATTERN = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
-export const EVENT_RULE = '1-64 characters of letters, digits and _-.:, and not one of the reserved names connected, disconnect, stream_error, ping, join, leave, caught_up';
+export const EVENT_RULE = '1-64 characters of letters, digits and _-.:, and not one of the reserved names connected, disconnect, stream_error, ping, join, leave, caught_up, skip';
 
 /** Longest key of a keyed channel by default (`keyed.maxKeyLength`). */
 export const DEFAULT_MAX_KEY_LENGTH = 256;

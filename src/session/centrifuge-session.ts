@@ -1,19 +1,39 @@
 import type { Identity } from '../auth/identity.js';
 import { EncodedPublication, wsTextFrameOf } from '../delivery/encoded.js';
-import { Disconnects, type Disconnect, type ServerPublication } from '../protocol/index.js';
+import { Disconnects, ErrorCode, ReplyError, type Disconnect, type ServerPublication, type StreamPosition } from '../protocol/index.js';
 import { CentrifugeDialect, Dialects, type FrameDecoder } from './dialects/index.js';
+import { centrifugeSubscribed } from './dialects/centrifuge.js';
 import type { NodeServices } from './services.js';
-import type { ConnectionInfo } from './session.js';
+import type { ConnectionInfo, PreparedSubscription } from './session.js';
 import type { Subscription } from './subscription.js';
 import { WsSession, type WsTransport } from './ws-session.js';
 
+/** A client's `connect` command: `{"id", "connect": {"token", "data", "subs"}}`, and the commands sent with it. */
+export interface CentrifugeConnect {
+  readonly id: number;
+  /** The connection token ('' for none). */
+  readonly token: string;
+  /** The client's connect data (any JSON), for the connect proxy. */
+  readonly data: unknown;
+  /** Server-side subscriptions to recover: channel → `{recover, epoch, offset}` (centrifuge-js sends them on reconnect). */
+  readonly subs: Readonly<Record<string, unknown>>;
+  /** Newline-separated commands that followed `connect` in its frame. */
+  readonly rest: readonly string[];
+}
+
 /**
- * A connection speaking the Centrifuge client protocol (docs/compat.md "From Centrifugo"): a WsSession whose one
+ * A connection speaking the Centrifuge client protocol (docs/compat.md "Migrating from Centrifugo"): a WsSession whose one
  * vocabulary is CentrifugeDialect, so every command runs the native dispatch and checks; only the framing differs.
  * A frame may hold several newline-separated commands; an empty command `{}` is the client's pong.
  */
 export class CentrifugeSession extends WsSession {
-  constructor(node: NodeServices, identity: Identity, ws: WsTransport, version: string, conn: ConnectionInfo) {
+  constructor(
+    node: NodeServices,
+    identity: Identity,
+    ws: WsTransport,
+    private readonly version: string,
+    conn: ConnectionInfo,
+  ) {
     super(node, identity, ws, version, conn);
   }
 
@@ -29,9 +49,6 @@ export class CentrifugeSession extends WsSession {
     return EMPTY;
   }
 
-  /** The `channels` claim is not turned into Centrifuge server-side subscriptions (yet): nothing to do. */
-  override async autoSubscribe(): Promise<void> {}
-
   override handleFrame(data: Buffer, isBinary: boolean): void {
     const text = data.toString('utf8');
     if (!text.includes('\n')) {
@@ -45,19 +62,68 @@ export class CentrifugeSession extends WsSession {
   }
 
   /**
-   * The `connect` reply, the connection's first frame: `ping`/`pong` ask the client to expect a `{}` every
-   * `pingInterval` (ms; 0: none) and answer it; `expires`/`ttl` make it refresh its token before it expires.
+   * The answer to the client's `connect` (src/transport/centrifuge-endpoint.ts), the connection's first frame, then
+   * the commands that came in the same frame. `ping`/`pong` ask the client to expect a `{}` every `pingInterval`
+   * (s; none when 0) and answer it; `expires`/`ttl` make it refresh its token before it expires; `data` is the
+   * connect proxy's for the client. The channels the token grants (`channels` claim, or the connect proxy's) are
+   * Centrifuge server-side subscriptions: subscribed before the reply, listed in its `subs` (recovered from the
+   * positions the client sends for them on reconnect), their publications pushed with their channel.
    */
-  connected(id: number, version: string, pingInterval: number): void {
+  async handshake(connect: CentrifugeConnect): Promise<void> {
+    const { subs, prepared } = await this.serverSubscriptions(connect.subs);
+    if (this.closed) return;
     const exp = this.identity.expiresAt;
-    const ping = pingInterval > 0 ? Math.max(1, Math.round(pingInterval / 1000)) : 0;
+    const interval = this.node.config.websocket.pingInterval;
+    const ping = interval > 0 ? Math.max(1, Math.round(interval / 1000)) : 0;
     const result = {
       client: this.id,
-      version,
+      version: this.version,
       ...(exp ? { expires: true, ttl: Math.max(1, Math.floor((exp - Date.now()) / 1000)) } : {}),
       ...(ping > 0 ? { ping, pong: true } : {}),
+      ...(this.identity.data !== undefined ? { data: this.identity.data } : {}),
+      ...(prepared.length > 0 ? { subs } : {}),
     };
-    this.send(frame({ id, connect: result }));
+    this.send(frame({ id: connect.id, connect: result }));
+    for (const line of connect.rest) this.handleFrame(Buffer.from(line, 'utf8'), false);
+    // Missed publications, then live ones, as pushes after the reply (a replay larger than the queue is paced).
+    void this.activateServerSubscriptions(prepared);
+  }
+
+  /**
+   * The token's channels, each checked like a client subscribe (they count in `token` namespaces, as natively). A
+   * channel that cannot be subscribed is left out of `subs` and logged; the connection goes on without it.
+   */
+  private async serverSubscriptions(positions: CentrifugeConnect['subs']): Promise<{ subs: Record<string, unknown>; prepared: PreparedSubscription[] }> {
+    const subs: Record<string, unknown> = {};
+    const prepared: PreparedSubscription[] = [];
+    for (const channel of this.identity.channels ?? []) {
+      if (this.closed) break;
+      const since = recoverFrom(positions[channel]);
+      try {
+        const p = await this.prepareSubscription(channel, since);
+        if (!this.isCurrent(p)) continue;
+        p.sub.announce = false;
+        subs[channel] = centrifugeSubscribed(p.result, since !== undefined);
+        prepared.push(p);
+      } catch (err) {
+        const code = err instanceof ReplyError ? err.code : ErrorCode.Internal;
+        if (!(err instanceof ReplyError)) this.log.error({ err, channel }, 'server-side subscription failed');
+        this.log.warn({ event: 'server_subscription_refused', channel, code }, 'a channel of the token could not be subscribed');
+      }
+    }
+    return { subs, prepared };
+  }
+
+  private async activateServerSubscriptions(prepared: readonly PreparedSubscription[]): Promise<void> {
+    for (const p of prepared) {
+      if (!this.isCurrent(p)) continue;
+      try {
+        await this.activateSubscription(p);
+      } catch (err) {
+        this.log.error({ err, channel: p.sub.channel }, 'server-side subscription failed');
+        this.revoke(p.sub, ErrorCode.Internal, 'internal error');
+      }
+    }
   }
 
   /** A server ping (`{}`): the client answers `{}` (connect reply `pong: true`). */
@@ -96,6 +162,14 @@ export class CentrifugeSession extends WsSession {
 }
 
 const PING = wsTextFrameOf('{}');
+
+/** The position a reconnecting client sends for a server-side subscription (`{recover, epoch, offset}`), if usable. */
+function recoverFrom(sub: unknown): StreamPosition | undefined {
+  const s = sub as { recover?: unknown; epoch?: unknown; offset?: unknown } | null | undefined;
+  if (typeof s !== 'object' || s === null || s.recover !== true || typeof s.epoch !== 'string' || s.epoch === '') return undefined;
+  const offset = s.offset ?? 0;
+  return typeof offset === 'number' && Number.isSafeInteger(offset) && offset >= 0 ? { epoch: s.epoch, offset } : undefined;
+}
 const EMPTY = Buffer.alloc(0);
 
 function isPong(text: string): boolean {

@@ -33,6 +33,8 @@ export interface SubscribeRight {
   readonly by: 'open' | 'claim' | 'token' | 'proxy';
   /** When the right ends (ms since the Unix epoch): a subscription token's expiry. */
   readonly expiresAt?: number;
+  /** The subscribe proxy's `data` for the client (its subscribe reply carries it). */
+  readonly data?: unknown;
 }
 
 /**
@@ -41,7 +43,15 @@ export interface SubscribeRight {
  * the channel's namespace has a subscribe proxy (docs/proxy.md), the backend decides too: a proxy adds a check after
  * the namespace's own rules, it never loosens them. Channels granted at connect (`channels`) are not asked about.
  */
-export async function checkSubscribe(node: NodeServices, who: ProxyCaller, channel: string, subscriptionToken?: string, trace?: TraceContext): Promise<SubscribeRight> {
+export async function checkSubscribe(
+  node: NodeServices,
+  who: ProxyCaller,
+  channel: string,
+  subscriptionToken?: string,
+  trace?: TraceContext,
+  /** The client's custom data (JSON text) for the subscribe proxy; ignored without one. */
+  data?: string,
+): Promise<SubscribeRight> {
   const identity = who.identity;
   const rules = rulesOf(node, channel);
   checkUserLimit(identity, channel);
@@ -53,8 +63,10 @@ export async function checkSubscribe(node: NodeServices, who: ProxyCaller, chann
   const right = await namespaceRight(node, identity, rules, channel, subscriptionToken);
   const url = rules.proxy.subscribe;
   if (url === undefined || granted) return right;
-  await node.proxies.subscribe(url, who, channel, trace);
-  return right.by === 'open' ? { rules, by: 'proxy' } : right;
+  if (data !== undefined) checkPublishSize(node, data);
+  const answer = await node.proxies.subscribe(url, who, channel, trace, data);
+  const proxied = right.by === 'open' ? { rules, by: 'proxy' as const } : right;
+  return answer === undefined ? proxied : { ...proxied, data: answer };
 }
 
 /** What the namespace's `subscribe` rule grants: `open`, or a subscription token's grant in `token` namespaces. */

@@ -1,6 +1,8 @@
 import type { EncodedPublication } from '../delivery/encoded.js';
 import { wsTextFrameOf } from '../delivery/encoded.js';
-import { pusherAppOf } from '../auth/pusher-signature.js';
+import type { Identity } from '../auth/identity.js';
+import type { PusherAppConfig } from '../auth/pusher-apps.js';
+import { pusherChannelOf } from '../protocol/pusher-data.js';
 import { CommandError, ErrorCode, parseFrame, ReplyError, type Member } from '../protocol/index.js';
 import { DialectError, type Decoded, type FrameDecoder } from './dialects/index.js';
 import { PusherDialect } from './dialects/pusher.js';
@@ -14,6 +16,19 @@ import {
 } from './dialects/pusher-frames.js';
 import type { Subscription } from './subscription.js';
 import { WsSession } from './ws-session.js';
+
+/**
+ * The app of each Pusher connection's identity (set by the endpoint, which found the app by key; read when the
+ * session is built). A WeakMap keeps Identity the shape every endpoint shares and forgets refused handshakes.
+ */
+const appOfIdentity = new WeakMap<Identity, PusherAppConfig>();
+
+/** The identity of a connection to `app` (PusherEndpoint.authenticate). */
+export function pusherIdentity(userId: string, app: PusherAppConfig): Identity {
+  const identity: Identity = { userId };
+  appOfIdentity.set(identity, app);
+  return identity;
+}
 
 /**
  * A Pusher Channels connection (`/app/{key}`, docs/compat.md): a WebSocket session whose only vocabulary is
@@ -30,13 +45,12 @@ export class PusherSession extends WsSession {
 
   protected override createDecoder(): FrameDecoder {
     const cfg = this.node.config;
-    const app = pusherAppOf(cfg);
-    if (!app) throw new Error('PusherSession without pusher.appId');
+    const app = appOfIdentity.get(this.identity);
+    if (!app) throw new Error('PusherSession without an app (identities come from pusherIdentity)');
     const dialect = new PusherDialect({
       app,
       socketId: this.id,
       limits: { maxChannelLength: cfg.channel.maxLength, maxHistoryLimit: cfg.api.maxHistoryLimit, maxKeyLength: cfg.keyed.maxKeyLength },
-      clientEvents: cfg.pusher.clientEvents,
       isSubscribed: (channel) => this.subscriptions.get(channel)?.live === true,
       signIn: (id, info) => this.signIn(id, info),
     });
@@ -100,14 +114,15 @@ export class PusherSession extends WsSession {
    */
   protected override async beforeLive(channel: string): Promise<void> {
     const me = this.pusher.members.get(channel);
-    if (me === undefined || !channel.startsWith('presence-')) {
+    if (me === undefined || !pusherChannelOf(channel).startsWith('presence-')) {
       this.send(wsTextFrameOf(subscriptionSucceededJson(channel)));
       return;
     }
     const rules = this.subscriptions.get(channel)!.rules;
     if (!rules.presence || !rules.joinLeave) {
       this.unsubscribe(channel);
-      throw new ReplyError(ErrorCode.FeatureDisabled, `presence channel "${channel}" needs presence and join/leave events on in its namespace (channel.presence and channel.joinLeave)`);
+      const where = rules.namespace === '' ? 'channel.presence and channel.joinLeave' : `presence and joinLeave of namespace "${rules.namespace}"`;
+      throw new ReplyError(ErrorCode.FeatureDisabled, `presence channel "${pusherChannelOf(channel)}" needs presence and join/leave events on in its namespace (${where})`);
     }
     const members = await this.node.presence(channel);
     const users = new Map<string, number>();

@@ -7,6 +7,7 @@ import { EncodedPublication } from '../delivery/encoded.js';
 import type { ConnectionView, Subscriber, WriteWatch } from '../hub/hub.js';
 import {
   caughtUpJson,
+  skipJson,
   unsubscribedJson,
   Disconnects,
   ErrorCode,
@@ -21,7 +22,7 @@ import { OutboundQueue, type ByteSink } from '../delivery/outbound.js';
 import type { NodeServices } from './services.js';
 import { Subscription, type SubscriptionOwner } from './subscription.js';
 import type { TracedConnection } from './connection-telemetry.js';
-import { checkSubscribe } from './permissions.js';
+import { checkSubscribe, type SubscribeRight } from './permissions.js';
 import type { ServerPublication } from '../protocol/index.js';
 import { firstSnapshotPage, type KeyedCatchUp } from './keyed.js';
 
@@ -51,6 +52,11 @@ const REFRAME_SLACK = 32;
 /** `expires` (Unix seconds) of a subscription a subscription token allowed, for its subscribe reply. */
 function expiresOf(sub: Subscription): { expires?: number } {
   return sub.expiresAt === undefined ? {} : { expires: Math.floor(sub.expiresAt / 1000) };
+}
+
+/** The subscribe proxy's `data` for a subscribe reply, when it gave some. */
+function dataOf(right: SubscribeRight): { data?: unknown } {
+  return right.data === undefined ? {} : { data: right.data };
 }
 
 /**
@@ -159,6 +165,16 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
     this.send(this.framePublication(enc, sub));
   }
 
+  /** A publication `sub` was excluded from, as a `skip` push (built for this one recipient: frames.ts skipJson). */
+  sendSkip(enc: EncodedPublication, sub: Subscription): void {
+    this.send(this.frameSkip(enc, sub));
+  }
+
+  /** Frames a `skip` push; SSE overrides it to give the event the position as its id. */
+  protected frameSkip(enc: EncodedPublication, _sub: Subscription): Buffer {
+    return this.framePush('skip', skipJson(enc.pub));
+  }
+
   /** The end of `sub`'s catch-up, at its position: the next publication it delivers is the one after (frames.ts). */
   sendCaughtUp(sub: Subscription): void {
     this.send(this.framePush('caught_up', caughtUpJson(sub.channel, sub.epoch, sub.offset)));
@@ -195,6 +211,8 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
     snapshot?: boolean,
     /** The command's span (else the connection's), whose trace context a backend proxy call carries. */
     trace: TraceContext | undefined = this.traceContext,
+    /** The client's custom data (JSON text) for the subscribe proxy. */
+    data?: string,
   ): Promise<PreparedSubscription> {
     const cfg = this.node.config;
     if (this.subscriptions.has(channel)) throw new ReplyError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
@@ -202,7 +220,7 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
       this.node.limitHit('subscriptions', this);
       throw new ReplyError(ErrorCode.LimitExceeded, `at most ${cfg.client.maxSubscriptions} subscriptions per connection (client.maxSubscriptions)`);
     }
-    const right = await checkSubscribe(this.node, this, channel, token, trace);
+    const right = await checkSubscribe(this.node, this, channel, token, trace, data);
     const { rules } = right;
     if (this.subscriptions.has(channel)) throw new ReplyError(ErrorCode.AlreadySubscribed, `already subscribed to ${channel}`);
     if (rules.maxSubscribers > 0 && this.node.subscriberCount(channel) >= rules.maxSubscribers) {
@@ -230,14 +248,14 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
       }
       // Keyed channels: a snapshot when history cannot serve the position, or for a newcomer (unless it declined).
       if (rules.keyed && (reason !== undefined || (since === undefined && snapshot !== false))) {
-        return await this.prepareSnapshot(sub, since, reason);
+        return await this.prepareSnapshot(sub, since, reason, right);
       }
       const recovered = since !== undefined && reason === undefined;
       if (since !== undefined) this.countRecovery(channel, since, recovered, reason, h.publications.length);
       const replay = recovered ? h.publications : [];
       sub.epoch = top.epoch;
       sub.offset = recovered ? since.offset : top.offset;
-      const result: SubscribeResult = { channel, epoch: top.epoch, offset: top.offset, recovered, ...(reason ? { reason } : {}), missed: replay.length, ...expiresOf(sub) };
+      const result: SubscribeResult = { channel, epoch: top.epoch, offset: top.offset, recovered, ...(reason ? { reason } : {}), missed: replay.length, ...expiresOf(sub), ...dataOf(right) };
       return { sub, result, replay };
     } catch (err) {
       if (this.subscriptions.get(channel) === sub) this.dropSubscription(sub, false);
@@ -246,7 +264,7 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
   }
 
   /** The subscribe result of a keyed catch-up by snapshot: `delta` recovers the client's state, `full` resets it. */
-  private async prepareSnapshot(sub: Subscription, since: StreamPosition | undefined, reason: string | undefined): Promise<PreparedSubscription> {
+  private async prepareSnapshot(sub: Subscription, since: StreamPosition | undefined, reason: string | undefined, right: SubscribeRight): Promise<PreparedSubscription> {
     sub.restartable = true;
     const catchUp = await firstSnapshotPage(this.node, sub.channel, since, () => sub.restarts);
     const { top } = catchUp.first;
@@ -264,6 +282,7 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
       missed: 0,
       snapshot: catchUp.kind,
       ...expiresOf(sub),
+      ...dataOf(right),
     };
     return { sub, result, replay: [], catchUp };
   }

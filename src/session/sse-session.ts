@@ -5,6 +5,8 @@ import {
   encodeSseComment,
   encodeSseEvent,
   ErrorCode,
+  formatPosition,
+  skipJson,
   ReplyError,
   type Disconnect,
   type StreamPosition,
@@ -119,6 +121,12 @@ export class SseSession extends Session {
     // One channel: the id is the publication's own position, and the whole event is shared by all recipients.
     if (this.channels.length === 1) return enc.sseEvent();
     return Buffer.from(enc.sseHead() + 'id: ' + this.streamToken() + '\n\n', 'utf8');
+  }
+
+  /** `event: skip` with the position as `id:`, so an EventSource's Last-Event-ID moves past the skipped publication. */
+  protected override frameSkip(enc: EncodedPublication, _sub: Subscription): Buffer {
+    const id = this.channels.length === 1 ? formatPosition(enc.pub) : this.streamToken();
+    return Buffer.from(encodeSseEvent({ event: 'skip', data: skipJson(enc.pub), id }), 'utf8');
   }
 
   protected framePush(event: string, json: string): Buffer {

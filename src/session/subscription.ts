@@ -1,5 +1,6 @@
 import type { ChannelSubscription, Subscriber } from '../hub/hub.js';
 import type { EncodedPublication } from '../delivery/encoded.js';
+import type { DeltaStream } from '../delivery/delta.js';
 import type { ChannelRules } from '../core/namespaces.js';
 
 /**
@@ -14,6 +15,8 @@ export interface SubscriptionOwner extends Subscriber {
   /** A publication is missing or the stream changed: the client must resume. */
   onGap(sub: Subscription): void;
   sendPublication(enc: EncodedPublication, sub: Subscription): void;
+  /** In place of a publication this connection is excluded from: its position moved (a `skip` push). */
+  sendSkip(enc: EncodedPublication, sub: Subscription): void;
   /** The end of the subscription's catch-up. */
   sendCaughtUp(sub: Subscription): void;
 }
@@ -43,6 +46,8 @@ export class Subscription implements ChannelSubscription {
   grantedBy: 'open' | 'claim' | 'token' | 'proxy' = 'open';
   /** When a subscription token's grant ends (ms since the Unix epoch); the subscription ends then unless refreshed. */
   expiresAt: number | undefined;
+  /** Delta compression (subscribe `"delta": "fossil"`): the base the client holds; unset for full payloads only. */
+  delta: DeltaStream | undefined;
 
   constructor(
     readonly session: SubscriptionOwner,
@@ -87,8 +92,13 @@ export class Subscription implements ChannelSubscription {
     }
     this.epoch = pub.epoch;
     this.offset = pub.offset;
-    // Excluded (the publisher): its position still moves, so the next publication is no gap.
-    if (pub.meta?.exclude === this.session.id) return;
+    // Excluded (the publisher): its position still moves, so the next publication is no gap. A client that tracks
+    // positions (one that is told `caught_up`) is told with a `skip` push, or it would see `offset + 2` next, take it
+    // for a gap and recover the very publication it was spared; the seed, Pusher and Centrifuge clients get nothing.
+    if (pub.meta?.exclude === this.session.id) {
+      if (this.announce) this.session.sendSkip(enc, this);
+      return;
+    }
     this.session.sendPublication(enc, this);
   }
 

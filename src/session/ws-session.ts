@@ -3,6 +3,7 @@ import { brokerReplyError } from '../broker/broker.js';
 import { inc } from '../observability/counters.js';
 import type { TraceContext } from '../core/trace-context.js';
 import { type EncodedPublication, wsTextFrameOf } from '../delivery/encoded.js';
+import { DeltaStream } from '../delivery/delta.js';
 import {
   connectedJson,
   Disconnects,
@@ -15,6 +16,7 @@ import {
   type CommandId,
   type DecodeLimits,
   type Disconnect,
+  withExclude,
 } from '../protocol/index.js';
 import { DialectError, Dialects, publicationShape, type Decoded, type Dialect, type FrameDecoder, type Step } from './dialects/index.js';
 import type { ByteSink } from '../delivery/outbound.js';
@@ -124,8 +126,10 @@ export class WsSession extends Session implements CommandQueueHost<Pending, Dial
     }
   }
 
-  protected framePublication(enc: EncodedPublication, _sub: Subscription): Buffer {
-    return publicationShape(enc, this.node.config.compat.seed000Channel).wsFrame();
+  protected framePublication(enc: EncodedPublication, sub: Subscription): Buffer {
+    const shaped = publicationShape(enc, this.node.config.compat.seed000Channel);
+    // Delta compression: a delta against what the client was last sent, when allowed (src/delivery/delta.ts).
+    return sub.delta !== undefined && shaped === enc ? sub.delta.frame(enc, sub.live) : shaped.wsFrame();
   }
 
   protected framePush(_event: string, json: string): Buffer {
@@ -265,13 +269,16 @@ export class WsSession extends Session implements CommandQueueHost<Pending, Dial
         if (step.join && this.subscriptions.has(channel)) return step.join.joined();
         const traced = node.connectionTelemetry.channel(this, 'subscribe', channel, ctx);
         try {
-          const p = await this.prepareSubscription(channel, cmd.params.since, cmd.params.token, cmd.params.snapshot, ctx ?? this.traceContext);
+          const p = await this.prepareSubscription(channel, cmd.params.since, cmd.params.token, cmd.params.snapshot, ctx ?? this.traceContext, cmd.params.data);
           // Joined only once the subscription was allowed: a refused join is tried again on the next seed 000 frame.
           step.join?.joined();
           if (!this.isCurrent(p)) return traced?.end(node.subscriberCount(channel));
           // Seed clients know no `caught_up` push (nor any reply).
           p.sub.announce = dialect.announcesCatchUp;
-          this.reply(cmd, p.result, dialect);
+          // Delta compression: native WebSocket subscriptions to channels that are not keyed (docs/protocol.md).
+          const delta = cmd.params.delta !== undefined && !p.sub.rules.keyed;
+          if (delta) p.sub.delta = new DeltaStream(node.config.delta);
+          this.reply(cmd, delta ? { ...p.result, delta: cmd.params.delta } : p.result, dialect);
           await this.beforeLive(channel);
           if (!this.isCurrent(p)) return traced?.end(node.subscriberCount(channel));
           await this.activateSubscription(p);
@@ -293,8 +300,8 @@ export class WsSession extends Session implements CommandQueueHost<Pending, Dial
         // The namespace's rules, the size bound and its publish proxy, which may replace the data (permissions.ts).
         const allowed = await checkPublish(node, this, channel, this.subscriptions.has(channel), event, data, ctx ?? this.traceContext);
         const trace = traceparent ? { traceparent, tracestate } : undefined;
-        // A dialect's client events skip their sender (PublicationMeta.exclude).
-        const meta = excludeSelf ? { ...trace, exclude: this.id } : trace;
+        // `exclude_self` and a dialect's client events skip their sender (PublicationMeta.exclude).
+        const meta = withExclude(trace, excludeSelf ? this.id : undefined);
         const pub = await node.publish(channel, event, allowed, meta, ctx, key === undefined ? undefined : { key, op: op ?? 'upsert' }, idempotencyKey);
         return this.reply(cmd, { channel: pub.channel, epoch: pub.epoch, offset: pub.offset }, dialect);
       }

@@ -2,13 +2,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { Disconnects } from '../protocol/index.js';
+import { Disconnects, ErrorCode } from '../protocol/index.js';
 import type { ErrorType } from '../observability/error-type.js';
-import type { AuthResult } from '../auth/identity.js';
+import type { AuthContext, Identity } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import type { ConnectionInfo } from '../session/session.js';
 import type { WsSession } from '../session/ws-session.js';
-import { nativeEndpoint, type WsEndpoint } from './ws-endpoint.js';
+import { nativeEndpoint, type AuthRefusal, type EndpointAuthResult, type FirstFrame, type FirstFrameHandshake, type InBandRefusal, type WsEndpoint } from './ws-endpoint.js';
 import { refuseUpgrade } from '../http/responses.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
@@ -19,6 +19,8 @@ interface Liveness {
   session: WsSession;
   ws: WebSocket;
   socket: Duplex;
+  /** Sends a liveness ping: a WebSocket ping frame, or the endpoint's own (WsEndpoint.ping). */
+  ping: () => void;
   lastPingAt: number;
   lastPongAt: number;
   /** Since when the socket has had unsent bytes (0: none pending). */
@@ -39,14 +41,30 @@ function ignoreSocketError(): void {}
 
 /** How often liveness is checked (ms). Pings go out per connection when its own interval is due. */
 const TICK_MS = 1000;
+/** How long an endpoint with an in-band handshake waits for the client's first frame (ms). */
+const FIRST_FRAME_TIMEOUT_MS = 10_000;
+/** Frames a client may send after its handshake frame before it is answered (they wait for the session). */
+const MAX_EARLY_FRAMES = 64;
+const INTERNAL: AuthRefusal = { ok: false, status: 500, code: ErrorCode.Internal, message: 'internal error' };
+
+/** One upgrade's state between the request and the session. */
+interface Handshake {
+  readonly ip: string;
+  readonly route: string;
+  readonly span: HandshakeTrace | undefined;
+  readonly slot: Reservation;
+  readonly endpoint: WsEndpoint;
+}
 
 /**
- * The WebSocket endpoint: upgrade, then hand frames to a WsSession. Outbound bytes go straight to the TCP socket
+ * The WebSocket transport of every WebSocket endpoint (ws-endpoint.ts): upgrade, then hand frames to a WsSession. Outbound bytes go straight to the TCP socket
  * as pre-built frames (`ws` only sends control frames: ping, pong, close), so one publication's frame is built once.
  */
 export class WebSocketTransport {
   private readonly wss: WebSocketServer;
   private readonly live = new Set<Liveness>();
+  /** Sockets of in-band handshakes not yet answered (bounded by the admission limits): ended on close(). */
+  private readonly pending = new Set<WebSocket>();
   private readonly timer: NodeJS.Timeout;
   /** The native endpoint (`websocket.path`); others (Pusher's) are passed to handleUpgrade by their route. */
   private readonly native: WsEndpoint;
@@ -85,58 +103,155 @@ export class WebSocketTransport {
     };
     if (!this.node.isReady()) return refuse(503, 'unavailable', 'server is not ready (starting or draining)', 'connection');
     if (!this.originAllowed(req)) {
-      this.node.logger.warn({ event: 'origin_refused', transport: 'websocket', client_ip: ip, route, origin: String(req.headers.origin).slice(0, 200) }, 'connection refused');
+      this.node.logger.warn({ event: 'origin_refused', transport: 'websocket', endpoint: endpoint.name, client_ip: ip, route, origin: String(req.headers.origin).slice(0, 200) }, 'connection refused');
       return refuse(403, 'forbidden_origin', 'this Origin may not open WebSockets here (websocket.allowedOrigins)', 'auth');
     }
     const slot = this.admission.reserve(ip, 'websocket');
     if (typeof slot === 'string') {
-      this.node.limitHit(slot, undefined, { client_ip: ip, transport: 'websocket' });
+      this.node.limitHit(slot, undefined, { client_ip: ip, transport: 'websocket', endpoint: endpoint.name });
       return refuse(slot === 'connections' ? 503 : 429, 'limit_exceeded', this.admission.message(slot), 'business');
     }
-    const refuseAndRelease = (status: number, code: string, message: string, type: ErrorType) => {
-      slot.release();
-      refuse(status, code, message, type);
-    };
     socket.once('close', slot.release);
-    endpoint.authenticate(req, url, { transport: 'websocket', ip, ...(span ? { trace: span.context } : {}) }).then(
-      (auth) => this.afterAuth(req, socket, head, auth, { ip, route, span, refuse: refuseAndRelease, slot, endpoint }),
+    const c: Handshake = { ip, route, span, slot, endpoint };
+    const inBand = endpoint.firstFrame;
+    // The client authenticates in its first frame (Centrifuge's `connect`): upgrade first, counted from now on.
+    if (inBand) return this.wss.handleUpgrade(req, socket, head, (ws) => this.awaitFirstFrame(req, url, ws, socket, inBand, c));
+    const refuseAndRelease = (r: AuthRefusal, type: ErrorType) => {
+      // A protocol whose clients read refusals only inside a WebSocket (Pusher's 4001): the slot goes with the socket.
+      if (r.inBand) return this.refuseInBand(req, socket, head, r.inBand, () => span?.refused(r.status, type, r.code));
+      slot.release();
+      refuse(r.status, r.code, r.message, type);
+    };
+    endpoint.authenticate(req, url, this.authContext(c)).then(
+      (auth) => {
+        if (socket.destroyed) {
+          slot.release();
+          span?.end();
+          return;
+        }
+        const identity = this.admit(auth, c, refuseAndRelease);
+        if (!identity) return;
+        this.wss.handleUpgrade(req, socket, head, (ws) => {
+          const session = this.accept(ws, socket, identity, c);
+          void session.autoSubscribe();
+          this.accepted(session, span);
+        });
+      },
       (err: unknown) => {
         this.node.logger.error({ err }, 'authentication failed unexpectedly');
-        refuseAndRelease(500, 'internal', 'internal error', 'connection');
+        refuseAndRelease(INTERNAL, 'connection');
       },
     );
   }
 
-  private afterAuth(
-    req: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    auth: AuthResult,
-    c: { ip: string; route: string; span: HandshakeTrace | undefined; refuse: (status: number, code: string, message: string, type: ErrorType) => void; slot: Reservation; endpoint: WsEndpoint },
-  ): void {
-    const { ip, route, span, refuse, slot, endpoint } = c;
-    if (socket.destroyed) {
-      slot.release();
-      span?.end();
-      return;
-    }
+  /**
+   * An endpoint whose client authenticates in its first frame: that frame within FIRST_FRAME_TIMEOUT_MS, read by
+   * the endpoint, authenticated and admitted like an upgrade request, refused in the endpoint's own frames.
+   * Frames the client sends meanwhile wait (reading pauses; the few already read are kept) for the session.
+   */
+  private awaitFirstFrame(req: IncomingMessage, url: URL, ws: WebSocket, socket: Duplex, inBand: FirstFrameHandshake<WsSession>, c: Handshake): void {
+    const { span } = c;
+    const bad = inBand.badHandshake;
+    ws.on('error', ignoreSocketError);
+    this.pending.add(ws);
+    const timeout = setTimeout(() => ws.close(bad.code, bad.reason), FIRST_FRAME_TIMEOUT_MS);
+    ws.once('close', () => {
+      clearTimeout(timeout);
+      this.pending.delete(ws);
+    });
+    let seen = false;
+    const early: [Buffer, boolean][] = [];
+    const onMessage = (data: Buffer, isBinary: boolean) => {
+      if (seen) {
+        // `ws` may still emit frames it had read before the pause: at most one TCP read's worth.
+        if (early.push([data, isBinary]) > MAX_EARLY_FRAMES) ws.close(bad.code, bad.reason);
+        return;
+      }
+      seen = true;
+      clearTimeout(timeout);
+      ws.pause();
+      const first: FirstFrame<WsSession> | undefined = isBinary ? undefined : inBand.read(data, url);
+      if (first === undefined) {
+        span?.refused(400, 'protocol', 'bad_request');
+        ws.resume(); // to read the client's close frame
+        return void ws.close(bad.code, bad.reason);
+      }
+      const hs = first;
+      const refuse = (r: AuthRefusal, type: ErrorType) => {
+        span?.refused(r.status, type, r.code);
+        const answer = hs.refusal(r);
+        ws.resume(); // to read the client's close frame (`ws` otherwise waits 30 s for it)
+        if (answer.frame !== undefined) ws.send(answer.frame);
+        ws.close(answer.code, answer.reason);
+      };
+      c.endpoint.authenticate(req, hs.url, this.authContext(c)).then(
+        (auth) => {
+          if (ws.readyState !== ws.OPEN) return span?.end();
+          const identity = this.admit(auth, c, refuse);
+          if (!identity) return;
+          this.pending.delete(ws);
+          ws.off('message', onMessage);
+          const session = this.accept(ws, socket, identity, c);
+          this.accepted(session, span);
+          hs.start(session).then(
+            () => {
+              for (const [frame, isBinary] of early) session.handleFrame(frame, isBinary);
+              ws.resume();
+            },
+            (err: unknown) => {
+              session.log.error({ err }, 'handshake failed unexpectedly');
+              session.disconnect(Disconnects.InsufficientState); // the client reconnects
+            },
+          );
+        },
+        (err: unknown) => {
+          this.node.logger.error({ err }, 'authentication failed unexpectedly');
+          refuse(INTERNAL, 'connection');
+        },
+      );
+    };
+    ws.on('message', onMessage);
+  }
+
+  private authContext(c: Handshake): AuthContext {
+    return { transport: 'websocket', ip: c.ip, ...(c.span ? { trace: c.span.context } : {}) };
+  }
+
+  /** The identity of an authenticated connection within the per-user limit; else refused (and undefined). */
+  private admit(auth: EndpointAuthResult, c: Handshake, refuse: (r: AuthRefusal, type: ErrorType) => void): Identity | undefined {
+    const { ip, route, slot, endpoint } = c;
     if (!auth.ok) {
-      this.node.logger.warn({ event: 'auth_failed', transport: 'websocket', client_ip: ip, route, code: auth.code, reason: auth.message }, 'connection refused');
-      return refuse(auth.status, auth.code, auth.message, 'auth');
+      this.node.logger.warn({ event: 'auth_failed', transport: 'websocket', endpoint: endpoint.name, client_ip: ip, route, code: auth.code, reason: auth.message }, 'connection refused');
+      refuse(auth, 'auth');
+      return undefined;
     }
     const byUser = slot.claimUser(auth.identity.userId);
     if (byUser) {
-      this.node.limitHit(byUser, undefined, { client_ip: ip, user_id: auth.identity.userId, transport: 'websocket' });
-      return refuse(429, 'limit_exceeded', this.admission.message(byUser), 'business');
+      this.node.limitHit(byUser, undefined, { client_ip: ip, user_id: auth.identity.userId, transport: 'websocket', endpoint: endpoint.name });
+      refuse({ ok: false, status: 429, code: ErrorCode.LimitExceeded, message: this.admission.message(byUser) }, 'business');
+      return undefined;
     }
+    return auth.identity;
+  }
+
+  /**
+   * A refusal inside the WebSocket (InBandRefusal): the error frame, then the close. The admission slot is released
+   * when the socket closes (handleUpgrade's 'close' listener); a peer that never answers the close is cut off by ws
+   * after its close timeout (30 s).
+   */
+  private refuseInBand(req: IncomingMessage, socket: Duplex, head: Buffer, r: InBandRefusal, traced: () => void): void {
+    traced();
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      const session = this.accept(ws, socket, auth.identity, { ip, route, traceContext: span?.context }, endpoint);
-      void session.autoSubscribe();
-      if (span) {
-        span.accepted({ 'http.response.status_code': 101, 'client.id': session.id, 'user.id': session.userId });
-        span.end();
-      }
+      ws.on('error', ignoreSocketError);
+      ws.send(r.frame);
+      ws.close(r.closeCode, '');
     });
+  }
+
+  private accepted(session: WsSession, span: HandshakeTrace | undefined): void {
+    if (!span) return;
+    span.accepted({ 'http.response.status_code': 101, 'client.id': session.id, 'user.id': session.userId });
+    span.end();
   }
 
   /**
@@ -165,11 +280,14 @@ export class WebSocketTransport {
     return 'http';
   }
 
-  private accept(ws: WebSocket, socket: Duplex, identity: { userId: string; info?: unknown }, conn: ConnectionInfo, endpoint: WsEndpoint): WsSession {
+  private accept(ws: WebSocket, socket: Duplex, identity: Identity, c: Handshake): WsSession {
+    const { endpoint } = c;
     const sink = new WsConnectionSink(socket, ws);
+    const conn: ConnectionInfo = { ip: c.ip, route: c.route, ...(c.span ? { traceContext: c.span.context } : {}) };
     const session = endpoint.open(this.node.services, identity, sink, this.version, conn);
     const now = Date.now();
-    const l: Liveness = { session, ws, socket, lastPingAt: now, lastPongAt: now, stalledSince: 0 };
+    const ping = endpoint.ping;
+    const l: Liveness = { session, ws, socket, ping: ping ? () => ping.call(endpoint, session) : () => ws.ping(), lastPingAt: now, lastPongAt: now, stalledSince: 0 };
     this.live.add(l);
     this.node.attach(session);
     const counters = this.node.counters;
@@ -191,7 +309,7 @@ export class WebSocketTransport {
       this.live.delete(l);
       session.cleanup(code, reason.toString());
     });
-    session.logInfo({ event: 'connect' }, 'connected');
+    session.logInfo({ event: 'connect', endpoint: endpoint.name }, 'connected');
     return session;
   }
 
@@ -219,7 +337,7 @@ export class WebSocketTransport {
       }
       if (now - l.lastPingAt >= cfg.pingInterval && l.lastPongAt >= l.lastPingAt) {
         l.lastPingAt = now;
-        l.ws.ping();
+        l.ping();
       }
     }
   }
@@ -231,6 +349,7 @@ export class WebSocketTransport {
   close(): void {
     clearInterval(this.timer);
     for (const l of this.live) l.ws.terminate();
+    for (const ws of this.pending) ws.terminate();
     this.wss.close();
   }
 }

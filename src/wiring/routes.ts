@@ -20,7 +20,7 @@ import type { RouteObserver } from '../http/access-log.js';
 import type { PusherApi } from '../api/pusher-api.js';
 import type { WsEndpoint } from '../transport/ws-endpoint.js';
 import { PUSHER_WS_PREFIX } from '../transport/pusher-endpoint.js';
-import { CENTRIFUGE_PATH, type CentrifugeTransport } from '../transport/centrifuge.js';
+import { CENTRIFUGE_PATH } from '../transport/centrifuge-endpoint.js';
 
 export interface RouteTargets {
   readonly config: Config;
@@ -31,10 +31,10 @@ export interface RouteTargets {
   readonly api: ServerApi;
   readonly sse: Pick<SseTransport, 'handle'>;
   readonly ws: Pick<WebSocketTransport, 'handleUpgrade'>;
-  /** Pusher Channels compatibility (`pusher.appId` set): its HTTP API and its WebSocket endpoint. */
+  /** Pusher Channels compatibility (`pusher.appId` or `pusher.apps` set): its HTTP API and its WebSocket endpoint. */
   readonly pusher?: { readonly api: PusherApi; readonly endpoint: WsEndpoint };
-  /** The Centrifuge client protocol endpoint (`/connection/websocket`, docs/compat.md). */
-  readonly centrifuge?: Pick<CentrifugeTransport, 'handleUpgrade'>;
+  /** The Centrifuge client protocol endpoint (`/connection/websocket`, docs/compat.md; `compat.centrifuge`). */
+  readonly centrifuge?: WsEndpoint;
   /** The Prometheus exporter (`metrics.enabled`). */
   readonly metrics?: (req: IncomingMessage, res: ServerResponse) => void;
   /** The browser SDK bundle (`sdk.serve`, when built). */
@@ -111,7 +111,7 @@ export function switchboardRoutes(t: RouteTargets): RouteTable {
   if (pusher) upgrades.push({ path: PUSHER_WS_PREFIX, prefix: true, handle: (req, socket, head, url) => t.ws.handleUpgrade(req, socket, head, url, pusher.endpoint) });
   const centrifuge = t.centrifuge;
   if (centrifuge && c.websocket.path !== CENTRIFUGE_PATH) {
-    upgrades.push({ path: CENTRIFUGE_PATH, handle: (req, socket, head, url) => centrifuge.handleUpgrade(req, socket, head, url) });
+    upgrades.push({ path: CENTRIFUGE_PATH, handle: (req, socket, head, url) => t.ws.handleUpgrade(req, socket, head, url, centrifuge) });
   }
   return new RouteTable(routes, upgrades, t.observer);
 }

@@ -32,8 +32,8 @@ import { SseTransport } from '../transport/sse.js';
 import { WebSocketTransport } from '../transport/websocket.js';
 import { PusherEndpoint } from '../transport/pusher-endpoint.js';
 import { PusherApi } from '../api/pusher-api.js';
-import { pusherAppOf } from '../auth/pusher-signature.js';
-import { CentrifugeTransport } from '../transport/centrifuge.js';
+import { pusherAppsOf } from '../auth/pusher-apps.js';
+import { CentrifugeEndpoint } from '../transport/centrifuge-endpoint.js';
 import { createWebhooks } from '../webhooks/webhooks.js';
 import { createAuthenticator, createBroker, createProxyBackend } from './factories.js';
 import { assertSafeBinding } from './safe-binding.js';
@@ -99,15 +99,15 @@ export function wire(options: WiringOptions): Wiring {
   const admission = new Admission(config);
   const ws = new WebSocketTransport(n, version, admission);
   const sse = new SseTransport(n, admission);
-  // Centrifuge clients (docs/compat.md): same admission, authenticator, Origin rule and dispatch as the native one.
-  const centrifuge = config.compat.centrifuge ? new CentrifugeTransport(n, version, admission, (req) => ws.originAllowed(req)) : undefined;
+  // Centrifuge clients (docs/compat.md): an endpoint of the WebSocket transport, with the node's authenticator.
+  const centrifuge = config.compat.centrifuge ? new CentrifugeEndpoint((req, url, ctx) => authenticator.authenticate(req, url, ctx)) : undefined;
   // The admin console: when asked for, or by default in development mode (no JWT auth) on a loopback host.
   const adminOn = config.admin.enabled || (ownServer && authenticator.insecure && isLoopbackHost(config.host));
   const admin = adminOn ? new AdminConsole(n, reporter, { version }) : undefined;
   const api = new ServerApi(n, reporter, admin);
-  // Pusher Channels compatibility (docs/compat.md): one app, when pusher.appId/key/secret are set.
-  const pusherApp = pusherAppOf(config);
-  const pusher = pusherApp ? { api: new PusherApi(n, reporter, pusherApp), endpoint: new PusherEndpoint(pusherApp) } : undefined;
+  // Pusher Channels compatibility (docs/compat.md): the apps of pusher.appId/key/secret and pusher.apps, if any.
+  const pusherApps = pusherAppsOf(config);
+  const pusher = pusherApps.length > 0 ? { api: new PusherApi(n, reporter, pusherApps), endpoint: new PusherEndpoint(pusherApps) } : undefined;
   // The demo page takes `/` only on a server Switchboard owns (an embedding app keeps its own `/`).
   const demoPage = ownServer && config.demo.enabled
     ? new DemoPage(config, { insecure: authenticator.insecure, version, logger, sendToUser: (u, e, d) => n.sendToUser(u, e, d) })
@@ -173,9 +173,8 @@ export function wire(options: WiringOptions): Wiring {
         admin?.close();
         n.drain();
         const deadline = Date.now() + config.shutdown.timeout;
-        while (ws.connections() + (centrifuge?.connections() ?? 0) + sse.connections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        while (ws.connections() + sse.connections() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
         ws.close();
-        centrifuge?.close();
         sse.close();
         admission.close();
         listener?.closeAllConnections();

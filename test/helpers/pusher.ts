@@ -12,12 +12,20 @@ export type PusherClient = InstanceType<PusherCtor>;
 const loaded = pusherJs.default as unknown as PusherCtor & { default?: PusherCtor };
 const PusherClient: PusherCtor = loaded.default ?? loaded;
 
-export const APP = { appId: '4242', key: 'test-app-key', secret: 'test-app-secret' } as const;
+/** A Pusher app's credentials. */
+export interface AppCredentials {
+  readonly appId: string;
+  readonly key: string;
+  readonly secret: string;
+}
+
+export const APP: AppCredentials = { appId: '4242', key: 'test-app-key', secret: 'test-app-secret' };
 /** Server flags turning the Pusher endpoints on, with presence member events for channels without a namespace. */
 export const PUSHER_FLAGS = ['--pusher.appId', APP.appId, '--pusher.key', APP.key, '--pusher.secret', APP.secret, '--channel.joinLeave', 'true'];
 
-export function pusherServer(port: number, secret: string = APP.secret): PusherServer {
-  return new PusherServer({ appId: APP.appId, key: APP.key, secret, host: '127.0.0.1', port: String(port), useTLS: false });
+/** The `pusher` server library for `app` (default APP), signing with `secret` (default the app's). */
+export function pusherServer(port: number, secret?: string, app: AppCredentials = APP): PusherServer {
+  return new PusherServer({ appId: app.appId, key: app.key, secret: secret ?? app.secret, host: '127.0.0.1', port: String(port), useTLS: false });
 }
 
 export interface ClientOptions {
@@ -25,12 +33,17 @@ export interface ClientOptions {
   user?: string;
   /** Signs channel authorizations with this secret instead of the app's (a wrong signature). */
   secret?: string;
+  /** The app whose key the client connects with (default APP). */
+  app?: AppCredentials;
+  /** The app whose auth endpoint signs (default `app`): another app's signature. */
+  signWith?: AppCredentials;
 }
 
 /** A pusher-js client whose channel authorizations are signed by the `pusher` library (the app's auth endpoint). */
 export function pusherClient(port: number, o: ClientOptions = {}): PusherClient {
-  const signer = pusherServer(port, o.secret);
-  return new PusherClient(APP.key, {
+  const app = o.app ?? APP;
+  const signer = pusherServer(port, o.secret, o.signWith ?? app);
+  return new PusherClient(app.key, {
     cluster: 'test',
     wsHost: '127.0.0.1',
     wsPort: port,

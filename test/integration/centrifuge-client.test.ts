@@ -24,13 +24,19 @@ describe('centrifuge npm client', () => {
   let backend: TestBackend;
 
   before(async () => {
-    backend = await startBackend((call) => ({ result: { data: { user: call.body.user, echo: call.body.data } } }));
+    backend = await startBackend((call) => {
+      // A connection without a token: the connect proxy names the user and answers the client's connect data.
+      if (call.path === '/connect') return { result: { user: 'gina', data: { hello: call.body.data } } };
+      if (call.path === '/subscribe') return { result: { data: { granted: call.body.data } } };
+      return { result: { data: { user: call.body.user, echo: call.body.data } } };
+    });
     const s = await startJwtServer(SECRET, {
       namespaces: [
         { name: 'ro', subscribe: 'authenticated', publish: false },
         { name: 'sec', subscribe: 'token' },
+        { name: 'px', proxy: { subscribe: `${backend.url}/subscribe` } },
       ],
-      proxy: { rpc: { url: `${backend.url}/rpc` } },
+      proxy: { rpc: { url: `${backend.url}/rpc` }, connect: { url: `${backend.url}/connect` } },
     });
     sb = s.sb;
     base = s.wsUrl.replace('ws://', 'http://').replace('/ws', '');
@@ -81,6 +87,79 @@ describe('centrifuge npm client', () => {
     // A permanent subscribe error ends the subscription on the client with that code.
     assert.equal((await refused).code, 103);
     await assert.rejects(c.history('nope:x', { limit: 1 }), (e: { code: number }) => e.code === 102);
+  });
+
+  it('unsubscribes: no publication after it, and out of presence', async () => {
+    const c = client({ token: await mintHs256(SECRET, { sub: 'ivan' }) });
+    c.connect();
+    const sub = c.newSubscription('leaving');
+    const got = collect(sub);
+    sub.subscribe();
+    await sub.ready(5000);
+    await apiPublish('leaving', 1);
+    await waitFor(() => got.length === 1, { label: 'first publication' });
+    sub.unsubscribe();
+    await waitFor(async () => Object.keys((await c.presence('leaving')).clients).length === 0, { label: 'out of presence' });
+    await apiPublish('leaving', 2);
+    // A second subscription on the same connection proves the server sent nothing more for the first.
+    const probe = c.newSubscription('leaving-probe');
+    const probeGot = collect(probe);
+    probe.subscribe();
+    await probe.ready(5000);
+    await apiPublish('leaving-probe', 'p');
+    await waitFor(() => probeGot.length === 1, { label: 'probe publication' });
+    assert.deepEqual(got.map((p) => p.data), [1]);
+  });
+
+  it('turns the token\'s channels into server-side subscriptions, recovered on reconnect', async () => {
+    // `sec:` needs a grant: the claim is one. `nope:` is undeclared: left out of `subs`, the connection goes on.
+    const c = client({ token: await mintHs256(SECRET, { sub: 'frank', channels: ['sec:feed', 'nope:x'] }) });
+    const subscribed: { channel: string; wasRecovering: boolean; recovered: boolean }[] = [];
+    const got: unknown[] = [];
+    c.on('subscribed', (ctx) => subscribed.push(ctx));
+    c.on('publication', (ctx) => got.push([ctx.channel, ctx.data]));
+    c.connect();
+    await c.ready(5000);
+    await waitFor(() => subscribed.length === 1, { label: 'server-side subscribed' });
+    assert.equal(subscribed[0]!.channel, 'sec:feed');
+    await apiPublish('sec:feed', 1);
+    await waitFor(() => got.length === 1, { label: 'server-side publication' });
+
+    // Missed while disconnected: the reconnect sends the position, the reply recovers, the two follow.
+    const down = new Promise((resolve) => c.once('disconnected', resolve));
+    c.disconnect();
+    await down;
+    await apiPublish('sec:feed', 2);
+    await apiPublish('sec:feed', 3);
+    c.connect();
+    await waitFor(() => subscribed.length === 2, { label: 'server-side resubscribed' });
+    assert.equal(subscribed[1]!.wasRecovering, true);
+    assert.equal(subscribed[1]!.recovered, true);
+    await apiPublish('sec:feed', 4);
+    await waitFor(() => got.length >= 4, { label: 'recovered and live' });
+    assert.deepEqual(got, [['sec:feed', 1], ['sec:feed', 2], ['sec:feed', 3], ['sec:feed', 4]]);
+  });
+
+  it('passes connect and subscribe data to the proxies and returns their data', async () => {
+    const c = client({ data: { ticket: 't1' } });
+    const connected = new Promise<{ data?: unknown }>((resolve) => c.once('connected', resolve));
+    c.connect();
+    assert.deepEqual((await connected).data, { hello: { ticket: 't1' } });
+    assert.deepEqual(backend.callsTo('/connect').at(-1)!.body.data, { ticket: 't1' });
+    const presenceOf = async (ch: string) => Object.values((await c.presence(ch)).clients).map((m) => m.user);
+
+    const sub = c.newSubscription('px:room', { data: { want: 'seat' } });
+    const ready = new Promise<{ data?: unknown }>((resolve) => sub.once('subscribed', resolve));
+    sub.subscribe();
+    assert.deepEqual((await ready).data, { granted: { want: 'seat' } });
+    assert.equal(backend.callsTo('/subscribe').at(-1)!.body.data.want, 'seat');
+    assert.deepEqual(await presenceOf('px:room'), ['gina']);
+
+    // Without a subscribe proxy, subscribe data is accepted and ignored.
+    const plain = c.newSubscription('plain', { data: { ignored: true } });
+    const plainReady = new Promise<{ data?: unknown }>((resolve) => plain.once('subscribed', resolve));
+    plain.subscribe();
+    assert.equal((await plainReady).data, undefined);
   });
 
   it('answers presence, presence stats and history', async () => {
@@ -187,6 +266,23 @@ describe('centrifuge npm client', () => {
     ws.close();
   });
 
+  it('answers an expired connection token with 109: the client gets a new one through getToken and connects', async () => {
+    let calls = 0;
+    const c = client({
+      token: await mintHs256(SECRET, { sub: 'hank', exp: nowSec() - 60 }),
+      getToken: async () => {
+        calls++;
+        return mintHs256(SECRET, { sub: 'hank' });
+      },
+    });
+    const errors: { error?: { code: number } }[] = [];
+    c.on('error', (e) => errors.push(e as unknown as { error?: { code: number } }));
+    c.connect();
+    await c.ready(5000);
+    assert.equal(calls, 1);
+    assert.equal(errors[0]?.error?.code, 109);
+  });
+
   it('refuses a bad token without reconnecting (101), like the native endpoint', async () => {
     const c = client({ token: 'not-a-jwt' });
     const errors: { error: { code: number } }[] = [];
@@ -194,6 +290,36 @@ describe('centrifuge npm client', () => {
     const gone = new Promise<{ code: number }>((resolve) => c.once('disconnected', resolve));
     c.connect();
     assert.equal((await gone).code, 101);
+  });
+});
+
+describe('centrifuge anonymous connections', () => {
+  it('connects without a token when client.allowAnonymous, and refuses it (101) when not', async () => {
+    const open = await startJwtServer(SECRET, { client: { allowAnonymous: true }, channel: { subscribe: 'anonymous', publish: true } });
+    const closed = await startJwtServer(SECRET);
+    const clients: Centrifuge[] = [];
+    try {
+      const url = (wsUrl: string) => wsUrl.replace('/ws', '/connection/websocket');
+      const anon = new Centrifuge(url(open.wsUrl), { websocket: WebSocket });
+      clients.push(anon);
+      anon.connect();
+      await anon.ready(5000);
+      const sub = anon.newSubscription('lobby');
+      sub.subscribe();
+      await sub.ready(5000);
+      // Anonymous connections may not publish (the native rule).
+      await assert.rejects(anon.publish('lobby', 1), (e: { code: number }) => e.code === 103);
+
+      const refused = new Centrifuge(url(closed.wsUrl), { websocket: WebSocket });
+      clients.push(refused);
+      const gone = new Promise<{ code: number }>((resolve) => refused.once('disconnected', resolve));
+      refused.connect();
+      assert.equal((await gone).code, 101);
+    } finally {
+      for (const c of clients) c.disconnect();
+      await open.sb.shutdown();
+      await closed.sb.shutdown();
+    }
   });
 });
 

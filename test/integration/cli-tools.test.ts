@@ -216,6 +216,17 @@ describe('switchboard publish and subscribe on a keyed channel', () => {
     assert.deepEqual(lines.map((l) => [l.key, l.op, l.data, l.offset]), [['MSFT', 'upsert', { bid: 2 }, 2], ['AAPL', 'delete', null, 3]]);
   });
 
+  it('publish --exclude skips that connection: it gets a skip, the publication stays in history', async () => {
+    const { client, connected } = await connectReady(`${server.wsUrl}?user=watcher`);
+    server.track(client);
+    await client.call('subscribe', { channel: 'plain-excl' });
+    const r = await cli(['publish', 'plain-excl', '1', '--exclude', connected.client as string, '--url', server.url]);
+    assert.equal(r.code, 0, r.stderr);
+    const pos = JSON.parse(r.stdout) as { epoch: string; offset: number };
+    assert.deepEqual(await client.nextPush((m) => m.push === 'skip'), { push: 'skip', channel: 'plain-excl', epoch: pos.epoch, offset: pos.offset });
+    assert.equal((await server.api('GET', '/api/history?channel=plain-excl')).body.publications.length, 1);
+  });
+
   it('refuses --op without --key, a bad --op and JSON with a delete (exit 2); a key on a plain channel is the server\'s invalid_key (exit 1)', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['publish', 'kv:x', '1', '--op', 'delete'], /--op needs --key/],

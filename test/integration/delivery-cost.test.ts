@@ -36,7 +36,7 @@ function countServerWrites(srv: TestServer): Map<Socket, number> {
 }
 
 const snapshot = (): typeof encodeCounts => ({ ...encodeCounts });
-const delta = (before: typeof encodeCounts): Omit<typeof encodeCounts, 'dialectFrame'> => ({
+const delta = (before: typeof encodeCounts): Omit<typeof encodeCounts, 'dialectFrame' | 'delta'> => ({
   json: encodeCounts.json - before.json,
   wsFrame: encodeCounts.wsFrame - before.wsFrame,
   sseHead: encodeCounts.sseHead - before.sseHead,
@@ -131,5 +131,33 @@ describe('fan-out cost', () => {
     const expected = Array.from({ length: M }, (_, i) => i + 1);
     for (const c of ws) assert.deepEqual(wsOffsets(c, ch), expected);
     for (const r of sse) assert.deepEqual(sseOffsets(r, ch), expected);
+  });
+
+  it('writes a burst to a large fan-out (70 connections) within the publications\' turn, still one write per connection', async () => {
+    const ch = 'round-large';
+    const M = 20;
+    const N = 70; // over the in-turn threshold of delivery/flush.ts (64 recipients)
+    const ws = await Promise.all(Array.from({ length: N }, (_, i) => wsSubscriber(srv, `lw${i}`, ch)));
+    await waitFor(() => nodeOf(srv.sb).hub.subscriberCount(ch) === N, { label: 'every subscription registered' });
+    await new Promise<void>((r) => setImmediate(r));
+
+    const before = new Map(writes);
+    const scheduler = nodeOf(srv.sb).scheduler;
+    const rounds = scheduler.rounds;
+    const published = Array.from({ length: M }, (_, i) => srv.sb.publish(ch, { i }));
+    // Queued now, so it runs after the publications' task and its microtasks: the round must have run by then.
+    let roundsBeforeImmediate = -1;
+    setImmediate(() => (roundsBeforeImmediate = scheduler.rounds - rounds));
+    await Promise.all(published);
+    await waitFor(() => ws.every((c) => wsOffsets(c, ch).length === M), {
+      label: 'every publication at every recipient',
+      describe: () => ws.map((c) => wsOffsets(c, ch).length).join(','),
+    });
+    assert.equal(roundsBeforeImmediate, 1, 'the burst was written in one round, in its own turn (before the next setImmediate)');
+    const changed = [...writes].filter(([s, n]) => n !== (before.get(s) ?? 0)).map(([s, n]) => n - (before.get(s) ?? 0));
+    assert.equal(changed.length, N, 'every subscriber connection was written to, and no other');
+    assert.ok(changed.every((n) => n === 1), `one write per connection: ${changed.join(',')}`);
+    const expected = Array.from({ length: M }, (_, i) => i + 1);
+    for (const c of ws) assert.deepEqual(wsOffsets(c, ch), expected);
   });
 });

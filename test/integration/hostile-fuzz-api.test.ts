@@ -62,8 +62,8 @@ function expectFor(route: Route, body: Buffer): Expect {
   if (!isObject(v)) return { status: 400, codes: new Set(['bad_request']) };
   const codes = new Set<string>();
   const allowed: Record<Route, string[]> = {
-    publish: ['channel', 'event', 'data', 'traceparent', 'tracestate', 'key', 'op', 'idempotency_key'],
-    broadcast: ['channels', 'event', 'data'],
+    publish: ['channel', 'event', 'data', 'traceparent', 'tracestate', 'key', 'op', 'idempotency_key', 'exclude'],
+    broadcast: ['channels', 'event', 'data', 'exclude'],
     send: ['user', 'event', 'data', 'traceparent', 'tracestate'],
     disconnect: ['user', 'client', 'code', 'reason'],
   };
@@ -87,6 +87,8 @@ function expectFor(route: Route, body: Buffer): Expect {
     if (has(v, 'traceparent') && !(typeof v.traceparent === 'string' && TRACEPARENT_PATTERN.test(v.traceparent))) codes.add('bad_request');
     if (has(v, 'tracestate') && !(typeof v.tracestate === 'string' && v.tracestate.length <= 512)) codes.add('bad_request');
   }
+  // `exclude` (publish, broadcast): a connection id, 1-64 characters; naming no connection is fine (nobody is skipped).
+  if ((route === 'publish' || route === 'broadcast') && has(v, 'exclude') && !(typeof v.exclude === 'string' && v.exclude.length >= 1 && v.exclude.length <= 64)) codes.add('bad_request');
   if (route === 'disconnect' && has(v, 'client') && !(typeof v.client === 'string' && v.client.length >= 1 && v.client.length <= 64)) codes.add('bad_request');
   if (route === 'broadcast') {
     const cs = v.channels;
@@ -182,10 +184,12 @@ const eventArb = fc.string({ unit: fc.constantFrom(...'abcXYZ019_-.:'), minLengt
 const hex = (n: number) => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: n, maxLength: n });
 const traceparentArb = fc.tuple(hex(2), hex(32), hex(16), hex(2)).map((p) => p.join('-'));
 const dataArb = fc.jsonValue({ maxDepth: 3 });
+/** A connection id to exclude: no generated one names a connection, so it changes no delivery. */
+const excludeArb = fc.string({ minLength: 1, maxLength: 64 });
 
 const validBody: Record<Route, fc.Arbitrary<Record<string, unknown>>> = {
-  publish: fc.record({ channel: channelArb, event: eventArb, data: dataArb, traceparent: traceparentArb, tracestate: fc.string({ maxLength: 40 }) }, { requiredKeys: ['channel', 'data'] }),
-  broadcast: fc.record({ channels: fc.array(channelArb, { minLength: 1, maxLength: 5 }), event: eventArb, data: dataArb }, { requiredKeys: ['channels', 'data'] }),
+  publish: fc.record({ channel: channelArb, event: eventArb, data: dataArb, traceparent: traceparentArb, tracestate: fc.string({ maxLength: 40 }), exclude: excludeArb }, { requiredKeys: ['channel', 'data'] }),
+  broadcast: fc.record({ channels: fc.array(channelArb, { minLength: 1, maxLength: 5 }), event: eventArb, data: dataArb, exclude: excludeArb }, { requiredKeys: ['channels', 'data'] }),
   send: fc.record({ user: fc.string({ minLength: 1, maxLength: 128 }), event: eventArb, data: dataArb }, { requiredKeys: ['user', 'data'] }),
   disconnect: fc.record({ user: fc.string({ minLength: 1, maxLength: 20 }).map((u) => `nobody-${u}`), code: fc.integer({ min: 4000, max: 4999 }), reason: fc.string({ maxLength: 100 }) }, { requiredKeys: ['user'] }),
 };
@@ -246,7 +250,7 @@ const caseArb: fc.Arbitrary<Case> = fc
           return JSON.stringify(copy);
         }));
       case 'extra':
-        return text(fc.tuple(validBody[route], fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('key', 'op', 'idempotency_key', 'client', 'traceparent', 'tracestate')), wrongValue).map(([b, k, w]) => JSON.stringify({ [k]: w, ...b })));
+        return text(fc.tuple(validBody[route], fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('key', 'op', 'idempotency_key', 'client', 'exclude', 'traceparent', 'tracestate')), wrongValue).map(([b, k, w]) => JSON.stringify({ [k]: w, ...b })));
       case 'json':
         return text(fc.jsonValue({ maxDepth: 4, stringUnit: 'binary' }).map((v) => JSON.stringify(v)));
       case 'string':

@@ -134,6 +134,27 @@ describe('Pusher WebSocket endpoint with pusher-js', () => {
     assert.equal(other.connection.state, 'connected');
   });
 
+  it('refuses a presence channel_data changed after signing, and a sign-in with a wrong signature', async () => {
+    const raw = srv.track(await connectWs(`ws://127.0.0.1:${srv.port}/app/${APP.key}?protocol=7`));
+    const socketId = JSON.parse((await raw.next((m) => m.event === 'pusher:connection_established')).data).socket_id as string;
+    const signed = JSON.stringify({ user_id: 'eve', user_info: {} });
+    const { auth } = pusherServer(srv.port).authorizeChannel(socketId, 'presence-signed', { user_id: 'eve', user_info: {} });
+    // The signature is for user eve; the channel_data sent names mallory.
+    raw.send({ event: 'pusher:subscribe', data: { channel: 'presence-signed', auth, channel_data: signed.replace('eve', 'mallory') } });
+    const refused = await raw.next((m) => m.event === 'pusher:subscription_error');
+    assert.equal(refused.data.status, 401);
+    const users = await (await pusherServer(srv.port).get({ path: '/channels/presence-signed/users' })).json();
+    assert.deepEqual(users, { users: [] });
+    // pusher-js signing in through an auth endpoint with a wrong secret: an error, and the user channel stays closed.
+    const u = client('mallory', 'not-the-secret');
+    await connected(u);
+    const err = new Promise<any>((resolve) => u.connection.bind('error', resolve));
+    u.signin();
+    assert.match((await withTimeout(err, 3000, 'sign-in error')).data.message, /invalid sign-in signature/);
+    await sleep(100);
+    assert.equal(u.user.serverToUserChannel?.subscribed ?? false, false);
+  });
+
   it('refuses client events on public channels', async () => {
     const a = client();
     await connected(a);

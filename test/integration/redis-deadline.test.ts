@@ -15,11 +15,11 @@ import { BrokerOutcomeUnknownError, BrokerUnavailableError, type Broker, type Hi
 import { createClient } from 'redis';
 import { createRedisBroker } from '../../src/broker/redis.js';
 import { RecordingHandler } from '../broker-contract.js';
-import { startCli, type Cli } from '../helpers/cli.js';
+import { startFrozenRedisNode, type FrozenRedisNode } from '../helpers/frozen-redis.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { startFreezableProxy, type FreezableProxy } from '../helpers/tcp-proxy.js';
 import { waitFor, withTimeout } from '../helpers/wait.js';
-import { connectReady, type Frame, type WsClient } from '../helpers/ws-client.js';
+import type { Frame } from '../helpers/ws-client.js';
 
 const HISTORY: HistoryBounds = { size: 100, ttlMs: 60_000 };
 const quiet = { warn: () => {}, error: () => {} };
@@ -148,32 +148,16 @@ describe('redis deadlines: connections frozen behind a proxy, Redis alive', () =
 });
 
 describe('redis deadlines: Redis frozen (SIGSTOP) under a node', () => {
-  let redis: RedisServer;
-  let node: Cli;
-  let client: WsClient | undefined;
-  const base = () => `http://127.0.0.1:${node.port}`;
+  let f: FrozenRedisNode;
   before(async () => {
-    redis = await startRedisServer();
-    node = await startCli(['--workers', '1', '--shutdown.timeout', '1s'], {
-      SWITCHBOARD_REDIS_URL: redis.url,
-      SWITCHBOARD_REDIS_COMMAND_TIMEOUT: '1s',
-      SWITCHBOARD_REDIS_HEALTH_CHECK_INTERVAL: '300ms',
-      SWITCHBOARD_LIMITS_CONNECT_RATE: '0',
-    });
+    f = await startFrozenRedisNode({ SWITCHBOARD_REDIS_COMMAND_TIMEOUT: '1s' });
   });
-  after(async () => {
-    redis.resume();
-    await client?.close();
-    await node?.kill();
-    await redis.stop();
-  });
-  const readyz = async () => (await fetch(`${base()}/readyz`)).status;
-  const publish = (data: unknown) => fetch(`${base()}/api/publish`, { method: 'POST', body: JSON.stringify({ channel: 'ticks', data }) });
-  const received = () => (client?.pushes ?? []).filter((m: Frame) => m.push === 'publication').map((m) => m.payload as number);
+  after(() => f?.close());
+  const received = () => f.received() as number[];
 
   it('an API publish answers outcome_unknown within the deadline, readiness drops, and all recovers after SIGCONT', async () => {
-    ({ client } = await connectReady(`ws://127.0.0.1:${node.port}/ws?user=ops`));
-    await client.call('subscribe', { channel: 'ticks' });
+    const { redis, publish, readyz } = f;
+    await f.subscribeTicks();
     assert.equal((await publish(1)).status, 200);
     await waitFor(() => received().length === 1, { label: 'first publication' });
 
@@ -196,17 +180,16 @@ describe('redis deadlines: Redis frozen (SIGSTOP) under a node', () => {
     redis.resume();
     await waitFor(async () => (await readyz()) === 200, { timeout: 15_000, interval: 100, label: 'ready again after SIGCONT' });
     assert.equal((await publish(4)).status, 200);
-    await waitFor(() => received().includes(4) || client!.isClosed, { timeout: 5000, label: 'publication after recovery, or a 4004' });
+    await waitFor(() => received().includes(4) || f.client!.isClosed, { timeout: 5000, label: 'publication after recovery, or a 4004' });
     let got = received();
     if (!got.includes(4)) {
       // The freeze may also have cost the node its subscriber connection: if publication 2 ran when Redis thawed and
       // the replaced connection could not read it back in time, the node closes its subscribers with 4004 and they
       // resume from their position, receiving what they missed exactly once.
-      assert.equal((await client!.closed).code, 4004);
-      const last = client!.pushes.filter((m: Frame) => m.push === 'publication').at(-1)!;
+      assert.equal((await f.client!.closed).code, 4004);
+      const last = f.client!.pushes.filter((m: Frame) => m.push === 'publication').at(-1)!;
       const before = got;
-      ({ client } = await connectReady(`ws://127.0.0.1:${node.port}/ws?user=ops`));
-      const r = await client.call('subscribe', { channel: 'ticks', since: { epoch: last.epoch, offset: last.offset } });
+      const r = await f.subscribeTicks({ epoch: last.epoch, offset: last.offset });
       assert.equal(r.recovered, true);
       await waitFor(() => received().includes(4), { timeout: 5000, label: 'publication 4 after the resume' });
       got = [...before, ...received()];

@@ -11,40 +11,23 @@ import { after, before, describe, it } from 'node:test';
 import type { Broker, HistoryBounds } from '../../src/broker/broker.js';
 import { createRedisBroker } from '../../src/broker/redis.js';
 import { RecordingHandler } from '../broker-contract.js';
-import { startCli, type Cli } from '../helpers/cli.js';
+import { startFrozenRedisNode, type FrozenRedisNode } from '../helpers/frozen-redis.js';
 import { startRedisServer, type RedisServer } from '../helpers/redis-server.js';
 import { startFreezableProxy, type FreezableProxy } from '../helpers/tcp-proxy.js';
 import { waitFor } from '../helpers/wait.js';
-import { connectReady, type Frame, type WsClient } from '../helpers/ws-client.js';
 
 const HISTORY: HistoryBounds = { size: 100, ttlMs: 60_000 };
 
 describe('subscriber health check: Redis frozen (SIGSTOP) under a node', () => {
-  let redis: RedisServer;
-  let node: Cli;
-  let client: WsClient | undefined;
-  const base = () => `http://127.0.0.1:${node.port}`;
+  let f: FrozenRedisNode;
   before(async () => {
-    redis = await startRedisServer();
-    node = await startCli(['--workers', '1', '--shutdown.timeout', '1s'], {
-      SWITCHBOARD_REDIS_URL: redis.url,
-      SWITCHBOARD_REDIS_HEALTH_CHECK_INTERVAL: '300ms',
-      SWITCHBOARD_LIMITS_CONNECT_RATE: '0',
-    });
+    f = await startFrozenRedisNode();
   });
-  after(async () => {
-    redis.resume();
-    await client?.close();
-    await node.kill();
-    await redis.stop();
-  });
-  const readyz = async () => (await fetch(`${base()}/readyz`)).status;
-  const publish = (data: unknown) => fetch(`${base()}/api/publish`, { method: 'POST', body: JSON.stringify({ channel: 'ticks', data }) });
-  const received = () => (client?.pushes ?? []).filter((m: Frame) => m.push === 'publication').map((m) => m.payload);
+  after(() => f?.close());
 
   it('goes unready while Redis does not answer, then replaces the connection and delivers again', async () => {
-    ({ client } = await connectReady(`ws://127.0.0.1:${node.port}/ws?user=ops`));
-    await client.call('subscribe', { channel: 'ticks' });
+    const { redis, node, publish, readyz, received } = f;
+    await f.subscribeTicks();
     assert.equal((await publish(1)).status, 200);
     await waitFor(() => received().length === 1, { label: 'first publication' });
 
@@ -57,7 +40,7 @@ describe('subscriber health check: Redis frozen (SIGSTOP) under a node', () => {
     redis.resume();
     await waitFor(async () => (await readyz()) === 200, { timeout: 15_000, interval: 100, label: 'node ready again' });
     await waitFor(() => node.logs.some((l) => /subscriber connection replaced/.test(l.msg)), { timeout: 5000, label: 'replacement logged' });
-    const metrics = await (await fetch(`${base()}/metrics`)).text();
+    const metrics = await (await fetch(`http://127.0.0.1:${node.port}/metrics`)).text();
     const replaced = /^switchboard_broker_subscriber_replacements_total(?:\{[^}]*\})? (\d+)/m.exec(metrics);
     assert.ok(replaced && Number(replaced[1]) >= 1, 'the replacement is counted in /metrics');
     assert.equal((await publish(2)).status, 200);

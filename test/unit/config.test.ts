@@ -47,12 +47,13 @@ describe('loadConfig defaults', () => {
     assert.deepEqual(c.tracing, { writeSampleRate: 0.1, maxWriteSpans: 16 });
     assert.deepEqual(c.metrics, { enabled: true, path: '/metrics', public: false });
     assert.deepEqual(c.delivery, { maxWriteDelay: 20 });
+    assert.deepEqual(c.delta, { fullEvery: 20, maxBases: 4 });
     assert.deepEqual(c.publish, { idempotencyWindow: 300_000, idempotencyMaxKeys: 100_000, idempotencyMaxBytes: 16_777_216 });
     assert.deepEqual(c.api, { maxBodySize: 1_048_576, maxHistoryLimit: 1000, maxReplyBytes: 1_048_576 });
     assert.deepEqual(c.cors, { origins: [] });
     assert.deepEqual(c.shutdown, { timeout: 10_000 });
     assert.deepEqual(c.compat, { seed000Channel: 'broadcast', centrifuge: true });
-    assert.deepEqual(c.pusher, { appId: '', key: '', secret: '', clientEvents: true, activityTimeout: 120000, timestampWindow: 600000 });
+    assert.deepEqual(c.pusher, { appId: '', key: '', secret: '', clientEvents: true, activityTimeout: 120000, timestampWindow: 600000, apps: [] });
     assert.deepEqual(c.webhooks, { url: [], secret: '', batchSize: 100, maxQueue: 100_000, timeout: 10_000, retryMin: 500, retryMax: 60_000, lockTtl: 10_000 });
     assert.deepEqual(c.proxy, {
       connect: { url: '', headers: ['authorization', 'origin', 'user-agent'], cookies: [] },
@@ -119,7 +120,8 @@ describe('coercion of env and flag strings', () => {
       const blank = o.type.includes('32 bytes') ? 'x'.repeat(32) : 'x'; // secrets need 32 bytes
       // workers > 1 needs redis.url (a cross-option rule tested below), so 1 here.
       const url = 'http://127.0.0.1:3000/hook';
-      const [text, expected] = o.path === 'workers' ? ['1', 1] : o.path === 'proxy.trusted' ? ['10.0.0.0/8, ::1', ['10.0.0.0/8', '::1']] : o.path === 'webhooks.url' ? ['http://a.example/h, https://b.example/h', ['http://a.example/h', 'https://b.example/h']] : o.type === 'URL' ? [url, url] : sample[o.kind] ?? [String(o.default === '' ? blank : o.default), o.default === '' ? blank : o.default];
+      const [text, expected] = o.path === 'workers' ? ['1', 1]
+        : o.path === 'pusher.apps' ? ['[{"appId":"2","key":"k2","secret":"s2","namespace":"app2"}]', [{ appId: '2', key: 'k2', secret: 's2', namespace: 'app2' }]] : o.path === 'proxy.trusted' ? ['10.0.0.0/8, ::1', ['10.0.0.0/8', '::1']] : o.path === 'webhooks.url' ? ['http://a.example/h, https://b.example/h', ['http://a.example/h', 'https://b.example/h']] : o.type === 'URL' ? [url, url] : sample[o.kind] ?? [String(o.default === '' ? blank : o.default), o.default === '' ? blank : o.default];
       const get = (c: unknown) => o.path.split('.').reduce((v: any, k) => v[k], c);
       // tls.cert and tls.key are set together (a cross-option rule tested in tls-http2.test.ts).
       const pair = o.path === 'tls.cert' ? 'tls.key' : o.path === 'tls.key' ? 'tls.cert' : o.path === 'webhooks.url' ? 'webhooks.secret' : undefined;
@@ -138,6 +140,27 @@ describe('coercion of env and flag strings', () => {
   it('pusher.appId, pusher.key and pusher.secret are set together', () => {
     assert.match(configError(() => loadConfig({ env: { SWITCHBOARD_PUSHER_APP_ID: '1', SWITCHBOARD_PUSHER_KEY: 'k' } })), /pusher\.secret.*set together/);
     assert.equal(loadConfig({ argv: ['--pusher.appId', '1', '--pusher.key', 'k', '--pusher.secret', 's'] }).pusher.key, 'k');
+  });
+  it('pusher.apps: several apps in JSON, ids, keys and namespaces unique, namespaces declared', () => {
+    const app2 = { appId: '2', key: 'k2', secret: 'secret-two', namespace: 'app2' };
+    const c = loadConfig({ argv: ['--pusher.appId', '1', '--pusher.key', 'k', '--pusher.secret', 's'], env: { SWITCHBOARD_PUSHER_APPS: JSON.stringify([app2, { appId: '3', key: 'k3', secret: 's3', namespace: 'app3', clientEvents: false }]) } });
+    assert.deepEqual(c.pusher.apps.map((a) => [a.appId, a.namespace, a.clientEvents]), [['2', 'app2', undefined], ['3', 'app3', false]]);
+    // The list alone: its one app without a namespace maps channel names one to one.
+    assert.equal(loadConfig({ env: { SWITCHBOARD_PUSHER_APPS: JSON.stringify([{ appId: '1', key: 'k', secret: 's' }]) } }).pusher.apps[0]!.namespace, '');
+    const shorthand = ['--pusher.appId', '1', '--pusher.key', 'k', '--pusher.secret', 's'];
+    const err = (apps: unknown[], more: string[] = []) => configError(() => loadConfig({ argv: [...shorthand, '--pusher.apps', JSON.stringify(apps), ...more] }));
+    assert.match(err([{ ...app2, key: 'k' }]), /pusher\.apps\[0\]\.key.*key "k" is taken by pusher\.appId already/);
+    assert.match(err([{ ...app2, appId: '1' }]), /pusher\.apps\[0\]\.appId.*appId "1" is taken by pusher\.appId already/);
+    assert.match(err([{ ...app2, namespace: '' }]), /pusher\.apps\[0\]\.namespace.*an empty namespace .* is taken by pusher\.appId already.*give every app but one a namespace/s);
+    assert.match(err([app2, { ...app2, appId: '3', key: 'k3' }]), /pusher\.apps\[1\]\.namespace.*namespace "app2" is taken by pusher\.apps\[0\] already/);
+    assert.match(err([app2], ['--namespaces', '[{"name":"chat"}]']), /pusher\.apps\[0\]\.namespace.*not declared in namespaces.*add \{"name":"app2"/s);
+    assert.equal(loadConfig({ argv: [...shorthand, '--pusher.apps', JSON.stringify([app2]), '--namespaces', '[{"name":"app2"}]'] }).pusher.apps.length, 1);
+    assert.match(err([{ ...app2, namespace: 'a:b' }]), /pusher\.apps\[0\]\.namespace/);
+    assert.match(err(Array.from({ length: 101 }, (_, i) => ({ appId: `a${i}`, key: `k${i}`, secret: 's', namespace: `n${i}` }))), /at most 100/);
+    // A secret in a bad entry is not echoed.
+    const bad = err([{ ...app2, secret: '' }]);
+    assert.match(bad, /pusher\.apps\[0\]\.secret/);
+    assert.doesNotMatch(err([{ ...app2, key: 'k', secret: 'do-not-show-me' }]), /do-not-show-me/);
   });
   it('booleans take true/false/1/0 in any case', () => {
     for (const [text, value] of [['true', true], ['TRUE', true], ['1', true], ['false', false], ['False', false], ['0', false]] as const) {

@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConnectionHealth, type HealthTarget } from '../../src/broker/connection-health.js';
-import { withDeadline } from '../../src/broker/deadline.js';
+import { createServer, connect, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { MAX_EXTENSIONS, withDeadline } from '../../src/broker/deadline.js';
 
 function deferred<T = void>() {
   let resolve!: (v: T) => void;
@@ -93,4 +95,47 @@ describe('withDeadline', () => {
     d.reject(new Error('after the deadline')); // no unhandled rejection
     assert.equal(await withDeadline(Promise.resolve(7), 30, () => new Error('x')), 7);
   });
+
+  /** Blocks the event loop for `ms`, as a broadcast to many sockets or a starved machine does. */
+  const block = (ms: number) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  };
+
+  it('a reply that arrived while the loop was blocked past the deadline is read, not timed out', async () => {
+    // A real socket: the "server" answers 20 ms after the request, well inside the 150 ms deadline, but this
+    // process is busy for 400 ms after sending, so the deadline timer is overdue when the loop comes back.
+    const server = createServer((s) => s.once('data', () => setTimeout(() => s.write('PONG'), 20)));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as { port: number }).port;
+    const client: Socket = connect(port, '127.0.0.1');
+    await once(client, 'connect');
+    try {
+      const reply = new Promise<string>((resolve) => client.once('data', (b: Buffer) => resolve(b.toString())));
+      client.write('PING');
+      const answered = withDeadline(reply, 150, () => new Error('no PONG in time'));
+      block(400);
+      assert.equal(await answered, 'PONG');
+    } finally {
+      client.destroy();
+      server.close();
+    }
+  });
+
+  it('still expires when the peer is silent, even in a process whose loop keeps stalling', async () => {
+    const silentPeer = new Promise<never>(() => {});
+    const t0 = performance.now();
+    const p = withDeadline(silentPeer, 100, () => new Error('silent'));
+    // Stall past every re-armed timer: the deadline gives up after MAX_EXTENSIONS re-arms all the same.
+    const stalls = setInterval(() => block(150), 10);
+    try {
+      await assert.rejects(p, /silent/);
+    } finally {
+      clearInterval(stalls);
+    }
+    assert.ok(MAX_EXTENSIONS >= 1);
+    assert.ok(performance.now() - t0 < 100 * (MAX_EXTENSIONS + 1) + 150 * 8, 'gave up within its bounded extensions');
+  });
 });
+

@@ -20,7 +20,7 @@ const TYPES = [
   'Broker', 'BrokerHandler', 'Config', 'ConfigProblem', 'ControlMessage', 'HistoryBounds', 'HistoryQuery', 'HistoryPage',
   'KeyOp', 'KeyedOptions', 'LoadConfigInput', 'Member', 'MemoryBrokerOptions', 'NodeRegistry', 'NodeReport', 'PublicationMeta',
   'PublishRequest', 'RedisBrokerOptions', 'ServerPublication', 'StatePage', 'StateQuery', 'StreamPosition', 'Switchboard',
-  'SwitchboardOptions',
+  'SwitchboardOptions', 'SwitchboardPublishOptions',
 ];
 const SWITCHBOARD_MEMBERS = ['config', 'disconnectUser', 'history', 'listen', 'presence', 'publish', 'sendToUser', 'server', 'shutdown'];
 

@@ -92,6 +92,42 @@ describe('flush scheduler', () => {
     await waitFor(() => s.rounds === 3, { label: 'the third round' });
   });
 
+  it('runs the round of a large fan-out in its own turn (a microtask), before the loop\'s next phase, once', async () => {
+    const s = new FlushScheduler(20);
+    const conns = Array.from({ length: 64 }, () => new FakeConnection());
+    for (const c of conns) s.mark(c);
+    s.fannedOut(conns.length);
+    let immediateRan = false;
+    setImmediate(() => (immediateRan = true));
+    await Promise.resolve();
+    assert.equal(s.rounds, 1, 'the round ran at the end of the task, not after setImmediate');
+    assert.equal(immediateRan, false);
+    assert.ok(conns.every((c) => c.flushedAt.length === 1));
+    await new Promise<void>((r) => setTimeout(r, 5));
+    assert.equal(s.rounds, 1, 'the round\'s setImmediate was cancelled: no second, empty round');
+  });
+
+  it('leaves small fan-outs, and rounds the window delays, to their setImmediate or timer', async () => {
+    const s = new FlushScheduler(100);
+    const small = new FakeConnection();
+    s.mark(small);
+    s.fannedOut(63);
+    await Promise.resolve();
+    assert.equal(s.rounds, 0, 'a fan-out under 64 recipients waits for the loop phase');
+    await small.flushed;
+    // A slow round opens the window: the next round waits for it even after a large fan-out.
+    const slow = new FakeConnection(30);
+    s.mark(slow);
+    await slow.flushed;
+    const rounds = s.rounds;
+    s.mark(new FakeConnection());
+    s.fannedOut(1000);
+    await Promise.resolve();
+    assert.equal(s.delayedRounds, 1);
+    assert.equal(s.rounds, rounds, 'the delayed round is not run early');
+    await waitFor(() => s.rounds === rounds + 1, { label: 'the delayed round' });
+  });
+
   it('never delays with maxWriteDelay 0', async () => {
     const s = new FlushScheduler(0);
     const slow = new FakeConnection(10);

@@ -126,6 +126,7 @@ function assertStep(c: { id: unknown; method: unknown; params: Record<string, un
       ok(isJsonText(p.data), 'data');
       ok(p.traceparent === undefined || (typeof p.traceparent === 'string' && TRACEPARENT_PATTERN.test(p.traceparent)), 'malformed');
       ok(p.tracestate === undefined || (typeof p.tracestate === 'string' && p.tracestate.length <= 512), 'malformed');
+      ok(p.excludeSelf === undefined || p.excludeSelf === true, 'malformed');
       break;
     case 'history':
       ok(isChannel(p.channel) && (p.since === undefined || isPosition(p.since)), 'malformed');

@@ -20,6 +20,29 @@ function recorder(): { heard: string[]; watch: { written(): void; dropped(): voi
   return { heard, watch: { written: () => heard.push('written'), dropped: () => heard.push('dropped') } };
 }
 
+describe('outbound queue writes', () => {
+  it('writes one queued message as it is and several as one buffer in order, round after round', () => {
+    const { queue, writes } = setup();
+    const one = Buffer.from('one');
+    queue.push(one);
+    queue.flush();
+    assert.equal(writes[0], one, 'a single message is written without a copy');
+    for (const round of [['a', 'bb', 'ccc'], ['d'], ['e', 'f']]) {
+      for (const m of round) queue.push(Buffer.from(m));
+      assert.equal(queue.queuedBytes, round.join('').length);
+      queue.flush();
+      assert.equal(writes.at(-1)!.toString(), round.join(''));
+      assert.equal(queue.queuedBytes, 0);
+    }
+    queue.flush();
+    assert.equal(writes.length, 4, 'an empty queue writes nothing');
+    queue.push(Buffer.from('x'));
+    queue.close();
+    queue.flush();
+    assert.equal(writes.length, 4, 'a closed queue drops what it held');
+  });
+});
+
 describe('outbound queue write watches', () => {
   it('a watch hears `written` at the flush that writes the bytes queued before it, once', () => {
     const { queue, writes } = setup();

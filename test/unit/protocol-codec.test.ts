@@ -17,6 +17,7 @@ import {
   publicationJson,
   ReplyError,
   resultJson,
+  skipJson,
   type Command,
   type CommandId,
   type DecodeLimits,
@@ -142,6 +143,20 @@ describe('decodeCommand: native commands', () => {
     const p = (native({ method: 'publish', params: { channel: 'c', data: 1, traceparent: tp, tracestate: 'k=v' } }) as any).params;
     assert.equal(p.traceparent, tp);
     assert.equal(p.tracestate, 'k=v');
+  });
+
+  it('publish: exclude_self true becomes excludeSelf; false and null leave it out; anything else is bad_request', () => {
+    const params = (extra: object) => (native({ method: 'publish', params: { channel: 'c', data: 1, ...extra } }) as any).params;
+    assert.equal(params({ exclude_self: true }).excludeSelf, true);
+    for (const v of [false, null, undefined]) assert.equal('excludeSelf' in params({ exclude_self: v }), false, String(v));
+    for (const v of ['true', 1, {}]) {
+      assert.throws(() => native({ id: 3, method: 'publish', params: { channel: 'c', data: 1, exclude_self: v } }), (e: any) => e.code === 'bad_request' && e.message === '"exclude_self" must be a boolean' && e.id === 3);
+    }
+  });
+
+  it('skip push: channel, epoch and offset of the skipped publication', () => {
+    const pub = { channel: 'chat:1', event: 'message', data: '1', epoch: 'ab12cd34', offset: 7, time: 0 };
+    assert.deepEqual(JSON.parse(skipJson(pub)), { push: 'skip', channel: 'chat:1', epoch: 'ab12cd34', offset: 7 });
   });
 
   it('history: limit, since and reverse', () => {

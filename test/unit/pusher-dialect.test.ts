@@ -9,13 +9,14 @@ import { describe, it } from 'node:test';
 import { channelAuthValid, requestRefusal, signinValid } from '../../src/auth/pusher-signature.js';
 import { CommandError, ReplyError } from '../../src/protocol/index.js';
 import { PusherDialect } from '../../src/session/dialects/pusher.js';
-import { pusherDataJson, pusherDataString } from '../../src/protocol/pusher-data.js';
+import { appNamespaceOf, nativeChannelOf, nativeUserOf, pusherChannelOf, pusherDataJson, pusherDataString } from '../../src/protocol/pusher-data.js';
+import type { PusherAppConfig } from '../../src/auth/pusher-apps.js';
 
-const app = { appId: '1', key: 'k', secret: 's' };
+const app: PusherAppConfig = { appId: '1', key: 'k', secret: 's', namespace: '', clientEvents: true };
 const hmac = (text: string, secret = app.secret) => createHmac('sha256', secret).update(text).digest('hex');
 const subscribed = new Set<string>();
-const dialect = () =>
-  new PusherDialect({ app, socketId: '1.2', limits: { maxChannelLength: 255, maxHistoryLimit: 100, maxKeyLength: 100 }, clientEvents: true, isSubscribed: (c) => subscribed.has(c), signIn: () => true });
+const dialect = (a: PusherAppConfig = app, signIn: (user: string) => boolean = () => true) =>
+  new PusherDialect({ app: a, socketId: '1.2', limits: { maxChannelLength: 255, maxHistoryLimit: 100, maxKeyLength: 100 }, isSubscribed: (c) => subscribed.has(c), signIn });
 
 describe('Pusher frames as native commands', () => {
   it('subscribe to a public channel is a plain native subscribe', () => {
@@ -60,6 +61,52 @@ describe('Pusher frames as native commands', () => {
     assert.deepEqual(JSON.parse(d.errorJson(null, { code: 'bad_request', message: 'm' })), { event: 'pusher:error', data: { code: null, message: 'm', switchboard_code: 'bad_request' } });
     const sub = d.errorJson(null, { code: 'unauthorized', message: 'm' }, { id: null, method: 'subscribe', params: { channel: 'private-a' } });
     assert.deepEqual(JSON.parse(sub), { event: 'pusher:subscription_error', channel: 'private-a', data: { type: 'AuthError', error: 'm', status: 401, switchboard_code: 'unauthorized' } });
+  });
+});
+
+describe('an app with a namespace', () => {
+  const app2: PusherAppConfig = { appId: '2', key: 'k2', secret: 's2', namespace: 'app2', clientEvents: false };
+  const sign = (text: string) => `k2:${hmac(text, 's2')}`;
+
+  it('its channels are native channels in its namespace, signed by their Pusher names with its secret', () => {
+    const d = dialect(app2);
+    const t = d.translate({ event: 'pusher:subscribe', data: { channel: 'private-a', auth: sign('1.2:private-a') } });
+    assert.deepEqual(t.steps[0]!.command, { id: null, method: 'subscribe', params: { channel: 'app2:private-a' } });
+    t.steps[0]!.guard!();
+    // The default app's signature (its key and secret) does not open app2's channel.
+    const other = d.translate({ event: 'pusher:subscribe', data: { channel: 'private-a', auth: `k:${hmac('1.2:private-a')}` } });
+    assert.throws(() => other.steps[0]!.guard!(), (e: ReplyError) => e.code === 'unauthorized');
+    assert.deepEqual(d.translate({ event: 'pusher:unsubscribe', data: { channel: 'news' } }).steps[0]!.command.params, { channel: 'app2:news' });
+    // A Pusher name cannot hold ":", so no app reaches into a namespace.
+    assert.throws(() => dialect().translate({ event: 'pusher:subscribe', data: { channel: 'app2:news' } }), (e: CommandError) => e.code === 'invalid_channel');
+    // Its own clientEvents.
+    assert.throws(() => d.translate({ event: 'client-x', channel: 'private-a', data: {} }), (e: CommandError) => e.code === 'permission_denied' && /this app/.test(e.message));
+    // A refused subscription is answered on the Pusher name.
+    assert.equal(JSON.parse(d.errorJson(null, { code: 'unauthorized', message: 'm' }, { id: null, method: 'subscribe', params: { channel: 'app2:private-a' } })).channel, 'private-a');
+  });
+
+  it('a sign-in makes the connection the native user ns:id', () => {
+    const users: string[] = [];
+    const d = dialect(app2, (u) => users.push(u) > 0);
+    const userData = '{"id":"carol"}';
+    d.translate({ event: 'pusher:signin', data: { auth: sign(`1.2::user::${userData}`), user_data: userData } }).steps[0]!.guard!();
+    assert.deepEqual(users, ['app2:carol']);
+  });
+
+  it('names map both ways: channels, the user channel, and namespaces found before any #', () => {
+    assert.equal(nativeChannelOf('', 'news'), 'news');
+    assert.equal(nativeChannelOf('app2', 'news'), 'app2:news');
+    assert.equal(nativeChannelOf('', '#server-to-user-a:b'), 'pusher-user#a:b');
+    assert.equal(nativeChannelOf('app2', '#server-to-user-carol'), 'app2:pusher-user#app2:carol');
+    assert.equal(nativeChannelOf('app2', 'a:b'), undefined);
+    assert.equal(nativeChannelOf('', '#server-to-user-'), undefined);
+    for (const [ns, name] of [['', 'news'], ['app2', 'presence-r'], ['', '#server-to-user-a:b'], ['app2', '#server-to-user-x:y']] as const) {
+      const native = nativeChannelOf(ns, name)!;
+      assert.equal(pusherChannelOf(native), name);
+      assert.equal(appNamespaceOf(native), ns);
+    }
+    assert.equal(nativeUserOf('', 'u'), 'u');
+    assert.equal(nativeUserOf('app2', 'u'), 'app2:u');
   });
 });
 

@@ -57,11 +57,17 @@ export class ChannelProxies {
     return { entries: this.cache.size, bytes: this.cache.bytes };
   }
 
-  /** Resolves when the backend allows `caller` to subscribe to `channel`; throws its refusal or the call's failure. */
-  async subscribe(url: string, caller: ProxyCaller, channel: string, trace?: TraceContext): Promise<void> {
-    const key = `s\u0000${url}\u0000${caller.identity.userId}\u0000${channel}`;
-    const answer = await this.cachedCall('subscribe', url, key, { ...who(caller), channel }, trace);
+  /**
+   * Resolves when the backend allows `caller` to subscribe to `channel`, to its result's `data` for the client
+   * (undefined when none); throws its refusal or the call's failure. The client's own `data` (JSON text) is sent
+   * along when it gave some, and is part of what a cached answer is reused for.
+   */
+  async subscribe(url: string, caller: ProxyCaller, channel: string, trace?: TraceContext, data?: string): Promise<unknown> {
+    const key = `s\u0000${url}\u0000${caller.identity.userId}\u0000${channel}${data === undefined ? '' : `\u0000${data}`}`;
+    const body = { ...who(caller), channel, ...(data === undefined ? {} : { data: JSON.parse(data) as unknown }) };
+    const answer = await this.cachedCall('subscribe', url, key, body, trace);
     if (!answer.ok) throw answer.error;
+    return answer.result.data;
   }
 
   /**

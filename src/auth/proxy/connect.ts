@@ -87,9 +87,12 @@ function invalid(why: string): ReplyError {
   return new ReplyError(ErrorCode.BackendInvalid, `the connect proxy's result ${why}`);
 }
 
-/** The identity a connect answer's `result` gives: `user`, optional `info`, `channels`, `expires` (Unix seconds). */
+/**
+ * The identity a connect answer's `result` gives: `user`, optional `info`, `channels`, `expires` (Unix seconds), and
+ * `data` for the client (its size bounded by proxy.maxResponseSize, as the whole answer).
+ */
 function identityOf(r: Readonly<Record<string, unknown>>): Identity {
-  const { user, info, channels, expires } = r;
+  const { user, info, channels, expires, data } = r;
   if (typeof user !== 'string' || !USER_PATTERN.test(user)) throw invalid('needs "user": 1-128 characters of letters, digits and _-.:@');
   if (info !== undefined && Buffer.byteLength(JSON.stringify(info)) > MAX_INFO_BYTES) throw invalid(`has an "info" over ${MAX_INFO_BYTES} bytes`);
   if (channels !== undefined && (!Array.isArray(channels) || channels.length > MAX_CHANNELS || !channels.every((c) => isValidChannel(c)))) {
@@ -102,5 +105,6 @@ function identityOf(r: Readonly<Record<string, unknown>>): Identity {
     ...(info !== undefined ? { info } : {}),
     ...(channels !== undefined ? { channels: channels as string[] } : {}),
     ...(expires !== undefined ? { expiresAt: expires * 1000 } : {}),
+    ...(data !== undefined ? { data } : {}),
   };
 }

@@ -1,9 +1,9 @@
-import { CommandError, decodeFrame, ErrorCode, type Command, type CommandId, type DecodeLimits, type ErrorBody } from '../../protocol/index.js';
+import { CommandError, decodeFrame, ErrorCode, type Command, type CommandId, type DecodeLimits, type ErrorBody, type SubscribeResult } from '../../protocol/index.js';
 import type { HistoryReplyPage } from '../../broker/pages.js';
 import type { Dialect, Translation } from './dialect.js';
 
 /**
- * The Centrifuge client protocol (JSON, as `centrifuge` 5.x speaks it; docs/compat.md "From Centrifugo"). Every
+ * The Centrifuge client protocol (JSON, as `centrifuge` 5.x speaks it; docs/compat.md "Migrating from Centrifugo"). Every
  * command (`{"id", "<method>": {...}}`) becomes the native command (`{"id", "method", "params"}`) it stands for and
  * goes through the native decoder, so field checks, permissions, limits, spans and metrics are the native ones.
  * Replies keep Centrifuge's shape: `{"id", "<method>": result}` or `{"id", "error": {code, message}}`.
@@ -38,7 +38,8 @@ export class CentrifugeDialect implements Dialect {
       case 'subscribe': {
         // Centrifuge's `{epoch, offset}` is Switchboard's stream position, one to one.
         const since = p.recover === true && typeof p.epoch === 'string' && p.epoch !== '' ? { epoch: p.epoch, offset: p.offset ?? 0 } : undefined;
-        native = { channel: p.channel, since, token: p.token === '' ? undefined : p.token };
+        // `data` goes to the subscribe proxy (its `data` comes back in the reply); without a proxy it is ignored.
+        native = { channel: p.channel, since, token: p.token === '' ? undefined : p.token, data: p.data };
         break;
       }
       case 'unsubscribe':
@@ -91,14 +92,7 @@ export class CentrifugeDialect implements Dialect {
     let body: unknown = {};
     switch (cmd.method) {
       case 'subscribe':
-        body = {
-          recoverable: true,
-          positioned: true,
-          epoch: r.epoch,
-          offset: r.offset,
-          ...(cmd.params.since ? { was_recovering: true, recovered: r.recovered === true } : {}),
-          ...(typeof r.expires === 'number' ? { expires: true, ttl: ttlOf(r.expires) } : {}),
-        };
+        body = centrifugeSubscribed(result as SubscribeResult, cmd.params.since !== undefined);
         break;
       case 'presence': {
         const members = (r.members ?? []) as { client: string; user: string; info?: unknown }[];
@@ -135,11 +129,32 @@ export class CentrifugeDialect implements Dialect {
   errorJson(id: CommandId, error: ErrorBody): string {
     this.stats.delete(id);
     this.positionOnly.delete(id);
-    const code = CODES[error.code] ?? 100;
+    const code = centrifugeCode(error.code, 100);
     // Centrifuge's `temporary` flag: the client retries such a subscribe itself.
     const temporary = error.code === ErrorCode.Unavailable || error.code === ErrorCode.TooManyRequests || error.code === ErrorCode.Internal;
     return JSON.stringify({ ...(id === null ? {} : { id }), error: { code, message: `${error.code}: ${error.message}`, ...(temporary ? { temporary: true } : {}) } });
   }
+}
+
+/**
+ * A subscription's state in Centrifuge's shape: a subscribe reply's result, and an entry of a connect reply's `subs`
+ * (server-side subscriptions). Every channel is recoverable and positioned: it has a stream position `{epoch, offset}`.
+ */
+export function centrifugeSubscribed(r: SubscribeResult, recovering: boolean): Record<string, unknown> {
+  return {
+    recoverable: true,
+    positioned: true,
+    epoch: r.epoch,
+    offset: r.offset,
+    ...(recovering ? { was_recovering: true, recovered: r.recovered } : {}),
+    ...(typeof r.expires === 'number' ? { expires: true, ttl: ttlOf(r.expires) } : {}),
+    ...(r.data !== undefined ? { data: r.data } : {}),
+  };
+}
+
+/** Centrifuge's error number for a Switchboard error code (its client treats 100-199 as server errors). */
+export function centrifugeCode(code: string, otherwise: number): number {
+  return CODES[code] ?? otherwise;
 }
 
 /** A native history item (`{"payload", "offset", ...}`) as a Centrifuge publication (`{data, offset, tags}`). */

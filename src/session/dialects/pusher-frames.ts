@@ -54,15 +54,15 @@ export function subscriptionSucceededJson(channel: string, members?: ReadonlyMap
   const hash: Record<string, unknown> = {};
   for (const [id, info] of members) hash[id] = info ?? {};
   const presence = { ids: [...members.keys()], hash, count: members.size };
-  return pusherEventJson('pusher_internal:subscription_succeeded', channel, JSON.stringify({ presence }));
+  return pusherEventJson('pusher_internal:subscription_succeeded', pusherChannelOf(channel), JSON.stringify({ presence }));
 }
 
 export function memberAddedJson(channel: string, m: Member): string {
-  return pusherEventJson('pusher_internal:member_added', channel, JSON.stringify({ user_id: m.user, user_info: m.info ?? {} }));
+  return pusherEventJson('pusher_internal:member_added', pusherChannelOf(channel), JSON.stringify({ user_id: m.user, user_info: m.info ?? {} }));
 }
 
 export function memberRemovedJson(channel: string, user: string): string {
-  return pusherEventJson('pusher_internal:member_removed', channel, JSON.stringify({ user_id: user }));
+  return pusherEventJson('pusher_internal:member_removed', pusherChannelOf(channel), JSON.stringify({ user_id: user }));
 }
 
 export function signinSuccessJson(userData: string): string {

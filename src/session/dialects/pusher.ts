@@ -1,35 +1,33 @@
-import { channelAuthValid, signinValid, type PusherApp } from '../../auth/pusher-signature.js';
+import { channelAuthValid, signinValid } from '../../auth/pusher-signature.js';
+import type { PusherAppConfig } from '../../auth/pusher-apps.js';
 import { channelField, CommandError, ErrorCode, jsonText, ReplyError, type Command, type CommandId, type DecodeLimits, type ErrorBody, type Member } from '../../protocol/index.js';
 import type { Dialect, Translation } from './dialect.js';
-import { nativeChannelOf } from '../../protocol/pusher-data.js';
+import { nativeChannelOf, nativeUserOf, PUSHER_USER_ID } from '../../protocol/pusher-data.js';
 import { pusherErrorJson, PUSHER_PONG, pusherSubscriptionErrorJson, signinSuccessJson } from './pusher-frames.js';
 
 /** What the Pusher adapter of one connection needs to know about it. */
 export interface PusherContext {
-  readonly app: PusherApp;
+  /** The app the connection's key named: its secret signs, its namespace holds its channels, its `clientEvents`. */
+  readonly app: PusherAppConfig;
   /** The connection's `socket_id` (its connection id). */
   readonly socketId: string;
   readonly limits: DecodeLimits;
-  /** `pusher.clientEvents`. */
-  readonly clientEvents: boolean;
   /** Whether the connection is subscribed to a channel (client events need it). */
   isSubscribed(channel: string): boolean;
-  /** A verified `pusher:signin`: the connection becomes user `id` (`user_data.id`). False when it already signed in. */
+  /**
+   * A verified `pusher:signin`: the connection becomes native user `user` (the app's user `user_data.id`,
+   * nativeUserOf). False when it already signed in.
+   */
   signIn(id: string, info: unknown): boolean;
 }
-
-/** User ids a sign-in may name (those of native connections). */
-const USER_ID = /^[A-Za-z0-9_\-.:@]{1,128}$/;
-
-/** Pusher channel names (protocol 7): at most 164 of `A-Z a-z 0-9 _ - = @ , . ;`. */
-const CHANNEL = /^[A-Za-z0-9_\-=@,.;]{1,164}$/;
 
 /**
  * Pusher Channels protocol 7 (`{"event", "channel"?, "data"}` frames on `/app/{key}`), turned into native commands:
  * `pusher:subscribe` is `subscribe` (private and presence channels first pass the app's signature, a guard step),
  * `pusher:unsubscribe` is `unsubscribe`, a `client-*` event is `publish` excluding the sender (on a subscribed
  * private or presence channel, with `pusher.clientEvents` on), `pusher:ping` is `ping` answered `pusher:pong`, and
- * `pusher:signin` is a `ping` guarded by the sign-in signature. Success replies are sent by PusherSession
+ * `pusher:signin` is a `ping` guarded by the sign-in signature. Channel names are the app's (protocol/pusher-data.ts:
+ * an app with a namespace has its channels in it); signatures are over the names the client sent. Success replies are sent by PusherSession
  * (`subscription_succeeded`, `signin_success`); errors as `pusher:error` or, for a subscribe,
  * `pusher:subscription_error` on its channel.
  */
@@ -55,7 +53,7 @@ export class PusherDialect implements Dialect {
       case 'pusher:subscribe':
         return this.subscribe(data);
       case 'pusher:unsubscribe':
-        return { steps: [{ command: { id: null, method: 'unsubscribe', params: { channel: this.channel(data) } } }] };
+        return { steps: [{ command: { id: null, method: 'unsubscribe', params: { channel: this.channel(data).native } } }] };
       case 'pusher:signin':
         return this.signin(data);
     }
@@ -63,24 +61,24 @@ export class PusherDialect implements Dialect {
     throw new CommandError(ErrorCode.UnknownMethod, `unknown event ${JSON.stringify(event.slice(0, 64))}`);
   }
 
-  /** The native channel a Pusher channel name stands for (the same name, but for the user channel). */
-  private channel(data: Record<string, unknown>): string {
-    const channel = channelField(data, 'channel', null, this.c.limits);
-    const native = nativeChannelOf(channel);
-    if (native === channel && !CHANNEL.test(channel)) throw new CommandError(ErrorCode.InvalidChannel, 'a Pusher channel name is 1-164 characters of A-Z a-z 0-9 _ - = @ , . ;');
-    return native;
+  /** The app's channel (`pusher`, as the client named it) and the native channel it stands for. */
+  private channel(data: Record<string, unknown>): { pusher: string; native: string } {
+    const pusher = channelField(data, 'channel', null, this.c.limits);
+    const native = nativeChannelOf(this.c.app.namespace, pusher);
+    if (native === undefined) throw new CommandError(ErrorCode.InvalidChannel, 'a Pusher channel name is 1-164 characters of A-Z a-z 0-9 _ - = @ , . ;');
+    return { pusher, native };
   }
 
   private subscribe(data: Record<string, unknown>): Translation {
-    const channel = this.channel(data);
+    const { pusher, native: channel } = this.channel(data);
     const command: Command = { id: null, method: 'subscribe', params: { channel } };
-    if (!channel.startsWith('private-') && !channel.startsWith('presence-')) return { steps: [{ command }] };
+    if (!pusher.startsWith('private-') && !pusher.startsWith('presence-')) return { steps: [{ command }] };
     const { auth } = data;
     const channelData = typeof data.channel_data === 'string' ? data.channel_data : undefined;
-    const presence = channel.startsWith('presence-');
+    const presence = pusher.startsWith('presence-');
     const guard = () => {
-      if (!channelAuthValid(this.c.app, this.c.socketId, channel, auth, presence ? channelData : undefined)) {
-        throw new ReplyError(ErrorCode.Unauthorized, `invalid signature for channel "${channel}": the app's auth endpoint signs "socket_id:channel${presence ? ':channel_data' : ''}" with the app secret`);
+      if (!channelAuthValid(this.c.app, this.c.socketId, pusher, auth, presence ? channelData : undefined)) {
+        throw new ReplyError(ErrorCode.Unauthorized, `invalid signature for channel "${pusher}": the app's auth endpoint signs "socket_id:channel${presence ? ':channel_data' : ''}" with the app secret`);
       }
       if (presence) this.members.set(channel, presenceMember(channelData!, this.c.socketId));
     };
@@ -89,14 +87,14 @@ export class PusherDialect implements Dialect {
   }
 
   private clientEvent(event: string, frame: Record<string, unknown>): Translation {
-    const channel = this.channel(frame);
-    if (!this.c.clientEvents) throw new CommandError(ErrorCode.PermissionDenied, 'client events are turned off on this server (pusher.clientEvents)');
-    if (!channel.startsWith('private-') && !channel.startsWith('presence-')) {
+    const { pusher, native: channel } = this.channel(frame);
+    if (!this.c.app.clientEvents) throw new CommandError(ErrorCode.PermissionDenied, 'client events are turned off for this app (pusher.clientEvents, or the app\'s clientEvents)');
+    if (!pusher.startsWith('private-') && !pusher.startsWith('presence-')) {
       throw new CommandError(ErrorCode.PermissionDenied, 'client events are only allowed on private and presence channels');
     }
     const data = jsonText(frame.data ?? null, null);
     const guard = () => {
-      if (!this.c.isSubscribed(channel)) throw new ReplyError(ErrorCode.NotSubscribed, `client events need a subscription to "${channel}"`);
+      if (!this.c.isSubscribed(channel)) throw new ReplyError(ErrorCode.NotSubscribed, `client events need a subscription to "${pusher}"`);
     };
     return { steps: [{ command: { id: null, method: 'publish', params: { channel, event, data, excludeSelf: true } }, guard }] };
   }
@@ -110,8 +108,8 @@ export class PusherDialect implements Dialect {
       }
       const user = dataOf(userData);
       const id = user.id;
-      if (typeof id !== 'string' || !USER_ID.test(id)) throw new ReplyError(ErrorCode.BadRequest, '"user_data" must name an "id" of 1-128 characters of letters, digits and _-.:@');
-      if (!this.c.signIn(id, user.user_info)) throw new ReplyError(ErrorCode.BadRequest, 'this connection has signed in already');
+      if (typeof id !== 'string' || !PUSHER_USER_ID.test(id)) throw new ReplyError(ErrorCode.BadRequest, '"user_data" must name an "id" of 1-128 characters of letters, digits and _-.:@');
+      if (!this.c.signIn(nativeUserOf(this.c.app.namespace, id), user.user_info)) throw new ReplyError(ErrorCode.BadRequest, 'this connection has signed in already');
     };
     return { steps: [{ command: { id: null, method: 'ping', params: {} }, guard }], reply: signinSuccessJson(userData) };
   }
