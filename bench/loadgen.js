@@ -3,12 +3,15 @@
 // Talks to the parent over IPC only:
 //   parent -> { cmd: 'start', mode: 'ws'|'sse', ports, count, idBase, channels, concurrency, connectTimeoutMs,
 //               dialect: 'switchboard' (default; the baseline speaks it too) | 'nchan' | 'socketio',
-//               localAddress: a 127.0.0.x to connect from (each source address has its own ~28,000 ports) }
+//               localAddress: a 127.0.0.x to connect from, portOffset: where its source ports start (see takePort),
+//               allChannel: a second channel every connection subscribes to (the broadcast of a scale run) }
 //                                               connection id k goes to ports[k % ports.length] (nodes of a cluster)
 //   child  -> { ev: 'progress', ... } ... { ev: 'ready', connected, failed, errors, connectMs }
 //   parent -> { cmd: 'phase', name, expect }   reset stats; child sends { ev: 'complete', name } once every
 //                                               connection has received `expect` publications (counted in total)
 //             { ..., expectByChannel: {ch: n} } instead: each connection expects n publications on its channel
+//             { ..., channel: 'all' } with expectByChannel: the phase's publications are on that channel for every
+//                                         connection (start's `allChannel`, which every connection also subscribes to)
 //   parent -> { cmd: 'report', offsets }       child -> { ev: 'report', ... } (lost/dup computed against offsets)
 //             { cmd: 'report', offsetsByChannel: {ch: [offsets]} }  each connection against its channel's
 //   parent -> { cmd: 'close' }                  child exits
@@ -36,6 +39,8 @@ hardLimit.unref();
 /** @type {Conn[]} */
 const conns = [];
 let cfg;
+/** How a publication of cfg.allChannel begins (native frames: publicationJson in src/protocol/frames.ts). */
+let allPrefix = null;
 let subscribed = 0;
 let failed = 0;
 let disconnected = 0;
@@ -43,6 +48,8 @@ const errorSamples = new Map();
 
 // ---- phase statistics -------------------------------------------------------------------------------------------
 let phase = null;
+/** The channel of this phase's publications for every connection (the broadcast), else each connection's own. */
+let phaseChannel;
 let hist = new Histogram();
 /** Latency per port (node): one histogram each, besides the overall one. */
 let histByPort = [];
@@ -67,6 +74,7 @@ class Conn {
     this.subscribed = false;
     this.done = false; // settled (subscribed or failed) for the connect pool
     this.offs = [];
+    this.replies = 0;
     this.handle = null;
     // SSE parser state
     this.rest = '';
@@ -75,9 +83,18 @@ class Conn {
   }
 }
 
+/** Publications of the other phase's channel (a late one of the per-channel series arriving in the broadcast's). */
+let stray = 0;
+
 /** A publication's JSON text (WS frame payload or SSE data). */
 function onPublication(c, t) {
   const ts = now();
+  // With a broadcast channel each connection is on two channels: a publication counts only in its own channel's
+  // phase (offsets of the two channels overlap, so a late one would otherwise read as a duplicate or fill a gap).
+  if (cfg.allChannel && t.startsWith(PUB_PREFIX) && t.startsWith(allPrefix) !== (phaseChannel === cfg.allChannel)) {
+    stray++;
+    return;
+  }
   let sent;
   let off;
   const i = t.startsWith(PUB_PREFIX) ? t.indexOf('"sent":') : -1;
@@ -134,6 +151,29 @@ function settle(c, ok, err) {
   launchNext();
 }
 
+// Source ports. Each load generator binds its connections to its own 127.0.0.x with an explicit port, taken in turn
+// from [PORT_MIN, PORT_MAX): with port 0 the kernel searches the address's ephemeral range for a free port on every
+// bind(), which grows with the connections already open (about 0.8 ms of system CPU per connection at 9,000 open on
+// one address, and worse beyond): the load generator, not the server, then set the connect rate.
+const PORT_MIN = 10000;
+const PORT_MAX = 65000;
+let nextPort = 0;
+function takePort() {
+  if (!cfg.localAddress) return undefined;
+  const p = PORT_MIN + ((cfg.portOffset + nextPort++) % (PORT_MAX - PORT_MIN));
+  return p;
+}
+/** A port in use (another process's socket on it): the attempt is made again on the next port, a few times. */
+function retryBind(c, err, handle) {
+  if (c.done || c.handle !== handle || (err?.code !== 'EADDRINUSE' && err?.code !== 'EADDRNOTAVAIL') || c.bindRetries >= 20) return false;
+  c.bindRetries = (c.bindRetries ?? 0) + 1;
+  c.handle = null;
+  clearTimeout(c.timer);
+  if (cfg.mode === 'ws') openWs(c);
+  else openSse(c);
+  return true;
+}
+
 function lost(c, err) {
   if (!c.done) return settle(c, false, err || new Error('closed before subscribed'));
   if (c.subscribed && !c.gone) {
@@ -152,21 +192,25 @@ function openWs(c) {
     perMessageDeflate: false,
     skipUTF8Validation: true,
     localAddress: cfg.localAddress,
+    localPort: takePort(),
     handshakeTimeout: cfg.connectTimeoutMs,
   });
   c.handle = ws;
-  const timer = setTimeout(() => {
+  const timer = (c.timer = setTimeout(() => {
     if (!c.done) {
       settle(c, false, new Error('subscribe timeout'));
       ws.terminate();
     }
-  }, cfg.connectTimeoutMs);
+  }, cfg.connectTimeoutMs));
   ws.on('open', () => {
     // Nchan subscribes with the URL: open means subscribed.
     if (nchan) {
       clearTimeout(timer);
       settle(c, true);
-    } else ws.send(JSON.stringify({ id: 1, method: 'subscribe', params: { channel: c.channel } }));
+    } else {
+      ws.send(JSON.stringify({ id: 1, method: 'subscribe', params: { channel: c.channel } }));
+      if (cfg.allChannel) ws.send(JSON.stringify({ id: 2, method: 'subscribe', params: { channel: cfg.allChannel } }));
+    }
   });
   ws.on('message', (data) => {
     const t = data.toString('latin1');
@@ -177,7 +221,9 @@ function openWs(c) {
     } catch {
       return;
     }
-    if (o.id === 1) {
+    if (o.id === 1 || o.id === 2) {
+      // Subscribed once every subscribe (one, or two with allChannel) is answered.
+      if (o.result && ++c.replies < (cfg.allChannel ? 2 : 1)) return;
       clearTimeout(timer);
       if (o.result) settle(c, true);
       else {
@@ -190,11 +236,11 @@ function openWs(c) {
   });
   ws.on('error', (e) => {
     clearTimeout(timer);
-    lost(c, e);
+    if (!retryBind(c, e, ws) && c.handle === ws) lost(c, e);
   });
   ws.on('close', (code) => {
     clearTimeout(timer);
-    lost(c, code !== 1000 && code !== 1005 ? new Error('ws close ' + code) : null);
+    if (c.handle === ws) lost(c, code !== 1000 && code !== 1005 ? new Error('ws close ' + code) : null);
   });
 }
 
@@ -274,18 +320,19 @@ function openSse(c) {
   const req = http.get({
     host: HOST,
     port: c.port,
-    path: `/events?channel=${encodeURIComponent(c.channel)}&user=bench-${c.id}`,
+    path: `/events?channel=${encodeURIComponent(c.channel)}${cfg.allChannel ? `&channel=${encodeURIComponent(cfg.allChannel)}` : ''}&user=bench-${c.id}`,
     agent: false,
     localAddress: cfg.localAddress,
+    localPort: takePort(),
     headers: { accept: 'text/event-stream' },
   });
   c.handle = req;
-  const timer = setTimeout(() => {
+  const timer = (c.timer = setTimeout(() => {
     if (!c.done) {
       settle(c, false, new Error('subscribe timeout'));
       req.destroy();
     }
-  }, cfg.connectTimeoutMs);
+  }, cfg.connectTimeoutMs));
   req.on('response', (res) => {
     if (res.statusCode !== 200) {
       clearTimeout(timer);
@@ -309,9 +356,11 @@ function openSse(c) {
   });
   req.on('error', (e) => {
     clearTimeout(timer);
-    lost(c, e);
+    if (!retryBind(c, e, req) && c.handle === req) lost(c, e);
   });
-  req.on('close', () => lost(c, null));
+  req.on('close', () => {
+    if (c.handle === req) lost(c, null);
+  });
 }
 
 // ---- connect pool -----------------------------------------------------------------------------------------------
@@ -356,9 +405,10 @@ process.on('message', (m) => {
   switch (m.cmd) {
     case 'start':
       cfg = {
-        channelName: 'bench', channelPrefix: 'ch-', channels: 1, concurrency: 200, connectTimeoutMs: 30000, ...m,
+        channelName: 'bench', channelPrefix: 'ch-', channels: 1, concurrency: 200, connectTimeoutMs: 30000, portOffset: 0, ...m,
       };
       if (!cfg.ports) cfg.ports = [cfg.port];
+      allPrefix = cfg.allChannel ? PUB_PREFIX + ',"channel":' + JSON.stringify(cfg.allChannel) + ',' : null;
       if (cfg.dialect === 'socketio') {
         import('socket.io-client').then(
           (mod) => {
@@ -374,19 +424,28 @@ process.on('message', (m) => {
       break;
     case 'phase':
       phase = m.name;
+      phaseChannel = m.channel;
       hist = new Histogram();
       histByPort = cfg.ports.map(() => new Histogram());
       received = 0;
       firstRecv = lastRecv = 0;
       unparsed = 0;
+      stray = 0;
       for (const c of conns) c.offs = [];
       if (m.expectByChannel) {
         target = 0;
-        for (const c of conns) if (c.subscribed) target += m.expectByChannel[c.channel] ?? 0;
+        for (const c of conns) if (c.subscribed) target += m.expectByChannel[phaseChannel ?? c.channel] ?? 0;
       } else target = m.expect > 0 ? m.expect * subscribed : Infinity;
       cpuAtPhase = process.cpuUsage();
-      process.send({ ev: 'phase-ack', name: phase });
+      process.send({ ev: 'phase-ack', name: phase, target: Number.isFinite(target) ? target : 0 });
       if (target === 0) process.send({ ev: 'complete', name: phase });
+      break;
+    case 'stop-connecting':
+      // No new connection attempts; those under way settle (subscribed, failed or timed out), then 'ready'.
+      if (cfg && nextIndex < cfg.count) {
+        cfg.count = nextIndex;
+        launchNext();
+      }
       break;
     case 'report':
       process.send(report(m.offsets || [], m.offsetsByChannel));
@@ -427,7 +486,7 @@ function report(all, byChannel) {
   let connsWithLoss = 0;
   for (const c of conns) {
     if (!c.subscribed) continue;
-    const { expected, index, mark } = listOf(c.channel);
+    const { expected, index, mark } = listOf(phaseChannel ?? c.channel);
     mark.fill(0);
     let seen = 0;
     const others = new Set();
@@ -463,6 +522,7 @@ function report(all, byChannel) {
     dup,
     unexpected,
     unparsed,
+    stray,
     complete,
     connsWithLoss,
     errors: Object.fromEntries(errorSamples),

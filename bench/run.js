@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Histogram } from './lib/hist.js';
 import { clockTicks, cpuMicros, cpuModel, machineBusyMicros, rssBytes, schedStat } from './lib/proc.js';
-import { dropPrefix, dropStale, redisPid, REDIS_URL, runPrefix } from './lib/redis.js';
+import { dropPrefix, dropStale, redisMemory, redisPid, REDIS_URL, runPrefix } from './lib/redis.js';
 import { SCALEOUT_GROUP, scaleoutTargets, scaleoutVerdicts } from './lib/scaleout.js';
 import { cpuDelta, httpGet, ServerSet } from './lib/server-set.js';
 import { nchanMissing } from './peers/nchan-server.js';
@@ -96,17 +96,20 @@ function scenarios(quick) {
     'idle-sse': { kind: 'idle', mode: 'sse', conns: idle, channels: 100 },
     // Issue #15's scale run: connections spread over load generators of at most 16,700 each (a process may hold
     // 20,000 descriptors here), each from its own 127.0.0.x; half WebSocket, half SSE; 100 per channel. Then
-    // `rounds` publications to each of the first `pubChannels` channels (a subset), paced at `rate`/s.
+    // `rounds` publications to each of the first `pubChannels` channels (all of them here), paced at `rate`/s.
     // connections-100k needs a server of several processes (`--target workers-6`); connections-1proc is the most
-    // one process holds under the same 20,000-descriptor limit. 50 connection attempts at a time per load generator:
-    // with 200 a busy machine timed connections out (the client then resets them).
+    // one process holds under the same 20,000-descriptor limit. 100 connection attempts at a time per load generator.
+    // Every connection also subscribes to `allChannel`, the broadcast: `broadcastPubs` publications to it reach all.
+    // Connecting stops after connectBudgetMs (the run then measures those connected), so the run ends by itself.
     'connections-100k': {
       kind: 'scale', mode: 'mixed', conns: quick ? 20000 : 100000, channels: quick ? 200 : 1000, perGen: 16700,
-      pubChannels: quick ? 20 : 100, rounds: 5, rate: 100, timeoutMs: 15 * 60_000, concurrency: 50,
+      pubChannels: quick ? 200 : 1000, rounds: 1, rate: 200, timeoutMs: 15 * 60_000, concurrency: 100,
+      allChannel: 'all', broadcastPubs: 5, broadcastRate: 1, connectBudgetMs: (quick ? 2 : 6) * 60_000,
     },
     'connections-1proc': {
       kind: 'scale', mode: 'mixed', conns: quick ? 5000 : 19500, channels: quick ? 50 : 195, perGen: 16700,
-      pubChannels: quick ? 10 : 20, rounds: 5, rate: 100, timeoutMs: 10 * 60_000, concurrency: 50,
+      pubChannels: quick ? 50 : 195, rounds: 1, rate: 200, timeoutMs: 10 * 60_000, concurrency: 100,
+      allChannel: 'all', broadcastPubs: 5, broadcastRate: 1, connectBudgetMs: (quick ? 1 : 3) * 60_000,
     },
   };
 }
@@ -447,8 +450,17 @@ async function connectAll(gens, scn) {
       cmd: 'start', mode: scn.mode === 'mixed' ? (i % 2 ? 'sse' : 'ws') : scn.mode, ports: scn.ports, count, idBase: i * per,
       dialect: scn.dialect, localAddress: scn.kind === 'scale' ? `127.0.0.${2 + i}` : undefined,
       channels: scn.channels || 1, channelName: 'bench', concurrency: scn.concurrency ?? 200, connectTimeoutMs: 30_000,
+      allChannel: scn.allChannel,
     });
   });
+  // A scale run connects for at most connectBudgetMs: then the load generators stop opening connections, settle the
+  // ones under way (each within its 30 s timeout) and the run goes on with those subscribed (bounded run time).
+  const budget = scn.connectBudgetMs
+    ? setTimeout(() => {
+      log(`  connect budget of ${scn.connectBudgetMs / 1000} s spent: no more connections are opened`);
+      for (const g of gens) g.send({ cmd: 'stop-connecting' });
+    }, scn.connectBudgetMs)
+    : null;
   const ticker = setInterval(() => {
     const c = gens.reduce((a, g) => a + g.progress.connected, 0);
     const f = gens.reduce((a, g) => a + g.progress.failed, 0);
@@ -470,13 +482,16 @@ async function connectAll(gens, scn) {
     };
   } finally {
     clearInterval(ticker);
+    clearTimeout(budget);
   }
 }
 
-async function phase(gens, name, expect, expectByChannel) {
-  for (const g of gens) g.send({ cmd: 'phase', name, expect, expectByChannel });
+/** Starts a phase in every load generator; resolves to the deliveries they expect in it (when they know). */
+async function phase(gens, name, expect, expectByChannel, channel) {
+  for (const g of gens) g.send({ cmd: 'phase', name, expect, expectByChannel, channel });
   // Every generator has reset its counters before the first publication of the phase goes out.
-  await withTimeout(Promise.all(gens.map((g) => g.next((m) => m.ev === 'phase-ack' && m.name === name))), 10_000, 'phase ack');
+  const acks = await withTimeout(Promise.all(gens.map((g) => g.next((m) => m.ev === 'phase-ack' && m.name === name))), 10_000, 'phase ack');
+  return acks.reduce((a, m) => a + (m.target ?? 0), 0);
 }
 
 function waitComplete(gens, name, ms) {
@@ -509,6 +524,7 @@ async function collect(gens, offsets, offsetsByChannel) {
     dup: sum('dup'),
     unexpected: sum('unexpected'),
     unparsed: sum('unparsed'),
+    stray: sum('stray'),
     disconnected: sum('disconnected'),
     connsWithLoss: sum('connsWithLoss'),
     loadgenCpuUs: sum('cpuUs'),
@@ -566,6 +582,7 @@ async function runOne(name, scnDef, target, outDir) {
     if (scn.kind === 'issue') {
       return await issueRun({ scenario: name, target, kind: scn.kind, mode: scn.mode, conns: scn.conns, ports }, { scn, t, set, procs, port });
     }
+    const redisMem0 = scn.kind === 'scale' && prefix ? await redisMemory(prefix).catch(() => null) : null;
     const nGens = Math.ceil(scn.conns / (scn.perGen ?? maxPerLoadgen));
     for (let i = 0; i < nGens; i++) gens.push(new Gen(i));
     const conn = await connectAll(gens, scn);
@@ -599,7 +616,14 @@ async function runOne(name, scnDef, target, outDir) {
       log(`  ${fmt(res.connectRate)} connections/s; RSS per connection ${fmt(res.rssPerConnBytes / 1024)} KiB` +
         (procs.length > 1 ? ` (${res.perProcess.map((p) => `${p.role} ${p.conns} conns ${fmt(p.rssPerConnBytes == null ? null : p.rssPerConnBytes / 1024)} KiB`).join(', ')})` : ''));
       if (conn.connected === 0) throw new Error('no subscriber connected');
-      return await scaleDeliveries(res, { scn, gens, port, set, rpid });
+      await scaleDeliveries(res, { scn, gens, port, set, rpid });
+      if (redisMem0) {
+        // This run's keys (stream positions, history) exactly; used_memory of the shared server as a delta.
+        const m = await redisMemory(prefix).catch(() => null);
+        if (m) res.redisMemory = { usedDeltaBytes: m.usedBytes - redisMem0.usedBytes, keys: m.prefixKeys, keyBytes: m.prefixBytes };
+        if (m) log(`  Redis: used_memory ${fmt(res.redisMemory.usedDeltaBytes / 2 ** 20)} MiB more; this run's ${m.prefixKeys} keys ${fmt(m.prefixBytes / 2 ** 20)} MiB`);
+      }
+      return res;
     }
     if (conn.connected === 0) throw new Error('no subscriber connected');
 
@@ -758,33 +782,59 @@ async function scaleDeliveries(res, { scn, gens, port, set, rpid }) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1, noDelay: true });
   const chans = Array.from({ length: scn.pubChannels }, (_, i) => `ch-${i}`);
   const each = (n) => Object.fromEntries(chans.map((c) => [c, n]));
-  try {
-    await phase(gens, 'warmup', 0, each(1));
-    const warm = await publishSeries({ agent, port, channel: (i) => chans[i], n: chans.length, rate: scn.rate });
-    if (warm.errors.length) throw new Error(`warm-up publish failed: ${warm.errors[0]}`);
-    if (!(await waitComplete(gens, 'warmup', DRAIN_TIMEOUT_MS))) log('  warm-up not fully delivered; going on');
-    await sleep(500);
-    await phase(gens, 'measure', 0, each(scn.rounds));
+  const all = scn.allChannel;
+  /** One measured series: publications paced at `rate`, then every subscriber's deliveries checked (per channel). */
+  const measure = async (name, { channel, n, rate, expectByChannel, phaseChannel }) => {
+    const expected = await phase(gens, name, 0, expectByChannel, phaseChannel);
     const cpu0 = set.cpu();
     const redis0 = rpid ? cpuMicros(rpid) : 0;
-    const n = chans.length * scn.rounds;
-    log(`  publishing ${n} (${scn.rounds} to each of ${chans.length} channels) at ${scn.rate}/s`);
-    const pub = await publishSeries({ agent, port, channel: (i) => chans[i % chans.length], n, rate: scn.rate });
-    const complete = pub.errors.length === 0 && (await waitComplete(gens, 'measure', DRAIN_TIMEOUT_MS));
+    const pub = await publishSeries({ agent, port, channel, n, rate });
+    const complete = pub.errors.length === 0 && (await waitComplete(gens, name, DRAIN_TIMEOUT_MS));
     const cpu = cpuDelta(cpu0, set.cpu());
     const redisUs = rpid ? cpuMicros(rpid) - redis0 : null;
     const rep = await collect(gens, [], pub.offsetsByChannel);
     const s = rep.hist.summary();
-    const perChannel = rep.received / Math.max(1, pub.offsets.length);
-    Object.assign(res, {
+    const r = {
       published: pub.offsets.length, publishErrors: pub.errors.length, publishErrorSample: pub.errors[0],
-      expectedDeliveries: Math.round(perChannel * pub.offsets.length), deliveries: rep.received, complete,
+      expectedDeliveries: expected, deliveries: rep.received, complete,
       cpuUsPerDelivery: rep.received ? cpu.total / rep.received : null,
       redisCpuUsPerDelivery: redisUs !== null && rep.received ? redisUs / rep.received : null,
       latencyMs: s, lost: rep.lost, dup: rep.dup, disconnected: rep.disconnected, receiveErrors: rep.errors,
-    });
-    log(`  ${rep.received} delivered, p50 ${fmt(s.p50)} p99 ${fmt(s.p99)} max ${fmt(s.max)} ms, ` +
-      `${fmt(res.cpuUsPerDelivery)} µs CPU/delivery, lost ${rep.lost}, dup ${rep.dup}, disconnected ${rep.disconnected}`);
+      stray: rep.stray,
+    };
+    log(`  ${name}: ${rep.received}/${expected} delivered, p50 ${fmt(s.p50)} p99 ${fmt(s.p99)} max ${fmt(s.max)} ms, ` +
+      `${fmt(r.cpuUsPerDelivery)} µs CPU/delivery${redisUs !== null ? ` (+${fmt(r.redisCpuUsPerDelivery)} Redis)` : ''}, ` +
+      `lost ${rep.lost}, dup ${rep.dup}, disconnected ${rep.disconnected}` +
+      (rep.stray ? `, ${rep.stray} of the other channel's publications arrived late (not counted)` : ''));
+    return r;
+  };
+  try {
+    // Warm-up (not measured): one publication to each channel, and one to the channel everyone is on.
+    const warmChans = all ? [...chans, all] : chans;
+    await phase(gens, 'warmup', 0, Object.fromEntries(chans.map((c) => [c, 1])));
+    // A warm-up publication that fails (Redis starved on a loaded machine: 504 outcome_unknown) does not end the run:
+    // the measured series count their own publish errors.
+    const warm = await publishSeries({ agent, port, channel: (i) => chans[i], n: chans.length, rate: scn.rate });
+    if (warm.errors.length) log(`  ${warm.errors.length} warm-up publications failed, e.g. ${warm.errors[0]}; going on`);
+    if (!(await waitComplete(gens, 'warmup', DRAIN_TIMEOUT_MS))) log('  warm-up not fully delivered; going on');
+    if (all) {
+      await phase(gens, 'warmup-all', 0, { [all]: 1 }, all);
+      const w = await publishSeries({ agent, port, channel: all, n: 1, rate: 1 });
+      if (w.errors.length) log(`  the warm-up broadcast failed: ${w.errors[0]}; going on`);
+      if (!(await waitComplete(gens, 'warmup-all', DRAIN_TIMEOUT_MS))) log('  warm-up (broadcast) not fully delivered; going on');
+    }
+    log(`  warmed up ${warmChans.length} channels`);
+    await sleep(500);
+    const n = chans.length * scn.rounds;
+    log(`  publishing ${n} (${scn.rounds} to each of ${chans.length} channels) at ${scn.rate}/s`);
+    Object.assign(res, await measure('channels', { channel: (i) => chans[i % chans.length], n, rate: scn.rate, expectByChannel: each(scn.rounds) }));
+    if (all) {
+      await sleep(500);
+      log(`  broadcasting ${scn.broadcastPubs} to "${all}" (every connection) at ${scn.broadcastRate}/s`);
+      res.broadcast = await measure('broadcast', {
+        channel: all, n: scn.broadcastPubs, rate: scn.broadcastRate, expectByChannel: { [all]: scn.broadcastPubs }, phaseChannel: all,
+      });
+    }
     return res;
   } finally {
     agent.destroy();
@@ -852,6 +902,13 @@ const METRICS = {
     ['latency p99 (ms)', (r) => r.latencyMs?.p99],
     ['server CPU µs / delivery', (r) => r.cpuUsPerDelivery],
     ['Redis CPU µs / delivery', (r) => r.redisCpuUsPerDelivery, (r) => r.redisCpuUsPerDelivery != null],
+    ['broadcast to all: deliveries (lost / dup)', (r) => (r.broadcast ? `${r.broadcast.deliveries}/${r.broadcast.expectedDeliveries} (${r.broadcast.lost} / ${r.broadcast.dup})` : null),
+      (r) => r.broadcast != null],
+    ['broadcast latency p50 / p99 (ms)', (r) => (r.broadcast ? `${fmt(r.broadcast.latencyMs?.p50)} / ${fmt(r.broadcast.latencyMs?.p99)}` : null), (r) => r.broadcast != null],
+    ['broadcast server CPU µs / delivery', (r) => r.broadcast?.cpuUsPerDelivery, (r) => r.broadcast != null],
+    ['broadcast Redis CPU µs / delivery', (r) => r.broadcast?.redisCpuUsPerDelivery, (r) => r.broadcast?.redisCpuUsPerDelivery != null],
+    ['Redis: this run\'s keys (MiB) / used_memory growth (MiB)', (r) => (r.redisMemory ? `${fmt(r.redisMemory.keyBytes / 2 ** 20)} / ${fmt(r.redisMemory.usedDeltaBytes / 2 ** 20)}` : null),
+      (r) => r.redisMemory != null],
   ],
   idle: [
     ['RSS per connection (KiB)', (r) => (r.rssPerConnBytes == null ? null : r.rssPerConnBytes / 1024)],

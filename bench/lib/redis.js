@@ -64,3 +64,23 @@ export async function dropPrefix(prefix) {
     return n;
   });
 }
+
+/**
+ * Redis memory: `used_memory` of the whole server (shared with whatever else uses it: read as a delta, with care)
+ * and what this run's keys take (MEMORY USAGE of each key under `prefix:`, exact for them).
+ */
+export async function redisMemory(prefix) {
+  if (!/^[\w.-]+$/.test(prefix)) throw new Error(`odd prefix ${prefix}`);
+  return withClient(async (c) => {
+    const used = Number(/used_memory:(\d+)/.exec(await c.info('memory'))?.[1]);
+    let keys = 0;
+    let bytes = 0;
+    for await (const batch of c.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) {
+      for (const k of batch) {
+        keys++;
+        bytes += Number(await c.memoryUsage(k)) || 0;
+      }
+    }
+    return { usedBytes: used, prefixKeys: keys, prefixBytes: bytes };
+  });
+}

@@ -96,11 +96,13 @@ end
 return {epoch, top, earliest, pubs}
 `);
 
-/** KEYS: presence. ARGV: client id, member JSON, presence ttl ms. */
+/** KEYS: presence. ARGV: presence ttl ms, then client id and member JSON of each entry written (any number of them). */
 export const ADD_PRESENCE_SCRIPT = lua(`${PRELUDE}
-local expires = now_ms() + tonumber(ARGV[3])
-redis.call('HSET', KEYS[1], ARGV[1], '{"x":' .. string.format('%d', expires) .. ',"m":' .. ARGV[2] .. '}')
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local head = '{"x":' .. string.format('%d', now_ms() + tonumber(ARGV[1])) .. ',"m":'
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], head .. ARGV[i + 1] .. '}')
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
 return 1
 `);
 

@@ -15,17 +15,22 @@ export type AccessLogLevel = 'off' | 'info' | 'debug';
 export interface AccessLogger {
   info(obj: object, msg: string): void;
   debug(obj: object, msg: string): void;
+  /** Whether lines at `level` are written (pino's). */
+  isLevelEnabled(level: string): boolean;
 }
 
 /** Sees each request the route table answers, before its handler runs. */
 export type RouteObserver = (req: IncomingMessage, res: ServerResponse, route: string) => void;
 
 /**
- * The access log as a route observer; undefined when `level` is `off` (the router then does no work for it).
+ * The access log as a route observer; undefined when `level` is `off` or below the logger's level (the router then
+ * does no work for it).
  * `clientIp` reads the client's address through trusted proxies (proxy.trusted), as every other log line does.
  */
 export function accessLog(logger: AccessLogger, level: AccessLogLevel, clientIp: (req: IncomingMessage) => string): RouteObserver | undefined {
-  if (level === 'off') return undefined;
+  // Below the log level no line would be written: no observer either (it holds two listeners and a closure for the
+  // life of every SSE stream). The level is fixed for the process's life.
+  if (level === 'off' || !logger.isLevelEnabled(level)) return undefined;
   const write = level === 'info' ? logger.info.bind(logger) : logger.debug.bind(logger);
   return (req, res, route) => {
     const started = performance.now();

@@ -4,6 +4,7 @@ import { inc } from '../observability/counters.js';
 import type { PublishTracing } from '../observability/publish-tracing.js';
 import type { Telemetry } from '../observability/telemetry.js';
 import type { Member, ServerPublication } from '../protocol/index.js';
+import { PositionReads } from './position-reads.js';
 
 /**
  * The node's broker operations: each one timed (`switchboard_broker_duration`, by `operation`) with its failures
@@ -24,9 +25,23 @@ export abstract class BrokerCalls {
   /** The broker publish, timed (made once: the publish path allocates no closure for it). */
   protected readonly brokerPublish = (req: PublishRequest): Promise<ServerPublication> => this.timed('publish', this.broker.publish(req));
 
-  /** History through the broker, timed; a `history.read` span under `parent` when tracing. */
+  /** New subscribers' reads of their channel's top position, batched per channel (position-reads.ts). */
+  private readonly positionReads = new PositionReads<HistoryPage>();
+
+  /**
+   * History through the broker, timed; a `history.read` span under `parent` when tracing. A subscriber's position
+   * read (`{ limit: 0, open: true }`, nothing else) is batched with the others of its channel (position-reads.ts).
+   */
   history(channel: string, query: HistoryQuery, parent?: TraceContext): Promise<HistoryPage> {
-    return this.publishTracing.read('history.read', channel, parent, () => this.timed('history', this.broker.history(channel, query)), (h) => h.publications.length);
+    const read = (): Promise<HistoryPage> => this.broker.history(channel, query);
+    const positionOnly = query.limit === 0 && query.open === true && query.since === undefined && query.reverse === undefined;
+    return this.publishTracing.read(
+      'history.read',
+      channel,
+      parent,
+      () => this.timed('history', positionOnly ? this.positionReads.read(channel, read) : read()),
+      (h) => h.publications.length,
+    );
   }
 
   /** A page of a keyed channel's state through the broker, timed; a `state.read` span under `parent` when tracing. */

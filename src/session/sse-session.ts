@@ -25,6 +25,10 @@ export interface SseTransport extends ByteSink {
   destroy(): void;
 }
 
+/** The heartbeat's bytes, shared by every stream (made on first use). */
+let PING_EVENT: Buffer | undefined;
+let PING_COMMENT: Buffer | undefined;
+
 /** Why a Last-Event-ID could not be used; sent in the `connected` event. */
 export interface ResumeProblem {
   code: string;
@@ -139,9 +143,8 @@ export class SseSession extends Session {
   private startHeartbeat(): void {
     const cfg = this.node.config.sse;
     if (cfg.heartbeatInterval <= 0 || this.closed) return;
-    const beat = cfg.heartbeatEvent
-      ? Buffer.from(encodeSseEvent({ event: 'ping', data: '{}' }), 'utf8')
-      : Buffer.from(encodeSseComment('ping'), 'utf8');
+    // The bytes are the same for every stream: made once (the queue only reads them).
+    const beat = cfg.heartbeatEvent ? (PING_EVENT ??= Buffer.from(encodeSseEvent({ event: 'ping', data: '{}' }), 'utf8')) : (PING_COMMENT ??= Buffer.from(encodeSseComment('ping'), 'utf8'));
     this.heartbeat = setInterval(() => this.send(beat), cfg.heartbeatInterval);
     this.heartbeat.unref();
   }

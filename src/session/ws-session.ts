@@ -23,7 +23,7 @@ import type { ByteSink } from '../delivery/outbound.js';
 import type { NodeServices } from './services.js';
 import type { CommandTrace } from './connection-telemetry.js';
 import { Session, type ConnectionInfo } from './session.js';
-import { CommandQueue } from './command-queue.js';
+import { CommandQueue, type CommandQueueHost } from './command-queue.js';
 import { CommandRate } from './command-rate.js';
 import { claimsLost, refreshedIdentity, refreshSubscription } from './refresh.js';
 import { callRpc, checkDirectMessage, checkPublish, checkPublishSize, checkRead } from './permissions.js';
@@ -52,7 +52,7 @@ function expiresReply(at: number | undefined): { expires?: number } {
  * native commands before anything is checked), runs them one at a time in arrival order (command-queue.ts) within
  * the command rate (command-rate.ts), and dispatches each native command to its checks and node operation.
  */
-export class WsSession extends Session {
+export class WsSession extends Session implements CommandQueueHost<Pending, DialectError> {
   private badFrames = 0;
   private readonly rate: CommandRate;
   private readonly commands: CommandQueue<Pending, DialectError>;
@@ -73,20 +73,8 @@ export class WsSession extends Session {
     if (hello.length > 0) this.send(hello);
     const limits = node.config.limits;
     this.rate = new CommandRate(limits.commandRate, limits.commandRejectLimit);
-    this.commands = new CommandQueue<Pending, DialectError>(
-      {
-        isClosed: () => this.closed,
-        run: (c) => this.run(c),
-        badFrame: (e) => this.badFrame(e),
-        sendRaw: (frame, close) => {
-          this.send(frame);
-          if (close) this.disconnect(close);
-        },
-        pause: () => ws.pause(),
-        resume: () => ws.resume(),
-      },
-      node.config.client.queueMaxBytes,
-    );
+    // The session is its command queue's host (methods on the prototype: no closures per connection).
+    this.commands = new CommandQueue<Pending, DialectError>(this, node.config.client.queueMaxBytes);
     node.watchExpiry(this);
   }
 
@@ -191,7 +179,27 @@ export class WsSession extends Session {
     this.commands.raw(reply, this.rate.refuse() ? Disconnects.RateLimited : undefined);
   }
 
-  private badFrame(err: DialectError): void {
+  // ---- CommandQueueHost --------------------------------------------------------------------------------------------
+
+  isClosed(): boolean {
+    return this.closed;
+  }
+
+  sendRaw(frame: Buffer, close?: Disconnect): void {
+    this.send(frame);
+    if (close) this.disconnect(close);
+  }
+
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
+  /** Answers a frame that could not be read as a command. */
+  badFrame(err: DialectError): void {
     inc(this.node.counters.commands, `invalid|${err.code}`);
     this.node.connectionTelemetry.badFrame(this, err.code);
     this.replyError(err.id, err, err.dialect);
@@ -205,7 +213,8 @@ export class WsSession extends Session {
    * One decoded frame: native steps (src/session/dialects/), each checked and run like the native command it is,
    * under one `websocket.handle_message` span; counted per native method and outcome.
    */
-  private async run(next: Decoded & { size: number }): Promise<void> {
+  /** Runs one command (the command queue calls it, one at a time). */
+  async run(next: Decoded & { size: number }): Promise<void> {
     const { dialect, size, steps, frame } = next;
     const counters = this.node.counters;
     // Every translation has at least one step; the last is the one the frame is about (seed 000's join comes first).

@@ -4,12 +4,12 @@ import { Disconnects, encodeSseEvent, isValidChannel, parseStreamToken, type Str
 import type { ErrorType } from '../observability/error-type.js';
 import type { AuthResult } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
-import { SseSession, type ResumeProblem } from '../session/sse-session.js';
+import { SseSession, type ResumeProblem, type SseTransport as SseSessionTransport } from '../session/sse-session.js';
 import { answerPreflight, corsHeaders } from '../http/cors.js';
 import { sendError } from '../http/responses.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
-import { http1BodySink, http1FramingHeaders, http2BodySink } from './sse-body-writer.js';
+import { http1BodySink, http1FramingHeaders, http2BodySink, type BodySink } from './sse-body-writer.js';
 import { noteRequestTrace } from '../http/request-trace.js';
 
 /**
@@ -146,27 +146,14 @@ export class SseTransport {
     }
 
     const body = stream ? http2BodySink(stream) : http1BodySink(res);
-    const session = new SseSession(
-      node.services,
-      auth.identity,
-      {
-        write: body.write,
-        get writableLength() {
-          return body.writableLength;
-        },
-        waitDrain: body.waitDrain,
-        end: () => res.end(),
-        destroy: () => res.destroy(),
-      },
-      { ip, route, traceContext: span?.context },
-    );
+    const session = new SseSession(node.services, auth.identity, new ResponseSink(res, body), { ip, route, traceContext: span?.context });
     node.attach(session);
     this.open.add(res);
     res.on('close', () => {
       this.open.delete(res);
       session.cleanup();
     });
-    session.log.info({ event: 'connect', channels: channels.length, resumed: since !== undefined }, 'connected');
+    session.logInfo({ event: 'connect', channels: channels.length, resumed: since !== undefined }, 'connected');
     span?.accepted({ 'http.response.status_code': 200, 'client.id': session.id, 'user.id': session.userId, 'sse.channels': channels.length });
     session.open(channels, since, problem, snapshot).then(
       () => span?.end(),
@@ -184,6 +171,39 @@ export class SseTransport {
 
   close(): void {
     for (const res of this.open) res.destroy();
+  }
+}
+
+/**
+ * An SSE session's transport: the flush's bytes through `write` (sse-body-writer.ts), end and destroy on the
+ * response. One object with its methods on the prototype, where an object literal of arrow functions cost every
+ * stream five closures.
+ */
+class ResponseSink implements SseSessionTransport {
+  readonly write: (buf: Buffer) => boolean;
+
+  constructor(
+    private readonly res: ServerResponse,
+    /** Where the body bytes go: straight to the socket, through `res.write`, or the HTTP/2 stream. */
+    private readonly body: BodySink,
+  ) {
+    this.write = body.write;
+  }
+
+  get writableLength(): number {
+    return this.body.writableLength;
+  }
+
+  waitDrain(): Promise<void> {
+    return this.body.waitDrain();
+  }
+
+  end(): void {
+    this.res.end();
+  }
+
+  destroy(): void {
+    this.res.destroy();
   }
 }
 

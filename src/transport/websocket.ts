@@ -7,12 +7,12 @@ import type { ErrorType } from '../observability/error-type.js';
 import type { AuthContext, Identity } from '../auth/identity.js';
 import type { Admission, Reservation } from './admission.js';
 import type { ConnectionInfo } from '../session/session.js';
-import type { WsSession, WsTransport } from '../session/ws-session.js';
+import type { WsSession } from '../session/ws-session.js';
 import { nativeEndpoint, type AuthRefusal, type EndpointAuthResult, type FirstFrame, type FirstFrameHandshake, type InBandRefusal, type WsEndpoint } from './ws-endpoint.js';
 import { refuseUpgrade } from '../http/responses.js';
 import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
-import { WsSocketWriter } from './ws-socket-writer.js';
+import { WsConnectionSink } from './ws-socket-writer.js';
 
 /** Per-connection liveness state, checked by one timer for all connections (no timer per connection). */
 interface Liveness {
@@ -282,17 +282,7 @@ export class WebSocketTransport {
 
   private accept(ws: WebSocket, socket: Duplex, identity: Identity, c: Handshake): WsSession {
     const { endpoint } = c;
-    const out = new WsSocketWriter(socket);
-    const sink: WsTransport = {
-      write: (buf) => out.write(buf),
-      get writableLength() {
-        return out.writableLength;
-      },
-      waitDrain: () => out.waitDrain(),
-      close: (code, reason) => ws.close(code, reason),
-      pause: () => ws.pause(),
-      resume: () => ws.resume(),
-    };
+    const sink = new WsConnectionSink(socket, ws);
     const conn: ConnectionInfo = { ip: c.ip, route: c.route, ...(c.span ? { traceContext: c.span.context } : {}) };
     const session = endpoint.open(this.node.services, identity, sink, this.version, conn);
     const now = Date.now();
@@ -319,7 +309,7 @@ export class WebSocketTransport {
       this.live.delete(l);
       session.cleanup(code, reason.toString());
     });
-    session.log.info({ event: 'connect', endpoint: endpoint.name }, 'connected');
+    session.logInfo({ event: 'connect', endpoint: endpoint.name }, 'connected');
     return session;
   }
 

@@ -1,5 +1,7 @@
 import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
 import type { ByteSink } from '../delivery/outbound.js';
+import type { WsTransport } from '../session/ws-session.js';
 import { waitDrain } from '../http/drain.js';
 
 /**
@@ -29,5 +31,30 @@ export class WsSocketWriter implements ByteSink {
 
   waitDrain(): Promise<void> {
     return waitDrain(this.socket);
+  }
+}
+
+/**
+ * A WebSocket session's transport: frames to the socket (above), close and flow control through `ws`. One object
+ * with its methods on the prototype, where an object literal of arrow functions cost each connection seven closures.
+ */
+export class WsConnectionSink extends WsSocketWriter implements WsTransport {
+  constructor(
+    socket: Duplex,
+    private readonly ws: WebSocket,
+  ) {
+    super(socket);
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
   }
 }

@@ -187,6 +187,37 @@ describe('redis broker', () => {
     assert.notEqual((await broker.history('watched')).top.epoch, w.epoch, 'idle since the unsubscribe');
   });
 
+  it('writes the presence of many members of one channel in a few script calls; a removal beats its waiting write', async () => {
+    // A private Redis: its command counts are this test's alone.
+    const server = await startRedisServer();
+    const raw = createClient({ url: server.url });
+    const broker = createRedisBroker({ url: server.url, prefix, history: HISTORY, metaTtlMs: 600_000, presenceTtlMs: 60_000, logger: quiet });
+    try {
+      await raw.connect();
+      await broker.start(new RecordingHandler());
+      const scriptCalls = async () => {
+        const stats = await raw.info('commandstats');
+        return ['evalsha', 'eval'].reduce((n, c) => n + Number(new RegExp(`cmdstat_${c}:calls=(\\d+)`).exec(stats)?.[1] ?? 0), 0);
+      };
+      const before = await scriptCalls();
+      const n = 2500;
+      const members = Array.from({ length: n }, (_, i): Member => ({ user: `u${i}`, client: `c${i}` }));
+      const adds = members.map((m) => broker.addPresence('big', m));
+      // c1's write waits behind c0's (in flight): removed now, it must not be written afterwards.
+      const removed = broker.removePresence('big', 'c1');
+      await Promise.all([...adds, removed]);
+      const calls = (await scriptCalls()) - before;
+      assert.ok(calls <= 6, `${n} presence writes took ${calls} script calls (one for the first, then batches of up to 1,000)`);
+      const listed = await broker.presence('big');
+      assert.equal(listed.length, n - 1);
+      assert.ok(!listed.some((m) => m.client === 'c1'), 'the removed member is not listed');
+    } finally {
+      await broker.close();
+      await raw.quit().catch(() => {});
+      await server.stop();
+    }
+  });
+
   it('fails start() with BrokerUnavailableError when Redis cannot be reached', async () => {
     const server = await startRedisServer();
     const url = server.url;
