@@ -108,3 +108,10 @@ export function nextEvent(p: PusherClient, channel: string, event: string, timeo
     `${event} on ${channel}`,
   );
 }
+
+/** Collects every `event` on `channel` of a client. */
+export function collect(p: PusherClient, channel: string, event: string): unknown[] {
+  const got: unknown[] = [];
+  p.channel(channel).bind(event, (d: unknown) => got.push(d));
+  return got;
+}

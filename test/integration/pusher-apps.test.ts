@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { connectReady, connectWs } from '../helpers/ws-client.js';
 import { sleep, waitFor, withTimeout } from '../helpers/wait.js';
-import { APP, connected, nextEvent, PUSHER_FLAGS, pusherClient, pusherServer, subscribed, type AppCredentials, type ClientOptions, type PusherClient } from '../helpers/pusher.js';
+import { APP, collect, connected, nextEvent, PUSHER_FLAGS, pusherClient, pusherServer, subscribed, type AppCredentials, type ClientOptions, type PusherClient } from '../helpers/pusher.js';
 
 const B: AppCredentials = { appId: '5151', key: 'app-b-key', secret: 'app-b-secret' };
 const C: AppCredentials = { appId: '6161', key: 'app-c-key', secret: 'app-c-secret' };
@@ -36,13 +36,6 @@ function client(o: ClientOptions = {}): PusherClient {
   const c = pusherClient(srv.port, o);
   clients.push(c);
   return c;
-}
-
-/** Collects every `event` on `channel` of a client. */
-function collect(p: PusherClient, channel: string, event: string): unknown[] {
-  const got: unknown[] = [];
-  p.channel(channel).bind(event, (d: unknown) => got.push(d));
-  return got;
 }
 
 describe('two Pusher apps on one server', () => {

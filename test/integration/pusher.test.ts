@@ -12,7 +12,7 @@ import { openEventSource } from '../helpers/sse-client.js';
 import { sleep, waitFor, withTimeout } from '../helpers/wait.js';
 import { deleteRedisPrefix, SHARED_REDIS_URL } from '../helpers/redis-prefix.js';
 import { encodeCounts } from '../../src/delivery/encoded.js';
-import { APP, connected, nextEvent, PUSHER_FLAGS, pusherClient, pusherServer, subscribed, type PusherClient } from '../helpers/pusher.js';
+import { APP, collect, connected, nextEvent, PUSHER_FLAGS, pusherClient, pusherServer, subscribed, type PusherClient } from '../helpers/pusher.js';
 
 let srv: TestServer;
 const clients: PusherClient[] = [];
@@ -28,13 +28,6 @@ function client(user?: string, secret?: string): PusherClient {
   const c = pusherClient(srv.port, { ...(user ? { user } : {}), ...(secret ? { secret } : {}) });
   clients.push(c);
   return c;
-}
-
-/** Collects every `event` on `channel` of a client. */
-function collect(p: PusherClient, channel: string, event: string): unknown[] {
-  const got: unknown[] = [];
-  p.channel(channel).bind(event, (d: unknown) => got.push(d));
-  return got;
 }
 
 describe('Pusher WebSocket endpoint with pusher-js', () => {
