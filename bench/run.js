@@ -852,44 +852,39 @@ function fmt(v, digits = 3) {
   return Number(v.toPrecision(digits)).toString();
 }
 
+const PUBLISH_METRICS = [
+  ['delivered msg/s', (r) => r.deliveredPerSec],
+  ['server CPU µs / delivery', (r) => r.cpuUsPerDelivery],
+  ['latency p50 (ms)', (r) => r.latencyMs?.p50],
+  ['latency p99 (ms)', (r) => r.latencyMs?.p99],
+  ['latency max (ms)', (r) => r.latencyMs?.max],
+  ['lost', (r) => r.lost],
+  ['duplicated', (r) => r.dup],
+  ['publish rate achieved (/s)', (r) => r.publishRate],
+  // Switchboard only: flush rounds in the measured series, and how many of them its write window delayed.
+  ['write rounds (delayed by the window)', (r) => (r.writeRounds == null ? null : `${r.writeRounds} (${r.delayedWriteRounds})`),
+    (r) => r.writeRounds != null],
+  ['server CPU % (publish phase)', (r) => r.serverCpuPct],
+  // The main thread (event loop) of the first server process: on a CPU, and runnable but waiting for one.
+  ['loop thread on CPU / waiting for a CPU (%)', (r) => (r.runqueueWaitPct == null ? null : `${fmt(r.mainThreadCpuPct)} / ${fmt(r.runqueueWaitPct)}`)],
+  // Rows shown only when some target of the run has the figure (the Redis and multi-process targets).
+  ['Redis CPU µs / delivery', (r) => r.redisCpuUsPerDelivery, (r) => r.redisCpuUsPerDelivery != null],
+  ['server + Redis CPU µs / delivery', (r) => (r.cpuUsPerDelivery == null ? null : r.cpuUsPerDelivery + (r.redisCpuUsPerDelivery ?? 0)),
+    (r) => r.redisCpuUsPerDelivery != null],
+  ['load generator CPU % (sum)', (r) => r.loadgenCpuPct, (r) => r.perProcess?.length > 1],
+  ['connections per process', (r) => perProc(r, (p) => p.conns), (r) => r.perProcess?.length > 1],
+  ['CPU µs / delivery per process', (r) => perProc(r, (p) => fmt(p.cpuUsPerDelivery)), (r) => r.perProcess?.length > 1],
+  ['latency p99 per node (ms)', (r) => r.latencyByPortMs?.map((l, i) => `${String.fromCharCode(65 + i)} ${fmt(l.p99)}`).join(' / '),
+    (r) => r.latencyByPortMs != null],
+];
+
+/** The issue's harness (bench/issue-loadgen.js) gives the publish rows from CPU per delivery to server CPU %. */
+const rowIndex = (name) => PUBLISH_METRICS.findIndex(([n]) => n === name);
+const ISSUE_METRICS = PUBLISH_METRICS.slice(rowIndex('server CPU µs / delivery'), rowIndex('server CPU % (publish phase)') + 1);
+
 const METRICS = {
-  publish: [
-    ['delivered msg/s', (r) => r.deliveredPerSec],
-    ['server CPU µs / delivery', (r) => r.cpuUsPerDelivery],
-    ['latency p50 (ms)', (r) => r.latencyMs?.p50],
-    ['latency p99 (ms)', (r) => r.latencyMs?.p99],
-    ['latency max (ms)', (r) => r.latencyMs?.max],
-    ['lost', (r) => r.lost],
-    ['duplicated', (r) => r.dup],
-    ['publish rate achieved (/s)', (r) => r.publishRate],
-    // Switchboard only: flush rounds in the measured series, and how many of them its write window delayed.
-    ['write rounds (delayed by the window)', (r) => (r.writeRounds == null ? null : `${r.writeRounds} (${r.delayedWriteRounds})`),
-      (r) => r.writeRounds != null],
-    ['server CPU % (publish phase)', (r) => r.serverCpuPct],
-    // The main thread (event loop) of the first server process: on a CPU, and runnable but waiting for one.
-    ['loop thread on CPU / waiting for a CPU (%)', (r) => (r.runqueueWaitPct == null ? null : `${fmt(r.mainThreadCpuPct)} / ${fmt(r.runqueueWaitPct)}`)],
-    // Rows shown only when some target of the run has the figure (the Redis and multi-process targets).
-    ['Redis CPU µs / delivery', (r) => r.redisCpuUsPerDelivery, (r) => r.redisCpuUsPerDelivery != null],
-    ['server + Redis CPU µs / delivery', (r) => (r.cpuUsPerDelivery == null ? null : r.cpuUsPerDelivery + (r.redisCpuUsPerDelivery ?? 0)),
-      (r) => r.redisCpuUsPerDelivery != null],
-    ['load generator CPU % (sum)', (r) => r.loadgenCpuPct, (r) => r.perProcess?.length > 1],
-    ['connections per process', (r) => perProc(r, (p) => p.conns), (r) => r.perProcess?.length > 1],
-    ['CPU µs / delivery per process', (r) => perProc(r, (p) => fmt(p.cpuUsPerDelivery)), (r) => r.perProcess?.length > 1],
-    ['latency p99 per node (ms)', (r) => r.latencyByPortMs?.map((l, i) => `${String.fromCharCode(65 + i)} ${fmt(l.p99)}`).join(' / '),
-      (r) => r.latencyByPortMs != null],
-  ],
-  issue: [
-    ['server CPU µs / delivery', (r) => r.cpuUsPerDelivery],
-    ['latency p50 (ms)', (r) => r.latencyMs?.p50],
-    ['latency p99 (ms)', (r) => r.latencyMs?.p99],
-    ['latency max (ms)', (r) => r.latencyMs?.max],
-    ['lost', (r) => r.lost],
-    ['duplicated', (r) => r.dup],
-    ['publish rate achieved (/s)', (r) => r.publishRate],
-    ['write rounds (delayed by the window)', (r) => (r.writeRounds == null ? null : `${r.writeRounds} (${r.delayedWriteRounds})`),
-      (r) => r.writeRounds != null],
-    ['server CPU % (publish phase)', (r) => r.serverCpuPct],
-  ],
+  publish: PUBLISH_METRICS,
+  issue: ISSUE_METRICS,
   scale: [
     ['connected / failed', (r) => `${r.connected} / ${r.failed}`],
     ['connect rate (/s)', (r) => r.connectRate],
