@@ -6,16 +6,13 @@
  * `hub.broadcast` and writes, and the browser's `websocket.receive` and `sse.receive` under the publish span.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { Browser } from 'playwright-core';
-import { browserSuite, launchBrowser, openPage, type TestPage } from '../helpers/browser.js';
+import { browserSuite, ensureClientBundleBuilt, launchBrowser, openPage, type TestPage } from '../helpers/browser.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
 import { startTracedServer, type TracedServer } from '../helpers/traced-server.js';
 import { waitFor } from '../helpers/wait.js';
@@ -56,12 +53,7 @@ browserSuite('client tracing in chromium', ({ it, before, after }) => {
   let page: TestPage | undefined;
 
   before(async () => {
-    // The server serves dist/client/switchboard.min.js: (re)build it when older than the SDK's sources (npm test
-    // has built it already, and another test file may be serving it).
-    const bundleFile = `${ROOT}dist/client/switchboard.min.js`;
-    const built = existsSync(bundleFile) ? statSync(bundleFile).mtimeMs : 0;
-    const sources = [`${ROOT}src/client`, `${ROOT}src/protocol`].flatMap((d) => readdirSync(d).map((f) => statSync(join(d, f)).mtimeMs));
-    if (built < Math.max(...sources)) execFileSync(process.execPath, ['scripts/build-client.mjs', '--quiet'], { cwd: ROOT });
+    ensureClientBundleBuilt();
     const bundle = await build({
       entryPoints: [`${ROOT}test/helpers/browser-otel-page.ts`],
       bundle: true,

@@ -5,18 +5,12 @@
  * delta connection's frames (read from the page's WebSocket frames by the test) are mostly deltas.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
-import { browserSuite, launchBrowser, openPage, type TestPage } from '../helpers/browser.js';
+import { browserSuite, ensureClientBundleBuilt, launchBrowser, openPage, type TestPage } from '../helpers/browser.js';
 import { startServer, type TestServer } from '../helpers/server.js';
 import { waitFor } from '../helpers/wait.js';
 
 declare const window: any;
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 const ticker = (i: number) => ({ seq: i, price: 100 + i / 4, quotes: Array.from({ length: 30 }, (_, k) => ({ sym: `S${k}`, bid: k === i % 30 ? i : 0, name: `Instrument ${k} — ünïcødé` })) });
 
@@ -26,11 +20,7 @@ browserSuite('delta compression in chromium', ({ it, before, after }) => {
   let page: TestPage | undefined;
 
   before(async () => {
-    // The server serves dist/client/switchboard.min.js: (re)build it when older than the SDK's sources.
-    const bundleFile = `${ROOT}dist/client/switchboard.min.js`;
-    const built = existsSync(bundleFile) ? statSync(bundleFile).mtimeMs : 0;
-    const sources = [`${ROOT}src/client`, `${ROOT}src/protocol`].flatMap((d) => readdirSync(d).map((f) => statSync(join(d, f)).mtimeMs));
-    if (built < Math.max(...sources)) execFileSync(process.execPath, ['scripts/build-client.mjs', '--quiet'], { cwd: ROOT });
+    ensureClientBundleBuilt();
     srv = await startServer(['--delta.fullEvery', '8']);
     browser = await launchBrowser();
   });

@@ -3,6 +3,7 @@
  * headless, each launch with its own fresh profile (playwright's temporary user-data-dir). Pages record console
  * errors, uncaught exceptions and Content-Security-Policy violations so tests can assert the demo runs clean.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -100,6 +101,17 @@ export async function ensureDemoBuilt(): Promise<void> {
   if (built >= newest) return;
   const mod = (await import(join(ROOT, 'scripts/build-web.mjs'))) as { buildWeb(o: { check: boolean }): Promise<unknown> };
   await mod.buildWeb({ check: false });
+}
+
+/**
+ * Builds dist/client/switchboard.min.js (the SDK bundle the server serves) when it is older than the SDK's sources
+ * (src/client, src/protocol). npm test has built it already, and another test file may be serving it.
+ */
+export function ensureClientBundleBuilt(): void {
+  const bundleFile = join(ROOT, 'dist/client/switchboard.min.js');
+  const built = existsSync(bundleFile) ? statSync(bundleFile).mtimeMs : 0;
+  const sources = [join(ROOT, 'src/client'), join(ROOT, 'src/protocol')].flatMap((d) => readdirSync(d).map((f) => statSync(join(d, f)).mtimeMs));
+  if (built < Math.max(...sources)) execFileSync(process.execPath, ['scripts/build-client.mjs', '--quiet'], { cwd: ROOT });
 }
 
 // --- The demo page's chat, as a user sees it ------------------------------------------------------------------
