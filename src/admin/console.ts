@@ -17,7 +17,7 @@ import type { Config } from '../config/index.js';
 import { looksForwarded, type ClientAddress } from '../core/client-address.js';
 import type { RegistryReporter } from '../node/registry-reporter.js';
 import type { Logger } from '../observability/logger.js';
-import { ReplyError } from '../protocol/index.js';
+import { ReplyError, unknownNamespace } from '../protocol/index.js';
 import { sendError, sendJson } from '../http/responses.js';
 import { SECURITY_HEADERS, StaticFiles } from '../http/static.js';
 import { AdminSessions, csrfMatches } from './sessions.js';
@@ -206,7 +206,7 @@ export class AdminConsole implements ApiOperators {
     let channel: string;
     try {
       channel = validChannel(this.host, url.searchParams.get('channel') ?? '');
-      if (!this.host.namespaces.rules(channel)) throw new ReplyError('unknown_namespace', `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
+      if (!this.host.namespaces.rules(channel)) throw unknownNamespace(channel);
     } catch (err) {
       return sendError(res, 400, err instanceof ReplyError ? err.code : 'bad_request', err instanceof Error ? err.message : 'bad channel', SECURITY_HEADERS);
     }

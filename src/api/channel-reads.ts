@@ -4,7 +4,7 @@
  */
 import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
-import { ErrorCode, isValidChannel, ReplyError, type Member, type ServerPublication } from '../protocol/index.js';
+import { ErrorCode, isValidChannel, ReplyError, unknownNamespace, type Member, type ServerPublication } from '../protocol/index.js';
 
 type Reader = Pick<SwitchboardNode, 'config' | 'namespaces' | 'presence' | 'history'>;
 
@@ -17,7 +17,7 @@ export function validChannel(node: Pick<SwitchboardNode, 'config'>, channel: str
 /** The channel's members; `unknown_namespace` or `feature_disabled` when its namespace has no presence. */
 export function checkedPresence(node: Reader, channel: string, ctx?: TraceContext): Promise<Member[]> {
   const rules = node.namespaces.rules(channel);
-  if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
+  if (!rules) throw unknownNamespace(channel);
   if (!rules.presence) throw new ReplyError(ErrorCode.FeatureDisabled, `presence is turned off for channel "${channel}"`);
   return node.presence(channel, ctx);
 }

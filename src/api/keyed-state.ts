@@ -2,7 +2,7 @@ import type { TraceContext } from '../core/trace-context.js';
 import type { SwitchboardNode } from '../node.js';
 import { FIRST_READ, fitPublications, nextReadSize, servesDelta } from '../broker/pages.js';
 import { JsonText } from '../http/responses.js';
-import { ErrorCode, formatPosition, parsePosition, ReplyError, type ServerPublication, type StreamPosition } from '../protocol/index.js';
+import { ErrorCode, formatPosition, parsePosition, ReplyError, unknownNamespace, type ServerPublication, type StreamPosition } from '../protocol/index.js';
 
 /**
  * `GET /api/state?channel=<keyed channel>[&since=epoch:offset | &cursor=<next>][&limit=n]`: one page of a keyed
@@ -18,7 +18,7 @@ import { ErrorCode, formatPosition, parsePosition, ReplyError, type ServerPublic
  */
 export async function keyedStateRoute(node: SwitchboardNode, channel: string, url: URL, ctx: TraceContext | undefined): Promise<JsonText> {
   const rules = node.namespaces.rules(channel);
-  if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
+  if (!rules) throw unknownNamespace(channel);
   if (!rules.keyed) throw new ReplyError(ErrorCode.FeatureDisabled, `channel "${channel}" is not keyed (namespace option "keyed")`);
   const max = node.config.api.maxHistoryLimit;
   const limitText = url.searchParams.get('limit');

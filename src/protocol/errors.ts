@@ -123,3 +123,8 @@ export class ReplyError extends Error {
     return { code: this.code, message: this.message };
   }
 }
+
+/** `unknown_namespace` for a channel whose prefix no namespace declares, as the node, the API and the console word it. */
+export function unknownNamespace(channel: string): ReplyError {
+  return new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
+}
