@@ -1,14 +1,15 @@
 import type { Authenticator } from './auth/identity.js';
 import { ProxyBackend } from './auth/proxy/backend.js';
 import { ChannelProxies } from './auth/proxy/channel-proxies.js';
-import { isReplay, type Broker } from './broker/broker.js';
-import { checkKeyedPublish, type KeyedWrite } from './session/keyed.js';
+import type { Broker } from './broker/broker.js';
 import type { Config } from './config/index.js';
 import { ClientAddress } from './core/client-address.js';
 import { newNodeId } from './core/ids.js';
 import type { TraceContext } from './core/trace-context.js';
 import { Hub, type ChannelSubscription, type Subscriber } from './hub/hub.js';
+import { NodeChannels } from './node/channels.js';
 import { ConnectionQueries, type NodeConnections } from './node/connection-query.js';
+import { publishRequest } from './node/publish-request.js';
 import { noNodeEvents, type NodeEvents } from './node/events.js';
 import type { Logger } from './observability/logger.js';
 import { LimitLog, type LimitLogged } from './observability/limit-log.js';
@@ -16,19 +17,12 @@ import type { Telemetry } from './observability/telemetry.js';
 import { createTracingPorts } from './observability/tracing-ports.js';
 import { BrokerEvents } from './node/broker-events.js';
 import { BrokerCalls } from './node/broker-calls.js';
-import {
-  Disconnects,
-  ErrorCode,
-  ReplyError,
-  type Member,
-  type ServerPublication,
-  type PublicationMeta,
-} from './protocol/index.js';
+import { Disconnects, unknownNamespace, type Member, type ServerPublication, type PublicationMeta } from './protocol/index.js';
 import { FlushScheduler } from './delivery/flush.js';
 import { Namespaces } from './core/namespaces.js';
 import type { ConnectionTelemetry } from './session/connection-telemetry.js';
 import { ExpiryWatch, type Expiring } from './session/expiry.js';
-import type { NodeServices } from './session/services.js';
+import type { KeyedWrite, NodeServices } from './session/services.js';
 import type { Session } from './session/session.js';
 import type { TransportHost } from './transport/host.js';
 import type { TransportTelemetry } from './transport/telemetry.js';
@@ -44,8 +38,6 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
   readonly scheduler: FlushScheduler;
   readonly startedAt = Date.now();
   state: NodeState = 'starting';
-  /** Broker subscriptions of this node, one per channel with local subscribers, shared while pending. */
-  private readonly brokerSubs = new Map<string, Promise<void>>();
   readonly namespaces: Namespaces;
   /** Client addresses, read through trusted proxies (`proxy.trusted`). */
   readonly clientAddress: ClientAddress;
@@ -63,11 +55,8 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
   readonly events: BrokerEvents;
   /** A user's connections on every node (operator reads), over the broker's control channel. */
   private readonly connectionQueries: ConnectionQueries;
-  /**
-   * Presence members by `channel client` while someone listens to lifecycle events, so a removal (which names only
-   * the connection) can say whose it was. Bounded like presence itself: connections × client.maxSubscriptions.
-   */
-  private readonly members = new Map<string, Member>();
+  /** Broker subscriptions following local ones; channel, member and publication reports (src/node/channels.ts). */
+  private readonly channels: NodeChannels;
 
   constructor(
     readonly config: Config,
@@ -96,6 +85,7 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
     this.limits = new LimitLog(telemetry.counters, logger);
     this.expiry = new ExpiryWatch(config.jwt.clockTolerance);
     this.connectionQueries = new ConnectionQueries(id, (m) => broker.publishControl(m), (u) => this.hub.connectionsOfUser(u).map((s) => s.view()));
+    this.channels = new NodeChannels(this.hub, broker, lifecycle, logger);
     this.events = new BrokerEvents(this.hub, this.publishTracing, telemetry, this.scheduler, logger, (m) => this.connectionQueries.onControl(m));
   }
 
@@ -150,26 +140,11 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
   }
 
   joinChannel(channel: string, sub: ChannelSubscription): Promise<void> {
-    if (this.hub.addSubscription(channel, sub)) {
-      this.lifecycle.localChannel(channel, true);
-      const p = this.broker.subscribe(channel);
-      this.brokerSubs.set(channel, p);
-      p.catch((err: unknown) => {
-        this.logger.error({ err, channel }, 'broker subscribe failed');
-        if (this.brokerSubs.get(channel) === p) this.brokerSubs.delete(channel);
-      });
-      return p;
-    }
-    return this.brokerSubs.get(channel) ?? Promise.resolve();
+    return this.channels.join(channel, sub);
   }
 
   leaveChannel(channel: string, sub: ChannelSubscription): void {
-    // A member leaves before its channel can be vacated (the session removes presence after this call).
-    if (this.members.size > 0) this.memberGone(channel, sub.subscriber.id);
-    if (!this.hub.removeSubscription(channel, sub)) return;
-    this.lifecycle.localChannel(channel, false);
-    this.brokerSubs.delete(channel);
-    this.broker.unsubscribe(channel).catch((err: unknown) => this.logger.warn({ err, channel }, 'broker unsubscribe failed'));
+    this.channels.leave(channel, sub);
   }
 
   /**
@@ -179,86 +154,31 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
    */
   async publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: TraceContext, write?: KeyedWrite, idempotencyKey?: string): Promise<ServerPublication> {
     const rules = this.namespaces.rules(channel);
-    if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
-    const keyed = checkKeyedPublish(this.config, rules, channel, write);
-    // Every entry point (API, WebSocket, dialects) passes its key here; the broker checks it atomically with the publish.
-    const windowMs = this.config.publish.idempotencyWindow;
-    const idempotency = idempotencyKey !== undefined && windowMs > 0 ? { key: idempotencyKey, windowMs } : undefined;
-    const req = { channel, event, data: write?.op === 'delete' ? 'null' : data, meta, history: rules.history, ...keyed, ...(idempotency ? { idempotency } : {}) };
+    if (!rules) throw unknownNamespace(channel);
+    const req = publishRequest(this.config, rules, channel, event, data, meta, write, idempotencyKey);
     const p = this.publishTracing.publish(req, data, parent, this.brokerPublish).then(this.countPublication);
-    return rules.webhookPublications ? p.then(this.reportPublication) : p;
+    return rules.webhookPublications ? p.then(this.channels.reportPublication) : p;
   }
 
-  private readonly reportPublication = (pub: ServerPublication): ServerPublication => {
-    // A replay of an idempotent publish published nothing: nothing to report.
-    if (!isReplay(pub)) this.lifecycle.published(pub);
-    return pub;
-  };
-
+  /** Presence add and remove are reported to the lifecycle port when the session asks, whatever the broker answers. */
   override addPresence(channel: string, member: Member): Promise<void> {
-    // Reported when the session adds it (not when the broker answers), so a leave that comes before the answer is
-    // still reported after the arrival and before the channel is vacated.
-    if (this.lifecycle !== noNodeEvents) {
-      const key = channel + ' ' + member.client;
-      if (!this.members.has(key)) {
-        this.members.set(key, member);
-        this.lifecycle.memberAdded(channel, member);
-      }
-    }
+    this.channels.memberAdded(channel, member);
     return super.addPresence(channel, member);
   }
 
   override removePresence(channel: string, clientId: string): Promise<void> {
-    // Reported at once, whatever the broker answers: the connection has left (its entry expires otherwise).
-    if (this.members.size > 0) this.memberGone(channel, clientId);
+    this.channels.memberGone(channel, clientId);
     return super.removePresence(channel, clientId);
   }
 
-  /** Reports the member's removal if it was reported added (once). */
-  private memberGone(channel: string, clientId: string): void {
-    const key = channel + ' ' + clientId;
-    const member = this.members.get(key);
-    if (!member) return;
-    this.members.delete(key);
-    this.lifecycle.memberRemoved(channel, member);
-  }
-
-  /**
-   * A direct message through the broker to every node. Traced: a `notification.send` producer span (child of
-   * `parent`, else of the trace `meta` names) whose context the message carries, as a publication carries its
-   * publish span's; with tracing off, a caller's own `meta` is passed through unchanged.
-   */
-  sendToUser(user: string, event: string, data: string, meta?: PublicationMeta, from?: string, parent?: TraceContext): Promise<void> {
-    return this.publishTracing.direct(user, event, data, meta, parent, (m) =>
-      this.broker.publishControl({ kind: 'user-message', user, event, data, time: Date.now(), ...(m ? { meta: m } : {}), ...(from !== undefined ? { from } : {}) }),
-    );
-  }
-
-  /**
-   * The demo producer's publish (src/demo/producer.ts): a root `stream.push_data` span per tick around it, as
-   * seed 002's stream service has, so the periodic stream is one trace per sample.
-   */
+  /** The demo producer's publish: a root `stream.push_data` span per tick (as seed 002 has), one trace per sample. */
   pushData(channel: string, event: string, data: string): Promise<ServerPublication> {
     return this.publishTracing.pushData(channel, event, (parent) => this.publish(channel, event, data, undefined, parent));
   }
 
-  disconnectUser(user: string, code = Disconnects.ForceDisconnect.code, reason = Disconnects.ForceDisconnect.reason): Promise<void> {
-    return this.broker.publishControl({ kind: 'disconnect-user', user, code, reason });
-  }
-
-  /** Disconnects one connection by id, on whichever node holds it (no error when none does). */
-  disconnectClient(client: string, code = Disconnects.ForceDisconnect.code, reason = Disconnects.ForceDisconnect.reason): Promise<void> {
-    return this.broker.publishControl({ kind: 'disconnect-client', client, code, reason });
-  }
-
-  /**
-   * The user's connections: this node's, and those of the other live nodes the broker's registry says hold the
-   * user (Redis), asked over the control channel; nodes that did not answer within 1 s are listed in `missing`.
-   */
-  async userConnections(user: string): Promise<{ nodes: NodeConnections[]; missing: string[] }> {
-    const registry = this.broker.registry;
-    const others = registry ? (await registry.nodes()).filter((r) => r.id !== this.id && (r.users[user] ?? 0) > 0).map((r) => r.id) : [];
-    return this.connectionQueries.ask(user, others);
+  /** The user's connections on every node (node/connection-query.ts); late nodes are listed in `missing`. */
+  userConnections(user: string): Promise<{ nodes: NodeConnections[]; missing: string[] }> {
+    return this.connectionQueries.ofUser(user, this.broker.registry);
   }
 
   // --- Lifecycle ----------------------------------------------------------------------------------------------

@@ -3,13 +3,14 @@ import type { TraceContext } from '../core/trace-context.js';
 import { inc } from '../observability/counters.js';
 import type { PublishTracing } from '../observability/publish-tracing.js';
 import type { Telemetry } from '../observability/telemetry.js';
-import type { Member, ServerPublication } from '../protocol/index.js';
+import { Disconnects, type Member, type PublicationMeta, type ServerPublication } from '../protocol/index.js';
 import { PositionReads } from './position-reads.js';
 
 /**
  * The node's broker operations: each one timed (`switchboard_broker_duration`, by `operation`) with its failures
- * counted (`switchboard_broker_errors_total`), reads under a span when the caller is traced. Sessions, the API and the
- * embed API reach the broker only through these (NodeServices), never directly.
+ * counted (`switchboard_broker_errors_total`), reads under a span when the caller is traced, and the messages to
+ * users and connections on every node (the broker's control channel). Sessions, the API and the embed API reach the
+ * broker only through these (NodeServices), never directly.
  */
 export abstract class BrokerCalls {
   constructor(
@@ -70,6 +71,26 @@ export abstract class BrokerCalls {
     return this.timed('leave', this.broker.publishLeave(channel, member));
   }
 
+  /**
+   * A direct message through the broker to every node. Traced: a `notification.send` producer span (child of
+   * `parent`, else of the trace `meta` names) whose context the message carries, as a publication carries its
+   * publish span's; with tracing off, a caller's own `meta` is passed through unchanged.
+   */
+  sendToUser(user: string, event: string, data: string, meta?: PublicationMeta, from?: string, parent?: TraceContext): Promise<void> {
+    return this.publishTracing.direct(user, event, data, meta, parent, (m) =>
+      this.broker.publishControl({ kind: 'user-message', user, event, data, time: Date.now(), ...(m ? { meta: m } : {}), ...(from !== undefined ? { from } : {}) }),
+    );
+  }
+
+  disconnectUser(user: string, code = Disconnects.ForceDisconnect.code, reason = Disconnects.ForceDisconnect.reason): Promise<void> {
+    return this.broker.publishControl({ kind: 'disconnect-user', user, code, reason });
+  }
+
+  /** Disconnects one connection by id, on whichever node holds it (no error when none does). */
+  disconnectClient(client: string, code = Disconnects.ForceDisconnect.code, reason = Disconnects.ForceDisconnect.reason): Promise<void> {
+    return this.broker.publishControl({ kind: 'disconnect-client', client, code, reason });
+  }
+
   protected readonly countPublication = (pub: ServerPublication): ServerPublication => {
     if (isReplay(pub)) this.counters.publishReplays++;
     else this.counters.publications++;
@@ -90,5 +111,4 @@ export abstract class BrokerCalls {
       },
     );
   }
-
 }

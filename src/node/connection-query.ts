@@ -5,7 +5,7 @@
  * left out, marked `missing`). Operator reads only (the admin console, `GET /api/connections`): never on a hot path.
  */
 import { randomUUID } from 'node:crypto';
-import type { ConnectionSnapshot, ControlMessage } from '../broker/broker.js';
+import type { ConnectionSnapshot, ControlMessage, NodeRegistry } from '../broker/broker.js';
 import { ErrorCode, ReplyError } from '../protocol/index.js';
 
 /** Queries waiting for replies at once on this node; one more is refused with `limit_exceeded`. */
@@ -21,7 +21,8 @@ export interface NodeConnections {
 interface Pending {
   readonly got: NodeConnections[];
   readonly waiting: Set<string>;
-  readonly done: () => void;
+  /** Set once, to the resolver of the query's wait. */
+  done: () => void;
 }
 
 export class ConnectionQueries {
@@ -33,8 +34,17 @@ export class ConnectionQueries {
     private readonly local: (user: string) => ConnectionSnapshot[],
   ) {}
 
+  /**
+   * The user's connections: this node's, and those of the other live nodes the broker's registry says hold the user
+   * (none without a registry: the memory broker), asked over the control channel; late nodes are listed in `missing`.
+   */
+  async ofUser(user: string, registry: NodeRegistry | undefined): Promise<{ nodes: NodeConnections[]; missing: string[] }> {
+    const others = registry ? (await registry.nodes()).filter((r) => r.id !== this.nodeId && (r.users[user] ?? 0) > 0).map((r) => r.id) : [];
+    return this.ask(user, others);
+  }
+
   /** This node's connections of `user`, then those of each of `others` that answered in time. */
-  async ask(user: string, others: readonly string[]): Promise<{ nodes: NodeConnections[]; missing: string[] }> {
+  private async ask(user: string, others: readonly string[]): Promise<{ nodes: NodeConnections[]; missing: string[] }> {
     const own: NodeConnections = { node: this.nodeId, connections: this.local(user) };
     const targets = others.filter((n) => n !== this.nodeId);
     if (targets.length === 0) return { nodes: [own], missing: [] };
@@ -43,7 +53,7 @@ export class ConnectionQueries {
     let timer: NodeJS.Timeout | undefined;
     const p: Pending = { got: [], waiting: new Set(targets), done: () => {} };
     const finished = new Promise<void>((resolve) => {
-      (p as { done: () => void }).done = resolve;
+      p.done = resolve;
       timer = setTimeout(resolve, TIMEOUT_MS);
     });
     this.pending.set(id, p);
