@@ -89,6 +89,10 @@ describe('webhooks on Redis: a node killed mid-queue', () => {
     assert.deepEqual(receiver.named('client_disconnected').map((e) => e.user), ['bob']); // alice's node died without a word
     assert.equal(receiver.events.length, 36);
     assert.ok(b.logs.some((l) => l.event === 'webhooks_delivering'), 'node B took the delivery over');
+    // Everything delivered: the queue-depth gauge comes back to 0 (not the last delivered event kept in the stream).
+    const depth = async () => Number(/^switchboard_webhook_queue_depth(?:\{[^}]*\})? (\S+)$/m.exec(await (await fetch(`http://127.0.0.1:${b.port}/metrics`)).text())?.[1]);
+    await waitFor(async () => (await depth()) === 0, { timeout: 5000, label: 'queue depth 0' });
+    assert.equal(await redis.xLen(stream), 0);
   });
 
   it('a graceful shutdown writes its last events (disconnects, vacated channels) to the stream before it stops', async () => {
