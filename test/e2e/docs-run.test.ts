@@ -1,7 +1,8 @@
 /**
- * The docs, run: code blocks meant to be pasted (README's "Try it", the CLI examples, docs/api.md's curl commands, docs/admin.md's servers) run
- * as written in bash against a real server, with `localhost:8080` pointed at the test's port and `switchboard`
- * meaning dist/cli/main.js; and the statements issue #12 found wrong are checked against the server's behaviour.
+ * The docs, run: code blocks meant to be pasted (README's "Try it", the CLI examples, docs/api.md's curl commands,
+ * docs/admin.md's servers) run as written in bash against a real server, with `localhost:8080` pointed at the test's
+ * port and `switchboard` meaning dist/cli/main.js; and the statements issue #12 found wrong are checked against the
+ * server's behaviour.
  * A doc edit that stops being true, or a code change that makes a doc untrue, fails here.
  */
 import assert from 'node:assert/strict';
