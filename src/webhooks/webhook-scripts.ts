@@ -109,11 +109,16 @@ return 0
 /**
  * KEYS: lock, cursor, events. ARGV: node id, acknowledged stream id, trim point ('' for none). Only while this node
  * holds the lock (else a node that lost it could move a cursor back): stores the cursor and drops the events every
- * URL has (those below the trim point). Returns 1, or 0 when the lock is not held.
+ * URL has: those up to and including the trim point (XTRIM MINID keeps the point itself, so it is deleted too; a
+ * reader resumes after its cursor whether or not the entry is still there, and the stream's length is then the queue
+ * depth). Returns 1, or 0 when the lock is not held.
  */
 export const ACK_SCRIPT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
-if ARGV[3] ~= '' then redis.call('XTRIM', KEYS[3], 'MINID', ARGV[3]) end
+if ARGV[3] ~= '' then
+  redis.call('XTRIM', KEYS[3], 'MINID', ARGV[3])
+  redis.call('XDEL', KEYS[3], ARGV[3])
+end
 return 1
 `;

@@ -14,6 +14,7 @@ import { connectReady, type WsClient } from '../helpers/ws-client.js';
 
 // Functions passed to the page run in the browser; the test program is compiled without DOM types.
 declare const document: any;
+declare function getComputedStyle(el: unknown): any;
 
 const KEY = 'admin-browser-api-key';
 const SECRET = 'admin-browser-secret-of-32-bytes-or-more';
@@ -135,6 +136,24 @@ browserSuite('admin console in chromium', ({ it, before, after }) => {
     await p.waitForFunction(() => document.querySelectorAll('#connections tbody tr[data-client]').length === 0);
     assert.deepEqual(page.errors, []);
     assert.deepEqual(await page.cspViolations(), []);
+  });
+
+  it('fits a phone screen on every tab, and follows the dark colour scheme', async () => {
+    const p = page.page;
+    const overflow = () => p.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    for (const tab of ['overview', 'channels', 'users']) {
+      await p.click(`[data-tab="${tab}"]`);
+      assert.equal(await overflow(), 0, `the ${tab} tab scrolls sideways on a 390 px wide screen`);
+    }
+    const background = () => p.evaluate(() => getComputedStyle(document.body).backgroundColor as string);
+    await p.emulateMedia({ colorScheme: 'light' });
+    const light = await background();
+    await p.emulateMedia({ colorScheme: 'dark' });
+    const dark = await background();
+    assert.notEqual(dark, light);
+    // Dark means dark: the background's brightness is low (0-255 average of r, g, b).
+    const [r, g, b] = (dark.match(/\d+/g) ?? []).map(Number);
+    assert.ok((r! + g! + b!) / 3 < 80, `dark background ${dark}`);
   });
 });
 

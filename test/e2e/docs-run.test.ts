@@ -1,12 +1,14 @@
 /**
- * The docs, run: code blocks meant to be pasted (README's "Try it", the CLI examples, docs/api.md's curl commands) run
- * as written in bash against a real server, with `localhost:8080` pointed at the test's port and `switchboard`
- * meaning dist/cli/main.js; and the statements issue #12 found wrong are checked against the server's behaviour.
+ * The docs, run: code blocks meant to be pasted (README's "Try it", the CLI examples, docs/api.md's curl commands,
+ * docs/admin.md's servers) run as written in bash against a real server, with `localhost:8080` pointed at the test's
+ * port and `switchboard` meaning dist/cli/main.js; and the statements issue #12 found wrong are checked against the
+ * server's behaviour.
  * A doc edit that stops being true, or a code change that makes a doc untrue, fails here.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -284,3 +286,63 @@ describe('statements issue #12 found untrue', () => {
     }
   });
 });
+
+describe("docs/admin.md's Try it, pasted", () => {
+  /** Runs a block that starts the server (as written, but `npm run build` is done and the port is free), until `check` is done. */
+  async function serving(block: string, check: (base: string) => Promise<void>): Promise<void> {
+    const port = await freePort();
+    const script = `set -e\n${block.replace(/^npm run build\s*$/m, ':')}`;
+    const child = spawn('bash', ['-c', script], { cwd: ROOT, detached: true, env: { ...cleanEnv, SWITCHBOARD_PORT: String(port) } });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (out += s));
+    try {
+      await withTimeout(new Promise<void>((resolve, reject) => {
+        const timer = setInterval(() => /switchboard listening/.test(out) && (clearInterval(timer), resolve()), 50);
+        child.once('exit', (code) => (clearInterval(timer), reject(new Error(`the server exited (${code}): ${out}`))));
+      }), 20_000, 'the server in the block to listen');
+      await check(`http://127.0.0.1:${port}`);
+    } finally {
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        // gone
+      }
+    }
+  }
+  const signIn = (base: string, body: unknown) => fetch(`${base}/admin/sign-in`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+  it('production: the console is on, and signs in with the API key the block sets (not without it)', async () => {
+    const md = doc('docs/admin.md');
+    const block = findBlock(md, (b) => b.lang === 'sh' && b.text.includes('SWITCHBOARD_ADMIN_ENABLED=true'), 'the production block');
+    const key = /SWITCHBOARD_API_KEY=(\S+)/.exec(block.text)![1]!;
+    await serving(block.text, async (base) => {
+      assert.equal((await fetch(`${base}/admin`)).status, 200);
+      assert.equal((await signIn(base, { name: 'ops-alice', secret: 'wrong' })).status, 401);
+      const r = await signIn(base, { name: 'ops-alice', secret: key });
+      assert.equal(r.status, 200);
+      assert.match(r.headers.get('set-cookie') ?? '', /^sb_admin=[^;]+; Path=\/; HttpOnly; SameSite=Strict/);
+      const stats = await fetch(`${base}/api/stats`, { headers: { cookie: r.headers.get('set-cookie')!.split(';')[0]! } });
+      assert.equal(stats.status, 200);
+    });
+  });
+
+  it('development mode: no options, the console is on and a local caller signs in with a name only', async () => {
+    const md = doc('docs/admin.md');
+    const block = findBlock(md, (b) => b.lang === 'sh' && /^node dist\/cli\/main\.js serve\s/.test(b.text), 'the development block');
+    await serving(block.text.replace(/#.*$/gm, ''), async (base) => {
+      assert.equal((await fetch(`${base}/admin`)).status, 200);
+      const r = await signIn(base, { name: 'me' });
+      assert.equal(r.status, 200);
+      assert.equal(((await r.json()) as { operator: { via: string } }).operator.via, 'local');
+    });
+  });
+});
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}

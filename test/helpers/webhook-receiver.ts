@@ -23,6 +23,8 @@ export class WebhookReceiver {
   private readonly ids = new Set<string>();
   repeats = 0;
   requests = 0;
+  /** How long to wait, after storing a request's events, before answering it (a slow receiver). */
+  delayMs = 0;
   refused = 0;
   private server: Server | undefined;
 
@@ -58,7 +60,8 @@ export class WebhookReceiver {
             this.events.push(e);
           }
         }
-        res.writeHead(204).end();
+        if (this.delayMs > 0) setTimeout(() => res.writeHead(204).end(), this.delayMs);
+        else res.writeHead(204).end();
       });
     });
     this.server = server;

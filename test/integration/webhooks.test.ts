@@ -59,6 +59,36 @@ describe('webhooks (memory broker)', () => {
     assert.equal(await metric(srv, 'switchboard_webhook_events_delivered_total'), 37);
   });
 
+  it('several URLs each get every event; one that is down holds back only itself; publications only where the namespace asks', async () => {
+    const up = new WebhookReceiver(SECRET);
+    const down = new WebhookReceiver(SECRET);
+    receivers.push(up, down);
+    const upPort = await up.listen();
+    const downPort = await WebhookReceiver.freePort();
+    const namespaces = JSON.stringify([{ name: 'orders', publish: true, webhookPublications: true }, { name: 'chat', publish: true }]);
+    // Comma-separated as in SWITCHBOARD_WEBHOOKS_URL; the default namespace's publications are off (no --channel.webhookPublications).
+    const srv = await startServer(['--webhooks.url', `http://127.0.0.1:${upPort}/a,http://127.0.0.1:${downPort}/b`, '--webhooks.secret', SECRET,
+      '--webhooks.retryMin', '50ms', '--webhooks.retryMax', '200ms', '--namespaces', namespaces]);
+    servers.push(srv);
+    for (let i = 1; i <= 3; i++) await srv.publish('orders:1', { i });
+    await srv.publish('chat:1', { no: 1 });
+    await srv.publish('plain', { no: 2 });
+    await srv.publish('orders:2', { i: 4 });
+    const expected = ['orders:1:1', 'orders:1:2', 'orders:1:3', 'orders:2:1'];
+    const seen = (r: WebhookReceiver) => r.named('publication').map((e) => `${e.channel}:${e.offset}`);
+    // The live URL is not held back by the dead one.
+    await waitFor(() => seen(up).length === 4, { timeout: 5000, label: 'the live URL got its events', describe: () => seen(up).join(',') });
+    assert.deepEqual(seen(up), expected);
+    assert.ok((await metric(srv, 'switchboard_webhook_request_failures_total')) >= 1, 'the dead URL was tried');
+    await down.listen(downPort);
+    await waitFor(() => seen(down).length === 4, { timeout: 10_000, label: 'the URL that came back got its events', describe: () => seen(down).join(',') });
+    await sleep(200); // a wrong extra event would come now
+    assert.deepEqual(seen(down), expected);
+    assert.equal(up.events.length, 4);
+    assert.equal(down.events.length, 4);
+    assert.deepEqual(down.events.map((e) => e.id), up.events.map((e) => e.id));
+  });
+
   it('a receiver with another secret refuses every request; nothing counts as delivered', async () => {
     const receiver = new WebhookReceiver('not-the-server-secret-0123456789abcdef');
     receivers.push(receiver);
