@@ -177,16 +177,22 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
    * wraps it, and its context travels with the publication so every recipient can continue the trace; with tracing
    * off, a caller's own trace context is passed through unchanged.
    */
-  async publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: TraceContext, write?: KeyedWrite, idempotencyKey?: string): Promise<ServerPublication> {
-    const rules = this.namespaces.rules(channel);
-    if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
-    const keyed = checkKeyedPublish(this.config, rules, channel, write);
-    // Every entry point (API, WebSocket, dialects) passes its key here; the broker checks it atomically with the publish.
-    const windowMs = this.config.publish.idempotencyWindow;
-    const idempotency = idempotencyKey !== undefined && windowMs > 0 ? { key: idempotencyKey, windowMs } : undefined;
-    const req = { channel, event, data: write?.op === 'delete' ? 'null' : data, meta, history: rules.history, ...keyed, ...(idempotency ? { idempotency } : {}) };
-    const p = this.publishTracing.publish(req, data, parent, this.brokerPublish).then(this.countPublication);
-    return rules.webhookPublications ? p.then(this.reportPublication) : p;
+  publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: TraceContext, write?: KeyedWrite, idempotencyKey?: string): Promise<ServerPublication> {
+    // Not an async function, which would wrap the broker's promise in one more, settled turns later: a refusal
+    // thrown here is returned as a rejection all the same.
+    try {
+      const rules = this.namespaces.rules(channel);
+      if (!rules) throw new ReplyError(ErrorCode.UnknownNamespace, `channel "${channel}" is in a namespace this server does not declare (namespaces)`);
+      const keyed = checkKeyedPublish(this.config, rules, channel, write);
+      // Every entry point (API, WebSocket, dialects) passes its key here; the broker checks it atomically with the publish.
+      const windowMs = this.config.publish.idempotencyWindow;
+      const idempotency = idempotencyKey !== undefined && windowMs > 0 ? { key: idempotencyKey, windowMs } : undefined;
+      const req = { channel, event, data: write?.op === 'delete' ? 'null' : data, meta, history: rules.history, ...keyed, ...(idempotency ? { idempotency } : {}) };
+      const p = this.publishTracing.publish(req, data, parent, this.brokerPublish).then(this.countPublication);
+      return rules.webhookPublications ? p.then(this.reportPublication) : p;
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   private readonly reportPublication = (pub: ServerPublication): ServerPublication => {
