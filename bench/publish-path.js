@@ -4,9 +4,11 @@
 //   - latency: `--requests` sequential POST /api/publish on one keep-alive connection; per request the time to the
 //     HTTP response and to the subscriber's receipt of the frame (request start → the first socket write, as seen
 //     over loopback by a reader in this process);
-//   - cost: the same number of requests, `--concurrency` in flight; server CPU (/proc/<pid>/stat) per request.
+//   - cost: the same number of requests, `--concurrency` in flight, after as many unmeasured ones in flight
+//     (`--cold-cost`: without them, so the JIT's warm-up of the concurrent path is in the figure); server CPU
+//     (/proc/<pid>/stat, every thread) per request.
 //
-//   node bench/publish-path.js [--requests 2000] [--concurrency 16] [--rounds 2] [--dist dir] [--before-dist dir]
+//   node bench/publish-path.js [--requests 2000] [--concurrency 16] [--rounds 2] [--dist dir] [--before-dist dir] [--cold-cost]
 //
 // --before-dist adds a third target (another build's dist/, e.g. main's). Prints a markdown table.
 import { spawn } from 'node:child_process';
@@ -33,6 +35,7 @@ const CONCURRENCY = Number(opt('--concurrency', '16'));
 const ROUNDS = Number(opt('--rounds', '2'));
 const DIST = path.resolve(opt('--dist', path.join(ROOT, 'dist')));
 const BEFORE = opt('--before-dist', null);
+const COLD_COST = process.argv.includes('--cold-cost');
 
 const sbArgs = (dist) => (port) => [
   path.join(dist, 'cli/main.js'), 'serve', '--port', String(port), '--log-level', 'warn',
@@ -128,18 +131,24 @@ async function runTarget(t) {
       toResponse.record(performance.now() - t0);
     }
     await until(seq);
-    // Cost: the same number of requests, CONCURRENCY in flight.
+    // Cost: the same number of requests, CONCURRENCY in flight, after as many again in flight unmeasured: the
+    // concurrent path (15 more sockets, requests overlapping) has its own JIT warm-up, ~130-200 ms of CPU in either
+    // server, which would otherwise be spread over the measured requests (--cold-cost measures it as before).
+    const inFlight = async (n) => {
+      let next = 0;
+      const worker = async () => {
+        while (next < n) {
+          next++;
+          await post(agent, port, body(seq++));
+        }
+      };
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+      await until(seq);
+    };
+    if (!COLD_COST) await inFlight(REQUESTS);
     const cpu0 = cpuMicros(child.pid);
     const w0 = performance.now();
-    let next = 0;
-    const worker = async () => {
-      while (next < REQUESTS) {
-        next++;
-        await post(agent, port, body(seq++));
-      }
-    };
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-    await until(seq);
+    await inFlight(REQUESTS);
     const cpuUs = cpuMicros(child.pid) - cpu0;
     const ms = performance.now() - w0;
     return { toResponse: toResponse.summary(), toWrite: toWrite.summary(), cpuUsPerRequest: cpuUs / REQUESTS, reqPerSec: (REQUESTS * 1000) / ms };
@@ -174,7 +183,7 @@ const rows = [
   [`requests/s (${CONCURRENCY} in flight)`, (r) => r.reqPerSec],
 ];
 const bare = TARGETS.at(-1).name;
-console.log(`API publish path, 1 WebSocket subscriber, ${REQUESTS} requests per phase, median of ${ROUNDS} alternated rounds (range)\n`);
+console.log(`API publish path, 1 WebSocket subscriber, ${REQUESTS} requests per phase${COLD_COST ? ' (cost phase cold)' : ''}, median of ${ROUNDS} alternated rounds (range)\n`);
 console.log(`| metric | ${TARGETS.map((t) => t.label).join(' | ')} | ${TARGETS.slice(0, -1).map((t) => `${t.label} / bare`).join(' | ')} |`);
 console.log(`|---|${TARGETS.map(() => '---:').join('|')}|${TARGETS.slice(0, -1).map(() => '---:').join('|')}|`);
 for (const [label, get] of rows) {

@@ -152,12 +152,18 @@ export class SwitchboardNode extends BrokerCalls implements NodeServices, Transp
    * wraps it, and its context travels with the publication so every recipient can continue the trace; with tracing
    * off, a caller's own trace context is passed through unchanged.
    */
-  async publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: TraceContext, write?: KeyedWrite, idempotencyKey?: string): Promise<ServerPublication> {
-    const rules = this.namespaces.rules(channel);
-    if (!rules) throw unknownNamespace(channel);
-    const req = publishRequest(this.config, rules, channel, event, data, meta, write, idempotencyKey);
-    const p = this.publishTracing.publish(req, data, parent, this.brokerPublish).then(this.countPublication);
-    return rules.webhookPublications ? p.then(this.channels.reportPublication) : p;
+  publish(channel: string, event: string, data: string, meta?: PublicationMeta, parent?: TraceContext, write?: KeyedWrite, idempotencyKey?: string): Promise<ServerPublication> {
+    // Not an async function, which would wrap the broker's promise in one more, settled turns later: a refusal
+    // thrown here is returned as a rejection all the same.
+    try {
+      const rules = this.namespaces.rules(channel);
+      if (!rules) throw unknownNamespace(channel);
+      const req = publishRequest(this.config, rules, channel, event, data, meta, write, idempotencyKey);
+      const p = this.publishTracing.publish(req, data, parent, this.brokerPublish).then(this.countPublication);
+      return rules.webhookPublications ? p.then(this.channels.reportPublication) : p;
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /** Presence add and remove are reported to the lifecycle port when the session asks, whatever the broker answers. */

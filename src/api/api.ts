@@ -36,7 +36,10 @@ export type ApiHandler = (req: IncomingMessage, url: URL, ctx: TraceContext | un
 export class ServerApi {
   private readonly schemas;
   private readonly keyDigest: Buffer | undefined;
-  /** What a handler noted of its request for the operator log (the channel, the user, ...). */
+  /**
+   * What a handler noted of an admin console request for the operator log (the channel, the user, ...). Only those
+   * requests get an entry (`handle` adds it): an API key caller's request costs no weak-map entry.
+   */
   private readonly notes = new WeakMap<IncomingMessage, Record<string, unknown>>();
 
   constructor(
@@ -118,6 +121,7 @@ export class ServerApi {
             : 'no API key is configured (apiKey), so the server API answers only callers on this machine');
         }
         operator = who.operator;
+        this.notes.set(req, {});
         // A cookie rides along with any request the browser makes: a state change must prove it comes from the console.
         if (!SAFE_METHODS.has(method) && !who.csrf) {
           req.resume();
@@ -201,7 +205,7 @@ export class ServerApi {
 
   /** Records what the request acts on, for the operator log (admin console requests only read it). */
   private note(req: IncomingMessage, fields: Record<string, unknown>): void {
-    this.notes.set(req, fields);
+    if (this.notes.has(req)) this.notes.set(req, fields);
   }
 
   /** `POST /api/publish`. */

@@ -2,8 +2,13 @@ import type { IncomingMessage } from 'node:http';
 import { ErrorCode, ReplyError } from '../protocol/index.js';
 
 /** Reads a request body up to `limit` bytes and parses it as JSON. Errors are ReplyErrors with stable codes. */
-export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
-  const text = (await readBody(req, limit)).toString('utf8');
+export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  // A `then`, not an async function: one promise and one turn fewer per API request (the publish path).
+  return readBody(req, limit).then(parseJsonBody);
+}
+
+function parseJsonBody(body: Buffer): unknown {
+  const text = body.toString('utf8');
   if (text.length === 0) throw new ReplyError(ErrorCode.InvalidJson, 'request body is empty; send a JSON object');
   try {
     return JSON.parse(text);
