@@ -3,7 +3,8 @@
  * (`/switchboard.min.js`) and an esbuild bundle of the real OpenTelemetry browser SDK with `otelTracing`
  * (test/helpers/browser-otel-page.ts). It subscribes over WebSocket and SSE; a publish through the server API then
  * shows up in one trace at a loopback OTLP receiver: the server's API request, `event_stream.publish`,
- * `hub.broadcast` and writes, and the browser's `websocket.receive` and `sse.receive` under the publish span.
+ * `hub.broadcast` and writes, and the browser's `websocket.receive` and `sse.receive` under the publish span, each
+ * the parent of the span the page's listener starts.
  */
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -30,13 +31,16 @@ function pageHtml(sb: TracedServer): string {
   import { createClient, createSseClient } from '${sb.url}/switchboard.min.js';
   import { startTracing } from '/otel-page.js';
   const q = new URLSearchParams(location.search);
-  const { tracing, flush } = startTracing(q.get('otlp'), '${PAGE_SERVICE}');
+  const { tracing, flush, appSpan } = startTracing(q.get('otlp'), '${PAGE_SERVICE}');
   const t = (window.__t = { received: [], flush, clients: {} });
   const ws = createClient({ url: '${sb.wsUrl}', params: { user: 'browser-ws' }, tracing });
   const sse = createSseClient({ url: '${sb.url}/events', params: { user: 'browser-sse' }, tracing });
   for (const [name, c] of [['ws', ws], ['sse', sse]]) {
     const sub = c.subscribe(q.get('channel'));
-    sub.on('publication', (p) => t.received.push(name));
+    sub.on('publication', (p) => {
+      t.received.push(name);
+      appSpan('app.render.' + name);
+    });
     c.connect();
     await sub.ready();
     t.clients[name] = c.info.client;
@@ -97,7 +101,7 @@ browserSuite('client tracing in chromium', ({ it, before, after }) => {
     await page.page.waitForFunction(() => window.__t.received.length === 2);
     await page.page.evaluate(() => window.__t.flush());
 
-    const names = ['POST /api/publish', 'event_stream.publish', 'hub.broadcast', 'websocket.write_message', 'sse.send_message', 'websocket.receive', 'sse.receive'];
+    const names = ['POST /api/publish', 'event_stream.publish', 'hub.broadcast', 'websocket.write_message', 'sse.send_message', 'websocket.receive', 'sse.receive', 'app.render.ws', 'app.render.sse'];
     const spans = await waitFor(() => {
       const mine = receiver.spans().filter((s) => s.traceId === t.traceId);
       return names.every((n) => mine.some((s) => s.name === n)) && mine;
@@ -113,8 +117,10 @@ browserSuite('client tracing in chromium', ({ it, before, after }) => {
     assert.equal(broadcast.parentSpanId, publish.spanId);
     assert.equal(one('websocket.write_message').attributes['client.id'], clients.ws);
     assert.equal(one('sse.send_message').attributes['client.id'], clients.sse);
-    for (const [name, client] of [['websocket.receive', clients.ws], ['sse.receive', clients.sse]] as const) {
+    for (const [name, client, app] of [['websocket.receive', clients.ws, 'app.render.ws'], ['sse.receive', clients.sse, 'app.render.sse']] as const) {
       const receive = one(name);
+      // The page's listener ran inside the receive span: a span it starts there is the receive span's child.
+      assert.equal(one(app).parentSpanId, receive.spanId, `${app} under ${name}`);
       assert.equal(receive.resource['service.name'], PAGE_SERVICE, `${name} exported by the page`);
       assert.equal(receive.parentSpanId, publish.spanId, `${name} under event_stream.publish`);
       assert.equal(receive.kind, 5);

@@ -7,15 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { startServer, type TestServer } from '../helpers/server.js';
-import { withTimeout } from '../helpers/wait.js';
+import { waitFor, withTimeout } from '../helpers/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const doc = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -49,11 +50,23 @@ interface Shell { code: number | null; stdout: string; stderr: string }
  * Runs doc text in bash: `localhost:8080` is the test server, `switchboard` the built CLI. `untilOut`: resolve (and
  * kill the command) once stdout matches, for commands that run until stopped (`curl -N`).
  */
-function sh(script: string, port: number, opts: { untilOut?: RegExp; onOut?: (stdout: string) => void; timeoutMs?: number; env?: Record<string, string> } = {}): Promise<Shell> {
+function sh(
+  script: string,
+  port: number,
+  opts: { untilOut?: RegExp; onOut?: (stdout: string) => void; timeoutMs?: number; env?: Record<string, string>; cwd?: string; stop?: Promise<unknown> } = {},
+): Promise<Shell> {
   const prelude = `set -o pipefail\nswitchboard() { node ${JSON.stringify(join(ROOT, 'dist/cli/main.js'))} "$@"; }\n`;
   const body = script.replace(/localhost:8080|127\.0\.0\.1:8080/g, `localhost:${port}`);
   const child = spawn('bash', ['-c', prelude + body], {
-    cwd: ROOT, detached: true, env: { ...cleanEnv, SWITCHBOARD_URL: `http://localhost:${port}`, ...opts.env },
+    cwd: opts.cwd ?? ROOT, detached: true, env: { ...cleanEnv, SWITCHBOARD_URL: `http://localhost:${port}`, ...opts.env },
+  });
+  // `stop`: for commands that run until stopped (a server): their process group is ended when it settles.
+  void opts.stop?.finally(() => {
+    try {
+      process.kill(-child.pid!, 'SIGTERM');
+    } catch {
+      // gone
+    }
   });
   let stdout = '';
   let stderr = '';
@@ -339,10 +352,87 @@ describe("docs/admin.md's Try it, pasted", () => {
   });
 });
 
+describe("docs/operations.md's \"Trace one message end to end\", pasted", () => {
+  it('the test receiver prints the trace the doc shows: curl publish → server spans → the subscriber\'s websocket.receive', async () => {
+    const ops = doc('docs/operations.md');
+    const start = ops.indexOf('### Trace one message end to end');
+    assert.ok(start >= 0, 'the walkthrough is in docs/operations.md');
+    const section = ops.slice(start, ops.indexOf('\n## ', start));
+    const receiverBlock = findBlock(section, (b) => b.text.includes('startOtlpReceiver'), 'the receiver block');
+    const serverBlock = findBlock(section, (b) => b.lang === 'sh' && / serve\b/.test(b.text), 'the server block');
+    const subscriberBlock = findBlock(section, (b) => b.text.includes('subscriber.mjs'), 'the subscriber block');
+    const publishBlock = findBlock(section, (b) => b.text.includes('/api/publish'), 'the publish block');
+    const shown = findBlock(section, (b) => b.text.includes('websocket.receive [subscriber]'), "the receiver's output");
+
+    // Free ports stand for the doc's 4318 (the receiver) and 8080 (the server).
+    const otlpPort = await freePort();
+    const port = await freePort();
+    const otlp = (text: string) => text.replace(/\b4318\b/g, String(otlpPort));
+    // "A project that depends on switchboard": this checkout as its dependency, with the OpenTelemetry packages it has.
+    const project = mkdtempSync(join(tmpdir(), 'sb-trace-walk-'));
+    mkdirSync(join(project, 'node_modules'));
+    symlinkSync(ROOT, join(project, 'node_modules', 'switchboard'));
+    symlinkSync(join(ROOT, 'node_modules', '@opentelemetry'), join(project, 'node_modules', '@opentelemetry'));
+
+    let stopAll!: () => void;
+    const stop = new Promise<void>((resolve) => (stopAll = resolve));
+    const out = { receiver: '', server: '', subscriber: '' };
+    const waitOut = (which: keyof typeof out, re: RegExp, label: string) =>
+      waitFor(() => re.test(out[which]), { timeout: 30_000, label, describe: () => `${which}: ${out[which].slice(-2000)}` });
+    const runs = [
+      sh(otlp(receiverBlock.text), port, { stop, timeoutMs: 120_000, onOut: (s) => (out.receiver = s) }),
+      sh(otlp(serverBlock.text).replace(/\bnpx switchboard\b/g, 'switchboard'), port, {
+        stop, timeoutMs: 120_000, env: { SWITCHBOARD_PORT: String(port) }, onOut: (s) => (out.server = s),
+      }),
+    ];
+    try {
+      await waitOut('receiver', /OTLP\/HTTP receiver on/, 'the receiver');
+      await waitOut('server', /switchboard listening/, 'the server');
+      runs.push(sh(otlp(subscriberBlock.text), port, { cwd: project, stop, timeoutMs: 120_000, onOut: (s) => (out.subscriber = s) }));
+      // The subscription is live once the server's event_stream.subscribe span was exported.
+      await waitOut('receiver', /event_stream\.subscribe \[switchboard\]/, 'the subscriber subscribed');
+      const pub = await sh(publishBlock.text, port);
+      assert.equal(pub.code, 0, pub.stderr);
+      assert.match(pub.stdout, /"channel":"news"/);
+
+      // The doc's lines: `trace… span… <- parent… name [service]`, ids cut to 8 digits.
+      const expected = shown.text.trim().split('\n').map((l) => {
+        const [trace, span, , parent, name, service] = l.trim().split(/\s+/);
+        return { trace: trace!.replace('…', ''), span: span!.replace('…', ''), parent: parent!.replace('…', ''), name: name!, service: service! };
+      });
+      const traceId = /traceparent: 00-([0-9a-f]{32})-/.exec(publishBlock.text)![1]!;
+      assert.ok(expected.every((e) => traceId.startsWith(e.trace)), 'the output shows the curl command\'s trace');
+      const printed = () => out.receiver.split('\n').map((l) => l.trim().split(/\s+/))
+        .filter((w) => w[0] === traceId).map(([, span, , parent, name, service]) => ({ span: span!, parent: parent!, name: name!, service: service! }));
+      await waitFor(() => expected.every((e) => printed().some((p) => p.name === e.name && p.service === e.service)), {
+        timeout: 30_000, label: 'the trace the doc shows', describe: () => out.receiver.slice(-3000),
+      });
+      // Same parents as the doc: each line's parent is the span the doc's line points to (or the curl's parent id).
+      const got = printed();
+      const actualOf = (short: string) => {
+        const e = expected.find((x) => x.span === short);
+        return e ? got.find((p) => p.name === e.name && p.service === e.service)!.span : undefined;
+      };
+      for (const e of expected) {
+        const p = got.find((x) => x.name === e.name && x.service === e.service)!;
+        const parent = actualOf(e.parent);
+        if (parent) assert.equal(p.parent, parent, `${e.name}'s parent`);
+        else assert.ok(p.parent.startsWith(e.parent), `${e.name}'s parent is the caller's span ${e.parent}`);
+      }
+      assert.match(out.subscriber, new RegExp(`received hello 00-${traceId}-`), 'the subscriber prints the trace id it received');
+    } finally {
+      stopAll();
+      await Promise.allSettled(runs);
+      rmSync(project, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A TCP port free right now on 127.0.0.1. */
 async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const s = createNetServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
   const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
+  await new Promise((resolve) => s.close(resolve));
   return port;
 }

@@ -16,6 +16,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AlwaysOnSampler, BasicTracerProvider, BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { WebSocketServer } from 'ws';
 import { createClient, createSseClient, type Publication } from '../../src/client/index.js';
 import { otelTracing } from '../../src/client/otel.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
@@ -213,6 +214,30 @@ describe('client tracing: one trace from the server API to the client', () => {
     const readError = await waitFor(() => clientSpans().find((s) => s.name === 'sse.read_error' && s.attributes['client.id'] === 'drop-1'), { timeout: 10_000, label: 'sse.read_error' });
     assert.equal(readError.statusCode, 2);
     assert.equal(readError.attributes['error.type'], 'connection_lost');
+  });
+
+  it('WebSocket: a connection that breaks while reading is a websocket.close span with status ERROR and the close code', async () => {
+    // A loopback "server" that says connected, then drops the TCP connection without a close frame (1006).
+    const drops = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+    await once(drops, 'listening');
+    drops.on('connection', (ws) => {
+      ws.send(JSON.stringify({ push: 'connected', client: 'drop-ws-1', user: 'erin', version: '0', protocol: 1, ping: 25 }));
+      setTimeout(() => ws.terminate(), 50);
+    });
+    const url = `ws://127.0.0.1:${(drops.address() as AddressInfo).port}/ws`;
+    const client = createClient({ url, tracing: otelTracing(otel, { tracerProvider: provider }), minReconnectDelay: 5000, maxReconnectDelay: 5000 });
+    client.connect();
+    let close: ReceivedSpan;
+    try {
+      // The batch processor exports every 50 ms; the drop's close span comes before the reconnect (5 s later).
+      close = await waitFor(() => clientSpans().find((s) => s.name === 'websocket.close' && s.attributes['client.id'] === 'drop-ws-1'), { timeout: 10_000, label: 'websocket.close' });
+    } finally {
+      client.disconnect();
+      drops.close();
+    }
+    assert.equal(close.statusCode, 2);
+    assert.equal(close.attributes['websocket.close.code'], 1006);
+    assert.equal(typeof close.attributes['error.type'], 'string');
   });
 });
 

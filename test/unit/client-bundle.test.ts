@@ -28,6 +28,14 @@ describe('client browser bundle', () => {
     assert.doesNotMatch(code, /node:/);
   });
 
+  // Client spans live in the `switchboard/client/otel` entry (about 1.7 KB gzip); the core bundle has only the hook's
+  // call sites, so a page without @opentelemetry/api pays nothing for them. These strings exist only in that entry.
+  it('holds none of the OpenTelemetry glue of switchboard/client/otel', () => {
+    for (const s of ['startSpan', 'switchboard-client', 'receiveSampleRate', 'messaging.operation.type']) {
+      assert.ok(!code.includes(s), `the core bundle contains "${s}": something imports src/client/otel*.ts`);
+    }
+  });
+
   it('loads as an ES module and exports the factories', async () => {
     const mod = (await import(out)) as Record<string, unknown>;
     assert.equal(typeof mod.createClient, 'function');
