@@ -200,14 +200,16 @@ class RedisBroker implements Broker, NodeRegistry {
     });
     // A replacement that hangs (Redis still frozen) fails after this long and is retried at the next check.
     const replaceTimeoutMs = CONNECT_TIMEOUT_MS + this.commandTimeoutMs;
+    // A single Redis: one connection per health, whose replies tell slow from frozen (connection-health.ts).
+    const single = !options.cluster;
     this.commandHealth = new ConnectionHealth('command', {
       probe: (ms) => this.conn.checkCommands(ms),
       replace: () => this.conn.replaceCommands(),
-    }, replaceTimeoutMs, this.logger);
+    }, replaceTimeoutMs, this.logger, undefined, single);
     this.subscriberHealth = new ConnectionHealth('subscriber', {
       probe: (ms) => this.conn.checkSubscribers(ms),
       replace: () => this.conn.replaceSubscriber(),
-    }, replaceTimeoutMs, this.logger, () => this.missed.recover());
+    }, replaceTimeoutMs, this.logger, () => this.missed.recover(), single);
   }
 
   /** The command connection (or cluster client): keyed commands only. Replaced when it stops answering. */
@@ -222,7 +224,12 @@ class RedisBroker implements Broker, NodeRegistry {
 
   /** Connection replacements for the metrics exporter; history lives in Redis, so no history counts here. */
   stats(): BrokerStats {
-    return { subscriberReplacements: this.subscriberReplacements, commandReplacements: this.commandReplacements };
+    return {
+      subscriberReplacements: this.subscriberReplacements,
+      commandReplacements: this.commandReplacements,
+      subscriberSlow: this.subscriberSlow,
+      commandSlow: this.commandSlow,
+    };
   }
 
   /** Subscriber connections replaced (failed health check or missed deadline) since start. */
@@ -233,6 +240,16 @@ class RedisBroker implements Broker, NodeRegistry {
   /** Command connections replaced (failed health check or missed deadline) since start. */
   get commandReplacements(): number {
     return this.commandHealth.replacements;
+  }
+
+  /** Missed PINGs or deadlines on a command connection still reading replies (slow, kept), since start. */
+  get commandSlow(): number {
+    return this.commandHealth.slow;
+  }
+
+  /** The same on the subscriber connection. */
+  get subscriberSlow(): number {
+    return this.subscriberHealth.slow;
   }
 
   async start(handler: BrokerHandler): Promise<void> {
@@ -333,10 +350,12 @@ class RedisBroker implements Broker, NodeRegistry {
    * with BrokerUnavailableError.
    */
   private async guarded<T>(write: boolean, p: Promise<T>, connection: 'command' | 'subscriber' = 'command'): Promise<T> {
+    const health = connection === 'command' ? this.commandHealth : this.subscriberHealth;
+    // Every reply read, in time or late, a value or a Redis error reply, shows the connection alive.
+    p.then(() => health.noteReply(), (err: unknown) => err instanceof ErrorReply && health.noteReply());
     try {
       return await withDeadline(p, this.commandTimeoutMs, () => {
-        const health = connection === 'command' ? this.commandHealth : this.subscriberHealth;
-        health.condemn(`did not answer a command within ${this.commandTimeoutMs} ms (redis.commandTimeout)`);
+        health.condemn(`did not answer a command within ${this.commandTimeoutMs} ms (redis.commandTimeout)`, this.commandTimeoutMs);
         const message = `redis broker: no reply from Redis within ${this.commandTimeoutMs} ms (redis.commandTimeout)`;
         return write ? new BrokerOutcomeUnknownError(`${message}: the write may or may not have taken effect`) : new BrokerUnavailableError(message);
       });
@@ -677,6 +696,7 @@ class RedisBroker implements Broker, NodeRegistry {
   // Pub/sub listeners: arrow properties, so the same function is passed to subscribe and unsubscribe. One JSON.parse
   // and one Map lookup per message per node; the hub fans out from there.
   private readonly onPublicationMessage = (message: string): void => {
+    this.subscriberHealth.noteReply();
     let pub: ServerPublication;
     try {
       pub = decodePublication(message);
@@ -690,6 +710,7 @@ class RedisBroker implements Broker, NodeRegistry {
   };
 
   private readonly onMemberMessage = (message: string): void => {
+    this.subscriberHealth.noteReply();
     let ev: EncodedMemberEvent;
     try {
       ev = JSON.parse(message) as EncodedMemberEvent;
@@ -703,6 +724,7 @@ class RedisBroker implements Broker, NodeRegistry {
   };
 
   private readonly onControlMessage = (message: string): void => {
+    this.subscriberHealth.noteReply();
     let msg: ControlMessage;
     try {
       msg = JSON.parse(message) as ControlMessage;

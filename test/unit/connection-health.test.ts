@@ -1,7 +1,8 @@
 /**
  * The connection health state machine shared by the Redis command and subscriber connections, with a fake target:
  * a failed PING or a condemnation makes it unusable until a replacement connects; a late probe answer does not undo a
- * condemnation; a replacement that hangs fails after its timeout and the next check retries it.
+ * condemnation; a replacement that hangs fails after its timeout and the next check retries it. A connection that read
+ * a reply within the window is slow, not frozen: a missed PING or deadline is counted, and it is kept.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -55,22 +56,45 @@ describe('ConnectionHealth', () => {
     const t = new FakeTarget();
     const h = new ConnectionHealth('command', t, 1000, silent);
     const check = h.check(10);
-    h.condemn('missed a deadline');
+    h.condemn('missed a deadline', 1000);
     assert.equal(h.usable, false);
     t.probes[0]!.resolve(true); // the old connection's PONG, too late
     await check;
     assert.equal(h.usable, false, 'still replacing');
-    h.condemn('again'); // no second replacement while one is running
+    h.condemn('again', 1000); // no second replacement while one is running
     assert.equal(t.replaces.length, 1);
     t.replaces[0]!.resolve();
     await tick();
     assert.deepEqual([h.usable, h.replacements], [true, 1]);
   });
 
+  it('a missed deadline or PING on a connection that read a reply within the window keeps it (slow), not after', async () => {
+    const t = new FakeTarget();
+    const h = new ConnectionHealth('command', t, 1000, silent);
+    h.noteReply();
+    h.condemn('missed a deadline', 50);
+    const check = h.check(50);
+    t.probes[0]!.resolve(false);
+    await check;
+    assert.deepEqual([h.usable, h.replacements, h.slow, t.replaces.length], [true, 0, 2, 0], 'both misses counted as slow');
+    // No reply for longer than the window: frozen.
+    await new Promise((r) => setTimeout(r, 60));
+    h.condemn('missed a deadline', 50);
+    assert.deepEqual([h.usable, h.replacements, h.slow], [false, 1, 2]);
+  });
+
+  it('several connections behind one health (a cluster): a reply on one does not spare the others', () => {
+    const t = new FakeTarget();
+    const h = new ConnectionHealth('command', t, 1000, silent, undefined, false);
+    h.noteReply();
+    h.condemn('missed a deadline', 1000);
+    assert.deepEqual([h.usable, h.replacements, h.slow], [false, 1, 0]);
+  });
+
   it('a replacement that hangs fails after its timeout, and the next check replaces again', async () => {
     const t = new FakeTarget();
     const h = new ConnectionHealth('subscriber', t, 30, silent);
-    h.condemn('frozen');
+    h.condemn('frozen', 1000);
     await new Promise((r) => setTimeout(r, 60));
     assert.equal(h.usable, false, 'failed: still not usable');
     const again = h.check(10); // no probe: straight to a new replacement
