@@ -79,6 +79,12 @@ const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 5000;
 
 /** Most presence entries written by one script call. */
 const PRESENCE_BATCH = 1000;
+/**
+ * A presence refresh round (every presenceTtl/3) is written in this many slices, one per presenceTtl/3/slices ms,
+ * instead of all at once: a node holding 33,000 entries sent them in one burst every 20 s, seconds of queue on a
+ * starved Redis in front of every subscribe's commands (issue #15's 100k run).
+ */
+const PRESENCE_REFRESH_SLICES = 20;
 
 /** A channel's presence writes: the batch waiting for the one in flight to end (writePresence). */
 interface PresenceQueue {
@@ -143,6 +149,10 @@ class RedisBroker implements Broker, NodeRegistry {
   private readonly subscribed = new Map<string, NodeChannel>();
   /** Presence this broker added and must keep refreshing: channel -> client id -> member JSON. */
   private readonly ownPresence = new Map<string, Map<string, string>>();
+  /** The entries of the refresh round under way ([channel, client id]), and how many of them were written. */
+  private refreshRound: [string, string][] = [];
+  private refreshDone = 0;
+  private refreshSlice = 0;
   /** Presence writes per channel: one batch in flight, the next one filling (writePresence). */
   private readonly presenceWrites = new Map<string, PresenceQueue>();
   /** Connection state per client, so a lost connection is logged once, not on every reconnect attempt. */
@@ -271,7 +281,7 @@ class RedisBroker implements Broker, NodeRegistry {
     } finally {
       clearTimeout(timer);
     }
-    this.every(this.options.presenceTtlMs / 3, () => this.refreshPresence());
+    this.every(this.options.presenceTtlMs / 3 / PRESENCE_REFRESH_SLICES, () => this.refreshPresence());
     // Memory keeps a subscribed channel alive however long it is idle; here its keys' expiry is pushed back.
     this.every(this.options.metaTtlMs / 3, () => this.keepSubscribedAlive());
     const healthMs = this.options.healthCheckIntervalMs ?? DEFAULT_HEALTH_CHECK_INTERVAL_MS;
@@ -735,13 +745,31 @@ class RedisBroker implements Broker, NodeRegistry {
     this.handler?.onControl(msg);
   };
 
-  /** Re-adds every presence entry this node owns, so they outlive presenceTtl while the node lives (and come back
-   * after Redis lost them). Runs every presenceTtl/3; while Redis is down it waits for the next round. */
+  /**
+   * Re-adds every presence entry this node owns, so they outlive presenceTtl while the node lives (and come back
+   * after Redis lost them). A round, every presenceTtl/3, lists the entries owned when it starts (in a stable order:
+   * channels and members as added) and writes them a slice per tick (PRESENCE_REFRESH_SLICES), so Redis gets a steady
+   * trickle instead of a burst; entries removed meanwhile are skipped, entries added meanwhile were just written and
+   * join the next round. An entry is rewritten about every presenceTtl/3, at most 2/3 of presenceTtl apart (a new
+   * one listed late in the next round). While Redis is down a tick writes nothing and the round goes on.
+   */
   private refreshPresence(): void {
-    if (!this.isReady()) return;
+    if (this.refreshDone >= this.refreshRound.length) {
+      this.refreshRound = [];
+      for (const [channel, own] of this.ownPresence) for (const client of own.keys()) this.refreshRound.push([channel, client]);
+      this.refreshDone = 0;
+      this.refreshSlice = Math.ceil(this.refreshRound.length / PRESENCE_REFRESH_SLICES);
+    }
+    const end = Math.min(this.refreshRound.length, this.refreshDone + this.refreshSlice);
+    if (!this.isReady()) {
+      this.refreshDone = end;
+      return;
+    }
     const writes: Promise<void>[] = [];
-    for (const [channel, own] of this.ownPresence) {
-      for (const [client, json] of own) writes.push(this.writePresence(channel, client, json));
+    for (; this.refreshDone < end; this.refreshDone++) {
+      const [channel, client] = this.refreshRound[this.refreshDone]!;
+      const json = this.ownPresence.get(channel)?.get(client);
+      if (json !== undefined) writes.push(this.writePresence(channel, client, json));
     }
     if (writes.length > 0) void this.logFirstFailure(writes, 'presence refresh');
   }
