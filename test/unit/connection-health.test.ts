@@ -10,6 +10,7 @@ import { ConnectionHealth, type HealthTarget } from '../../src/broker/connection
 import { createServer, connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { MAX_EXTENSIONS, withDeadline } from '../../src/broker/deadline.js';
+import { answeredWithin } from '../../src/broker/redis-connection.js';
 
 function deferred<T = void>() {
   let resolve!: (v: T) => void;
@@ -141,6 +142,27 @@ describe('withDeadline', () => {
       const answered = withDeadline(reply, 150, () => new Error('no PONG in time'));
       block(400);
       assert.equal(await answered, 'PONG');
+    } finally {
+      client.destroy();
+      server.close();
+    }
+  });
+
+  it('a health-check PONG that arrived while the loop was blocked past the probe timeout counts as answered', async () => {
+    // The probe of the health check (answeredWithin), in the 100k run's broadcast: a worker's loop blocked for
+    // seconds writing to 16,700 sockets; the PONG was in the socket, the timer ran first and condemned the connection.
+    const server = createServer((s) => s.once('data', () => setTimeout(() => s.write('PONG'), 20)));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const client: Socket = connect((server.address() as { port: number }).port, '127.0.0.1');
+    await once(client, 'connect');
+    try {
+      const reply = new Promise<string>((resolve) => client.once('data', (b: Buffer) => resolve(b.toString())));
+      client.write('PING');
+      const answered = answeredWithin(reply, 150);
+      block(400);
+      assert.equal(await answered, true);
+      assert.equal(await answeredWithin(new Promise(() => {}), 50), false, 'a silent peer still fails the probe');
     } finally {
       client.destroy();
       server.close();
