@@ -125,6 +125,7 @@ const DRAIN_TIMEOUT_MS = 10_000; // after the last publish
 // A scale run's series not complete at its drain deadline: waiting goes on while deliveries still arrive (checked
 // every LATE_POLL_MS), up to LATE_WAIT_MS more; what arrives then is reported as late, apart from the lost.
 const LATE_WAIT_MS = 60_000;
+const SCALE_PUBLISH_TIMEOUT_MS = 60_000;
 const LATE_POLL_MS = 5_000;
 const SETTLE_MS = 2_000; // after all connections are up, before reading RSS
 const SCENARIO_TIMEOUT_MS = 6 * 60_000;
@@ -378,11 +379,11 @@ class Gen {
 // ---- publisher --------------------------------------------------------------------------------------------------
 const PAD = 'x'.repeat(52); // payload {"sent":..,"seq":..,"pad":".."} is about 100 bytes
 
-function publishOne(agent, port, body, urlPath = '/api/publish') {
+function publishOne(agent, port, body, urlPath = '/api/publish', timeoutMs = 10_000) {
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
-        host: HOST, port, path: urlPath, method: 'POST', agent, timeout: 10_000,
+        host: HOST, port, path: urlPath, method: 'POST', agent, timeout: timeoutMs,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
       },
       (res) => {
@@ -409,7 +410,7 @@ function publishOne(agent, port, body, urlPath = '/api/publish') {
 }
 
 /** n publications at `rate`/s, each awaited before the next; late ones go out at once, never in a burst. */
-async function publishSeries({ agent, port, channel, n, rate, seqBase = 0, dialect }) {
+async function publishSeries({ agent, port, channel, n, rate, seqBase = 0, dialect, timeoutMs }) {
   const offsets = [];
   const offsetsByChannel = {};
   const errors = [];
@@ -431,7 +432,7 @@ async function publishSeries({ agent, port, channel, n, rate, seqBase = 0, diale
         await publishOne(agent, port, data, '/api/publish?channel=' + encodeURIComponent(ch));
         offsets.push(seq);
       } else {
-        const r = await publishOne(agent, port, '{"channel":' + JSON.stringify(ch) + ',"event":"message","data":' + data + '}');
+        const r = await publishOne(agent, port, '{"channel":' + JSON.stringify(ch) + ',"event":"message","data":' + data + '}', undefined, timeoutMs);
         offsets.push(Number(r.offset));
       }
       (offsetsByChannel[ch] ??= []).push(offsets.at(-1));
@@ -814,7 +815,10 @@ async function scaleDeliveries(res, { scn, gens, port, set, rpid }) {
     const expected = await phase(gens, name, 0, expectByChannel, phaseChannel);
     const cpu0 = set.cpu();
     const redis0 = rpid ? cpuMicros(rpid) : 0;
-    const pub = await publishSeries({ agent, port, channel, n, rate });
+    // A publisher that waits for its answer: on a starved machine the node taking the request may be busy with the
+    // previous broadcast for longer than the default 10 s (a timed-out publish may still have been published).
+    const pub = await publishSeries({ agent, port, channel, n, rate, timeoutMs: SCALE_PUBLISH_TIMEOUT_MS });
+    if (pub.errors.length) log(`  ${name}: ${pub.errors.length} of ${n} publications failed, e.g. ${pub.errors[0]}`);
     const complete = pub.errors.length === 0 && (await waitComplete(gens, name, DRAIN_TIMEOUT_MS));
     let rep = await collect(gens, [], pub.offsetsByChannel);
     // Not all there at the deadline: late (a starved machine) or lost? Wait while deliveries still arrive.
@@ -937,13 +941,14 @@ const METRICS = {
     ['RSS per connection per process (KiB)', (r) => perProc(r, (p) => fmt(p.rssPerConnBytes == null ? null : p.rssPerConnBytes / 1024)),
       (r) => r.perProcess?.length > 1],
     ['connections per process', (r) => perProc(r, (p) => p.conns), (r) => r.perProcess?.length > 1],
-    ['deliveries (lost / dup)', (r) => (r.deliveries == null ? null : `${r.deliveries} (${r.lost} / ${r.dup})`)],
+    ['deliveries (lost / dup)', (r) => (r.deliveries == null ? null : `${r.deliveries} (${r.lost} / ${r.dup})${r.publishErrors ? `; ${r.publishErrors} publications failed` : ''}`)],
     ['of which after the drain deadline (late)', (r) => r.lateDeliveries, (r) => r.lateDeliveries > 0 || r.broadcast?.lateDeliveries > 0],
     ['latency p50 (ms)', (r) => r.latencyMs?.p50],
     ['latency p99 (ms)', (r) => r.latencyMs?.p99],
     ['server CPU µs / delivery', (r) => r.cpuUsPerDelivery],
     ['Redis CPU µs / delivery', (r) => r.redisCpuUsPerDelivery, (r) => r.redisCpuUsPerDelivery != null],
-    ['broadcast to all: deliveries (lost / dup)', (r) => (r.broadcast ? `${r.broadcast.deliveries}/${r.broadcast.expectedDeliveries} (${r.broadcast.lost} / ${r.broadcast.dup})` : null),
+    ['broadcast to all: deliveries (lost / dup)', (r) => (r.broadcast ? `${r.broadcast.deliveries}/${r.broadcast.expectedDeliveries} (${r.broadcast.lost} / ${r.broadcast.dup})` +
+      (r.broadcast.publishErrors ? `; ${r.broadcast.publishErrors} of ${r.broadcast.publishErrors + r.broadcast.published} publications failed (lost counts the published ones)` : '') : null),
       (r) => r.broadcast != null],
     ['broadcast: of which after the drain deadline (late)', (r) => r.broadcast?.lateDeliveries, (r) => r.lateDeliveries > 0 || r.broadcast?.lateDeliveries > 0],
     ['broadcast latency p50 / p99 (ms)', (r) => (r.broadcast ? `${fmt(r.broadcast.latencyMs?.p50)} / ${fmt(r.broadcast.latencyMs?.p99)}` : null), (r) => r.broadcast != null],
