@@ -4,9 +4,11 @@
 //   parent -> { cmd: 'start', mode: 'ws'|'sse', ports, count, idBase, channels, concurrency, connectTimeoutMs,
 //               dialect: 'switchboard' (default; the baseline speaks it too) | 'nchan' | 'socketio',
 //               localAddress: a 127.0.0.x to connect from, portOffset: where its source ports start (see takePort),
-//               allChannel: a second channel every connection subscribes to (the broadcast of a scale run) }
+//               allChannel: a second channel every connection subscribes to (the broadcast of a scale run),
+//               retry: { maxAttempts, minDelay, maxDelay } to retry a failed connect/subscribe as a client SDK does }
 //                                               connection id k goes to ports[k % ports.length] (nodes of a cluster)
-//   child  -> { ev: 'progress', ... } ... { ev: 'ready', connected, failed, errors, connectMs }
+//   child  -> { ev: 'progress', ... } ... { ev: 'ready', connected, failed, errors, connectMs,
+//               attempts, retries, firstTryFailed, firstTryErrors, finalErrors }
 //   parent -> { cmd: 'phase', name, expect }   reset stats; child sends { ev: 'complete', name } once every
 //                                               connection has received `expect` publications (counted in total)
 //             { ..., expectByChannel: {ch: n} } instead: each connection expects n publications on its channel
@@ -42,9 +44,22 @@ let cfg;
 /** How a publication of cfg.allChannel begins (native frames: publicationJson in src/protocol/frames.ts). */
 let allPrefix = null;
 let subscribed = 0;
+/** Connections given up on (every attempt failed, or connecting stopped while one waited to retry). */
 let failed = 0;
 let disconnected = 0;
+/** Attempts in flight (a connection waiting to retry holds no slot of cfg.concurrency). */
+let inFlight = 0;
+/** Connect attempts made, attempts that were retries, connections whose first attempt failed. */
+let attempts = 0;
+let retries = 0;
+let firstTryFailed = 0;
+/** Failures of every attempt, of first attempts only, and of connections given up on, by error. */
 const errorSamples = new Map();
+const firstTryErrors = new Map();
+const finalErrors = new Map();
+/** Connections whose backoff ended, waiting for a slot; and those still waiting for their backoff to end. */
+const retryReady = [];
+const backingOff = new Set();
 
 // ---- phase statistics -------------------------------------------------------------------------------------------
 let phase = null;
@@ -60,9 +75,9 @@ let lastRecv = 0;
 let unparsed = 0;
 let cpuAtPhase = process.cpuUsage();
 
-function noteError(e) {
+function noteError(e, into = errorSamples) {
   const k = String(e?.code || e?.message || e).slice(0, 120);
-  errorSamples.set(k, (errorSamples.get(k) || 0) + 1);
+  into.set(k, (into.get(k) || 0) + 1);
 }
 
 class Conn {
@@ -72,7 +87,9 @@ class Conn {
     this.portIndex = portIndex;
     this.port = cfg.ports[portIndex];
     this.subscribed = false;
-    this.done = false; // settled (subscribed or failed) for the connect pool
+    this.done = false; // this attempt settled (subscribed or failed) for the connect pool
+    this.attempts = 0;
+    this.lastError = null;
     this.offs = [];
     this.replies = 0;
     this.handle = null;
@@ -141,14 +158,64 @@ function record(c, ts, sent, off) {
 function settle(c, ok, err) {
   if (c.done) return;
   c.done = true;
+  inFlight--;
   if (ok) {
     c.subscribed = true;
     subscribed++;
   } else {
-    failed++;
-    if (err) noteError(err);
+    const e = err || new Error('failed');
+    noteError(e);
+    if (c.attempts === 1) {
+      firstTryFailed++;
+      noteError(e, firstTryErrors);
+    }
+    c.lastError = e;
+    if (cfg.retry && c.attempts < cfg.retry.maxAttempts && !stopped) scheduleRetry(c);
+    else giveUp(c);
   }
   launchNext();
+}
+
+function giveUp(c) {
+  failed++;
+  noteError(c.lastError, finalErrors);
+}
+
+/**
+ * A failed connect or subscribe is made again after a backoff, as a client SDK reconnects (src/client/backoff.ts:
+ * exponential with full jitter, minDelay · 2^(attempt) capped at maxDelay). The attempt's socket is closed first.
+ */
+function scheduleRetry(c) {
+  try {
+    if (cfg.mode === 'ws') c.handle?.terminate();
+    else c.handle?.destroy();
+  } catch {}
+  c.handle = null;
+  clearTimeout(c.timer);
+  const { minDelay, maxDelay } = cfg.retry;
+  const ceiling = Math.min(maxDelay, minDelay * 2 ** Math.min(c.attempts, 31));
+  backingOff.add(c);
+  c.retryTimer = setTimeout(() => {
+    backingOff.delete(c);
+    retryReady.push(c);
+    launchNext();
+  }, Math.round(minDelay + Math.random() * (ceiling - minDelay)));
+}
+
+/** One attempt of connection `c`: a fresh socket, parser state and subscribe replies. */
+function attempt(c) {
+  c.attempts++;
+  attempts++;
+  if (c.attempts > 1) retries++;
+  inFlight++;
+  c.done = false;
+  c.replies = 0;
+  c.bindRetries = 0;
+  c.rest = '';
+  c.event = null;
+  c.data = null;
+  if (cfg.mode === 'ws') openWs(c);
+  else openSse(c);
 }
 
 // Source ports. Each load generator binds its connections to its own 127.0.0.x with an explicit port, taken in turn
@@ -351,8 +418,8 @@ function openSse(c) {
       sseChunk(c, chunk);
       if (c.subscribed) clearTimeout(timer);
     });
-    res.on('end', () => lost(c, new Error('SSE stream ended')));
-    res.on('error', (e) => lost(c, e));
+    res.on('end', () => c.handle === req && lost(c, new Error('SSE stream ended')));
+    res.on('error', (e) => c.handle === req && lost(c, e));
   });
   req.on('error', (e) => {
     clearTimeout(timer);
@@ -368,15 +435,19 @@ let nextIndex = 0;
 let connectStart = 0;
 let readySent = false;
 
+/** Connecting stopped (the connect budget is spent): no new connection, no further retry. */
+let stopped = false;
+
 function launchNext() {
-  while (nextIndex < cfg.count && nextIndex - (subscribed + failed) < cfg.concurrency) {
+  // Retries first (their connections were started earlier), then new connections.
+  while (inFlight < cfg.concurrency && retryReady.length > 0) attempt(retryReady.shift());
+  while (nextIndex < cfg.count && inFlight < cfg.concurrency) {
     const i = nextIndex++;
     const id = cfg.idBase + i;
     const channel = cfg.channels > 1 ? `${cfg.channelPrefix}${id % cfg.channels}` : cfg.channelName;
     const c = new Conn(id, channel, id % cfg.ports.length);
     conns.push(c);
-    if (cfg.mode === 'ws') openWs(c);
-    else openSse(c);
+    attempt(c);
   }
   if (!readySent && subscribed + failed === cfg.count) {
     readySent = true;
@@ -386,6 +457,11 @@ function launchNext() {
       connected: subscribed,
       failed,
       errors: Object.fromEntries(errorSamples),
+      firstTryErrors: Object.fromEntries(firstTryErrors),
+      finalErrors: Object.fromEntries(finalErrors),
+      attempts,
+      retries,
+      firstTryFailed,
       connectMs: performance.now() - connectStart,
     });
   }
@@ -396,7 +472,7 @@ let progressTimer;
 function startConnecting() {
   connectStart = performance.now();
   progressTimer = setInterval(() => {
-    process.send({ ev: 'progress', connected: subscribed, failed, opened: nextIndex });
+    process.send({ ev: 'progress', connected: subscribed, failed, opened: nextIndex, retries, firstTryFailed });
   }, 1000);
   launchNext();
 }
@@ -441,11 +517,17 @@ process.on('message', (m) => {
       if (target === 0) process.send({ ev: 'complete', name: phase });
       break;
     case 'stop-connecting':
-      // No new connection attempts; those under way settle (subscribed, failed or timed out), then 'ready'.
-      if (cfg && nextIndex < cfg.count) {
-        cfg.count = nextIndex;
-        launchNext();
+      // No new connection attempts and no more retries; those under way settle (subscribed, failed or timed out),
+      // those waiting to retry are given up on, then 'ready'.
+      if (!cfg) break;
+      stopped = true;
+      cfg.count = nextIndex;
+      for (const c of [...backingOff, ...retryReady.splice(0)]) {
+        clearTimeout(c.retryTimer);
+        backingOff.delete(c);
+        giveUp(c);
       }
+      launchNext();
       break;
     case 'report':
       process.send(report(m.offsets || [], m.offsetsByChannel));

@@ -72,6 +72,9 @@ function usage(err) {
   process.exit(err ? 2 : 0);
 }
 
+/** Retries of a failed connect/subscribe in the scale runs: the client SDK's reconnect backoff (src/client/options.ts). */
+const SCALE_RETRY = { maxAttempts: 10, minDelay: 500, maxDelay: 20_000 };
+
 function scenarios(quick) {
   const subs = quick ? 500 : 2000;
   const idle = quick ? 2000 : 10000;
@@ -101,15 +104,17 @@ function scenarios(quick) {
     // one process holds under the same 20,000-descriptor limit. 100 connection attempts at a time per load generator.
     // Every connection also subscribes to `allChannel`, the broadcast: `broadcastPubs` publications to it reach all.
     // Connecting stops after connectBudgetMs (the run then measures those connected), so the run ends by itself.
+    // A failed connect or subscribe is retried with backoff within that budget, as a client SDK does (SCALE_RETRY);
+    // the report gives first-try failures and retries beside the final figures.
     'connections-100k': {
       kind: 'scale', mode: 'mixed', conns: quick ? 20000 : 100000, channels: quick ? 200 : 1000, perGen: 16700,
       pubChannels: quick ? 200 : 1000, rounds: 1, rate: 200, timeoutMs: 15 * 60_000, concurrency: 100,
-      allChannel: 'all', broadcastPubs: 5, broadcastRate: 1, connectBudgetMs: (quick ? 2 : 6) * 60_000,
+      allChannel: 'all', broadcastPubs: 5, broadcastRate: 1, connectBudgetMs: (quick ? 2 : 6) * 60_000, retry: SCALE_RETRY,
     },
     'connections-1proc': {
       kind: 'scale', mode: 'mixed', conns: quick ? 5000 : 19500, channels: quick ? 50 : 195, perGen: 16700,
       pubChannels: quick ? 50 : 195, rounds: 1, rate: 200, timeoutMs: 10 * 60_000, concurrency: 100,
-      allChannel: 'all', broadcastPubs: 5, broadcastRate: 1, connectBudgetMs: (quick ? 1 : 3) * 60_000,
+      allChannel: 'all', broadcastPubs: 5, broadcastRate: 1, connectBudgetMs: (quick ? 1 : 3) * 60_000, retry: SCALE_RETRY,
     },
   };
 }
@@ -117,6 +122,11 @@ function scenarios(quick) {
 const WARMUP_PUBS = 20;
 const WARMUP_RATE = 20;
 const DRAIN_TIMEOUT_MS = 10_000; // after the last publish
+// A scale run's series not complete at its drain deadline: waiting goes on while deliveries still arrive (checked
+// every LATE_POLL_MS), up to LATE_WAIT_MS more; what arrives then is reported as late, apart from the lost.
+const LATE_WAIT_MS = 60_000;
+const SCALE_PUBLISH_TIMEOUT_MS = 60_000;
+const LATE_POLL_MS = 5_000;
 const SETTLE_MS = 2_000; // after all connections are up, before reading RSS
 const SCENARIO_TIMEOUT_MS = 6 * 60_000;
 const NOISE_PCT = 25; // CPU % used by other processes during a measurement above which it is retried
@@ -369,11 +379,11 @@ class Gen {
 // ---- publisher --------------------------------------------------------------------------------------------------
 const PAD = 'x'.repeat(52); // payload {"sent":..,"seq":..,"pad":".."} is about 100 bytes
 
-function publishOne(agent, port, body, urlPath = '/api/publish') {
+function publishOne(agent, port, body, urlPath = '/api/publish', timeoutMs = 10_000) {
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
-        host: HOST, port, path: urlPath, method: 'POST', agent, timeout: 10_000,
+        host: HOST, port, path: urlPath, method: 'POST', agent, timeout: timeoutMs,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
       },
       (res) => {
@@ -400,7 +410,7 @@ function publishOne(agent, port, body, urlPath = '/api/publish') {
 }
 
 /** n publications at `rate`/s, each awaited before the next; late ones go out at once, never in a burst. */
-async function publishSeries({ agent, port, channel, n, rate, seqBase = 0, dialect }) {
+async function publishSeries({ agent, port, channel, n, rate, seqBase = 0, dialect, timeoutMs }) {
   const offsets = [];
   const offsetsByChannel = {};
   const errors = [];
@@ -422,7 +432,7 @@ async function publishSeries({ agent, port, channel, n, rate, seqBase = 0, diale
         await publishOne(agent, port, data, '/api/publish?channel=' + encodeURIComponent(ch));
         offsets.push(seq);
       } else {
-        const r = await publishOne(agent, port, '{"channel":' + JSON.stringify(ch) + ',"event":"message","data":' + data + '}');
+        const r = await publishOne(agent, port, '{"channel":' + JSON.stringify(ch) + ',"event":"message","data":' + data + '}', undefined, timeoutMs);
         offsets.push(Number(r.offset));
       }
       (offsetsByChannel[ch] ??= []).push(offsets.at(-1));
@@ -450,7 +460,7 @@ async function connectAll(gens, scn) {
       cmd: 'start', mode: scn.mode === 'mixed' ? (i % 2 ? 'sse' : 'ws') : scn.mode, ports: scn.ports, count, idBase: i * per,
       dialect: scn.dialect, localAddress: scn.kind === 'scale' ? `127.0.0.${2 + i}` : undefined,
       channels: scn.channels || 1, channelName: 'bench', concurrency: scn.concurrency ?? 200, connectTimeoutMs: 30_000,
-      allChannel: scn.allChannel,
+      allChannel: scn.allChannel, retry: scn.retry,
     });
   });
   // A scale run connects for at most connectBudgetMs: then the load generators stop opening connections, settle the
@@ -462,9 +472,9 @@ async function connectAll(gens, scn) {
     }, scn.connectBudgetMs)
     : null;
   const ticker = setInterval(() => {
-    const c = gens.reduce((a, g) => a + g.progress.connected, 0);
-    const f = gens.reduce((a, g) => a + g.progress.failed, 0);
-    log(`  connecting: ${c}/${scn.conns} subscribed, ${f} failed`);
+    const sum = (k) => gens.reduce((a, g) => a + (g.progress[k] ?? 0), 0);
+    log(`  connecting: ${sum('connected')}/${scn.conns} subscribed, ${sum('failed')} failed` +
+      (scn.retry ? ` (${sum('firstTryFailed')} failed on the first try, ${sum('retries')} retries)` : ''));
   }, 3000);
   try {
     const readies = await withTimeout(
@@ -472,13 +482,23 @@ async function connectAll(gens, scn) {
       60_000 + scn.conns * 10,
       'connecting subscribers',
     );
-    const errors = {};
-    for (const r of readies) for (const [k, v] of Object.entries(r.errors)) errors[k] = (errors[k] || 0) + v;
+    const merge = (k) => {
+      const out = {};
+      for (const r of readies) for (const [e, v] of Object.entries(r[k] ?? {})) out[e] = (out[e] || 0) + v;
+      return out;
+    };
+    const sum = (k) => readies.reduce((a, r) => a + (r[k] ?? 0), 0);
     return {
-      connected: readies.reduce((a, r) => a + r.connected, 0),
-      failed: readies.reduce((a, r) => a + r.failed, 0),
+      connected: sum('connected'),
+      failed: sum('failed'),
       connectMs: Math.max(...readies.map((r) => r.connectMs)),
-      errors,
+      // Every attempt's failures; first attempts' only; the connections given up on (the final `failed`).
+      errors: merge('errors'),
+      firstTryErrors: merge('firstTryErrors'),
+      finalErrors: merge('finalErrors'),
+      attempts: sum('attempts'),
+      retries: sum('retries'),
+      firstTryFailed: sum('firstTryFailed'),
     };
   } finally {
     clearInterval(ticker);
@@ -587,8 +607,11 @@ async function runOne(name, scnDef, target, outDir) {
     for (let i = 0; i < nGens; i++) gens.push(new Gen(i));
     const conn = await connectAll(gens, scn);
     const cpuConn = cpuDelta(cpuConn0, set.cpu()).total;
-    log(`  ${conn.connected} subscribed, ${conn.failed} failed in ${(conn.connectMs / 1000).toFixed(1)} s`);
-    if (conn.failed) log('  connect errors:', JSON.stringify(conn.errors));
+    log(`  ${conn.connected} subscribed, ${conn.failed} failed in ${(conn.connectMs / 1000).toFixed(1)} s` +
+      (scn.retry ? ` after ${conn.attempts} attempts (${conn.firstTryFailed} failed on the first try, ${conn.retries} retries)` : ''));
+    if (scn.retry && conn.firstTryFailed) log('  first-try errors:', JSON.stringify(conn.firstTryErrors));
+    if (Object.keys(conn.errors).length) log(`  errors of every attempt${scn.retry ? '' : ' (no retries)'}:`, JSON.stringify(conn.errors));
+    if (scn.retry && conn.failed) log('  given up on:', JSON.stringify(conn.finalErrors));
     await sleep(SETTLE_MS);
     const rss1 = set.rss();
     // Connections per process: sockets opened since before the connect phase (exact up to a Redis or IPC socket).
@@ -598,6 +621,10 @@ async function runOne(name, scnDef, target, outDir) {
     const res = {
       scenario: name, target, kind: scn.kind, mode: scn.mode, conns: scn.conns, connected: conn.connected, failed: conn.failed,
       connectErrors: conn.errors, connectMs: conn.connectMs, loadgens: nGens, ports, redisPrefix: prefix,
+      ...(scn.retry ? {
+        connectAttempts: conn.attempts, connectRetries: conn.retries, firstTryFailed: conn.firstTryFailed,
+        firstTryErrors: conn.firstTryErrors, finalErrors: conn.finalErrors,
+      } : {}),
       rssBeforeBytes: rss0, rssAfterBytes: rss1,
       rssPerConnBytes: conn.connected ? (rss1 - rss0) / conn.connected : null,
       connectCpuUsPerConn: conn.connected ? cpuConn / conn.connected : null,
@@ -788,15 +815,33 @@ async function scaleDeliveries(res, { scn, gens, port, set, rpid }) {
     const expected = await phase(gens, name, 0, expectByChannel, phaseChannel);
     const cpu0 = set.cpu();
     const redis0 = rpid ? cpuMicros(rpid) : 0;
-    const pub = await publishSeries({ agent, port, channel, n, rate });
+    // A publisher that waits for its answer: on a starved machine the node taking the request may be busy with the
+    // previous broadcast for longer than the default 10 s (a timed-out publish may still have been published).
+    const pub = await publishSeries({ agent, port, channel, n, rate, timeoutMs: SCALE_PUBLISH_TIMEOUT_MS });
+    if (pub.errors.length) log(`  ${name}: ${pub.errors.length} of ${n} publications failed, e.g. ${pub.errors[0]}`);
     const complete = pub.errors.length === 0 && (await waitComplete(gens, name, DRAIN_TIMEOUT_MS));
+    let rep = await collect(gens, [], pub.offsetsByChannel);
+    // Not all there at the deadline: late (a starved machine) or lost? Wait while deliveries still arrive.
+    const atDrain = rep;
+    if (!complete) {
+      log(`  ${name}: ${rep.received}/${expected} delivered by the drain deadline (${DRAIN_TIMEOUT_MS / 1000} s after the last publish); waiting while more arrive`);
+      const until = performance.now() + LATE_WAIT_MS;
+      while (rep.lost > 0 && performance.now() < until) {
+        await sleep(LATE_POLL_MS);
+        const next = await collect(gens, [], pub.offsetsByChannel);
+        const progressed = next.received > rep.received;
+        rep = next;
+        if (!progressed) break;
+      }
+    }
     const cpu = cpuDelta(cpu0, set.cpu());
     const redisUs = rpid ? cpuMicros(rpid) - redis0 : null;
-    const rep = await collect(gens, [], pub.offsetsByChannel);
     const s = rep.hist.summary();
     const r = {
       published: pub.offsets.length, publishErrors: pub.errors.length, publishErrorSample: pub.errors[0],
       expectedDeliveries: expected, deliveries: rep.received, complete,
+      // Delivered after the drain deadline (counted in deliveries and latency), and missing at that deadline.
+      lateDeliveries: rep.received - atDrain.received, lostAtDrain: atDrain.lost,
       cpuUsPerDelivery: rep.received ? cpu.total / rep.received : null,
       redisCpuUsPerDelivery: redisUs !== null && rep.received ? redisUs / rep.received : null,
       latencyMs: s, lost: rep.lost, dup: rep.dup, disconnected: rep.disconnected, receiveErrors: rep.errors,
@@ -805,6 +850,7 @@ async function scaleDeliveries(res, { scn, gens, port, set, rpid }) {
     log(`  ${name}: ${rep.received}/${expected} delivered, p50 ${fmt(s.p50)} p99 ${fmt(s.p99)} max ${fmt(s.max)} ms, ` +
       `${fmt(r.cpuUsPerDelivery)} µs CPU/delivery${redisUs !== null ? ` (+${fmt(r.redisCpuUsPerDelivery)} Redis)` : ''}, ` +
       `lost ${rep.lost}, dup ${rep.dup}, disconnected ${rep.disconnected}` +
+      (r.lateDeliveries ? `; ${r.lateDeliveries} arrived after the drain deadline (in the figures)` : '') +
       (rep.stray ? `, ${rep.stray} of the other channel's publications arrived late (not counted)` : ''));
     return r;
   };
@@ -887,18 +933,24 @@ const METRICS = {
   issue: ISSUE_METRICS,
   scale: [
     ['connected / failed', (r) => `${r.connected} / ${r.failed}`],
+    // With retries (as a client SDK): how many connections failed their first attempt, and all attempts made.
+    ['failed on the first try / retries / attempts', (r) => `${r.firstTryFailed} / ${r.connectRetries} / ${r.connectAttempts}`,
+      (r) => r.connectAttempts != null],
     ['connect rate (/s)', (r) => r.connectRate],
     ['RSS per connection (KiB)', (r) => (r.rssPerConnBytes == null ? null : r.rssPerConnBytes / 1024)],
     ['RSS per connection per process (KiB)', (r) => perProc(r, (p) => fmt(p.rssPerConnBytes == null ? null : p.rssPerConnBytes / 1024)),
       (r) => r.perProcess?.length > 1],
     ['connections per process', (r) => perProc(r, (p) => p.conns), (r) => r.perProcess?.length > 1],
-    ['deliveries (lost / dup)', (r) => (r.deliveries == null ? null : `${r.deliveries} (${r.lost} / ${r.dup})`)],
+    ['deliveries (lost / dup)', (r) => (r.deliveries == null ? null : `${r.deliveries} (${r.lost} / ${r.dup})${r.publishErrors ? `; ${r.publishErrors} publications failed` : ''}`)],
+    ['of which after the drain deadline (late)', (r) => r.lateDeliveries, (r) => r.lateDeliveries > 0 || r.broadcast?.lateDeliveries > 0],
     ['latency p50 (ms)', (r) => r.latencyMs?.p50],
     ['latency p99 (ms)', (r) => r.latencyMs?.p99],
     ['server CPU µs / delivery', (r) => r.cpuUsPerDelivery],
     ['Redis CPU µs / delivery', (r) => r.redisCpuUsPerDelivery, (r) => r.redisCpuUsPerDelivery != null],
-    ['broadcast to all: deliveries (lost / dup)', (r) => (r.broadcast ? `${r.broadcast.deliveries}/${r.broadcast.expectedDeliveries} (${r.broadcast.lost} / ${r.broadcast.dup})` : null),
+    ['broadcast to all: deliveries (lost / dup)', (r) => (r.broadcast ? `${r.broadcast.deliveries}/${r.broadcast.expectedDeliveries} (${r.broadcast.lost} / ${r.broadcast.dup})` +
+      (r.broadcast.publishErrors ? `; ${r.broadcast.publishErrors} of ${r.broadcast.publishErrors + r.broadcast.published} publications failed (lost counts the published ones)` : '') : null),
       (r) => r.broadcast != null],
+    ['broadcast: of which after the drain deadline (late)', (r) => r.broadcast?.lateDeliveries, (r) => r.lateDeliveries > 0 || r.broadcast?.lateDeliveries > 0],
     ['broadcast latency p50 / p99 (ms)', (r) => (r.broadcast ? `${fmt(r.broadcast.latencyMs?.p50)} / ${fmt(r.broadcast.latencyMs?.p99)}` : null), (r) => r.broadcast != null],
     ['broadcast server CPU µs / delivery', (r) => r.broadcast?.cpuUsPerDelivery, (r) => r.broadcast != null],
     ['broadcast Redis CPU µs / delivery', (r) => r.broadcast?.redisCpuUsPerDelivery, (r) => r.broadcast?.redisCpuUsPerDelivery != null],

@@ -221,6 +221,10 @@ export interface BrokerStats {
   readonly subscriberReplacements?: number;
   /** Command connections replaced (failed health check or missed deadline), since start (Redis). */
   readonly commandReplacements?: number;
+  /** Missed health-check PINGs or deadlines on a subscriber connection still reading (slow, kept), since start (Redis). */
+  readonly subscriberSlow?: number;
+  /** The same on the command connection (Redis). */
+  readonly commandSlow?: number;
 }
 
 /** What a node tells the others about itself (node registry): its users, channels and stats. */

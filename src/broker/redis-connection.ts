@@ -5,6 +5,7 @@
  * interface, so the channel logic (scripts, positions, presence) is written once.
  */
 import { createClient } from 'redis';
+import { withDeadline } from './deadline.js';
 
 /** One pub/sub listener; receives the message text. */
 export type MessageListener = (message: string) => void;
@@ -90,22 +91,14 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
-/** Resolves true when `p` settles successfully within `ms`, false when it fails or takes longer. */
+/**
+ * Resolves true when `p` settles successfully within `ms`, false when it fails or takes longer. The same deadline as
+ * a command's (deadline.ts): a PONG that arrived while this process's event loop was blocked (a broadcast to
+ * thousands of sockets on a starved machine) is read before the verdict, instead of the timer, which Node runs
+ * first, declaring a live connection dead.
+ */
 export function answeredWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    timer.unref();
-    p.then(
-      () => {
-        clearTimeout(timer);
-        resolve(true);
-      },
-      () => {
-        clearTimeout(timer);
-        resolve(false);
-      },
-    );
-  });
+  return withDeadline(p, ms, () => new Error('no answer')).then(() => true, () => false);
 }
 
 /** A single Redis: a command connection and a subscriber connection (SUBSCRIBE blocks the connection for commands). */

@@ -79,6 +79,12 @@ const DEFAULT_HEALTH_CHECK_INTERVAL_MS = 5000;
 
 /** Most presence entries written by one script call. */
 const PRESENCE_BATCH = 1000;
+/**
+ * A presence refresh round (every presenceTtl/3) is written in this many slices, one per presenceTtl/3/slices ms,
+ * instead of all at once: a node holding 33,000 entries sent them in one burst every 20 s, seconds of queue on a
+ * starved Redis in front of every subscribe's commands (issue #15's 100k run).
+ */
+const PRESENCE_REFRESH_SLICES = 20;
 
 /** A channel's presence writes: the batch waiting for the one in flight to end (writePresence). */
 interface PresenceQueue {
@@ -143,6 +149,10 @@ class RedisBroker implements Broker, NodeRegistry {
   private readonly subscribed = new Map<string, NodeChannel>();
   /** Presence this broker added and must keep refreshing: channel -> client id -> member JSON. */
   private readonly ownPresence = new Map<string, Map<string, string>>();
+  /** The entries of the refresh round under way ([channel, client id]), and how many of them were written. */
+  private refreshRound: [string, string][] = [];
+  private refreshDone = 0;
+  private refreshSlice = 0;
   /** Presence writes per channel: one batch in flight, the next one filling (writePresence). */
   private readonly presenceWrites = new Map<string, PresenceQueue>();
   /** Connection state per client, so a lost connection is logged once, not on every reconnect attempt. */
@@ -200,14 +210,16 @@ class RedisBroker implements Broker, NodeRegistry {
     });
     // A replacement that hangs (Redis still frozen) fails after this long and is retried at the next check.
     const replaceTimeoutMs = CONNECT_TIMEOUT_MS + this.commandTimeoutMs;
+    // A single Redis: one connection per health, whose replies tell slow from frozen (connection-health.ts).
+    const single = !options.cluster;
     this.commandHealth = new ConnectionHealth('command', {
       probe: (ms) => this.conn.checkCommands(ms),
       replace: () => this.conn.replaceCommands(),
-    }, replaceTimeoutMs, this.logger);
+    }, replaceTimeoutMs, this.logger, undefined, single);
     this.subscriberHealth = new ConnectionHealth('subscriber', {
       probe: (ms) => this.conn.checkSubscribers(ms),
       replace: () => this.conn.replaceSubscriber(),
-    }, replaceTimeoutMs, this.logger, () => this.missed.recover());
+    }, replaceTimeoutMs, this.logger, () => this.missed.recover(), single);
   }
 
   /** The command connection (or cluster client): keyed commands only. Replaced when it stops answering. */
@@ -222,7 +234,12 @@ class RedisBroker implements Broker, NodeRegistry {
 
   /** Connection replacements for the metrics exporter; history lives in Redis, so no history counts here. */
   stats(): BrokerStats {
-    return { subscriberReplacements: this.subscriberReplacements, commandReplacements: this.commandReplacements };
+    return {
+      subscriberReplacements: this.subscriberReplacements,
+      commandReplacements: this.commandReplacements,
+      subscriberSlow: this.subscriberSlow,
+      commandSlow: this.commandSlow,
+    };
   }
 
   /** Subscriber connections replaced (failed health check or missed deadline) since start. */
@@ -233,6 +250,16 @@ class RedisBroker implements Broker, NodeRegistry {
   /** Command connections replaced (failed health check or missed deadline) since start. */
   get commandReplacements(): number {
     return this.commandHealth.replacements;
+  }
+
+  /** Missed PINGs or deadlines on a command connection still reading replies (slow, kept), since start. */
+  get commandSlow(): number {
+    return this.commandHealth.slow;
+  }
+
+  /** The same on the subscriber connection. */
+  get subscriberSlow(): number {
+    return this.subscriberHealth.slow;
   }
 
   async start(handler: BrokerHandler): Promise<void> {
@@ -254,7 +281,7 @@ class RedisBroker implements Broker, NodeRegistry {
     } finally {
       clearTimeout(timer);
     }
-    this.every(this.options.presenceTtlMs / 3, () => this.refreshPresence());
+    this.every(this.options.presenceTtlMs / 3 / PRESENCE_REFRESH_SLICES, () => this.refreshPresence());
     // Memory keeps a subscribed channel alive however long it is idle; here its keys' expiry is pushed back.
     this.every(this.options.metaTtlMs / 3, () => this.keepSubscribedAlive());
     const healthMs = this.options.healthCheckIntervalMs ?? DEFAULT_HEALTH_CHECK_INTERVAL_MS;
@@ -333,10 +360,12 @@ class RedisBroker implements Broker, NodeRegistry {
    * with BrokerUnavailableError.
    */
   private async guarded<T>(write: boolean, p: Promise<T>, connection: 'command' | 'subscriber' = 'command'): Promise<T> {
+    const health = connection === 'command' ? this.commandHealth : this.subscriberHealth;
+    // Every reply read, in time or late, a value or a Redis error reply, shows the connection alive.
+    p.then(() => health.noteReply(), (err: unknown) => err instanceof ErrorReply && health.noteReply());
     try {
       return await withDeadline(p, this.commandTimeoutMs, () => {
-        const health = connection === 'command' ? this.commandHealth : this.subscriberHealth;
-        health.condemn(`did not answer a command within ${this.commandTimeoutMs} ms (redis.commandTimeout)`);
+        health.condemn(`did not answer a command within ${this.commandTimeoutMs} ms (redis.commandTimeout)`, this.commandTimeoutMs);
         const message = `redis broker: no reply from Redis within ${this.commandTimeoutMs} ms (redis.commandTimeout)`;
         return write ? new BrokerOutcomeUnknownError(`${message}: the write may or may not have taken effect`) : new BrokerUnavailableError(message);
       });
@@ -677,6 +706,7 @@ class RedisBroker implements Broker, NodeRegistry {
   // Pub/sub listeners: arrow properties, so the same function is passed to subscribe and unsubscribe. One JSON.parse
   // and one Map lookup per message per node; the hub fans out from there.
   private readonly onPublicationMessage = (message: string): void => {
+    this.subscriberHealth.noteReply();
     let pub: ServerPublication;
     try {
       pub = decodePublication(message);
@@ -690,6 +720,7 @@ class RedisBroker implements Broker, NodeRegistry {
   };
 
   private readonly onMemberMessage = (message: string): void => {
+    this.subscriberHealth.noteReply();
     let ev: EncodedMemberEvent;
     try {
       ev = JSON.parse(message) as EncodedMemberEvent;
@@ -703,6 +734,7 @@ class RedisBroker implements Broker, NodeRegistry {
   };
 
   private readonly onControlMessage = (message: string): void => {
+    this.subscriberHealth.noteReply();
     let msg: ControlMessage;
     try {
       msg = JSON.parse(message) as ControlMessage;
@@ -713,13 +745,31 @@ class RedisBroker implements Broker, NodeRegistry {
     this.handler?.onControl(msg);
   };
 
-  /** Re-adds every presence entry this node owns, so they outlive presenceTtl while the node lives (and come back
-   * after Redis lost them). Runs every presenceTtl/3; while Redis is down it waits for the next round. */
+  /**
+   * Re-adds every presence entry this node owns, so they outlive presenceTtl while the node lives (and come back
+   * after Redis lost them). A round, every presenceTtl/3, lists the entries owned when it starts (in a stable order:
+   * channels and members as added) and writes them a slice per tick (PRESENCE_REFRESH_SLICES), so Redis gets a steady
+   * trickle instead of a burst; entries removed meanwhile are skipped, entries added meanwhile were just written and
+   * join the next round. An entry is rewritten about every presenceTtl/3, at most 2/3 of presenceTtl apart (a new
+   * one listed late in the next round). While Redis is down a tick writes nothing and the round goes on.
+   */
   private refreshPresence(): void {
-    if (!this.isReady()) return;
+    if (this.refreshDone >= this.refreshRound.length) {
+      this.refreshRound = [];
+      for (const [channel, own] of this.ownPresence) for (const client of own.keys()) this.refreshRound.push([channel, client]);
+      this.refreshDone = 0;
+      this.refreshSlice = Math.ceil(this.refreshRound.length / PRESENCE_REFRESH_SLICES);
+    }
+    const end = Math.min(this.refreshRound.length, this.refreshDone + this.refreshSlice);
+    if (!this.isReady()) {
+      this.refreshDone = end;
+      return;
+    }
     const writes: Promise<void>[] = [];
-    for (const [channel, own] of this.ownPresence) {
-      for (const [client, json] of own) writes.push(this.writePresence(channel, client, json));
+    for (; this.refreshDone < end; this.refreshDone++) {
+      const [channel, client] = this.refreshRound[this.refreshDone]!;
+      const json = this.ownPresence.get(channel)?.get(client);
+      if (json !== undefined) writes.push(this.writePresence(channel, client, json));
     }
     if (writes.length > 0) void this.logFirstFailure(writes, 'presence refresh');
   }

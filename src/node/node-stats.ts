@@ -47,6 +47,7 @@ export function nodeGauges(node: StatsSource): MetricGauges {
     // 0 when the broker has no connection to replace (memory).
     brokerSubscriberReplacements: b?.subscriberReplacements ?? 0,
     brokerCommandReplacements: b?.commandReplacements ?? 0,
+    brokerSlow: { command: b?.commandSlow ?? 0, subscriber: b?.subscriberSlow ?? 0 },
     encodings: encodeCounts,
     ready: node.isReady(),
   };

@@ -39,6 +39,8 @@ export interface MetricGauges {
   brokerSubscriberReplacements?: number;
   /** Redis broker: command connections replaced after failing the health check or missing a deadline, since start. */
   brokerCommandReplacements?: number;
+  /** Redis broker: missed PINGs or deadlines on connections still reading replies (slow, kept), by `command`/`subscriber`. */
+  brokerSlow?: { command: number; subscriber: number };
   /** Publication encodings built in this process since start, by format (`json`, `wsFrame`, `sseHead`, `sseEvent`). */
   encodings?: Readonly<Record<string, number>>;
   /** Node started and broker available (what `/readyz` answers). */
@@ -167,6 +169,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
   const historyChannels = gauge('switchboard.history.channels', 'Channels with a history stream (memory broker: this process)', '{channel}');
   const subscriberReplacements = counter('switchboard.broker.subscriber_replacements', 'Redis subscriber connections replaced after failing the health check (redis.healthCheckInterval) or missing a deadline (redis.commandTimeout): publications missed meanwhile are read back from history, or subscribers resume', '{connection}');
   const commandReplacements = counter('switchboard.broker.command_replacements', 'Redis command connections replaced after failing the health check (redis.healthCheckInterval) or missing a deadline (redis.commandTimeout)', '{connection}');
+  const slowMisses = counter('switchboard.broker.slow_misses', 'Health-check PINGs or deadlines missed on a Redis connection that was still reading replies (slow, not frozen): the connection is kept, by connection (command, subscriber)', '{miss}');
   const webhookEvents = counter('switchboard.webhook.events', 'Webhook events queued by this node', '{event}');
   const webhookDropped = counter('switchboard.webhook.events.dropped', 'Webhook events dropped because the queue was full (webhooks.maxQueue)', '{event}');
   const webhookDelivered = counter('switchboard.webhook.events.delivered', 'Webhook events delivered by this node (once per URL)', '{event}');
@@ -178,7 +181,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
   const observables: Observable[] = [
     wsActive, wsActiveAlias, wsSent, wsReceived, wsSentAlias, wsReceivedAlias, active, connects, disconnects, sent, bytesSent, received, bytesReceived, commands,
     publications, publishReplays, deliveries, encodings, drops, slowDisconnects, recoveries, brokerErrors, limitsHit, proxyCalls, apiRequests, channels, subscriptions, users,
-    historyPublications, historyBytes, historyEvictions, historyChannels, subscriberReplacements, commandReplacements, ready,
+    historyPublications, historyBytes, historyEvictions, historyChannels, subscriberReplacements, commandReplacements, slowMisses, ready,
     webhookEvents, webhookDropped, webhookDelivered, webhookFailures, webhookRetries, webhookDepth,
   ];
 
@@ -255,6 +258,10 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
     if (g.historyEvictions !== undefined) r.observe(historyEvictions, g.historyEvictions);
     if (g.brokerSubscriberReplacements !== undefined) r.observe(subscriberReplacements, g.brokerSubscriberReplacements);
     if (g.brokerCommandReplacements !== undefined) r.observe(commandReplacements, g.brokerCommandReplacements);
+    if (g.brokerSlow !== undefined) {
+      r.observe(slowMisses, g.brokerSlow.command, { connection: 'command' });
+      r.observe(slowMisses, g.brokerSlow.subscriber, { connection: 'subscriber' });
+    }
     r.observe(ready, g.ready ? 1 : 0);
     r.observe(webhookEvents, c.webhookEvents);
     r.observe(webhookDropped, c.webhookDropped);

@@ -112,6 +112,33 @@ describe('redis broker', () => {
     assert.deepEqual(await b.broker.presence('lobby'), []);
   });
 
+  it('refreshes its presence a slice at a time over the round, not in one burst, and keeps every entry alive', async () => {
+    // A node holding many members rewrote them all at once every presenceTtl/3: one burst of script calls queued in
+    // front of everything else on a starved Redis (issue #15). The round is now spread: the entries' rewrite times
+    // (their expiry stamps, presenceTtl after each write) spread over the round.
+    const ttl = 3000;
+    const a = await node({ presenceTtlMs: ttl });
+    const members = Array.from({ length: 400 }, (_, i): Member => ({ user: `u${i}`, client: `c${i}` }));
+    await Promise.all(members.map((m) => a.broker.addPresence('crowd', m)));
+    const direct = createClient({ url: REDIS_URL });
+    await direct.connect();
+    try {
+      const stamps = async () => Object.values(await direct.hGetAll(`${prefix}:{ch:crowd}:presence`)).map((v) => (JSON.parse(v) as { x: number }).x);
+      const first = await stamps();
+      assert.ok(Math.max(...first) - Math.min(...first) < 300, 'written together at first');
+      await sleep(ttl / 3 + 300); // one whole round and a bit
+      const later = await stamps();
+      const refreshed = later.filter((x) => x > Math.max(...first));
+      assert.ok(refreshed.length >= 300, `most entries rewritten within a round (${refreshed.length})`);
+      const spread = Math.max(...refreshed) - Math.min(...refreshed);
+      assert.ok(spread >= ttl / 3 / 2, `rewrites spread over the round: ${spread} ms between the first and the last`);
+      await sleep(ttl); // past the ttl of the first writes: the refreshes kept every entry
+      assert.equal((await a.broker.presence('crowd')).length, members.length);
+    } finally {
+      await direct.quit();
+    }
+  });
+
   it('keeps a live node\'s presence past presenceTtl, drops a dead node\'s after it', async () => {
     const ttl = 600;
     const a = await node({ presenceTtlMs: ttl });

@@ -113,6 +113,45 @@ describe('redis deadlines: connections frozen behind a proxy, Redis alive', () =
     }
   });
 
+  // A starved Redis (or a burst of the node's own work) answers everything, late: replies trickle in behind a backlog.
+  // That connection is slow, not dead; replacing it would fail every command queued on it (issue #15's 100k run).
+  const slowBurst = async (broker: Broker, n: number) => {
+    await broker.publish({ channel: 'slow', event: 'm', data: '0' }); // the scripts are loaded
+    proxy.slowReplies(40, 20, 'commands'); // 2 KB/s: n publish replies (~45 bytes each) take n/45 s
+    return Promise.allSettled(Array.from({ length: n }, (_, i) => broker.publish({ channel: 'slow', event: 'm', data: String(i + 1) })));
+  };
+
+  it('a slow command connection (replies arriving, late) that misses deadlines is kept: the late commands fail, nothing else', async () => {
+    const broker = await viaProxy({ commandTimeoutMs: 400, healthCheckIntervalMs: 0 });
+    try {
+      const settled = await slowBurst(broker, 60);
+      const late = settled.filter((r) => r.status === 'rejected');
+      assert.ok(late.length > 0, 'the deadline still holds for the late ones');
+      for (const r of late) assert.ok((r as PromiseRejectedResult).reason instanceof BrokerOutcomeUnknownError, String((r as PromiseRejectedResult).reason));
+      assert.ok(settled.some((r) => r.status === 'fulfilled'), 'the early ones were answered');
+      const stats = broker as unknown as Replacements & { commandSlow: number };
+      assert.equal(stats.commandReplacements, 0, 'not replaced: replies kept arriving');
+      assert.ok(stats.commandSlow >= 1, 'counted as slow');
+      assert.equal(broker.isReady(), true);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a health-check PING queued behind a slow backlog does not condemn the connection', async () => {
+    // The deadline is long enough for every command; only the PING (100 ms) misses, behind ~1.3 s of replies.
+    const broker = await viaProxy({ commandTimeoutMs: 10_000, healthCheckIntervalMs: 100 });
+    try {
+      const settled = await slowBurst(broker, 60);
+      assert.deepEqual(settled.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), [], 'every queued publish answered');
+      const stats = broker as unknown as Replacements & { commandSlow: number };
+      assert.equal(stats.commandReplacements, 0);
+      assert.ok(stats.commandSlow >= 1, 'the missed PINGs are counted as slow');
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('the health check finds a frozen command connection without any traffic, and replaces it', async () => {
     const broker = await viaProxy({ commandTimeoutMs: 5000, healthCheckIntervalMs: 200 });
     try {

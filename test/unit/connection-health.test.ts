@@ -1,7 +1,8 @@
 /**
  * The connection health state machine shared by the Redis command and subscriber connections, with a fake target:
  * a failed PING or a condemnation makes it unusable until a replacement connects; a late probe answer does not undo a
- * condemnation; a replacement that hangs fails after its timeout and the next check retries it.
+ * condemnation; a replacement that hangs fails after its timeout and the next check retries it. A connection that read
+ * a reply within the window is slow, not frozen: a missed PING or deadline is counted, and it is kept.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -9,6 +10,7 @@ import { ConnectionHealth, type HealthTarget } from '../../src/broker/connection
 import { createServer, connect, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { MAX_EXTENSIONS, withDeadline } from '../../src/broker/deadline.js';
+import { answeredWithin } from '../../src/broker/redis-connection.js';
 
 function deferred<T = void>() {
   let resolve!: (v: T) => void;
@@ -55,22 +57,45 @@ describe('ConnectionHealth', () => {
     const t = new FakeTarget();
     const h = new ConnectionHealth('command', t, 1000, silent);
     const check = h.check(10);
-    h.condemn('missed a deadline');
+    h.condemn('missed a deadline', 1000);
     assert.equal(h.usable, false);
     t.probes[0]!.resolve(true); // the old connection's PONG, too late
     await check;
     assert.equal(h.usable, false, 'still replacing');
-    h.condemn('again'); // no second replacement while one is running
+    h.condemn('again', 1000); // no second replacement while one is running
     assert.equal(t.replaces.length, 1);
     t.replaces[0]!.resolve();
     await tick();
     assert.deepEqual([h.usable, h.replacements], [true, 1]);
   });
 
+  it('a missed deadline or PING on a connection that read a reply within the window keeps it (slow), not after', async () => {
+    const t = new FakeTarget();
+    const h = new ConnectionHealth('command', t, 1000, silent);
+    h.noteReply();
+    h.condemn('missed a deadline', 50);
+    const check = h.check(50);
+    t.probes[0]!.resolve(false);
+    await check;
+    assert.deepEqual([h.usable, h.replacements, h.slow, t.replaces.length], [true, 0, 2, 0], 'both misses counted as slow');
+    // No reply for longer than the window: frozen.
+    await new Promise((r) => setTimeout(r, 60));
+    h.condemn('missed a deadline', 50);
+    assert.deepEqual([h.usable, h.replacements, h.slow], [false, 1, 2]);
+  });
+
+  it('several connections behind one health (a cluster): a reply on one does not spare the others', () => {
+    const t = new FakeTarget();
+    const h = new ConnectionHealth('command', t, 1000, silent, undefined, false);
+    h.noteReply();
+    h.condemn('missed a deadline', 1000);
+    assert.deepEqual([h.usable, h.replacements, h.slow], [false, 1, 0]);
+  });
+
   it('a replacement that hangs fails after its timeout, and the next check replaces again', async () => {
     const t = new FakeTarget();
     const h = new ConnectionHealth('subscriber', t, 30, silent);
-    h.condemn('frozen');
+    h.condemn('frozen', 1000);
     await new Promise((r) => setTimeout(r, 60));
     assert.equal(h.usable, false, 'failed: still not usable');
     const again = h.check(10); // no probe: straight to a new replacement
@@ -117,6 +142,27 @@ describe('withDeadline', () => {
       const answered = withDeadline(reply, 150, () => new Error('no PONG in time'));
       block(400);
       assert.equal(await answered, 'PONG');
+    } finally {
+      client.destroy();
+      server.close();
+    }
+  });
+
+  it('a health-check PONG that arrived while the loop was blocked past the probe timeout counts as answered', async () => {
+    // The probe of the health check (answeredWithin), in the 100k run's broadcast: a worker's loop blocked for
+    // seconds writing to 16,700 sockets; the PONG was in the socket, the timer ran first and condemned the connection.
+    const server = createServer((s) => s.once('data', () => setTimeout(() => s.write('PONG'), 20)));
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const client: Socket = connect((server.address() as { port: number }).port, '127.0.0.1');
+    await once(client, 'connect');
+    try {
+      const reply = new Promise<string>((resolve) => client.once('data', (b: Buffer) => resolve(b.toString())));
+      client.write('PING');
+      const answered = answeredWithin(reply, 150);
+      block(400);
+      assert.equal(await answered, true);
+      assert.equal(await answeredWithin(new Promise(() => {}), 50), false, 'a silent peer still fails the probe');
     } finally {
       client.destroy();
       server.close();
