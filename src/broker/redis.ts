@@ -346,7 +346,9 @@ class RedisBroker implements Broker, NodeRegistry {
   private failure(err: unknown, write = false): Error {
     if (err instanceof BrokerUnavailableError || err instanceof ReplyError) return err;
     if (err instanceof ErrorReply && !TRANSIENT_REPLY.test(err.message)) return new Error(`redis broker: ${err.message}`, { cause: err });
-    const message = `redis broker: ${(err as Error)?.message ?? String(err)}`;
+    // node-redis' TimeoutError has an empty message: name it, so the log says what happened.
+    const text = (err as Error)?.message || (err instanceof TimeoutError ? `command timed out before it was sent (${this.commandTimeoutMs} ms)` : String(err));
+    const message = `redis broker: ${text}`;
     // Not sent: offline or closed client, or node-redis' own timeout (which only drops unwritten commands).
     const unsent = err instanceof ErrorReply || err instanceof ClientOfflineError || err instanceof ClientClosedError || err instanceof TimeoutError;
     if (write && !unsent) return new BrokerOutcomeUnknownError(`${message} (the connection was lost before the reply: the write may have taken effect)`, { cause: err });
