@@ -8,7 +8,7 @@
 // Progress goes to stderr; the results table (markdown) goes to stdout and to <out>/results.md, raw figures to
 // <out>/results.json. See bench/README.md.
 import { execSync, fork } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
@@ -16,7 +16,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Histogram } from './lib/hist.js';
-import { clockTicks, cpuMicros, cpuModel, machineBusyMicros, rssBytes, schedStat } from './lib/proc.js';
+import { clockTicks, cpuMicros, cpuModel, machineBusyMicros, rssBytes, schedStat, threadDelta, threadTimes } from './lib/proc.js';
 import { dropPrefix, dropStale, redisMemory, redisPid, REDIS_URL, runPrefix } from './lib/redis.js';
 import { SCALEOUT_GROUP, scaleoutTargets, scaleoutVerdicts } from './lib/scaleout.js';
 import { cpuDelta, httpGet, ServerSet } from './lib/server-set.js';
@@ -667,11 +667,13 @@ async function runOne(name, scnDef, target, outDir) {
       await sleep(50);
       // Switchboard's flush rounds, and those its write window delayed (null for the others).
       const rounds0 = procs.length === 1 ? await writeRounds(port) : null;
+      await phaseFile(true, procs);
       const cpu0 = set.cpu();
       // Run-queue wait of the server's main thread (first process; nginx's worker for Nchan): loop time lost to
       // other processes, as opposed to time the loop spent on its own work.
       const loopPid = t.tree ? procs.at(-1).pid : procs[0].pid;
       const sched0 = schedStat(loopPid);
+      const threads0 = threadTimes(loopPid);
       const redis0 = rpid ? cpuMicros(rpid) : 0;
       const busy0 = machineBusyMicros();
       const self0 = process.cpuUsage();
@@ -683,10 +685,12 @@ async function runOne(name, scnDef, target, outDir) {
       const complete = pub.errors.length === 0 && (await waitComplete(gens, 'measure', Math.max(0, remaining)));
       const cpu = cpuDelta(cpu0, set.cpu());
       const sched1 = schedStat(loopPid);
+      const threads = threadDelta(threads0, threadTimes(loopPid));
       const redisUs = rpid ? cpuMicros(rpid) - redis0 : null;
       const busy1 = machineBusyMicros();
       const self1 = process.cpuUsage(self0);
       const w1 = now();
+      await phaseFile(false);
       const rounds1 = rounds0 ? await writeRounds(port) : null;
       const rep = await collect(gens, pub.offsets);
       if (set.workersChanged()) log('  WARNING: a worker was replaced during the run (it died); see the server log');
@@ -724,6 +728,7 @@ async function runOne(name, scnDef, target, outDir) {
         latencyMs: s,
         runqueueWaitPct: ((sched1.waitNs - sched0.waitNs) / 1e6 / ms) * 100,
         mainThreadCpuPct: ((sched1.cpuNs - sched0.cpuNs) / 1e6 / ms) * 100,
+        threadCpuUs: threads,
         writeRounds: rounds1 ? rounds1.rounds - rounds0.rounds : undefined,
         delayedWriteRounds: rounds1 ? rounds1.delayed - rounds0.delayed : undefined,
         lost: rep.lost, dup: rep.dup, unexpected: rep.unexpected, unparsed: rep.unparsed,
@@ -735,6 +740,9 @@ async function runOne(name, scnDef, target, outDir) {
           `${fmt(res.cpuUsPerDelivery)} µs CPU/delivery${redisUs !== null ? ` (+${fmt(res.redisCpuUsPerDelivery)} Redis)` : ''}, ` +
           `lost ${rep.lost}, dup ${rep.dup}`,
       );
+      const perDl = (us) => fmt(rep.received ? us / rep.received : null);
+      log(`  threads (µs/delivery, user + sys): main ${perDl(threads.main.user)} + ${perDl(threads.main.sys)}, ` +
+        `other threads ${perDl(threads.other.user)} + ${perDl(threads.other.sys)}`);
       if (res.perProcess?.length > 1) {
         log(`  per process: ${res.perProcess.map((p) => `${p.role} ${fmt(p.cpuPct)} % CPU, ${fmt(p.cpuUsPerDelivery)} µs/delivery`).join('; ')}`);
       }
@@ -747,6 +755,21 @@ async function runOne(name, scnDef, target, outDir) {
     await set.stop().catch(() => {});
     if (prefix) await dropPrefix(prefix).catch((e) => log(`  could not delete Redis keys ${prefix}:*: ${e.message}`));
   }
+}
+
+/**
+ * With BENCH_PHASE_FILE set, the file exists exactly while a series is measured (from before the first measured
+ * publication to the end of the drain), for probes preloaded into the servers (bench/lib/cpu-probe.js,
+ * alloc-probe.js) to profile that stretch only, or for a watcher outside them (`perf record -p`): the file holds the
+ * servers' pids, one a line. They poll for it every 50-200 ms: the runner waits 250 ms after creating it and after
+ * removing it, outside the measured window.
+ */
+async function phaseFile(on, procs = []) {
+  const f = process.env.BENCH_PHASE_FILE;
+  if (!f) return;
+  if (on) writeFileSync(f, procs.map((p) => `${p.pid}\n`).join(''));
+  else rmSync(f, { force: true });
+  await sleep(250);
 }
 
 /**
@@ -765,7 +788,9 @@ async function issueRun(res, { scn, t, set, procs, port }) {
     if (ready.connected === 0) throw new Error('no subscriber joined');
     await sleep(500);
     const rounds0 = procs.length === 1 ? await writeRounds(port) : null;
+    await phaseFile(true, procs);
     const cpu0 = set.cpu();
+    const threads0 = threadTimes(procs[0].pid);
     const busy0 = machineBusyMicros();
     const w0 = now();
     log(`  publishing ${scn.pubs} at ${scn.rate}/s (sequential fetch from the subscribers' process)`);
@@ -773,8 +798,10 @@ async function issueRun(res, { scn, t, set, procs, port }) {
     const done = await withTimeout(g.next((m) => m.ev === 'done' || m.ev === 'error'), 60_000 + (scn.pubs * 2000) / scn.rate, 'issue run');
     if (done.ev === 'error') throw new Error(done.message);
     const cpu = cpuDelta(cpu0, set.cpu());
+    const threads = threadDelta(threads0, threadTimes(procs[0].pid));
     const busy1 = machineBusyMicros();
     const ms = now() - w0;
+    await phaseFile(false);
     const rounds1 = rounds0 ? await writeRounds(port) : null;
     const s = new Histogram().merge(done.hist).summary();
     Object.assign(res, {
@@ -788,6 +815,7 @@ async function issueRun(res, { scn, t, set, procs, port }) {
       latencyMs: s,
       writeRounds: rounds1 ? rounds1.rounds - rounds0.rounds : undefined,
       delayedWriteRounds: rounds1 ? rounds1.delayed - rounds0.delayed : undefined,
+      threadCpuUs: threads,
       lost: done.lost, dup: done.dup,
     });
     log(
@@ -913,6 +941,9 @@ const PUBLISH_METRICS = [
   ['server CPU % (publish phase)', (r) => r.serverCpuPct],
   // The main thread (event loop) of the first server process: on a CPU, and runnable but waiting for one.
   ['loop thread on CPU / waiting for a CPU (%)', (r) => (r.runqueueWaitPct == null ? null : `${fmt(r.mainThreadCpuPct)} / ${fmt(r.runqueueWaitPct)}`)],
+  // Per thread of that process over the same window (/proc/<pid>/task/*/stat): user and kernel µs per delivery.
+  ['main thread µs / delivery: user / sys', (r) => threadCell(r, 'main'), (r) => r.threadCpuUs != null],
+  ['other threads (GC helpers, libuv) µs / delivery: user / sys', (r) => threadCell(r, 'other'), (r) => r.threadCpuUs != null],
   // Rows shown only when some target of the run has the figure (the Redis and multi-process targets).
   ['Redis CPU µs / delivery', (r) => r.redisCpuUsPerDelivery, (r) => r.redisCpuUsPerDelivery != null],
   ['server + Redis CPU µs / delivery', (r) => (r.cpuUsPerDelivery == null ? null : r.cpuUsPerDelivery + (r.redisCpuUsPerDelivery ?? 0)),
@@ -924,9 +955,17 @@ const PUBLISH_METRICS = [
     (r) => r.latencyByPortMs != null],
 ];
 
+function threadCell(r, g) {
+  const t = r.threadCpuUs?.[g];
+  return t && r.deliveries ? `${fmt(t.user / r.deliveries)} / ${fmt(t.sys / r.deliveries)}` : null;
+}
+
 /** The issue's harness (bench/issue-loadgen.js) gives the publish rows from CPU per delivery to server CPU %. */
 const rowIndex = (name) => PUBLISH_METRICS.findIndex(([n]) => n === name);
-const ISSUE_METRICS = PUBLISH_METRICS.slice(rowIndex('server CPU µs / delivery'), rowIndex('server CPU % (publish phase)') + 1);
+const ISSUE_METRICS = [
+  ...PUBLISH_METRICS.slice(rowIndex('server CPU µs / delivery'), rowIndex('server CPU % (publish phase)') + 1),
+  ...PUBLISH_METRICS.slice(rowIndex('main thread µs / delivery: user / sys'), rowIndex('other threads (GC helpers, libuv) µs / delivery: user / sys') + 1),
+];
 
 const METRICS = {
   publish: PUBLISH_METRICS,

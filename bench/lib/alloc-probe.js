@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import inspector from 'node:inspector';
 
-const trigger = process.env.BENCH_ALLOC_TRIGGER;
+const trigger = process.env.BENCH_ALLOC_TRIGGER || process.env.BENCH_PHASE_FILE;
 if (trigger) {
   const session = new inspector.Session();
   session.connect();

@@ -86,3 +86,39 @@ export function schedStat(pid) {
   const [cpuNs, waitNs, slices] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
   return { cpuNs, waitNs, slices };
 }
+
+/**
+ * User and system CPU (µs) of `pid`'s main thread (the event loop) and of its other threads together (V8's workers:
+ * concurrent and parallel GC, compilation; libuv's pool; Node 20 names them all "node", so they are not told apart).
+ * Read at two moments, the difference says which side a phase's CPU went to, and whether it was user or kernel time.
+ */
+export function threadTimes(pid) {
+  const out = { main: { user: 0, sys: 0 }, other: { user: 0, sys: 0 } };
+  let tids;
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  const k = 1e6 / clockTicks();
+  for (const tid of tids) {
+    let s;
+    try {
+      s = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    const g = Number(tid) === pid ? out.main : out.other;
+    g.user += Number(f[11]) * k;
+    g.sys += Number(f[12]) * k;
+  }
+  return out;
+}
+
+/** threadTimes(after) - threadTimes(before). */
+export function threadDelta(before, after) {
+  const d = {};
+  for (const g of Object.keys(after)) d[g] = { user: after[g].user - before[g].user, sys: after[g].sys - before[g].sys };
+  return d;
+}

@@ -6,11 +6,10 @@ export interface WriteWatch {
   dropped(): void;
 }
 
-/** Where flushed messages and bytes are counted (one tally per transport, read by the metrics exporter). */
+/** Where flushed messages and bytes are counted: one object per transport, shared by its connections, read by the metrics exporter. */
 export interface SendTally {
-  messages: Map<string, number>;
-  bytes: Map<string, number>;
-  key: string;
+  messages: number;
+  bytes: number;
 }
 
 /** Where an outbound queue writes: a socket or an HTTP response, already framed bytes. */
@@ -110,8 +109,8 @@ export class OutboundQueue implements Flushable {
     this.sinkPending = this.sink.write(buf) ? 0 : this.sink.writableLength;
     this.scheduler.messages += n;
     const t = this.tally;
-    t.messages.set(t.key, (t.messages.get(t.key) ?? 0) + n);
-    t.bytes.set(t.key, (t.bytes.get(t.key) ?? 0) + bytes);
+    t.messages += n;
+    t.bytes += bytes;
     if (this.watches !== null) {
       for (const w of this.watches) w.written();
       this.watches = null;

@@ -197,7 +197,7 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
     const ws = g.connectionsByTransport.websocket ?? 0;
     r.observe(wsActive, ws);
     r.observe(wsActiveAlias, ws);
-    const wsFramesSent = c.messagesSent.get('websocket') ?? 0;
+    const wsFramesSent = c.sent.get('websocket')?.messages ?? 0;
     r.observe(wsSent, wsFramesSent);
     r.observe(wsSentAlias, wsFramesSent);
     r.observe(wsReceived, c.messagesReceived);
@@ -212,8 +212,8 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
       const [transport, code] = split2(key);
       r.observe(disconnects, n, { transport, code });
     }
-    observeByTransport(r, sent, c.messagesSent);
-    observeByTransport(r, bytesSent, c.bytesSent);
+    observeByTransport(r, sent, new Map([...c.sent].map(([t, s]) => [t, s.messages])));
+    observeByTransport(r, bytesSent, new Map([...c.sent].map(([t, s]) => [t, s.bytes])));
     r.observe(received, c.messagesReceived, { transport: 'websocket' });
     r.observe(bytesReceived, c.bytesReceived, { transport: 'websocket' });
     for (const [key, n] of c.commands) {

@@ -1,5 +1,5 @@
 import type { Identity } from '../auth/identity.js';
-import { inc } from '../observability/counters.js';
+import { inc, sendTally } from '../observability/counters.js';
 import type { Logger } from '../observability/logger.js';
 import { newConnectionId } from '../core/ids.js';
 import type { TraceContext } from '../core/trace-context.js';
@@ -97,11 +97,7 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
     this.userId = identity.userId;
     this.info = identity.info;
     const c = node.counters;
-    this.queue = new OutboundQueue(sink, node.scheduler, node.config.client.queueMaxBytes, {
-      messages: c.messagesSent,
-      bytes: c.bytesSent,
-      key: transport,
-    });
+    this.queue = new OutboundQueue(sink, node.scheduler, node.config.client.queueMaxBytes, sendTally(c, transport));
     this.maxPendingPublications = Math.max(1000, node.config.history.size);
     inc(c.connects, transport);
   }

@@ -20,9 +20,14 @@ import { waitDrain } from '../http/drain.js';
 export class WsSocketWriter implements ByteSink {
   constructor(private readonly socket: Duplex) {}
 
-  /** True when the socket is closed: the bytes are dropped and the session learns of the close from `ws`. */
+  /**
+   * True when the socket no longer takes writes (destroyed, ended or errored): the bytes are dropped and the
+   * session learns of the close from `ws`. `writable` reads only the socket's writable state, which the write
+   * touches anyway; `destroyed` would also read its readable state, one more object per delivery (issue #15).
+   */
   write(buf: Buffer): boolean {
-    return this.socket.destroyed || this.socket.write(buf);
+    const s = this.socket;
+    return !s.writable || s.write(buf);
   }
 
   get writableLength(): number {

@@ -11,7 +11,7 @@ import { OutboundQueue, type ByteSink } from '../../src/delivery/outbound.js';
 function setup(): { queue: OutboundQueue; writes: Buffer[] } {
   const writes: Buffer[] = [];
   const sink: ByteSink = { write: (b) => (writes.push(b), true), writableLength: 0, waitDrain: async () => {} };
-  const queue = new OutboundQueue(sink, new FlushScheduler(0), 1 << 20, { messages: new Map(), bytes: new Map(), key: 'websocket' });
+  const queue = new OutboundQueue(sink, new FlushScheduler(0), 1 << 20, { messages: 0, bytes: 0 });
   return { queue, writes };
 }
 
