@@ -18,7 +18,7 @@ import {
   type StreamPosition,
   type SubscribeResult,
 } from '../protocol/index.js';
-import { OutboundQueue, type ByteSink } from '../delivery/outbound.js';
+import { OutboundQueue, type ByteSink, type SendTally } from '../delivery/outbound.js';
 import type { NodeServices } from './services.js';
 import { Subscription, type SubscriptionOwner } from './subscription.js';
 import type { TracedConnection } from './connection-telemetry.js';
@@ -48,6 +48,18 @@ export interface PreparedSubscription {
 
 /** Bytes of slack when waiting for queue room: a multi-channel SSE frame is rebuilt with a longer id after the wait. */
 const REFRAME_SLACK = 32;
+
+type Counters = NodeServices['counters'];
+/** One send tally per node (its counters) and transport, shared by its connections' queues (not one per connection). */
+const tallies = new WeakMap<Counters, Map<string, SendTally>>();
+
+function tallyOf(c: Counters, transport: string): SendTally {
+  let byTransport = tallies.get(c);
+  if (!byTransport) tallies.set(c, (byTransport = new Map()));
+  let t = byTransport.get(transport);
+  if (!t) byTransport.set(transport, (t = { messages: c.messagesSent, bytes: c.bytesSent, key: transport }));
+  return t;
+}
 
 /** `expires` (Unix seconds) of a subscription a subscription token allowed, for its subscribe reply. */
 function expiresOf(sub: Subscription): { expires?: number } {
@@ -97,11 +109,7 @@ export abstract class Session implements Subscriber, SubscriptionOwner, TracedCo
     this.userId = identity.userId;
     this.info = identity.info;
     const c = node.counters;
-    this.queue = new OutboundQueue(sink, node.scheduler, node.config.client.queueMaxBytes, {
-      messages: c.messagesSent,
-      bytes: c.bytesSent,
-      key: transport,
-    });
+    this.queue = new OutboundQueue(sink, node.scheduler, node.config.client.queueMaxBytes, tallyOf(c, transport));
     this.maxPendingPublications = Math.max(1000, node.config.history.size);
     inc(c.connects, transport);
   }

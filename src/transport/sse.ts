@@ -69,7 +69,7 @@ export class SseTransport {
       return fail(slot === 'connections' ? 503 : 429, 'limit_exceeded', this.admission.message(slot), 'business');
     }
     // The slot is held until the response ends, whatever happens in between (refusal, failure or a closed stream).
-    res.once('close', slot.release);
+    res.on('close', slot.release); // 'close' comes once; `on` spares the wrapper `once` makes per stream
     node.authenticator.authenticate(req, url, { transport: 'sse', ip, ...(span ? { trace: span.context } : {}) }).then(
       (auth) => this.afterAuth(req, res, url, channels, auth, { cors, ip, route, span, fail, slot, snapshot }),
       (err: unknown) => {
