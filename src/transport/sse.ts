@@ -154,7 +154,10 @@ export class SseTransport {
     const session = new SseSession(node.services, auth.identity, new ResponseSink(res, body), { ip, route, traceContext: span?.context });
     node.attach(session);
     this.open.add(res);
+    // One 'close' listener from here on, releasing the slot too (two would cost the stream a listener array).
+    res.off('close', slot.release);
     res.on('close', () => {
+      slot.release();
       this.open.delete(res);
       this.heartbeat.delete(session);
       session.cleanup();
