@@ -596,6 +596,7 @@ async function runOne(name, scnDef, target, outDir) {
     if (procs.length > 1) log(`  processes: ${procs.map((p) => `${p.role} ${p.pid}`).join(', ')}`);
     await sleep(500);
     const rss0 = set.rss();
+    const rss0Gc = scn.kind === 'idle' ? await set.rssAfterGc() : null;
     const rss0By = new Map(procs.map(({ pid }) => [pid, rssOf(pid)]));
     const cpuConn0 = set.cpu();
     const sock0 = set.sockets();
@@ -629,7 +630,11 @@ async function runOne(name, scnDef, target, outDir) {
       rssPerConnBytes: conn.connected ? (rss1 - rss0) / conn.connected : null,
       connectCpuUsPerConn: conn.connected ? cpuConn / conn.connected : null,
     };
-    if (scn.kind === 'idle') return res;
+    if (scn.kind === 'idle') {
+      const rss1Gc = rss0Gc == null ? null : await set.rssAfterGc();
+      res.rssPerConnAfterGcBytes = rss1Gc != null && conn.connected ? (rss1Gc - rss0Gc) / conn.connected : null;
+      return res;
+    }
     if (scn.kind === 'scale') {
       // Each process's own memory per connection (a --workers primary holds no connection: left out).
       // A worker that died meanwhile (replaced by its primary) reads as null.
@@ -998,6 +1003,10 @@ const METRICS = {
   ],
   idle: [
     ['RSS per connection (KiB)', (r) => (r.rssPerConnBytes == null ? null : r.rssPerConnBytes / 1024)],
+    // Both readings after a full GC (single-process node targets): the connections' memory without the garbage of
+    // the connect phase, which otherwise moves the figure above by ±0.5 KiB between rounds.
+    ['RSS per connection after a full GC (KiB)', (r) => (r.rssPerConnAfterGcBytes == null ? null : r.rssPerConnAfterGcBytes / 1024),
+      (r) => r.rssPerConnAfterGcBytes != null],
     ['connect CPU µs / connection', (r) => r.connectCpuUsPerConn],
     ['connected / failed', (r) => `${r.connected} / ${r.failed}`],
   ],

@@ -10,3 +10,13 @@ if (expected > 0) {
     if (process.ppid !== expected) process.exit(0);
   }, 500).unref();
 }
+
+// SIGUSR2: one full garbage collection (the flag is set at run time: the server's own flags stay as they are). Idle
+// scenarios send it before reading RSS, so their "after a full GC" figure leaves out the connect phase's garbage,
+// which a major GC may or may not have collected by the time RSS is read.
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+v8.setFlagsFromString('--expose-gc');
+const gc = vm.runInNewContext('gc');
+process.on('SIGUSR2', () => gc());

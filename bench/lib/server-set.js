@@ -161,6 +161,20 @@ export class ServerSet {
     return this.procs().reduce((a, { pid }) => a + (alive(pid) ? rssBytes(pid) : 0), 0);
   }
 
+  /**
+   * One full GC in a single-process node server (bench/lib/parent-watch.js answers SIGUSR2), then its RSS; null for
+   * a target of several processes or one that is not node (nginx).
+   */
+  async rssAfterGc() {
+    const procs = this.procs();
+    if (procs.length !== 1 || this.treePids.length) return null;
+    const pid = procs[0].pid;
+    if (!alive(pid)) return null;
+    process.kill(pid, 'SIGUSR2');
+    await sleep(1000);
+    return alive(pid) ? rssBytes(pid) : null;
+  }
+
   /** Open sockets per pid. */
   sockets() {
     return new Map(this.procs().map(({ pid }) => [pid, alive(pid) ? socketCount(pid) : 0]));

@@ -40,7 +40,6 @@ export interface ResumeProblem {
  * a token holding the position of every channel of the stream, so `Last-Event-ID` resumes all of them.
  */
 export class SseSession extends Session {
-  private heartbeat: NodeJS.Timeout | undefined;
   private channels: readonly string[] = [];
 
   constructor(
@@ -102,7 +101,6 @@ export class SseSession extends Session {
       await this.activateSubscription(prepared[i]!);
       traces[i]?.end(this.node.subscriberCount(channels[i]!));
     }
-    this.startHeartbeat();
   }
 
   /** The positions the client holds for every channel, in URL order. */
@@ -140,16 +138,16 @@ export class SseSession extends Session {
     this.res.end();
   }
 
-  private startHeartbeat(): void {
-    const cfg = this.node.config.sse;
-    if (cfg.heartbeatInterval <= 0 || this.closed) return;
-    // The bytes are the same for every stream: made once (the queue only reads them).
-    const beat = cfg.heartbeatEvent ? (PING_EVENT ??= Buffer.from(encodeSseEvent({ event: 'ping', data: '{}' }), 'utf8')) : (PING_COMMENT ??= Buffer.from(encodeSseComment('ping'), 'utf8'));
-    this.heartbeat = setInterval(() => this.send(beat), cfg.heartbeatInterval);
-    this.heartbeat.unref();
-  }
-
-  protected override onClosed(): void {
-    if (this.heartbeat) clearInterval(this.heartbeat);
+  /**
+   * One heartbeat (the transport's heartbeat wheel calls it every `sse.heartbeatInterval` once the stream is open):
+   * the comment `: ping`, or `event: ping` with `sse.heartbeatEvent`. The bytes are the same for every stream: made
+   * once (the queue only reads them).
+   */
+  heartbeat(): void {
+    if (this.closed) return;
+    const beat = this.node.config.sse.heartbeatEvent
+      ? (PING_EVENT ??= Buffer.from(encodeSseEvent({ event: 'ping', data: '{}' }), 'utf8'))
+      : (PING_COMMENT ??= Buffer.from(encodeSseComment('ping'), 'utf8'));
+    this.send(beat);
   }
 }

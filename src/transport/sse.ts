@@ -11,6 +11,7 @@ import type { TransportHost } from './host.js';
 import type { HandshakeTrace } from './telemetry.js';
 import { http1BodySink, http1FramingHeaders, http2BodySink, type BodySink } from './sse-body-writer.js';
 import { noteRequestTrace } from '../http/request-trace.js';
+import { SseHeartbeat } from './sse-heartbeat.js';
 
 /**
  * The SSE endpoint: `GET /events?channel=a&channel=b`. Resume with the `Last-Event-ID` header, or the
@@ -18,11 +19,15 @@ import { noteRequestTrace } from '../http/request-trace.js';
  */
 export class SseTransport {
   private readonly open = new Set<ServerResponse>();
+  /** Every open stream's heartbeat, on one timer (`sse.heartbeatInterval`). */
+  private readonly heartbeat: SseHeartbeat<SseSession>;
 
   constructor(
     private readonly node: TransportHost,
     private readonly admission: Admission,
-  ) {}
+  ) {
+    this.heartbeat = new SseHeartbeat(node.config.sse.heartbeatInterval);
+  }
 
   handle(req: IncomingMessage, res: ServerResponse, url: URL): void {
     const node = this.node;
@@ -64,7 +69,7 @@ export class SseTransport {
       return fail(slot === 'connections' ? 503 : 429, 'limit_exceeded', this.admission.message(slot), 'business');
     }
     // The slot is held until the response ends, whatever happens in between (refusal, failure or a closed stream).
-    res.once('close', slot.release);
+    res.on('close', slot.release); // 'close' comes once; `on` spares the wrapper `once` makes per stream
     node.authenticator.authenticate(req, url, { transport: 'sse', ip, ...(span ? { trace: span.context } : {}) }).then(
       (auth) => this.afterAuth(req, res, url, channels, auth, { cors, ip, route, span, fail, slot, snapshot }),
       (err: unknown) => {
@@ -149,14 +154,22 @@ export class SseTransport {
     const session = new SseSession(node.services, auth.identity, new ResponseSink(res, body), { ip, route, traceContext: span?.context });
     node.attach(session);
     this.open.add(res);
+    // One 'close' listener from here on, releasing the slot too (two would cost the stream a listener array).
+    res.off('close', slot.release);
     res.on('close', () => {
+      slot.release();
       this.open.delete(res);
+      this.heartbeat.delete(session);
       session.cleanup();
     });
     session.logInfo({ event: 'connect', channels: channels.length, resumed: since !== undefined }, 'connected');
     span?.accepted({ 'http.response.status_code': 200, 'client.id': session.id, 'user.id': session.userId, 'sse.channels': channels.length });
     session.open(channels, since, problem, snapshot).then(
-      () => span?.end(),
+      () => {
+        // Heartbeats start once the stream is live (after `connected` and the catch-up), as long as it is open.
+        if (!session.closed) this.heartbeat.add(session);
+        span?.end();
+      },
       (err: unknown) => {
         session.log.error({ err }, 'sse stream failed');
         span?.failed('connection', 'internal');
@@ -170,6 +183,7 @@ export class SseTransport {
   }
 
   close(): void {
+    this.heartbeat.stop();
     for (const res of this.open) res.destroy();
   }
 }
@@ -180,14 +194,14 @@ export class SseTransport {
  * stream five closures.
  */
 class ResponseSink implements SseSessionTransport {
-  readonly write: (buf: Buffer) => boolean;
-
   constructor(
     private readonly res: ServerResponse,
     /** Where the body bytes go: straight to the socket, through `res.write`, or the HTTP/2 stream. */
     private readonly body: BodySink,
-  ) {
-    this.write = body.write;
+  ) {}
+
+  write(buf: Buffer): boolean {
+    return this.body.write(buf);
   }
 
   get writableLength(): number {

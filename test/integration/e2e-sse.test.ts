@@ -323,6 +323,43 @@ describe('sse: heartbeats', () => {
     }
   });
 
+  it('beats every open stream at its own interval on the shared wheel, streams opened apart at different times', async () => {
+    // 600 ms: a wheel of 12 slots of 50 ms (src/transport/sse-heartbeat.ts). Streams opened ~150 ms apart land in
+    // different slots; one closed midway must not stop the others' heartbeats.
+    const interval = 600;
+    const srv = await startServer(['--sse.heartbeatInterval', `${interval}ms`]);
+    try {
+      const streams: { beats: number[]; connectedAt: number; close: () => void }[] = [];
+      for (let i = 0; i < 5; i++) {
+        const r = srv.track(await rawSse(`${srv.url}/events?channel=wheel${i}`));
+        const s = { beats: [] as number[], connectedAt: 0, close: () => r.res.destroy() };
+        r.res.on('data', (chunk: Buffer) => {
+          if (chunk.includes(': ping\n')) s.beats.push(Date.now());
+        });
+        await r.waitEvent((e) => e.event === 'connected');
+        s.connectedAt = Date.now();
+        streams.push(s);
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      }
+      await waitFor(() => streams[1]!.beats.length >= 1, { timeout: 3000, label: 'stream 1 beaten once' });
+      streams[1]!.close();
+      const open = streams.filter((_, i) => i !== 1);
+      await waitFor(() => open.every((s) => s.beats.length >= 4), { timeout: 6000, label: 'four heartbeats on every open stream' });
+      // Generous bounds (a shared, loaded machine): no gap near two intervals, no burst of beats.
+      for (const [i, s] of open.entries()) {
+        const gaps = [s.beats[0]! - s.connectedAt, ...s.beats.slice(1).map((t, k) => t - s.beats[k]!)];
+        assert.ok(gaps.every((g) => g <= interval + 400), `stream ${i}: heartbeat gaps ${gaps.join(', ')} ms`);
+        assert.ok(gaps.slice(1).every((g) => g >= interval - 250), `stream ${i}: heartbeat gaps ${gaps.join(', ')} ms`);
+      }
+      // Spread over the interval, not lined up: streams opened ~150 ms apart do not all beat at once.
+      const phases = open.map((s) => s.beats[1]! % interval);
+      const apart = (a: number, b: number) => Math.min(Math.abs(a - b), interval - Math.abs(a - b));
+      assert.ok(phases.some((p) => apart(p, phases[0]!) >= 100), `phases ${phases.join(', ')} ms`);
+    } finally {
+      await srv.close();
+    }
+  });
+
   it('sends visible ping events when sse.heartbeatEvent is true', async () => {
     const srv = await startServer(['--sse.heartbeatInterval', '100ms', '--sse.heartbeatEvent', 'true']);
     try {

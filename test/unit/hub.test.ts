@@ -163,6 +163,28 @@ describe('hub', () => {
     assert.deepEqual([a.disconnected, a2.disconnected, b.disconnected], [d, d, undefined]);
   });
 
+  it("keeps a user's connections right as they go from one to several and back (one is held without a Set)", () => {
+    const hub = new Hub();
+    const a1 = new Conn('a1', 'alice');
+    const a2 = new Conn('a2', 'alice');
+    hub.register(a1);
+    hub.register(a1);
+    assert.equal(hub.connectionsOf('alice'), 1, 'registered twice, counted once');
+    assert.equal(hub.sendToUser('alice', 'one', '{}'), 1);
+    hub.register(a2);
+    assert.deepEqual(hub.connectionsOfUser('alice').map((c) => c.id).sort(), ['a1', 'a2']);
+    hub.unregister(a1);
+    assert.equal(hub.connectionsOf('alice'), 1);
+    assert.equal(hub.sendToUser('alice', 'two', '{}'), 1);
+    assert.deepEqual([a1.got, a2.got], [['direct one {}'], ['direct two {}']]);
+    hub.register(a1);
+    assert.equal(hub.sendToUser('alice', 'three', '{}'), 2);
+    hub.unregister(a2);
+    hub.unregister(a1);
+    assert.deepEqual([hub.userIds(), hub.connectionsOf('alice'), hub.connectionsOfUser('alice')], [[], 0, []]);
+    assert.equal(hub.sendToUser('alice', 'four', '{}'), 0);
+  });
+
   it('disconnects every connection of a user even when each one unregisters while being disconnected', () => {
     const hub = new Hub();
     const conns = [new Conn('a', 'alice'), new Conn('b', 'alice'), new Conn('c', 'alice')];
