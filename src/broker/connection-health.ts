@@ -9,7 +9,7 @@
  * a starved Redis (or behind a burst of this node's own work) it can miss its timeout while replies keep arriving,
  * only late. Replacing such a connection would fail every command queued on it and put the node out of service for
  * nothing. So the connection's replies are noted (`noteReply`): a missed PING or deadline condemns it only when no
- * reply (nor pub/sub message) was read on it for the whole window. A slow one is counted (`slow`) and logged, not
+ * reply (nor pub/sub message) was read on it in the second half of the window. A slow one is counted (`slow`) and logged, not
  * replaced; the late command itself still fails at its deadline. This needs one connection per health: with several
  * (a cluster's masters) a reply on one says nothing of another, and every miss condemns as before.
  */
@@ -63,9 +63,14 @@ export class ConnectionHealth {
     this.lastReplyAt = performance.now();
   }
 
-  /** True when a reply was read within the last `windowMs`: the connection is slow, not frozen. */
+  /**
+   * True when a reply was read in the second half of the window that just ran out: the connection is slow, not frozen.
+   * Not the whole window: the reply to the command just before the missed one is read a moment before the missed one
+   * is sent, so "within the whole window" would call a connection that froze right after it slow. A slow connection
+   * reads replies all along (behind a backlog they come one after another), so it shows some in the second half too.
+   */
   private progressing(windowMs: number, what: string): boolean {
-    if (!this.singleConnection || performance.now() - this.lastReplyAt >= windowMs) return false;
+    if (!this.singleConnection || performance.now() - this.lastReplyAt >= windowMs / 2) return false;
     this.slow++;
     const now = performance.now();
     if (now - this.slowLoggedAt >= SLOW_LOG_MS) {

@@ -16,6 +16,7 @@ import { createCluster } from 'redis';
 import {
   CONNECT_TIMEOUT_MS,
   answeredWithin,
+  closeGracefully,
   reconnectDelay,
   type ConnectionOptions,
   type MessageListener,
@@ -162,18 +163,15 @@ class ClusterConnection implements RedisConnection {
     // would wait for it.
     const graceful = this.isReady();
     this.closed = true;
-    await Promise.allSettled([closeCluster(this.commands, graceful), closeCluster(this.sub, graceful)]);
+    const ms = this.options.commandTimeoutMs;
+    await Promise.allSettled([closeCluster(this.commands, graceful, ms), closeCluster(this.sub, graceful, ms)]);
   }
 }
 
-async function closeCluster(cluster: RedisCluster, graceful: boolean): Promise<void> {
+async function closeCluster(cluster: RedisCluster, graceful: boolean, ms: number): Promise<void> {
   if (!cluster.isOpen) return;
   if (!graceful) return cluster.destroy();
-  try {
-    await cluster.close();
-  } catch {
-    cluster.destroy();
-  }
+  await closeGracefully(cluster, ms);
 }
 
 /** CRC16-CCITT (XMODEM), the checksum Redis Cluster uses for key slots. */

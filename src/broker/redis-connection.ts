@@ -198,19 +198,36 @@ class SingleConnection implements RedisConnection {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all([closeClient(this.commands), closeClient(this.sub)]);
+    const ms = this.options.commandTimeoutMs;
+    await Promise.all([closeClient(this.commands, ms), closeClient(this.sub, ms)]);
   }
 }
 
-/** Closes gracefully when connected (pending replies arrive first); otherwise stops reconnecting at once. */
-async function closeClient(client: { isOpen: boolean; isReady: boolean; close(): Promise<unknown>; destroy(): void }): Promise<void> {
-  if (!client.isOpen) return;
+/** What closeGracefully needs of a node-redis client or cluster. */
+export interface Closable {
+  isOpen: boolean;
+  close(): Promise<unknown>;
+  destroy(): void;
+}
+
+/**
+ * Closes gracefully (pending replies arrive first), but for at most `ms`: a connection that stopped answering (a
+ * frozen Redis, a slow connection kept by the health check) would hold a graceful close, and the node's shutdown,
+ * forever. After `ms`, or on an error, it is destroyed (what still waits on it is rejected).
+ */
+export async function closeGracefully(client: Closable, ms: number): Promise<void> {
   try {
-    if (client.isReady) await client.close();
-    else client.destroy();
+    await withDeadline(client.close(), ms, () => new Error(`not closed within ${ms} ms`));
   } catch {
-    client.destroy();
+    if (client.isOpen) client.destroy();
   }
+}
+
+/** Closes gracefully when connected; otherwise stops reconnecting at once. */
+async function closeClient(client: Closable & { isReady: boolean }, ms: number): Promise<void> {
+  if (!client.isOpen) return;
+  if (client.isReady) await closeGracefully(client, ms);
+  else client.destroy();
 }
 
 export function createSingleConnection(options: ConnectionOptions): RedisConnection {

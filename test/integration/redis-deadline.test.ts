@@ -57,6 +57,21 @@ describe('redis deadlines: connections frozen behind a proxy, Redis alive', () =
     return broker;
   };
 
+  it('closing a broker whose connections froze (before any deadline noticed) ends within the deadline', async () => {
+    // A graceful close waits for pending replies (QUIT's too): with no bound, a node's shutdown on a frozen Redis hung.
+    const broker = await viaProxy({ commandTimeoutMs: 300, healthCheckIntervalMs: 0 });
+    try {
+      await broker.publish({ channel: 'c', event: 'm', data: '1' });
+      proxy.freezeCurrent('all');
+      const pending = broker.publish({ channel: 'c', event: 'm', data: '2' }).catch((err: unknown) => err);
+      assert.equal(broker.isReady(), true, 'nothing has noticed the freeze yet');
+      await withTimeout(broker.close(), 300 + SLACK, 'close with a command waiting on a frozen connection');
+      assert.ok((await withTimeout(pending, SLACK, 'the waiting publish')) instanceof Error, 'the waiting publish failed');
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('a stream created by a command whose reply was lost never comes back with the same epoch', async () => {
     // The script ran (the stream exists with the node's epoch candidate) but its reply never came: the candidate must
     // not be used again, or a stream recreated after Redis lost it (a restart) would carry an epoch clients hold
