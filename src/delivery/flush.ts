@@ -5,12 +5,20 @@
  * Under load the window widens: the next flush starts no sooner than the previous flush took (capped by
  * `maxDelayMs`, config `delivery.maxWriteDelay`). A server spending 20 ms writing to 2,000 sockets thus waits
  * up to 20 ms before the next round and writes the publications that arrived meanwhile in one go, instead of paying
- * one ~10 µs syscall per socket per publication. When idle, or when publications arrive further apart than a
- * flush takes, the window is zero and latency stays that of an immediate write.
+ * one ~10 µs syscall per socket per publication.
  *
- * The window must pay for itself: a delayed round whose connections got no more than one message each on average
- * coalesced nothing and only added its wait to every delivery (2,000 subscribers at 20 publications/s on a busy
- * machine: rounds of 30-40 ms, every round delayed). Then the next 16 rounds run without a window, 32 after the
+ * The window opens only when publications arrive faster than rounds are written: the next connection is marked
+ * within a quarter of the previous round's duration after that round ended (`OPEN_MAX_GAP`), i.e. the publication
+ * was already waiting while the round was written and the loop is mostly writing, or within one round's duration
+ * after a round that wrote more than one message per connection (it is coalescing: saturation, where a busy
+ * machine's preemption may stretch the gap). A publication arriving later than that (20 publications/s, rounds of
+ * 10-40 ms even on a busy machine, the next publication 10-35 ms after a round) is written at once: delaying it
+ * would merge nothing and only add the wait to every delivery. When idle the window is zero and latency stays that
+ * of an immediate write.
+ *
+ * The window must still pay for itself: a delayed round whose connections got no more than one message each on
+ * average coalesced nothing and only added its wait to every delivery (a publication that happened to come right
+ * after a round: a sequential publisher catching up after a pause). Then the next 16 rounds run without a window, 32 after the
  * next such round, and so on up to 1,024; a round that coalesced (delayed or not) resets this.
  */
 export interface Flushable {
@@ -23,6 +31,12 @@ const MIN_CLOSED_ROUNDS = 16;
 const MAX_CLOSED_ROUNDS = 1024;
 /** Fan-outs at least this large write in their own turn when the window is shut (FlushScheduler.fannedOut). */
 const IN_TURN_MIN_RECIPIENTS = 64;
+/**
+ * The window opens when the next mark comes at most this share of the previous round's duration after it ended: the
+ * loop spent at least 80 % of that stretch writing, so the publication was waiting behind the round. After a round
+ * that coalesced (more than one message per connection), a mark up to one round's duration later still opens it.
+ */
+const OPEN_MAX_GAP = 0.25;
 
 export class FlushScheduler {
   /**
@@ -48,6 +62,8 @@ export class FlushScheduler {
   /** Rounds still to run without a window, and how many the next closing will skip (16, doubling to 1,024). */
   private closedFor = 0;
   private closeNext = MIN_CLOSED_ROUNDS;
+  /** Whether the last round wrote more than one message per connection on average (publications were coalesced). */
+  private lastCoalesced = false;
 
   /** Acceptance times (ms) of publications fanned out since the last round, reported once that round has written them. */
   private written: number[] = [];
@@ -67,7 +83,11 @@ export class FlushScheduler {
     this.dirty[this.dirtyCount++] = f;
     if (this.scheduled) return;
     this.scheduled = true;
-    const wait = this.maxDelayMs > 0 && this.closedFor === 0 ? Math.min(this.maxDelayMs, this.lastDuration) - (performance.now() - this.lastEnd) : 0;
+    let wait = 0;
+    if (this.maxDelayMs > 0 && this.closedFor === 0 && this.lastDuration > 0) {
+      const gap = performance.now() - this.lastEnd;
+      if (gap <= this.lastDuration * (this.lastCoalesced ? 1 : OPEN_MAX_GAP)) wait = Math.min(this.maxDelayMs, this.lastDuration) - gap;
+    }
     this.delayedNext = wait >= 1;
     if (wait >= 1) {
       this.delayedRounds++;
@@ -118,7 +138,8 @@ export class FlushScheduler {
       list[i] = undefined;
       f.flush();
     }
-    if (this.messages > n) {
+    this.lastCoalesced = this.messages > n;
+    if (this.lastCoalesced) {
       this.closedFor = 0;
       this.closeNext = MIN_CLOSED_ROUNDS;
     } else if (delayed) {

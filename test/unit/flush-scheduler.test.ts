@@ -1,7 +1,8 @@
 /**
  * The node-wide write scheduler (delivery/flush.ts): connections marked during one turn are flushed together in one
- * round, and after a slow round the next one waits (up to `delivery.maxWriteDelay`) so more publications share it;
- * the window closes again when a delayed round coalesced nothing.
+ * round, and when the next publication comes right after a slow round (it waited behind it) the next round waits (up
+ * to `delivery.maxWriteDelay`) so more publications share it; the window closes again when a delayed round coalesced
+ * nothing.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -63,6 +64,32 @@ describe('flush scheduler', () => {
     assert.ok(flushed.every((c) => c.flushedAt.length === 1));
     const waited = flushed[0]!.flushedAt[0]! - firstEnd;
     assert.ok(waited >= 20 && waited < 100, `the delayed round started about one slow-round duration later: ${waited.toFixed(1)} ms`);
+  });
+
+  it('does not delay a round whose publication arrived well after the slow round ended (the loop was not mostly writing)', async () => {
+    const s = new FlushScheduler(100);
+    const slow = new FakeConnection(40);
+    s.mark(slow);
+    await slow.flushed;
+    const end = slow.flushedAt[0]!;
+    // 20 publications/s on a busy machine: a 40 ms round, the next publication 15-20 ms after it ended.
+    while (performance.now() - end < 15) await new Promise<void>((r) => setTimeout(r, 1));
+    const next = new FakeConnection();
+    s.mark(next);
+    assert.equal(s.delayedRounds, 0, 'a publication that did not wait behind the round is written at once');
+    await next.flushed;
+  });
+
+  it('after a round that coalesced, opens the window for a publication up to one round\'s duration later', async () => {
+    const s = new FlushScheduler(100);
+    const slow = new FakeConnection(40, s, 3); // three publications for each connection in one round
+    s.mark(slow);
+    await slow.flushed;
+    const end = slow.flushedAt[0]!;
+    while (performance.now() - end < 15) await new Promise<void>((r) => setTimeout(r, 1));
+    s.mark(new FakeConnection());
+    assert.equal(s.delayedRounds, 1, 'the window stays open while rounds coalesce, even 15 ms after a 40 ms round');
+    await waitFor(() => s.rounds === 2, { label: 'the delayed round' });
   });
 
   /** Two slow rounds, the second delayed by the window, each connection writing `messages`; then a third mark. */
