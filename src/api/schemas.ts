@@ -62,29 +62,30 @@ export function apiSchemas(limits: ApiLimits | number, options: { direct?: boole
   // A WebSocket close reason holds at most 123 bytes; `ws` throws on a longer one.
   const reason = z.string().max(100).refine((r) => Buffer.byteLength(r, 'utf8') <= 123, 'must be at most 123 bytes in UTF-8').optional();
   // Keyed channels: `key` and `op` (docs/keyed-channels.md); a delete needs no data.
-  const publish = z
-      .strictObject({
-        channel,
-        event,
-        data: z.unknown().optional(),
-        traceparent,
-        tracestate: optional<string>(tracestateProblem),
-        key: optional<string>((v) => keyProblem(v, maxKeyLength)),
-        op: z.unknown().optional(),
-        idempotency_key: optional<string>(idempotencyKeyProblem),
-        exclude,
-      })
-      .transform((b, ctx) => {
-        const problems: [string, FieldProblem | undefined][] = [['op', opProblem(b.op, b.key)]];
-        if (b.op !== 'delete') problems.push(['data', dataProblem(b.data)]);
-        for (const [field, p] of problems) {
-          if (p) ctx.addIssue({ code: 'custom', path: [field], message: p.message, params: { code: p.code } });
-        }
-        return { ...b, op: b.op as KeyOp | undefined };
-      });
+  const publishFields = z.strictObject({
+    channel,
+    event,
+    data: z.unknown().optional(),
+    traceparent,
+    tracestate: optional<string>(tracestateProblem),
+    key: optional<string>((v) => keyProblem(v, maxKeyLength)),
+    op: z.unknown().optional(),
+    idempotency_key: optional<string>(idempotencyKeyProblem),
+    exclude,
+  });
+  const publish = publishFields.transform((b, ctx) => {
+    const problems: [string, FieldProblem | undefined][] = [['op', opProblem(b.op, b.key)]];
+    if (b.op !== 'delete') problems.push(['data', dataProblem(b.data)]);
+    for (const [field, p] of problems) {
+      if (p) ctx.addIssue({ code: 'custom', path: [field], message: p.message, params: { code: p.code } });
+    }
+    return { ...b, op: b.op as KeyOp | undefined };
+  });
+  // The direct check accepts exactly the schema's fields (strictObject refuses any other).
+  const publishFieldNames: ReadonlySet<string> = new Set(Object.keys(publishFields.shape));
   return {
     // `direct: false` (tests): zod alone, to compare the direct check with.
-    publish: options.direct === false ? publish : checkedFirst(publish, (b) => publishBody(b, maxChannelLength, maxKeyLength)),
+    publish: options.direct === false ? publish : checkedFirst(publish, (b) => publishBody(b, publishFieldNames, maxChannelLength, maxKeyLength)),
     broadcast: z.strictObject({ channels: z.array(channel).min(1).max(1000), event, data, exclude }),
     send: z.strictObject({ user, event, data, traceparent, tracestate: optional<string>(tracestateProblem) }),
     // `client`: only that connection of the user (its id from GET /api/connections), on whichever node holds it.
@@ -112,11 +113,9 @@ function checkedFirst<T>(schema: BodySchema<T>, accept: (b: Record<string, unkno
   };
 }
 
-const PUBLISH_FIELDS = new Set(['channel', 'event', 'data', 'traceparent', 'tracestate', 'key', 'op', 'idempotency_key', 'exclude']);
-
 /** A publish body every rule of the zod schema above accepts, as that schema returns it; undefined for any other. */
-function publishBody(b: Record<string, unknown>, maxChannelLength: number, maxKeyLength: number | undefined) {
-  for (const field of Object.keys(b)) if (!PUBLISH_FIELDS.has(field)) return undefined;
+function publishBody(b: Record<string, unknown>, fields: ReadonlySet<string>, maxChannelLength: number, maxKeyLength: number | undefined) {
+  for (const field of Object.keys(b)) if (!fields.has(field)) return undefined;
   const { channel, data, traceparent, tracestate, key, op, idempotency_key, exclude } = b;
   const event = b.event === undefined ? 'message' : b.event;
   if (channel === undefined || channelProblem(channel, maxChannelLength) || eventProblem(event)) return undefined;
