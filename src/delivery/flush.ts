@@ -18,8 +18,8 @@
  *
  * The window must still pay for itself: a delayed round whose connections got no more than one message each on
  * average coalesced nothing and only added its wait to every delivery (a publication that happened to come right
- * after a round: a sequential publisher catching up after a pause). Then the next 16 rounds run without a window, 32 after the
- * next such round, and so on up to 1,024; a round that coalesced (delayed or not) resets this.
+ * after a round: a sequential publisher catching up after a pause). Then the next 16 rounds run without a window, 32
+ * after the next such round, and so on up to 1,024; a round that coalesced (delayed or not) resets this.
  */
 export interface Flushable {
   /** Writes the queued bytes. Called at most once per round, only for marked connections. */

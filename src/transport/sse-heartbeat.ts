@@ -10,10 +10,10 @@ const MIN_TICK_MS = 50;
 
 /**
  * The heartbeats of every SSE stream of a transport, on one timer: a wheel of `slots` sets, one of which is due per
- * tick (`interval / slots` ms, kept to the clock), so each stream is sent a heartbeat every `interval` ms, and the streams of one slot
- * together (what a timer per stream did, at ~0.25 KiB of Timeout, closure and context per stream). A stream
- * added now goes into the slot due last, so its first heartbeat comes at most `interval` after it was added. The
- * streams that opened within one tick share a slot; the others are spread over the interval as before.
+ * tick (`interval / slots` ms, kept to the clock), so each stream is sent a heartbeat every `interval` ms, and the
+ * streams of one slot together (what a timer per stream did, at ~0.25 KiB of Timeout, closure and context per
+ * stream). A stream added now goes into the slot due last, so its first heartbeat comes at most `interval` after it
+ * was added. The streams that opened within one tick share a slot; the others are spread over the interval as before.
  */
 export class SseHeartbeat<T extends Beating> {
   private readonly slots: Set<T>[] = [];
