@@ -207,13 +207,13 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
       if (!(t in g.connectionsByTransport)) r.observe(active, 0, { transport: t });
     }
     for (const [t, n] of Object.entries(g.connectionsByTransport)) r.observe(active, n, { transport: t });
-    observeByTransport(r, connects, c.connects);
+    observeByTransport(r, connects, c.connects, (n) => n);
     for (const [key, n] of c.disconnects) {
       const [transport, code] = split2(key);
       r.observe(disconnects, n, { transport, code });
     }
-    observeByTransport(r, sent, new Map([...c.sent].map(([t, s]) => [t, s.messages])));
-    observeByTransport(r, bytesSent, new Map([...c.sent].map(([t, s]) => [t, s.bytes])));
+    observeByTransport(r, sent, c.sent, (s) => s.messages);
+    observeByTransport(r, bytesSent, c.sent, (s) => s.bytes);
     r.observe(received, c.messagesReceived, { transport: 'websocket' });
     r.observe(bytesReceived, c.bytesReceived, { transport: 'websocket' });
     for (const [key, n] of c.commands) {
@@ -273,9 +273,9 @@ function registerSwitchboardMetrics(meter: Meter, sources: () => MetricSources |
 }
 
 /** One series per transport in `map`, plus a 0 for each known transport not counted yet. */
-function observeByTransport(r: BatchObservableResult, instrument: ObservableCounter, map: ReadonlyMap<string, number>): void {
+function observeByTransport<V>(r: BatchObservableResult, instrument: ObservableCounter, map: ReadonlyMap<string, V>, value: (v: V) => number): void {
   for (const t of KNOWN_TRANSPORTS) if (!map.has(t)) r.observe(instrument, 0, { transport: t });
-  for (const [transport, n] of map) r.observe(instrument, n, { transport });
+  for (const [transport, v] of map) r.observe(instrument, value(v), { transport });
 }
 
 /** `a|b` → [a, b]; the split is at the last `|` (the first part may be a route; codes and outcomes never hold one). */
